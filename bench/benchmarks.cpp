@@ -1,0 +1,140 @@
+// The benchmark entries of `aimc bench` (see benchmarks.h).
+//
+//   gemm          C[512,512] = A[512,256] B[256,512] in float32: GFLOP/s and
+//                 the fraction of the measured FMA peak of this CPU.
+//   epoch_mlp     one training epoch of mlp on Fashion-MNIST, batch 64, Adam.
+//   epoch_lenet5  the same for lenet5.
+// Times are wall seconds (best of several runs for gemm); memory in bytes.
+#include "bench/benchmarks.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "bench/peak.h"
+#include "convert/models.h"
+#include "engine/error.h"
+#include "engine/generator.h"
+#include "engine/runtime.h"
+#include "engine/storage.h"
+#include "kernels/cpu/gemm.h"
+#include "tools/training/trainer.h"
+
+namespace aimc::bench {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double seconds_since(clock_type::time_point t0) {
+  return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown";
+}
+
+long max_rss_bytes() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss * 1024L;
+}
+
+double cached_peak = 0;
+double fma_peak() {
+  if (cached_peak == 0) cached_peak = measured_fma_peak_gflops(num_threads());
+  return cached_peak;
+}
+
+nlohmann::json bench_gemm(const BenchOptions& o) {
+  const std::int64_t m = 512, n = 512, k = 256;
+  Generator g(o.seed, 7);
+  Tensor a = g.normal({m, k}), b = g.normal({k, n}), c = Tensor::zeros({m, n});
+  const auto shape = cpu::gemm_shape(false, false, m, n, k);
+  const int reps = o.quick ? 5 : 50;
+  double best = 1e30;
+  for (int r = 0; r < reps + 2; ++r) {
+    const auto t0 = clock_type::now();
+    cpu::gemm(shape, 1.0f, a.data<float>(), b.data<float>(), 0.0f, c.data<float>());
+    if (r >= 2) best = std::min(best, seconds_since(t0));  // two warm-up runs
+  }
+  const double gflop = 2.0 * m * n * k / 1e9;
+  const double gflops = gflop / best;
+  return {{"name", "gemm"},
+          {"shape", {m, n, k}},
+          {"seconds", best},
+          {"gflops", gflops},
+          {"peak_gflops_measured", fma_peak()},
+          {"fraction_of_peak", gflops / fma_peak()},
+          {"bytes", (m * k + k * n + m * n) * 4}};
+}
+
+nlohmann::json bench_epoch(const std::string& model_name, double target_seconds, const BenchOptions& o) {
+  const std::string dir = data::dataset_dir(o.dataset);
+  data::Dataset train = data::load_mnist_split(dir, "train");
+  if (o.quick) train = data::head(train, 2048);
+  training::TrainOptions opts;
+  opts.model = model_name;
+  opts.batch_size = 64;
+  opts.optimizer = "adam";
+  opts.lr = 1e-3;
+  Generator init(o.seed, 1);
+  auto model = build_model(model_name, init);
+  auto optimizer = training::make_optimizer(opts, model->parameters());
+  data::BatchLoader loader(train, opts.batch_size, true, Generator(o.seed, 2));
+  Storage::reset_peak_cpu_bytes();
+  const std::size_t before = Storage::live_cpu_bytes();
+  const auto t0 = clock_type::now();
+  const training::EpochStats s = training::train_epoch(*model, *optimizer, loader, 0);
+  const double secs = seconds_since(t0);
+  const std::int64_t params = model->num_parameters();
+  return {{"name", "epoch_" + model_name},
+          {"model", model_name},
+          {"samples", train.size()},
+          {"batch_size", opts.batch_size},
+          {"seconds", secs},
+          {"samples_per_second", double(train.size()) / secs},
+          {"train_loss", s.train_loss},
+          {"parameter_bytes", params * 4},
+          {"peak_tensor_bytes_above_dataset", Storage::peak_cpu_bytes() - before},
+          {"max_rss_bytes", max_rss_bytes()},
+          {"target_seconds", target_seconds},
+          {"meets_target", o.quick ? nlohmann::json(nullptr) : nlohmann::json(secs <= target_seconds)}};
+}
+
+}  // namespace
+
+std::vector<std::string> benchmark_names() { return {"gemm", "epoch_mlp", "epoch_lenet5"}; }
+
+nlohmann::json machine_description() {
+  return {{"cpu", cpu_model()},
+          {"hardware_threads", std::thread::hardware_concurrency()},
+          {"threads_used", num_threads()},
+          {"fma_peak_gflops_measured", fma_peak()},
+          {"cuda_available", cuda_available()},
+          {"aimc_version", version()}};
+}
+
+nlohmann::json run_benchmarks(const std::vector<std::string>& names_in, const BenchOptions& options) {
+  std::vector<std::string> names = names_in.empty() ? benchmark_names() : names_in;
+  for (const auto& n : names) {
+    const auto known = benchmark_names();
+    if (std::find(known.begin(), known.end(), n) == known.end())
+      throw UsageError("unknown benchmark '" + n + "' (known: gemm, epoch_mlp, epoch_lenet5)");
+  }
+  nlohmann::json results = nlohmann::json::object();
+  for (const auto& n : names) {
+    if (n == "gemm") results[n] = bench_gemm(options);
+    else if (n == "epoch_mlp") results[n] = bench_epoch("mlp", 3.0, options);
+    else if (n == "epoch_lenet5") results[n] = bench_epoch("lenet5", 6.0, options);
+  }
+  return {{"machine", machine_description()}, {"seed", options.seed}, {"benchmarks", results}};
+}
+
+}  // namespace aimc::bench

@@ -1,0 +1,64 @@
+// Checkpoint save/load (see checkpoint.h).
+#include "convert/checkpoint.h"
+
+#include "convert/models.h"
+#include "engine/generator.h"
+#include "engine/runtime.h"
+#include "engine/safetensors.h"
+#include "layers/optim/optimizer.h"
+
+namespace aimc {
+namespace {
+
+const std::string kOptimPrefix = "optim.";
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const Module& model, const nlohmann::json& description,
+                     const Optimizer* optimizer) {
+  if (!description.is_object() || !description.contains("model") || !description["model"].is_string())
+    throw ValueError("save_checkpoint: description must be an object with a string \"model\", got " +
+                     description.dump());
+  NamedTensors tensors = model.state_dict();
+  std::map<std::string, std::string> metadata{{"aimc.model", description.dump()}, {"aimc.version", version()}};
+  if (optimizer) {
+    for (auto& [name, t] : optimizer->named_state()) tensors.emplace_back(kOptimPrefix + name, t);
+    metadata["aimc.optimizer"] = nlohmann::json{{"type", optimizer->type_name()}, {"config", optimizer->config()}}.dump();
+  }
+  write_safetensors(path, tensors, metadata);
+}
+
+Checkpoint load_checkpoint(const std::string& path) {
+  SafetensorsFile file = read_safetensors(path);
+  auto bad = [&](const std::string& what) { return IoError("invalid checkpoint " + path + ": " + what); };
+  Checkpoint ck;
+  ck.metadata = file.metadata;
+  auto it = file.metadata.find("aimc.model");
+  if (it == file.metadata.end()) throw bad("no \"aimc.model\" metadata (not an aimc checkpoint?)");
+  ck.description = nlohmann::json::parse(it->second, nullptr, false);
+  if (ck.description.is_discarded() || !ck.description.is_object() || !ck.description.contains("model") ||
+      !ck.description["model"].is_string())
+    throw bad("\"aimc.model\" metadata is not a model description: " + it->second);
+  auto opt = file.metadata.find("aimc.optimizer");
+  if (opt != file.metadata.end()) {
+    ck.optimizer = nlohmann::json::parse(opt->second, nullptr, false);
+    if (ck.optimizer.is_discarded() || !ck.optimizer.is_object())
+      throw bad("\"aimc.optimizer\" metadata is not a JSON object: " + opt->second);
+  }
+
+  NamedTensors model_state;
+  for (auto& [name, t] : file.tensors) {
+    if (name.rfind(kOptimPrefix, 0) == 0) ck.optimizer_state.emplace_back(name.substr(kOptimPrefix.size()), t);
+    else model_state.emplace_back(name, t);
+  }
+  try {
+    Generator gen(0);  // the initial values are overwritten by the checkpoint
+    ck.model = build_model(ck.description, gen);
+    ck.model->load_state_dict(model_state, true);
+  } catch (const Error& e) {
+    throw bad(e.what());
+  }
+  return ck;
+}
+
+}  // namespace aimc

@@ -1,0 +1,364 @@
+// Convolution ops: conv_output_size, im2col, col2im, rows_to_channels and
+// conv (1 to 3 spatial dims, stride, padding, dilation, groups).
+//
+// conv = im2col, then one GEMM per group straight out of the column block
+// [g*Cg*K, (g+1)*Cg*K) of the patch matrix (lda = C*K, no copies), giving
+// rows [N*L, C_out]; bias is added while the rows are turned into
+// [N, C_out, *out]. The backward pass reuses the saved patch matrix:
+// dW_g = dY_gᵀ · cols_g, dcols_g = dY_g · W_g, dx = col2im(dcols).
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/im2col.h"
+#include "kernels/cpu/parallel.h"
+
+namespace aimc {
+namespace {
+
+std::string list_str(const std::vector<std::int64_t>& v) { return shape_str(v); }
+
+// Entries of one geometry field: empty means the default for every dim.
+std::vector<std::int64_t> field(const std::vector<std::int64_t>& v, std::size_t dims, std::int64_t fallback,
+                                const char* name) {
+  if (v.empty()) return std::vector<std::int64_t>(dims, fallback);
+  if (v.size() != dims)
+    throw ConfigError(std::string("conv: ") + name + " " + list_str(v) + " has " + std::to_string(v.size()) +
+                      " entries, expected " + std::to_string(dims) + " (one per spatial dim) or none");
+  return v;
+}
+
+// The geometry with every field filled in and checked.
+ConvGeometry resolve(const ConvGeometry& g, std::size_t dims) {
+  if (dims < 1 || dims > 3) throw ShapeError("conv: 1 to 3 spatial dims supported, got " + std::to_string(dims));
+  if (g.kernel.size() != dims)
+    throw ShapeError("conv: kernel " + list_str(g.kernel) + " has " + std::to_string(g.kernel.size()) +
+                     " entries for " + std::to_string(dims) + " spatial dims");
+  ConvGeometry r;
+  r.kernel = g.kernel;
+  r.stride = field(g.stride, dims, 1, "stride");
+  r.padding = field(g.padding, dims, 0, "padding");
+  r.dilation = field(g.dilation, dims, 1, "dilation");
+  r.groups = g.groups;
+  auto require = [](bool ok, const char* name, std::int64_t value, const char* range) {
+    if (!ok)
+      throw ConfigError(std::string("conv: ") + name + " " + std::to_string(value) + " is invalid, must be " + range);
+  };
+  for (std::size_t d = 0; d < dims; ++d) {
+    require(r.kernel[d] >= 1, "kernel size", r.kernel[d], ">= 1");
+    require(r.stride[d] >= 1, "stride", r.stride[d], ">= 1");
+    require(r.padding[d] >= 0, "padding", r.padding[d], ">= 0");
+    require(r.dilation[d] >= 1, "dilation", r.dilation[d], ">= 1");
+  }
+  require(r.groups >= 1, "groups", r.groups, ">= 1");
+  return r;
+}
+
+// Kernel geometry for `channels` channels of input size `input`.
+cpu::Im2colGeometry kernel_geometry(const std::vector<std::int64_t>& input, std::int64_t channels,
+                                    const ConvGeometry& g) {
+  const ConvGeometry r = resolve(g, input.size());
+  const std::vector<std::int64_t> out = conv_output_size(input, r);
+  cpu::Im2colGeometry k;
+  k.spatial_dims = static_cast<int>(input.size());
+  k.channels = channels;
+  for (std::size_t d = 0; d < input.size(); ++d) {
+    k.input[d] = input[d];
+    k.output[d] = out[d];
+    k.kernel[d] = r.kernel[d];
+    k.stride[d] = r.stride[d];
+    k.padding[d] = r.padding[d];
+    k.dilation[d] = r.dilation[d];
+  }
+  return k;
+}
+
+std::int64_t positions(const cpu::Im2colGeometry& k) {
+  std::int64_t l = 1;
+  for (int d = 0; d < k.spatial_dims; ++d) l *= k.output[d];
+  return l;
+}
+
+std::int64_t kernel_volume(const cpu::Im2colGeometry& k) {
+  std::int64_t v = 1;
+  for (int d = 0; d < k.spatial_dims; ++d) v *= k.kernel[d];
+  return v;
+}
+
+std::vector<std::int64_t> spatial_of(const Shape& s) { return std::vector<std::int64_t>(s.begin() + 2, s.end()); }
+
+void check_image(const Tensor& x, const char* op) {
+  check_cpu(x, op);
+  check_float(x, op);
+  if (x.dim() < 3 || x.dim() > 5)
+    throw ShapeError(std::string(op) + ": expected input [N, C, *spatial] with 1 to 3 spatial dims, got " +
+                     shape_str(x.shape()));
+}
+
+// out[n, c, l] = rows[n*L + l, c] (+ bias[c]).
+template <class T>
+void rows_to_channels_kernel(const T* rows, const T* bias, std::int64_t n, std::int64_t l, std::int64_t c, T* out) {
+  const std::int64_t grain = cpu::grain_for(n, std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(1, l * c)));
+  cpu::parallel_for(0, n, grain, [&](std::int64_t n0, std::int64_t n1) {
+    for (std::int64_t i = n0; i < n1; ++i) {
+      const T* src = rows + i * l * c;
+      T* dst = out + i * l * c;
+      for (std::int64_t ch = 0; ch < c; ++ch) {
+        const T b = bias ? bias[ch] : T(0);
+        T* line = dst + ch * l;
+        for (std::int64_t p = 0; p < l; ++p) line[p] = src[p * c + ch] + b;
+      }
+    }
+  });
+}
+
+// rows[n*L + l, c] = y[n, c, l].
+template <class T>
+void channels_to_rows_kernel(const T* y, std::int64_t n, std::int64_t l, std::int64_t c, T* rows) {
+  const std::int64_t grain = cpu::grain_for(n, std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(1, l * c)));
+  cpu::parallel_for(0, n, grain, [&](std::int64_t n0, std::int64_t n1) {
+    for (std::int64_t i = n0; i < n1; ++i) {
+      const T* src = y + i * l * c;
+      T* dst = rows + i * l * c;
+      for (std::int64_t p = 0; p < l; ++p)
+        for (std::int64_t ch = 0; ch < c; ++ch) dst[p * c + ch] = src[ch * l + p];
+    }
+  });
+}
+
+Tensor channels_to_rows(const Tensor& y) {
+  const Tensor yc = y.contiguous();
+  const std::int64_t n = yc.size(0), c = yc.size(1), l = yc.numel() / std::max<std::int64_t>(1, n * c);
+  Tensor rows = Tensor::empty({n * l, c}, yc.dtype());
+  dispatch_float(yc.dtype(), "channels_to_rows", [&](auto tag) {
+    using T = decltype(tag);
+    channels_to_rows_kernel<T>(yc.data<T>(), n, l, c, rows.data<T>());
+  });
+  return rows;
+}
+
+Tensor im2col_raw(const Tensor& xc, const cpu::Im2colGeometry& k) {
+  const std::int64_t n = xc.size(0);
+  Tensor cols = Tensor::empty({n * positions(k), k.channels * kernel_volume(k)}, xc.dtype());
+  dispatch_float(xc.dtype(), "im2col", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::im2col(k, n, xc.data<T>(), cols.data<T>());
+  });
+  return cols;
+}
+
+Tensor col2im_raw(const Tensor& cols, std::int64_t n, const cpu::Im2colGeometry& k) {
+  Shape shape{n, k.channels};
+  for (int d = 0; d < k.spatial_dims; ++d) shape.push_back(k.input[d]);
+  Tensor image = Tensor::empty(shape, cols.dtype());
+  const Tensor cc = cols.contiguous();
+  dispatch_float(cc.dtype(), "col2im", [&](auto tag) {
+    using T = decltype(tag);
+    cpu::col2im(k, n, cc.data<T>(), image.data<T>());
+  });
+  return image;
+}
+
+}  // namespace
+
+std::vector<std::int64_t> conv_output_size(const std::vector<std::int64_t>& input_size, const ConvGeometry& g) {
+  const ConvGeometry r = resolve(g, input_size.size());
+  std::vector<std::int64_t> out(input_size.size());
+  for (std::size_t d = 0; d < input_size.size(); ++d) {
+    const std::int64_t span = r.dilation[d] * (r.kernel[d] - 1) + 1;
+    const std::int64_t padded = input_size[d] + 2 * r.padding[d];
+    if (input_size[d] < 1 || padded < span)
+      throw ShapeError("conv: empty output along spatial dim " + std::to_string(d) + ": input size " +
+                       std::to_string(input_size[d]) + " (of " + list_str(input_size) + ") with padding " +
+                       std::to_string(r.padding[d]) + " is smaller than the dilated kernel extent " +
+                       std::to_string(span) + " (kernel " + std::to_string(r.kernel[d]) + ", dilation " +
+                       std::to_string(r.dilation[d]) + ")");
+    out[d] = (padded - span) / r.stride[d] + 1;
+  }
+  return out;
+}
+
+Tensor im2col(const Tensor& x, const ConvGeometry& g) {
+  check_image(x, "im2col");
+  const cpu::Im2colGeometry k = kernel_geometry(spatial_of(x.shape()), x.size(1), g);
+  const Tensor xc = x.contiguous();
+  const std::int64_t n = xc.size(0);
+  Tensor cols = im2col_raw(xc, k);
+  return record(cols, "im2col", {xc}, [k, n](const Tensor& grad) {
+    return std::vector<Tensor>{col2im_raw(grad, n, k)};
+  });
+}
+
+Tensor col2im(const Tensor& cols, std::int64_t channels, const std::vector<std::int64_t>& input_size,
+              const ConvGeometry& g) {
+  check_cpu(cols, "col2im");
+  check_float(cols, "col2im");
+  if (channels < 1) throw ConfigError("col2im: channels " + std::to_string(channels) + " must be >= 1");
+  const cpu::Im2colGeometry k = kernel_geometry(input_size, channels, g);
+  const std::int64_t l = positions(k), width = channels * kernel_volume(k);
+  if (cols.dim() != 2 || cols.size(1) != width || cols.size(0) % l != 0)
+    throw ShapeError("col2im: cols " + shape_str(cols.shape()) + " do not match [N * " + std::to_string(l) + ", " +
+                     std::to_string(width) + "] for " + std::to_string(channels) + " channels of input size " +
+                     list_str(input_size));
+  const std::int64_t n = cols.size(0) / l;
+  const Tensor cc = cols.contiguous();
+  Tensor image = col2im_raw(cc, n, k);
+  return record(image, "col2im", {cc}, [k](const Tensor& grad) {
+    return std::vector<Tensor>{im2col_raw(grad.contiguous(), k)};
+  });
+}
+
+Tensor rows_to_channels(const Tensor& rows, std::int64_t n, const std::vector<std::int64_t>& out_size) {
+  check_cpu(rows, "rows_to_channels");
+  check_float(rows, "rows_to_channels");
+  if (out_size.empty() || out_size.size() > 3)
+    throw ShapeError("rows_to_channels: out_size " + list_str(out_size) + " must have 1 to 3 entries");
+  const std::int64_t l = shape_numel(out_size);
+  if (rows.dim() != 2 || n < 1 || rows.size(0) != n * l)
+    throw ShapeError("rows_to_channels: rows " + shape_str(rows.shape()) + " do not match [" + std::to_string(n) +
+                     " * " + std::to_string(l) + ", C] for out_size " + list_str(out_size));
+  const std::int64_t c = rows.size(1);
+  Shape shape{n, c};
+  shape.insert(shape.end(), out_size.begin(), out_size.end());
+  const Tensor rc = rows.contiguous();
+  Tensor out = Tensor::empty(shape, rc.dtype());
+  dispatch_float(rc.dtype(), "rows_to_channels", [&](auto tag) {
+    using T = decltype(tag);
+    rows_to_channels_kernel<T>(rc.data<T>(), nullptr, n, l, c, out.data<T>());
+  });
+  return record(out, "rows_to_channels", {rc}, [](const Tensor& grad) {
+    return std::vector<Tensor>{channels_to_rows(grad)};
+  });
+}
+
+Tensor conv(const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvGeometry& g_in) {
+  check_image(x, "conv");
+  check_cpu(weight, "conv");
+  check_dtype(weight, x.dtype(), "conv");
+  if (weight.dim() != x.dim())
+    throw ShapeError("conv: weight " + shape_str(weight.shape()) + " does not match input " + shape_str(x.shape()) +
+                     " (expected [C_out, C_in/groups, *kernel])");
+  ConvGeometry g = g_in;
+  const std::vector<std::int64_t> wkernel = spatial_of(weight.shape());
+  if (g.kernel.empty()) g.kernel = wkernel;
+  if (g.kernel != wkernel)
+    throw ShapeError("conv: geometry kernel " + list_str(g.kernel) + " does not match weight " +
+                     shape_str(weight.shape()));
+  const cpu::Im2colGeometry k = kernel_geometry(spatial_of(x.shape()), x.size(1), g);
+  const std::int64_t groups = g.groups;
+  const std::int64_t c_in = x.size(1), c_out = weight.size(0);
+  if (c_in % groups != 0 || weight.size(1) * groups != c_in)
+    throw ShapeError("conv: weight " + shape_str(weight.shape()) + " does not match input " + shape_str(x.shape()) +
+                     " with groups " + std::to_string(groups) + " (need C_in divisible by groups and weight.size(1) "
+                     "== C_in/groups)");
+  if (c_out % groups != 0)
+    throw ConfigError("conv: C_out " + std::to_string(c_out) + " of weight " + shape_str(weight.shape()) +
+                      " is not divisible by groups " + std::to_string(groups));
+  if (bias.defined()) {
+    check_cpu(bias, "conv");
+    check_dtype(bias, x.dtype(), "conv");
+    if (bias.dim() != 1 || bias.size(0) != c_out)
+      throw ShapeError("conv: bias " + shape_str(bias.shape()) + " does not match weight " +
+                       shape_str(weight.shape()) + " (expected [" + std::to_string(c_out) + "])");
+  }
+
+  const Tensor xc = x.contiguous(), wc = weight.contiguous();
+  const Tensor bc = bias.defined() ? bias.contiguous() : Tensor();
+  const std::int64_t n = xc.size(0), l = positions(k), kv = kernel_volume(k);
+  const std::int64_t cg = c_in / groups, og = c_out / groups;
+  const std::int64_t rows_n = n * l, width = c_in * kv, gk = cg * kv;
+
+  const Tensor cols = im2col_raw(xc, k);
+  Shape out_shape{n, c_out};
+  for (int d = 0; d < k.spatial_dims; ++d) out_shape.push_back(k.output[d]);
+  Tensor y = Tensor::empty(out_shape, xc.dtype());
+  dispatch_float(xc.dtype(), "conv", [&](auto tag) {
+    using T = decltype(tag);
+    Tensor rows_t = Tensor::empty({rows_n, c_out}, xc.dtype());
+    T* rows = rows_t.data<T>();
+    for (std::int64_t gi = 0; gi < groups; ++gi) {
+      // rows[:, group block] = cols[:, group block] · W_gᵀ
+      cpu::GemmShape s;
+      s.trans_a = false;
+      s.trans_b = true;
+      s.m = rows_n;
+      s.n = og;
+      s.k = gk;
+      s.lda = width;
+      s.ldb = gk;
+      s.ldc = c_out;
+      cpu::gemm(s, T(1), cols.data<T>() + gi * gk, wc.data<T>() + gi * og * gk, T(0), rows + gi * og);
+    }
+    rows_to_channels_kernel<T>(rows, bc.defined() ? bc.data<T>() : nullptr, n, l, c_out, y.data<T>());
+  });
+
+  const bool need_x = xc.requires_grad(), need_w = wc.requires_grad(), need_b = bc.defined() && bc.requires_grad();
+  return record(y, "conv", {xc, wc, bc},
+                [k, cols, w = wc.detach(), n, l, groups, cg, og, c_in, c_out, kv, need_x, need_w,
+                 need_b](const Tensor& grad) {
+    const std::int64_t rows_n = n * l, width = c_in * kv, gk = cg * kv;
+    const Tensor gy = grad.contiguous();
+    Tensor gx, gw, gb;
+    dispatch_float(gy.dtype(), "conv backward", [&](auto tag) {
+      using T = decltype(tag);
+      if (need_b) {
+        gb = Tensor::empty({c_out}, gy.dtype());
+        const T* src = gy.data<T>();
+        T* dst = gb.data<T>();
+        for (std::int64_t ch = 0; ch < c_out; ++ch) {
+          double total = 0;
+          for (std::int64_t i = 0; i < n; ++i) {
+            const T* line = src + (i * c_out + ch) * l;
+            for (std::int64_t p = 0; p < l; ++p) total += line[p];
+          }
+          dst[ch] = static_cast<T>(total);
+        }
+      }
+      if (!need_w && !need_x) return;
+      Tensor gy_rows_t = Tensor::empty({rows_n, c_out}, gy.dtype());
+      const T* gy_rows = gy_rows_t.data<T>();
+      channels_to_rows_kernel<T>(gy.data<T>(), n, l, c_out, gy_rows_t.data<T>());
+      if (need_w) {
+        gw = Tensor::empty(w.shape(), gy.dtype());
+        for (std::int64_t gi = 0; gi < groups; ++gi) {
+          // dW_g [og, gk] = dY_gᵀ [og, rows] · cols_g [rows, gk]
+          cpu::GemmShape s;
+          s.trans_a = true;
+          s.trans_b = false;
+          s.m = og;
+          s.n = gk;
+          s.k = rows_n;
+          s.lda = c_out;
+          s.ldb = width;
+          s.ldc = gk;
+          cpu::gemm(s, T(1), gy_rows + gi * og, cols.data<T>() + gi * gk, T(0),
+                    gw.data<T>() + gi * og * gk);
+        }
+      }
+      if (need_x) {
+        Tensor gcols = Tensor::empty({rows_n, width}, gy.dtype());
+        for (std::int64_t gi = 0; gi < groups; ++gi) {
+          // dcols_g [rows, gk] = dY_g [rows, og] · W_g [og, gk]
+          cpu::GemmShape s;
+          s.trans_a = false;
+          s.trans_b = false;
+          s.m = rows_n;
+          s.n = gk;
+          s.k = og;
+          s.lda = c_out;
+          s.ldb = gk;
+          s.ldc = width;
+          cpu::gemm(s, T(1), gy_rows + gi * og, w.data<T>() + gi * og * gk, T(0),
+                    gcols.data<T>() + gi * gk);
+        }
+        gx = col2im_raw(gcols, n, k);
+      }
+    });
+    return std::vector<Tensor>{gx, gw, gb};
+  });
+}
+
+}  // namespace aimc

@@ -1,0 +1,61 @@
+// Deterministic chunked parallel_for over oneTBB (see parallel.h).
+#include "kernels/cpu/parallel.h"
+
+#include <tbb/blocked_range.h>
+#include <tbb/global_control.h>
+#include <tbb/info.h>
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <memory>
+#include <mutex>
+
+namespace aimc::cpu {
+namespace {
+std::mutex control_mutex;
+std::unique_ptr<tbb::global_control> control;
+int thread_limit = 0;
+}  // namespace
+
+void set_num_threads(int n) {
+  std::lock_guard<std::mutex> lock(control_mutex);
+  control.reset();
+  thread_limit = n;
+  if (n > 0) {
+    control = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism,
+                                                    static_cast<std::size_t>(n));
+  }
+}
+
+int num_threads() {
+  int cores = tbb::info::default_concurrency();
+  return thread_limit > 0 ? thread_limit : cores;
+}
+
+void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t grain,
+                  const std::function<void(std::int64_t, std::int64_t)>& body) {
+  if (end <= begin) return;
+  if (grain < 1) grain = 1;
+  const std::int64_t chunks = (end - begin + grain - 1) / grain;
+  if (chunks == 1 || num_threads() == 1) {
+    // Same chunk boundaries as the parallel path, run in order.
+    for (std::int64_t k = 0; k < chunks; ++k)
+      body(begin + k * grain, std::min(end, begin + (k + 1) * grain));
+    return;
+  }
+  tbb::parallel_for(
+      tbb::blocked_range<std::int64_t>(0, chunks, 1),
+      [&](const tbb::blocked_range<std::int64_t>& r) {
+        for (std::int64_t k = r.begin(); k < r.end(); ++k)
+          body(begin + k * grain, std::min(end, begin + (k + 1) * grain));
+      },
+      tbb::simple_partitioner());
+}
+
+std::int64_t grain_for(std::int64_t n, std::int64_t min_grain, std::int64_t max_chunks) {
+  if (n <= 0) return 1;
+  std::int64_t g = (n + max_chunks - 1) / max_chunks;
+  return std::max<std::int64_t>(std::max<std::int64_t>(g, min_grain), 1);
+}
+
+}  // namespace aimc::cpu

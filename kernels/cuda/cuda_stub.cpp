@@ -1,0 +1,25 @@
+// CPU-only build: the CUDA entry points exist but report that no GPU is usable.
+#include <stdexcept>
+
+#include "kernels/cuda/cuda_api.h"
+
+namespace aimc::cuda {
+namespace {
+[[noreturn]] void unavailable() {
+  throw std::runtime_error("aimc was built without CUDA (reconfigure with -Dcuda=enabled on a machine with nvcc)");
+}
+}  // namespace
+
+bool available() { return false; }
+int device_count() { return 0; }
+void* device_malloc(std::size_t) { unavailable(); }
+void device_free(void*) noexcept {}
+void copy_host_to_device(void*, const void*, std::size_t) { unavailable(); }
+void copy_device_to_host(void*, const void*, std::size_t) { unavailable(); }
+void copy_device_to_device(void*, const void*, std::size_t) { unavailable(); }
+void synchronize() {}
+void fill(float*, std::size_t, float) { unavailable(); }
+void axpy(std::size_t, float, const float*, float*) { unavailable(); }
+void scale(float*, std::size_t, float) { unavailable(); }
+
+}  // namespace aimc::cuda

@@ -1,0 +1,124 @@
+// Module registration, traversal and state dicts (see module.h).
+#include "layers/modules/module.h"
+
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/autograd.h"
+
+namespace aimc {
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& [name, child] : children_) child->train(on);
+}
+
+void Module::check_new_name(const std::string& name, const char* what) const {
+  if (name.empty() || name.find('.') != std::string::npos)
+    throw ValueError(std::string(what) + " name '" + name + "' must be non-empty and contain no '.'");
+  auto taken = [&](const auto& list) {
+    for (const auto& entry : list)
+      if (entry.first == name) return true;
+    return false;
+  };
+  if (taken(parameters_) || taken(buffers_) || taken(children_))
+    throw ValueError(std::string(what) + " name '" + name + "' is already registered");
+}
+
+Tensor Module::register_parameter(const std::string& name, Tensor t) {
+  check_new_name(name, "parameter");
+  if (!t.defined()) throw ValueError("parameter '" + name + "' is undefined");
+  check_float(t, "register_parameter");
+  t.set_requires_grad(true);
+  parameters_.emplace_back(name, t);
+  return t;
+}
+
+Tensor Module::register_buffer(const std::string& name, Tensor t) {
+  check_new_name(name, "buffer");
+  if (!t.defined()) throw ValueError("buffer '" + name + "' is undefined");
+  buffers_.emplace_back(name, t);
+  return t;
+}
+
+void Module::add_child(const std::string& name, std::shared_ptr<Module> module) {
+  check_new_name(name, "module");
+  if (!module) throw ValueError("module '" + name + "' is null");
+  children_.emplace_back(name, std::move(module));
+}
+
+void Module::collect(const std::string& prefix, bool buffers, NamedTensors& out) const {
+  for (const auto& [name, t] : buffers ? buffers_ : parameters_) out.emplace_back(prefix + name, t);
+  for (const auto& [name, child] : children_) child->collect(prefix + name + ".", buffers, out);
+}
+
+NamedTensors Module::named_parameters() const {
+  NamedTensors out;
+  collect("", false, out);
+  return out;
+}
+
+NamedTensors Module::named_buffers() const {
+  NamedTensors out;
+  collect("", true, out);
+  return out;
+}
+
+std::vector<Tensor> Module::parameters() const {
+  std::vector<Tensor> out;
+  for (auto& entry : named_parameters()) out.push_back(entry.second);
+  return out;
+}
+
+std::int64_t Module::num_parameters() const {
+  std::int64_t n = 0;
+  for (const auto& entry : named_parameters()) n += entry.second.numel();
+  return n;
+}
+
+NamedTensors Module::state_dict() const {
+  NamedTensors out;
+  collect("", false, out);
+  collect("", true, out);
+  return out;
+}
+
+void Module::load_state_dict(const NamedTensors& state, bool strict) {
+  NamedTensors own = state_dict();
+  std::map<std::string, std::size_t> index;
+  for (std::size_t i = 0; i < own.size(); ++i) index[own[i].first] = i;
+
+  // Validate everything first so a failed load changes nothing.
+  std::vector<std::pair<std::size_t, const Tensor*>> plan;
+  std::vector<bool> seen(own.size(), false);
+  for (const auto& [key, value] : state) {
+    auto it = index.find(key);
+    if (it == index.end()) {
+      if (strict) throw ValueError("load_state_dict: unexpected key '" + key + "' for " + type_name());
+      continue;
+    }
+    if (seen[it->second]) throw ValueError("load_state_dict: key '" + key + "' appears twice");
+    seen[it->second] = true;
+    if (!value.defined()) throw ValueError("load_state_dict: value of '" + key + "' is undefined");
+    const Tensor& target = own[it->second].second;
+    if (value.shape() != target.shape())
+      throw ShapeError("load_state_dict: shape mismatch for '" + key + "': checkpoint " +
+                       shape_str(value.shape()) + " vs model " + shape_str(target.shape()));
+    plan.emplace_back(it->second, &value);
+  }
+  if (strict)
+    for (std::size_t i = 0; i < own.size(); ++i)
+      if (!seen[i]) throw ValueError("load_state_dict: missing key '" + own[i].first + "' for " + type_name());
+
+  NoGradGuard no_grad;
+  for (auto& [i, value] : plan) own[i].second.copy_(*value);
+}
+
+void Module::zero_grad() {
+  for (auto& t : parameters()) t.zero_grad();
+}
+
+nlohmann::json Module::config() const { return nlohmann::json::object(); }
+
+}  // namespace aimc

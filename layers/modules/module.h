@@ -1,0 +1,87 @@
+// Module: the base class of every layer and container.
+//
+// A module owns named parameters (trainable leaves, requires_grad set),
+// named buffers (state that is saved but not trained, e.g. BatchNorm running
+// statistics) and named child modules, all kept in registration order. Names
+// of nested entries are dotted paths ("features.0.weight"), as in PyTorch, so
+// a state dict reads the same in both. Tensors are handles: a subclass keeps
+// its own handle to a registered tensor, and load_state_dict copies values in
+// place so those handles stay valid.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "engine/tensor.h"
+
+namespace aimc {
+
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+class Module {
+ public:
+  Module() = default;
+  virtual ~Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  virtual Tensor forward(const Tensor& x) = 0;
+  Tensor operator()(const Tensor& x) { return forward(x); }
+
+  // Training mode of this module and all its descendants.
+  virtual void train(bool on = true);
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+
+  // Registration; names are unique within one module and contain no '.'.
+  // register_parameter sets requires_grad on t (a leaf) and returns it.
+  Tensor register_parameter(const std::string& name, Tensor t);
+  Tensor register_buffer(const std::string& name, Tensor t);
+  template <class M>
+  std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
+    add_child(name, module);
+    return module;
+  }
+
+  // Recursive, in registration order (own entries first, then each child).
+  std::vector<Tensor> parameters() const;
+  NamedTensors named_parameters() const;
+  NamedTensors named_buffers() const;
+  // Direct children only.
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_children() const { return children_; }
+  std::int64_t num_parameters() const;  // total number of parameter elements
+
+  // Parameters then buffers, each in named_parameters()/named_buffers() order.
+  NamedTensors state_dict() const;
+  // Copies the values into this module's tensors in place (dtype converted).
+  // Every entry is checked before anything changes: with strict, a missing or
+  // unexpected key throws ValueError naming it; a shape mismatch always throws
+  // ShapeError naming the key and both shapes; a repeated key throws ValueError.
+  void load_state_dict(const NamedTensors& state, bool strict = true);
+
+  // Drops the gradients of all parameters.
+  void zero_grad();
+
+  virtual std::string type_name() const = 0;
+  // The constructor arguments as JSON (no tensors); {} by default.
+  virtual nlohmann::json config() const;
+
+ protected:
+  void add_child(const std::string& name, std::shared_ptr<Module> module);
+
+ private:
+  void check_new_name(const std::string& name, const char* what) const;
+  void collect(const std::string& prefix, bool buffers, NamedTensors& out) const;
+
+  NamedTensors parameters_;
+  NamedTensors buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  bool training_ = true;
+};
+
+}  // namespace aimc

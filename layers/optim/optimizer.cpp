@@ -1,0 +1,61 @@
+// Optimizer base: parameter checks, gradients, state transfer (see optimizer.h).
+#include "layers/optim/optimizer.h"
+
+#include <cstdlib>
+
+namespace aimc {
+
+Optimizer::Optimizer(std::vector<Tensor> params, double lr) : params_(std::move(params)), lr_(lr) {
+  if (!(lr >= 0)) throw ConfigError("optimizer: lr must be >= 0, got " + std::to_string(lr));
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    const Tensor& p = params_[i];
+    if (!p.defined()) throw ValueError("optimizer: parameter " + std::to_string(i) + " is undefined");
+    check_float(p, "optimizer");
+    if (!p.is_leaf()) throw ValueError("optimizer: parameter " + std::to_string(i) + " is not a leaf tensor");
+    if (!p.is_contiguous()) throw ValueError("optimizer: parameter " + std::to_string(i) + " is not contiguous");
+  }
+  state_.resize(params_.size());
+}
+
+void Optimizer::zero_grad() {
+  for (auto& p : params_) p.zero_grad();
+}
+
+void Optimizer::set_lr(double lr) {
+  if (!(lr >= 0)) throw ConfigError("optimizer: lr must be >= 0, got " + std::to_string(lr));
+  lr_ = lr;
+}
+
+Shape Optimizer::state_shape(std::size_t i, const std::string&) const { return params_[i].shape(); }
+
+std::vector<std::pair<std::string, Tensor>> Optimizer::named_state() const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (std::size_t i = 0; i < state_.size(); ++i)
+    for (const auto& [name, t] : state_[i]) out.emplace_back(std::to_string(i) + "." + name, t);
+  return out;
+}
+
+void Optimizer::load_state(const std::vector<std::pair<std::string, Tensor>>& state) {
+  std::vector<std::map<std::string, Tensor>> fresh(params_.size());
+  for (const auto& [key, value] : state) {
+    const auto dot = key.find('.');
+    char* end = nullptr;
+    const unsigned long long index = dot == std::string::npos ? 0 : std::strtoull(key.c_str(), &end, 10);
+    if (dot == std::string::npos || dot == 0 || end != key.c_str() + dot || dot + 1 == key.size())
+      throw ValueError(type_name() + " state: malformed key '" + key + "' (expected '<param index>.<name>')");
+    if (index >= params_.size())
+      throw ValueError(type_name() + " state: key '" + key + "' names parameter " + std::to_string(index) +
+                       " but there are " + std::to_string(params_.size()));
+    const std::string name = key.substr(dot + 1);
+    if (!value.defined()) throw ValueError(type_name() + " state: value of '" + key + "' is undefined");
+    const Shape expected = state_shape(index, name);
+    if (value.shape() != expected)
+      throw ShapeError(type_name() + " state: shape mismatch for '" + key + "': " + shape_str(value.shape()) +
+                       " vs expected " + shape_str(expected));
+    if (fresh[index].count(name)) throw ValueError(type_name() + " state: key '" + key + "' appears twice");
+    fresh[index][name] = value.detach().to(params_[index].dtype()).to(params_[index].device()).clone();
+  }
+  state_ = std::move(fresh);
+}
+
+}  // namespace aimc

@@ -1,0 +1,100 @@
+// Tensor core: factories, views, copies, dtype conversion, errors, alignment.
+#include <catch2/catch.hpp>
+#include <cstdint>
+
+#include "engine/ops.h"
+#include "engine/tensor.h"
+
+using namespace aimc;
+
+TEST_CASE("factories fill and report shape, dtype and device") {
+  Tensor z = Tensor::zeros({2, 3});
+  CHECK(z.shape() == Shape{2, 3});
+  CHECK(z.numel() == 6);
+  CHECK(z.dtype() == DType::Float32);
+  CHECK(z.device().is_cpu());
+  CHECK(z.is_contiguous());
+  for (float v : z.to_vector()) CHECK(v == 0.f);
+  Tensor f = Tensor::full({4}, 2.5, DType::Float64);
+  CHECK(f.to_double_vector() == std::vector<double>{2.5, 2.5, 2.5, 2.5});
+  CHECK(Tensor::scalar(3.0).item() == 3.0);
+  CHECK(Tensor::scalar(3.0).dim() == 0);
+}
+
+TEST_CASE("CPU storage is 64-byte aligned") {
+  for (std::int64_t n : {1, 3, 17, 1000}) {
+    Tensor t = Tensor::empty({n});
+    CHECK(reinterpret_cast<std::uintptr_t>(t.raw_data()) % 64 == 0);
+  }
+}
+
+TEST_CASE("more than 5 dims or a wrong element count raise ShapeError") {
+  CHECK_THROWS_AS(Tensor::zeros({1, 1, 1, 1, 1, 1}), ShapeError);
+  CHECK_THROWS_AS(Tensor::from_vector(std::vector<float>{1, 2, 3}, {2, 2}), ShapeError);
+  CHECK_THROWS_AS(Tensor::zeros({2, 3}).reshape({4, 2}), ShapeError);
+}
+
+TEST_CASE("reshape of contiguous data is a view; -1 is inferred") {
+  Tensor a = Tensor::from_vector(std::vector<float>{0, 1, 2, 3, 4, 5}, {2, 3});
+  Tensor b = a.reshape({3, -1});
+  CHECK(b.shape() == Shape{3, 2});
+  CHECK(b.storage() == a.storage());
+  b.data<float>()[0] = 42;
+  CHECK(a.to_vector()[0] == 42.f);
+}
+
+TEST_CASE("transpose and slice are views with strides; contiguous copies them") {
+  Tensor a = Tensor::from_vector(std::vector<float>{0, 1, 2, 3, 4, 5}, {2, 3});
+  Tensor t = a.transpose(0, 1);
+  CHECK(t.shape() == Shape{3, 2});
+  CHECK(!t.is_contiguous());
+  CHECK(t.storage() == a.storage());
+  CHECK(t.to_vector() == std::vector<float>{0, 3, 1, 4, 2, 5});
+  Tensor s = a.slice(1, 1, 3);
+  CHECK(s.shape() == Shape{2, 2});
+  CHECK(s.to_vector() == std::vector<float>{1, 2, 4, 5});
+  Tensor c = t.contiguous();
+  CHECK(c.is_contiguous());
+  CHECK(c.storage() != a.storage());
+  CHECK(c.to_vector() == std::vector<float>{0, 3, 1, 4, 2, 5});
+  CHECK_THROWS_AS(a.slice(1, 2, 5), ShapeError);
+  CHECK_THROWS_AS(a.transpose(0, 2), ShapeError);
+}
+
+TEST_CASE("copy_, add_, mul_ and fill_ work in place, also through views") {
+  Tensor a = Tensor::zeros({2, 3});
+  a.slice(1, 0, 2).fill_(1.0);
+  CHECK(a.to_vector() == std::vector<float>{1, 1, 0, 1, 1, 0});
+  Tensor b = Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3});
+  a.add_(b, 2.0);
+  CHECK(a.to_vector() == std::vector<float>{3, 5, 6, 9, 11, 12});
+  a.mul_(0.5);
+  CHECK(a.to_vector() == std::vector<float>{1.5, 2.5, 3, 4.5, 5.5, 6});
+  Tensor c = Tensor::zeros({3, 2});
+  c.copy_(b.transpose(0, 1));
+  CHECK(c.to_vector() == std::vector<float>{1, 4, 2, 5, 3, 6});
+  CHECK_THROWS_AS(c.copy_(b), ShapeError);
+}
+
+TEST_CASE("dtype conversion and typed access checks") {
+  Tensor a = Tensor::from_vector(std::vector<float>{1.5f, -2.f}, {2});
+  Tensor d = a.to(DType::Float64);
+  CHECK(d.dtype() == DType::Float64);
+  CHECK(d.to_double_vector() == std::vector<double>{1.5, -2.0});
+  CHECK_THROWS_AS(a.data<double>(), ValueError);
+  Tensor i = Tensor::from_vector(std::vector<std::int32_t>{3, 4}, {2});
+  CHECK(i.to(DType::Float32).to_vector() == std::vector<float>{3, 4});
+}
+
+TEST_CASE("clone is a deep copy") {
+  Tensor a = Tensor::ones({3});
+  Tensor b = a.clone();
+  b.fill_(7);
+  CHECK(a.to_vector() == std::vector<float>{1, 1, 1});
+}
+
+TEST_CASE("an undefined tensor reports a clear error") {
+  Tensor u;
+  CHECK(!u.defined());
+  CHECK_THROWS_AS(u.shape(), ValueError);
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds into build/ and runs the whole test suite.
+# CUDA tests report "skipped" on machines without a GPU.
+#   tools/check.sh            # from the repository root
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source tools/install_deps.sh
+aimc_install_deps
+aimc_build
+dir="${AIMC_BUILD_DIR:-build}"
+status=0
+meson test -C "$dir" --print-errorlogs --num-processes 2 || status=$?
+# One summary line in the common "N passed, N failed" form.
+python3 - "$dir/meson-logs/testlog.json" <<'PY' || true
+import json, sys
+counts = {"OK": 0, "FAIL": 0, "SKIP": 0, "TIMEOUT": 0, "ERROR": 0, "EXPECTEDFAIL": 0, "UNEXPECTEDPASS": 0}
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    counts[r["result"]] = counts.get(r["result"], 0) + 1
+failed = counts["FAIL"] + counts["TIMEOUT"] + counts["ERROR"] + counts["UNEXPECTEDPASS"]
+print(f"{counts['OK']} passed, {failed} failed, {counts['SKIP']} skipped")
+PY
+exit $status

@@ -1,0 +1,31 @@
+// `aimc bench`: runs the benchmarks of bench/ and prints their JSON.
+#include <cstdio>
+#include <iostream>
+
+#include "bench/benchmarks.h"
+#include "tools/cli/commands.h"
+
+namespace aimc::cli {
+
+Runner add_bench_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("bench", "Run benchmarks (gemm, epoch_mlp, epoch_lenet5)");
+  auto common = std::make_shared<CommonOptions>();
+  auto names = std::make_shared<std::vector<std::string>>();
+  auto options = std::make_shared<bench::BenchOptions>();
+  cmd->add_option("entries", *names, "Benchmark entries to run (default: all)");
+  cmd->add_option("--dataset", options->dataset, "fashion-mnist[:DIR]")->capture_default_str();
+  cmd->add_flag("--quick", options->quick, "Small sizes (smoke test only; not for recorded figures)");
+  add_common_options(*cmd, *common);
+  return [common, names, options] {
+    apply_common_options(*common);
+    options->seed = common->seed;
+    const nlohmann::json result = bench::run_benchmarks(*names, *options);
+    if (common->json) {
+      print_json(result);
+      return;
+    }
+    std::cout << result.dump(2) << std::endl;
+  };
+}
+
+}  // namespace aimc::cli

@@ -1,0 +1,41 @@
+// `aimc eval`: rebuilds a model from a checkpoint alone and reports its test
+// accuracy.
+#include <chrono>
+#include <cstdio>
+
+#include "convert/checkpoint.h"
+#include "tools/cli/commands.h"
+#include "tools/training/trainer.h"
+
+namespace aimc::cli {
+
+Runner add_eval_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("eval", "Evaluate a checkpoint on the test split");
+  auto common = std::make_shared<CommonOptions>();
+  auto checkpoint = std::make_shared<std::string>();
+  auto dataset = std::make_shared<std::string>("fashion-mnist");
+  auto limit = std::make_shared<std::int64_t>(0);
+  cmd->add_option("--checkpoint", *checkpoint, "Checkpoint written by aimc train --out")->required();
+  cmd->add_option("--dataset", *dataset, "fashion-mnist[:DIR] or mnist:DIR")->capture_default_str();
+  cmd->add_option("--limit-test", *limit, "Use only the first N test samples (0: all)");
+  add_common_options(*cmd, *common);
+
+  return [common, checkpoint, dataset, limit] {
+    apply_common_options(*common);
+    const auto start = std::chrono::steady_clock::now();
+    Checkpoint loaded = load_checkpoint(*checkpoint);
+    data::Dataset test = data::load_mnist_split(data::dataset_dir(*dataset), "t10k");
+    if (*limit > 0) test = data::head(test, *limit);
+    const double accuracy = training::evaluate_accuracy(*loaded.model, test);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const std::string model = loaded.description.value("model", "?");
+    if (!common->json) {
+      std::printf("%s: test_accuracy %.4f (%lld samples, %.1f s)\n", model.c_str(), accuracy,
+                  static_cast<long long>(test.size()), seconds);
+    } else {
+      print_json({{"test_accuracy", accuracy}, {"model", model}, {"samples", test.size()}, {"seconds", seconds}});
+    }
+  };
+}
+
+}  // namespace aimc::cli

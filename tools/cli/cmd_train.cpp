@@ -1,0 +1,97 @@
+// `aimc train`: trains a model on an MNIST-format dataset, evaluates it on the
+// test split and optionally saves a checkpoint.
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+#include "convert/checkpoint.h"
+#include "convert/models.h"
+#include "engine/generator.h"
+#include "tools/cli/commands.h"
+#include "tools/cli/progress.h"
+#include "tools/training/trainer.h"
+
+namespace aimc::cli {
+
+Runner add_train_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("train", "Train a model and report its test accuracy");
+  auto common = std::make_shared<CommonOptions>();
+  auto opts = std::make_shared<training::TrainOptions>();
+  auto out = std::make_shared<std::string>();
+  cmd->add_option("--model", opts->model, "Model: mlp, mlp_sigmoid, lenet5, vgg_small, resnet20, resnet32")
+      ->capture_default_str();
+  cmd->add_option("--dataset", opts->dataset, "fashion-mnist[:DIR] or mnist:DIR")->capture_default_str();
+  cmd->add_option("--epochs", opts->epochs, "Training epochs")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--batch-size", opts->batch_size, "Mini-batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--lr", opts->lr, "Learning rate")->capture_default_str();
+  cmd->add_option("--optimizer", opts->optimizer, "sgd or adam")->check(CLI::IsMember({"sgd", "adam"}))->capture_default_str();
+  cmd->add_option("--momentum", opts->momentum, "SGD momentum")->capture_default_str();
+  cmd->add_option("--weight-decay", opts->weight_decay, "L2 weight decay")->capture_default_str();
+  cmd->add_option("--schedule", opts->schedule, "Learning-rate schedule per epoch: none, step, cosine")
+      ->check(CLI::IsMember({"none", "step", "cosine"}))
+      ->capture_default_str();
+  cmd->add_option("--limit-train", opts->limit_train, "Use only the first N training samples (0: all)");
+  cmd->add_option("--limit-test", opts->limit_test, "Use only the first N test samples (0: all)");
+  cmd->add_option("--out", *out, "Write a checkpoint (safetensors) here");
+  add_common_options(*cmd, *common);
+
+  return [cmd, common, opts, out] {
+    apply_common_options(*common);
+    opts->seed = common->seed;
+    const auto start = std::chrono::steady_clock::now();
+    const std::string dir = data::dataset_dir(opts->dataset);
+    data::Dataset train = data::load_mnist_split(dir, "train");
+    data::Dataset test = data::load_mnist_split(dir, "t10k");
+    if (opts->limit_train > 0) train = data::head(train, opts->limit_train);
+    if (opts->limit_test > 0) test = data::head(test, opts->limit_test);
+
+    // Streams of the seed: 1 model init, 2 data order, 3 dropout and other training noise.
+    Generator init(common->seed, 1);
+    auto model = build_model(opts->model, init);
+    auto optimizer = training::make_optimizer(*opts, model->parameters());
+    data::BatchLoader loader(train, opts->batch_size, /*shuffle=*/true, Generator(common->seed, 2));
+
+    ProgressBar bar(stdout_is_terminal());
+    training::EpochStats last;
+    for (std::int64_t epoch = 0; epoch < opts->epochs; ++epoch) {
+      optimizer->set_lr(training::scheduled_lr(*opts, epoch));
+      const auto t0 = std::chrono::steady_clock::now();
+      const std::string label = "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(opts->epochs);
+      last = training::train_epoch(*model, *optimizer, loader, epoch,
+                                   [&](std::int64_t, std::int64_t b, std::int64_t nb, double loss) {
+                                     const double secs =
+                                         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+                                     bar.update(label, b, nb, loss, double(b * opts->batch_size) / std::max(secs, 1e-9));
+                                   });
+      bar.finish();
+      if (!common->json || stdout_is_terminal())
+        std::printf("epoch %lld/%lld  train_loss %.4f  %.1f s\n", static_cast<long long>(epoch + 1),
+                    static_cast<long long>(opts->epochs), last.train_loss, last.seconds);
+      std::fflush(stdout);
+    }
+    const double accuracy = training::evaluate_accuracy(*model, test);
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+    nlohmann::json description = {{"model", opts->model}};
+    nlohmann::json training_info = {{"dataset", opts->dataset}, {"epochs", opts->epochs},
+                                    {"batch_size", opts->batch_size}, {"optimizer", opts->optimizer},
+                                    {"lr", opts->lr}, {"schedule", opts->schedule}, {"seed", common->seed},
+                                    {"train_loss", last.train_loss}, {"test_accuracy", accuracy}};
+    description["training"] = training_info;
+    if (!out->empty()) save_checkpoint(*out, *model, description, optimizer.get());
+
+    if (!common->json) {
+      std::printf("test_accuracy %.4f  (%lld test samples, %.1f s)\n", accuracy,
+                  static_cast<long long>(test.size()), seconds);
+      if (!out->empty()) std::printf("checkpoint written to %s\n", out->c_str());
+    } else {
+      nlohmann::json result = {{"test_accuracy", accuracy}, {"train_loss", last.train_loss},
+                               {"epochs", opts->epochs},   {"seconds", seconds},
+                               {"model", opts->model},     {"seed", common->seed}};
+      if (!out->empty()) result["checkpoint"] = *out;
+      print_json(result);
+    }
+  };
+}
+
+}  // namespace aimc::cli

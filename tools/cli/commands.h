@@ -1,0 +1,30 @@
+// The subcommands of the `aimc` command line. Each registers its options on
+// the CLI11 app and returns the function that runs it.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+
+namespace aimc::cli {
+
+// Flags every subcommand takes.
+struct CommonOptions {
+  std::uint64_t seed = 0;
+  int threads = 0;  // 0: all cores
+  bool json = false;
+};
+
+void add_common_options(CLI::App& cmd, CommonOptions& common);
+// Applies --threads.
+void apply_common_options(const CommonOptions& common);
+// Prints the result object as the last stdout line (with --json).
+void print_json(const nlohmann::json& result);
+
+using Runner = std::function<void()>;
+Runner add_train_command(CLI::App& app);
+Runner add_eval_command(CLI::App& app);
+Runner add_bench_command(CLI::App& app);
+
+}  // namespace aimc::cli

@@ -1,0 +1,128 @@
+// IDX reading through zlib's gzread, which reads gzip and raw files alike.
+#include "tools/data/idx.h"
+
+#include <zlib.h>
+
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include "engine/error.h"
+
+namespace aimc::data {
+namespace {
+
+struct GzCloser {
+  void operator()(gzFile f) const { if (f) gzclose(f); }
+};
+using GzPtr = std::unique_ptr<std::remove_pointer_t<gzFile>, GzCloser>;
+
+// Picks path or path + ".gz", whichever exists.
+std::string resolve(const std::string& path) {
+  namespace fs = std::filesystem;
+  if (fs::exists(path)) return path;
+  if (fs::exists(path + ".gz")) return path + ".gz";
+  throw IoError("data file not found: " + path + " (nor " + path + ".gz)");
+}
+
+GzPtr open(const std::string& path) {
+  GzPtr f(gzopen(path.c_str(), "rb"));
+  if (!f) throw IoError("cannot open " + path);
+  gzbuffer(f.get(), 1 << 17);
+  return f;
+}
+
+void read_exact(gzFile f, void* dst, std::size_t bytes, const std::string& path, const char* what) {
+  std::size_t done = 0;
+  while (done < bytes) {
+    const unsigned chunk = static_cast<unsigned>(std::min<std::size_t>(bytes - done, 1u << 30));
+    const int got = gzread(f, static_cast<char*>(dst) + done, chunk);
+    if (got < 0) {
+      int err = 0;
+      const char* msg = gzerror(f, &err);
+      throw IoError(path + ": corrupt compressed data while reading " + what + " (" + (msg ? msg : "?") + ")");
+    }
+    if (got == 0) throw IoError(path + ": truncated file while reading " + what);
+    done += static_cast<std::size_t>(got);
+  }
+}
+
+std::uint32_t big_endian(const unsigned char* p) {
+  return (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) | p[3];
+}
+
+// Reads the magic number and dims; checks type 0x08 (unsigned byte) and rank.
+std::vector<std::uint32_t> read_header(gzFile f, const std::string& path, int rank) {
+  unsigned char magic[4];
+  read_exact(f, magic, 4, path, "the magic number");
+  if (magic[0] != 0 || magic[1] != 0 || magic[2] != 0x08 || magic[3] != rank)
+    throw IoError(path + ": not an IDX unsigned-byte file of rank " + std::to_string(rank) +
+                  " (bad magic number)");
+  std::vector<std::uint32_t> dims(rank);
+  for (int i = 0; i < rank; ++i) {
+    unsigned char b[4];
+    read_exact(f, b, 4, path, "the dimensions");
+    dims[i] = big_endian(b);
+  }
+  return dims;
+}
+
+}  // namespace
+
+Tensor read_idx_images(const std::string& path_in) {
+  const std::string path = resolve(path_in);
+  GzPtr f = open(path);
+  const auto dims = read_header(f.get(), path, 3);
+  const std::int64_t n = dims[0], h = dims[1], w = dims[2];
+  if (h == 0 || w == 0 || h > 4096 || w > 4096 || n > 100000000)
+    throw IoError(path + ": implausible image dimensions " + std::to_string(n) + "x" + std::to_string(h) + "x" +
+                  std::to_string(w));
+  std::vector<unsigned char> raw(static_cast<std::size_t>(n * h * w));
+  read_exact(f.get(), raw.data(), raw.size(), path, "the pixels");
+  Tensor images = Tensor::empty({n, 1, h, w});
+  float* out = images.data<float>();
+  for (std::size_t i = 0; i < raw.size(); ++i) out[i] = static_cast<float>(raw[i]) * (1.0f / 255.0f);
+  return images;
+}
+
+Tensor read_idx_labels(const std::string& path_in) {
+  const std::string path = resolve(path_in);
+  GzPtr f = open(path);
+  const auto dims = read_header(f.get(), path, 1);
+  const std::int64_t n = dims[0];
+  if (n > 100000000) throw IoError(path + ": implausible label count " + std::to_string(n));
+  std::vector<unsigned char> raw(static_cast<std::size_t>(n));
+  read_exact(f.get(), raw.data(), raw.size(), path, "the labels");
+  Tensor labels = Tensor::empty({n}, DType::Int32);
+  std::int32_t* out = labels.data<std::int32_t>();
+  for (std::int64_t i = 0; i < n; ++i) out[i] = raw[i];
+  return labels;
+}
+
+Dataset load_mnist_split(const std::string& dir, const std::string& split) {
+  Dataset d;
+  d.images = read_idx_images(dir + "/" + split + "-images-idx3-ubyte");
+  d.labels = read_idx_labels(dir + "/" + split + "-labels-idx1-ubyte");
+  if (d.images.size(0) != d.labels.size(0))
+    throw IoError(dir + ": " + split + " has " + std::to_string(d.images.size(0)) + " images but " +
+                  std::to_string(d.labels.size(0)) + " labels");
+  return d;
+}
+
+std::string dataset_dir(const std::string& spec) {
+  const auto colon = spec.find(':');
+  const std::string name = spec.substr(0, colon);
+  if (name != "fashion-mnist" && name != "mnist")
+    throw UsageError("unknown dataset '" + name + "' (known: fashion-mnist[:DIR], mnist:DIR)");
+  if (colon != std::string::npos) return spec.substr(colon + 1);
+  if (name == "mnist") throw UsageError("dataset 'mnist' needs a directory: mnist:DIR");
+  return kFashionMnistDir;
+}
+
+Dataset head(const Dataset& d, std::int64_t n) {
+  n = std::min(n, d.size());
+  return Dataset{d.images.slice(0, 0, n), d.labels.slice(0, 0, n)};
+}
+
+}  // namespace aimc::data

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages aimc needs, only those that are missing.
+# Sourced by tools/check.sh and tools/quickstart.sh; safe to run repeatedly.
+set -euo pipefail
+
+AIMC_PACKAGES=(g++ pkg-config meson ninja-build libeigen3-dev libtbb-dev catch2 zlib1g-dev
+  librandom123-dev nlohmann-json3-dev libcli11-dev dataset-fashion-mnist)
+
+aimc_install_deps() {
+  local missing=()
+  for p in "${AIMC_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    return 0
+  fi
+  echo "Installing missing packages: ${missing[*]}"
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# Configures build/ once (CUDA when nvcc is found), then builds it.
+aimc_build() {
+  local dir="${AIMC_BUILD_DIR:-build}"
+  if [ ! -f "$dir/build.ninja" ]; then
+    if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
+      export PATH="/usr/local/cuda/bin:$PATH"
+    fi
+    meson setup "$dir" -Dcuda=auto -Dbuildtype=release
+  fi
+  ninja -C "$dir"
+}

@@ -1,0 +1,90 @@
+// Training and evaluation loops (see trainer.h).
+#include "tools/training/trainer.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "layers/optim/adam.h"
+#include "layers/optim/sgd.h"
+
+namespace aimc::training {
+
+std::unique_ptr<Optimizer> make_optimizer(const TrainOptions& opts, const std::vector<Tensor>& params) {
+  if (!(opts.lr > 0) || !std::isfinite(opts.lr))
+    throw ConfigError("lr must be a positive number, got " + std::to_string(opts.lr));
+  if (opts.optimizer == "sgd") {
+    SGDOptions o;
+    o.momentum = opts.momentum;
+    o.weight_decay = opts.weight_decay;
+    return std::make_unique<SGD>(params, opts.lr, o);
+  }
+  if (opts.optimizer == "adam") {
+    AdamOptions o;
+    o.weight_decay = opts.weight_decay;
+    return std::make_unique<Adam>(params, opts.lr, o);
+  }
+  throw ConfigError("unknown optimizer '" + opts.optimizer + "' (known: sgd, adam)");
+}
+
+double scheduled_lr(const TrainOptions& opts, std::int64_t epoch) {
+  if (opts.schedule == "none") return opts.lr;
+  if (opts.schedule == "step") {
+    // Divide by 10 at half and three quarters of the run.
+    double lr = opts.lr;
+    if (epoch >= opts.epochs / 2) lr *= 0.1;
+    if (epoch >= (3 * opts.epochs) / 4) lr *= 0.1;
+    return lr;
+  }
+  if (opts.schedule == "cosine") {
+    // Cosine annealing to 0 over the run (PyTorch CosineAnnealingLR, eta_min 0).
+    return 0.5 * opts.lr * (1 + std::cos(M_PI * double(epoch) / double(std::max<std::int64_t>(opts.epochs, 1))));
+  }
+  throw ConfigError("unknown schedule '" + opts.schedule + "' (known: none, step, cosine)");
+}
+
+EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& loader, std::int64_t epoch,
+                       const ProgressFn& progress) {
+  const auto start = std::chrono::steady_clock::now();
+  model.train();
+  loader.start_epoch(epoch);
+  double loss_sum = 0;
+  std::int64_t samples = 0;
+  const std::int64_t batches = loader.num_batches();
+  for (std::int64_t b = 0; b < batches; ++b) {
+    data::Batch batch = loader.batch(b);
+    optimizer.zero_grad();
+    Tensor loss = cross_entropy(model(batch.images), batch.labels);
+    const double value = loss.item();
+    if (!std::isfinite(value))
+      throw ValueError("training diverged: loss is " + std::to_string(value) + " at epoch " +
+                       std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1) + " (lower the lr)");
+    loss.backward();
+    optimizer.step();
+    loss_sum += value * double(batch.labels.size(0));
+    samples += batch.labels.size(0);
+    if (progress) progress(epoch, b + 1, batches, loss_sum / double(samples));
+  }
+  EpochStats s;
+  s.train_loss = loss_sum / double(samples);
+  s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return s;
+}
+
+double evaluate_accuracy(Module& model, const data::Dataset& data, std::int64_t batch_size) {
+  NoGradGuard no_grad;
+  model.eval();
+  std::int64_t correct = 0;
+  const std::int64_t n = data.size();
+  for (std::int64_t lo = 0; lo < n; lo += batch_size) {
+    const std::int64_t hi = std::min(n, lo + batch_size);
+    Tensor logits = model(data.images.slice(0, lo, hi).contiguous());
+    const auto predicted = argmax_rows(logits);
+    const std::int32_t* labels = data.labels.data<std::int32_t>() + lo;
+    for (std::int64_t i = 0; i < hi - lo; ++i) correct += predicted[i] == labels[i];
+  }
+  return n == 0 ? 0.0 : double(correct) / double(n);
+}
+
+}  // namespace aimc::training

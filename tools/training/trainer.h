@@ -1,0 +1,54 @@
+// Supervised training and evaluation loops for classification models, shared
+// by the `aimc` command line and the benchmarks.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "layers/modules/module.h"
+#include "layers/optim/optimizer.h"
+#include "tools/data/idx.h"
+#include "tools/data/loader.h"
+
+namespace aimc::training {
+
+struct TrainOptions {
+  std::string model = "lenet5";
+  std::string dataset = "fashion-mnist";
+  std::int64_t epochs = 10;
+  std::int64_t batch_size = 64;
+  std::string optimizer = "adam";  // sgd | adam
+  double lr = 1e-3;
+  double momentum = 0.9;           // sgd only
+  double weight_decay = 0.0;
+  std::string schedule = "cosine";  // none | step | cosine (per epoch)
+  std::uint64_t seed = 0;
+  std::int64_t limit_train = 0;    // use only the first n samples (0: all)
+  std::int64_t limit_test = 0;
+};
+
+// Called after each batch: (epoch, batch, batches, running mean loss).
+using ProgressFn = std::function<void(std::int64_t, std::int64_t, std::int64_t, double)>;
+
+struct EpochStats {
+  double train_loss = 0;  // mean cross entropy over the epoch's samples
+  double seconds = 0;
+};
+
+// Builds the optimizer named in opts ("sgd" or "adam"); ConfigError otherwise.
+std::unique_ptr<Optimizer> make_optimizer(const TrainOptions& opts, const std::vector<Tensor>& params);
+
+// Learning rate of epoch e (0-based) under opts.schedule.
+double scheduled_lr(const TrainOptions& opts, std::int64_t epoch);
+
+// One pass over the loader; returns the sample-weighted mean loss.
+EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& loader, std::int64_t epoch,
+                       const ProgressFn& progress = nullptr);
+
+// Fraction of correctly classified samples, in eval mode, batches of batch_size.
+double evaluate_accuracy(Module& model, const data::Dataset& data, std::int64_t batch_size = 1000);
+
+}  // namespace aimc::training
