@@ -1,10 +1,34 @@
 // Umbrella header: everything a program embedding aimc needs.
-// Installed as <aimc/aimc.h>.
+// Installed as <aimc/aimc.h>; compile with `pkg-config --cflags --libs aimc`.
 #pragma once
 
+// engine: tensors, autograd, random numbers, checkpoints format
 #include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/generator.h"
+#include "engine/grad_check.h"
 #include "engine/ops.h"
 #include "engine/runtime.h"
+#include "engine/safetensors.h"
 #include "engine/tensor.h"
+
+// layers: modules and optimizers
+#include "layers/modules/activation.h"
+#include "layers/modules/basic_block.h"
+#include "layers/modules/batch_norm.h"
+#include "layers/modules/conv.h"
+#include "layers/modules/dropout.h"
+#include "layers/modules/flatten.h"
+#include "layers/modules/init.h"
+#include "layers/modules/linear.h"
+#include "layers/modules/module.h"
+#include "layers/modules/pooling.h"
+#include "layers/modules/sequential.h"
+#include "layers/optim/adam.h"
+#include "layers/optim/lr_scheduler.h"
+#include "layers/optim/optimizer.h"
+#include "layers/optim/sgd.h"
+
+// convert: model builders and checkpoints
+#include "convert/checkpoint.h"
+#include "convert/models.h"

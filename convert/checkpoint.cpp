@@ -53,7 +53,7 @@ Checkpoint load_checkpoint(const std::string& path) {
   }
   try {
     Generator gen(0);  // the initial values are overwritten by the checkpoint
-    ck.model = build_model(ck.description, gen);
+    ck.model = build_model_from_description(ck.description, gen);
     ck.model->load_state_dict(model_state, true);
   } catch (const Error& e) {
     throw bad(e.what());

@@ -34,7 +34,7 @@ struct Checkpoint {
 void save_checkpoint(const std::string& path, const Module& model, const nlohmann::json& description,
                      const Optimizer* optimizer = nullptr);
 
-// Reads the file, rebuilds the model with build_model(description) and loads
+// Reads the file, rebuilds the model with build_model_from_description and loads
 // its state (strict). A missing, garbled or inconsistent checkpoint throws
 // IoError naming the path.
 Checkpoint load_checkpoint(const std::string& path);

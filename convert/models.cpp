@@ -120,7 +120,7 @@ const std::vector<std::string>& model_names() {
 
 std::shared_ptr<Sequential> build_model(const std::string& name, Generator& gen) { return find(name).build(gen); }
 
-std::shared_ptr<Sequential> build_model(const nlohmann::json& description, Generator& gen) {
+std::shared_ptr<Sequential> build_model_from_description(const nlohmann::json& description, Generator& gen) {
   if (!description.is_object() || !description.contains("model") || !description["model"].is_string())
     throw ConfigError("model description must be an object with a string \"model\", got " + description.dump());
   return build_model(description["model"].get<std::string>(), gen);

@@ -27,7 +27,7 @@ const std::vector<std::string>& model_names();
 // Builds a model by name; ConfigError listing the known names otherwise.
 std::shared_ptr<Sequential> build_model(const std::string& name, Generator& gen);
 // Builds from a description {"model": name}; ConfigError if malformed.
-std::shared_ptr<Sequential> build_model(const nlohmann::json& description, Generator& gen);
+std::shared_ptr<Sequential> build_model_from_description(const nlohmann::json& description, Generator& gen);
 
 // {"model": name} for a known name (ConfigError otherwise).
 nlohmann::json model_description(const std::string& name);

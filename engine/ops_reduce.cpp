@@ -55,6 +55,26 @@ void sum_middle(const T* x, T* out, std::int64_t outer, std::int64_t r_size, std
     });
     return;
   }
+  if (outer == 1 && r_size * inner >= 4 * kSumGrain && inner <= kSumGrain) {
+    // Column sums of a tall matrix (bias gradients): fixed chunks of rows give
+    // partial column sums, added in chunk order.
+    const std::int64_t r_grain = cpu::grain_for(r_size, std::max<std::int64_t>(1, kSumGrain / inner));
+    const std::int64_t chunks = (r_size + r_grain - 1) / r_grain;
+    std::vector<double> partial(chunks * inner, 0.0);
+    cpu::parallel_for(0, r_size, r_grain, [&](std::int64_t lo, std::int64_t hi) {
+      double* acc = partial.data() + (lo / r_grain) * inner;
+      for (std::int64_t r = lo; r < hi; ++r) {
+        const T* p = x + r * inner;
+        for (std::int64_t j = 0; j < inner; ++j) acc[j] += double(p[j]);
+      }
+    });
+    for (std::int64_t j = 0; j < inner; ++j) {
+      double s = 0;
+      for (std::int64_t k = 0; k < chunks; ++k) s += partial[k * inner + j];
+      out[j] = static_cast<T>(s);
+    }
+    return;
+  }
   // Column sums: each output adds its r terms in order; blocks of columns run in parallel.
   constexpr std::int64_t kBlock = 1024;
   const std::int64_t blocks = (inner + kBlock - 1) / kBlock;

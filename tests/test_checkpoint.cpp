@@ -1,2 +1,338 @@
-// placeholder
+// safetensors files and checkpoints: exact round trips (model and optimizer
+// state), the byte layout (read back by hand), and that truncated or corrupt
+// files and garbled metadata throw IoError naming the path instead of
+// crashing, and that a failed write leaves no file behind.
 #include <catch2/catch.hpp>
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "convert/checkpoint.h"
+#include "convert/models.h"
+#include "engine/generator.h"
+#include "engine/ops.h"
+#include "engine/safetensors.h"
+#include "layers/optim/adam.h"
+#include "layers/optim/sgd.h"
+
+using namespace aimc;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A fresh directory per test case, removed afterwards.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static int counter = 0;
+    path = fs::temp_directory_path() /
+           ("aimc_test_checkpoint_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+std::uint64_t header_length(const std::string& bytes) {
+  std::uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= static_cast<std::uint64_t>(static_cast<unsigned char>(bytes[i])) << (8 * i);
+  return n;
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
+  Tensor ca = a.contiguous(), cb = b.contiguous();
+  return std::memcmp(ca.raw_data(), cb.raw_data(), ca.numel() * dtype_size(ca.dtype())) == 0;
+}
+
+// One training step of `model` on a fixed batch.
+void train_step(Module& model, Optimizer& opt, const Shape& input) {
+  Generator gen(99, 5);
+  Shape shape{4};
+  shape.insert(shape.end(), input.begin(), input.end());
+  Tensor x = gen.uniform(shape, 0, 1);
+  Tensor labels = Tensor::from_vector(std::vector<std::int32_t>{0, 1, 2, 3}, {4});
+  opt.zero_grad();
+  cross_entropy(model.forward(x), labels).backward();
+  opt.step();
+}
+
+// A small file with two tensors and metadata, for corruption tests.
+std::string small_file(const TempDir& dir) {
+  const std::string path = dir.file("small.safetensors");
+  write_safetensors(path,
+                    {{"a", Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3})},
+                     {"b", Tensor::from_vector(std::vector<std::int32_t>{7, -8}, {2})}},
+                    {{"k", "v"}});
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("safetensors round trip keeps dtypes, shapes, values, order and metadata") {
+  TempDir dir;
+  const std::string path = dir.file("t.safetensors");
+  Tensor f32 = Tensor::from_vector(std::vector<float>{1.5f, -2.25f, 3e-38f, 7}, {2, 2});
+  Tensor f64 = Tensor::from_vector(std::vector<double>{1.0 / 3.0, -1e300}, {2, 1, 1});
+  Tensor i32 = Tensor::from_vector(std::vector<std::int32_t>{-7, 2147483647, 0}, {3});
+  Tensor scalar = Tensor::scalar(42.0);
+  Tensor empty = Tensor::zeros({0, 4});
+  Tensor strided = Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3}).transpose(0, 1);
+  write_safetensors(path,
+                    {{"z_f32", f32}, {"f64", f64}, {"i32", i32}, {"scalar", scalar}, {"empty", empty}, {"t", strided}},
+                    {{"note", "hello"}, {"json", "{\"a\": 1}"}});
+  CHECK(!fs::exists(path + ".tmp"));
+  SafetensorsFile file = read_safetensors(path);
+  REQUIRE(file.tensors.size() == 6);
+  CHECK(file.tensors[0].first == "z_f32");
+  CHECK(same_bits(file.tensors[0].second, f32));
+  CHECK(same_bits(file.tensors[1].second, f64));
+  CHECK(same_bits(file.tensors[2].second, i32));
+  CHECK(file.tensors[3].second.shape() == Shape{});
+  CHECK(file.tensors[3].second.item() == 42.0);
+  CHECK(file.tensors[4].second.shape() == Shape{0, 4});
+  CHECK(file.tensors[5].second.shape() == Shape{3, 2});
+  CHECK(file.tensors[5].second.to_vector() == std::vector<float>{1, 4, 2, 5, 3, 6});
+  CHECK(file.metadata == std::map<std::string, std::string>{{"note", "hello"}, {"json", "{\"a\": 1}"}});
+}
+
+TEST_CASE("the file layout is 8-byte length, padded JSON header, raw little-endian data") {
+  TempDir dir;
+  const std::string path = dir.file("lenet.safetensors");
+  Generator gen(1);
+  auto model = build_model("lenet5", gen);
+  save_checkpoint(path, *model, model_description("lenet5"));
+  const std::string bytes = read_bytes(path);
+  REQUIRE(bytes.size() > 8);
+  const std::uint64_t n = header_length(bytes);
+  CHECK(n % 8 == 0);
+  CHECK(bytes.size() == 8 + n + 61706 * 4);
+  const nlohmann::json header = nlohmann::json::parse(bytes.substr(8, n));
+  CHECK(header["__metadata__"]["aimc.model"] == "{\"model\":\"lenet5\"}");
+  CHECK(header["__metadata__"]["aimc.version"] == "0.1.0");
+  CHECK(header["0.weight"]["dtype"] == "F32");
+  CHECK(header["0.weight"]["shape"] == nlohmann::json::array({6, 1, 5, 5}));
+  CHECK(header["0.weight"]["data_offsets"] == nlohmann::json::array({0, 600}));
+  CHECK(header["0.bias"]["data_offsets"] == nlohmann::json::array({600, 624}));
+  CHECK(header["11.bias"]["data_offsets"][1] == 61706 * 4);
+  // The first tensor's bytes are the weights.
+  Tensor w = model->parameters()[0];
+  CHECK(std::memcmp(bytes.data() + 8 + n, w.raw_data(), 600) == 0);
+}
+
+TEST_CASE("a lenet5 checkpoint with optimizer state round-trips bit for bit") {
+  TempDir dir;
+  const std::string path = dir.file("ck.safetensors");
+  Generator gen(2);
+  auto model = build_model("lenet5", gen);
+  SGD opt(model->parameters(), 0.05, {.momentum = 0.9});
+  train_step(*model, opt, {1, 28, 28});
+  train_step(*model, opt, {1, 28, 28});
+  save_checkpoint(path, *model, model_description("lenet5"), &opt);
+
+  Checkpoint ck = load_checkpoint(path);
+  CHECK(ck.description == nlohmann::json{{"model", "lenet5"}});
+  CHECK(ck.optimizer["type"] == "SGD");
+  CHECK(ck.optimizer["config"]["momentum"] == 0.9);
+  auto original = model->state_dict(), loaded = ck.model->state_dict();
+  REQUIRE(original.size() == loaded.size());
+  for (std::size_t i = 0; i < original.size(); ++i) {
+    CHECK(original[i].first == loaded[i].first);
+    CHECK(same_bits(original[i].second, loaded[i].second));
+  }
+  auto state = opt.named_state();
+  REQUIRE(state.size() == 10);
+  REQUIRE(ck.optimizer_state.size() == state.size());
+  for (std::size_t i = 0; i < state.size(); ++i) {
+    CHECK(ck.optimizer_state[i].first == state[i].first);
+    CHECK(same_bits(ck.optimizer_state[i].second, state[i].second));
+  }
+
+  // Resuming gives the same next step as continuing.
+  SGD resumed(ck.model->parameters(), 0.05, {.momentum = 0.9});
+  resumed.load_state(ck.optimizer_state);
+  train_step(*model, opt, {1, 28, 28});
+  train_step(*ck.model, resumed, {1, 28, 28});
+  auto a = model->state_dict(), b = ck.model->state_dict();
+  for (std::size_t i = 0; i < a.size(); ++i) CHECK(same_bits(a[i].second, b[i].second));
+}
+
+TEST_CASE("a resnet checkpoint keeps BatchNorm buffers and Adam state") {
+  TempDir dir;
+  const std::string path = dir.file("resnet.safetensors");
+  Generator gen(3);
+  auto model = build_model("resnet20", gen);
+  Adam opt(model->parameters(), 1e-3);
+  train_step(*model, opt, {1, 28, 28});
+  save_checkpoint(path, *model, model_description("resnet20"), &opt);
+  Checkpoint ck = load_checkpoint(path);
+  auto a = model->state_dict(), b = ck.model->state_dict();
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) CHECK(same_bits(a[i].second, b[i].second));
+  CHECK(ck.optimizer_state.size() == 3 * model->parameters().size());
+  model->eval();
+  ck.model->eval();
+  Tensor x = Generator(4).uniform({2, 1, 28, 28});
+  CHECK(same_bits(model->forward(x), ck.model->forward(x)));
+}
+
+TEST_CASE("every truncation of a file throws IoError naming the path") {
+  TempDir dir;
+  const std::string path = small_file(dir);
+  const std::string bytes = read_bytes(path);
+  const std::string cut = dir.file("cut.safetensors");
+  for (std::size_t len = 0; len < bytes.size(); ++len) {
+    INFO("length " << len);
+    write_bytes(cut, bytes.substr(0, len));
+    CHECK_THROWS_AS(read_safetensors(cut), IoError);
+    CHECK_THROWS_WITH(read_safetensors(cut), Catch::Contains(cut));
+  }
+  write_bytes(cut, bytes + "x");  // trailing garbage breaks the exact data layout
+  CHECK_THROWS_AS(read_safetensors(cut), IoError);
+  CHECK_THROWS_AS(read_safetensors(dir.file("missing.safetensors")), IoError);
+}
+
+TEST_CASE("a corrupted header length throws IoError without a huge allocation") {
+  TempDir dir;
+  const std::string path = small_file(dir);
+  const std::string bytes = read_bytes(path);
+  for (std::uint64_t n : {std::uint64_t{1} << 62, std::uint64_t{bytes.size()}, std::uint64_t{0},
+                          header_length(bytes) - 8, header_length(bytes) + 8}) {
+    INFO("header length " << n);
+    std::string bad = bytes;
+    for (int i = 0; i < 8; ++i) bad[i] = static_cast<char>((n >> (8 * i)) & 0xff);
+    write_bytes(path, bad);
+    CHECK_THROWS_AS(read_safetensors(path), IoError);
+  }
+}
+
+TEST_CASE("bad dtypes, shapes, offsets and JSON throw IoError") {
+  TempDir dir;
+  const std::string path = small_file(dir);
+  const std::string bytes = read_bytes(path);
+  auto with_replaced = [&](const std::string& from, const std::string& to) {
+    std::string bad = bytes;
+    const auto pos = bad.find(from);
+    REQUIRE(pos != std::string::npos);
+    REQUIRE(from.size() == to.size());  // keeps the header length valid
+    bad.replace(pos, from.size(), to);
+    write_bytes(path, bad);
+  };
+  with_replaced("\"F32\"", "\"X32\"");
+  CHECK_THROWS_AS(read_safetensors(path), IoError);
+  CHECK_THROWS_WITH(read_safetensors(path), Catch::Contains("X32") && Catch::Contains(path));
+  with_replaced("\"F32\"", "\"F16\"");  // valid in safetensors, unsupported here
+  CHECK_THROWS_AS(read_safetensors(path), IoError);
+  with_replaced("[2,3]", "[3,3]");  // shape no longer matches the offsets
+  CHECK_THROWS_AS(read_safetensors(path), IoError);
+  with_replaced("[2,3]", "[2.5]");  // shape entries must be integers
+  CHECK_THROWS_AS(read_safetensors(path), IoError);
+  with_replaced("[0,24]", "[4,24]");
+  CHECK_THROWS_AS(read_safetensors(path), IoError);
+  with_replaced("{\"", "[\"");
+  CHECK_THROWS_AS(read_safetensors(path), IoError);
+  with_replaced("\"v\"", "123");  // metadata values must be strings
+  CHECK_THROWS_AS(read_safetensors(path), IoError);
+
+  // Any single corrupted header byte: either still readable or IoError, never a crash.
+  const std::uint64_t n = header_length(bytes);
+  for (std::uint64_t i = 8; i < 8 + n; ++i) {
+    for (char c : {'0', '9', '"', '}', ' ', '\xff'}) {
+      std::string bad = bytes;
+      bad[i] = c;
+      write_bytes(path, bad);
+      try {
+        read_safetensors(path);
+      } catch (const IoError&) {
+      }
+    }
+  }
+}
+
+TEST_CASE("missing or garbled checkpoint metadata throws IoError naming the path") {
+  TempDir dir;
+  Generator gen(5);
+  auto model = build_model("mlp", gen);
+  const std::string path = dir.file("meta.safetensors");
+  write_safetensors(path, model->state_dict());
+  CHECK_THROWS_AS(load_checkpoint(path), IoError);
+  CHECK_THROWS_WITH(load_checkpoint(path), Catch::Contains(path) && Catch::Contains("aimc.model"));
+  write_safetensors(path, model->state_dict(), {{"aimc.model", "{not json"}});
+  CHECK_THROWS_AS(load_checkpoint(path), IoError);
+  write_safetensors(path, model->state_dict(), {{"aimc.model", "{\"model\": \"nope\"}"}});
+  CHECK_THROWS_AS(load_checkpoint(path), IoError);
+  CHECK_THROWS_WITH(load_checkpoint(path), Catch::Contains("nope"));
+  // The description names a different model than the tensors.
+  write_safetensors(path, model->state_dict(), {{"aimc.model", "{\"model\": \"lenet5\"}"}});
+  CHECK_THROWS_AS(load_checkpoint(path), IoError);
+  CHECK_THROWS_AS(save_checkpoint(path, *model, nlohmann::json{{"name", "mlp"}}), ValueError);
+}
+
+TEST_CASE("invalid tensor names are rejected before anything is written") {
+  TempDir dir;
+  const std::string path = dir.file("names.safetensors");
+  Tensor t = Tensor::zeros({2});
+  CHECK_THROWS_AS(write_safetensors(path, {{"", t}}), ValueError);
+  CHECK_THROWS_AS(write_safetensors(path, {{"__metadata__", t}}), ValueError);
+  CHECK_THROWS_AS(write_safetensors(path, {{"a", t}, {"a", t}}), ValueError);
+  CHECK_THROWS_AS(write_safetensors(path, {{"a", Tensor()}}), ValueError);
+  CHECK(!fs::exists(path));
+  CHECK(!fs::exists(path + ".tmp"));
+  CHECK_THROWS_AS(write_safetensors(dir.file("no/such/dir/x.safetensors"), {{"a", t}}), IoError);
+}
+
+TEST_CASE("an interrupted write leaves no target file and keeps an existing one intact") {
+  TempDir dir;
+  const std::string path = dir.file("big.safetensors");
+  Tensor big = Tensor::ones({64, 1024});  // 256 KiB of data
+  // Simulate a full disk: limit the size of files this process may write.
+  struct rlimit old_limit {};
+  REQUIRE(getrlimit(RLIMIT_FSIZE, &old_limit) == 0);
+  auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  auto fail_write = [&] {
+    struct rlimit limit = old_limit;
+    limit.rlim_cur = 64 * 1024;
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &limit) == 0);
+    bool threw = false;
+    try {
+      write_safetensors(path, {{"big", big}});
+    } catch (const IoError& e) {
+      threw = std::string(e.what()).find(path) != std::string::npos;
+    }
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &old_limit) == 0);
+    return threw;
+  };
+  CHECK(fail_write());
+  CHECK(!fs::exists(path));
+  CHECK(!fs::exists(path + ".tmp"));
+
+  write_safetensors(path, {{"small", Tensor::ones({4})}});
+  const std::string before = read_bytes(path);
+  CHECK(fail_write());
+  CHECK(read_bytes(path) == before);
+  CHECK(!fs::exists(path + ".tmp"));
+  std::signal(SIGXFSZ, old_handler);
+}

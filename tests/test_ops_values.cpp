@@ -135,6 +135,25 @@ TEST_CASE("sum and mean reduce the right axes") {
   CHECK(sum(big).item() == double(1 << 20));
   Tensor third = Tensor::full({3000000}, 0.1, DType::Float32);
   CHECK(sum(third).item() == Approx(3000000 * double(0.1f)).epsilon(1e-7));
+  // Large column and row sums (chunked paths) against double loops.
+  Generator gen(5, 2);
+  const std::int64_t rows = 5000, cols = 20;
+  Tensor tall = gen.normal({rows, cols}, 0, 1);
+  const std::vector<float> tv = tall.to_vector();
+  const std::vector<float> col_sums = sum(tall, {0}).to_vector();
+  const std::vector<float> row_sums = sum(transpose(tall, 0, 1), {0}).to_vector();
+  double worst = 0;
+  for (std::int64_t j = 0; j < cols; ++j) {
+    double ref = 0;
+    for (std::int64_t i = 0; i < rows; ++i) ref += tv[i * cols + j];
+    worst = std::max(worst, std::abs(col_sums[j] - ref));
+  }
+  for (std::int64_t i = 0; i < rows; ++i) {
+    double ref = 0;
+    for (std::int64_t j = 0; j < cols; ++j) ref += tv[i * cols + j];
+    worst = std::max(worst, std::abs(row_sums[i] - ref));
+  }
+  CHECK(worst < 1e-4);
 }
 
 TEST_CASE("softmax and log_softmax values") {

@@ -23,7 +23,8 @@ void gemm_block(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T* 
   const std::int64_t m = r1 - r0, n = c1 - c0, k = s.k;
   Eigen::Map<RowMat<T>, 0, Stride> cm(c + r0 * s.ldc + c0, m, n, Stride(s.ldc));
   if (k == 0) {
-    if (beta == T(0)) cm.setZero(); else cm *= beta;
+    if (beta == T(0)) cm.setZero();
+    else if (beta != T(1)) cm *= beta;
     return;
   }
   // A block: rows r0..r1 of op(A).
@@ -32,7 +33,7 @@ void gemm_block(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T* 
       if (beta == T(0)) {
         cm.noalias() = alpha * am * bm;
       } else {
-        cm *= beta;
+        if (beta != T(1)) cm *= beta;
         cm.noalias() += alpha * am * bm;
       }
     };

@@ -1,8 +1,15 @@
-// im2col / col2im kernels (see im2col.h). 1-D and 2-D problems run as 3-D
-// ones with leading unit dims, so there is one loop nest per direction.
+// im2col / col2im kernels (see im2col.h).
+//
+// 1-D and 2-D problems run as 3-D ones with leading unit dims. Zero padding
+// is handled by working on a zero-padded copy of each input plane, so the
+// inner loops have no bounds checks: every kernel row (k0, k1) of one output
+// position is a run of k2 elements at a fixed offset in the padded plane.
+// Runs of up to 8 contiguous elements use a compile-time length.
 #include "kernels/cpu/im2col.h"
 
 #include <algorithm>
+#include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/parallel.h"
@@ -10,143 +17,200 @@
 namespace aimc::cpu {
 namespace {
 
-// Valid kernel offsets [lo, hi) of one output coordinate: those whose input
-// index base + k * dilation lies in [0, size).
-struct Window {
-  std::int64_t base = 0, lo = 0, hi = 0;
+// Geometry padded to 3 dims, with sizes of the zero-padded input plane.
+struct Plan {
+  std::int64_t in[3], pad[3], padded[3], out[3], k[3], stride[3], dil[3];
+  std::int64_t channels = 0;
+  std::int64_t in_plane = 1, padded_plane = 1, positions = 1, kvol = 1, row_len = 0;
+  bool has_padding = false;
+  std::vector<std::int64_t> kernel_rows;  // offset of kernel row (k0, k1) in the padded plane
 };
 
-// Geometry padded to 3 dims (unused leading dims have size 1, kernel 1).
-struct Geometry3 {
-  std::int64_t in[3], out[3], k[3], dil[3];
-  std::vector<Window> windows[3];  // one per output coordinate
-};
-
-Geometry3 expand(const Im2colGeometry& g) {
-  Geometry3 e;
+Plan make_plan(const Im2colGeometry& g) {
+  Plan p;
   const int shift = 3 - g.spatial_dims;
   for (int d = 0; d < 3; ++d) {
     const int s = d - shift;
     const bool used = s >= 0;
-    e.in[d] = used ? g.input[s] : 1;
-    e.out[d] = used ? g.output[s] : 1;
-    e.k[d] = used ? g.kernel[s] : 1;
-    e.dil[d] = used ? g.dilation[s] : 1;
-    const std::int64_t stride = used ? g.stride[s] : 1;
-    const std::int64_t pad = used ? g.padding[s] : 0;
-    e.windows[d].resize(static_cast<std::size_t>(e.out[d]));
-    for (std::int64_t o = 0; o < e.out[d]; ++o) {
-      Window w;
-      w.base = o * stride - pad;
-      const std::int64_t dl = e.dil[d];
-      w.lo = w.base >= 0 ? 0 : (-w.base + dl - 1) / dl;
-      w.hi = e.in[d] > w.base ? (e.in[d] - w.base + dl - 1) / dl : 0;
-      w.lo = std::min(w.lo, e.k[d]);
-      w.hi = std::clamp(w.hi, w.lo, e.k[d]);
-      e.windows[d][static_cast<std::size_t>(o)] = w;
+    p.in[d] = used ? g.input[s] : 1;
+    p.pad[d] = used ? g.padding[s] : 0;
+    p.out[d] = used ? g.output[s] : 1;
+    p.k[d] = used ? g.kernel[s] : 1;
+    p.stride[d] = used ? g.stride[s] : 1;
+    p.dil[d] = used ? g.dilation[s] : 1;
+    p.padded[d] = p.in[d] + 2 * p.pad[d];
+    p.has_padding = p.has_padding || p.pad[d] > 0;
+    p.in_plane *= p.in[d];
+    p.padded_plane *= p.padded[d];
+    p.positions *= p.out[d];
+    p.kvol *= p.k[d];
+  }
+  p.channels = g.channels;
+  p.row_len = p.channels * p.kvol;
+  for (std::int64_t a = 0; a < p.k[0]; ++a)
+    for (std::int64_t b = 0; b < p.k[1]; ++b)
+      p.kernel_rows.push_back((a * p.dil[0] * p.padded[1] + b * p.dil[1]) * p.padded[2]);
+  return p;
+}
+
+// Offset of output position (o0, o1, o2)'s window corner in the padded plane.
+inline std::int64_t window_offset(const Plan& p, std::int64_t o0, std::int64_t o1, std::int64_t o2) {
+  return ((o0 * p.stride[0]) * p.padded[1] + o1 * p.stride[1]) * p.padded[2] + o2 * p.stride[2];
+}
+
+// Copies plane `src` (sizes p.in) into the interior of zero-padded `dst`.
+template <class T>
+void pad_plane(const Plan& p, const T* src, T* dst) {
+  std::fill(dst, dst + p.padded_plane, T(0));
+  for (std::int64_t a = 0; a < p.in[0]; ++a)
+    for (std::int64_t b = 0; b < p.in[1]; ++b) {
+      const T* from = src + (a * p.in[1] + b) * p.in[2];
+      T* to = dst + ((a + p.pad[0]) * p.padded[1] + b + p.pad[1]) * p.padded[2] + p.pad[2];
+      std::copy(from, from + p.in[2], to);
+    }
+}
+
+// Copies the interior of padded `src` to plane `dst` (sizes p.in).
+template <class T>
+void unpad_plane(const Plan& p, const T* src, T* dst) {
+  for (std::int64_t a = 0; a < p.in[0]; ++a)
+    for (std::int64_t b = 0; b < p.in[1]; ++b) {
+      const T* from = src + ((a + p.pad[0]) * p.padded[1] + b + p.pad[1]) * p.padded[2] + p.pad[2];
+      std::copy(from, from + p.in[2], dst + (a * p.in[1] + b) * p.in[2]);
+    }
+}
+
+// Run of W elements (W > 0: compile-time length with unit dilation).
+template <class T, int W>
+inline void gather_run(T* __restrict dst, const T* __restrict src, std::int64_t len, std::int64_t dil) {
+  if constexpr (W > 0) {
+    std::memcpy(dst, src, W * sizeof(T));
+  } else {
+    for (std::int64_t k = 0; k < len; ++k) dst[k] = src[k * dil];
+  }
+}
+
+// Rows [r0, r1) of cols from the (padded) planes.
+template <class T, int W>
+void im2col_rows(const Plan& p, const T* planes, T* cols, std::int64_t r0, std::int64_t r1) {
+  const std::int64_t len = p.k[2], dil = p.dil[2];
+  const std::int64_t nrows = static_cast<std::int64_t>(p.kernel_rows.size());
+  const std::int64_t* krow = p.kernel_rows.data();
+  std::int64_t n = r0 / p.positions, l = r0 % p.positions;
+  std::int64_t o2 = l % p.out[2], o1 = (l / p.out[2]) % p.out[1], o0 = l / (p.out[2] * p.out[1]);
+  for (std::int64_t r = r0; r < r1; ++r) {
+    T* dst = cols + r * p.row_len;
+    const std::int64_t corner = window_offset(p, o0, o1, o2);
+    for (std::int64_t c = 0; c < p.channels; ++c) {
+      const T* src = planes + (n * p.channels + c) * p.padded_plane + corner;
+      for (std::int64_t j = 0; j < nrows; ++j, dst += len) gather_run<T, W>(dst, src + krow[j], len, dil);
+    }
+    if (++o2 == p.out[2]) {
+      o2 = 0;
+      if (++o1 == p.out[1]) {
+        o1 = 0;
+        if (++o0 == p.out[0]) {
+          o0 = 0;
+          ++n;
+        }
+      }
     }
   }
-  return e;
+}
+
+// Transposes sample n's rows [L, C*K] into `patches` [C*K, L], reading the
+// rows sequentially (the strided reads of one channel's block would defeat
+// the prefetchers). Blocks of 16 positions keep the writes in few lines.
+template <class T>
+void transpose_sample(const Plan& p, const T* __restrict rows, T* __restrict patches) {
+  const std::int64_t len = p.positions, width = p.row_len;
+  for (std::int64_t l = 0; l < len; ++l) {
+    const T* row = rows + l * width;
+    for (std::int64_t q = 0; q < width; ++q) patches[q * len + l] = row[q];
+  }
+}
+
+// Scatter-adds channel c's patches [K, L] into the zeroed padded plane. For
+// each kernel offset and output line the positions o2 update distinct
+// elements, so the innermost loop is contiguous without overlapping updates.
+template <class T>
+void col2im_plane(const Plan& p, const T* __restrict patches, T* __restrict plane) {
+  const std::int64_t len = p.k[2], dil = p.dil[2], step = p.stride[2], out2 = p.out[2];
+  const std::int64_t nrows = static_cast<std::int64_t>(p.kernel_rows.size());
+  const T* s = patches;
+  for (std::int64_t j = 0; j < nrows; ++j)
+    for (std::int64_t k = 0; k < len; ++k) {
+      T* corner = plane + p.kernel_rows[static_cast<std::size_t>(j)] + k * dil;
+      for (std::int64_t o0 = 0; o0 < p.out[0]; ++o0)
+        for (std::int64_t o1 = 0; o1 < p.out[1]; ++o1, s += out2) {
+          T* d = corner + window_offset(p, o0, o1, 0);
+          if (step == 1) {
+            for (std::int64_t o2 = 0; o2 < out2; ++o2) d[o2] += s[o2];
+          } else {
+            for (std::int64_t o2 = 0; o2 < out2; ++o2) d[o2 * step] += s[o2];
+          }
+        }
+    }
+}
+
+// Calls f(std::integral_constant<int, W>) with W = the kernel run length for
+// short unit-dilation runs, else W = 0 (runtime length).
+template <class F>
+void with_run_length(const Plan& p, F&& f) {
+  if (p.dil[2] != 1) return f(std::integral_constant<int, 0>{});
+  switch (p.k[2]) {
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    case 4: return f(std::integral_constant<int, 4>{});
+    case 5: return f(std::integral_constant<int, 5>{});
+    case 7: return f(std::integral_constant<int, 7>{});
+    default: return f(std::integral_constant<int, 0>{});
+  }
 }
 
 template <class T>
 void im2col_impl(const Im2colGeometry& g, std::int64_t batch, const T* image, T* cols) {
-  const Geometry3 e = expand(g);
-  const std::int64_t channels = g.channels;
-  const std::int64_t plane = e.in[0] * e.in[1] * e.in[2];
-  const std::int64_t positions = e.out[0] * e.out[1] * e.out[2];
-  const std::int64_t kvol = e.k[0] * e.k[1] * e.k[2];
-  const std::int64_t row_len = channels * kvol;
-  const std::int64_t rows = batch * positions;
-  if (rows == 0 || row_len == 0) return;
-  const std::int64_t k1k2 = e.k[1] * e.k[2], k2 = e.k[2];
-  const std::int64_t d0 = e.dil[0], d1 = e.dil[1], d2 = e.dil[2];
-  const std::int64_t in1 = e.in[1], in2 = e.in[2];
-  const std::int64_t grain = grain_for(rows, std::max<std::int64_t>(1, 16384 / row_len));
-  parallel_for(0, rows, grain, [&](std::int64_t r0, std::int64_t r1) {
-    for (std::int64_t r = r0; r < r1; ++r) {
-      const std::int64_t n = r / positions, l = r % positions;
-      const Window& w0 = e.windows[0][static_cast<std::size_t>(l / (e.out[1] * e.out[2]))];
-      const Window& w1 = e.windows[1][static_cast<std::size_t>((l / e.out[2]) % e.out[1])];
-      const Window& w2 = e.windows[2][static_cast<std::size_t>(l % e.out[2])];
-      T* dst = cols + r * row_len;
-      for (std::int64_t c = 0; c < channels; ++c) {
-        const T* src = image + (n * channels + c) * plane;
-        for (std::int64_t a = 0; a < e.k[0]; ++a) {
-          if (a < w0.lo || a >= w0.hi) {
-            std::fill(dst, dst + k1k2, T(0));
-            dst += k1k2;
-            continue;
-          }
-          const std::int64_t i0 = w0.base + a * d0;
-          for (std::int64_t b = 0; b < e.k[1]; ++b, dst += k2) {
-            if (b < w1.lo || b >= w1.hi) {
-              std::fill(dst, dst + k2, T(0));
-              continue;
-            }
-            const std::int64_t i1 = w1.base + b * d1;
-            // Input index of kernel offset k is line + k * d2 (valid for k in [lo, hi)).
-            const std::int64_t line = (i0 * in1 + i1) * in2 + w2.base;
-            for (std::int64_t k = 0; k < w2.lo; ++k) dst[k] = T(0);
-            if (d2 == 1) {
-              const T* from = src + (line + w2.lo);
-              T* to = dst + w2.lo;
-              for (std::int64_t k = 0; k < w2.hi - w2.lo; ++k) to[k] = from[k];
-            } else {
-              for (std::int64_t k = w2.lo; k < w2.hi; ++k) dst[k] = src[line + k * d2];
-            }
-            for (std::int64_t k = w2.hi; k < k2; ++k) dst[k] = T(0);
-          }
-        }
-      }
-    }
+  const Plan p = make_plan(g);
+  const std::int64_t rows = batch * p.positions;
+  if (rows == 0 || p.row_len == 0) return;
+  const std::int64_t planes = batch * p.channels;
+  std::vector<T> padded;
+  const T* src = image;
+  if (p.has_padding) {
+    padded.resize(static_cast<std::size_t>(planes * p.padded_plane));
+    const std::int64_t grain = grain_for(planes, std::max<std::int64_t>(1, 16384 / p.padded_plane));
+    parallel_for(0, planes, grain, [&](std::int64_t p0, std::int64_t p1) {
+      for (std::int64_t q = p0; q < p1; ++q) pad_plane(p, image + q * p.in_plane, padded.data() + q * p.padded_plane);
+    });
+    src = padded.data();
+  }
+  const std::int64_t grain = grain_for(rows, std::max<std::int64_t>(1, 16384 / p.row_len));
+  with_run_length(p, [&](auto w) {
+    constexpr int W = decltype(w)::value;
+    parallel_for(0, rows, grain, [&](std::int64_t r0, std::int64_t r1) { im2col_rows<T, W>(p, src, cols, r0, r1); });
   });
 }
 
 template <class T>
 void col2im_impl(const Im2colGeometry& g, std::int64_t batch, const T* cols, T* image) {
-  const Geometry3 e = expand(g);
-  const std::int64_t channels = g.channels;
-  const std::int64_t plane = e.in[0] * e.in[1] * e.in[2];
-  const std::int64_t positions = e.out[0] * e.out[1] * e.out[2];
-  const std::int64_t kvol = e.k[0] * e.k[1] * e.k[2];
-  const std::int64_t row_len = channels * kvol;
-  const std::int64_t planes = batch * channels;
-  if (planes == 0 || plane == 0) return;
-  const std::int64_t k1k2 = e.k[1] * e.k[2], k2 = e.k[2];
-  const std::int64_t d0 = e.dil[0], d1 = e.dil[1], d2 = e.dil[2];
-  const std::int64_t in1 = e.in[1], in2 = e.in[2];
-  const std::int64_t work = std::max<std::int64_t>(1, positions * kvol);
-  const std::int64_t grain = grain_for(planes, std::max<std::int64_t>(1, 16384 / work));
-  parallel_for(0, planes, grain, [&](std::int64_t p0, std::int64_t p1) {
-    for (std::int64_t p = p0; p < p1; ++p) {
-      const std::int64_t n = p / channels, c = p % channels;
-      T* dst = image + p * plane;
-      std::fill(dst, dst + plane, T(0));
-      const T* src_row = cols + n * positions * row_len + c * kvol;
-      for (std::int64_t o0 = 0; o0 < e.out[0]; ++o0) {
-        const Window& w0 = e.windows[0][static_cast<std::size_t>(o0)];
-        for (std::int64_t o1 = 0; o1 < e.out[1]; ++o1) {
-          const Window& w1 = e.windows[1][static_cast<std::size_t>(o1)];
-          for (std::int64_t o2 = 0; o2 < e.out[2]; ++o2, src_row += row_len) {
-            const Window& w2 = e.windows[2][static_cast<std::size_t>(o2)];
-            for (std::int64_t a = w0.lo; a < w0.hi; ++a) {
-              const std::int64_t i0 = w0.base + a * d0;
-              for (std::int64_t b = w1.lo; b < w1.hi; ++b) {
-                const std::int64_t i1 = w1.base + b * d1;
-                const std::int64_t line = (i0 * in1 + i1) * in2 + w2.base;
-                const T* s = src_row + a * k1k2 + b * k2;
-                if (d2 == 1) {
-                  T* to = dst + (line + w2.lo);
-                  const T* from = s + w2.lo;
-                  for (std::int64_t k = 0; k < w2.hi - w2.lo; ++k) to[k] += from[k];
-                } else {
-                  for (std::int64_t k = w2.lo; k < w2.hi; ++k) dst[line + k * d2] += s[k];
-                }
-              }
-            }
-          }
-        }
+  const Plan p = make_plan(g);
+  if (batch == 0 || p.channels == 0 || p.in_plane == 0) return;
+  // One chunk owns whole samples: it reads their rows once, in order, and
+  // writes their C planes; additions into an element happen in a fixed order.
+  const std::int64_t work = std::max<std::int64_t>(1, p.positions * p.row_len);
+  const std::int64_t grain = grain_for(batch, std::max<std::int64_t>(1, 16384 / work));
+  parallel_for(0, batch, grain, [&](std::int64_t n0, std::int64_t n1) {
+    std::vector<T> patches(static_cast<std::size_t>(p.row_len * p.positions));
+    std::vector<T> scratch(p.has_padding ? static_cast<std::size_t>(p.padded_plane) : 0);
+    for (std::int64_t n = n0; n < n1; ++n) {
+      transpose_sample(p, cols + n * p.positions * p.row_len, patches.data());
+      for (std::int64_t c = 0; c < p.channels; ++c) {
+        T* dst = image + (n * p.channels + c) * p.in_plane;
+        T* plane = p.has_padding ? scratch.data() : dst;
+        std::fill(plane, plane + p.padded_plane, T(0));
+        col2im_plane<T>(p, patches.data() + c * p.kvol * p.positions, plane);
+        if (p.has_padding) unpad_plane(p, plane, dst);
       }
     }
   });

@@ -1,0 +1,25 @@
+// A program that embeds aimc through the installed headers and pkg-config:
+//   g++ -std=c++20 embed_example.cpp $(pkg-config --cflags --libs aimc)
+// Trains y = 2x - 1 with one Linear layer and prints the learned weight.
+#include <aimc/aimc.h>
+
+#include <cstdio>
+
+int main() {
+  using namespace aimc;
+  Generator gen(42);
+  Linear layer(1, 1, /*bias=*/true, gen);
+  SGD sgd(layer.parameters(), 0.1);
+  Tensor x = gen.uniform({64, 1}, -1.0, 1.0);
+  Tensor y = add_scalar(mul_scalar(x, 2.0), -1.0);
+  for (int step = 0; step < 300; ++step) {
+    sgd.zero_grad();
+    Tensor loss = mse_loss(layer(x), y);
+    loss.backward();
+    sgd.step();
+  }
+  const float w = layer.parameters()[0].to_vector()[0];
+  const float b = layer.parameters()[1].to_vector()[0];
+  std::printf("w %.4f b %.4f\n", w, b);
+  return (std::abs(w - 2.0f) < 1e-3f && std::abs(b + 1.0f) < 1e-3f) ? 0 : 1;
+}
