@@ -99,12 +99,19 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
   }
   NoGradGuard no_grad;
 
-  auto accumulate_leaf = [](const std::shared_ptr<TensorImpl>& leaf, const Tensor& g) {
-    if (!leaf->grad) {
-      leaf->grad = g.contiguous().clone().impl_ptr();
-    } else {
+  // The first gradient of a leaf becomes its .grad: adopted as it is when no
+  // other tensor can see its memory (a fresh result of a backward rule, held
+  // only by `g`), else copied, so later accumulation never writes into a
+  // tensor someone else holds.
+  auto accumulate_leaf = [](const std::shared_ptr<TensorImpl>& leaf, Tensor g) {
+    if (leaf->grad) {
       Tensor(leaf->grad).add_(g);
+      return;
     }
+    const bool private_dense = g.impl_ptr().use_count() == 1 && g.storage().use_count() == 1 &&
+                               g.offset() == 0 && g.is_contiguous() &&
+                               g.storage()->bytes() == static_cast<std::size_t>(g.numel()) * dtype_size(g.dtype());
+    leaf->grad = (private_dense ? g.detach() : g.contiguous().clone()).impl_ptr();
   };
 
   if (!root.grad_fn()) {  // a leaf
@@ -148,13 +155,14 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
     for (std::size_t k = 0; k < node->next.size(); ++k) {
       const Edge& e = node->next[k];
       if (!e.wanted() || !input_grads[k].defined()) continue;
-      Tensor gk = sum_to_shape(input_grads[k], e.shape);
+      Tensor gk = std::move(input_grads[k]);
+      if (gk.shape() != e.shape) gk = sum_to_shape(gk, e.shape);
       if (e.node) {
         auto slot = grads.find(e.node.get());
-        if (slot == grads.end()) grads.emplace(e.node.get(), gk);
+        if (slot == grads.end()) grads.emplace(e.node.get(), std::move(gk));
         else slot->second = add(slot->second, gk);
       } else {
-        accumulate_leaf(e.leaf, gk);
+        accumulate_leaf(e.leaf, std::move(gk));
       }
     }
   }

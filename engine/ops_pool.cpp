@@ -79,17 +79,18 @@ Tensor max_pool(const Tensor& x, const std::vector<std::int64_t>& kernel, const 
   const PoolPlan p = plan_pool(x, kernel, stride, padding, "max_pool");
   const Tensor xc = x.contiguous();
   Tensor y = Tensor::empty(p.out_shape, xc.dtype());
-  auto argmax = std::make_shared<std::vector<std::int64_t>>(static_cast<std::size_t>(y.numel()));
+  // Filled by the kernel (no zero-initialisation).
+  std::shared_ptr<std::int64_t[]> argmax(new std::int64_t[static_cast<std::size_t>(y.numel())]);
   dispatch_float(xc.dtype(), "max_pool", [&](auto tag) {
     using T = decltype(tag);
-    cpu::max_pool_forward(p.geometry, p.planes, xc.data<T>(), y.data<T>(), argmax->data());
+    cpu::max_pool_forward(p.geometry, p.planes, xc.data<T>(), y.data<T>(), argmax.get());
   });
   return record(y, "max_pool", {xc}, [p, argmax](const Tensor& grad) {
     const Tensor gy = grad.contiguous();
     Tensor gx = Tensor::empty(p.in_shape, gy.dtype());
     dispatch_float(gy.dtype(), "max_pool backward", [&](auto tag) {
       using T = decltype(tag);
-      cpu::max_pool_backward(p.geometry, p.planes, gy.data<T>(), argmax->data(), gx.data<T>());
+      cpu::max_pool_backward(p.geometry, p.planes, gy.data<T>(), argmax.get(), gx.data<T>());
     });
     return std::vector<Tensor>{gx};
   });

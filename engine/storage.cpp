@@ -1,10 +1,16 @@
 // Storage allocation on CPU (aligned) and CUDA, with a CPU byte counter.
+//
+// Large CPU blocks are recycled: a training step frees and allocates the same
+// sizes every batch, and handing each one back to the C library costs page
+// faults (fresh pages from brk/mmap) on every reuse.
 #include "engine/storage.h"
 
 #include <atomic>
 #include <cstdlib>
+#include <mutex>
 #include <new>
 #include <stdexcept>
+#include <vector>
 
 #include "engine/error.h"
 #include "kernels/cuda/cuda_api.h"
@@ -21,13 +27,71 @@ void count_alloc(std::size_t bytes) {
   while (now > peak && !peak_bytes.compare_exchange_weak(peak, now)) {
   }
 }
+
+// Freed CPU blocks of at least kMinBytes, reused by allocations of exactly the
+// same rounded size. Holds at most kMaxBytes; the oldest blocks go first.
+class BlockCache {
+ public:
+  static constexpr std::size_t kMinBytes = std::size_t(32) << 10;
+  static constexpr std::size_t kMaxBytes = std::size_t(256) << 20;
+
+  void* take(std::size_t bytes) {
+    if (bytes < kMinBytes) return nullptr;
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (std::size_t i = blocks_.size(); i-- > 0;) {
+      if (blocks_[i].bytes != bytes) continue;
+      void* p = blocks_[i].data;
+      blocks_.erase(blocks_.begin() + static_cast<std::ptrdiff_t>(i));
+      cached_ -= bytes;
+      return p;
+    }
+    return nullptr;
+  }
+
+  // Keeps the block (true) or leaves it to the caller to free (false).
+  bool give(void* p, std::size_t bytes) {
+    if (bytes < kMinBytes || bytes > kMaxBytes / 4) return false;
+    std::lock_guard<std::mutex> lock(mutex_);
+    try {
+      blocks_.push_back({bytes, p});
+    } catch (const std::bad_alloc&) {
+      return false;
+    }
+    cached_ += bytes;
+    std::size_t evict = 0;
+    while (cached_ > kMaxBytes) cached_ -= blocks_[evict++].bytes;
+    for (std::size_t i = 0; i < evict; ++i) std::free(blocks_[i].data);
+    blocks_.erase(blocks_.begin(), blocks_.begin() + static_cast<std::ptrdiff_t>(evict));
+    return true;
+  }
+
+ private:
+  struct Block {
+    std::size_t bytes;
+    void* data;
+  };
+  std::mutex mutex_;
+  std::vector<Block> blocks_;  // oldest first
+  std::size_t cached_ = 0;
+};
+
+// Never destroyed: storages may die during static destruction.
+BlockCache& block_cache() {
+  static BlockCache* cache = new BlockCache;
+  return *cache;
+}
+
+std::size_t rounded_cpu_bytes(std::size_t bytes) {
+  const std::size_t rounded = ((bytes + kAlignment - 1) / kAlignment) * kAlignment;
+  return rounded == 0 ? kAlignment : rounded;
+}
 }  // namespace
 
 Storage::Storage(std::size_t bytes, Device device) : bytes_(bytes), device_(device) {
   if (device.is_cpu()) {
-    std::size_t rounded = ((bytes + kAlignment - 1) / kAlignment) * kAlignment;
-    if (rounded == 0) rounded = kAlignment;
-    data_ = std::aligned_alloc(kAlignment, rounded);
+    const std::size_t rounded = rounded_cpu_bytes(bytes);
+    data_ = block_cache().take(rounded);
+    if (data_ == nullptr) data_ = std::aligned_alloc(kAlignment, rounded);
     if (data_ == nullptr) throw std::bad_alloc();
     count_alloc(bytes_);
   } else {
@@ -42,7 +106,7 @@ Storage::Storage(std::size_t bytes, Device device) : bytes_(bytes), device_(devi
 
 Storage::~Storage() {
   if (device_.is_cpu()) {
-    std::free(data_);
+    if (!block_cache().give(data_, rounded_cpu_bytes(bytes_))) std::free(data_);
     live_bytes.fetch_sub(bytes_);
   } else {
     cuda::device_free(data_);

@@ -99,6 +99,59 @@ double conv_error_vs_naive(const Shape& x_shape, std::int64_t cout, const ConvGe
   return err;
 }
 
+// Gradients of sum(conv(x, w, b) * gy) by direct loops (double), the
+// transpose of naive_conv: dx, dw, db.
+void naive_conv_backward(const Tensor& x, const Tensor& w, const ConvGeometry& g, const std::vector<double>& gy,
+                         std::vector<double>& dx, std::vector<double>& dw, std::vector<double>& db) {
+  const int dims = static_cast<int>(x.dim()) - 2, shift = 3 - dims;
+  const std::vector<double> xv = x.to_double_vector(), wv = w.to_double_vector();
+  std::int64_t in[3] = {1, 1, 1}, k[3] = {1, 1, 1}, s[3] = {1, 1, 1}, p[3] = {0, 0, 0}, d[3] = {1, 1, 1};
+  std::int64_t out[3] = {1, 1, 1};
+  for (int i = 0; i < dims; ++i) {
+    in[i + shift] = x.size(2 + i);
+    k[i + shift] = g.kernel[i];
+    s[i + shift] = g.stride[i];
+    p[i + shift] = g.padding[i];
+    d[i + shift] = g.dilation[i];
+    out[i + shift] = (in[i + shift] + 2 * p[i + shift] - d[i + shift] * (k[i + shift] - 1) - 1) / s[i + shift] + 1;
+  }
+  const std::int64_t n = x.size(0), cin = x.size(1), cout = w.size(0), cg = cin / g.groups, og = cout / g.groups;
+  dx.assign(xv.size(), 0.0);
+  dw.assign(wv.size(), 0.0);
+  db.assign(static_cast<std::size_t>(cout), 0.0);
+  std::size_t yi = 0;
+  for (std::int64_t b0 = 0; b0 < n; ++b0)
+    for (std::int64_t co = 0; co < cout; ++co)
+      for (std::int64_t o0 = 0; o0 < out[0]; ++o0)
+        for (std::int64_t o1 = 0; o1 < out[1]; ++o1)
+          for (std::int64_t o2 = 0; o2 < out[2]; ++o2, ++yi) {
+            const double gv = gy[yi];
+            db[co] += gv;
+            for (std::int64_t ci = 0; ci < cg; ++ci)
+              for (std::int64_t a = 0; a < k[0]; ++a)
+                for (std::int64_t bb = 0; bb < k[1]; ++bb)
+                  for (std::int64_t c = 0; c < k[2]; ++c) {
+                    const std::int64_t i0 = o0 * s[0] - p[0] + a * d[0];
+                    const std::int64_t i1 = o1 * s[1] - p[1] + bb * d[1];
+                    const std::int64_t i2 = o2 * s[2] - p[2] + c * d[2];
+                    if (i0 < 0 || i0 >= in[0] || i1 < 0 || i1 >= in[1] || i2 < 0 || i2 >= in[2]) continue;
+                    const std::int64_t xi =
+                        (((b0 * cin + (co / og) * cg + ci) * in[0] + i0) * in[1] + i1) * in[2] + i2;
+                    const std::int64_t wi = (((co * cg + ci) * k[0] + a) * k[1] + bb) * k[2] + c;
+                    dx[xi] += gv * wv[wi];
+                    dw[wi] += gv * xv[xi];
+                  }
+          }
+}
+
+double max_abs_diff(const std::vector<double>& a, const Tensor& b) {
+  const std::vector<double> bv = b.to_double_vector();
+  REQUIRE(a.size() == bv.size());
+  double err = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) err = std::max(err, std::abs(a[i] - bv[i]));
+  return err;
+}
+
 void require_grad_ok(const GradCheckResult& r) {
   INFO(r.message);
   INFO("max abs error " << r.max_abs_error);
@@ -240,6 +293,38 @@ TEST_CASE("gradient checks of conv: 1-D, 2-D, 3-D, stride, padding, dilation, gr
     Tensor b = c.bias ? random_tensor({c.cout}, 50 + i, DType::Float64).set_requires_grad() : Tensor();
     require_grad_ok(grad_check(
         [&](const std::vector<Tensor>& in) { return conv(in[0], in[1], in[2], c.g); }, {x, w, b}));
+  }
+}
+
+TEST_CASE("conv backward matches direct loops on LeNet-sized problems (float64, 1e-10)") {
+  // N * L = 3 * 784 = 2352 rows: the weight gradient's long inner dimension
+  // is split into chunks whose partial products are summed.
+  struct Case {
+    Shape x_shape;
+    std::int64_t cout;
+    ConvGeometry g;
+  };
+  const std::vector<Case> cases = {
+      {{3, 1, 28, 28}, 6, geometry({5, 5}, {1, 1}, {2, 2}, {1, 1})},
+      {{4, 6, 14, 14}, 16, geometry({5, 5}, {1, 1}, {0, 0}, {1, 1})},
+      {{2, 4, 30, 30}, 4, geometry({3, 3}, {2, 2}, {1, 1}, {2, 2}, 4)},
+  };
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    INFO("case " << i);
+    const Case& c = cases[i];
+    Shape w_shape{c.cout, c.x_shape[1] / c.g.groups};
+    w_shape.insert(w_shape.end(), c.g.kernel.begin(), c.g.kernel.end());
+    Tensor x = random_tensor(c.x_shape, 80 + i, DType::Float64).set_requires_grad();
+    Tensor w = random_tensor(w_shape, 90 + i, DType::Float64).set_requires_grad();
+    Tensor b = random_tensor({c.cout}, 95 + i, DType::Float64).set_requires_grad();
+    const Tensor y = conv(x, w, b, c.g);
+    const Tensor gy = random_tensor(y.shape(), 99 + i, DType::Float64);
+    y.backward(gy);
+    std::vector<double> dx, dw, db;
+    naive_conv_backward(x, w, c.g, gy.to_double_vector(), dx, dw, db);
+    CHECK(max_abs_diff(dx, x.grad()) <= 1e-10);
+    CHECK(max_abs_diff(dw, w.grad()) <= 1e-10);
+    CHECK(max_abs_diff(db, b.grad()) <= 1e-10);
   }
 }
 

@@ -4,11 +4,13 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "engine/generator.h"
 #include "engine/grad_check.h"
 #include "engine/ops.h"
+#include "kernels/cpu/parallel.h"
 
 using namespace aimc;
 
@@ -48,6 +50,46 @@ TEST_CASE("max pool treats padding as -inf and avg pool counts it (count_include
   CHECK(avg_pool(ones, {3}, {1}, {1}).to_vector() == std::vector<float>{2.f / 3, 1.f, 2.f / 3});
   const Tensor x1 = Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, {1, 1, 6});
   CHECK(avg_pool(x1, {2}, {2}, {0}).to_vector() == std::vector<float>{1.5f, 3.5f, 5.5f});
+}
+
+TEST_CASE("max pool: -inf windows point inside themselves, NaN propagates") {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  Tensor x = Tensor::full({1, 1, 2, 4}, -inf).set_requires_grad();
+  // Padding 1: windows (1x2 real elements each) of -inf only.
+  const Tensor y = max_pool(x, {2, 2}, {2, 2}, {1, 0});
+  CHECK(y.to_vector() == std::vector<float>{-inf, -inf, -inf, -inf});
+  y.backward(Tensor::from_vector(std::vector<float>{1, 2, 3, 4}, {1, 1, 2, 2}));
+  // Each window's gradient goes to its first real element.
+  CHECK(x.grad().to_vector() == std::vector<float>{1, 0, 2, 0, 3, 0, 4, 0});
+  const Tensor xn = Tensor::from_vector(std::vector<float>{1, nan, 5, 2, 3, 4, 0, 1}, {1, 1, 2, 4});
+  const std::vector<float> yn = max_pool(xn, {2, 2}, {2, 2}, {0, 0}).to_vector();
+  CHECK(std::isnan(yn[0]));
+  CHECK(yn[1] == 5.f);
+}
+
+TEST_CASE("pooling and batch_norm bits do not depend on the thread count") {
+  const Tensor x = random_tensor({8, 6, 13, 17}, 600, DType::Float32);
+  const Tensor g = random_tensor({8, 6, 7, 9}, 601, DType::Float32);
+  std::vector<std::vector<float>> results;
+  for (int threads : {1, 2, 8}) {
+    cpu::set_num_threads(threads);
+    Tensor xi = x.clone().set_requires_grad();
+    const Tensor m = max_pool(xi, {3, 3}, {2, 2}, {1, 1});
+    const Tensor a = avg_pool(xi, {3, 3}, {2, 2}, {1, 1});
+    Tensor rm = Tensor::zeros({6}), rv = Tensor::ones({6});
+    const Tensor bn = batch_norm(xi, Tensor(), Tensor(), rm, rv, true);
+    (sum(m * g) + sum(a * g) + sum(bn * x)).backward();
+    std::vector<float> all = m.to_vector();
+    for (const Tensor& t : {a, bn, xi.grad(), rm, rv}) {
+      const std::vector<float> v = t.to_vector();
+      all.insert(all.end(), v.begin(), v.end());
+    }
+    results.push_back(all);
+  }
+  cpu::set_num_threads(0);
+  CHECK(results[0] == results[1]);
+  CHECK(results[0] == results[2]);
 }
 
 TEST_CASE("pooling rejects bad geometry") {

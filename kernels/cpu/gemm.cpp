@@ -1,9 +1,17 @@
-// Row-major GEMM on Eigen with a deterministic parallel split (see gemm.h).
+// Row-major GEMM with a deterministic parallel split (see gemm.h): Eigen,
+// and a direct kernel for products with few output rows.
 #include "kernels/cpu/gemm.h"
 
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <utility>
+#include <vector>
+
+#if __has_include(<experimental/simd>)
+#include <experimental/simd>
+#define AIMC_GEMM_DIRECT 1
+#endif
 
 #include "kernels/cpu/parallel.h"
 
@@ -56,10 +64,118 @@ void gemm_block(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T* 
   }
 }
 
+#ifdef AIMC_GEMM_DIRECT
+// ---- Direct kernel: C with at most kDirectRows rows and B not transposed
+// (the channel-major convolution products: C_out x N*L outputs with C_out of
+// 6 or 16, and their weight gradients). Eigen packs both operands into panels
+// first, which costs more than the product when C has so few rows; here each
+// row of B is read once per block of up to 8 rows of C, and the sums stay in
+// registers as vectors along n. Every element is one running sum over k in
+// ascending order, so the result does not depend on the blocking.
+constexpr std::int64_t kDirectRows = 16;
+constexpr int kTileRows = 8;
+constexpr std::int64_t kTailChunk = 256;  // rows of B per packed tail panel
+
+namespace stdx = std::experimental;
+
+// acc [R, V*W] (row stride V*W) += A[R rows, k] · B[k, V*W columns]. Element
+// (i, p) of A is a[i * a_row + p * a_k]; row p of B starts at b + p * ldb.
+template <class T, int R, int V>
+void direct_tile(std::int64_t k, const T* a, std::int64_t a_row, std::int64_t a_k, const T* b, std::int64_t ldb,
+                 T* acc_io) {
+  using Vec = stdx::native_simd<T>;
+  constexpr std::int64_t w = static_cast<std::int64_t>(Vec::size());
+  const auto flag = stdx::element_aligned;
+  Vec acc[R][V];
+  for (int i = 0; i < R; ++i)
+    for (int v = 0; v < V; ++v) acc[i][v].copy_from(acc_io + (i * V + v) * w, flag);
+  for (std::int64_t p = 0; p < k; ++p) {
+    Vec bv[V];
+    for (int v = 0; v < V; ++v) bv[v].copy_from(b + p * ldb + v * w, flag);
+    for (int i = 0; i < R; ++i) {
+      const Vec av(a[i * a_row + p * a_k]);
+      for (int v = 0; v < V; ++v) acc[i][v] += av * bv[v];
+    }
+  }
+  for (int i = 0; i < R; ++i)
+    for (int v = 0; v < V; ++v) acc[i][v].copy_to(acc_io + (i * V + v) * w, flag);
+}
+
+template <class T, int V, int... R>
+void direct_tile_rows(std::integer_sequence<int, R...>, int rows, std::int64_t k, const T* a, std::int64_t a_row,
+                      std::int64_t a_k, const T* b, std::int64_t ldb, T* acc_io) {
+  using Fn = void (*)(std::int64_t, const T*, std::int64_t, std::int64_t, const T*, std::int64_t, T*);
+  static constexpr Fn table[] = {&direct_tile<T, R + 1, V>...};
+  table[rows - 1](k, a, a_row, a_k, b, ldb, acc_io);
+}
+
+// Columns [c0, c1) of C = alpha op(A) B + beta C, for s.m <= kDirectRows.
+template <class T>
+void direct_block(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T* c, std::int64_t c0,
+                  std::int64_t c1) {
+  constexpr std::int64_t w = static_cast<std::int64_t>(stdx::native_simd<T>::size());
+  const auto rows_seq = std::make_integer_sequence<int, kTileRows>{};
+  const std::int64_t a_row = s.trans_a ? 1 : s.lda, a_k = s.trans_a ? s.lda : 1;
+  T acc[kTileRows * 2 * w];
+  std::vector<T> panel;
+  // acc holds rows [i0, i0 + rows) x columns [j, j + cols) of alpha op(A) B.
+  auto store = [&](std::int64_t i0, int rows, std::int64_t j, std::int64_t cols, std::int64_t stride) {
+    for (int i = 0; i < rows; ++i) {
+      T* out = c + (i0 + i) * s.ldc + j;
+      const T* sum = acc + i * stride;
+      if (beta == T(0)) {
+        for (std::int64_t q = 0; q < cols; ++q) out[q] = alpha * sum[q];
+      } else {
+        for (std::int64_t q = 0; q < cols; ++q) out[q] = alpha * sum[q] + beta * out[q];
+      }
+    }
+  };
+  for (std::int64_t i0 = 0; i0 < s.m; i0 += kTileRows) {
+    const int rows = static_cast<int>(std::min<std::int64_t>(kTileRows, s.m - i0));
+    const T* a_rows = a + i0 * a_row;
+    std::int64_t j = c0;
+    for (; j + 2 * w <= c1; j += 2 * w) {
+      std::fill(acc, acc + rows * 2 * w, T(0));
+      direct_tile_rows<T, 2>(rows_seq, rows, s.k, a_rows, a_row, a_k, b + j, s.ldb, acc);
+      store(i0, rows, j, 2 * w, 2 * w);
+    }
+    for (; j + w <= c1; j += w) {
+      std::fill(acc, acc + rows * w, T(0));
+      direct_tile_rows<T, 1>(rows_seq, rows, s.k, a_rows, a_row, a_k, b + j, s.ldb, acc);
+      store(i0, rows, j, w, w);
+    }
+    if (j < c1) {
+      // Fewer than w columns left: copy them, zero-padded, into panels of
+      // kTailChunk rows of B; the running sums carry over between panels.
+      const std::int64_t cols = c1 - j;
+      panel.assign(static_cast<std::size_t>(kTailChunk * w), T(0));
+      std::fill(acc, acc + rows * w, T(0));
+      for (std::int64_t p0 = 0; p0 < s.k; p0 += kTailChunk) {
+        const std::int64_t kk = std::min(kTailChunk, s.k - p0);
+        for (std::int64_t p = 0; p < kk; ++p)
+          std::copy(b + (p0 + p) * s.ldb + j, b + (p0 + p) * s.ldb + c1, panel.data() + p * w);
+        direct_tile_rows<T, 1>(rows_seq, rows, kk, a_rows + p0 * a_k, a_row, a_k, panel.data(), w, acc);
+      }
+      store(i0, rows, j, cols, w);
+    }
+  }
+}
+#endif
+
 template <class T>
 void gemm_impl(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T* c) {
   if (s.m <= 0 || s.n <= 0) return;
   const double flops = 2.0 * double(s.m) * double(s.n) * double(s.k);
+#ifdef AIMC_GEMM_DIRECT
+  if (!s.trans_b && s.m <= kDirectRows) {
+    // Column blocks (multiples of 16) in parallel; see direct_block.
+    const std::int64_t grain = flops < 4e6 ? s.n : ((grain_for(s.n, 64, 32) + 15) / 16) * 16;
+    parallel_for(0, s.n, grain, [&](std::int64_t c0, std::int64_t c1) {
+      direct_block(s, alpha, a, b, beta, c, c0, c1);
+    });
+    return;
+  }
+#endif
   if (flops < 4e6) {
     gemm_block(s, alpha, a, b, beta, c, 0, s.m, 0, s.n);
     return;

@@ -130,17 +130,18 @@ void transpose_sample(const Plan& p, const T* __restrict rows, T* __restrict pat
   }
 }
 
-// Scatter-adds channel c's patches [K, L] into the zeroed padded plane. For
-// each kernel offset and output line the positions o2 update distinct
+// Scatter-adds one channel's patches into the zeroed padded plane: kernel
+// offset q's values for the sample's positions are patches[q * kstride + l].
+// For each kernel offset and output line the positions o2 update distinct
 // elements, so the innermost loop is contiguous without overlapping updates.
 template <class T>
-void col2im_plane(const Plan& p, const T* __restrict patches, T* __restrict plane) {
+void col2im_plane(const Plan& p, const T* __restrict patches, std::int64_t kstride, T* __restrict plane) {
   const std::int64_t len = p.k[2], dil = p.dil[2], step = p.stride[2], out2 = p.out[2];
   const std::int64_t nrows = static_cast<std::int64_t>(p.kernel_rows.size());
-  const T* s = patches;
   for (std::int64_t j = 0; j < nrows; ++j)
     for (std::int64_t k = 0; k < len; ++k) {
       T* corner = plane + p.kernel_rows[static_cast<std::size_t>(j)] + k * dil;
+      const T* s = patches + (j * len + k) * kstride;
       for (std::int64_t o0 = 0; o0 < p.out[0]; ++o0)
         for (std::int64_t o1 = 0; o1 < p.out[1]; ++o1, s += out2) {
           T* d = corner + window_offset(p, o0, o1, 0);
@@ -151,6 +152,15 @@ void col2im_plane(const Plan& p, const T* __restrict patches, T* __restrict plan
           }
         }
     }
+}
+
+// Writes plane q = n*C + c of the image from its channel's patches.
+template <class T>
+void col2im_one_plane(const Plan& p, const T* patches, std::int64_t kstride, T* scratch, T* dst) {
+  T* plane = p.has_padding ? scratch : dst;
+  std::fill(plane, plane + p.padded_plane, T(0));
+  col2im_plane<T>(p, patches, kstride, plane);
+  if (p.has_padding) unpad_plane(p, plane, dst);
 }
 
 // Calls f(std::integral_constant<int, W>) with W = the kernel run length for
@@ -196,8 +206,8 @@ template <class T>
 void col2im_impl(const Im2colGeometry& g, std::int64_t batch, const T* cols, T* image) {
   const Plan p = make_plan(g);
   if (batch == 0 || p.channels == 0 || p.in_plane == 0) return;
-  // One chunk owns whole samples: it reads their rows once, in order, and
-  // writes their C planes; additions into an element happen in a fixed order.
+  // One chunk owns whole samples: it reads their rows once, in order,
+  // transposes them and writes their C planes.
   const std::int64_t work = std::max<std::int64_t>(1, p.positions * p.row_len);
   const std::int64_t grain = grain_for(batch, std::max<std::int64_t>(1, 16384 / work));
   parallel_for(0, batch, grain, [&](std::int64_t n0, std::int64_t n1) {
@@ -205,13 +215,27 @@ void col2im_impl(const Im2colGeometry& g, std::int64_t batch, const T* cols, T* 
     std::vector<T> scratch(p.has_padding ? static_cast<std::size_t>(p.padded_plane) : 0);
     for (std::int64_t n = n0; n < n1; ++n) {
       transpose_sample(p, cols + n * p.positions * p.row_len, patches.data());
-      for (std::int64_t c = 0; c < p.channels; ++c) {
-        T* dst = image + (n * p.channels + c) * p.in_plane;
-        T* plane = p.has_padding ? scratch.data() : dst;
-        std::fill(plane, plane + p.padded_plane, T(0));
-        col2im_plane<T>(p, patches.data() + c * p.kvol * p.positions, plane);
-        if (p.has_padding) unpad_plane(p, plane, dst);
-      }
+      for (std::int64_t c = 0; c < p.channels; ++c)
+        col2im_one_plane(p, patches.data() + c * p.kvol * p.positions, p.positions, scratch.data(),
+                         image + (n * p.channels + c) * p.in_plane);
+    }
+  });
+}
+
+template <class T>
+void col2im_transposed_impl(const Im2colGeometry& g, std::int64_t batch, const T* cols_t, T* image) {
+  const Plan p = make_plan(g);
+  const std::int64_t planes = batch * p.channels;
+  if (planes == 0 || p.in_plane == 0) return;
+  const std::int64_t total = batch * p.positions;  // row length of cols_t
+  const std::int64_t work = std::max<std::int64_t>(1, p.positions * p.kvol);
+  const std::int64_t grain = grain_for(planes, std::max<std::int64_t>(1, 16384 / work));
+  parallel_for(0, planes, grain, [&](std::int64_t q0, std::int64_t q1) {
+    std::vector<T> scratch(p.has_padding ? static_cast<std::size_t>(p.padded_plane) : 0);
+    for (std::int64_t q = q0; q < q1; ++q) {
+      const std::int64_t n = q / p.channels, c = q % p.channels;
+      col2im_one_plane(p, cols_t + c * p.kvol * total + n * p.positions, total, scratch.data(),
+                       image + q * p.in_plane);
     }
   });
 }
@@ -229,6 +253,12 @@ void col2im(const Im2colGeometry& g, std::int64_t batch, const float* cols, floa
 }
 void col2im(const Im2colGeometry& g, std::int64_t batch, const double* cols, double* image) {
   col2im_impl(g, batch, cols, image);
+}
+void col2im_transposed(const Im2colGeometry& g, std::int64_t batch, const float* cols_t, float* image) {
+  col2im_transposed_impl(g, batch, cols_t, image);
+}
+void col2im_transposed(const Im2colGeometry& g, std::int64_t batch, const double* cols_t, double* image) {
+  col2im_transposed_impl(g, batch, cols_t, image);
 }
 
 }  // namespace aimc::cpu

@@ -39,4 +39,10 @@ void im2col(const Im2colGeometry& g, std::int64_t batch, const double* image, do
 void col2im(const Im2colGeometry& g, std::int64_t batch, const float* cols, float* image);
 void col2im(const Im2colGeometry& g, std::int64_t batch, const double* cols, double* image);
 
+// The same scatter-add from patches stored transposed, cols_t[C*K, N*L]
+// (column (c, k) of cols is row c*K + k of cols_t). This is the layout a
+// channel-major GEMM produces (conv backward), and the fastest to scatter.
+void col2im_transposed(const Im2colGeometry& g, std::int64_t batch, const float* cols_t, float* image);
+void col2im_transposed(const Im2colGeometry& g, std::int64_t batch, const double* cols_t, double* image);
+
 }  // namespace aimc::cpu

@@ -2,6 +2,12 @@
 #include "layers/optim/adam.h"
 
 #include <cmath>
+#include <cstdint>
+
+#if __has_include(<experimental/simd>)
+#include <experimental/simd>
+#define AIMC_ADAM_SIMD 1
+#endif
 
 #include <nlohmann/json.hpp>
 
@@ -9,6 +15,58 @@
 #include "kernels/cpu/parallel.h"
 
 namespace aimc {
+namespace {
+
+// Constants of one Adam update (see adam.h), in the parameter's float type.
+template <class T>
+struct AdamCoefficients {
+  T beta1, beta2, weight_decay, eps;
+  T step_size;   // lr / (1 - beta1^t)
+  T bias2_root;  // sqrt(1 - beta2^t)
+};
+
+// The update of elements [0, n) of one parameter; the scalar form of the
+// vector loop below, used for its remainder and where no SIMD is available.
+template <class T>
+void adam_update_scalar(const AdamCoefficients<T>& c, std::int64_t n, T* __restrict w, const T* __restrict g,
+                        T* __restrict m, T* __restrict v) {
+  for (std::int64_t k = 0; k < n; ++k) {
+    T d = g[k];
+    if (c.weight_decay != 0) d += c.weight_decay * w[k];
+    const T mk = c.beta1 * m[k] + (1 - c.beta1) * d;
+    const T vk = c.beta2 * v[k] + (1 - c.beta2) * d * d;
+    m[k] = mk;
+    v[k] = vk;
+    w[k] -= c.step_size * (mk / (std::sqrt(vk) / c.bias2_root + c.eps));
+  }
+}
+
+// The same update with explicit SIMD vectors: std::sqrt keeps the loop scalar
+// (it may set errno), while the vector sqrt and division are exact IEEE
+// operations, so every element gets the same formula either way.
+template <class T>
+void adam_update(const AdamCoefficients<T>& c, std::int64_t n, T* w, const T* g, T* m, T* v) {
+  std::int64_t k = 0;
+#ifdef AIMC_ADAM_SIMD
+  namespace stdx = std::experimental;
+  using Vec = stdx::native_simd<T>;
+  constexpr std::int64_t width = static_cast<std::int64_t>(Vec::size());
+  const auto unaligned = stdx::element_aligned;
+  for (; k + width <= n; k += width) {
+    Vec d(g + k, unaligned), wk(w + k, unaligned), mk(m + k, unaligned), vk(v + k, unaligned);
+    if (c.weight_decay != 0) d += c.weight_decay * wk;
+    mk = c.beta1 * mk + (1 - c.beta1) * d;
+    vk = c.beta2 * vk + (1 - c.beta2) * d * d;
+    wk -= c.step_size * (mk / (stdx::sqrt(vk) / c.bias2_root + c.eps));
+    mk.copy_to(m + k, unaligned);
+    vk.copy_to(v + k, unaligned);
+    wk.copy_to(w + k, unaligned);
+  }
+#endif
+  adam_update_scalar(c, n - k, w + k, g + k, m + k, v + k);
+}
+
+}  // namespace
 
 Adam::Adam(std::vector<Tensor> params, double lr, const AdamOptions& options)
     : Optimizer(std::move(params), lr), options_(options) {
@@ -49,22 +107,23 @@ void Adam::step() {
     Tensor m_t = st["exp_avg"], v_t = st["exp_avg_sq"];
     dispatch_float(p.dtype(), "Adam.step", [&](auto tag) {
       using T = decltype(tag);
+      AdamCoefficients<T> c;
+      c.beta1 = static_cast<T>(options_.beta1);
+      c.beta2 = static_cast<T>(options_.beta2);
+      c.weight_decay = static_cast<T>(options_.weight_decay);
+      c.eps = static_cast<T>(options_.eps);
+      c.step_size = static_cast<T>(lr() / bias1);
+      c.bias2_root = static_cast<T>(bias2_sqrt);
       T* w = p.template data<T>();
       const T* g = grad.template data<T>();
       T* m = m_t.template data<T>();
       T* v = v_t.template data<T>();
-      const T b1 = static_cast<T>(options_.beta1), b2 = static_cast<T>(options_.beta2);
-      const T wd = static_cast<T>(options_.weight_decay), eps = static_cast<T>(options_.eps);
-      const T step_size = static_cast<T>(lr() / bias1), bias2_root = static_cast<T>(bias2_sqrt);
+      // Chunks of at least 16384 elements, a multiple of 64 (so of any SIMD
+      // width): a small parameter runs in one call; the split depends on n only.
       const std::int64_t n = p.numel();
-      cpu::parallel_for(0, n, cpu::grain_for(n, 1 << 14), [&](std::int64_t lo, std::int64_t hi) {
-        for (std::int64_t k = lo; k < hi; ++k) {
-          T d = g[k];
-          if (wd != 0) d += wd * w[k];
-          m[k] = b1 * m[k] + (1 - b1) * d;
-          v[k] = b2 * v[k] + (1 - b2) * d * d;
-          w[k] -= step_size * (m[k] / (std::sqrt(v[k]) / bias2_root + eps));
-        }
+      const std::int64_t grain = (cpu::grain_for(n, 1 << 14) + 63) / 64 * 64;
+      cpu::parallel_for(0, n, grain, [&](std::int64_t lo, std::int64_t hi) {
+        adam_update(c, hi - lo, w + lo, g + lo, m + lo, v + lo);
       });
     });
   }

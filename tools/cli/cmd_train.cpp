@@ -49,12 +49,13 @@ Runner add_train_command(CLI::App& app) {
     Generator init(common->seed, 1);
     auto model = build_model(opts->model, init);
     auto optimizer = training::make_optimizer(*opts, model->parameters());
+    auto scheduler = training::make_scheduler(*opts, *optimizer);
     data::BatchLoader loader(train, opts->batch_size, /*shuffle=*/true, Generator(common->seed, 2));
 
     ProgressBar bar(stdout_is_terminal());
     training::EpochStats last;
     for (std::int64_t epoch = 0; epoch < opts->epochs; ++epoch) {
-      optimizer->set_lr(training::scheduled_lr(*opts, epoch));
+      if (scheduler) scheduler->set_epoch(epoch);
       const auto t0 = std::chrono::steady_clock::now();
       const std::string label = "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(opts->epochs);
       last = training::train_epoch(*model, *optimizer, loader, epoch,

@@ -3,6 +3,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -78,11 +79,17 @@ Tensor read_idx_images(const std::string& path_in) {
   if (h == 0 || w == 0 || h > 4096 || w > 4096 || n > 100000000)
     throw IoError(path + ": implausible image dimensions " + std::to_string(n) + "x" + std::to_string(h) + "x" +
                   std::to_string(w));
-  std::vector<unsigned char> raw(static_cast<std::size_t>(n * h * w));
-  read_exact(f.get(), raw.data(), raw.size(), path, "the pixels");
+  // Decompress and convert in pieces, so the raw bytes never exist whole.
   Tensor images = Tensor::empty({n, 1, h, w});
   float* out = images.data<float>();
-  for (std::size_t i = 0; i < raw.size(); ++i) out[i] = static_cast<float>(raw[i]) * (1.0f / 255.0f);
+  const std::size_t total = static_cast<std::size_t>(n * h * w);
+  std::vector<unsigned char> raw(std::min<std::size_t>(total, std::size_t(1) << 20));
+  for (std::size_t done = 0; done < total;) {
+    const std::size_t piece = std::min(raw.size(), total - done);
+    read_exact(f.get(), raw.data(), piece, path, "the pixels");
+    for (std::size_t i = 0; i < piece; ++i) out[done + i] = static_cast<float>(raw[i]) * (1.0f / 255.0f);
+    done += piece;
+  }
   return images;
 }
 

@@ -28,19 +28,11 @@ std::unique_ptr<Optimizer> make_optimizer(const TrainOptions& opts, const std::v
   throw ConfigError("unknown optimizer '" + opts.optimizer + "' (known: sgd, adam)");
 }
 
-double scheduled_lr(const TrainOptions& opts, std::int64_t epoch) {
-  if (opts.schedule == "none") return opts.lr;
-  if (opts.schedule == "step") {
-    // Divide by 10 at half and three quarters of the run.
-    double lr = opts.lr;
-    if (epoch >= opts.epochs / 2) lr *= 0.1;
-    if (epoch >= (3 * opts.epochs) / 4) lr *= 0.1;
-    return lr;
-  }
-  if (opts.schedule == "cosine") {
-    // Cosine annealing to 0 over the run (PyTorch CosineAnnealingLR, eta_min 0).
-    return 0.5 * opts.lr * (1 + std::cos(M_PI * double(epoch) / double(std::max<std::int64_t>(opts.epochs, 1))));
-  }
+std::unique_ptr<LRScheduler> make_scheduler(const TrainOptions& opts, Optimizer& optimizer) {
+  if (opts.schedule == "none") return nullptr;
+  if (opts.schedule == "step")
+    return std::make_unique<StepLR>(optimizer, std::max<std::int64_t>(1, opts.epochs / 3), 0.1);
+  if (opts.schedule == "cosine") return std::make_unique<CosineAnnealingLR>(optimizer, std::max<std::int64_t>(1, opts.epochs));
   throw ConfigError("unknown schedule '" + opts.schedule + "' (known: none, step, cosine)");
 }
 

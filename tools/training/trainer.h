@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "layers/modules/module.h"
+#include "layers/optim/lr_scheduler.h"
 #include "layers/optim/optimizer.h"
 #include "tools/data/idx.h"
 #include "tools/data/loader.h"
@@ -21,10 +22,10 @@ struct TrainOptions {
   std::int64_t epochs = 10;
   std::int64_t batch_size = 64;
   std::string optimizer = "adam";  // sgd | adam
-  double lr = 1e-3;
+  double lr = 2e-3;
   double momentum = 0.9;           // sgd only
   double weight_decay = 0.0;
-  std::string schedule = "cosine";  // none | step | cosine (per epoch)
+  std::string schedule = "cosine";  // none | step (x0.1 every epochs/3) | cosine (to 0 over the run)
   std::uint64_t seed = 0;
   std::int64_t limit_train = 0;    // use only the first n samples (0: all)
   std::int64_t limit_test = 0;
@@ -41,8 +42,8 @@ struct EpochStats {
 // Builds the optimizer named in opts ("sgd" or "adam"); ConfigError otherwise.
 std::unique_ptr<Optimizer> make_optimizer(const TrainOptions& opts, const std::vector<Tensor>& params);
 
-// Learning rate of epoch e (0-based) under opts.schedule.
-double scheduled_lr(const TrainOptions& opts, std::int64_t epoch);
+// The per-epoch learning-rate schedule named in opts (nullptr for "none").
+std::unique_ptr<LRScheduler> make_scheduler(const TrainOptions& opts, Optimizer& optimizer);
 
 // One pass over the loader; returns the sample-weighted mean loss.
 EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& loader, std::int64_t epoch,
