@@ -96,6 +96,10 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
   } else if (seed.shape() != root.shape()) {
     throw ShapeError("backward(): gradient shape " + shape_str(seed.shape()) + " differs from " +
                      shape_str(root.shape()));
+  } else if (seed.dtype() != root.dtype() || seed.device() != root.device()) {
+    throw ValueError(std::string("backward(): gradient is ") + dtype_name(seed.dtype()) + " on " +
+                     seed.device().str() + " but the tensor is " + dtype_name(root.dtype()) + " on " +
+                     root.device().str());
   }
   NoGradGuard no_grad;
 

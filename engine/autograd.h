@@ -40,7 +40,9 @@ struct Node {
   ~Node();                 // releases long chains iteratively
 };
 
-// True while gradients are recorded (thread-local; on by default).
+// True while gradients are recorded (thread-local; on by default). Ops must
+// call record() on the calling thread, never inside a parallel_for body:
+// worker threads do not see the caller's NoGradGuard.
 bool grad_mode_enabled();
 
 // Disables recording in its scope.

@@ -2,7 +2,10 @@
 // whose values depend only on their block index.
 #include "engine/generator.h"
 
+#include <algorithm>
 #include <cmath>
+
+#include "engine/error.h"
 
 #include "kernels/cpu/parallel.h"
 #include "kernels/random.h"
@@ -25,8 +28,10 @@ void for_blocks(std::uint64_t seed, std::uint64_t stream, std::uint64_t offset, 
 
 void Generator::uniform(float* out, std::int64_t n, float low, float high) {
   const float span = high - low;
+  // low + span*u can round up to high; keep the interval half-open as PyTorch.
+  const float top = span > 0 ? std::nextafter(high, low) : high;
   for_blocks(seed_, stream_, offset_, n, [&](const rng::Block& r, std::int64_t i0) {
-    for (int j = 0; j < 4 && i0 + j < n; ++j) out[i0 + j] = low + span * rng::uniform_open(r.v[j]);
+    for (int j = 0; j < 4 && i0 + j < n; ++j) out[i0 + j] = std::min(low + span * rng::uniform_open(r.v[j]), top);
   });
   offset_ += (n + 3) / 4;
 }
@@ -79,6 +84,7 @@ void Generator::bernoulli(float* out, std::int64_t n, float p) {
 }
 
 void Generator::integers(std::uint32_t* out, std::int64_t n, std::uint32_t bound) {
+  if (bound == 0) throw ValueError("Generator::integers: bound must be >= 1");
   for_blocks(seed_, stream_, offset_, n, [&](const rng::Block& r, std::int64_t i0) {
     for (int j = 0; j < 4 && i0 + j < n; ++j)
       out[i0 + j] = static_cast<std::uint32_t>((static_cast<std::uint64_t>(r.v[j]) * bound) >> 32);
@@ -87,6 +93,7 @@ void Generator::integers(std::uint32_t* out, std::int64_t n, std::uint32_t bound
 }
 
 std::vector<std::int64_t> Generator::permutation(std::int64_t n) {
+  if (n < 0) throw ValueError("Generator::permutation: n must be >= 0, got " + std::to_string(n));
   std::vector<std::int64_t> p(n);
   for (std::int64_t i = 0; i < n; ++i) p[i] = i;
   if (n < 2) return p;

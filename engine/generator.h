@@ -1,9 +1,10 @@
 // Generator: a position in a counter-based Philox4x32-10 stream.
 //
 // (seed, stream) names the stream; `offset` counts the 128-bit blocks already
-// consumed. A draw of n values takes the next ceil(n/4) blocks (uniform,
-// normal, bernoulli: 4 values a block), so the values depend only on (seed,
-// stream, offset, n), never on threads. save/restore the offset to resume.
+// consumed. A float32 draw of n values takes the next ceil(n/4) blocks (4
+// values a block); a float64 draw (and permutation) ceil(n/2) blocks (two
+// 32-bit words a value). Values depend only on (seed, stream, offset, n),
+// never on threads. Save/restore the offset to resume.
 #pragma once
 
 #include <cstdint>

@@ -101,18 +101,17 @@ void check_image(const Tensor& x, const char* op) {
                      shape_str(x.shape()));
 }
 
-// out[n, c, l] = rows[n*L + l, c] (+ bias[c]).
+// out[n, c, l] = rows[n*L + l, c].
 template <class T>
-void rows_to_channels_kernel(const T* rows, const T* bias, std::int64_t n, std::int64_t l, std::int64_t c, T* out) {
+void rows_to_channels_kernel(const T* rows, std::int64_t n, std::int64_t l, std::int64_t c, T* out) {
   const std::int64_t grain = cpu::grain_for(n, std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(1, l * c)));
   cpu::parallel_for(0, n, grain, [&](std::int64_t n0, std::int64_t n1) {
     for (std::int64_t i = n0; i < n1; ++i) {
       const T* src = rows + i * l * c;
       T* dst = out + i * l * c;
       for (std::int64_t ch = 0; ch < c; ++ch) {
-        const T b = bias ? bias[ch] : T(0);
         T* line = dst + ch * l;
-        for (std::int64_t p = 0; p < l; ++p) line[p] = src[p * c + ch] + b;
+        for (std::int64_t p = 0; p < l; ++p) line[p] = src[p * c + ch];
       }
     }
   });
@@ -308,7 +307,7 @@ Tensor rows_to_channels(const Tensor& rows, std::int64_t n, const std::vector<st
   Tensor out = Tensor::empty(shape, rc.dtype());
   dispatch_float(rc.dtype(), "rows_to_channels", [&](auto tag) {
     using T = decltype(tag);
-    rows_to_channels_kernel<T>(rc.data<T>(), nullptr, n, l, c, out.data<T>());
+    rows_to_channels_kernel<T>(rc.data<T>(), n, l, c, out.data<T>());
   });
   return record(out, "rows_to_channels", {rc}, [](const Tensor& grad) {
     return std::vector<Tensor>{channels_to_rows(grad)};

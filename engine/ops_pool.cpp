@@ -148,7 +148,8 @@ Tensor global_avg_pool(const Tensor& x) {
       const T* src = gy.data<T>();
       T* dst = gx.data<T>();
       cpu::parallel_for(0, planes, grain, [&](std::int64_t p0, std::int64_t p1) {
-        for (std::int64_t p = p0; p < p1; ++p) std::fill(dst + p * area, dst + (p + 1) * area, src[p] / static_cast<T>(area));
+        for (std::int64_t p = p0; p < p1; ++p)
+          std::fill(dst + p * area, dst + (p + 1) * area, src[p] / static_cast<T>(area));
       });
     });
     return std::vector<Tensor>{gx};

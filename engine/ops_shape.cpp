@@ -107,8 +107,9 @@ Tensor slice(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t
   Shape shape = x.shape();
   shape[d] = end - start;
   Tensor out = make_view(x, shape, x.strides(), x.offset() + start * x.strides()[d]);
-  return record(out, "slice", {x}, [d, start, end, in_shape = x.shape(), dtype = x.dtype()](const Tensor& g) {
-    Tensor full = Tensor::zeros(in_shape, dtype);
+  return record(out, "slice", {x}, [d, start, end, in_shape = x.shape(), dtype = x.dtype(),
+                                     device = x.device()](const Tensor& g) {
+    Tensor full = Tensor::zeros(in_shape, dtype, device);
     full.slice(d, start, end).copy_(g);
     return std::vector<Tensor>{full};
   });
@@ -129,7 +130,7 @@ Tensor concat(const std::vector<Tensor>& xs, std::int64_t dim) {
     total += t.size(d);
   }
   shape[d] = total;
-  Tensor out = Tensor::empty(shape, xs[0].dtype());
+  Tensor out = Tensor::empty(shape, xs[0].dtype(), xs[0].device());
   std::vector<std::int64_t> starts;
   std::int64_t at = 0;
   for (const auto& t : xs) {

@@ -159,15 +159,16 @@ SafetensorsFile read_safetensors(const std::string& path) {
     if (shape.size() > static_cast<std::size_t>(kMaxDims))
       throw bad("shape has " + std::to_string(shape.size()) + " dims, at most 5 supported");
     std::uint64_t numel = 1;
-    bool overflow = false;
+    bool overflow = false, has_zero_dim = false;
     for (const auto& d : shape) {
       if (!d.is_number_unsigned()) throw bad("shape entries must be non-negative integers");
       const std::uint64_t v = d.get<std::uint64_t>();
       if (v > static_cast<std::uint64_t>(INT64_MAX)) throw bad("shape entry too large");
       e.shape.push_back(static_cast<std::int64_t>(v));
+      has_zero_dim = has_zero_dim || v == 0;
       overflow = overflow || __builtin_mul_overflow(numel, v, &numel);
     }
-    if (numel == 0) overflow = false;
+    if (has_zero_dim) overflow = false;  // an empty tensor, whatever the other dims
     std::uint64_t bytes = 0;
     if (overflow || __builtin_mul_overflow(numel, dtype_size(e.dtype), &bytes)) throw bad("shape too large");
     const auto& offsets = info.contains("data_offsets") ? info["data_offsets"] : nlohmann::ordered_json();

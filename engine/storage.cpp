@@ -92,7 +92,7 @@ Storage::Storage(std::size_t bytes, Device device) : bytes_(bytes), device_(devi
     const std::size_t rounded = rounded_cpu_bytes(bytes);
     data_ = block_cache().take(rounded);
     if (data_ == nullptr) data_ = std::aligned_alloc(kAlignment, rounded);
-    if (data_ == nullptr) throw std::bad_alloc();
+    if (data_ == nullptr) throw Error("out of memory: cannot allocate " + std::to_string(bytes) + " bytes");
     count_alloc(bytes_);
   } else {
     if (!cuda::available()) throw DeviceError("CUDA device requested but no usable GPU (or a CPU-only build)");

@@ -1,7 +1,9 @@
 // Tensor handle: factories, accessors, copies, in-place updates, autograd glue.
 #include "engine/tensor.h"
 
+#include <climits>
 #include <cstring>
+#include <type_traits>
 #include <sstream>
 
 #include "engine/autograd.h"
@@ -21,7 +23,8 @@ std::string shape_str(const Shape& s) {
 
 std::int64_t shape_numel(const Shape& s) {
   std::int64_t n = 1;
-  for (auto d : s) n *= d;
+  for (auto d : s)
+    if (__builtin_mul_overflow(n, d, &n)) throw ShapeError("shape " + shape_str(s) + " has too many elements");
   return n;
 }
 
@@ -41,8 +44,11 @@ std::shared_ptr<TensorImpl> make_impl(const Shape& shape, DType dtype, Device de
     throw ShapeError("tensors have at most 5 dims, got " + shape_str(shape));
   for (auto d : shape)
     if (d < 0) throw ShapeError("negative size in shape " + shape_str(shape));
+  std::int64_t bytes = 0;
+  if (__builtin_mul_overflow(shape_numel(shape), static_cast<std::int64_t>(dtype_size(dtype)), &bytes))
+    throw ShapeError("shape " + shape_str(shape) + " needs more bytes than can be addressed");
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(shape_numel(shape) * dtype_size(dtype), device);
+  impl->storage = std::make_shared<Storage>(static_cast<std::size_t>(bytes), device);
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;
@@ -149,7 +155,7 @@ Tensor Tensor::clone() const {
   } else {
     cuda::copy_device_to_device(out.raw_data(), src.raw_data(), bytes);
   }
-  return out;
+  return record(out, "clone", {*this}, [](const Tensor& g) { return std::vector<Tensor>{g}; });
 }
 
 Tensor Tensor::to(Device target) const {
@@ -167,7 +173,9 @@ Tensor Tensor::to(Device target) const {
   } catch (const std::runtime_error& e) {
     throw DeviceError(e.what());
   }
-  return out;
+  return record(out, "to_device", {*this}, [from = device()](const Tensor& g) {
+    return std::vector<Tensor>{g.to(from)};
+  });
 }
 
 Tensor Tensor::to(DType target) const {
@@ -182,7 +190,15 @@ Tensor Tensor::to(DType target) const {
     using T = decltype(to_tag);
     const F* s = static_cast<const F*>(src.raw_data());
     T* d = static_cast<T*>(out.raw_data());
-    for (std::int64_t i = 0; i < n; ++i) d[i] = static_cast<T>(s[i]);
+    for (std::int64_t i = 0; i < n; ++i) {
+      if constexpr (std::is_same_v<T, std::int32_t> && !std::is_same_v<F, std::int32_t>) {
+        // NaN -> 0, out of range saturates (a plain cast would be undefined).
+        const double v = static_cast<double>(s[i]);
+        d[i] = v != v ? 0 : v >= 2147483647.0 ? INT32_MAX : v <= -2147483648.0 ? INT32_MIN : static_cast<T>(v);
+      } else {
+        d[i] = static_cast<T>(s[i]);
+      }
+    }
   };
   auto with_target = [&](auto from) {
     switch (target) {
@@ -244,6 +260,9 @@ Tensor& Tensor::copy_(const Tensor& src) {
   check_defined("copy_");
   check_same_shape(*this, src, "copy_");
   Tensor s = src.detach().to(device()).to(dtype()).contiguous();
+  // Reading and writing the same memory in different layouts would overwrite
+  // elements before they are read: copy the source first.
+  if (s.storage() == storage() && (s.offset() != offset() || s.strides() != strides())) s = s.clone();
   if (device().is_cuda()) {
     if (!is_contiguous()) throw DeviceError("copy_ into a non-contiguous CUDA tensor is not supported");
     cuda::copy_device_to_device(raw_data(), s.raw_data(), numel() * dtype_size(dtype()));

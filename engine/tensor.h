@@ -68,8 +68,8 @@ class Tensor {
   std::vector<double> to_double_vector() const;
 
   Tensor contiguous() const;                 // self if already contiguous
-  Tensor clone() const;                      // deep copy (not recorded)
-  Tensor to(Device device) const;            // copy to another device (self if same)
+  Tensor clone() const;                      // deep copy (differentiable)
+  Tensor to(Device device) const;            // copy to another device (self if same; differentiable)
   Tensor to(DType dtype) const;              // converted copy (self if same)
 
   // Views and shape ops; differentiable (see engine/ops.h for the free forms).

@@ -106,3 +106,15 @@ TEST_CASE("set_requires_grad is for leaves; int tensors cannot require grad") {
   CHECK_THROWS_AS(y.set_requires_grad(), ValueError);
   CHECK_THROWS_AS(Tensor::from_vector(std::vector<std::int32_t>{1}, {1}).set_requires_grad(), ValueError);
 }
+
+TEST_CASE("backward refuses a gradient of another dtype") {
+  Tensor x = Tensor::ones({3}).set_requires_grad();
+  Tensor y = mul_scalar(x, 2);
+  CHECK_THROWS_AS(y.backward(Tensor::ones({3}, DType::Float64)), ValueError);
+}
+
+TEST_CASE("clone and dtype conversion pass gradients through") {
+  Tensor x = Tensor::from_vector(std::vector<float>{1, 2}, {2}).set_requires_grad();
+  sum(mul(x.clone(), x.to(DType::Float64).to(DType::Float32))).backward();
+  CHECK(x.grad().to_vector() == std::vector<float>{2, 4});  // d/dx x*x
+}

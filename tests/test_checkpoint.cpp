@@ -256,6 +256,15 @@ TEST_CASE("bad dtypes, shapes, offsets and JSON throw IoError") {
   CHECK_THROWS_AS(read_safetensors(path), IoError);
   with_replaced("\"v\"", "123");  // metadata values must be strings
   CHECK_THROWS_AS(read_safetensors(path), IoError);
+  // Dims whose product wraps to 0 in 64 bits are not an empty tensor.
+  {
+    const std::string header = "{\"x\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,0]}}";
+    std::string padded = header + std::string((8 - header.size() % 8) % 8, ' ');
+    std::string file(8, '\0');
+    for (int i = 0; i < 8; ++i) file[i] = static_cast<char>((padded.size() >> (8 * i)) & 0xff);
+    write_bytes(path, file + padded);
+    CHECK_THROWS_WITH(read_safetensors(path), Catch::Contains("too large"));
+  }
 
   // Any single corrupted header byte: either still readable or IoError, never a crash.
   const std::uint64_t n = header_length(bytes);

@@ -136,3 +136,10 @@ TEST_CASE("the loader visits every sample once per epoch, reproducibly") {
   CHECK(order(b, 1) == e1);
   CHECK_THROWS_AS(data::BatchLoader(ds, 0, true), ConfigError);
 }
+
+TEST_CASE("the loader rejects images and labels of different lengths") {
+  data::Dataset ds{Tensor::zeros({10, 1, 2, 2}), Tensor::zeros({20}, DType::Int32)};
+  CHECK_THROWS_AS(data::BatchLoader(ds, 4, false), ShapeError);
+  data::Dataset wrong_dtype{Tensor::zeros({10, 1, 2, 2}), Tensor::zeros({10})};
+  CHECK_THROWS_AS(data::BatchLoader(wrong_dtype, 4, false), ValueError);
+}

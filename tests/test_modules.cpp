@@ -370,3 +370,14 @@ TEST_CASE("config() describes the constructor arguments") {
   CHECK(s.size() == 2);
   CHECK(s[1]->type_name() == "LeakyReLU");
 }
+
+TEST_CASE("a weight shared by two modules is listed once by parameters()") {
+  Generator gen(8);
+  auto seq = std::make_shared<Sequential>();
+  auto a = std::make_shared<Linear>(3, 3, gen);
+  seq->add(a);
+  seq->add(a);  // tied: the same module twice
+  CHECK(seq->named_parameters().size() == 4);  // "0.weight", "0.bias", "1.weight", "1.bias"
+  CHECK(seq->parameters().size() == 2);
+  CHECK(seq->num_parameters() == 12);
+}

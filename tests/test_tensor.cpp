@@ -1,5 +1,7 @@
 // Tensor core: factories, views, copies, dtype conversion, errors, alignment.
 #include <catch2/catch.hpp>
+#include <climits>
+#include <cmath>
 #include <cstdint>
 
 #include "engine/ops.h"
@@ -97,4 +99,26 @@ TEST_CASE("an undefined tensor reports a clear error") {
   Tensor u;
   CHECK(!u.defined());
   CHECK_THROWS_AS(u.shape(), ValueError);
+}
+
+TEST_CASE("shapes whose byte size overflows raise ShapeError instead of allocating") {
+  CHECK_THROWS_AS(Tensor::zeros({std::int64_t(1) << 62}), ShapeError);
+  CHECK_THROWS_AS(Tensor::zeros({std::int64_t(1) << 31, std::int64_t(1) << 31, std::int64_t(1) << 31}), ShapeError);
+}
+
+TEST_CASE("copy_ between overlapping views of one storage reads before it writes") {
+  Tensor x = Tensor::from_vector(std::vector<float>{0, 1, 2, 3, 4, 5, 6, 7, 8}, {3, 3});
+  x.transpose(0, 1).copy_(x);  // x becomes its own transpose
+  CHECK(x.to_vector() == std::vector<float>{0, 3, 6, 1, 4, 7, 2, 5, 8});
+}
+
+TEST_CASE("float to int32 conversion saturates and maps NaN to 0") {
+  Tensor f = Tensor::from_vector(std::vector<float>{1.9f, -2.5f, 1e20f, -1e20f, std::nanf("")}, {5});
+  Tensor i = f.to(DType::Int32);
+  const std::int32_t* p = i.data<std::int32_t>();
+  CHECK(p[0] == 1);
+  CHECK(p[1] == -2);
+  CHECK(p[2] == INT32_MAX);
+  CHECK(p[3] == INT32_MIN);
+  CHECK(p[4] == 0);
 }

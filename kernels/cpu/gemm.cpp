@@ -65,30 +65,33 @@ void gemm_block(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T* 
 }
 
 #ifdef AIMC_GEMM_DIRECT
-// ---- Direct kernel: C with at most kDirectRows rows and B not transposed
-// (the channel-major convolution products: C_out x N*L outputs with C_out of
-// 6 or 16, and their weight gradients). Eigen packs both operands into panels
-// first, which costs more than the product when C has so few rows; here each
-// row of B is read once per block of up to 8 rows of C, and the sums stay in
-// registers as vectors along n. Every element is one running sum over k in
+// ---- Direct kernel for B not transposed and a small op(A) (use_direct).
+// Eigen packs both operands into panels first, which costs more than the
+// product when C has few rows or k is short (the layer shapes of small
+// networks: batch 64, widths of tens to hundreds). Here tiles of up to 8 rows
+// x 2 vectors of C keep their sums in registers while rows of B stream
+// through; op(A) is read in place. Every element is one running sum over k in
 // ascending order, so the result does not depend on the blocking.
-constexpr std::int64_t kDirectRows = 16;
 constexpr int kTileRows = 8;
 constexpr std::int64_t kTailChunk = 256;  // rows of B per packed tail panel
 
 namespace stdx = std::experimental;
 
-// acc [R, V*W] (row stride V*W) += A[R rows, k] · B[k, V*W columns]. Element
-// (i, p) of A is a[i * a_row + p * a_k]; row p of B starts at b + p * ldb.
+// acc [R, V*W] (row stride V*W) = A[R rows, k] · B[k, V*W columns], plus
+// the previous acc if `resume`. Element (i, p) of A is a[i * a_row + p * a_k];
+// row p of B starts at b + p * ldb.
 template <class T, int R, int V>
 void direct_tile(std::int64_t k, const T* a, std::int64_t a_row, std::int64_t a_k, const T* b, std::int64_t ldb,
-                 T* acc_io) {
+                 bool resume, T* acc_io) {
   using Vec = stdx::native_simd<T>;
   constexpr std::int64_t w = static_cast<std::int64_t>(Vec::size());
   const auto flag = stdx::element_aligned;
   Vec acc[R][V];
   for (int i = 0; i < R; ++i)
-    for (int v = 0; v < V; ++v) acc[i][v].copy_from(acc_io + (i * V + v) * w, flag);
+    for (int v = 0; v < V; ++v) {
+      if (resume) acc[i][v].copy_from(acc_io + (i * V + v) * w, flag);
+      else acc[i][v] = T(0);
+    }
   for (std::int64_t p = 0; p < k; ++p) {
     Vec bv[V];
     for (int v = 0; v < V; ++v) bv[v].copy_from(b + p * ldb + v * w, flag);
@@ -103,16 +106,23 @@ void direct_tile(std::int64_t k, const T* a, std::int64_t a_row, std::int64_t a_
 
 template <class T, int V, int... R>
 void direct_tile_rows(std::integer_sequence<int, R...>, int rows, std::int64_t k, const T* a, std::int64_t a_row,
-                      std::int64_t a_k, const T* b, std::int64_t ldb, T* acc_io) {
-  using Fn = void (*)(std::int64_t, const T*, std::int64_t, std::int64_t, const T*, std::int64_t, T*);
+                      std::int64_t a_k, const T* b, std::int64_t ldb, bool resume, T* acc_io) {
+  using Fn = void (*)(std::int64_t, const T*, std::int64_t, std::int64_t, const T*, std::int64_t, bool, T*);
   static constexpr Fn table[] = {&direct_tile<T, R + 1, V>...};
-  table[rows - 1](k, a, a_row, a_k, b, ldb, acc_io);
+  table[rows - 1](k, a, a_row, a_k, b, ldb, resume, acc_io);
 }
 
-// Columns [c0, c1) of C = alpha op(A) B + beta C, for s.m <= kDirectRows.
+// The direct kernel reads B once per 8 rows of C: worth it when C has few
+// rows, or when a column panel of B (k x 2 vectors) and op(A) (m x k) stay
+// in the L2 cache.
+bool use_direct(const GemmShape& s) {
+  return !s.trans_b && (s.m <= 16 || (s.k <= 1024 && s.m * s.k <= (std::int64_t(1) << 18)));
+}
+
+// Rows [r0, r1) x columns [c0, c1) of C = alpha op(A) B + beta C (see use_direct).
 template <class T>
-void direct_block(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T* c, std::int64_t c0,
-                  std::int64_t c1) {
+void direct_block(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T* c, std::int64_t r0,
+                  std::int64_t r1, std::int64_t c0, std::int64_t c1) {
   constexpr std::int64_t w = static_cast<std::int64_t>(stdx::native_simd<T>::size());
   const auto rows_seq = std::make_integer_sequence<int, kTileRows>{};
   const std::int64_t a_row = s.trans_a ? 1 : s.lda, a_k = s.trans_a ? s.lda : 1;
@@ -130,18 +140,16 @@ void direct_block(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T
       }
     }
   };
-  for (std::int64_t i0 = 0; i0 < s.m; i0 += kTileRows) {
-    const int rows = static_cast<int>(std::min<std::int64_t>(kTileRows, s.m - i0));
+  for (std::int64_t i0 = r0; i0 < r1; i0 += kTileRows) {
+    const int rows = static_cast<int>(std::min<std::int64_t>(kTileRows, r1 - i0));
     const T* a_rows = a + i0 * a_row;
     std::int64_t j = c0;
     for (; j + 2 * w <= c1; j += 2 * w) {
-      std::fill(acc, acc + rows * 2 * w, T(0));
-      direct_tile_rows<T, 2>(rows_seq, rows, s.k, a_rows, a_row, a_k, b + j, s.ldb, acc);
+      direct_tile_rows<T, 2>(rows_seq, rows, s.k, a_rows, a_row, a_k, b + j, s.ldb, false, acc);
       store(i0, rows, j, 2 * w, 2 * w);
     }
     for (; j + w <= c1; j += w) {
-      std::fill(acc, acc + rows * w, T(0));
-      direct_tile_rows<T, 1>(rows_seq, rows, s.k, a_rows, a_row, a_k, b + j, s.ldb, acc);
+      direct_tile_rows<T, 1>(rows_seq, rows, s.k, a_rows, a_row, a_k, b + j, s.ldb, false, acc);
       store(i0, rows, j, w, w);
     }
     if (j < c1) {
@@ -154,7 +162,7 @@ void direct_block(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T
         const std::int64_t kk = std::min(kTailChunk, s.k - p0);
         for (std::int64_t p = 0; p < kk; ++p)
           std::copy(b + (p0 + p) * s.ldb + j, b + (p0 + p) * s.ldb + c1, panel.data() + p * w);
-        direct_tile_rows<T, 1>(rows_seq, rows, kk, a_rows + p0 * a_k, a_row, a_k, panel.data(), w, acc);
+        direct_tile_rows<T, 1>(rows_seq, rows, kk, a_rows + p0 * a_k, a_row, a_k, panel.data(), w, true, acc);
       }
       store(i0, rows, j, cols, w);
     }
@@ -167,12 +175,21 @@ void gemm_impl(const GemmShape& s, T alpha, const T* a, const T* b, T beta, T* c
   if (s.m <= 0 || s.n <= 0) return;
   const double flops = 2.0 * double(s.m) * double(s.n) * double(s.k);
 #ifdef AIMC_GEMM_DIRECT
-  if (!s.trans_b && s.m <= kDirectRows) {
-    // Column blocks (multiples of 16) in parallel; see direct_block.
-    const std::int64_t grain = flops < 4e6 ? s.n : ((grain_for(s.n, 64, 32) + 15) / 16) * 16;
-    parallel_for(0, s.n, grain, [&](std::int64_t c0, std::int64_t c1) {
-      direct_block(s, alpha, a, b, beta, c, c0, c1);
-    });
+  if (use_direct(s)) {
+    // Blocks of the longer side in parallel, as below; see direct_block.
+    if (flops < 4e6) {
+      direct_block(s, alpha, a, b, beta, c, 0, s.m, 0, s.n);
+    } else if (s.m > s.n) {
+      const std::int64_t grain = ((grain_for(s.m, 64, 32) + 15) / 16) * 16;
+      parallel_for(0, s.m, grain, [&](std::int64_t r0, std::int64_t r1) {
+        direct_block(s, alpha, a, b, beta, c, r0, r1, 0, s.n);
+      });
+    } else {
+      const std::int64_t grain = ((grain_for(s.n, 64, 32) + 15) / 16) * 16;
+      parallel_for(0, s.n, grain, [&](std::int64_t c0, std::int64_t c1) {
+        direct_block(s, alpha, a, b, beta, c, 0, s.m, c0, c1);
+      });
+    }
     return;
   }
 #endif

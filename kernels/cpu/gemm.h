@@ -1,4 +1,6 @@
-// Dense matrix products on the CPU (Eigen), row-major, in parallel.
+// Dense matrix products on the CPU, row-major, in parallel: Eigen, or a
+// direct register-tiled kernel for the small shapes where Eigen's packing
+// costs more than the product (see gemm.cpp).
 //
 //   C[M,N] = alpha * op(A) * op(B) + beta * C
 //

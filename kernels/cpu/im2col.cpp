@@ -4,11 +4,14 @@
 // is handled by working on a zero-padded copy of each input plane, so the
 // inner loops have no bounds checks: every kernel row (k0, k1) of one output
 // position is a run of k2 elements at a fixed offset in the padded plane.
-// Runs of up to 8 contiguous elements use a compile-time length.
+// Runs of up to 7 contiguous elements use a compile-time length. col2im
+// scatters from the transposed patch layout [C*K, L], so that its inner
+// loops run over neighbouring output positions (contiguous, no overlap).
 #include "kernels/cpu/im2col.h"
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -118,9 +121,9 @@ void im2col_rows(const Plan& p, const T* planes, T* cols, std::int64_t r0, std::
   }
 }
 
-// Transposes sample n's rows [L, C*K] into `patches` [C*K, L], reading the
+// Transposes one sample's rows [L, C*K] into `patches` [C*K, L], reading the
 // rows sequentially (the strided reads of one channel's block would defeat
-// the prefetchers). Blocks of 16 positions keep the writes in few lines.
+// the prefetchers).
 template <class T>
 void transpose_sample(const Plan& p, const T* __restrict rows, T* __restrict patches) {
   const std::int64_t len = p.positions, width = p.row_len;
@@ -185,15 +188,15 @@ void im2col_impl(const Im2colGeometry& g, std::int64_t batch, const T* image, T*
   const std::int64_t rows = batch * p.positions;
   if (rows == 0 || p.row_len == 0) return;
   const std::int64_t planes = batch * p.channels;
-  std::vector<T> padded;
+  std::unique_ptr<T[]> padded;  // written in full by pad_plane
   const T* src = image;
   if (p.has_padding) {
-    padded.resize(static_cast<std::size_t>(planes * p.padded_plane));
+    padded.reset(new T[static_cast<std::size_t>(planes * p.padded_plane)]);
     const std::int64_t grain = grain_for(planes, std::max<std::int64_t>(1, 16384 / p.padded_plane));
-    parallel_for(0, planes, grain, [&](std::int64_t p0, std::int64_t p1) {
-      for (std::int64_t q = p0; q < p1; ++q) pad_plane(p, image + q * p.in_plane, padded.data() + q * p.padded_plane);
+    parallel_for(0, planes, grain, [&](std::int64_t q0, std::int64_t q1) {
+      for (std::int64_t q = q0; q < q1; ++q) pad_plane(p, image + q * p.in_plane, padded.get() + q * p.padded_plane);
     });
-    src = padded.data();
+    src = padded.get();
   }
   const std::int64_t grain = grain_for(rows, std::max<std::int64_t>(1, 16384 / p.row_len));
   with_run_length(p, [&](auto w) {

@@ -34,14 +34,16 @@ void im2col(const Im2colGeometry& g, std::int64_t batch, const float* image, flo
 void im2col(const Im2colGeometry& g, std::int64_t batch, const double* image, double* cols);
 
 // image[N, C, *input] <- scatter-add of cols[N*L, C*K]. image is overwritten
-// (no accumulation into its previous contents). Parallel over (n, c) planes;
-// within a plane, rows and kernel offsets are added in increasing order.
+// (no accumulation into its previous contents). Parallel over samples (a
+// chunk reads its samples' rows in order and writes their C planes); the
+// additions into one element happen in a fixed order.
 void col2im(const Im2colGeometry& g, std::int64_t batch, const float* cols, float* image);
 void col2im(const Im2colGeometry& g, std::int64_t batch, const double* cols, double* image);
 
 // The same scatter-add from patches stored transposed, cols_t[C*K, N*L]
 // (column (c, k) of cols is row c*K + k of cols_t). This is the layout a
 // channel-major GEMM produces (conv backward), and the fastest to scatter.
+// Parallel over (n, c) planes.
 void col2im_transposed(const Im2colGeometry& g, std::int64_t batch, const float* cols_t, float* image);
 void col2im_transposed(const Im2colGeometry& g, std::int64_t batch, const double* cols_t, double* image);
 

@@ -7,6 +7,7 @@
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <mutex>
 
@@ -14,7 +15,7 @@ namespace aimc::cpu {
 namespace {
 std::mutex control_mutex;
 std::unique_ptr<tbb::global_control> control;
-int thread_limit = 0;
+std::atomic<int> thread_limit{0};
 }  // namespace
 
 void set_num_threads(int n) {
@@ -29,7 +30,8 @@ void set_num_threads(int n) {
 
 int num_threads() {
   int cores = tbb::info::default_concurrency();
-  return thread_limit > 0 ? thread_limit : cores;
+  const int limit = thread_limit.load();
+  return limit > 0 ? limit : cores;
 }
 
 void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t grain,

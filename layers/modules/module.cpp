@@ -1,6 +1,7 @@
 // Module registration, traversal and state dicts (see module.h).
 #include "layers/modules/module.h"
 
+#include <unordered_set>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -66,14 +67,18 @@ NamedTensors Module::named_buffers() const {
 }
 
 std::vector<Tensor> Module::parameters() const {
+  // A tensor registered twice (tied weights) is listed once, as in PyTorch,
+  // so an optimizer steps it once.
   std::vector<Tensor> out;
-  for (auto& entry : named_parameters()) out.push_back(entry.second);
+  std::unordered_set<const TensorImpl*> seen;
+  for (auto& entry : named_parameters())
+    if (seen.insert(entry.second.impl()).second) out.push_back(entry.second);
   return out;
 }
 
 std::int64_t Module::num_parameters() const {
   std::int64_t n = 0;
-  for (const auto& entry : named_parameters()) n += entry.second.numel();
+  for (const auto& p : parameters()) n += p.numel();
   return n;
 }
 

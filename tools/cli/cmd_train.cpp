@@ -52,7 +52,7 @@ Runner add_train_command(CLI::App& app) {
     auto scheduler = training::make_scheduler(*opts, *optimizer);
     data::BatchLoader loader(train, opts->batch_size, /*shuffle=*/true, Generator(common->seed, 2));
 
-    ProgressBar bar(stdout_is_terminal());
+    ProgressBar bar(stderr_is_terminal());
     training::EpochStats last;
     for (std::int64_t epoch = 0; epoch < opts->epochs; ++epoch) {
       if (scheduler) scheduler->set_epoch(epoch);

@@ -8,6 +8,7 @@
 namespace aimc::cli {
 
 bool stdout_is_terminal() { return isatty(STDOUT_FILENO) == 1; }
+bool stderr_is_terminal() { return isatty(STDERR_FILENO) == 1; }
 
 ProgressBar::ProgressBar(bool enabled) : enabled_(enabled), last_(std::chrono::steady_clock::now()) {}
 

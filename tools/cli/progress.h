@@ -1,5 +1,5 @@
-// A one-line progress bar on a terminal (stderr); silent when stdout is not
-// a terminal, so piped and --json output stays clean.
+// A one-line progress bar drawn on stderr when stderr is a terminal, so piped
+// output and logs stay clean.
 #pragma once
 
 #include <chrono>
@@ -21,7 +21,8 @@ class ProgressBar {
   std::chrono::steady_clock::time_point last_;
 };
 
-// True when stdout is a terminal.
+// True when stdout / stderr is a terminal.
 bool stdout_is_terminal();
+bool stderr_is_terminal();
 
 }  // namespace aimc::cli

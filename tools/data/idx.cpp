@@ -76,7 +76,8 @@ Tensor read_idx_images(const std::string& path_in) {
   GzPtr f = open(path);
   const auto dims = read_header(f.get(), path, 3);
   const std::int64_t n = dims[0], h = dims[1], w = dims[2];
-  if (h == 0 || w == 0 || h > 4096 || w > 4096 || n > 100000000)
+  // At most 2^31 pixels (8 GiB as float): anything larger is a corrupt header.
+  if (h == 0 || w == 0 || h > 4096 || w > 4096 || n > 100000000 || n * h * w > (std::int64_t(1) << 31))
     throw IoError(path + ": implausible image dimensions " + std::to_string(n) + "x" + std::to_string(h) + "x" +
                   std::to_string(w));
   // Decompress and convert in pieces, so the raw bytes never exist whole.

@@ -13,6 +13,13 @@ BatchLoader::BatchLoader(const Dataset& data, std::int64_t batch_size, bool shuf
       shuffle_(shuffle),
       gen_(gen) {
   if (batch_size < 1) throw ConfigError("batch size must be >= 1, got " + std::to_string(batch_size));
+  if (!data_.images.defined() || !data_.labels.defined() || data_.images.dim() < 1 || data_.labels.dim() != 1 ||
+      data_.images.size(0) != data_.labels.size(0))
+    throw ShapeError("dataset images " + (data_.images.defined() ? shape_str(data_.images.shape()) : "[]") +
+                     " and labels " + (data_.labels.defined() ? shape_str(data_.labels.shape()) : "[]") +
+                     " must have the same number of samples");
+  check_dtype(data_.images, DType::Float32, "BatchLoader images");
+  check_dtype(data_.labels, DType::Int32, "BatchLoader labels");
   if (data_.size() == 0) throw ValueError("empty dataset");
   start_epoch(0);
 }
@@ -24,7 +31,13 @@ void BatchLoader::start_epoch(std::int64_t epoch) {
     return;
   }
   // Each epoch has its own sub-stream so any epoch can be reproduced alone.
-  Generator g(gen_.seed(), (gen_.stream() << 20) + static_cast<std::uint64_t>(epoch));
+  // A splitmix64 hash of (stream, epoch), tagged in the top bit, keeps these
+  // streams apart from the small stream numbers used for other purposes.
+  std::uint64_t z = gen_.stream() * 0x9E3779B97F4A7C15ull + static_cast<std::uint64_t>(epoch) + 1;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  Generator g(gen_.seed(), z | (1ull << 63));
   order_ = g.permutation(data_.size());
 }
 

@@ -65,6 +65,7 @@ EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& l
 }
 
 double evaluate_accuracy(Module& model, const data::Dataset& data, std::int64_t batch_size) {
+  if (batch_size < 1) throw ConfigError("evaluation batch size must be >= 1, got " + std::to_string(batch_size));
   NoGradGuard no_grad;
   model.eval();
   std::int64_t correct = 0;
