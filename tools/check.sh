@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 source tools/install_deps.sh
 aimc_install_deps
 aimc_build
+# Optional: lets the test suite check that Python's safetensors reads our
+# checkpoints; the test is skipped when this cannot be installed.
+python3 -c "import safetensors.numpy, numpy" 2>/dev/null ||
+  timeout 300 python3 -m pip install --quiet safetensors numpy >/dev/null 2>&1 || true
 dir="${AIMC_BUILD_DIR:-build}"
 status=0
 meson test -C "$dir" --print-errorlogs --num-processes 2 || status=$?
