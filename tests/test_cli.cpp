@@ -100,3 +100,25 @@ TEST_CASE("bench --quick prints the three entries as JSON") {
   CHECK(j["machine"]["fma_peak_gflops_measured"].get<double>() > 0.0);
   fs::remove_all(tmp);
 }
+
+TEST_CASE("inspect prints the tile grid of every analog layer") {
+  Run r = run("inspect --model lenet5 --rpu-config InferenceRPUConfig --json");
+  REQUIRE(r.code == 0);
+  const auto j = last_json_line(r.out);
+  CHECK(j["layers"].size() == 5);  // 2 conv + 3 linear
+  CHECK(j["layers"][2]["matrix"] == nlohmann::json::array({120, 400}));
+  CHECK(j["total_tiles"] == 5);
+  CHECK(j["total_weights"] == 61470);  // lenet5 weights without biases
+  Run big = run("inspect --model resnet20 --json");
+  REQUIRE(big.code == 0);
+  const auto jb = last_json_line(big.out);
+  // Stage-3 3x3 convs have 64*9 = 576 inputs: two tiles of 32 channels each.
+  bool found = false;
+  for (const auto& l : jb["layers"])
+    if (l["matrix"] == nlohmann::json::array({64, 576})) {
+      found = true;
+      CHECK(l["tile_cols"] == nlohmann::json::array({288, 288}));
+    }
+  CHECK(found);
+  CHECK(run("inspect --model lenet5 --rpu-config NoSuchPreset").code == 2);
+}

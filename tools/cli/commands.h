@@ -26,5 +26,6 @@ using Runner = std::function<void()>;
 Runner add_train_command(CLI::App& app);
 Runner add_eval_command(CLI::App& app);
 Runner add_bench_command(CLI::App& app);
+Runner add_inspect_command(CLI::App& app);
 
 }  // namespace aimc::cli

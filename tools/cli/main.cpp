@@ -42,6 +42,8 @@ int main(int argc, char** argv) {
     runners[app.get_subcommand("eval")] = r;
     r = add_bench_command(app);
     runners[app.get_subcommand("bench")] = r;
+    r = add_inspect_command(app);
+    runners[app.get_subcommand("inspect")] = r;
   }
   try {
     app.parse(argc, argv);

@@ -1,0 +1,638 @@
+// Batched analog MVM on the CPU: the periphery loops (noise management, DAC,
+// ADC, bound test) run per row in parallel; the crossbar product of every pass
+// is one GEMM over all rows still in play. See analog_mvm.h for the model and
+// the random-number layout.
+#include "kernels/cpu/analog_mvm.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/error.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/parallel.h"
+#include "kernels/random.h"
+
+namespace aimc::cpu {
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr float kNmAssumedWmax = 0.6f;  // aihwkit's nm_assumed_wmax
+constexpr float kNmDecay = 1e-3f;       // aihwkit's nm_decay
+constexpr int kPassLimit = 64;          // hard cap on bound-management passes
+
+// A resolution r > 1 means 1/r.
+float resolution(float r) { return r > 1.f ? 1.f / r : r; }
+float bound_or_one(float b) { return b > 0.f ? b : 1.f; }
+float step_in(const IOParameters& io) {
+  const float r = resolution(io.inp_res);
+  return r > 0.f ? r * 2.f * bound_or_one(io.inp_bound) : 0.f;
+}
+bool is_iterative(BoundManagementType bm) {
+  return bm == BoundManagementType::Iterative || bm == BoundManagementType::IterativeWorstCase;
+}
+
+// IOParameters resolved into the numbers the loops use.
+struct Periphery {
+  NoiseManagementType nm;
+  BoundManagementType bm;
+  AnalogMVType mv;
+  float nm_thres;
+  float inp_bound, res_in, inp_noise, inp_asym;
+  bool inp_sto, has_inp_asym;
+  float out_bound, out_bound_one, res_out, out_noise, out_asym, out_scale;
+  bool out_sto, has_out_asym, test_neg, has_nl, has_noise;
+  float max_bm_factor, max_bm_res;
+  WeightNoiseType wn;
+  float w_noise, ir_drop, ir_g_ratio;
+  const float* nl;     // per output line, or null: nl_const
+  float nl_const;
+  const float* sigma;  // per output line, or null: out_noise
+};
+
+Periphery resolve(const IOParameters& io, const AnalogLineValues& lines, bool backward) {
+  Periphery p{};
+  p.nm = io.noise_management;
+  p.bm = backward ? BoundManagementType::None : io.bound_management;
+  p.mv = io.mv_type;
+  p.nm_thres = io.nm_thres;
+  p.inp_bound = io.inp_bound > 0.f ? io.inp_bound : kInf;
+  p.res_in = step_in(io);
+  p.inp_noise = io.inp_noise;
+  p.inp_sto = io.inp_sto_round && p.res_in > 0.f;
+  p.has_inp_asym = io.inp_asymmetry != 0.f;
+  p.inp_asym = 1.f - io.inp_asymmetry;
+  p.out_bound = io.out_bound > 0.f ? io.out_bound : kInf;
+  p.out_bound_one = bound_or_one(io.out_bound);
+  const float ro = resolution(io.out_res);
+  p.res_out = ro > 0.f ? ro * 2.f * p.out_bound_one : 0.f;
+  p.out_sto = io.out_sto_round && p.res_out > 0.f;
+  p.out_noise = io.out_noise;
+  p.has_out_asym = io.out_asymmetry != 0.f;
+  p.out_asym = 1.f - io.out_asymmetry;
+  p.out_scale = io.out_scale;
+  p.test_neg = io.bm_test_negative_bound;
+  p.max_bm_factor = io.max_bm_factor;
+  p.max_bm_res = io.max_bm_res;
+  p.wn = io.w_noise > 0.f ? io.w_noise_type : WeightNoiseType::None;
+  p.w_noise = io.w_noise;
+  p.ir_drop = io.ir_drop;
+  p.ir_g_ratio = io.ir_drop_g_ratio;
+  p.has_nl = io.out_nonlinearity != 0.f;
+  p.nl = lines.out_nonlinearity;
+  p.nl_const = std::fabs(io.out_nonlinearity / p.out_bound_one);
+  if (p.has_nl && !p.nl && io.out_nonlinearity_std > 0.f)
+    throw ValueError("analog MVM: out_nonlinearity_std = " + std::to_string(io.out_nonlinearity_std) +
+                     " > 0 needs the per-line nonlinearity values (AnalogLineValues::out_nonlinearity)");
+  p.sigma = lines.out_noise;
+  if (!p.sigma && io.out_noise_std > 0.f)
+    throw ValueError("analog MVM: out_noise_std = " + std::to_string(io.out_noise_std) +
+                     " > 0 needs the per-line noise values (AnalogLineValues::out_noise)");
+  p.has_noise = p.sigma != nullptr || io.out_noise > 0.f;
+  if (p.ir_drop > 0.f && !(p.ir_g_ratio > 0.f))
+    throw ValueError("analog MVM: ir_drop_g_ratio = " + std::to_string(p.ir_g_ratio) + " must be > 0");
+  return p;
+}
+
+// ---- random draws (see the layout in analog_mvm.h) ----
+
+struct Layout {
+  AnalogRandom rnd;
+  std::int64_t n;
+  std::uint64_t bi, bo, slot;
+  std::uint64_t base(int pass, std::int64_t row) const {
+    return rnd.offset + (static_cast<std::uint64_t>(pass) * static_cast<std::uint64_t>(n) +
+                         static_cast<std::uint64_t>(row)) * slot;
+  }
+  std::uint64_t inp_round(int pass, std::int64_t row) const { return base(pass, row); }
+  std::uint64_t inp_noise(int pass, std::int64_t row) const { return base(pass, row) + bi; }
+  // kind 0: weight noise, 1: output noise, 2: ADC rounding.
+  std::uint64_t out(int pass, std::int64_t row, int phase, int kind) const {
+    return base(pass, row) + 2 * bi + static_cast<std::uint64_t>(3 * phase + kind) * bo;
+  }
+};
+
+Layout make_layout(const AnalogRandom& rnd, std::int64_t n, std::int64_t in_len, std::int64_t out_len) {
+  Layout l;
+  l.rnd = rnd;
+  l.n = n;
+  l.bi = static_cast<std::uint64_t>((in_len + 3) / 4);
+  l.bo = static_cast<std::uint64_t>((out_len + 3) / 4);
+  l.slot = 2 * l.bi + 6 * l.bo;
+  return l;
+}
+
+// count standard normals from consecutive blocks, four per Philox call.
+void draw_normals(const AnalogRandom& r, std::uint64_t block, std::int64_t count, float* z) {
+  const std::int64_t full = count / 4;
+  for (std::int64_t b = 0; b < full; ++b) {
+    const rng::Block k = rng::philox(r.seed, r.stream, block + static_cast<std::uint64_t>(b));
+    rng::box_muller(rng::uniform_open(k.v[0]), rng::uniform_open(k.v[1]), z[4 * b], z[4 * b + 1]);
+    rng::box_muller(rng::uniform_open(k.v[2]), rng::uniform_open(k.v[3]), z[4 * b + 2], z[4 * b + 3]);
+  }
+  if (const std::int64_t rest = count - 4 * full; rest > 0) {
+    const rng::Block k = rng::philox(r.seed, r.stream, block + static_cast<std::uint64_t>(full));
+    float t[4];
+    rng::box_muller(rng::uniform_open(k.v[0]), rng::uniform_open(k.v[1]), t[0], t[1]);
+    rng::box_muller(rng::uniform_open(k.v[2]), rng::uniform_open(k.v[3]), t[2], t[3]);
+    for (std::int64_t j = 0; j < rest; ++j) z[4 * full + j] = t[j];
+  }
+}
+
+void draw_uniforms(const AnalogRandom& r, std::uint64_t block, std::int64_t count, float* u) {
+  for (std::int64_t b = 0; 4 * b < count; ++b) {
+    const rng::Block k = rng::philox(r.seed, r.stream, block + static_cast<std::uint64_t>(b));
+    for (std::int64_t j = 0; j < 4 && 4 * b + j < count; ++j) u[4 * b + j] = rng::uniform_open(k.v[j]);
+  }
+}
+
+// ---- per-row periphery ----
+
+float noise_management_scale(NoiseManagementType type, const Periphery& p, const float* x, std::int64_t len,
+                             float average) {
+  auto abs_max = [&] {
+    float m = 0.f;
+    for (std::int64_t j = 0; j < len; ++j) m = std::max(m, std::fabs(x[j]));
+    return p.nm_thres > 0.f ? std::min(m, p.nm_thres) : m;
+  };
+  switch (type) {
+    case NoiseManagementType::None:
+      return 1.f;
+    case NoiseManagementType::AbsMax:
+      return abs_max();
+    case NoiseManagementType::Max: {
+      float m = x[0];
+      for (std::int64_t j = 1; j < len; ++j) m = std::max(m, x[j]);
+      return p.nm_thres > 0.f ? std::min(m, p.nm_thres) : m;
+    }
+    case NoiseManagementType::Constant:
+      return p.nm_thres > 0.f ? p.nm_thres : 1.f;
+    case NoiseManagementType::AverageAbsMax:
+      return average;
+    case NoiseManagementType::AbsMaxNPSum: {
+      const float a = abs_max();
+      float psum = 0.f, nsum = 0.f;
+      for (std::int64_t j = 0; j < len; ++j) {
+        psum += x[j] > 0.f ? x[j] : 0.f;
+        nsum += x[j] < 0.f ? x[j] : 0.f;
+      }
+      float npsum = std::max(psum, -nsum) * kNmAssumedWmax / p.out_bound_one;
+      if (p.res_in > 0.f) npsum = std::min(a * p.max_bm_res / p.res_in, npsum);
+      return std::max(a, npsum);
+    }
+  }
+  return 1.f;
+}
+
+// DAC: v = x·scale, quantise, clip, + noise, asymmetry. u: rounding uniforms,
+// z: input-noise normals (each used only when its flag is set). The flags are
+// template parameters so every variant is one branch-free, vectorised loop.
+template <bool Quantise, bool Stochastic, bool Noise, bool Asymmetry>
+void dac_loop(const float* x, std::int64_t len, float scale, float res, float bound, float noise, float asym,
+              const float* u, const float* z, float* v) {
+  for (std::int64_t j = 0; j < len; ++j) {
+    float value = x[j] * scale;
+    if constexpr (Quantise) {
+      float q = value / res;
+      if constexpr (Stochastic) q += u[j] - 0.5f;
+      value = std::rint(q) * res;
+    }
+    value = std::min(std::max(value, -bound), bound);
+    if constexpr (Noise) value += noise * z[j];
+    if constexpr (Asymmetry) value = value < 0.f ? value * asym : value;
+    v[j] = value;
+  }
+}
+
+void dac_row(const Periphery& p, const float* x, std::int64_t len, float scale, const float* u, const float* z,
+             float* v) {
+  using Fn = void (*)(const float*, std::int64_t, float, float, float, float, float, const float*, const float*,
+                      float*);
+  static constexpr Fn table[16] = {
+      dac_loop<false, false, false, false>, dac_loop<false, false, false, true>, dac_loop<false, false, true, false>,
+      dac_loop<false, false, true, true>,   dac_loop<false, true, false, false>, dac_loop<false, true, false, true>,
+      dac_loop<false, true, true, false>,   dac_loop<false, true, true, true>,   dac_loop<true, false, false, false>,
+      dac_loop<true, false, false, true>,   dac_loop<true, false, true, false>,  dac_loop<true, false, true, true>,
+      dac_loop<true, true, false, false>,   dac_loop<true, true, false, true>,   dac_loop<true, true, true, false>,
+      dac_loop<true, true, true, true>};
+  const int quantise = p.res_in > 0.f, sto = quantise && u, noise = z != nullptr, asym = p.has_inp_asym;
+  table[quantise * 8 + sto * 4 + noise * 2 + asym](x, len, scale, p.res_in, p.inp_bound, p.inp_noise, p.inp_asym,
+                                                   u, z, v);
+}
+
+// Everything the ADC loop of one row reads.
+struct AdcArgs {
+  const float* nl;     // per-line nonlinearity
+  const float* sigma;  // per-line output-noise σ
+  const float* z;      // output-noise normals
+  const float* u;      // ADC rounding uniforms
+  float asym, res, bound, neg_test;  // neg_test: −bound, or −inf without the negative test
+};
+
+// Output path of one row: nonlinearity, asymmetry, + σ·ξ, then (unless the
+// shift mode defers it) ADC quantisation, clipping and the bound test.
+// Returns 1 when some output reached the bound.
+template <bool Nonlinear, bool Asymmetry, bool Noise, bool Quantise, bool Stochastic, bool Clip>
+int adc_loop(const AdcArgs& a, float* y, std::int64_t len) {
+  const float* nl = a.nl;
+  const float* sigma = a.sigma;
+  const float* z = a.z;
+  const float* u = a.u;
+  const float asym = a.asym, res = a.res, bound = a.bound, neg_test = a.neg_test;
+  int failed = 0;
+  for (std::int64_t i = 0; i < len; ++i) {
+    float value = y[i];
+    if constexpr (Nonlinear) value = value / (1.f + std::fabs(nl[i] * value));
+    if constexpr (Asymmetry) value = value < 0.f ? value * asym : value;
+    if constexpr (Noise) value += sigma[i] * z[i];
+    if constexpr (Clip) {
+      if constexpr (Quantise) {
+        float q = value / res;
+        if constexpr (Stochastic) q += u[i] - 0.5f;
+        value = std::rint(q) * res;
+      }
+      failed |= static_cast<int>(value >= bound) | static_cast<int>(value <= neg_test);
+      value = std::min(std::max(value, -bound), bound);
+    }
+    y[i] = value;
+  }
+  return failed;
+}
+
+template <bool Nonlinear, bool Asymmetry, bool Noise>
+int adc_dispatch(const AdcArgs& a, float* y, std::int64_t len, bool quantise, bool stochastic, bool clip) {
+  if (!clip) return adc_loop<Nonlinear, Asymmetry, Noise, false, false, false>(a, y, len);
+  if (!quantise) return adc_loop<Nonlinear, Asymmetry, Noise, false, false, true>(a, y, len);
+  if (!stochastic) return adc_loop<Nonlinear, Asymmetry, Noise, true, false, true>(a, y, len);
+  return adc_loop<Nonlinear, Asymmetry, Noise, true, true, true>(a, y, len);
+}
+
+// Output path of one row (see adc_loop); z: output-noise normals (or null),
+// u: ADC rounding uniforms (or null), sigma/nl: per-line values. SHIFT mode:
+// after the noise the row moves so that its largest output sits at the
+// positive bound, then the ADC runs (no bound test). Returns true when the
+// bound test passed.
+bool adc_row(const Periphery& p, const float* nl, const float* sigma, float* y, std::int64_t len, const float* z,
+             const float* u, bool shift) {
+  AdcArgs a{nl, sigma, z, u, p.out_asym, p.res_out, p.out_bound, p.test_neg ? -p.out_bound : -kInf};
+  const bool quantise = p.res_out > 0.f, stochastic = quantise && u != nullptr;
+  auto run = [&](bool clip) {
+    const int key = (p.has_nl ? 4 : 0) + (p.has_out_asym ? 2 : 0) + (z ? 1 : 0);
+    switch (key) {
+      case 0: return adc_dispatch<false, false, false>(a, y, len, quantise, stochastic, clip);
+      case 1: return adc_dispatch<false, false, true>(a, y, len, quantise, stochastic, clip);
+      case 2: return adc_dispatch<false, true, false>(a, y, len, quantise, stochastic, clip);
+      case 3: return adc_dispatch<false, true, true>(a, y, len, quantise, stochastic, clip);
+      case 4: return adc_dispatch<true, false, false>(a, y, len, quantise, stochastic, clip);
+      case 5: return adc_dispatch<true, false, true>(a, y, len, quantise, stochastic, clip);
+      case 6: return adc_dispatch<true, true, false>(a, y, len, quantise, stochastic, clip);
+      default: return adc_dispatch<true, true, true>(a, y, len, quantise, stochastic, clip);
+    }
+  };
+  if (!shift) return run(true) == 0;
+  run(false);
+  float m = y[0];
+  for (std::int64_t i = 1; i < len; ++i) m = std::max(m, y[i]);
+  const float offset = p.out_bound < kInf ? p.out_bound - m : 0.f;
+  for (std::int64_t i = 0; i < len; ++i) y[i] += offset;
+  AdcArgs b = a;
+  b.neg_test = -kInf;
+  b.bound = p.out_bound;
+  if (!quantise) adc_loop<false, false, false, false, false, true>(b, y, len);
+  else if (!stochastic) adc_loop<false, false, false, true, false, true>(b, y, len);
+  else adc_loop<false, false, false, true, true, true>(b, y, len);
+  return true;
+}
+
+// The crossbar: y = W·v (forward) or y = Wᵀ·v (backward) for a batch of v.
+struct Crossbar {
+  const float* w;
+  std::int64_t out_size, in_size;
+  bool transposed;
+  std::int64_t in_len() const { return transposed ? out_size : in_size; }
+  std::int64_t out_len() const { return transposed ? in_size : out_size; }
+  // Y[m,out_len] = V[m,in_len]·op(mat)ᵀ, mat laid out like w.
+  void product(const float* mat, const float* v, std::int64_t m, float* y) const {
+    if (m == 0) return;
+    const GemmShape s = transposed ? gemm_shape(false, false, m, in_size, out_size)
+                                   : gemm_shape(false, true, m, out_size, in_size);
+    gemm(s, 1.f, v, mat, 0.f, y);
+  }
+};
+
+std::int64_t row_grain(std::int64_t rows, std::int64_t len) {
+  return grain_for(rows, std::max<std::int64_t>(1, 8192 / std::max<std::int64_t>(len, 1)));
+}
+
+// IR drop and weight noise on Y[rows,out_len] from V[rows,in_len]. Row k
+// belongs to batch row ids[k % m] and phase k / m.
+void apply_crossbar_effects(const Periphery& p, const Crossbar& cb, const std::vector<float>& abs_w,
+                            const float* v, std::int64_t rows, std::int64_t m, const std::int64_t* ids, int pass,
+                            const Layout& layout, float* y) {
+  const std::int64_t in_len = cb.in_len(), out_len = cb.out_len();
+  const bool ir = p.ir_drop > 0.f;
+  const bool pcm = p.wn == WeightNoiseType::PCMRead;
+  if (!ir && p.wn == WeightNoiseType::None) return;
+  std::vector<float> tmp, current, ramped, pcm_sum;
+  if (ir) {
+    // current_i = Σ_j |W_ij||v_j| and the ramped product Σ_j W_ij v_j (1 − (1 − j/n)²).
+    tmp.resize(static_cast<std::size_t>(rows * in_len));
+    current.resize(static_cast<std::size_t>(rows * out_len));
+    ramped.resize(current.size());
+    std::vector<float> ramp(static_cast<std::size_t>(in_len));
+    for (std::int64_t j = 0; j < in_len; ++j) {
+      const float q = 1.f - static_cast<float>(j) / static_cast<float>(in_len);
+      ramp[j] = 1.f - q * q;
+    }
+    for (std::int64_t k = 0; k < rows * in_len; ++k) tmp[k] = std::fabs(v[k]);
+    cb.product(abs_w.data(), tmp.data(), rows, current.data());
+    for (std::int64_t k = 0; k < rows; ++k)
+      for (std::int64_t j = 0; j < in_len; ++j) tmp[k * in_len + j] = v[k * in_len + j] * ramp[j];
+    cb.product(cb.w, tmp.data(), rows, ramped.data());
+  }
+  if (pcm) {
+    tmp.resize(static_cast<std::size_t>(rows * in_len));
+    pcm_sum.resize(static_cast<std::size_t>(rows * out_len));
+    for (std::int64_t k = 0; k < rows * in_len; ++k) tmp[k] = v[k] * v[k];
+    cb.product(abs_w.data(), tmp.data(), rows, pcm_sum.data());
+  }
+  const float a_scale = static_cast<float>(in_len) / p.ir_g_ratio;
+  parallel_for(0, rows, row_grain(rows, out_len), [&](std::int64_t k0, std::int64_t k1) {
+    std::vector<float> z(static_cast<std::size_t>(out_len));
+    for (std::int64_t k = k0; k < k1; ++k) {
+      float* yk = y + k * out_len;
+      if (ir) {
+        const float* ck = current.data() + k * out_len;
+        const float* rk = ramped.data() + k * out_len;
+        for (std::int64_t i = 0; i < out_len; ++i) {
+          const float a = a_scale * ck[i];
+          const float c = a * (a * (0.05f * a - 0.2f) + 0.5f);
+          yk[i] -= p.ir_drop * c * rk[i];
+        }
+      }
+      if (p.wn == WeightNoiseType::None) continue;
+      draw_normals(layout.rnd, layout.out(pass, ids[k % m], static_cast<int>(k / m), 0), out_len, z.data());
+      if (pcm) {
+        const float* sk = pcm_sum.data() + k * out_len;
+        for (std::int64_t i = 0; i < out_len; ++i) yk[i] += p.w_noise * std::sqrt(sk[i]) * z[i];
+      } else {
+        const float* vk = v + k * in_len;
+        float sq = 0.f;
+        for (std::int64_t j = 0; j < in_len; ++j) sq += vk[j] * vk[j];
+        const float sd = p.w_noise * std::sqrt(sq);
+        for (std::int64_t i = 0; i < out_len; ++i) yk[i] += sd * z[i];
+      }
+    }
+  });
+}
+
+// α for every row (all 1 without noise management). AVERAGE_ABS_MAX reads
+// and (in training) updates the caller's running value.
+std::vector<float> noise_management(const Periphery& p, const float* x, std::int64_t n, std::int64_t in_len,
+                                    float* nm_running, bool is_test) {
+  std::vector<float> alpha(static_cast<std::size_t>(n), 1.f);
+  if (p.nm == NoiseManagementType::None) return alpha;
+  const std::int64_t grain = row_grain(n, in_len);
+  float average = 1.f;
+  if (p.nm == NoiseManagementType::AverageAbsMax) {
+    if (!nm_running)
+      throw ValueError("analog MVM: AVERAGE_ABS_MAX noise management needs the running value (nm_running)");
+    float running = *nm_running;
+    if (!is_test) {
+      parallel_for(0, n, grain, [&](std::int64_t i0, std::int64_t i1) {
+        for (std::int64_t i = i0; i < i1; ++i)
+          alpha[i] = noise_management_scale(NoiseManagementType::AbsMax, p, x + i * in_len, in_len, 0.f);
+      });
+      double sum = 0.0;  // in row order: independent of the thread count
+      for (float a : alpha) sum += a;
+      const float mean = static_cast<float>(sum / static_cast<double>(n));
+      const float decay = std::min(kNmDecay * static_cast<float>(n), 1.f);
+      running = running < 0.f ? mean : running * (1.f - decay) + decay * mean;
+      *nm_running = running;
+    }
+    average = running < 0.f ? 1.f : running;
+  }
+  parallel_for(0, n, grain, [&](std::int64_t i0, std::int64_t i1) {
+    for (std::int64_t i = i0; i < i1; ++i) alpha[i] = noise_management_scale(p.nm, p, x + i * in_len, in_len, average);
+  });
+  return alpha;
+}
+
+AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const float* x, std::int64_t n, float* y,
+                          const AnalogRandom& random, float* nm_running, bool is_test, int passes_max) {
+  const std::int64_t in_len = cb.in_len(), out_len = cb.out_len();
+  const Layout layout = make_layout(random, n, in_len, out_len);
+  AnalogMvmStats stats;
+  stats.blocks = static_cast<std::uint64_t>(passes_max) * static_cast<std::uint64_t>(n) * layout.slot;
+  if (n == 0) return stats;
+
+  // Noise management: α per row.
+  const bool nm_on = p.nm != NoiseManagementType::None;
+  std::vector<float> alpha = noise_management(p, x, n, in_len, nm_running, is_test);
+  std::vector<std::int64_t> active;
+  active.reserve(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (nm_on && !(alpha[i] > 0.f) && p.inp_noise <= 0.f) std::fill(y + i * out_len, y + (i + 1) * out_len, 0.f);
+    else active.push_back(i);
+  }
+
+  const bool iterative = is_iterative(p.bm);
+  const bool worst_case =
+      p.bm == BoundManagementType::IterativeWorstCase && p.nm != NoiseManagementType::AbsMaxNPSum;
+  const bool shift = p.bm == BoundManagementType::Shift;
+  const bool pos_neg = p.mv != AnalogMVType::OnePass;
+  const bool digital_sum = p.mv == AnalogMVType::PosNegSeparateDigitalSum;
+  const float final_gain = shift ? 1.f : p.out_scale;
+  std::vector<std::uint8_t> passed;
+  std::vector<float> scale, abs_w;
+  // DAC outputs and crossbar results of a pass (uninitialised: fully written each pass).
+  const std::int64_t rows_max = pos_neg ? 2 * n : n;
+  auto v_buf = std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(rows_max * in_len));
+  auto out_buf = std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(rows_max * out_len));
+  float* const v = v_buf.get();
+  float* const out = out_buf.get();
+  // Per-line nonlinearity and output-noise σ (given, or the constant io values).
+  std::vector<float> nl_fill, sigma_fill;
+  const float* nl = p.nl;
+  const float* sigma = p.sigma;
+  if (p.has_nl && !nl) {
+    nl_fill.assign(static_cast<std::size_t>(out_len), p.nl_const);
+    nl = nl_fill.data();
+  }
+  if (p.has_noise && !sigma) {
+    sigma_fill.assign(static_cast<std::size_t>(out_len), p.out_noise);
+    sigma = sigma_fill.data();
+  }
+  if (p.ir_drop > 0.f || p.wn == WeightNoiseType::PCMRead) {
+    abs_w.resize(static_cast<std::size_t>(cb.out_size * cb.in_size));
+    for (std::size_t k = 0; k < abs_w.size(); ++k) abs_w[k] = std::fabs(cb.w[k]);
+  }
+  bool use_alpha = nm_on;
+  float r = 1.f;
+  for (int pass = 0; !active.empty(); ++pass) {
+    if (worst_case && pass == 1) {
+      r = 1.f;
+      use_alpha = true;
+      const auto m = static_cast<std::int64_t>(active.size());
+      parallel_for(0, m, row_grain(m, in_len), [&](std::int64_t k0, std::int64_t k1) {
+        for (std::int64_t k = k0; k < k1; ++k) {
+          const std::int64_t i = active[k];
+          alpha[i] = noise_management_scale(NoiseManagementType::AbsMaxNPSum, p, x + i * in_len, in_len, 0.f);
+        }
+      });
+    }
+    const std::int64_t m = static_cast<std::int64_t>(active.size());
+    const std::int64_t rows = pos_neg ? 2 * m : m;
+    const std::int64_t* ids = active.data();
+    scale.assign(static_cast<std::size_t>(m), 1.f);
+    passed.assign(static_cast<std::size_t>(m), 1);
+
+    // DAC for every row in play (and the pos/neg split).
+    parallel_for(0, m, row_grain(m, in_len), [&](std::int64_t k0, std::int64_t k1) {
+      std::vector<float> u(p.inp_sto ? in_len : 0), z(p.inp_noise > 0.f ? in_len : 0);
+      for (std::int64_t k = k0; k < k1; ++k) {
+        const std::int64_t i = ids[k];
+        float s = 1.f;
+        if (use_alpha && alpha[i] > 0.f) s /= alpha[i];
+        if (iterative) s /= r;
+        scale[k] = s;
+        if (!u.empty()) draw_uniforms(random, layout.inp_round(pass, i), in_len, u.data());
+        if (!z.empty()) draw_normals(random, layout.inp_noise(pass, i), in_len, z.data());
+        float* vk = v + k * in_len;
+        dac_row(p, x + i * in_len, in_len, s, u.empty() ? nullptr : u.data(), z.empty() ? nullptr : z.data(), vk);
+        if (pos_neg) {
+          float* vp = v + (m + k) * in_len;
+          for (std::int64_t j = 0; j < in_len; ++j) {
+            vp[j] = vk[j] > 0.f ? vk[j] : 0.f;
+            vk[j] = vk[j] < 0.f ? vk[j] : 0.f;
+          }
+        }
+      }
+    });
+
+    // One GEMM for all rows of the pass, then the crossbar non-idealities.
+    cb.product(cb.w, v, rows, out);
+    apply_crossbar_effects(p, cb, abs_w, v, rows, m, ids, pass, layout, out);
+
+    const bool stop = !iterative || pass + 1 >= passes_max || r > p.max_bm_factor ||
+                      (p.res_in > 0.f && r > p.max_bm_res / p.res_in);
+    // ADC path, bound test and the final digital scaling.
+    parallel_for(0, m, row_grain(m, out_len), [&](std::int64_t k0, std::int64_t k1) {
+      std::vector<float> z(p.has_noise ? out_len : 0), u(p.out_sto ? out_len : 0);
+      auto adc = [&](float* row, std::int64_t i, int phase) {
+        if (!z.empty()) draw_normals(random, layout.out(pass, i, phase, 1), out_len, z.data());
+        if (!u.empty()) draw_uniforms(random, layout.out(pass, i, phase, 2), out_len, u.data());
+        return adc_row(p, nl, sigma, row, out_len, z.empty() ? nullptr : z.data(), u.empty() ? nullptr : u.data(),
+                       shift);
+      };
+      for (std::int64_t k = k0; k < k1; ++k) {
+        const std::int64_t i = ids[k];
+        float* row = out + k * out_len;
+        bool ok;
+        if (!pos_neg) {
+          ok = adc(row, i, 0);
+        } else {
+          const float* pos = out + (m + k) * out_len;
+          if (digital_sum) {
+            float* pos_mut = out + (m + k) * out_len;
+            ok = adc(row, i, 0);
+            ok = adc(pos_mut, i, 1) && ok;
+            for (std::int64_t j = 0; j < out_len; ++j) row[j] = pos[j] + row[j];
+          } else {
+            for (std::int64_t j = 0; j < out_len; ++j) row[j] = pos[j] + row[j];
+            ok = adc(row, i, 0);
+          }
+        }
+        passed[k] = ok ? 1 : 0;
+        if (ok || stop) {
+          const float gain = final_gain / scale[k];
+          float* yi = y + i * out_len;
+          for (std::int64_t j = 0; j < out_len; ++j) yi[j] = row[j] * gain;
+        }
+      }
+    });
+    stats.passes = pass + 1;
+    if (stop) break;
+    std::vector<std::int64_t> next;
+    for (std::int64_t k = 0; k < m; ++k)
+      if (!passed[k]) next.push_back(ids[k]);
+    active.swap(next);
+    r *= 2.f;
+  }
+  return stats;
+}
+
+void check_sizes(const char* what, std::int64_t out_size, std::int64_t in_size, std::int64_t n, const float* w,
+                 const float* a, const float* b) {
+  if (out_size <= 0 || in_size <= 0 || n < 0)
+    throw ShapeError(std::string(what) + ": need out_size > 0, in_size > 0, n >= 0; got out_size = " +
+                     std::to_string(out_size) + ", in_size = " + std::to_string(in_size) +
+                     ", n = " + std::to_string(n));
+  if (!w || (n > 0 && (!a || !b))) throw ValueError(std::string(what) + ": null data pointer");
+}
+
+}  // namespace
+
+int analog_mvm_max_passes(const IOParameters& io) {
+  if (io.is_perfect || !is_iterative(io.bound_management)) return 1;
+  const float res_in = step_in(io);
+  int count = 0;
+  for (float r = 1.f;; r *= 2.f) {
+    ++count;
+    if (count >= kPassLimit || r > io.max_bm_factor || (res_in > 0.f && r > io.max_bm_res / res_in)) break;
+  }
+  if (io.bound_management == BoundManagementType::IterativeWorstCase &&
+      io.noise_management != NoiseManagementType::AbsMaxNPSum)
+    ++count;
+  return count;
+}
+
+AnalogMvmStats analog_mvm_forward(const IOParameters& io, const float* w, std::int64_t out_size,
+                                  std::int64_t in_size, const float* x, std::int64_t n, float* y,
+                                  const AnalogLineValues& lines, const AnalogRandom& random, float* nm_running,
+                                  bool is_test) {
+  check_sizes("analog_mvm_forward", out_size, in_size, n, w, x, y);
+  if (io.is_perfect) {
+    if (n > 0) gemm(gemm_shape(false, true, n, out_size, in_size), io.out_scale, x, w, 0.f, y);
+    return AnalogMvmStats{0, n > 0 ? 1 : 0};
+  }
+  const Periphery p = resolve(io, lines, false);
+  return run_analog(p, Crossbar{w, out_size, in_size, false}, x, n, y, random, nm_running, is_test,
+                    analog_mvm_max_passes(io));
+}
+
+AnalogMvmStats analog_mvm_backward(const IOParameters& io, const float* w, std::int64_t out_size,
+                                   std::int64_t in_size, const float* d, std::int64_t n, float* dx,
+                                   const AnalogLineValues& lines, const AnalogRandom& random, float* nm_running,
+                                   bool is_test) {
+  check_sizes("analog_mvm_backward", out_size, in_size, n, w, d, dx);
+  if (io.is_perfect) {
+    if (n > 0) gemm(gemm_shape(false, false, n, in_size, out_size), io.out_scale, d, w, 0.f, dx);
+    return AnalogMvmStats{0, n > 0 ? 1 : 0};
+  }
+  const Periphery p = resolve(io, lines, true);
+  return run_analog(p, Crossbar{w, out_size, in_size, true}, d, n, dx, random, nm_running, is_test, 1);
+}
+
+std::uint64_t draw_analog_line_values(const IOParameters& io, std::int64_t lines, const AnalogRandom& random,
+                                      float* nonlinearity, float* noise) {
+  if (lines < 0) throw ShapeError("draw_analog_line_values: lines = " + std::to_string(lines) + " must be >= 0");
+  const std::uint64_t blocks = static_cast<std::uint64_t>((lines + 3) / 4);
+  std::vector<float> z(static_cast<std::size_t>(lines));
+  if (nonlinearity) {
+    draw_normals(random, random.offset, lines, z.data());
+    const float n0 = io.out_nonlinearity / bound_or_one(io.out_bound);
+    const float sd = std::max(io.out_nonlinearity_std, 0.f);
+    for (std::int64_t i = 0; i < lines; ++i) nonlinearity[i] = std::fabs(n0 * (1.f + sd * z[i]));
+  }
+  if (noise) {
+    draw_normals(random, random.offset + blocks, lines, z.data());
+    for (std::int64_t i = 0; i < lines; ++i) noise[i] = std::fabs(io.out_noise * (1.f + io.out_noise_std * z[i]));
+  }
+  return 2 * blocks;
+}
+
+}  // namespace aimc::cpu

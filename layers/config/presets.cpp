@@ -1,0 +1,145 @@
+// RPU configuration presets and resolve_rpu_config.
+#include "layers/config/presets.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "engine/error.h"
+
+namespace aimc {
+
+InferenceRPUConfig standard_hwa_training_preset() {
+  // Taken from aihwkit src/aihwkit/simulator/presets/inference.py
+  // (StandardHWATrainingPreset) and presets/utils.py (PresetIOParameters, the
+  // base of its forward). Fields not named there keep InferenceRPUConfig's
+  // defaults (backward perfect, modifier NONE).
+  InferenceRPUConfig c;
+
+  // mapping = MappingParameter(weight_scaling_omega=1.0, weight_scaling_columnwise=True,
+  //   max_input_size=512, max_output_size=0, digital_bias=True,
+  //   learn_out_scaling=True, out_scaling_columnwise=True)
+  c.mapping.weight_scaling_omega = 1.0f;
+  c.mapping.weight_scaling_columnwise = true;
+  c.mapping.max_input_size = 512;
+  c.mapping.max_output_size = 0;
+  c.mapping.digital_bias = true;
+  c.mapping.learn_out_scaling = true;
+  c.mapping.out_scaling_columnwise = true;
+
+  // forward = PresetIOParameters(inp_res=254.0, out_res=254.0, bound_management=NONE,
+  //   noise_management=CONSTANT, nm_thres=1.0, w_noise=0.0175, w_noise_type=PCM_READ,
+  //   ir_drop=1.0, out_noise=0.04, out_bound=10.0); the remaining PresetIOParameters
+  //   fields (inp_sto_round=False) equal the IOParameters defaults.
+  //   254.0 steps are stored as the resolution 1/254.
+  IOParameters& f = c.forward;
+  f.inp_res = 1.0f / 254.0f;
+  f.out_res = 1.0f / 254.0f;
+  f.bound_management = BoundManagementType::None;
+  f.noise_management = NoiseManagementType::Constant;
+  f.nm_thres = 1.0f;
+  f.w_noise = 0.0175f;
+  f.w_noise_type = WeightNoiseType::PCMRead;
+  f.ir_drop = 1.0f;
+  f.out_noise = 0.04f;
+  f.out_bound = 10.0f;
+
+  // remap = WeightRemapParameter(remapped_wmax=1.0, type=CHANNELWISE_SYMMETRIC)
+  c.remap.remapped_wmax = 1.0f;
+  c.remap.type = WeightRemapType::ChannelwiseSymmetric;
+
+  // noise_model = PCMLikeNoiseModel(), drift_compensation = GlobalDriftCompensation()
+  c.noise_model = nlohmann::json{{"type", "PCMLikeNoiseModel"}};
+  c.drift_compensation = nlohmann::json{{"type", "GlobalDriftCompensation"}};
+
+  // pre_post.input_range = InputRangeParameter(enable=True, init_value=3.0,
+  //   init_from_data=100, init_std_alpha=3.0, decay=0.001, input_min_percentage=0.95,
+  //   output_min_percentage=0.95, manage_output_clipping=False, gradient_scale=1.0,
+  //   gradient_relative=True)
+  InputRangeParameter& ir = c.pre_post.input_range;
+  ir.enable = true;
+  ir.init_value = 3.0f;
+  ir.init_from_data = 100;
+  ir.init_std_alpha = 3.0f;
+  ir.decay = 0.001f;
+  ir.input_min_percentage = 0.95f;
+  ir.output_min_percentage = 0.95f;
+  ir.manage_output_clipping = false;
+  ir.gradient_scale = 1.0f;
+  ir.gradient_relative = true;
+
+  // clip = WeightClipParameter(type=FIXED_VALUE, fixed_value=1.0)
+  c.clip.type = WeightClipType::FixedValue;
+  c.clip.fixed_value = 1.0f;
+  return c;
+}
+
+FloatingPointRPUConfig floating_point_preset() {
+  // aihwkit exports FloatingPointPreset from presets/inference.py next to
+  // StandardHWATrainingPreset, but its definition was not available to us:
+  // here it is FloatingPointRPUConfig with its defaults (mapping and pre_post
+  // as aihwkit's MappingParameter / PrePostProcessingParameter defaults).
+  return FloatingPointRPUConfig{};
+}
+
+std::vector<std::string> rpu_config_presets() {
+  return {"StandardHWATrainingPreset", "FloatingPointPreset"};
+}
+
+namespace {
+
+std::string join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+bool is_known(const std::vector<std::string>& names, const std::string& name) {
+  for (const auto& n : names) {
+    if (n == name) return true;
+  }
+  return false;
+}
+
+RPUConfig read_rpu_config_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError("RPU config file " + path + ": cannot open it for reading");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(buffer.str());
+  } catch (const nlohmann::json::exception& e) {
+    throw ConfigError("RPU config file " + path + ": malformed JSON: " + e.what());
+  }
+  try {
+    RPUConfig c = RPUConfig::from_json(j);
+    c.validate();
+    return c;
+  } catch (const ConfigError& e) {
+    throw ConfigError("RPU config file " + path + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+RPUConfig make_rpu_config_preset(const std::string& name) {
+  if (name == "StandardHWATrainingPreset") return standard_hwa_training_preset();
+  if (name == "FloatingPointPreset") return floating_point_preset();
+  throw ConfigError("unknown RPU config preset \"" + name + "\"; presets: " +
+                    join(rpu_config_presets()));
+}
+
+RPUConfig resolve_rpu_config(const std::string& spec) {
+  std::error_code ec;
+  const bool exists = std::filesystem::is_regular_file(spec, ec);
+  const bool json_name = spec.size() >= 5 && spec.compare(spec.size() - 5, 5, ".json") == 0;
+  if (exists || json_name) return read_rpu_config_file(spec);
+  if (is_known(rpu_config_presets(), spec)) return make_rpu_config_preset(spec);
+  if (is_known(rpu_config_families(), spec)) return RPUConfig::from_family(spec);
+  throw ConfigError("unknown RPU config \"" + spec + "\": not a file, preset or family; presets: " +
+                    join(rpu_config_presets()) + "; families: " + join(rpu_config_families()) +
+                    "; or give a path to a .json file");
+}
+
+}  // namespace aimc

@@ -1,0 +1,34 @@
+// Named RPU configuration presets (aihwkit's simulator/presets) and
+// resolve_rpu_config, which turns a user's spec (JSON file, preset name or
+// family name) into a validated RPUConfig.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "layers/config/rpu_config.h"
+
+namespace aimc {
+
+// aihwkit's StandardHWATrainingPreset (presets/inference.py): an
+// InferenceRPUConfig for the standard HWA-training benchmark of Rasch et al. 2023.
+InferenceRPUConfig standard_hwa_training_preset();
+// A FloatingPointRPUConfig baseline (see presets.cpp for what it holds).
+FloatingPointRPUConfig floating_point_preset();
+
+// {"StandardHWATrainingPreset", "FloatingPointPreset"}.
+std::vector<std::string> rpu_config_presets();
+// A preset by name; throws ConfigError listing the presets.
+RPUConfig make_rpu_config_preset(const std::string& name);
+
+// spec is
+//  - a path to a JSON file (if the file exists or spec ends in ".json"):
+//    the file holds RPUConfig JSON with a "family" field;
+//  - a preset name (rpu_config_presets());
+//  - a family name (rpu_config_families()) meaning its defaults.
+// Unknown names throw ConfigError listing presets and families; a missing,
+// unreadable or malformed file throws ConfigError naming the path. The result
+// is validated.
+RPUConfig resolve_rpu_config(const std::string& spec);
+
+}  // namespace aimc

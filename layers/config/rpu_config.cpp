@@ -1,0 +1,238 @@
+// RPU configuration families: validation, JSON round trip, tagged holder.
+#include "layers/config/rpu_config.h"
+
+#include "engine/error.h"
+#include "layers/config/json_fields.h"
+
+namespace aimc {
+
+namespace {
+
+// An optional "family" key must name the family being read.
+void check_family_key(config::ObjectReader& r, const char* family) {
+  const nlohmann::json* v = r.find("family");
+  if (v == nullptr) return;
+  if (!v->is_string() || v->get<std::string>() != family) {
+    throw ConfigError(r.path("family") + ": expected \"" + family + "\", got " + v->dump());
+  }
+}
+
+// A device-model placeholder: {"type": "<name>", ...}; null allowed if nullable.
+void check_model_object(const nlohmann::json& j, const std::string& where, const char* field,
+                        bool nullable) {
+  if (nullable && j.is_null()) return;
+  if (!j.is_object() || !j.contains("type") || !j["type"].is_string()) {
+    config::RangeCheck(where).fail(
+        field, j.dump(),
+        std::string("an object {\"type\": \"<model name>\", ...}") + (nullable ? " or null" : ""));
+  }
+}
+
+// Cross-field rules between the input range and the forward IOParameters.
+void check_input_range(const PrePostProcessingParameter& pre_post, const IOParameters& forward,
+                       const std::string& where) {
+  const InputRangeParameter& ir = pre_post.input_range;
+  if (!ir.enable) return;
+  const config::RangeCheck c(where + ".forward");
+  if (forward.inp_bound != 1.0f) {
+    c.fail("inp_bound", config::format_number(forward.inp_bound),
+           "1 when pre_post.input_range.enable is true (the input range scales inputs to ±1)");
+  }
+  if (ir.manage_output_clipping) {
+    if (forward.is_perfect) {
+      c.fail("is_perfect", "true", "false when pre_post.input_range.manage_output_clipping is on");
+    }
+    if (forward.noise_management != NoiseManagementType::None) {
+      c.fail("noise_management", to_string(forward.noise_management),
+             "NONE when pre_post.input_range.manage_output_clipping is on");
+    }
+    if (forward.bound_management != BoundManagementType::None) {
+      c.fail("bound_management", to_string(forward.bound_management),
+             "NONE when pre_post.input_range.manage_output_clipping is on");
+    }
+  }
+}
+
+}  // namespace
+
+// ---- FloatingPointRPUConfig ----
+
+void FloatingPointRPUConfig::validate(const std::string& where) const {
+  mapping.validate(where + ".mapping");
+  pre_post.validate(where + ".pre_post");
+}
+
+nlohmann::json FloatingPointRPUConfig::to_json() const {
+  return nlohmann::json{{"mapping", mapping.to_json()}, {"pre_post", pre_post.to_json()}};
+}
+
+FloatingPointRPUConfig FloatingPointRPUConfig::from_json(const nlohmann::json& j,
+                                                         const std::string& where) {
+  FloatingPointRPUConfig c;
+  config::ObjectReader r(j, where);
+  check_family_key(r, kFamily);
+  if (auto* v = r.find("mapping")) c.mapping = MappingParameter::from_json(*v, r.path("mapping"));
+  if (auto* v = r.find("pre_post")) {
+    c.pre_post = PrePostProcessingParameter::from_json(*v, r.path("pre_post"));
+  }
+  r.finish();
+  c.validate(where);
+  return c;
+}
+
+// ---- InferenceRPUConfig ----
+
+IOParameters perfect_io_parameters() {
+  IOParameters io;
+  io.is_perfect = true;
+  return io;
+}
+
+void InferenceRPUConfig::validate(const std::string& where) const {
+  aimc::validate(forward, where + ".forward");
+  aimc::validate(backward, where + ".backward");
+  check_model_object(noise_model, where, "noise_model", false);
+  check_model_object(drift_compensation, where, "drift_compensation", true);
+  clip.validate(where + ".clip");
+  remap.validate(where + ".remap");
+  modifier.validate(where + ".modifier");
+  mapping.validate(where + ".mapping");
+  pre_post.validate(where + ".pre_post");
+  check_input_range(pre_post, forward, where);
+}
+
+nlohmann::json InferenceRPUConfig::to_json() const {
+  return nlohmann::json{{"forward", aimc::to_json(forward)},
+                        {"backward", aimc::to_json(backward)},
+                        {"noise_model", noise_model},
+                        {"drift_compensation", drift_compensation},
+                        {"clip", clip.to_json()},
+                        {"remap", remap.to_json()},
+                        {"modifier", modifier.to_json()},
+                        {"mapping", mapping.to_json()},
+                        {"pre_post", pre_post.to_json()}};
+}
+
+InferenceRPUConfig InferenceRPUConfig::from_json(const nlohmann::json& j,
+                                                 const std::string& where) {
+  InferenceRPUConfig c;
+  config::ObjectReader r(j, where);
+  check_family_key(r, kFamily);
+  if (auto* v = r.find("forward")) c.forward = io_parameters_from_json(*v, r.path("forward"));
+  if (auto* v = r.find("backward")) c.backward = io_parameters_from_json(*v, r.path("backward"));
+  if (auto* v = r.find("noise_model")) c.noise_model = *v;
+  if (auto* v = r.find("drift_compensation")) c.drift_compensation = *v;
+  if (auto* v = r.find("clip")) c.clip = WeightClipParameter::from_json(*v, r.path("clip"));
+  if (auto* v = r.find("remap")) c.remap = WeightRemapParameter::from_json(*v, r.path("remap"));
+  if (auto* v = r.find("modifier")) {
+    c.modifier = WeightModifierParameter::from_json(*v, r.path("modifier"));
+  }
+  if (auto* v = r.find("mapping")) c.mapping = MappingParameter::from_json(*v, r.path("mapping"));
+  if (auto* v = r.find("pre_post")) {
+    c.pre_post = PrePostProcessingParameter::from_json(*v, r.path("pre_post"));
+  }
+  r.finish();
+  c.validate(where);
+  return c;
+}
+
+// ---- TorchInferenceRPUConfig ----
+
+void TorchInferenceRPUConfig::validate(const std::string& where) const {
+  aimc::validate(forward, where + ".forward");
+  clip.validate(where + ".clip");
+  modifier.validate(where + ".modifier");
+  mapping.validate(where + ".mapping");
+  pre_post.validate(where + ".pre_post");
+  check_input_range(pre_post, forward, where);
+}
+
+nlohmann::json TorchInferenceRPUConfig::to_json() const {
+  return nlohmann::json{{"forward", aimc::to_json(forward)},
+                        {"clip", clip.to_json()},
+                        {"modifier", modifier.to_json()},
+                        {"mapping", mapping.to_json()},
+                        {"pre_post", pre_post.to_json()}};
+}
+
+TorchInferenceRPUConfig TorchInferenceRPUConfig::from_json(const nlohmann::json& j,
+                                                           const std::string& where) {
+  TorchInferenceRPUConfig c;
+  config::ObjectReader r(j, where);
+  check_family_key(r, kFamily);
+  if (auto* v = r.find("forward")) c.forward = io_parameters_from_json(*v, r.path("forward"));
+  if (auto* v = r.find("clip")) c.clip = WeightClipParameter::from_json(*v, r.path("clip"));
+  if (auto* v = r.find("modifier")) {
+    c.modifier = WeightModifierParameter::from_json(*v, r.path("modifier"));
+  }
+  if (auto* v = r.find("mapping")) c.mapping = MappingParameter::from_json(*v, r.path("mapping"));
+  if (auto* v = r.find("pre_post")) {
+    c.pre_post = PrePostProcessingParameter::from_json(*v, r.path("pre_post"));
+  }
+  r.finish();
+  c.validate(where);
+  return c;
+}
+
+// ---- RPUConfig ----
+
+std::vector<std::string> rpu_config_families() {
+  return {FloatingPointRPUConfig::kFamily, InferenceRPUConfig::kFamily,
+          TorchInferenceRPUConfig::kFamily};
+}
+
+namespace {
+
+std::string family_list() {
+  std::string out;
+  for (const auto& f : rpu_config_families()) out += (out.empty() ? "" : ", ") + f;
+  return out;
+}
+
+}  // namespace
+
+std::string RPUConfig::family() const {
+  return std::visit([](const auto& c) { return std::string(std::decay_t<decltype(c)>::kFamily); },
+                    config);
+}
+
+void RPUConfig::wrong_family(const char* wanted) const {
+  throw ConfigError(std::string("RPUConfig: expected a ") + wanted + ", but it holds a " +
+                    family());
+}
+
+void RPUConfig::validate() const {
+  std::visit([](const auto& c) { c.validate(); }, config);
+}
+
+nlohmann::json RPUConfig::to_json() const {
+  nlohmann::json j = std::visit([](const auto& c) { return c.to_json(); }, config);
+  j["family"] = family();
+  return j;
+}
+
+RPUConfig RPUConfig::from_json(const nlohmann::json& j) {
+  if (!j.is_object()) {
+    throw ConfigError("RPUConfig: expected a JSON object with a \"family\" field, got " +
+                      std::string(j.type_name()));
+  }
+  auto it = j.find("family");
+  if (it == j.end() || !it->is_string()) {
+    throw ConfigError("RPUConfig.family: missing or not a string; allowed: " + family_list());
+  }
+  const std::string family = it->get<std::string>();
+  if (family == FloatingPointRPUConfig::kFamily) return FloatingPointRPUConfig::from_json(j);
+  if (family == InferenceRPUConfig::kFamily) return InferenceRPUConfig::from_json(j);
+  if (family == TorchInferenceRPUConfig::kFamily) return TorchInferenceRPUConfig::from_json(j);
+  throw ConfigError("RPUConfig.family: unknown family \"" + family + "\"; allowed: " +
+                    family_list());
+}
+
+RPUConfig RPUConfig::from_family(const std::string& family) {
+  if (family == FloatingPointRPUConfig::kFamily) return FloatingPointRPUConfig{};
+  if (family == InferenceRPUConfig::kFamily) return InferenceRPUConfig{};
+  if (family == TorchInferenceRPUConfig::kFamily) return TorchInferenceRPUConfig{};
+  throw ConfigError("RPUConfig: unknown family \"" + family + "\"; allowed: " + family_list());
+}
+
+}  // namespace aimc

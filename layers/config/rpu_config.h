@@ -1,0 +1,135 @@
+// RPU configuration families (aihwkit's RPUConfig classes) and the tagged
+// holder RPUConfig that carries one of them through JSON ({"family": ...}).
+//   FloatingPointRPUConfig  — digital tile (mapping, pre_post)
+//   InferenceRPUConfig      — analog forward with hardware-aware training
+//                             (aihwkit's InferenceTile conventions)
+//   TorchInferenceRPUConfig — lightning-style analog forward (REFERENCE.md §4,
+//                             aihwkit-lightning conventions)
+// The inference device models (noise_model, drift_compensation) are kept as
+// JSON objects {"type": name, ...} until their C++ structs exist.
+// Presets and resolve_rpu_config are in layers/config/presets.h.
+#pragma once
+
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "kernels/analog/io_parameters.h"
+#include "layers/config/io_parameters_json.h"
+#include "layers/config/mapping.h"
+#include "layers/config/pre_post.h"
+#include "layers/config/weight_clip.h"
+#include "layers/config/weight_modifier.h"
+#include "layers/config/weight_remap.h"
+
+namespace aimc {
+
+// Each family: validate(where) throws ConfigError naming where.field; to_json()
+// writes every field (without "family"); from_json() takes missing fields from
+// the defaults, rejects unknown fields and wrong types, accepts an optional
+// "family" key equal to the family's own name, and validates the result.
+
+struct FloatingPointRPUConfig {
+  static constexpr const char* kFamily = "FloatingPointRPUConfig";
+
+  MappingParameter mapping;
+  PrePostProcessingParameter pre_post;
+
+  void validate(const std::string& where = kFamily) const;
+  nlohmann::json to_json() const;
+  static FloatingPointRPUConfig from_json(const nlohmann::json& j,
+                                          const std::string& where = kFamily);
+};
+
+// aihwkit's InferenceRPUConfig.backward default: IOParameters(is_perfect=True).
+IOParameters perfect_io_parameters();
+
+struct InferenceRPUConfig {
+  static constexpr const char* kFamily = "InferenceRPUConfig";
+
+  // Analog MVM of the forward pass (training and inference).
+  IOParameters forward;
+  // Backward pass (d -> Wᵀd); perfect by default as in aihwkit.
+  IOParameters backward = perfect_io_parameters();
+  // Inference device model (programming noise, drift, read noise): {"type": ...}.
+  nlohmann::json noise_model = nlohmann::json{{"type", "PCMLikeNoiseModel"}};
+  // Drift compensation {"type": ...}, or null for none.
+  nlohmann::json drift_compensation = nlohmann::json{{"type", "GlobalDriftCompensation"}};
+  WeightClipParameter clip;
+  WeightRemapParameter remap;
+  WeightModifierParameter modifier;
+  MappingParameter mapping;
+  PrePostProcessingParameter pre_post;
+
+  // Also checks: noise_model / drift_compensation shapes; input range enabled
+  // => forward.inp_bound == 1; manage_output_clipping => forward noise and
+  // bound management NONE and not is_perfect.
+  void validate(const std::string& where = kFamily) const;
+  nlohmann::json to_json() const;
+  static InferenceRPUConfig from_json(const nlohmann::json& j,
+                                      const std::string& where = kFamily);
+};
+
+struct TorchInferenceRPUConfig {
+  static constexpr const char* kFamily = "TorchInferenceRPUConfig";
+
+  IOParameters forward;
+  WeightClipParameter clip;
+  WeightModifierParameter modifier;
+  MappingParameter mapping;
+  PrePostProcessingParameter pre_post;
+
+  void validate(const std::string& where = kFamily) const;
+  nlohmann::json to_json() const;
+  static TorchInferenceRPUConfig from_json(const nlohmann::json& j,
+                                           const std::string& where = kFamily);
+};
+
+using RPUConfigVariant =
+    std::variant<FloatingPointRPUConfig, InferenceRPUConfig, TorchInferenceRPUConfig>;
+
+// One configuration of any family. JSON: the family's fields plus
+// "family": "InferenceRPUConfig" (required when reading).
+struct RPUConfig {
+  RPUConfigVariant config = InferenceRPUConfig{};
+
+  RPUConfig() = default;
+  RPUConfig(FloatingPointRPUConfig c) : config(std::move(c)) {}   // NOLINT: implicit on purpose
+  RPUConfig(InferenceRPUConfig c) : config(std::move(c)) {}       // NOLINT
+  RPUConfig(TorchInferenceRPUConfig c) : config(std::move(c)) {}  // NOLINT
+
+  // The family name ("InferenceRPUConfig", ...).
+  std::string family() const;
+  template <class T>
+  bool holds() const {
+    return std::holds_alternative<T>(config);
+  }
+  // The held family; throws ConfigError naming both families if it is another.
+  template <class T>
+  const T& get() const {
+    if (!holds<T>()) wrong_family(T::kFamily);
+    return std::get<T>(config);
+  }
+  template <class T>
+  T& get() {
+    if (!holds<T>()) wrong_family(T::kFamily);
+    return std::get<T>(config);
+  }
+
+  void validate() const;
+  nlohmann::json to_json() const;
+  // Needs a "family" string naming one of rpu_config_families().
+  static RPUConfig from_json(const nlohmann::json& j);
+  // The defaults of a family; throws ConfigError listing the families.
+  static RPUConfig from_family(const std::string& family);
+
+ private:
+  [[noreturn]] void wrong_family(const char* wanted) const;
+};
+
+// {"FloatingPointRPUConfig", "InferenceRPUConfig", "TorchInferenceRPUConfig"}.
+std::vector<std::string> rpu_config_families();
+
+}  // namespace aimc

@@ -1,0 +1,111 @@
+// `aimc inspect`: how a model maps onto analog tiles under an RPU config —
+// each convertible layer's tile grid (tile shapes, count, utilisation of the
+// physical tile) and the totals.
+#include <cstdio>
+#include <functional>
+#include <variant>
+
+#include "convert/models.h"
+#include "engine/generator.h"
+#include "layers/config/presets.h"
+#include "layers/modules/conv.h"
+#include "layers/modules/linear.h"
+#include "layers/tiles/split.h"
+#include "tools/cli/commands.h"
+
+namespace aimc::cli {
+namespace {
+
+struct LayerGrid {
+  std::string name, type;
+  std::int64_t groups = 1;  // independent tile grids (grouped convolution)
+  TileGrid grid;
+};
+
+std::string pieces_str(const std::vector<std::int64_t>& p) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < p.size(); ++i) s += (i ? ", " : "") + std::to_string(p[i]);
+  return s + "]";
+}
+
+// Walks the model depth first, in registration order.
+void collect(const std::string& prefix, const std::shared_ptr<Module>& m, const MappingParameter& mapping,
+             std::vector<LayerGrid>& out) {
+  if (auto* lin = dynamic_cast<Linear*>(m.get())) {
+    out.push_back({prefix, "Linear", 1,
+                   make_tile_grid(lin->out_features(), lin->in_features(), mapping.max_output_size,
+                                  mapping.max_input_size)});
+  } else if (auto* conv = dynamic_cast<ConvNd*>(m.get())) {
+    const auto& g = conv->geometry();
+    std::int64_t kv = 1;
+    for (auto k : g.kernel) kv *= k;
+    out.push_back({prefix, conv->type_name(), g.groups,
+                   make_conv_tile_grid(conv->out_channels() / g.groups, conv->in_channels() / g.groups, kv,
+                                       mapping.max_output_size, mapping.max_input_size)});
+  }
+  for (const auto& [name, child] : m->named_children())
+    collect(prefix.empty() ? name : prefix + "." + name, child, mapping, out);
+}
+
+}  // namespace
+
+Runner add_inspect_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("inspect", "Show how a model's layers map onto analog tiles");
+  auto common = std::make_shared<CommonOptions>();
+  auto model_name = std::make_shared<std::string>("lenet5");
+  auto rpu = std::make_shared<std::string>("InferenceRPUConfig");
+  cmd->add_option("--model", *model_name, "Model name (see aimc train --help)")->capture_default_str();
+  cmd->add_option("--rpu-config", *rpu, "RPU config: a JSON file, a preset or a family name")->capture_default_str();
+  add_common_options(*cmd, *common);
+  return [common, model_name, rpu] {
+    apply_common_options(*common);
+    const RPUConfig config = resolve_rpu_config(*rpu);
+    const MappingParameter mapping = std::visit([](const auto& c) { return c.mapping; }, config.config);
+    Generator gen(common->seed, 1);
+    std::shared_ptr<Module> model = build_model(*model_name, gen);
+    std::vector<LayerGrid> layers;
+    collect("", model, mapping, layers);
+
+    std::int64_t total_tiles = 0, total_weights = 0;
+    double physical_cells = 0;
+    nlohmann::json json_layers = nlohmann::json::array();
+    if (!common->json)
+      std::printf("%-12s %-8s %-14s %-7s %-22s %-22s %s\n", "layer", "type", "matrix", "tiles", "tile rows",
+                  "tile cols", "utilisation");
+    for (const auto& l : layers) {
+      const auto& g = l.grid;
+      const std::int64_t tiles = g.tiles() * l.groups;
+      total_tiles += tiles;
+      total_weights += g.out_size * g.in_size * l.groups;
+      physical_cells += double(g.out_size * g.in_size * l.groups) / g.utilisation();
+      const std::string matrix = (l.groups > 1 ? std::to_string(l.groups) + "x" : "") + "[" +
+                                 std::to_string(g.out_size) + ", " + std::to_string(g.in_size) + "]";
+      if (!common->json)
+        std::printf("%-12s %-8s %-14s %-7lld %-22s %-22s %.3f\n", l.name.c_str(), l.type.c_str(), matrix.c_str(),
+                    static_cast<long long>(tiles), pieces_str(g.out_pieces).c_str(),
+                    pieces_str(g.in_pieces).c_str(), g.utilisation());
+      json_layers.push_back({{"name", l.name}, {"type", l.type}, {"groups", l.groups},
+                             {"matrix", {g.out_size, g.in_size}}, {"tiles", tiles},
+                             {"tile_rows", g.out_pieces}, {"tile_cols", g.in_pieces},
+                             {"utilisation", g.utilisation()}});
+    }
+    const double utilisation = physical_cells > 0 ? double(total_weights) / physical_cells : 1.0;
+    nlohmann::json result = {{"model", *model_name},
+                             {"rpu_config", config.family()},
+                             {"physical_tile", {mapping.max_output_size, mapping.max_input_size}},
+                             {"layers", json_layers},
+                             {"total_tiles", total_tiles},
+                             {"total_weights", total_weights},
+                             {"utilisation", utilisation}};
+    if (common->json) {
+      print_json(result);
+    } else {
+      auto side = [](int s) { return s > 0 ? std::to_string(s) : std::string("unbounded"); };
+      std::printf("total: %zu analog layers, %lld tiles of at most %s x %s, %lld weights, utilisation %.3f\n",
+                  layers.size(), static_cast<long long>(total_tiles), side(mapping.max_output_size).c_str(),
+                  side(mapping.max_input_size).c_str(), static_cast<long long>(total_weights), utilisation);
+    }
+  };
+}
+
+}  // namespace aimc::cli
