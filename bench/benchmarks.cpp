@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <fstream>
 #include <thread>
@@ -21,6 +22,7 @@
 #include "engine/runtime.h"
 #include "engine/storage.h"
 #include "kernels/cpu/gemm.h"
+#include "layers/tiles/tile_array.h"
 #include "tools/training/trainer.h"
 
 namespace aimc::bench {
@@ -108,9 +110,66 @@ nlohmann::json bench_epoch(const std::string& model_name, double target_seconds,
           {"meets_target", o.quick ? nlohmann::json(nullptr) : nlohmann::json(secs <= target_seconds)}};
 }
 
+// Best-of-reps seconds of f() after two warm-up calls.
+template <class F>
+double best_seconds(int reps, F&& f) {
+  double best = 1e30;
+  for (int r = 0; r < reps + 2; ++r) {
+    const auto t0 = clock_type::now();
+    f();
+    if (r >= 2) best = std::min(best, seconds_since(t0));
+  }
+  return best;
+}
+
+// Analog forward (or backward) of an [out, in] matrix on tiles of at most
+// tile x tile, batch 256, default InferenceRPUConfig forward IO (ABS_MAX noise
+// management, ITERATIVE bound management, 7-bit DAC, 9-bit ADC, out_noise
+// 0.06), against one plain float GEMM of the whole [256, in] x [in, out].
+nlohmann::json bench_tiles(const std::string& name, std::int64_t size, std::int64_t tile, bool backward,
+                           const BenchOptions& o) {
+  const std::int64_t batch = 256;
+  const IOParameters io;  // defaults = InferenceRPUConfig().forward
+  TileArray array(make_tile_grid(size, size, tile, tile), io, io, o.seed, 0);
+  Generator g(o.seed, 9);
+  // Weights as PyTorch's default init of a layer with `size` inputs.
+  const double bound = 1.0 / std::sqrt(double(size));
+  array.set_weights(g.uniform({size, size}, -bound, bound));
+  Tensor x = g.normal({batch, size}), y = Tensor::empty({batch, size});
+  const int reps = o.quick ? 2 : (size > 1024 ? 5 : 30);
+  // Reference: the same product as one float GEMM.
+  Tensor w = array.get_weights();
+  const double gemm_s = best_seconds(reps, [&] {
+    cpu::gemm(cpu::gemm_shape(false, true, batch, size, size), 1.0f, x.data<float>(), w.data<float>(), 0.0f,
+              y.data<float>());
+  });
+  double analog_s;
+  if (!backward) {
+    analog_s = best_seconds(reps, [&] { (void)array.forward(x, /*is_test=*/true); });
+  } else {
+    AnalogTile& t = array.tile(0, 0);
+    analog_s = best_seconds(reps, [&] { t.backward(x.data<float>(), batch, y.data<float>(), true); });
+  }
+  const double flops = 2.0 * batch * double(size) * double(size);
+  return {{"name", name},
+          {"matrix", {size, size}},
+          {"tile", {tile, tile}},
+          {"tiles", array.grid().tiles()},
+          {"batch", batch},
+          {"io", "InferenceRPUConfig forward defaults (NM ABS_MAX, BM ITERATIVE, inp_res 1/126, out_res 1/510, out_noise 0.06)"},
+          {"data", "x ~ N(0,1), W ~ U(-1/sqrt(in), 1/sqrt(in))"},
+          {"seconds", analog_s},
+          {"gflops", flops / analog_s / 1e9},
+          {"gemm_seconds", gemm_s},
+          {"ratio_to_gemm", analog_s / gemm_s},
+          {"bytes", size * size * 4}};
+}
+
 }  // namespace
 
-std::vector<std::string> benchmark_names() { return {"gemm", "epoch_mlp", "epoch_lenet5"}; }
+std::vector<std::string> benchmark_names() {
+  return {"gemm", "epoch_mlp", "epoch_lenet5", "tile_forward", "array_forward", "tile_backward"};
+}
 
 nlohmann::json machine_description() {
   return {{"cpu", cpu_model()},
@@ -126,13 +185,17 @@ nlohmann::json run_benchmarks(const std::vector<std::string>& names_in, const Be
   for (const auto& n : names) {
     const auto known = benchmark_names();
     if (std::find(known.begin(), known.end(), n) == known.end())
-      throw UsageError("unknown benchmark '" + n + "' (known: gemm, epoch_mlp, epoch_lenet5)");
+      throw UsageError("unknown benchmark '" + n + "' (known: gemm, epoch_mlp, epoch_lenet5, tile_forward, "
+                       "array_forward, tile_backward)");
   }
   nlohmann::json results = nlohmann::json::object();
   for (const auto& n : names) {
     if (n == "gemm") results[n] = bench_gemm(options);
     else if (n == "epoch_mlp") results[n] = bench_epoch("mlp", 3.0, options);
     else if (n == "epoch_lenet5") results[n] = bench_epoch("lenet5", 6.0, options);
+    else if (n == "tile_forward") results[n] = bench_tiles(n, 512, 512, false, options);
+    else if (n == "array_forward") results[n] = bench_tiles(n, options.quick ? 1024 : 4096, 512, false, options);
+    else if (n == "tile_backward") results[n] = bench_tiles(n, 512, 512, true, options);
   }
   return {{"machine", machine_description()}, {"seed", options.seed}, {"benchmarks", results}};
 }

@@ -3,9 +3,10 @@
 //   key     = seed (64 bits)
 //   counter = (block index low, block index high, stream low, stream high)
 // Block b yields four 32-bit words, i.e. the draws 4b .. 4b+3 of a stream.
-// The conversions to uniform and normal values below are the only ones aimc
-// uses, on every device, so the same (seed, stream, index) gives the same
-// value everywhere.
+// The conversions to uniform and normal values below (and the fast float
+// Box-Muller of kernels/random_normal.h used by the analog periphery) are
+// built from IEEE-exact operations where CUDA must match, so the same (seed,
+// stream, index) gives the same value on every device.
 #pragma once
 
 #include <Random123/philox.h>

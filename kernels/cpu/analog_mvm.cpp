@@ -15,6 +15,7 @@
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/random.h"
+#include "kernels/random_normal.h"
 
 namespace aimc::cpu {
 namespace {
@@ -125,20 +126,33 @@ Layout make_layout(const AnalogRandom& rnd, std::int64_t n, std::int64_t in_len,
   return l;
 }
 
-// count standard normals from consecutive blocks, four per Philox call.
+// count standard normals from consecutive blocks, four per Philox call
+// (rng::box_muller_fast on words (0,1) and (2,3)). Tiles of 512 values: the
+// Philox words first, then one vectorised loop for log/sin/cos and a short
+// one for the square roots; the bits equal the scalar rng::box_muller_fast.
 void draw_normals(const AnalogRandom& r, std::uint64_t block, std::int64_t count, float* z) {
-  const std::int64_t full = count / 4;
-  for (std::int64_t b = 0; b < full; ++b) {
-    const rng::Block k = rng::philox(r.seed, r.stream, block + static_cast<std::uint64_t>(b));
-    rng::box_muller(rng::uniform_open(k.v[0]), rng::uniform_open(k.v[1]), z[4 * b], z[4 * b + 1]);
-    rng::box_muller(rng::uniform_open(k.v[2]), rng::uniform_open(k.v[3]), z[4 * b + 2], z[4 * b + 3]);
-  }
-  if (const std::int64_t rest = count - 4 * full; rest > 0) {
-    const rng::Block k = rng::philox(r.seed, r.stream, block + static_cast<std::uint64_t>(full));
-    float t[4];
-    rng::box_muller(rng::uniform_open(k.v[0]), rng::uniform_open(k.v[1]), t[0], t[1]);
-    rng::box_muller(rng::uniform_open(k.v[2]), rng::uniform_open(k.v[3]), t[2], t[3]);
-    for (std::int64_t j = 0; j < rest; ++j) z[4 * full + j] = t[j];
+  constexpr std::int64_t kTile = 512;
+  std::uint32_t words[kTile];
+  float radius2[kTile / 2], sine[kTile / 2], cosine[kTile / 2];
+  for (std::int64_t t0 = 0; t0 < count; t0 += kTile) {
+    const std::int64_t len = std::min(kTile, count - t0);
+    const std::int64_t blocks = (len + 3) / 4;
+    for (std::int64_t b = 0; b < blocks; ++b) {
+      const rng::Block k = rng::philox(r.seed, r.stream, block + static_cast<std::uint64_t>(t0 / 4 + b));
+      for (int j = 0; j < 4; ++j) words[4 * b + j] = k.v[j];
+    }
+    const std::int64_t pairs = (len + 1) / 2;
+    for (std::int64_t i = 0; i < pairs; ++i) {
+      radius2[i] = rng::box_muller_radius2(words[2 * i]);
+      rng::sincos_turn(rng::uniform_open(words[2 * i + 1]), sine[i], cosine[i]);
+    }
+    float* zt = z + t0;
+    for (std::int64_t i = 0; i < len / 2; ++i) {
+      const float radius = std::sqrt(radius2[i]);
+      zt[2 * i] = radius * cosine[i];
+      zt[2 * i + 1] = radius * sine[i];
+    }
+    if (len % 2) zt[len - 1] = std::sqrt(radius2[pairs - 1]) * cosine[pairs - 1];
   }
 }
 
@@ -402,9 +416,11 @@ std::vector<float> noise_management(const Periphery& p, const float* x, std::int
       throw ValueError("analog MVM: AVERAGE_ABS_MAX noise management needs the running value (nm_running)");
     float running = *nm_running;
     if (!is_test) {
+      Periphery uncapped = p;  // the running mean uses the plain max|x| (nm_thres does not cap it)
+      uncapped.nm_thres = 0.f;
       parallel_for(0, n, grain, [&](std::int64_t i0, std::int64_t i1) {
         for (std::int64_t i = i0; i < i1; ++i)
-          alpha[i] = noise_management_scale(NoiseManagementType::AbsMax, p, x + i * in_len, in_len, 0.f);
+          alpha[i] = noise_management_scale(NoiseManagementType::AbsMax, uncapped, x + i * in_len, in_len, 0.f);
       });
       double sum = 0.0;  // in row order: independent of the thread count
       for (float a : alpha) sum += a;

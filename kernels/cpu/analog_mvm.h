@@ -46,6 +46,7 @@
 //   quantisation, bound test). POS_NEG_SEPARATE_DIGITAL_SUM: each of the two
 //   results goes through the ADC path on its own (own noise), and the two
 //   digital results are summed; the bound test fails if either pass fails.
+//   Phase 0 (see the random layout) is the negative pass, phase 1 the positive.
 // - IR drop (per pass, on the DAC output v, n = input length, j = 0..n−1):
 //   a_i = (n/ir_drop_g_ratio)·Σ_j|W_ij||v_j|, c_i = a_i(0.05a_i² − 0.2a_i + 0.5),
 //   y_i −= ir_drop·c_i·Σ_j W_ij v_j (1 − (1 − j/n)²); then weight noise
@@ -70,9 +71,9 @@
 // uses q = 0) at 2Bi + 3q·Bo: [0, Bo) weight-noise normals, [Bo, 2Bo) output
 // noise normals, [2Bo, 3Bo) ADC stochastic-rounding uniforms. Value j of a
 // range comes from block j/4, word j%4: a uniform is rng::uniform_open(word);
-// normals come from rng::box_muller on words (0,1) and (2,3). The whole
-// reservation is consumed whatever the data; advance the offset by
-// AnalogMvmStats::blocks after each call.
+// normals come from rng::box_muller_fast (kernels/random_normal.h) on words
+// (0,1) and (2,3). The whole reservation counts as consumed whatever the
+// data; advance the offset by AnalogMvmStats::blocks after each call.
 #pragma once
 
 #include <cstdint>
@@ -104,8 +105,10 @@ struct AnalogMvmStats {
 int analog_mvm_max_passes(const IOParameters& io);
 
 // Y[n,out_size] = analog(W·x) row by row for X[n,in_size]. W is [out_size,
-// in_size] row-major; y must not overlap x. nm_running is the AVERAGE_ABS_MAX running value (read,
-// and updated unless is_test); it may be null for the other modes.
+// in_size] row-major; y must not overlap x. nm_running is the AVERAGE_ABS_MAX
+// running value (read, and updated unless is_test; < 0 means uninitialised);
+// it may be null for the other modes. Throws ShapeError/ValueError on bad
+// sizes, null data, or a per-line spread without per-line values.
 AnalogMvmStats analog_mvm_forward(const IOParameters& io, const float* w, std::int64_t out_size,
                                   std::int64_t in_size, const float* x, std::int64_t n, float* y,
                                   const AnalogLineValues& lines, const AnalogRandom& random,
@@ -119,7 +122,7 @@ AnalogMvmStats analog_mvm_backward(const IOParameters& io, const float* w, std::
                                    float* nm_running = nullptr, bool is_test = false);
 
 // Draws the per-line values for `lines` output lines from (seed, stream,
-// blocks offset .. offset+ceil(lines/4)·2): nonlinearity[i] =
+// blocks offset .. offset+ceil(lines/4)·2, normals as above): nonlinearity[i] =
 // |out_nonlinearity/out_bound·(1+out_nonlinearity_std·ξ_i)| (bound <= 0 counts
 // as 1) and noise[i] = |out_noise·(1+out_noise_std·ξ'_i)|. Either output may
 // be null. Returns the blocks used.

@@ -49,6 +49,16 @@ void Module::add_child(const std::string& name, std::shared_ptr<Module> module) 
   children_.emplace_back(name, std::move(module));
 }
 
+void Module::replace_child(const std::string& name, std::shared_ptr<Module> module) {
+  if (!module) throw ValueError("replace_child: module '" + name + "' is null");
+  for (auto& [n, child] : children_)
+    if (n == name) {
+      child = std::move(module);
+      return;
+    }
+  throw ValueError("replace_child: no child named '" + name + "'");
+}
+
 void Module::collect(const std::string& prefix, bool buffers, NamedTensors& out) const {
   for (const auto& [name, t] : buffers ? buffers_ : parameters_) out.emplace_back(prefix + name, t);
   for (const auto& [name, child] : children_) child->collect(prefix + name + ".", buffers, out);

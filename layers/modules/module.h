@@ -52,6 +52,8 @@ class Module {
   std::vector<Tensor> parameters() const;
   NamedTensors named_parameters() const;
   NamedTensors named_buffers() const;
+  // Replaces the direct child `name` (model conversion); ValueError if absent.
+  void replace_child(const std::string& name, std::shared_ptr<Module> module);
   // Direct children only.
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_children() const { return children_; }
   std::int64_t num_parameters() const;  // total number of parameter elements

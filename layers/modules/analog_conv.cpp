@@ -1,0 +1,180 @@
+// AnalogConv1d / AnalogConv2d / AnalogConv3d (see analog_conv.h).
+#include "layers/modules/analog_conv.h"
+
+#include <nlohmann/json.hpp>
+
+#include "engine/autograd.h"
+#include "engine/generator.h"
+#include "layers/modules/analog_linear.h"
+
+namespace aimc {
+namespace {
+
+const MappingParameter& mapping_of(const RPUConfig& c) {
+  return std::visit([](const auto& family) -> const MappingParameter& { return family.mapping; }, c.config);
+}
+
+std::uint64_t draw_seed(Generator& gen) {
+  std::uint32_t words[2];
+  gen.integers(words, 2, 0xFFFFFFFFu);
+  return (std::uint64_t(words[0]) << 32) | words[1];
+}
+
+std::int64_t volume(const std::vector<std::int64_t>& sizes) {
+  std::int64_t v = 1;
+  for (auto s : sizes) v *= s;
+  return v;
+}
+
+}  // namespace
+
+AnalogConvNd::InitialValues AnalogConvNd::draw_initial_values(int dims, std::int64_t in_channels,
+                                                              std::int64_t out_channels, const Sizes& kernel,
+                                                              const ConvOptions& options, Generator& gen) {
+  if (options.padding_mode != "zeros")
+    throw ConfigError("AnalogConv" + std::to_string(dims) + "d: padding_mode '" + options.padding_mode +
+                      "' is not supported (only 'zeros')");
+  InitialValues v;
+  v.layer = std::make_shared<ConvNd>(dims, in_channels, out_channels, kernel, options, gen);
+  v.tile_seed = draw_seed(gen);
+  return v;
+}
+
+AnalogConvNd::AnalogConvNd(int dims, std::int64_t in_channels, std::int64_t out_channels, const Sizes& kernel,
+                           const ConvOptions& options, const RPUConfig& rpu_config, Generator& gen)
+    : AnalogConvNd(draw_initial_values(dims, in_channels, out_channels, kernel, options, gen), rpu_config) {}
+
+AnalogConvNd::AnalogConvNd(const InitialValues& init, const RPUConfig& rpu_config)
+    : AnalogConvNd(*init.layer, rpu_config, init.tile_seed) {}
+
+AnalogConvNd::AnalogConvNd(const ConvNd& layer, const RPUConfig& rpu_config, std::uint64_t tile_seed)
+    : dims_(layer.spatial_dims()),
+      in_channels_(layer.in_channels()),
+      out_channels_(layer.out_channels()),
+      geometry_(layer.geometry()),
+      rpu_config_(rpu_config) {
+  const auto [forward_io, backward_io] = tile_io_parameters(rpu_config_);
+  const MappingParameter& m = mapping_of(rpu_config_);
+  const std::int64_t groups = geometry_.groups;
+  const std::int64_t kernel_volume = volume(geometry_.kernel);
+  std::uint64_t first_tile_id = 0;
+  groups_.reserve(static_cast<std::size_t>(groups));
+  for (std::int64_t g = 0; g < groups; ++g) {
+    groups_.emplace_back(make_conv_tile_grid(out_channels_ / groups, in_channels_ / groups, kernel_volume,
+                                             m.max_output_size, m.max_input_size),
+                         forward_io, backward_io, tile_seed, first_tile_id);
+    const TileArray& tiles = groups_.back();
+    first_tile_id += static_cast<std::uint64_t>(tiles.rows() * tiles.columns());
+  }
+  for (std::int64_t g = 0; g < groups; ++g)
+    for (std::int64_t r = 0; r < groups_[g].rows(); ++r)
+      for (std::int64_t c = 0; c < groups_[g].columns(); ++c)
+        register_parameter("g" + std::to_string(g) + "_tile_" + std::to_string(r) + "_" + std::to_string(c),
+                           groups_[g].tile(r, c).weight());
+  if (layer.bias().defined()) bias_ = register_parameter("bias", Tensor::zeros({out_channels_}));
+  set_weights(layer.weight(), layer.bias());
+}
+
+std::shared_ptr<AnalogConvNd> AnalogConvNd::from_digital(const ConvNd& layer, const RPUConfig& rpu_config,
+                                                         Generator& gen) {
+  return std::shared_ptr<AnalogConvNd>(new AnalogConvNd(layer, rpu_config, draw_seed(gen)));
+}
+
+ConvOptions AnalogConvNd::options() const {
+  ConvOptions o;
+  o.stride = geometry_.stride;
+  o.padding = geometry_.padding;
+  o.dilation = geometry_.dilation;
+  o.groups = geometry_.groups;
+  o.bias = bias_.defined();
+  return o;
+}
+
+std::shared_ptr<ConvNd> AnalogConvNd::to_digital(Generator& gen) const {
+  auto d = std::make_shared<ConvNd>(dims_, in_channels_, out_channels_, Sizes(geometry_.kernel), options(), gen);
+  NoGradGuard no_grad;
+  d->weight().detach().copy_(get_weights());
+  if (bias_.defined()) d->bias().detach().copy_(bias_);
+  return d;
+}
+
+std::int64_t AnalogConvNd::get_tile_size() const {
+  return in_channels_ / geometry_.groups * volume(geometry_.kernel);
+}
+
+Tensor AnalogConvNd::get_weights() const {
+  const std::int64_t per_group = out_channels_ / geometry_.groups;
+  Tensor w = Tensor::empty({out_channels_, get_tile_size()});
+  for (std::size_t g = 0; g < groups_.size(); ++g) {
+    const auto row0 = static_cast<std::int64_t>(g) * per_group;
+    w.slice(0, row0, row0 + per_group).copy_(groups_[g].get_weights());
+  }
+  Shape shape{out_channels_, in_channels_ / geometry_.groups};
+  for (auto k : geometry_.kernel) shape.push_back(k);
+  return w.reshape(shape);
+}
+
+void AnalogConvNd::set_weights(const Tensor& weights, const Tensor& bias) {
+  Shape shape{out_channels_, in_channels_ / geometry_.groups};
+  for (auto k : geometry_.kernel) shape.push_back(k);
+  if (weights.shape() != shape)
+    throw ShapeError(type_name() + "::set_weights: got weights " + shape_str(weights.shape()) + ", expected " +
+                     shape_str(shape));
+  if (bias.defined()) {
+    if (!bias_.defined()) throw ValueError(type_name() + "::set_weights: this layer has no bias");
+    if (bias.shape() != Shape{out_channels_})
+      throw ShapeError(type_name() + "::set_weights: got bias " + shape_str(bias.shape()) + ", expected " +
+                       shape_str({out_channels_}));
+  }
+  NoGradGuard no_grad;
+  const Tensor flat = weights.detach().contiguous().reshape({out_channels_, get_tile_size()});
+  const std::int64_t per_group = out_channels_ / geometry_.groups;
+  for (std::size_t g = 0; g < groups_.size(); ++g) {
+    const auto row0 = static_cast<std::int64_t>(g) * per_group;
+    groups_[g].set_weights(flat.slice(0, row0, row0 + per_group));
+  }
+  if (bias.defined()) bias_.detach().copy_(bias);
+}
+
+std::vector<AnalogTile*> AnalogConvNd::analog_tiles() {
+  std::vector<AnalogTile*> out;
+  for (auto& group : groups_)
+    for (AnalogTile* t : group.tiles()) out.push_back(t);
+  return out;
+}
+
+Tensor AnalogConvNd::forward(const Tensor& x) {
+  if (x.dim() != dims_ + 2 || x.size(1) != in_channels_)
+    throw ShapeError(type_name() + ": expected input [N, " + std::to_string(in_channels_) + ", " +
+                     std::to_string(dims_) + " spatial dims], got " + shape_str(x.shape()));
+  const std::vector<std::int64_t> spatial(x.shape().begin() + 2, x.shape().end());
+  const std::vector<std::int64_t> out_size = conv_output_size(spatial, geometry_);
+  const bool is_test = !is_training();
+  // [N*L, C_in*K]; group g's inputs are the contiguous column block g.
+  const Tensor cols = im2col(x, geometry_);
+  Tensor rows;
+  if (groups_.size() == 1) {
+    rows = groups_[0].forward(cols, is_test);
+  } else {
+    const std::int64_t width = get_tile_size();
+    std::vector<Tensor> outputs;
+    outputs.reserve(groups_.size());
+    for (std::size_t g = 0; g < groups_.size(); ++g) {
+      const auto col0 = static_cast<std::int64_t>(g) * width;
+      outputs.push_back(groups_[g].forward(slice(cols, 1, col0, col0 + width).contiguous(), is_test));
+    }
+    rows = concat(outputs, 1);
+  }
+  if (bias_.defined()) rows = add(rows, bias_);
+  return rows_to_channels(rows, x.size(0), out_size);
+}
+
+nlohmann::json AnalogConvNd::config() const {
+  return {{"in_channels", in_channels_},   {"out_channels", out_channels_},
+          {"kernel_size", geometry_.kernel}, {"stride", geometry_.stride},
+          {"padding", geometry_.padding},  {"dilation", geometry_.dilation},
+          {"groups", geometry_.groups},    {"bias", bias_.defined()},
+          {"padding_mode", "zeros"},       {"rpu_config", rpu_config_.to_json()}};
+}
+
+}  // namespace aimc

@@ -1,0 +1,124 @@
+// AnalogLinear (see analog_linear.h).
+#include "layers/modules/analog_linear.h"
+
+#include <nlohmann/json.hpp>
+
+#include "engine/autograd.h"
+#include "engine/generator.h"
+#include "engine/ops.h"
+#include "layers/modules/init.h"
+
+namespace aimc {
+namespace {
+
+const MappingParameter& mapping_of(const RPUConfig& c) {
+  return std::visit([](const auto& family) -> const MappingParameter& { return family.mapping; }, c.config);
+}
+
+std::uint64_t draw_seed(Generator& gen) {
+  std::uint32_t words[2];
+  gen.integers(words, 2, 0xFFFFFFFFu);
+  return (std::uint64_t(words[0]) << 32) | words[1];
+}
+
+}  // namespace
+
+std::pair<IOParameters, IOParameters> tile_io_parameters(const RPUConfig& rpu_config) {
+  rpu_config.validate();
+  if (rpu_config.holds<FloatingPointRPUConfig>()) {
+    IOParameters exact;
+    exact.is_perfect = true;
+    return {exact, exact};
+  }
+  if (!rpu_config.holds<InferenceRPUConfig>())
+    throw ConfigError("analog layers support InferenceRPUConfig and FloatingPointRPUConfig so far, not " +
+                      rpu_config.family());
+  const auto& c = rpu_config.get<InferenceRPUConfig>();
+  if (c.mapping.weight_scaling_omega > 0 || c.mapping.learn_out_scaling)
+    throw ConfigError("mapping.weight_scaling_omega / learn_out_scaling are not implemented yet (use 0 / false)");
+  if (!c.mapping.digital_bias) throw ConfigError("mapping.digital_bias = false is not implemented yet");
+  if (c.pre_post.input_range.enable) throw ConfigError("pre_post.input_range.enable is not implemented yet");
+  if (c.modifier.type != WeightModifierType::None || c.clip.type != WeightClipType::None ||
+      c.remap.type != WeightRemapType::None)
+    throw ConfigError("weight clip / modifier / remap are not implemented yet (use type NONE)");
+  return {c.forward, c.backward};
+}
+
+TileArray make_tiles(std::int64_t in_features, std::int64_t out_features, const RPUConfig& rpu_config,
+                     std::uint64_t tile_seed) {
+  const auto [forward_io, backward_io] = tile_io_parameters(rpu_config);
+  const MappingParameter& m = mapping_of(rpu_config);
+  return TileArray(make_tile_grid(out_features, in_features, m.max_output_size, m.max_input_size), forward_io,
+                   backward_io, tile_seed);
+}
+
+AnalogLinear::AnalogLinear(std::int64_t in_features, std::int64_t out_features, bool bias,
+                           const RPUConfig& rpu_config, std::uint64_t tile_seed)
+    : in_features_(in_features),
+      out_features_(out_features),
+      rpu_config_(rpu_config),
+      tiles_(make_tiles(in_features, out_features, rpu_config, tile_seed)) {
+  for (std::int64_t r = 0; r < tiles_.rows(); ++r)
+    for (std::int64_t c = 0; c < tiles_.columns(); ++c)
+      register_parameter("tile_" + std::to_string(r) + "_" + std::to_string(c), tiles_.tile(r, c).weight());
+  if (bias) bias_ = register_parameter("bias", Tensor::zeros({out_features}));
+}
+
+AnalogLinear::InitialValues AnalogLinear::draw_initial_values(std::int64_t in_features, std::int64_t out_features,
+                                                             bool bias, Generator& gen) {
+  // Same draws as Linear (weights, then bias), then the tiles' noise seed.
+  InitialValues v{Tensor::empty({out_features, in_features}), bias ? Tensor::empty({out_features}) : Tensor(), 0};
+  default_layer_init_(v.weight, v.bias, gen);
+  v.tile_seed = draw_seed(gen);
+  return v;
+}
+
+AnalogLinear::AnalogLinear(std::int64_t in_features, std::int64_t out_features, bool bias,
+                           const RPUConfig& rpu_config, Generator& gen)
+    : AnalogLinear(in_features, out_features, rpu_config, draw_initial_values(in_features, out_features, bias, gen)) {}
+
+AnalogLinear::AnalogLinear(std::int64_t in_features, std::int64_t out_features, const RPUConfig& rpu_config,
+                           const InitialValues& init)
+    : AnalogLinear(in_features, out_features, init.bias.defined(), rpu_config, init.tile_seed) {
+  set_weights(init.weight, init.bias);
+}
+
+std::shared_ptr<AnalogLinear> AnalogLinear::from_digital(const Linear& layer, const RPUConfig& rpu_config,
+                                                         Generator& gen) {
+  std::shared_ptr<AnalogLinear> a(new AnalogLinear(layer.in_features(), layer.out_features(),
+                                                   layer.bias().defined(), rpu_config, draw_seed(gen)));
+  a->set_weights(layer.weight(), layer.bias());
+  return a;
+}
+
+std::shared_ptr<Linear> AnalogLinear::to_digital(Generator& gen) const {
+  auto d = std::make_shared<Linear>(in_features_, out_features_, bias_.defined(), gen);
+  NoGradGuard no_grad;
+  d->weight().detach().copy_(get_weights());
+  if (bias_.defined()) d->bias().detach().copy_(bias_);
+  return d;
+}
+
+void AnalogLinear::set_weights(const Tensor& weights, const Tensor& bias) {
+  tiles_.set_weights(weights);
+  if (bias.defined()) {
+    if (!bias_.defined()) throw ValueError("AnalogLinear::set_weights: this layer has no bias");
+    NoGradGuard no_grad;
+    bias_.detach().copy_(bias);
+  }
+}
+
+Tensor AnalogLinear::forward(const Tensor& x) {
+  if (x.dim() != 2 || x.size(1) != in_features_)
+    throw ShapeError("AnalogLinear: expected input [N, " + std::to_string(in_features_) + "], got " +
+                     shape_str(x.shape()));
+  Tensor y = tiles_.forward(x, !is_training());
+  return bias_.defined() ? add(y, bias_) : y;
+}
+
+nlohmann::json AnalogLinear::config() const {
+  return {{"in_features", in_features_}, {"out_features", out_features_}, {"bias", bias_.defined()},
+          {"rpu_config", rpu_config_.to_json()}};
+}
+
+}  // namespace aimc

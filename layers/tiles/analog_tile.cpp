@@ -1,0 +1,70 @@
+// AnalogTile (see analog_tile.h).
+#include "layers/tiles/analog_tile.h"
+
+#include "kernels/cpu/analog_mvm.h"
+
+namespace aimc {
+namespace {
+constexpr std::uint64_t kForwardStream = 0, kBackwardStream = 1, kLineStream = 2;
+
+// Per-line values are only needed when a spread is configured.
+void draw_lines(const IOParameters& io, std::int64_t lines, std::uint64_t seed, std::uint64_t stream,
+                std::uint64_t offset, std::vector<float>& nonlinearity, std::vector<float>& noise) {
+  const bool need_nl = io.out_nonlinearity != 0 && io.out_nonlinearity_std > 0;
+  const bool need_noise = io.out_noise != 0 && io.out_noise_std > 0;
+  if (!need_nl && !need_noise) return;
+  nonlinearity.assign(need_nl ? lines : 0, 0.f);
+  noise.assign(need_noise ? lines : 0, 0.f);
+  cpu::draw_analog_line_values(io, lines, {seed, stream, offset}, need_nl ? nonlinearity.data() : nullptr,
+                               need_noise ? noise.data() : nullptr);
+}
+
+cpu::AnalogLineValues line_values(const std::vector<float>& nonlinearity, const std::vector<float>& noise) {
+  cpu::AnalogLineValues v;
+  v.out_nonlinearity = nonlinearity.empty() ? nullptr : nonlinearity.data();
+  v.out_noise = noise.empty() ? nullptr : noise.data();
+  return v;
+}
+}  // namespace
+
+AnalogTile::AnalogTile(std::int64_t out_size, std::int64_t in_size, const IOParameters& forward_io,
+                       const IOParameters& backward_io, std::uint64_t seed, std::uint64_t tile_id)
+    : out_size_(out_size),
+      in_size_(in_size),
+      forward_io_(forward_io),
+      backward_io_(backward_io),
+      seed_(seed),
+      tile_id_(tile_id),
+      weight_(Tensor::zeros({out_size, in_size})) {
+  if (out_size < 1 || in_size < 1)
+    throw ShapeError("an analog tile needs at least one row and column, got [" + std::to_string(out_size) + ", " +
+                     std::to_string(in_size) + "]");
+  weight_.set_requires_grad(true);
+  const std::uint64_t stream = tile_id * 16 + kLineStream;
+  draw_lines(forward_io_, out_size, seed, stream, 0, out_nonlinearity_, out_noise_);
+  // Backward lines start far from the forward ones in the same stream.
+  draw_lines(backward_io_, in_size, seed, stream, std::uint64_t(1) << 40, in_nonlinearity_, in_noise_);
+}
+
+void AnalogTile::forward(const float* x, std::int64_t n, float* y, bool is_test) {
+  const cpu::AnalogRandom random{seed_, tile_id_ * 16 + kForwardStream, forward_counter_};
+  const auto stats = cpu::analog_mvm_forward(forward_io_, weight_.data<float>(), out_size_, in_size_, x, n, y,
+                                             line_values(out_nonlinearity_, out_noise_), random,
+                                             &forward_nm_running_, is_test);
+  forward_counter_ += stats.blocks;
+}
+
+void AnalogTile::backward(const float* d, std::int64_t n, float* dx, bool is_test) {
+  const cpu::AnalogRandom random{seed_, tile_id_ * 16 + kBackwardStream, backward_counter_};
+  const auto stats = cpu::analog_mvm_backward(backward_io_, weight_.data<float>(), out_size_, in_size_, d, n, dx,
+                                              line_values(in_nonlinearity_, in_noise_), random,
+                                              &backward_nm_running_, is_test);
+  backward_counter_ += stats.blocks;
+}
+
+void AnalogTile::set_counters(std::uint64_t forward, std::uint64_t backward) {
+  forward_counter_ = forward;
+  backward_counter_ = backward;
+}
+
+}  // namespace aimc

@@ -1,0 +1,58 @@
+// AnalogTile: one physical crossbar and its periphery. It owns the weights it
+// stores ([out, in], normalised conductance units), the IOParameters of the
+// forward and backward passes, the per-output-line values drawn once at
+// construction (output noise spread, nonlinearity), the noise-management
+// running values, and the Philox counters of its random streams.
+//
+// Streams: the tile draws from (seed, stream = tile_id * 16 + purpose) with
+// purpose 0 forward, 1 backward, 2 per-line values; each pass advances that
+// stream's counter by the blocks it reserved, so a tile's noise depends only
+// on (seed, tile_id, how many passes ran before), never on threads.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/tensor.h"
+#include "kernels/analog/io_parameters.h"
+
+namespace aimc {
+
+class AnalogTile {
+ public:
+  AnalogTile(std::int64_t out_size, std::int64_t in_size, const IOParameters& forward_io,
+             const IOParameters& backward_io, std::uint64_t seed, std::uint64_t tile_id);
+
+  std::int64_t out_size() const { return out_size_; }
+  std::int64_t in_size() const { return in_size_; }
+  std::uint64_t tile_id() const { return tile_id_; }
+  const IOParameters& forward_io() const { return forward_io_; }
+  const IOParameters& backward_io() const { return backward_io_; }
+
+  // The stored weights: a float32 leaf [out, in] that requires grad.
+  Tensor& weight() { return weight_; }
+  const Tensor& weight() const { return weight_; }
+
+  // Y[n, out] = analog(W x) for X[n, in] (contiguous float32, no overlap).
+  void forward(const float* x, std::int64_t n, float* y, bool is_test);
+  // DX[n, in] = analog(Wᵀ d) for D[n, out].
+  void backward(const float* d, std::int64_t n, float* dx, bool is_test);
+
+  // Counters of the forward and backward streams (Philox blocks consumed):
+  // saved in checkpoints so that a resumed run continues exactly.
+  std::uint64_t forward_counter() const { return forward_counter_; }
+  std::uint64_t backward_counter() const { return backward_counter_; }
+  void set_counters(std::uint64_t forward, std::uint64_t backward);
+
+ private:
+  std::int64_t out_size_, in_size_;
+  IOParameters forward_io_, backward_io_;
+  std::uint64_t seed_, tile_id_;
+  Tensor weight_;
+  std::vector<float> out_nonlinearity_, out_noise_;  // per output line (forward)
+  std::vector<float> in_nonlinearity_, in_noise_;    // per input line (backward)
+  float forward_nm_running_ = -1.f, backward_nm_running_ = -1.f;  // AVERAGE_ABS_MAX (<0: unset)
+  std::uint64_t forward_counter_ = 0, backward_counter_ = 0;
+};
+
+}  // namespace aimc

@@ -1,0 +1,131 @@
+// TileArray (see tile_array.h).
+#include "layers/tiles/tile_array.h"
+
+#include <cstring>
+
+#include "engine/autograd.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/parallel.h"
+
+namespace aimc {
+namespace {
+
+using TileList = std::vector<std::shared_ptr<AnalogTile>>;
+
+// Columns [c0, c0 + width) of a row-major [n, ld] matrix, as a contiguous copy
+// (or the matrix itself when it is the whole width).
+Tensor column_block(const Tensor& m, std::int64_t c0, std::int64_t width) {
+  if (c0 == 0 && width == m.size(1)) return m;
+  return m.slice(1, c0, c0 + width).contiguous();
+}
+
+// dst[:, c0 + j] += src[:, j] (or = when first) for a row-major [n, width] src.
+void add_columns(const float* src, std::int64_t n, std::int64_t width, float* dst, std::int64_t ld, std::int64_t c0,
+                 bool first) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float* s = src + i * width;
+    float* d = dst + i * ld + c0;
+    if (first) std::memcpy(d, s, sizeof(float) * width);
+    else
+      for (std::int64_t j = 0; j < width; ++j) d[j] += s[j];
+  }
+}
+
+}  // namespace
+
+TileArray::TileArray(const TileGrid& grid, const IOParameters& forward_io, const IOParameters& backward_io,
+                     std::uint64_t seed, std::uint64_t first_tile_id)
+    : grid_(grid), tiles_(std::make_shared<TileList>()) {
+  for (std::size_t r = 0; r < grid.out_pieces.size(); ++r)
+    for (std::size_t c = 0; c < grid.in_pieces.size(); ++c)
+      tiles_->push_back(std::make_shared<AnalogTile>(grid.out_pieces[r], grid.in_pieces[c], forward_io, backward_io,
+                                                     seed, first_tile_id + r * grid.in_pieces.size() + c));
+}
+
+std::vector<AnalogTile*> TileArray::tiles() {
+  std::vector<AnalogTile*> out;
+  for (auto& t : *tiles_) out.push_back(t.get());
+  return out;
+}
+
+Tensor TileArray::forward(const Tensor& x_in, bool is_test) {
+  if (x_in.dim() != 2 || x_in.size(1) != in_size())
+    throw ShapeError("TileArray: input " + shape_str(x_in.shape()) + " does not match [N, " +
+                     std::to_string(in_size()) + "]");
+  check_dtype(x_in, DType::Float32, "TileArray");
+  check_cpu(x_in, "TileArray");
+  const Tensor x = x_in.detach().contiguous();
+  const std::int64_t n = x.size(0), R = rows(), C = columns();
+
+  std::vector<Tensor> x_cols(C);
+  for (std::int64_t c = 0; c < C; ++c) x_cols[c] = column_block(x, grid_.in_offsets[c], grid_.in_pieces[c]);
+  std::vector<Tensor> partial(R * C);
+  TileList& tiles = *tiles_;
+  cpu::parallel_for(0, R * C, 1, [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t t = lo; t < hi; ++t) {
+      const std::int64_t r = t / C, c = t % C;
+      partial[t] = Tensor::empty({n, grid_.out_pieces[r]});
+      tiles[t]->forward(x_cols[c].data<float>(), n, partial[t].data<float>(), is_test);
+    }
+  });
+  Tensor y = Tensor::empty({n, out_size()});
+  for (std::int64_t r = 0; r < R; ++r)
+    for (std::int64_t c = 0; c < C; ++c)
+      add_columns(partial[r * C + c].data<float>(), n, grid_.out_pieces[r], y.data<float>(), out_size(),
+                  grid_.out_offsets[r], c == 0);
+
+  std::vector<Tensor> inputs{x_in};
+  for (auto& t : tiles) inputs.push_back(t->weight());
+  auto tiles_ref = tiles_;
+  const TileGrid grid = grid_;
+  return record(y, "tile_array", inputs, [tiles_ref, grid, x_cols, is_test](const Tensor& g_in) {
+    const Tensor g = g_in.contiguous();
+    const std::int64_t n = g.size(0), R = grid.out_pieces.size(), C = grid.in_pieces.size();
+    TileList& tiles = *tiles_ref;
+    std::vector<Tensor> d_rows(R);
+    for (std::int64_t r = 0; r < R; ++r) d_rows[r] = column_block(g, grid.out_offsets[r], grid.out_pieces[r]);
+    std::vector<Tensor> dx_part(R * C), dw(R * C);
+    cpu::parallel_for(0, R * C, 1, [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t t = lo; t < hi; ++t) {
+        const std::int64_t r = t / C, c = t % C;
+        dx_part[t] = Tensor::empty({n, grid.in_pieces[c]});
+        tiles[t]->backward(d_rows[r].data<float>(), n, dx_part[t].data<float>(), is_test);
+        // dW_rc = d_rᵀ x_c: [out_r, in_c].
+        dw[t] = Tensor::empty({grid.out_pieces[r], grid.in_pieces[c]});
+        cpu::gemm(cpu::gemm_shape(/*trans_a=*/true, /*trans_b=*/false, grid.out_pieces[r], grid.in_pieces[c], n),
+                  1.0f, d_rows[r].data<float>(), x_cols[c].data<float>(), 0.0f, dw[t].data<float>());
+      }
+    });
+    Tensor dx = Tensor::empty({n, grid.in_size});
+    for (std::int64_t c = 0; c < C; ++c)
+      for (std::int64_t r = 0; r < R; ++r)
+        add_columns(dx_part[r * C + c].data<float>(), n, grid.in_pieces[c], dx.data<float>(), grid.in_size,
+                    grid.in_offsets[c], r == 0);
+    std::vector<Tensor> grads{dx};
+    grads.insert(grads.end(), dw.begin(), dw.end());
+    return grads;
+  });
+}
+
+Tensor TileArray::get_weights() const {
+  Tensor w = Tensor::empty({out_size(), in_size()});
+  for (std::int64_t r = 0; r < rows(); ++r)
+    for (std::int64_t c = 0; c < columns(); ++c)
+      w.slice(0, grid_.out_offsets[r], grid_.out_offsets[r] + grid_.out_pieces[r])
+          .slice(1, grid_.in_offsets[c], grid_.in_offsets[c] + grid_.in_pieces[c])
+          .copy_(tile(r, c).weight());
+  return w;
+}
+
+void TileArray::set_weights(const Tensor& weights) {
+  if (weights.shape() != Shape{out_size(), in_size()})
+    throw ShapeError("TileArray::set_weights: got " + shape_str(weights.shape()) + ", expected " +
+                     shape_str({out_size(), in_size()}));
+  NoGradGuard no_grad;
+  for (std::int64_t r = 0; r < rows(); ++r)
+    for (std::int64_t c = 0; c < columns(); ++c)
+      tile(r, c).weight().copy_(weights.slice(0, grid_.out_offsets[r], grid_.out_offsets[r] + grid_.out_pieces[r])
+                                    .slice(1, grid_.in_offsets[c], grid_.in_offsets[c] + grid_.in_pieces[c]));
+}
+
+}  // namespace aimc
