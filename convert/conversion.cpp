@@ -21,7 +21,10 @@ std::shared_ptr<Module> convert_tree(const std::shared_ptr<Module>& module, cons
                                      const ConvertOne& convert, const std::vector<std::string>& excluded) {
   const bool is_excluded = std::find(excluded.begin(), excluded.end(), name) != excluded.end();
   if (!is_excluded)
-    if (auto converted = convert(*module)) return converted;
+    if (auto converted = convert(*module)) {
+      converted->train(module->is_training());
+      return converted;
+    }
   for (const auto& [child_name, child] : module->named_children()) {
     auto converted = convert_tree(child, name.empty() ? child_name : name + "." + child_name, convert, excluded);
     if (converted != child) module->replace_child(child_name, converted);

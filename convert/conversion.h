@@ -20,7 +20,8 @@ class Generator;
 // returns the model; a model that is itself a Linear or ConvNd is returned
 // converted (a new module). Layers whose dotted names are in
 // excluded_layer_names stay digital. The tiles' seeds are drawn from gen, one
-// per converted layer in tree order. ConfigError when the config cannot run.
+// per converted layer in tree order; a converted layer keeps the training
+// mode of the one it replaces. ConfigError when the config cannot run.
 std::shared_ptr<Module> convert_to_analog(std::shared_ptr<Module> model, const RPUConfig& rpu_config, Generator& gen,
                                           const std::vector<std::string>& excluded_layer_names = {});
 

@@ -1,4 +1,5 @@
 // Model builders (see models.h).
+#include "convert/conversion.h"
 #include "convert/models.h"
 
 #include "engine/generator.h"
@@ -123,7 +124,14 @@ std::shared_ptr<Sequential> build_model(const std::string& name, Generator& gen)
 std::shared_ptr<Sequential> build_model_from_description(const nlohmann::json& description, Generator& gen) {
   if (!description.is_object() || !description.contains("model") || !description["model"].is_string())
     throw ConfigError("model description must be an object with a string \"model\", got " + description.dump());
-  return build_model(description["model"].get<std::string>(), gen);
+  auto model = build_model(description["model"].get<std::string>(), gen);
+  if (description.contains("rpu_config")) {
+    // An analog model: the same conversion with the same seed as when it was made.
+    const RPUConfig rpu = RPUConfig::from_json(description["rpu_config"]);
+    Generator analog_gen(description.value("analog_seed", std::uint64_t(0)), kAnalogConversionStream);
+    convert_to_analog(model, rpu, analog_gen);
+  }
+  return model;
 }
 
 nlohmann::json model_description(const std::string& name) {

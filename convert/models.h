@@ -27,6 +27,11 @@ const std::vector<std::string>& model_names();
 // Builds a model by name; ConfigError listing the known names otherwise.
 std::shared_ptr<Sequential> build_model(const std::string& name, Generator& gen);
 // Builds from a description {"model": name}; ConfigError if malformed.
+// Stream of the Generator(analog_seed, stream) that converts a model to analog.
+constexpr std::uint64_t kAnalogConversionStream = 3;
+
+// With "rpu_config" (and "analog_seed") in the description the model is
+// converted to analog exactly as when it was made (convert_to_analog).
 std::shared_ptr<Sequential> build_model_from_description(const nlohmann::json& description, Generator& gen);
 
 // {"model": name} for a known name (ConfigError otherwise).

@@ -68,9 +68,16 @@ AnalogConvNd::AnalogConvNd(const ConvNd& layer, const RPUConfig& rpu_config, std
   }
   for (std::int64_t g = 0; g < groups; ++g)
     for (std::int64_t r = 0; r < groups_[g].rows(); ++r)
-      for (std::int64_t c = 0; c < groups_[g].columns(); ++c)
-        register_parameter("g" + std::to_string(g) + "_tile_" + std::to_string(r) + "_" + std::to_string(c),
-                           groups_[g].tile(r, c).weight());
+      for (std::int64_t c = 0; c < groups_[g].columns(); ++c) {
+        // Appended piece by piece: "g" + to_string(g) trips GCC 12's -Wrestrict.
+        std::string name = "g";
+        name += std::to_string(g);
+        name += "_tile_";
+        name += std::to_string(r);
+        name += "_";
+        name += std::to_string(c);
+        register_parameter(name, groups_[g].tile(r, c).weight());
+      }
   if (layer.bias().defined()) bias_ = register_parameter("bias", Tensor::zeros({out_channels_}));
   set_weights(layer.weight(), layer.bias());
 }

@@ -16,12 +16,21 @@ BasicBlock::BasicBlock(std::int64_t in_channels, std::int64_t out_channels, std:
                                                              ConvOptions{.stride = 1, .padding = 1, .bias = false}));
   bn2_ = register_module("bn2", std::make_shared<BatchNorm2d>(out_channels));
   if (stride != 1 || in_channels != out_channels) {
-    shortcut_ = std::make_shared<Sequential>();
-    shortcut_->add(std::make_shared<Conv2d>(in_channels, out_channels, 1, gen,
-                                            ConvOptions{.stride = stride, .padding = 0, .bias = false}));
-    shortcut_->add(std::make_shared<BatchNorm2d>(out_channels));
-    register_module("shortcut", shortcut_);
+    auto shortcut = std::make_shared<Sequential>();
+    shortcut->add(std::make_shared<Conv2d>(in_channels, out_channels, 1, gen,
+                                           ConvOptions{.stride = stride, .padding = 0, .bias = false}));
+    shortcut->add(std::make_shared<BatchNorm2d>(out_channels));
+    shortcut_ = register_module("shortcut", shortcut);
   }
+}
+
+void BasicBlock::replace_child(const std::string& name, std::shared_ptr<Module> module) {
+  Module::replace_child(name, module);  // checks the name
+  if (name == "conv1") conv1_ = std::move(module);
+  else if (name == "bn1") bn1_ = std::move(module);
+  else if (name == "conv2") conv2_ = std::move(module);
+  else if (name == "bn2") bn2_ = std::move(module);
+  else if (name == "shortcut") shortcut_ = std::move(module);
 }
 
 Tensor BasicBlock::forward(const Tensor& x) {

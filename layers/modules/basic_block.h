@@ -22,14 +22,16 @@ class BasicBlock : public Module {
   BasicBlock(std::int64_t in_channels, std::int64_t out_channels, std::int64_t stride, Generator& gen);
 
   Tensor forward(const Tensor& x) override;
+  // Also replaces the handle the forward pass uses.
+  void replace_child(const std::string& name, std::shared_ptr<Module> module) override;
   std::string type_name() const override { return "BasicBlock"; }
   nlohmann::json config() const override;
 
  private:
   std::int64_t in_channels_, out_channels_, stride_;
-  std::shared_ptr<Conv2d> conv1_, conv2_;
-  std::shared_ptr<BatchNorm2d> bn1_, bn2_;
-  std::shared_ptr<Sequential> shortcut_;  // null for the identity
+  // Typed as Module so that model conversion can replace them (AnalogConv2d).
+  std::shared_ptr<Module> conv1_, conv2_, bn1_, bn2_;
+  std::shared_ptr<Module> shortcut_;  // null for the identity
 };
 
 }  // namespace aimc

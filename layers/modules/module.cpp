@@ -49,6 +49,11 @@ void Module::add_child(const std::string& name, std::shared_ptr<Module> module) 
   children_.emplace_back(name, std::move(module));
 }
 
+void Module::post_update_step() {
+  post_update();
+  for (auto& [name, child] : children_) child->post_update_step();
+}
+
 void Module::replace_child(const std::string& name, std::shared_ptr<Module> module) {
   if (!module) throw ValueError("replace_child: module '" + name + "' is null");
   for (auto& [n, child] : children_)

@@ -53,7 +53,8 @@ class Module {
   NamedTensors named_parameters() const;
   NamedTensors named_buffers() const;
   // Replaces the direct child `name` (model conversion); ValueError if absent.
-  void replace_child(const std::string& name, std::shared_ptr<Module> module);
+  // Containers that keep their own handles to children override it to update them.
+  virtual void replace_child(const std::string& name, std::shared_ptr<Module> module);
   // Direct children only.
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_children() const { return children_; }
   std::int64_t num_parameters() const;  // total number of parameter elements
@@ -69,12 +70,19 @@ class Module {
   // Drops the gradients of all parameters.
   void zero_grad();
 
+  // Called after every optimizer step (hardware-aware training: weight clip
+  // and remap on analog tiles). Runs post_update() on this module and every
+  // descendant.
+  void post_update_step();
+
   virtual std::string type_name() const = 0;
   // The constructor arguments as JSON (no tensors); {} by default.
   virtual nlohmann::json config() const;
 
  protected:
   void add_child(const std::string& name, std::shared_ptr<Module> module);
+  // This module's own post-update work (nothing by default).
+  virtual void post_update() {}
 
  private:
   void check_new_name(const std::string& name, const char* what) const;

@@ -24,6 +24,11 @@ const std::shared_ptr<Module>& Sequential::operator[](std::size_t i) const {
   return layers_[i];
 }
 
+void Sequential::replace_child(const std::string& name, std::shared_ptr<Module> module) {
+  Module::replace_child(name, module);  // checks the name
+  layers_[std::stoul(name)] = std::move(module);
+}
+
 Tensor Sequential::forward(const Tensor& x) {
   Tensor y = x;
   for (auto& layer : layers_) y = layer->forward(y);

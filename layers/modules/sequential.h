@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "layers/modules/module.h"
@@ -22,6 +23,8 @@ class Sequential : public Module {
   const std::shared_ptr<Module>& operator[](std::size_t i) const;
 
   Tensor forward(const Tensor& x) override;
+  // Also replaces the layer the forward pass runs (name "0", "1", ...).
+  void replace_child(const std::string& name, std::shared_ptr<Module> module) override;
   std::string type_name() const override { return "Sequential"; }
   // {"layers": [{"type": ..., "config": ...}, ...]}
   nlohmann::json config() const override;

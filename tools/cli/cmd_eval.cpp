@@ -4,6 +4,10 @@
 #include <cstdio>
 
 #include "convert/checkpoint.h"
+#include "convert/conversion.h"
+#include "convert/models.h"
+#include "engine/generator.h"
+#include "layers/config/presets.h"
 #include "tools/cli/commands.h"
 #include "tools/training/trainer.h"
 
@@ -15,15 +19,29 @@ Runner add_eval_command(CLI::App& app) {
   auto checkpoint = std::make_shared<std::string>();
   auto dataset = std::make_shared<std::string>("fashion-mnist");
   auto limit = std::make_shared<std::int64_t>(0);
+  auto rpu = std::make_shared<std::string>();
   cmd->add_option("--checkpoint", *checkpoint, "Checkpoint written by aimc train --out")->required();
   cmd->add_option("--dataset", *dataset, "fashion-mnist[:DIR] or mnist:DIR")->capture_default_str();
   cmd->add_option("--limit-test", *limit, "Use only the first N test samples (0: all)");
+  cmd->add_option("--rpu-config", *rpu,
+                  "Evaluate on analog tiles with this RPU config instead of the checkpoint's own (JSON file, "
+                  "preset or family name)");
   add_common_options(*cmd, *common);
 
-  return [common, checkpoint, dataset, limit] {
+  return [common, checkpoint, dataset, limit, rpu] {
     apply_common_options(*common);
     const auto start = std::chrono::steady_clock::now();
     Checkpoint loaded = load_checkpoint(*checkpoint);
+    std::string family = loaded.description.contains("rpu_config")
+                             ? loaded.description["rpu_config"].value("family", "?")
+                             : std::string("digital");
+    if (!rpu->empty()) {
+      // Re-map the exact weights onto tiles of another config.
+      const RPUConfig config = resolve_rpu_config(*rpu);
+      Generator gen(common->seed, kAnalogConversionStream);
+      loaded.model = convert_to_analog(convert_to_digital(loaded.model, gen), config, gen);
+      family = config.family();
+    }
     data::Dataset test = data::load_mnist_split(data::dataset_dir(*dataset), "t10k");
     if (*limit > 0) test = data::head(test, *limit);
     const double accuracy = training::evaluate_accuracy(*loaded.model, test);
@@ -33,7 +51,11 @@ Runner add_eval_command(CLI::App& app) {
       std::printf("%s: test_accuracy %.4f (%lld samples, %.1f s)\n", model.c_str(), accuracy,
                   static_cast<long long>(test.size()), seconds);
     } else {
-      print_json({{"test_accuracy", accuracy}, {"model", model}, {"samples", test.size()}, {"seconds", seconds}});
+      print_json({{"test_accuracy", accuracy},
+                  {"model", model},
+                  {"rpu_config", family},
+                  {"samples", test.size()},
+                  {"seconds", seconds}});
     }
   };
 }

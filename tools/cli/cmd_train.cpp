@@ -5,6 +5,8 @@
 #include <iostream>
 
 #include "convert/checkpoint.h"
+#include "convert/conversion.h"
+#include "layers/config/presets.h"
 #include "convert/models.h"
 #include "engine/generator.h"
 #include "tools/cli/commands.h"
@@ -18,6 +20,7 @@ Runner add_train_command(CLI::App& app) {
   auto common = std::make_shared<CommonOptions>();
   auto opts = std::make_shared<training::TrainOptions>();
   auto out = std::make_shared<std::string>();
+  auto rpu = std::make_shared<std::string>();
   cmd->add_option("--model", opts->model, "Model: mlp, mlp_sigmoid, lenet5, vgg_small, resnet20, resnet32")
       ->capture_default_str();
   cmd->add_option("--dataset", opts->dataset, "fashion-mnist[:DIR] or mnist:DIR")->capture_default_str();
@@ -33,9 +36,12 @@ Runner add_train_command(CLI::App& app) {
   cmd->add_option("--limit-train", opts->limit_train, "Use only the first N training samples (0: all)");
   cmd->add_option("--limit-test", opts->limit_test, "Use only the first N test samples (0: all)");
   cmd->add_option("--out", *out, "Write a checkpoint (safetensors) here");
+  cmd->add_option("--rpu-config", *rpu,
+                  "Train hardware-aware on analog tiles: a JSON file, a preset (StandardHWATrainingPreset) or a "
+                  "family name (InferenceRPUConfig)");
   add_common_options(*cmd, *common);
 
-  return [cmd, common, opts, out] {
+  return [cmd, common, opts, out, rpu] {
     apply_common_options(*common);
     opts->seed = common->seed;
     const auto start = std::chrono::steady_clock::now();
@@ -48,6 +54,15 @@ Runner add_train_command(CLI::App& app) {
     // Streams of the seed: 1 model init, 2 data order, 3 dropout and other training noise.
     Generator init(common->seed, 1);
     auto model = build_model(opts->model, init);
+    nlohmann::json description = {{"model", opts->model}};
+    if (!rpu->empty()) {
+      // Hardware-aware training: the same model on analog tiles.
+      const RPUConfig config = resolve_rpu_config(*rpu);
+      Generator analog_gen(common->seed, kAnalogConversionStream);
+      convert_to_analog(model, config, analog_gen);
+      description["rpu_config"] = config.to_json();
+      description["analog_seed"] = common->seed;
+    }
     auto optimizer = training::make_optimizer(*opts, model->parameters());
     auto scheduler = training::make_scheduler(*opts, *optimizer);
     data::BatchLoader loader(train, opts->batch_size, /*shuffle=*/true, Generator(common->seed, 2));
@@ -73,7 +88,6 @@ Runner add_train_command(CLI::App& app) {
     const double accuracy = training::evaluate_accuracy(*model, test);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-    nlohmann::json description = {{"model", opts->model}};
     nlohmann::json training_info = {{"dataset", opts->dataset}, {"epochs", opts->epochs},
                                     {"batch_size", opts->batch_size}, {"optimizer", opts->optimizer},
                                     {"lr", opts->lr}, {"schedule", opts->schedule}, {"seed", common->seed},
@@ -89,6 +103,7 @@ Runner add_train_command(CLI::App& app) {
       nlohmann::json result = {{"test_accuracy", accuracy}, {"train_loss", last.train_loss},
                                {"epochs", opts->epochs},   {"seconds", seconds},
                                {"model", opts->model},     {"seed", common->seed}};
+      if (!rpu->empty()) result["rpu_config"] = description["rpu_config"]["family"];
       if (!out->empty()) result["checkpoint"] = *out;
       print_json(result);
     }

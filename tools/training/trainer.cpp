@@ -54,6 +54,7 @@ EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& l
                        std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1) + " (lower the lr)");
     loss.backward();
     optimizer.step();
+    model.post_update_step();
     loss_sum += value * double(batch.labels.size(0));
     samples += batch.labels.size(0);
     if (progress) progress(epoch, b + 1, batches, loss_sum / double(samples));
