@@ -1,22 +1,23 @@
 // Analog layers on tiles: exact tiles equal the digital layers, mapped layers
 // equal unmapped ones (REFERENCE.md section 7), default IO noise reaches the
-// output, and results do not depend on the thread count.
+// output, and results do not depend on the thread count. Analog convolutions
+// equal the digital ones; convert_to_analog / convert_to_digital round-trip models.
 #include <catch2/catch.hpp>
 #include <cmath>
 
+#include "convert/conversion.h"
+#include "convert/models.h"
 #include "engine/generator.h"
 #include "engine/ops.h"
 #include "engine/runtime.h"
 #include "layers/config/rpu_config.h"
-#include "layers/modules/analog_linear.h"
-#include "layers/modules/linear.h"
-#include "layers/optim/sgd.h"
-#include "convert/conversion.h"
-#include "convert/models.h"
 #include "layers/modules/analog_conv.h"
+#include "layers/modules/analog_linear.h"
 #include "layers/modules/basic_block.h"
 #include "layers/modules/conv.h"
+#include "layers/modules/linear.h"
 #include "layers/modules/sequential.h"
+#include "layers/optim/sgd.h"
 
 using namespace aimc;
 
@@ -342,7 +343,16 @@ TEST_CASE("convert_to_analog(lenet5) converts 2 convs and 3 linears; exact tiles
                                               "MaxPool2d", "Flatten", "AnalogLinear", "ReLU", "AnalogLinear",
                                               "ReLU", "AnalogLinear"};
   CHECK(child_types(*model) == analog_types);
-  CHECK(max_abs_diff((*model)(x), digital_logits) <= 1e-4);
+  Tensor analog_logits = (*model)(x);
+  CHECK(max_abs_diff(analog_logits, digital_logits) <= 1e-4);
+  // The forward pass runs the new layers: their tiles receive gradients.
+  sum(analog_logits).backward();
+  for (std::size_t i : {0, 3}) {
+    auto* conv = dynamic_cast<AnalogConvNd*>((*model)[i].get());
+    REQUIRE(conv != nullptr);
+    CHECK(conv->analog_tiles()[0]->weight().grad().defined());
+  }
+  CHECK(dynamic_cast<AnalogLinear&>(*(*model)[11]).analog_tiles()[0]->weight().grad().defined());
 
   // Back to digital: the exact weights, under the same names.
   Generator back_gen(73);
@@ -383,7 +393,13 @@ TEST_CASE("convert_to_analog keeps excluded layers digital, walks nested modules
   for (const auto& [name, t] : net->named_parameters())
     if (name.find("tile_") != std::string::npos) converted.push_back(name);
   CHECK(converted == std::vector<std::string>{"0.g0_tile_0_0", "1.conv1.g0_tile_0_0", "1.shortcut.0.g0_tile_0_0"});
-  CHECK(max_abs_diff((*net)(x), y_digital) <= 1e-4);
+  Tensor y_analog = (*net)(x);
+  CHECK(max_abs_diff(y_analog, y_digital) <= 1e-4);
+  sum(y_analog).backward();  // the block's forward runs the replaced convs
+  for (const auto& [name, t] : net->named_parameters())
+    if (name.find("tile_") != std::string::npos) CHECK(t.grad().defined());
+  CHECK_FALSE(net->is_training());
+  CHECK_FALSE((*net)[0]->is_training());  // the converted layer keeps eval mode
 
   // A bare layer is returned converted.
   Generator g3(84);

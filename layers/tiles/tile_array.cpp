@@ -48,10 +48,13 @@ std::vector<AnalogTile*> TileArray::tiles() {
   return out;
 }
 
-Tensor TileArray::forward(const Tensor& x_in, bool is_test) {
+Tensor TileArray::forward(const Tensor& x_in, bool is_test, std::vector<float> weight_grad_scale) {
   if (x_in.dim() != 2 || x_in.size(1) != in_size())
     throw ShapeError("TileArray: input " + shape_str(x_in.shape()) + " does not match [N, " +
                      std::to_string(in_size()) + "]");
+  if (weight_grad_scale.size() > 1 && std::int64_t(weight_grad_scale.size()) != out_size())
+    throw ShapeError("TileArray: weight_grad_scale has " + std::to_string(weight_grad_scale.size()) +
+                     " entries, expected 0, 1 or " + std::to_string(out_size()));
   check_dtype(x_in, DType::Float32, "TileArray");
   check_cpu(x_in, "TileArray");
   const Tensor x = x_in.detach().contiguous();
@@ -78,7 +81,7 @@ Tensor TileArray::forward(const Tensor& x_in, bool is_test) {
   for (auto& t : tiles) inputs.push_back(t->weight());
   auto tiles_ref = tiles_;
   const TileGrid grid = grid_;
-  return record(y, "tile_array", inputs, [tiles_ref, grid, x_cols, is_test](const Tensor& g_in) {
+  return record(y, "tile_array", inputs, [tiles_ref, grid, x_cols, is_test, weight_grad_scale](const Tensor& g_in) {
     const Tensor g = g_in.contiguous();
     const std::int64_t n = g.size(0), R = grid.out_pieces.size(), C = grid.in_pieces.size();
     TileList& tiles = *tiles_ref;
@@ -94,6 +97,14 @@ Tensor TileArray::forward(const Tensor& x_in, bool is_test) {
         dw[t] = Tensor::empty({grid.out_pieces[r], grid.in_pieces[c]});
         cpu::gemm(cpu::gemm_shape(/*trans_a=*/true, /*trans_b=*/false, grid.out_pieces[r], grid.in_pieces[c], n),
                   1.0f, d_rows[r].data<float>(), x_cols[c].data<float>(), 0.0f, dw[t].data<float>());
+        if (!weight_grad_scale.empty()) {
+          float* w = dw[t].data<float>();
+          for (std::int64_t i = 0; i < grid.out_pieces[r]; ++i) {
+            const float f = weight_grad_scale.size() == 1 ? weight_grad_scale[0]
+                                                          : weight_grad_scale[grid.out_offsets[r] + i];
+            for (std::int64_t j = 0; j < grid.in_pieces[c]; ++j) w[i * grid.in_pieces[c] + j] *= f;
+          }
+        }
       }
     });
     Tensor dx = Tensor::empty({n, grid.in_size});

@@ -36,7 +36,11 @@ class TileArray {
 
   // x [N, in] float32 -> [N, out]; differentiable w.r.t. x and every tile's
   // weight. is_test: eval mode (noise-management statistics frozen).
-  Tensor forward(const Tensor& x, bool is_test);
+  // weight_grad_scale: empty (factor 1), one factor for all rows, or one per
+  // output row [out]: the tile-weight gradients of row i are multiplied by it
+  // (AnalogCore divides them by the squared weight-scaling factor); the
+  // gradient of x is not affected.
+  Tensor forward(const Tensor& x, bool is_test, std::vector<float> weight_grad_scale = {});
 
   // The whole matrix [out, in] assembled from the tiles (a copy), and its inverse.
   Tensor get_weights() const;

@@ -1,0 +1,118 @@
+// AnalogCore: the digital periphery around one TileArray, shared by
+// AnalogLinear and AnalogConv (REFERENCE.md sections 2-3). For a batch of
+// input rows x [M, in] (layer-input units) it computes
+//
+//   v = clip(x, ±r) / r            input range r (pre_post.input_range.enable)
+//   z = TileArray(v)               analog MVM on the tiles (stored weights W_t)
+//   y = z · r · s · a              s: weight-scaling (mapping) scales, a: learned out scaling
+//
+// and returns y [M, out] (no bias). The logical weights are W = a·s·W_t.
+//
+// Weight scaling (mapping.weight_scaling_omega > 0): set_weights(W) stores
+// W_t = W / s with s = max|W| / omega (per output row with
+// weight_scaling_columnwise; 0 -> 1), kept as the buffer "mapping_scales".
+// The tile-weight gradient is the logical one divided by s (aihwkit's
+// TorchInferenceTile: autograd gradient of W_t divided by s²), so one SGD
+// step moves the logical weights as it would move an unscaled layer's.
+//
+// Learned out scaling (mapping.learn_out_scaling): parameter "out_scaling",
+// [1] or [out] (out_scaling_columnwise), initialised to 1 and reset to 1 by
+// set_weights (aihwkit's set_scales); its gradient is the autograd one.
+//
+// Input range (aihwkit InferenceTile): one scalar r per core, parameter
+// "input_range" [1] when learn_input_range, else a buffer of that name.
+// During the first init_from_data training batches (with std(x) > 0),
+// r ← (r·k + init_std_alpha·std(x))/(k+1) with the unbiased std over the whole
+// batch; k is the buffer "input_range_update_idx". Gradient (REFERENCE.md
+// section 3), with dxc the gradient w.r.t. the clipped input:
+//   g_r = gradient_scale·(r if gradient_relative)·(Σ min(0, dxc·[x ≥ r]) − Σ max(0, dxc·[x ≤ −r]))
+//         + decay·r·[mean(|x| < r) > input_min_percentage]
+// and x gets dxc where |x| ≤ r, 0 where clipped. The ·r after the tiles and
+// the /r before them carry no gradient to r (aihwkit InferenceTile).
+// Note: aihwkit applies gradient_scale only when gradient_relative (a bug:
+// its documentation says it scales the gradient); we always apply it.
+// Note: aihwkit keeps one input range per tile of a mapped layer; here it is
+// one per core (per layer).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/tensor.h"
+#include "layers/config/rpu_config.h"
+#include "layers/tiles/tile_array.h"
+
+namespace aimc {
+
+// The mapping and pre/post-processing parameters of any RPU config family.
+const MappingParameter& rpu_mapping(const RPUConfig& rpu_config);
+const PrePostProcessingParameter& rpu_pre_post(const RPUConfig& rpu_config);
+
+// The forward and backward IOParameters a config gives its tiles (exact for
+// FloatingPointRPUConfig); ConfigError for what analog layers cannot do yet
+// (TorchInferenceRPUConfig, digital_bias = false, weight_scaling_lr_compensation,
+// manage_output_clipping, weight clip / modifier / remap).
+std::pair<IOParameters, IOParameters> tile_io_parameters(const RPUConfig& rpu_config);
+
+class AnalogCore {
+ public:
+  using NamedTensorList = std::vector<std::pair<std::string, Tensor>>;
+
+  // Tiles as TileArray(grid, tile_io_parameters(rpu_config), seed, first_tile_id);
+  // the stored weights start at 0, the scales at 1, r at init_value.
+  AnalogCore(const TileGrid& grid, const RPUConfig& rpu_config, std::uint64_t seed,
+             std::uint64_t first_tile_id = 0);
+
+  // x_rows [M, in] float32 -> [M, out], differentiable w.r.t. x_rows, the
+  // tile weights, input_range (when learned) and out_scaling. training: train
+  // mode (input-range data initialisation, tiles' is_test = !training).
+  Tensor forward(const Tensor& x_rows, bool training);
+
+  // Logical weights [out, in]: out_scaling · mapping_scales · W_t (a copy).
+  Tensor get_weights() const;
+  // Stores W (see the file comment): recomputes the mapping scales when
+  // omega > 0 and resets out_scaling to 1.
+  void set_weights(const Tensor& weights);
+
+  // Called by the layer after each optimizer step; runs the function given to
+  // set_post_update_step (weight clip / remap), if any.
+  void post_update_step();
+  void set_post_update_step(std::function<void(AnalogCore&)> fn) { post_update_step_ = std::move(fn); }
+
+  // Trainable tensors, to be registered by the owning Module in this order:
+  // "tile_<r>_<c>" (every tile's stored weights), "input_range" (when enabled
+  // and learned), "out_scaling" (when learn_out_scaling).
+  NamedTensorList parameters() const;
+  // State: "mapping_scales" (omega > 0), "input_range" (enabled, not learned),
+  // "input_range_update_idx" (enabled).
+  NamedTensorList buffers() const;
+
+  TileArray& tile_array() { return tiles_; }
+  const TileArray& tile_array() const { return tiles_; }
+  std::int64_t out_size() const { return tiles_.out_size(); }
+  std::int64_t in_size() const { return tiles_.in_size(); }
+  const MappingParameter& mapping() const { return mapping_; }
+  const InputRangeParameter& input_range_parameter() const { return input_range_param_; }
+  // Undefined when the feature is off.
+  const Tensor& input_range() const { return input_range_; }
+  const Tensor& input_range_update_idx() const { return input_range_update_idx_; }
+  const Tensor& mapping_scales() const { return mapping_scales_; }
+  const Tensor& out_scaling() const { return out_scaling_; }
+
+ private:
+  void init_input_range_from_data(const Tensor& x);
+
+  TileArray tiles_;
+  MappingParameter mapping_;
+  InputRangeParameter input_range_param_;
+  Tensor input_range_;             // [1]
+  Tensor input_range_update_idx_;  // [1], batches used for the data initialisation
+  Tensor mapping_scales_;          // [1] or [out]
+  Tensor out_scaling_;             // [1] or [out]
+  std::function<void(AnalogCore&)> post_update_step_;
+};
+
+}  // namespace aimc
