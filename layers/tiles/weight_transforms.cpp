@@ -406,22 +406,22 @@ void apply_weight_remap_(Tensor& w, Tensor& scales, const WeightRemapParameter& 
   float* s = swork.data<float>();
   const std::vector<float> m = row_abs_max(x, rows, cols, cols);
 
-  // Per-row factor f: W_r *= f_r.
-  std::vector<float> f(static_cast<std::size_t>(rows), 1.0f);
+  // Per row: W_r = W_r·mul_r/div_r (aihwkit's order of operations).
+  std::vector<float> mul(static_cast<std::size_t>(rows), 1.0f), div(static_cast<std::size_t>(rows), 1.0f);
   if (p.type == WeightRemapType::LayerwiseSymmetric) {
     float g = 0.0f;
     for (float v : m) g = std::max(g, v);
     g /= p.remapped_wmax;
     if (g > 0.0f) {
       for (std::int64_t r = 0; r < rows; ++r) s[r] *= g;
-      std::fill(f.begin(), f.end(), 1.0f / g);
+      std::fill(div.begin(), div.end(), g);
     }
   } else if (p.max_scale_range <= 0.0f) {
     for (std::int64_t r = 0; r < rows; ++r) {
       float a = m[static_cast<std::size_t>(r)] / p.remapped_wmax;
       a = a > 0.0f ? a : 1.0f;
       s[r] *= a;
-      f[static_cast<std::size_t>(r)] = 1.0f / a;
+      div[static_cast<std::size_t>(r)] = a;
     }
   } else {
     float min_scale = std::numeric_limits<float>::max();
@@ -433,19 +433,19 @@ void apply_weight_remap_(Tensor& w, Tensor& scales, const WeightRemapParameter& 
       const float old_scale = s[r];
       float new_scale = a > 0.0f ? a * old_scale : old_scale;
       if (min_scale > 0.0f && new_scale / min_scale > p.max_scale_range) new_scale = min_scale * p.max_scale_range;
-      f[static_cast<std::size_t>(r)] = new_scale != 0.0f ? old_scale / new_scale : 1.0f;
+      if (new_scale != 0.0f) {
+        mul[static_cast<std::size_t>(r)] = old_scale;
+        div[static_cast<std::size_t>(r)] = new_scale;
+      }
       s[r] = new_scale;
     }
   }
-  // W /= m is done as a division (not a multiplication by 1/m) for exact known answers.
   for_rows(rows, cols, [&](std::int64_t r0, std::int64_t r1) {
     for (std::int64_t r = r0; r < r1; ++r) {
-      const float fr = f[static_cast<std::size_t>(r)];
-      if (fr == 1.0f) continue;
-      const float d = 1.0f / fr;
+      const float mr = mul[static_cast<std::size_t>(r)], dr = div[static_cast<std::size_t>(r)];
+      if (mr == 1.0f && dr == 1.0f) continue;
       float* v = x + r * cols;
-      (void)d;
-      for (std::int64_t k = 0; k < cols; ++k) v[k] *= fr;
+      for (std::int64_t k = 0; k < cols; ++k) v[k] = v[k] * mr / dr;
     }
   });
   if (!w.is_contiguous()) w.copy_(work);

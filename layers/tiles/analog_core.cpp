@@ -1,0 +1,235 @@
+// AnalogCore (see analog_core.h).
+#include "layers/tiles/analog_core.h"
+
+#include <cmath>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "kernels/cpu/parallel.h"
+
+namespace aimc {
+namespace {
+
+// v = clip(x, ±r) / r with the input-range gradient of REFERENCE.md section 3
+// (see analog_core.h). x [M, in] float32; r [1] (gradient only if it requires grad).
+Tensor input_range_clip(const Tensor& x_in, const Tensor& r, const InputRangeParameter& p) {
+  const Tensor x = x_in.detach().contiguous();
+  const float rv = std::abs(r.data<float>()[0]);
+  if (!(rv > 0.f) || !std::isfinite(rv))
+    throw ValueError("AnalogCore: the input range must be finite and > 0, got " + std::to_string(rv));
+  const std::int64_t n = x.numel();
+  Tensor v = Tensor::empty(x.shape());
+  const float* xs = x.data<float>();
+  float* vs = v.data<float>();
+  cpu::parallel_for(0, n, cpu::grain_for(n, 1 << 14), [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t i = lo; i < hi; ++i) vs[i] = std::min(std::max(xs[i], -rv), rv) / rv;
+  });
+  return record(v, "input_range_clip", {x_in, r}, [x, rv, p](const Tensor& g_in) -> std::vector<Tensor> {
+    const Tensor g = g_in.contiguous();
+    const std::int64_t n = x.numel();
+    const float* xs = x.data<float>();
+    const float* gs = g.data<float>();
+    // dxc = g / r is the gradient w.r.t. the clipped input (r cancels for the tiles).
+    Tensor dx = Tensor::empty(x.shape());
+    float* dxs = dx.data<float>();
+    cpu::parallel_for(0, n, cpu::grain_for(n, 1 << 14), [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t i = lo; i < hi; ++i) dxs[i] = std::abs(xs[i]) <= rv ? gs[i] / rv : 0.f;
+    });
+    // Serial sums in double: independent of the thread count.
+    double clip_sum = 0;
+    std::int64_t inside = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      const double dxc = double(gs[i]) / rv;
+      if (xs[i] >= rv) clip_sum += std::min(0.0, dxc);
+      if (xs[i] <= -rv) clip_sum -= std::max(0.0, dxc);
+      if (std::abs(xs[i]) < rv) ++inside;
+    }
+    double g_r = clip_sum * p.gradient_scale;
+    if (p.gradient_relative) g_r *= rv;
+    if (p.decay > 0 && n > 0 && double(inside) / double(n) > p.input_min_percentage) g_r += double(p.decay) * rv;
+    return {dx, Tensor::full({1}, g_r)};
+  });
+}
+
+Tensor ones_or_rows(std::int64_t rows, bool per_row) { return Tensor::ones({per_row ? rows : 1}); }
+
+}  // namespace
+
+const MappingParameter& rpu_mapping(const RPUConfig& c) {
+  return std::visit([](const auto& family) -> const MappingParameter& { return family.mapping; }, c.config);
+}
+
+const PrePostProcessingParameter& rpu_pre_post(const RPUConfig& c) {
+  return std::visit([](const auto& family) -> const PrePostProcessingParameter& { return family.pre_post; },
+                    c.config);
+}
+
+std::pair<IOParameters, IOParameters> tile_io_parameters(const RPUConfig& rpu_config) {
+  rpu_config.validate();
+  if (!rpu_config.holds<FloatingPointRPUConfig>() && !rpu_config.holds<InferenceRPUConfig>())
+    throw ConfigError("analog layers support InferenceRPUConfig and FloatingPointRPUConfig so far, not " +
+                      rpu_config.family());
+  const MappingParameter& m = rpu_mapping(rpu_config);
+  if (!m.digital_bias) throw ConfigError("mapping.digital_bias = false is not implemented yet");
+  if (m.weight_scaling_lr_compensation)
+    throw ConfigError("mapping.weight_scaling_lr_compensation = true is not implemented yet");
+  if (rpu_pre_post(rpu_config).input_range.manage_output_clipping)
+    throw ConfigError("pre_post.input_range.manage_output_clipping = true is not implemented yet");
+  if (rpu_config.holds<FloatingPointRPUConfig>()) {
+    IOParameters exact;
+    exact.is_perfect = true;
+    return {exact, exact};
+  }
+  const auto& c = rpu_config.get<InferenceRPUConfig>();
+  if (c.modifier.type != WeightModifierType::None || c.clip.type != WeightClipType::None ||
+      c.remap.type != WeightRemapType::None)
+    throw ConfigError("weight clip / modifier / remap are not implemented yet (use type NONE)");
+  return {c.forward, c.backward};
+}
+
+namespace {
+TileArray make_tile_array(const TileGrid& grid, const RPUConfig& rpu_config, std::uint64_t seed,
+                          std::uint64_t first_tile_id) {
+  const auto [forward_io, backward_io] = tile_io_parameters(rpu_config);
+  return TileArray(grid, forward_io, backward_io, seed, first_tile_id);
+}
+}  // namespace
+
+AnalogCore::AnalogCore(const TileGrid& grid, const RPUConfig& rpu_config, std::uint64_t seed,
+                       std::uint64_t first_tile_id)
+    : tiles_(make_tile_array(grid, rpu_config, seed, first_tile_id)),
+      mapping_(rpu_mapping(rpu_config)),
+      input_range_param_(rpu_pre_post(rpu_config).input_range) {
+  if (input_range_param_.enable) {
+    input_range_ = Tensor::full({1}, input_range_param_.init_value);
+    if (input_range_param_.learn_input_range) input_range_.set_requires_grad(true);
+    input_range_update_idx_ = Tensor::zeros({1});
+  }
+  if (mapping_.weight_scaling_omega > 0) mapping_scales_ = ones_or_rows(out_size(), mapping_.weight_scaling_columnwise);
+  if (mapping_.learn_out_scaling) {
+    out_scaling_ = ones_or_rows(out_size(), mapping_.out_scaling_columnwise);
+    out_scaling_.set_requires_grad(true);
+  }
+}
+
+void AnalogCore::init_input_range_from_data(const Tensor& x_in) {
+  const float k = input_range_update_idx_.data<float>()[0];
+  if (!(k < float(input_range_param_.init_from_data))) return;
+  const Tensor x = x_in.detach().contiguous();
+  const std::int64_t n = x.numel();
+  if (n < 2) return;
+  const float* xs = x.data<float>();
+  double s = 0;
+  for (std::int64_t i = 0; i < n; ++i) s += xs[i];
+  const double mean = s / double(n);
+  double ss = 0;
+  for (std::int64_t i = 0; i < n; ++i) ss += (xs[i] - mean) * (xs[i] - mean);
+  const double std_x = std::sqrt(ss / double(n - 1));  // unbiased, as torch.std
+  if (!(std_x > 0)) return;
+  float& r = input_range_.data<float>()[0];
+  r = std::abs(float((double(r) * k + double(input_range_param_.init_std_alpha) * std_x) / (k + 1.0)));
+  input_range_update_idx_.data<float>()[0] = k + 1.f;
+}
+
+Tensor AnalogCore::forward(const Tensor& x_rows, bool training) {
+  if (x_rows.dim() != 2 || x_rows.size(1) != in_size())
+    throw ShapeError("AnalogCore: input " + shape_str(x_rows.shape()) + " does not match [M, " +
+                     std::to_string(in_size()) + "]");
+  check_dtype(x_rows, DType::Float32, "AnalogCore");
+  Tensor v = x_rows;
+  // Digital output factor r·s (no gradient to r or s).
+  std::vector<float> out_factor{1.f};
+  if (input_range_.defined()) {
+    if (training) init_input_range_from_data(x_rows);
+    v = input_range_clip(x_rows, input_range_, input_range_param_);
+    out_factor[0] = std::abs(input_range_.data<float>()[0]);
+  }
+  std::vector<float> weight_grad_scale;
+  if (mapping_scales_.defined()) {
+    const auto s = mapping_scales_.to_vector();
+    const float r = out_factor[0];
+    out_factor.assign(s.size(), 0.f);
+    weight_grad_scale.resize(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      out_factor[i] = r * s[i];
+      weight_grad_scale[i] = 1.f / (s[i] * s[i]);
+    }
+  }
+  Tensor y = tiles_.forward(v, !training, std::move(weight_grad_scale));
+  if (out_factor.size() > 1 || out_factor[0] != 1.f)
+    y = mul(y, Tensor::from_vector(out_factor, {std::int64_t(out_factor.size())}));
+  if (out_scaling_.defined()) y = mul(y, out_scaling_);
+  return y;
+}
+
+Tensor AnalogCore::get_weights() const {
+  Tensor w = tiles_.get_weights();
+  std::vector<float> scale(out_size(), 1.f);
+  for (const Tensor* t : {&mapping_scales_, &out_scaling_}) {
+    if (!t->defined()) continue;
+    const auto v = t->to_vector();
+    for (std::int64_t i = 0; i < out_size(); ++i) scale[i] *= v.size() == 1 ? v[0] : v[i];
+  }
+  float* ws = w.data<float>();
+  for (std::int64_t i = 0; i < out_size(); ++i)
+    for (std::int64_t j = 0; j < in_size(); ++j) ws[i * in_size() + j] *= scale[i];
+  return w;
+}
+
+void AnalogCore::set_weights(const Tensor& weights) {
+  if (weights.shape() != Shape{out_size(), in_size()})
+    throw ShapeError("AnalogCore::set_weights: got " + shape_str(weights.shape()) + ", expected " +
+                     shape_str({out_size(), in_size()}));
+  NoGradGuard no_grad;
+  if (out_scaling_.defined()) out_scaling_.detach().fill_(1.0);
+  if (!mapping_scales_.defined()) {
+    tiles_.set_weights(weights);
+    return;
+  }
+  Tensor w = weights.detach().to(DType::Float32).contiguous().clone();
+  float* ws = w.data<float>();
+  const std::int64_t rows = out_size(), cols = in_size();
+  std::vector<float> row_max(rows, 0.f);
+  for (std::int64_t i = 0; i < rows; ++i)
+    for (std::int64_t j = 0; j < cols; ++j) row_max[i] = std::max(row_max[i], std::abs(ws[i * cols + j]));
+  std::vector<float> s(mapping_.weight_scaling_columnwise ? rows : 1);
+  if (s.size() == 1) {
+    float m = 0.f;
+    for (float v : row_max) m = std::max(m, v);
+    s[0] = m;
+  } else {
+    s = row_max;
+  }
+  for (float& v : s) {
+    v /= mapping_.weight_scaling_omega;
+    if (v == 0.f) v = 1.f;  // as aihwkit: an all-zero weight keeps scale 1
+  }
+  for (std::int64_t i = 0; i < rows; ++i)
+    for (std::int64_t j = 0; j < cols; ++j) ws[i * cols + j] /= s.size() == 1 ? s[0] : s[i];
+  std::copy(s.begin(), s.end(), mapping_scales_.data<float>());
+  tiles_.set_weights(w);
+}
+
+void AnalogCore::post_update_step() {
+  if (post_update_step_) post_update_step_(*this);
+}
+
+AnalogCore::NamedTensorList AnalogCore::parameters() const {
+  NamedTensorList out;
+  for (std::int64_t r = 0; r < tiles_.rows(); ++r)
+    for (std::int64_t c = 0; c < tiles_.columns(); ++c)
+      out.emplace_back("tile_" + std::to_string(r) + "_" + std::to_string(c), tiles_.tile(r, c).weight());
+  if (input_range_.defined() && input_range_param_.learn_input_range) out.emplace_back("input_range", input_range_);
+  if (out_scaling_.defined()) out.emplace_back("out_scaling", out_scaling_);
+  return out;
+}
+
+AnalogCore::NamedTensorList AnalogCore::buffers() const {
+  NamedTensorList out;
+  if (mapping_scales_.defined()) out.emplace_back("mapping_scales", mapping_scales_);
+  if (input_range_.defined() && !input_range_param_.learn_input_range) out.emplace_back("input_range", input_range_);
+  if (input_range_update_idx_.defined()) out.emplace_back("input_range_update_idx", input_range_update_idx_);
+  return out;
+}
+
+}  // namespace aimc
