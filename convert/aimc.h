@@ -12,7 +12,14 @@
 #include "engine/safetensors.h"
 #include "engine/tensor.h"
 
-// layers: modules and optimizers
+// layers: RPU configs, analog tiles, modules and optimizers
+#include "layers/config/presets.h"
+#include "layers/config/rpu_config.h"
+#include "layers/modules/analog_conv.h"
+#include "layers/modules/analog_linear.h"
+#include "layers/tiles/analog_tile.h"
+#include "layers/tiles/realistic_read.h"
+#include "layers/tiles/tile_array.h"
 #include "layers/modules/activation.h"
 #include "layers/modules/basic_block.h"
 #include "layers/modules/batch_norm.h"
@@ -31,4 +38,5 @@
 
 // convert: model builders and checkpoints
 #include "convert/checkpoint.h"
+#include "convert/conversion.h"
 #include "convert/models.h"

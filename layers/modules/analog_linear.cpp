@@ -11,56 +11,27 @@
 namespace aimc {
 namespace {
 
-const MappingParameter& mapping_of(const RPUConfig& c) {
-  return std::visit([](const auto& family) -> const MappingParameter& { return family.mapping; }, c.config);
-}
-
 std::uint64_t draw_seed(Generator& gen) {
   std::uint32_t words[2];
   gen.integers(words, 2, 0xFFFFFFFFu);
   return (std::uint64_t(words[0]) << 32) | words[1];
 }
 
+TileGrid linear_grid(std::int64_t in_features, std::int64_t out_features, const RPUConfig& rpu_config) {
+  const MappingParameter& m = rpu_mapping(rpu_config);
+  return make_tile_grid(out_features, in_features, m.max_output_size, m.max_input_size);
+}
+
 }  // namespace
-
-std::pair<IOParameters, IOParameters> tile_io_parameters(const RPUConfig& rpu_config) {
-  rpu_config.validate();
-  if (rpu_config.holds<FloatingPointRPUConfig>()) {
-    IOParameters exact;
-    exact.is_perfect = true;
-    return {exact, exact};
-  }
-  if (!rpu_config.holds<InferenceRPUConfig>())
-    throw ConfigError("analog layers support InferenceRPUConfig and FloatingPointRPUConfig so far, not " +
-                      rpu_config.family());
-  const auto& c = rpu_config.get<InferenceRPUConfig>();
-  if (c.mapping.weight_scaling_omega > 0 || c.mapping.learn_out_scaling)
-    throw ConfigError("mapping.weight_scaling_omega / learn_out_scaling are not implemented yet (use 0 / false)");
-  if (!c.mapping.digital_bias) throw ConfigError("mapping.digital_bias = false is not implemented yet");
-  if (c.pre_post.input_range.enable) throw ConfigError("pre_post.input_range.enable is not implemented yet");
-  if (c.modifier.type != WeightModifierType::None || c.clip.type != WeightClipType::None ||
-      c.remap.type != WeightRemapType::None)
-    throw ConfigError("weight clip / modifier / remap are not implemented yet (use type NONE)");
-  return {c.forward, c.backward};
-}
-
-TileArray make_tiles(std::int64_t in_features, std::int64_t out_features, const RPUConfig& rpu_config,
-                     std::uint64_t tile_seed) {
-  const auto [forward_io, backward_io] = tile_io_parameters(rpu_config);
-  const MappingParameter& m = mapping_of(rpu_config);
-  return TileArray(make_tile_grid(out_features, in_features, m.max_output_size, m.max_input_size), forward_io,
-                   backward_io, tile_seed);
-}
 
 AnalogLinear::AnalogLinear(std::int64_t in_features, std::int64_t out_features, bool bias,
                            const RPUConfig& rpu_config, std::uint64_t tile_seed)
     : in_features_(in_features),
       out_features_(out_features),
       rpu_config_(rpu_config),
-      tiles_(make_tiles(in_features, out_features, rpu_config, tile_seed)) {
-  for (std::int64_t r = 0; r < tiles_.rows(); ++r)
-    for (std::int64_t c = 0; c < tiles_.columns(); ++c)
-      register_parameter("tile_" + std::to_string(r) + "_" + std::to_string(c), tiles_.tile(r, c).weight());
+      core_(linear_grid(in_features, out_features, rpu_config), rpu_config, tile_seed) {
+  for (const auto& [name, t] : core_.parameters()) register_parameter(name, t);
+  for (const auto& [name, t] : core_.buffers()) register_buffer(name, t);
   if (bias) bias_ = register_parameter("bias", Tensor::zeros({out_features}));
 }
 
@@ -100,7 +71,7 @@ std::shared_ptr<Linear> AnalogLinear::to_digital(Generator& gen) const {
 }
 
 void AnalogLinear::set_weights(const Tensor& weights, const Tensor& bias) {
-  tiles_.set_weights(weights);
+  core_.set_weights(weights);
   if (bias.defined()) {
     if (!bias_.defined()) throw ValueError("AnalogLinear::set_weights: this layer has no bias");
     NoGradGuard no_grad;
@@ -112,7 +83,7 @@ Tensor AnalogLinear::forward(const Tensor& x) {
   if (x.dim() != 2 || x.size(1) != in_features_)
     throw ShapeError("AnalogLinear: expected input [N, " + std::to_string(in_features_) + "], got " +
                      shape_str(x.shape()));
-  Tensor y = tiles_.forward(x, !is_training());
+  Tensor y = core_.forward(x, is_training());
   return bias_.defined() ? add(y, bias_) : y;
 }
 

@@ -1,13 +1,14 @@
 // AnalogLinear: a fully connected layer whose matrix product runs on analog
-// tiles (layers/tiles/). y = TileArray(x) + b, with the bias added digitally
+// tiles (layers/tiles/). y = AnalogCore(x) + b, with the bias added digitally
 // (mapping.digital_bias). The weight matrix [out, in] is cut into tiles by the
 // RPU config's mapping (max_input_size / max_output_size); every tile is a
-// complete crossbar with its own periphery and noise.
+// complete crossbar with its own periphery and noise. The core adds the
+// digital periphery: input range, weight scaling, learned out scaling.
 //
 // Supported RPU configs: InferenceRPUConfig (forward/backward IOParameters)
-// and FloatingPointRPUConfig (exact float tiles). Weight scaling, input
-// ranges, clip/modifier/remap and TorchInferenceRPUConfig are not
-// implemented yet and raise ConfigError when requested.
+// and FloatingPointRPUConfig (exact float tiles). Clip/modifier/remap and
+// TorchInferenceRPUConfig are not implemented yet and raise ConfigError
+// (see tile_io_parameters in layers/tiles/analog_core.h).
 #pragma once
 
 #include <cstdint>
@@ -16,7 +17,7 @@
 #include "layers/config/rpu_config.h"
 #include "layers/modules/linear.h"
 #include "layers/modules/module.h"
-#include "layers/tiles/tile_array.h"
+#include "layers/tiles/analog_core.h"
 
 namespace aimc {
 
@@ -37,13 +38,18 @@ class AnalogLinear : public Module {
 
   Tensor forward(const Tensor& x) override;
 
-  // The exact weights [out, in] held by the tiles (a copy) and the bias.
-  Tensor get_weights() const { return tiles_.get_weights(); }
+  // The exact logical weights [out, in] (tile weights times the digital
+  // scales, a copy) and the bias.
+  Tensor get_weights() const { return core_.get_weights(); }
   Tensor get_bias() const { return bias_; }
   void set_weights(const Tensor& weights, const Tensor& bias = Tensor());
 
-  std::vector<AnalogTile*> analog_tiles() { return tiles_.tiles(); }
-  const TileArray& tile_array() const { return tiles_; }
+  std::vector<AnalogTile*> analog_tiles() { return core_.tile_array().tiles(); }
+  const TileArray& tile_array() const { return core_.tile_array(); }
+  AnalogCore& analog_core() { return core_; }
+  const AnalogCore& analog_core() const { return core_; }
+  // Call after each optimizer step (weight clip / remap of the core).
+  void post_update_step() { core_.post_update_step(); }
   const RPUConfig& rpu_config() const { return rpu_config_; }
   std::int64_t in_features() const { return in_features_; }
   std::int64_t out_features() const { return out_features_; }
@@ -65,12 +71,10 @@ class AnalogLinear : public Module {
 
   std::int64_t in_features_, out_features_;
   RPUConfig rpu_config_;
-  TileArray tiles_;
+  AnalogCore core_;
   Tensor bias_;
 };
 
-// The forward and backward IOParameters a config gives its tiles (exact for
-// FloatingPointRPUConfig); ConfigError for what AnalogLinear cannot do yet.
-std::pair<IOParameters, IOParameters> tile_io_parameters(const RPUConfig& rpu_config);
+// tile_io_parameters(rpu_config) is declared in layers/tiles/analog_core.h.
 
 }  // namespace aimc

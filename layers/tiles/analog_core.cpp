@@ -1,6 +1,7 @@
 // AnalogCore (see analog_core.h).
 #include "layers/tiles/analog_core.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/autograd.h"
@@ -136,6 +137,7 @@ Tensor AnalogCore::forward(const Tensor& x_rows, bool training) {
     throw ShapeError("AnalogCore: input " + shape_str(x_rows.shape()) + " does not match [M, " +
                      std::to_string(in_size()) + "]");
   check_dtype(x_rows, DType::Float32, "AnalogCore");
+  check_cpu(x_rows, "AnalogCore");
   Tensor v = x_rows;
   // Digital output factor r·s (no gradient to r or s).
   std::vector<float> out_factor{1.f};
