@@ -48,14 +48,16 @@ class AnalogLinear : public Module {
   const TileArray& tile_array() const { return core_.tile_array(); }
   AnalogCore& analog_core() { return core_; }
   const AnalogCore& analog_core() const { return core_; }
-  // Call after each optimizer step (weight clip / remap of the core).
-  void post_update_step() { core_.post_update_step(); }
   const RPUConfig& rpu_config() const { return rpu_config_; }
   std::int64_t in_features() const { return in_features_; }
   std::int64_t out_features() const { return out_features_; }
 
   std::string type_name() const override { return "AnalogLinear"; }
   nlohmann::json config() const override;
+
+ protected:
+  // Module::post_update_step() (after each optimizer step): the core's weight clip / remap.
+  void post_update() override { core_.post_update_step(); }
 
  private:
   struct InitialValues {

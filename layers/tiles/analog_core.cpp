@@ -65,17 +65,21 @@ const PrePostProcessingParameter& rpu_pre_post(const RPUConfig& c) {
                     c.config);
 }
 
-std::pair<IOParameters, IOParameters> tile_io_parameters(const RPUConfig& rpu_config) {
+std::pair<IOParameters, IOParameters> tile_io_parameters(const RPUConfig& rpu_config, bool with_core_periphery) {
   rpu_config.validate();
   if (!rpu_config.holds<FloatingPointRPUConfig>() && !rpu_config.holds<InferenceRPUConfig>())
     throw ConfigError("analog layers support InferenceRPUConfig and FloatingPointRPUConfig so far, not " +
                       rpu_config.family());
   const MappingParameter& m = rpu_mapping(rpu_config);
+  const InputRangeParameter& ir = rpu_pre_post(rpu_config).input_range;
   if (!m.digital_bias) throw ConfigError("mapping.digital_bias = false is not implemented yet");
   if (m.weight_scaling_lr_compensation)
     throw ConfigError("mapping.weight_scaling_lr_compensation = true is not implemented yet");
-  if (rpu_pre_post(rpu_config).input_range.manage_output_clipping)
+  if (ir.enable && ir.manage_output_clipping)
     throw ConfigError("pre_post.input_range.manage_output_clipping = true is not implemented yet");
+  if (!with_core_periphery && (m.weight_scaling_omega > 0 || m.learn_out_scaling || ir.enable))
+    throw ConfigError("mapping.weight_scaling_omega / learn_out_scaling and pre_post.input_range.enable are "
+                      "not implemented for this layer yet (use 0 / false / false)");
   if (rpu_config.holds<FloatingPointRPUConfig>()) {
     IOParameters exact;
     exact.is_perfect = true;
@@ -91,7 +95,7 @@ std::pair<IOParameters, IOParameters> tile_io_parameters(const RPUConfig& rpu_co
 namespace {
 TileArray make_tile_array(const TileGrid& grid, const RPUConfig& rpu_config, std::uint64_t seed,
                           std::uint64_t first_tile_id) {
-  const auto [forward_io, backward_io] = tile_io_parameters(rpu_config);
+  const auto [forward_io, backward_io] = tile_io_parameters(rpu_config, /*with_core_periphery=*/true);
   return TileArray(grid, forward_io, backward_io, seed, first_tile_id);
 }
 }  // namespace

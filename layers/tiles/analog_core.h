@@ -54,8 +54,11 @@ const PrePostProcessingParameter& rpu_pre_post(const RPUConfig& rpu_config);
 // The forward and backward IOParameters a config gives its tiles (exact for
 // FloatingPointRPUConfig); ConfigError for what analog layers cannot do yet
 // (TorchInferenceRPUConfig, digital_bias = false, weight_scaling_lr_compensation,
-// manage_output_clipping, weight clip / modifier / remap).
-std::pair<IOParameters, IOParameters> tile_io_parameters(const RPUConfig& rpu_config);
+// manage_output_clipping, weight clip / modifier / remap). Without
+// with_core_periphery (a layer on bare TileArrays) also ConfigError for
+// weight scaling, learned out scaling and input ranges, which need AnalogCore.
+std::pair<IOParameters, IOParameters> tile_io_parameters(const RPUConfig& rpu_config,
+                                                         bool with_core_periphery = false);
 
 class AnalogCore {
  public:

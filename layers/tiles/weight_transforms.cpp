@@ -43,27 +43,6 @@ void for_rows(std::int64_t rows, std::int64_t cols, Body&& body) {
   cpu::parallel_for(0, rows, cpu::grain_for(rows, min_rows), body);
 }
 
-// Calls body(i, row, col, group) for every element i of an n = rows·cols
-// tile whose column is < cols_used, in groups of 4 (one Philox block).
-template <class Body>
-void for_elements(std::int64_t rows, std::int64_t cols, std::int64_t cols_used, Body&& body) {
-  const std::int64_t n = rows * cols;
-  const std::int64_t groups = ceil_div(n, 4);
-  cpu::parallel_for(0, groups, cpu::grain_for(groups, kMinGrainElements / 4), [&](std::int64_t g0, std::int64_t g1) {
-    std::int64_t i = g0 * 4;
-    std::int64_t row = i / cols;
-    std::int64_t col = i - row * cols;
-    const std::int64_t end = std::min(g1 * 4, n);
-    for (; i < end; ++i) {
-      if (col < cols_used) body(i, row, i >> 2);
-      if (++col == cols) {
-        col = 0;
-        ++row;
-      }
-    }
-  });
-}
-
 // Draws from one section of consecutive Philox blocks.
 struct Section {
   std::uint64_t seed;
@@ -71,17 +50,46 @@ struct Section {
   std::uint64_t base;
 
   rng::Block block(std::int64_t k) const { return rng::philox(seed, stream, base + static_cast<std::uint64_t>(k)); }
-  // Uniform in (0, 1) for element i (word i%4 of block i/4).
-  float uniform(std::int64_t i) const { return rng::uniform_open(block(i >> 2).v[i & 3]); }
-  // Standard normal for element i (normal i%4 of block i/4).
-  float normal(std::int64_t i) const {
-    const rng::Block b = block(i >> 2);
-    const int k = static_cast<int>(i & 3);
-    float z0, z1;
-    rng::box_muller_fast(b.v[k & 2], b.v[(k & 2) + 1], z0, z1);
-    return (k & 1) ? z1 : z0;
+  // Uniforms in (0, 1) for the elements 4g .. 4g+3 (one word each).
+  void uniforms(std::int64_t g, float* d) const {
+    const rng::Block b = block(g);
+    for (int k = 0; k < 4; ++k) d[k] = rng::uniform_open(b.v[k]);
+  }
+  // Standard normals for the elements 4g .. 4g+3 (Box-Muller on words 0,1 and 2,3).
+  void normals(std::int64_t g, float* d) const {
+    const rng::Block b = block(g);
+    rng::box_muller_fast(b.v[0], b.v[1], d[0], d[1]);
+    rng::box_muller_fast(b.v[2], b.v[3], d[2], d[3]);
   }
 };
+
+// For every element i of an n = rows·cols tile whose column is < cols_used:
+// body(i, row, d) with d the draw of element i from draw(i/4, d[4]) (one
+// Philox block per group of 4 elements; chunks depend only on n).
+template <class Draw, class Body>
+void for_elements(std::int64_t rows, std::int64_t cols, std::int64_t cols_used, Draw&& draw, Body&& body) {
+  const std::int64_t n = rows * cols;
+  const std::int64_t groups = ceil_div(n, 4);
+  cpu::parallel_for(0, groups, cpu::grain_for(groups, kMinGrainElements / 4), [&](std::int64_t g0, std::int64_t g1) {
+    std::int64_t row = (g0 * 4) / cols;
+    std::int64_t col = g0 * 4 - row * cols;
+    for (std::int64_t g = g0; g < g1; ++g) {
+      float d[4];
+      draw(g, d);
+      const std::int64_t end = std::min(g * 4 + 4, n);
+      for (std::int64_t i = g * 4; i < end; ++i) {
+        if (col < cols_used) body(i, row, d[i & 3]);
+        if (++col == cols) {
+          col = 0;
+          ++row;
+        }
+      }
+    }
+  });
+}
+
+// Draw for loops that need no random numbers.
+void no_draw(std::int64_t, float* d) { d[0] = d[1] = d[2] = d[3] = 0.0f; }
 
 bool is_per_channel(MT t) {
   return t == MT::DiscretizePerChannel || t == MT::AddNormalPerChannel || t == MT::DiscretizeAddNormalPerChannel;
@@ -193,7 +201,7 @@ void pcm_noise(float* o, std::int64_t rows, std::int64_t cols, std::int64_t cols
   k.p_reset = p.pcm_prob_at_reset;
   k.p_gmax = p.pcm_prob_at_gmax;
   k.p_random = p.pcm_prob_at_random;
-  for_elements(rows, cols, cols_used, [&](std::int64_t i, std::int64_t row, std::int64_t) {
+  for_elements(rows, cols, cols_used, no_draw, [&](std::int64_t i, std::int64_t row, float) {
     const rng::Block b0 = s.block(2 * i);
     const rng::Block b1 = s.block(2 * i + 1);
     o[i] = pcm_noise_one(o[i], amax[static_cast<std::size_t>(row)], k, b0, b1);
@@ -230,40 +238,42 @@ Tensor apply_weight_modifier(const Tensor& w, const WeightModifierParameter& p, 
     if (is_discretize(t)) {
       const bool sto = p.sto_round;
       const Section s = sto ? section(groups) : Section{seed, stream, 0};
-      for_elements(rows, cols, cols_used, [&](std::int64_t i, std::int64_t row, std::int64_t) {
+      const auto draw = [&](std::int64_t g, float* d) { sto ? s.uniforms(g, d) : no_draw(g, d); };
+      for_elements(rows, cols, cols_used, draw, [&](std::int64_t i, std::int64_t row, float u) {
         const float a = amax[static_cast<std::size_t>(row)];
         float v = o[i] / a / res;
-        if (sto) v += s.uniform(i) - 0.5f;
+        if (sto) v += u - 0.5f;
         o[i] = a * (res * std::round(v));
       });
     }
 
     if (is_gaussian(t) && p.std_dev > 0.0f) {
       const Section s = section(groups);
+      const auto draw = [&](std::int64_t g, float* d) { s.normals(g, d); };
       const float sd = p.std_dev;
       switch (t) {
         case MT::AddNormal:
         case MT::AddNormalPerChannel:
         case MT::DiscretizeAddNormal:
         case MT::DiscretizeAddNormalPerChannel:
-          for_elements(rows, cols, cols_used, [&](std::int64_t i, std::int64_t row, std::int64_t) {
-            o[i] += sd * amax[static_cast<std::size_t>(row)] * s.normal(i);
+          for_elements(rows, cols, cols_used, draw, [&](std::int64_t i, std::int64_t row, float z) {
+            o[i] += sd * amax[static_cast<std::size_t>(row)] * z;
           });
           break;
         case MT::MultNormal:
-          for_elements(rows, cols, cols_used, [&](std::int64_t i, std::int64_t row, std::int64_t) {
-            o[i] *= 1.0f + sd * amax[static_cast<std::size_t>(row)] * s.normal(i);
+          for_elements(rows, cols, cols_used, draw, [&](std::int64_t i, std::int64_t row, float z) {
+            o[i] *= 1.0f + sd * amax[static_cast<std::size_t>(row)] * z;
           });
           break;
         case MT::Poly:
         case MT::ProgNoise: {
           const bool keep_sign = t == MT::ProgNoise;
           const float scale = keep_sign ? sd / p.g_max : sd;
-          for_elements(rows, cols, cols_used, [&](std::int64_t i, std::int64_t row, std::int64_t) {
+          for_elements(rows, cols, cols_used, draw, [&](std::int64_t i, std::int64_t row, float z) {
             const float a = amax[static_cast<std::size_t>(row)];
             const float x = o[i];
             const float sig = poly(p.coeffs, std::fabs(x) / a) * scale;
-            const float y = x + a * sig * s.normal(i);
+            const float y = x + a * sig * z;
             o[i] = keep_sign ? (x < 0.0f ? -std::fabs(y) : std::fabs(y)) : y;
           });
           break;
@@ -277,9 +287,10 @@ Tensor apply_weight_modifier(const Tensor& w, const WeightModifierParameter& p, 
       const bool sto = p.sto_round;
       const Section s = sto ? section(groups) : Section{seed, stream, 0};
       const float scale = std::fabs(p.dorefa_clip / std::tanh(amax[0]));
-      for_elements(rows, cols, cols_used, [&](std::int64_t i, std::int64_t, std::int64_t) {
+      const auto draw = [&](std::int64_t g, float* d) { sto ? s.uniforms(g, d) : no_draw(g, d); };
+      for_elements(rows, cols, cols_used, draw, [&](std::int64_t i, std::int64_t, float u) {
         float v = std::tanh(o[i]) * scale / res;
-        if (sto) v += s.uniform(i) - 0.5f;
+        if (sto) v += u - 0.5f;
         o[i] = res * std::round(v);
       });
     }
@@ -293,8 +304,9 @@ Tensor apply_weight_modifier(const Tensor& w, const WeightModifierParameter& p, 
   if (n > 0 && cols_used > 0 && p.pdrop > 0.0f) {
     const Section s = section(groups);
     const float pdrop = p.pdrop;
-    for_elements(rows, cols, cols_used, [&](std::int64_t i, std::int64_t, std::int64_t) {
-      if (s.uniform(i) < pdrop) o[i] = 0.0f;
+    const auto draw = [&](std::int64_t g, float* d) { s.uniforms(g, d); };
+    for_elements(rows, cols, cols_used, draw, [&](std::int64_t i, std::int64_t, float u) {
+      if (u < pdrop) o[i] = 0.0f;
     });
   }
   if (blocks_used) *blocks_used = used;
