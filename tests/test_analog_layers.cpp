@@ -167,8 +167,8 @@ Tensor analog_conv_weight_grad(AnalogConvNd& layer) {
   Tensor w = layer.get_weights();
   Tensor g = Tensor::zeros({layer.out_channels(), layer.get_tile_size()});
   const std::int64_t per_group = layer.out_channels() / layer.geometry().groups;
-  for (std::size_t k = 0; k < layer.tile_arrays().size(); ++k) {
-    const TileArray& tiles = layer.tile_arrays()[k];
+  for (std::size_t k = 0; k < layer.analog_cores().size(); ++k) {
+    const TileArray& tiles = layer.analog_cores()[k].tile_array();
     const TileGrid& grid = tiles.grid();
     for (std::int64_t r = 0; r < tiles.rows(); ++r)
       for (std::int64_t c = 0; c < tiles.columns(); ++c) {
@@ -246,9 +246,9 @@ TEST_CASE("mapped AnalogConv2d (3x3 kernels, max_input_size 20: 2 channels per t
     Conv2d d(5, 4, 3, gen, ConvOptions{.padding = 1});
     Generator g(41);
     auto a = AnalogConvNd::from_digital(d, perfect_config(20, 3), g);
-    REQUIRE(a->tile_arrays().size() == 1);
-    CHECK(a->tile_arrays()[0].grid().in_pieces == std::vector<std::int64_t>{18, 18, 9});
-    CHECK(a->tile_arrays()[0].grid().out_pieces == std::vector<std::int64_t>{2, 2});
+    REQUIRE(a->analog_cores().size() == 1);
+    CHECK(a->analog_cores()[0].tile_array().grid().in_pieces == std::vector<std::int64_t>{18, 18, 9});
+    CHECK(a->analog_cores()[0].tile_array().grid().out_pieces == std::vector<std::int64_t>{2, 2});
     CHECK(a->analog_tiles().size() == 6);
     check_conv_matches_digital(d, perfect_config(20, 3), {2, 5, 6, 6});
   }
@@ -256,8 +256,8 @@ TEST_CASE("mapped AnalogConv2d (3x3 kernels, max_input_size 20: 2 channels per t
     Conv2d d(6, 4, 3, gen, ConvOptions{.stride = 2, .groups = 2});
     Generator g(42);
     auto a = AnalogConvNd::from_digital(d, perfect_config(20, 0), g);
-    REQUIRE(a->tile_arrays().size() == 2);
-    CHECK(a->tile_arrays()[1].grid().in_pieces == std::vector<std::int64_t>{18, 9});
+    REQUIRE(a->analog_cores().size() == 2);
+    CHECK(a->analog_cores()[1].tile_array().grid().in_pieces == std::vector<std::int64_t>{18, 9});
     std::vector<std::string> names;
     for (const auto& [name, t] : a->named_parameters()) names.push_back(name);
     CHECK(names == std::vector<std::string>{"g0_tile_0_0", "g0_tile_0_1", "g1_tile_0_0", "g1_tile_0_1", "bias"});
@@ -280,7 +280,7 @@ TEST_CASE("AnalogConvNd: tile size, type name, config, set_weights and argument 
   CHECK(grouped.get_weights().shape() == Shape{4, 3, 3, 2});
   AnalogConv2d depthwise(4, 8, 3, exact, gen, ConvOptions{.groups = 4});
   CHECK(depthwise.get_tile_size() == 9);
-  CHECK(depthwise.tile_arrays().size() == 4);
+  CHECK(depthwise.analog_cores().size() == 4);
   AnalogConv3d conv3(2, 3, {2, 3, 2}, exact, gen);
   CHECK(conv3.get_tile_size() == 24);
   CHECK(conv3.type_name() == "AnalogConv3d");

@@ -57,7 +57,6 @@ Moments moments(const std::vector<double>& z) {
 void check_standard_normal(const std::vector<double>& z) {
   REQUIRE(z.size() >= 100000);
   const Moments m = moments(z);
-  WARN("DBG mean " << m.mean << " std " << m.std);
   CHECK(std::fabs(m.mean) < 0.015);
   CHECK(m.std == Approx(1.0).epsilon(0.015));
 }
@@ -342,7 +341,6 @@ TEST_CASE("PCM_NOISE: noise-free mapping, faults and programming / read statisti
     mass += phi;
   }
   const double expected_std = std::sqrt(var / mass) / 25.0;  // weight units (a = 1, g_max = 25)
-  WARN("DBG pcm " << m.mean << " " << m.std << " exp " << expected_std);
   CHECK(m.mean == Approx(0.5).margin(0.001));
   CHECK(m.std == Approx(expected_std).epsilon(0.02));
 
@@ -364,7 +362,6 @@ TEST_CASE("PCM_NOISE: noise-free mapping, faults and programming / read statisti
     REQUIRE(out[i] <= 0.5f);
     sum += out[i];
   }
-  WARN("DBG drift " << sum / (out.size() - 1) / 0.5 << " exp " << mean_factor);
   CHECK(sum / (out.size() - 1) / 0.5 == Approx(mean_factor).epsilon(5e-4));
 }
 

@@ -10,9 +10,6 @@
 namespace aimc {
 namespace {
 
-const MappingParameter& mapping_of(const RPUConfig& c) {
-  return std::visit([](const auto& family) -> const MappingParameter& { return family.mapping; }, c.config);
-}
 
 std::uint64_t draw_seed(Generator& gen) {
   std::uint32_t words[2];
@@ -53,8 +50,7 @@ AnalogConvNd::AnalogConvNd(const ConvNd& layer, const RPUConfig& rpu_config, std
       out_channels_(layer.out_channels()),
       geometry_(layer.geometry()),
       rpu_config_(rpu_config) {
-  const auto [forward_io, backward_io] = tile_io_parameters(rpu_config_);
-  const MappingParameter& m = mapping_of(rpu_config_);
+  const MappingParameter& m = rpu_mapping(rpu_config_);
   const std::int64_t groups = geometry_.groups;
   const std::int64_t kernel_volume = volume(geometry_.kernel);
   std::uint64_t first_tile_id = 0;
@@ -62,22 +58,17 @@ AnalogConvNd::AnalogConvNd(const ConvNd& layer, const RPUConfig& rpu_config, std
   for (std::int64_t g = 0; g < groups; ++g) {
     groups_.emplace_back(make_conv_tile_grid(out_channels_ / groups, in_channels_ / groups, kernel_volume,
                                              m.max_output_size, m.max_input_size),
-                         forward_io, backward_io, tile_seed, first_tile_id);
-    const TileArray& tiles = groups_.back();
-    first_tile_id += static_cast<std::uint64_t>(tiles.rows() * tiles.columns());
+                         rpu_config_, tile_seed, first_tile_id);
+    first_tile_id += static_cast<std::uint64_t>(groups_.back().tile_array().grid().tiles());
   }
-  for (std::int64_t g = 0; g < groups; ++g)
-    for (std::int64_t r = 0; r < groups_[g].rows(); ++r)
-      for (std::int64_t c = 0; c < groups_[g].columns(); ++c) {
-        // Appended piece by piece: "g" + to_string(g) trips GCC 12's -Wrestrict.
-        std::string name = "g";
-        name += std::to_string(g);
-        name += "_tile_";
-        name += std::to_string(r);
-        name += "_";
-        name += std::to_string(c);
-        register_parameter(name, groups_[g].tile(r, c).weight());
-      }
+  for (std::int64_t g = 0; g < groups; ++g) {
+    // Appended piece by piece: "g" + to_string(g) trips GCC 12's -Wrestrict.
+    std::string prefix = "g";
+    prefix += std::to_string(g);
+    prefix += "_";
+    for (const auto& [name, t] : groups_[g].parameters()) register_parameter(prefix + name, t);
+    for (const auto& [name, t] : groups_[g].buffers()) register_buffer(prefix + name, t);
+  }
   if (layer.bias().defined()) bias_ = register_parameter("bias", Tensor::zeros({out_channels_}));
   set_weights(layer.weight(), layer.bias());
 }
@@ -146,7 +137,7 @@ void AnalogConvNd::set_weights(const Tensor& weights, const Tensor& bias) {
 std::vector<AnalogTile*> AnalogConvNd::analog_tiles() {
   std::vector<AnalogTile*> out;
   for (auto& group : groups_)
-    for (AnalogTile* t : group.tiles()) out.push_back(t);
+    for (AnalogTile* t : group.tile_array().tiles()) out.push_back(t);
   return out;
 }
 
@@ -156,24 +147,28 @@ Tensor AnalogConvNd::forward(const Tensor& x) {
                      std::to_string(dims_) + " spatial dims], got " + shape_str(x.shape()));
   const std::vector<std::int64_t> spatial(x.shape().begin() + 2, x.shape().end());
   const std::vector<std::int64_t> out_size = conv_output_size(spatial, geometry_);
-  const bool is_test = !is_training();
+  const bool training = is_training();
   // [N*L, C_in*K]; group g's inputs are the contiguous column block g.
   const Tensor cols = im2col(x, geometry_);
   Tensor rows;
   if (groups_.size() == 1) {
-    rows = groups_[0].forward(cols, is_test);
+    rows = groups_[0].forward(cols, training);
   } else {
     const std::int64_t width = get_tile_size();
     std::vector<Tensor> outputs;
     outputs.reserve(groups_.size());
     for (std::size_t g = 0; g < groups_.size(); ++g) {
       const auto col0 = static_cast<std::int64_t>(g) * width;
-      outputs.push_back(groups_[g].forward(slice(cols, 1, col0, col0 + width).contiguous(), is_test));
+      outputs.push_back(groups_[g].forward(slice(cols, 1, col0, col0 + width).contiguous(), training));
     }
     rows = concat(outputs, 1);
   }
   if (bias_.defined()) rows = add(rows, bias_);
   return rows_to_channels(rows, x.size(0), out_size);
+}
+
+void AnalogConvNd::post_update() {
+  for (auto& core : groups_) core.post_update_step();
 }
 
 nlohmann::json AnalogConvNd::config() const {

@@ -23,7 +23,7 @@
 #include "layers/config/rpu_config.h"
 #include "layers/modules/conv.h"
 #include "layers/modules/module.h"
-#include "layers/tiles/tile_array.h"
+#include "layers/tiles/analog_core.h"
 
 namespace aimc {
 
@@ -54,7 +54,7 @@ class AnalogConvNd : public Module {
 
   // All tiles, group by group.
   std::vector<AnalogTile*> analog_tiles();
-  const std::vector<TileArray>& tile_arrays() const { return groups_; }  // one per group
+  const std::vector<AnalogCore>& analog_cores() const { return groups_; }  // one per group
   // The tile input size of one group: (C_in/groups) * prod(kernel).
   std::int64_t get_tile_size() const;
 
@@ -66,6 +66,9 @@ class AnalogConvNd : public Module {
 
   std::string type_name() const override { return "AnalogConv" + std::to_string(dims_) + "d"; }
   nlohmann::json config() const override;
+
+ protected:
+  void post_update() override;
 
  private:
   // A digital layer with the initial weights (ConvNd checks the arguments
@@ -84,7 +87,7 @@ class AnalogConvNd : public Module {
   std::int64_t in_channels_, out_channels_;
   ConvGeometry geometry_;
   RPUConfig rpu_config_;
-  std::vector<TileArray> groups_;
+  std::vector<AnalogCore> groups_;
   Tensor bias_;
 };
 
