@@ -114,6 +114,10 @@ TEST_CASE("DISCRETIZE known answers: tile max, per channel, assumed wmax") {
   CHECK(apply_weight_modifier(w, p, 0, 0, 0, nullptr).to_vector() ==
         std::vector<float>{2.0f, -1.0f, 0.5f, 0.5f, -1.0f, 0.25f});
   // a = assumed_wmax = 4: steps of 1.
+  // A non-contiguous (transposed) input gives the transposed answer.
+  const Tensor wt = mat({2.0f, 0.5f, -0.9f, -1.0f, 0.3f, 0.3f}, 3, 2).transpose(0, 1);
+  CHECK(apply_weight_modifier(wt, p, 0, 0, 0, nullptr).to_vector() ==
+        std::vector<float>{2.0f, -1.0f, 0.5f, 0.5f, -1.0f, 0.25f});
   p.type = MT::Discretize;
   p.rel_to_actual_wmax = false;
   p.assumed_wmax = 4.0f;
@@ -188,7 +192,8 @@ TEST_CASE("DISCRETIZE_ADD_NORMAL discretises, then adds std_dev * a * xi (tile a
     std::vector<double> z(x.size());
     const float a_tile = abs_max(x);
     for (std::size_t r = 0; r < 400; ++r) {
-      const float a = per_channel ? abs_max(std::vector<float>(x.begin() + r * 250, x.begin() + (r + 1) * 250)) : a_tile;
+      const std::vector<float> row(x.begin() + r * 250, x.begin() + (r + 1) * 250);
+      const float a = per_channel ? abs_max(row) : a_tile;
       for (std::size_t c = 0; c < 250; ++c) {
         const std::size_t i = r * 250 + c;
         const float d = a * (0.125f * std::round(x[i] / a / 0.125f));
@@ -275,7 +280,8 @@ TEST_CASE("DROP_CONNECT zeroes a fraction pdrop, combined with other types after
   CHECK(blocks == 50000);
   WeightModifierParameter noise_only = p;
   noise_only.pdrop = 0.0f;
-  const std::vector<float> noisy = apply_weight_modifier(mat(ones, 400, 250), noise_only, 13, 0, 0, nullptr).to_vector();
+  const std::vector<float> noisy =
+      apply_weight_modifier(mat(ones, 400, 250), noise_only, 13, 0, 0, nullptr).to_vector();
   zeros = 0;
   for (std::size_t i = 0; i < out.size(); ++i) {
     if (out[i] == 0.0f) ++zeros;
@@ -368,8 +374,9 @@ TEST_CASE("PCM_NOISE: noise-free mapping, faults and programming / read statisti
 TEST_CASE("weight modifier is deterministic: same seed same bits, 1 vs 2 threads") {
   const Tensor w = random_weights(19);
   const MT types[] = {MT::AddNormal, MT::Discretize, MT::PCMNoise, MT::ProgNoise, MT::DoReFa};
-  for (MT t : types) {
+  for (MT t : types) for (bool last_column : {false, true}) {
     WeightModifierParameter p = modifier(t);
+    p.copy_last_column = last_column;
     p.std_dev = 0.5f;
     p.res = 0.1f;
     p.sto_round = true;

@@ -43,53 +43,76 @@ void for_rows(std::int64_t rows, std::int64_t cols, Body&& body) {
   cpu::parallel_for(0, rows, cpu::grain_for(rows, min_rows), body);
 }
 
-// Draws from one section of consecutive Philox blocks.
+// Values per tile of the element loops (a multiple of 4: one Philox block per 4).
+constexpr std::int64_t kTile = 512;
+
+// Draws from one section of consecutive Philox blocks: element i of the tile
+// uses block i/4 of the section.
 struct Section {
   std::uint64_t seed;
   std::uint64_t stream;
   std::uint64_t base;
 
   rng::Block block(std::int64_t k) const { return rng::philox(seed, stream, base + static_cast<std::uint64_t>(k)); }
-  // Uniforms in (0, 1) for the elements 4g .. 4g+3 (one word each).
-  void uniforms(std::int64_t g, float* d) const {
-    const rng::Block b = block(g);
-    for (int k = 0; k < 4; ++k) d[k] = rng::uniform_open(b.v[k]);
+
+  // count uniforms in (0, 1) from the blocks first, first+1, ... (word i%4).
+  void uniforms(std::int64_t first, std::int64_t count, float* d) const {
+    for (std::int64_t b = 0; 4 * b < count; ++b) {
+      const rng::Block k = block(first + b);
+      for (std::int64_t j = 0; j < 4 && 4 * b + j < count; ++j) d[4 * b + j] = rng::uniform_open(k.v[j]);
+    }
   }
-  // Standard normals for the elements 4g .. 4g+3 (Box-Muller on words 0,1 and 2,3).
-  void normals(std::int64_t g, float* d) const {
-    const rng::Block b = block(g);
-    rng::box_muller_fast(b.v[0], b.v[1], d[0], d[1]);
-    rng::box_muller_fast(b.v[2], b.v[3], d[2], d[3]);
+
+  // count (<= kTile) standard normals: rng::box_muller_fast on the word pairs
+  // (0,1), (2,3) of each block, split into loops that vectorise (same bits).
+  void normals(std::int64_t first, std::int64_t count, float* d) const {
+    std::uint32_t words[kTile];
+    float radius2[kTile / 2], sine[kTile / 2], cosine[kTile / 2];
+    const std::int64_t blocks = (count + 3) / 4;
+    for (std::int64_t b = 0; b < blocks; ++b) {
+      const rng::Block k = block(first + b);
+      for (int j = 0; j < 4; ++j) words[4 * b + j] = k.v[j];
+    }
+    const std::int64_t pairs = (count + 1) / 2;
+    for (std::int64_t i = 0; i < pairs; ++i) {
+      radius2[i] = rng::box_muller_radius2(words[2 * i]);
+      rng::sincos_turn(rng::uniform_open(words[2 * i + 1]), sine[i], cosine[i]);
+    }
+    for (std::int64_t i = 0; i < count / 2; ++i) {
+      const float radius = std::sqrt(radius2[i]);
+      d[2 * i] = radius * cosine[i];
+      d[2 * i + 1] = radius * sine[i];
+    }
+    if (count % 2) d[count - 1] = std::sqrt(radius2[pairs - 1]) * cosine[pairs - 1];
   }
 };
 
 // For every element i of an n = rows·cols tile whose column is < cols_used:
-// body(i, row, d) with d the draw of element i from draw(i/4, d[4]) (one
-// Philox block per group of 4 elements; chunks depend only on n).
+// body(i, row, d) with d the draw of element i, filled per tile of kTile
+// elements by draw(i0/4, count, d) (chunks depend only on n).
 template <class Draw, class Body>
 void for_elements(std::int64_t rows, std::int64_t cols, std::int64_t cols_used, Draw&& draw, Body&& body) {
   const std::int64_t n = rows * cols;
   const std::int64_t groups = ceil_div(n, 4);
   cpu::parallel_for(0, groups, cpu::grain_for(groups, kMinGrainElements / 4), [&](std::int64_t g0, std::int64_t g1) {
-    std::int64_t row = (g0 * 4) / cols;
-    std::int64_t col = g0 * 4 - row * cols;
-    for (std::int64_t g = g0; g < g1; ++g) {
-      float d[4];
-      draw(g, d);
-      const std::int64_t end = std::min(g * 4 + 4, n);
-      for (std::int64_t i = g * 4; i < end; ++i) {
-        if (col < cols_used) body(i, row, d[i & 3]);
-        if (++col == cols) {
-          col = 0;
-          ++row;
-        }
+    float d[kTile];
+    const std::int64_t end = std::min(g1 * 4, n);
+    for (std::int64_t t0 = g0 * 4; t0 < end; t0 += kTile) {
+      const std::int64_t t1 = std::min(t0 + kTile, end);
+      draw(t0 / 4, t1 - t0, d);
+      // Row segments [s, e) of this tile, skipping the columns >= cols_used.
+      for (std::int64_t row = t0 / cols, s = t0; s < t1; ++row) {
+        const std::int64_t row_begin = row * cols;
+        const std::int64_t e = std::min(t1, row_begin + cols_used);
+        for (std::int64_t i = s; i < e; ++i) body(i, row, d[i - t0]);
+        s = row_begin + cols;
       }
     }
   });
 }
 
 // Draw for loops that need no random numbers.
-void no_draw(std::int64_t, float* d) { d[0] = d[1] = d[2] = d[3] = 0.0f; }
+void no_draw(std::int64_t, std::int64_t count, float* d) { std::fill(d, d + count, 0.0f); }
 
 bool is_per_channel(MT t) {
   return t == MT::DiscretizePerChannel || t == MT::AddNormalPerChannel || t == MT::DiscretizeAddNormalPerChannel;
@@ -147,7 +170,7 @@ constexpr float kPcmP2 = -1.1731f;
 constexpr double kPcmTRead = 250.0e-9;
 
 struct PcmConstants {
-  float g_max, t0, t, noise_scale, zero_thres, log_sqrt_factor, p_reset, p_gmax, p_random;
+  float g_max, t0, t, log_t_ratio, noise_scale, zero_thres, log_sqrt_factor, p_reset, p_gmax, p_random;
 };
 
 float pcm_noise_one(float w, float a, const PcmConstants& k, const rng::Block& b0, const rng::Block& b1) {
@@ -180,9 +203,10 @@ float pcm_noise_one(float w, float a, const PcmConstants& k, const rng::Block& b
     // Only the spread of the drift exponent (the mean drift is assumed compensated).
     const float sigma_nu = std::clamp(-0.0125f * std::log(std::max(g_prog_rel, 1e-6f)) - 0.0059f, 0.008f, 0.045f);
     const float nu = std::fabs(z_drift * sigma_nu);
-    g_drift = g_prog * std::pow(k.t / k.t0, -nu);
+    g_drift = g_prog * std::exp(-nu * k.log_t_ratio);  // (t/t0)^-ν
   }
-  const float q_s = std::min(0.0088f / std::max(std::pow(g_prog_rel, 0.65f), 1e-3f), 0.2f);
+  const float g_pow = g_prog_rel > 0.0f ? std::exp(0.65f * std::log(g_prog_rel)) : 0.0f;  // g_r^0.65
+  const float q_s = std::min(0.0088f / std::max(g_pow, 1e-3f), 0.2f);
   const float g_final = g_drift + k.noise_scale * std::fabs(g_drift) * q_s * k.log_sqrt_factor * z_read;
   const float w_final = g_final / k.g_max * a;
   return negative ? -std::fabs(w_final) : std::fabs(w_final);  // the sign cannot change
@@ -194,6 +218,7 @@ void pcm_noise(float* o, std::int64_t rows, std::int64_t cols, std::int64_t cols
   k.g_max = p.g_max;
   k.t0 = p.pcm_t0;
   k.t = p.pcm_t_inference + p.pcm_t0;
+  k.log_t_ratio = std::log(k.t / k.t0);
   k.noise_scale = p.std_dev;
   k.zero_thres = p.pcm_zero_thres * p.std_dev * kPcmP0;
   k.log_sqrt_factor =
@@ -238,7 +263,7 @@ Tensor apply_weight_modifier(const Tensor& w, const WeightModifierParameter& p, 
     if (is_discretize(t)) {
       const bool sto = p.sto_round;
       const Section s = sto ? section(groups) : Section{seed, stream, 0};
-      const auto draw = [&](std::int64_t g, float* d) { sto ? s.uniforms(g, d) : no_draw(g, d); };
+      const auto draw = [&](std::int64_t g, std::int64_t c, float* d) { sto ? s.uniforms(g, c, d) : no_draw(g, c, d); };
       for_elements(rows, cols, cols_used, draw, [&](std::int64_t i, std::int64_t row, float u) {
         const float a = amax[static_cast<std::size_t>(row)];
         float v = o[i] / a / res;
@@ -249,7 +274,7 @@ Tensor apply_weight_modifier(const Tensor& w, const WeightModifierParameter& p, 
 
     if (is_gaussian(t) && p.std_dev > 0.0f) {
       const Section s = section(groups);
-      const auto draw = [&](std::int64_t g, float* d) { s.normals(g, d); };
+      const auto draw = [&](std::int64_t g, std::int64_t c, float* d) { s.normals(g, c, d); };
       const float sd = p.std_dev;
       switch (t) {
         case MT::AddNormal:
@@ -287,7 +312,7 @@ Tensor apply_weight_modifier(const Tensor& w, const WeightModifierParameter& p, 
       const bool sto = p.sto_round;
       const Section s = sto ? section(groups) : Section{seed, stream, 0};
       const float scale = std::fabs(p.dorefa_clip / std::tanh(amax[0]));
-      const auto draw = [&](std::int64_t g, float* d) { sto ? s.uniforms(g, d) : no_draw(g, d); };
+      const auto draw = [&](std::int64_t g, std::int64_t c, float* d) { sto ? s.uniforms(g, c, d) : no_draw(g, c, d); };
       for_elements(rows, cols, cols_used, draw, [&](std::int64_t i, std::int64_t, float u) {
         float v = std::tanh(o[i]) * scale / res;
         if (sto) v += u - 0.5f;
@@ -304,7 +329,7 @@ Tensor apply_weight_modifier(const Tensor& w, const WeightModifierParameter& p, 
   if (n > 0 && cols_used > 0 && p.pdrop > 0.0f) {
     const Section s = section(groups);
     const float pdrop = p.pdrop;
-    const auto draw = [&](std::int64_t g, float* d) { s.uniforms(g, d); };
+    const auto draw = [&](std::int64_t g, std::int64_t c, float* d) { s.uniforms(g, c, d); };
     for_elements(rows, cols, cols_used, draw, [&](std::int64_t i, std::int64_t, float u) {
       if (u < pdrop) o[i] = 0.0f;
     });

@@ -17,8 +17,10 @@
 //   2. Gaussian noise (ADD_NORMAL*, MULT_NORMAL, DISCRETIZE_ADD_NORMAL*, POLY,
 //      PROG_NOISE, when std_dev > 0): ceil(n/4) blocks, element i gets normal
 //      i%4 of rng::box_muller_fast on the word pairs (0,1), (2,3) of block i/4;
-//   3. PCM_NOISE: 2 blocks per element (block 2i: normals for programming,
-//      drift and read noise; block 2i+1: uniforms for reset, g_max, random);
+//   3. PCM_NOISE: 2 blocks per element (block 2i: box_muller_fast on words
+//      (0,1) gives the programming and drift normals, on (2,3) the read
+//      normal; block 2i+1: uniforms for reset, g_max hit, g_max sign, random
+//      hit, the random conductance being g_max·u/pcm_prob_at_random);
 //   4. drop connect (pdrop > 0): ceil(n/4) blocks, one uniform per element.
 // The caller advances its counter by *blocks_used.
 #pragma once
