@@ -7,6 +7,7 @@
 
 #include "convert/conversion.h"
 #include "convert/models.h"
+#include "engine/autograd.h"
 #include "engine/generator.h"
 #include "engine/ops.h"
 #include "engine/runtime.h"
@@ -144,7 +145,7 @@ TEST_CASE("a noisy mapped AnalogLinear gives the same bits for 1, 2 and 8 thread
 TEST_CASE("AnalogLinear rejects configs it cannot run yet and wrong input shapes") {
   Generator gen(3);
   InferenceRPUConfig c;
-  c.clip.type = WeightClipType::LayerGaussian;  // clip is not wired yet
+  c.mapping.weight_scaling_lr_compensation = true;  // clip is not wired yet
   CHECK_THROWS_AS(AnalogLinear(4, 3, true, c, gen), ConfigError);
   CHECK_THROWS_AS(AnalogLinear(4, 3, true, TorchInferenceRPUConfig{}, gen), ConfigError);
   AnalogLinear ok(4, 3, true, InferenceRPUConfig{}, gen);
@@ -636,4 +637,69 @@ TEST_CASE("AnalogLinear: Module::post_update_step runs the core's post-update fu
   layer.post_update_step();
   layer.post_update_step();
   CHECK(calls == 2);
+}
+
+TEST_CASE("post-update clip bounds every tile weight; channelwise remap keeps the logical weights") {
+  Generator gen(31);
+  Linear digital(20, 6, true, gen);
+  {
+    NoGradGuard no_grad;
+    digital.weight().detach().mul_(8.0);  // weights up to ~1.8
+  }
+  InferenceRPUConfig clip_cfg;
+  clip_cfg.forward.is_perfect = true;
+  clip_cfg.clip.type = WeightClipType::FixedValue;
+  clip_cfg.clip.fixed_value = 0.5f;
+  clip_cfg.mapping.max_input_size = 8;  // 3 tile columns
+  Generator g1(32);
+  auto clipped = AnalogLinear::from_digital(digital, clip_cfg, g1);
+  clipped->post_update_step();
+  for (AnalogTile* t : clipped->analog_tiles())
+    for (float v : t->weight().to_vector()) CHECK(std::abs(v) <= 0.5f);
+
+  InferenceRPUConfig remap_cfg = clip_cfg;
+  remap_cfg.clip.type = WeightClipType::None;
+  remap_cfg.remap.type = WeightRemapType::ChannelwiseSymmetric;
+  remap_cfg.remap.remapped_wmax = 1.0f;
+  Generator g2(33);
+  auto remapped = AnalogLinear::from_digital(digital, remap_cfg, g2);
+  Tensor x = Generator(34).normal({5, 20});
+  remapped->eval();
+  const Tensor before = (*remapped)(x);
+  remapped->post_update_step();
+  // Every output row of the tile matrix now has max |W| = 1 across its tiles...
+  const Tensor tile_matrix = remapped->analog_core().tile_array().get_weights();
+  const auto w = tile_matrix.to_vector();
+  for (int i = 0; i < 6; ++i) {
+    float m = 0;
+    for (int j = 0; j < 20; ++j) m = std::max(m, std::abs(w[i * 20 + j]));
+    CHECK(m == Approx(1.0f).epsilon(1e-6));
+  }
+  // ... while the logical weights and the (perfect) outputs stay the same.
+  CHECK(max_abs_diff(remapped->get_weights(), digital.weight()) < 1e-5);
+  CHECK(max_abs_diff((*remapped)(x), before) < 1e-5);
+}
+
+TEST_CASE("the weight modifier perturbs the training forward only and never the stored weights") {
+  Generator gen(41);
+  Linear digital(16, 4, false, gen);
+  InferenceRPUConfig c;
+  c.forward.is_perfect = true;
+  c.modifier.type = WeightModifierType::AddNormal;
+  c.modifier.std_dev = 0.1f;
+  Generator g1(42);
+  auto layer = AnalogLinear::from_digital(digital, c, g1);
+  const auto stored = layer->get_weights().to_vector();
+  Tensor x = Generator(43).normal({3, 16});
+  layer->eval();
+  const Tensor clean = (*layer)(x);
+  CHECK(max_abs_diff(clean, digital(x)) < 1e-5);  // no modifier in eval
+  layer->train();
+  const Tensor noisy1 = (*layer)(x), noisy2 = (*layer)(x);
+  CHECK(max_abs_diff(noisy1, clean) > 1e-3);
+  CHECK(max_abs_diff(noisy1, noisy2) > 1e-3);  // fresh noise every batch
+  CHECK(layer->get_weights().to_vector() == stored);
+  // Gradients still reach the stored weights.
+  sum((*layer)(x)).backward();
+  CHECK(layer->analog_tiles()[0]->weight().grad().defined());
 }

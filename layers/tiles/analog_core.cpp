@@ -86,9 +86,9 @@ std::pair<IOParameters, IOParameters> tile_io_parameters(const RPUConfig& rpu_co
     return {exact, exact};
   }
   const auto& c = rpu_config.get<InferenceRPUConfig>();
-  if (c.modifier.type != WeightModifierType::None || c.clip.type != WeightClipType::None ||
-      c.remap.type != WeightRemapType::None)
-    throw ConfigError("weight clip / modifier / remap are not implemented yet (use type NONE)");
+  if (!with_core_periphery && (c.modifier.type != WeightModifierType::None || c.clip.type != WeightClipType::None ||
+                               c.remap.type != WeightRemapType::None))
+    throw ConfigError("weight clip / modifier / remap are not implemented for this layer (use type NONE)");
   return {c.forward, c.backward};
 }
 
@@ -110,7 +110,16 @@ AnalogCore::AnalogCore(const TileGrid& grid, const RPUConfig& rpu_config, std::u
     if (input_range_param_.learn_input_range) input_range_.set_requires_grad(true);
     input_range_update_idx_ = Tensor::zeros({1});
   }
-  if (mapping_.weight_scaling_omega > 0) mapping_scales_ = ones_or_rows(out_size(), mapping_.weight_scaling_columnwise);
+  if (rpu_config.holds<InferenceRPUConfig>()) {
+    const auto& c = rpu_config.get<InferenceRPUConfig>();
+    clip_ = c.clip;
+    modifier_ = c.modifier;
+    remap_ = c.remap;
+  }
+  const bool per_row_scales =
+      mapping_.weight_scaling_columnwise || remap_.type == WeightRemapType::ChannelwiseSymmetric;
+  if (mapping_.weight_scaling_omega > 0 || remap_.type != WeightRemapType::None)
+    mapping_scales_ = ones_or_rows(out_size(), per_row_scales);
   if (mapping_.learn_out_scaling) {
     out_scaling_ = ones_or_rows(out_size(), mapping_.out_scaling_columnwise);
     out_scaling_.set_requires_grad(true);
@@ -161,7 +170,18 @@ Tensor AnalogCore::forward(const Tensor& x_rows, bool training) {
       weight_grad_scale[i] = 1.f / (s[i] * s[i]);
     }
   }
-  Tensor y = tiles_.forward(v, !training, std::move(weight_grad_scale));
+  std::vector<Tensor> modified;
+  if (modifier_.type != WeightModifierType::None && (training || modifier_.enable_during_test)) {
+    // Each tile gets its own modifier stream: (tile seed, tile id * 16 + 3).
+    for (AnalogTile* t : tiles_.tiles()) {
+      std::uint64_t used = 0;
+      modified.push_back(
+          apply_weight_modifier(t->weight().detach(), modifier_, t->seed(), t->tile_id() * 16 + 3, modifier_counter_, &used));
+      // Tiles draw from disjoint streams, so one shared counter advance is enough.
+      if (t == tiles_.tiles().front()) modifier_counter_ += used;
+    }
+  }
+  Tensor y = tiles_.forward(v, !training, std::move(weight_grad_scale), std::move(modified));
   if (out_factor.size() > 1 || out_factor[0] != 1.f)
     y = mul(y, Tensor::from_vector(out_factor, {std::int64_t(out_factor.size())}));
   if (out_scaling_.defined()) y = mul(y, out_scaling_);
@@ -207,9 +227,10 @@ void AnalogCore::set_weights(const Tensor& weights) {
     s = row_max;
   }
   for (float& v : s) {
-    v /= mapping_.weight_scaling_omega;
+    v = mapping_.weight_scaling_omega > 0 ? v / mapping_.weight_scaling_omega : 1.f;
     if (v == 0.f) v = 1.f;  // as aihwkit: an all-zero weight keeps scale 1
   }
+  if (s.size() == 1 && mapping_scales_.numel() > 1) s.assign(rows, s[0]);  // per-row scales for the remap
   for (std::int64_t i = 0; i < rows; ++i)
     for (std::int64_t j = 0; j < cols; ++j) ws[i * cols + j] /= s.size() == 1 ? s[0] : s[i];
   std::copy(s.begin(), s.end(), mapping_scales_.data<float>());
@@ -217,6 +238,26 @@ void AnalogCore::set_weights(const Tensor& weights) {
 }
 
 void AnalogCore::post_update_step() {
+  NoGradGuard no_grad;
+  if (clip_.type != WeightClipType::None)
+    for (AnalogTile* t : tiles_.tiles()) {
+      Tensor w = t->weight().detach();
+      apply_weight_clip_(w, clip_);
+    }
+  if (remap_.type != WeightRemapType::None) {
+    // The remap sees whole output rows, across the tile columns.
+    Tensor w = tiles_.get_weights();
+    Tensor scales = Tensor::ones({out_size()});
+    apply_weight_remap_(w, scales, remap_);
+    tiles_.set_weights(w);
+    float* s = mapping_scales_.data<float>();
+    const float* f = scales.data<float>();
+    if (mapping_scales_.numel() == 1) {
+      s[0] *= f[0];  // layerwise remap: one factor
+    } else {
+      for (std::int64_t i = 0; i < out_size(); ++i) s[i] *= f[i];
+    }
+  }
   if (post_update_step_) post_update_step_(*this);
 }
 

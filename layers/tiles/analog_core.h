@@ -33,6 +33,14 @@
 // its documentation says it scales the gradient); we always apply it.
 // Note: aihwkit keeps one input range per tile of a mapped layer; here it is
 // one per core (per layer).
+//
+// Hardware-aware training (InferenceRPUConfig): in training (or in eval with
+// modifier.enable_during_test) each tile runs its forward and backward on a
+// modified copy of its weights (layers/tiles/weight_transforms.h; the stored
+// weights stay clean and receive the gradient). post_update_step(), called
+// after every optimizer step, applies the weight clip to every tile and then
+// the remap to the whole [out, in] tile matrix, folding the remap scales into
+// "mapping_scales" (which then exists, [1] or [out], even with omega = 0).
 #pragma once
 
 #include <cstdint>
@@ -44,6 +52,7 @@
 #include "engine/tensor.h"
 #include "layers/config/rpu_config.h"
 #include "layers/tiles/tile_array.h"
+#include "layers/tiles/weight_transforms.h"
 
 namespace aimc {
 
@@ -81,7 +90,8 @@ class AnalogCore {
   void set_weights(const Tensor& weights);
 
   // Called by the layer after each optimizer step; runs the function given to
-  // set_post_update_step (weight clip / remap), if any.
+  // The config's weight clip and remap (see the file comment), then the
+  // function given to set_post_update_step, if any.
   void post_update_step();
   void set_post_update_step(std::function<void(AnalogCore&)> fn) { post_update_step_ = std::move(fn); }
 
@@ -115,6 +125,10 @@ class AnalogCore {
   Tensor input_range_update_idx_;  // [1], batches used for the data initialisation
   Tensor mapping_scales_;          // [1] or [out]
   Tensor out_scaling_;             // [1] or [out]
+  WeightClipParameter clip_;
+  WeightModifierParameter modifier_;
+  WeightRemapParameter remap_;
+  std::uint64_t modifier_counter_ = 0;  // Philox blocks used by the modifier so far
   std::function<void(AnalogCore&)> post_update_step_;
 };
 

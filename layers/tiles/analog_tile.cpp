@@ -46,17 +46,19 @@ AnalogTile::AnalogTile(std::int64_t out_size, std::int64_t in_size, const IOPara
   draw_lines(backward_io_, in_size, seed, stream, std::uint64_t(1) << 40, in_nonlinearity_, in_noise_);
 }
 
-void AnalogTile::forward(const float* x, std::int64_t n, float* y, bool is_test) {
+void AnalogTile::forward(const float* x, std::int64_t n, float* y, bool is_test, const float* weights) {
   const cpu::AnalogRandom random{seed_, tile_id_ * 16 + kForwardStream, forward_counter_};
-  const auto stats = cpu::analog_mvm_forward(forward_io_, weight_.data<float>(), out_size_, in_size_, x, n, y,
+  const float* w = weights != nullptr ? weights : weight_.data<float>();
+  const auto stats = cpu::analog_mvm_forward(forward_io_, w, out_size_, in_size_, x, n, y,
                                              line_values(out_nonlinearity_, out_noise_), random,
                                              &forward_nm_running_, is_test);
   forward_counter_ += stats.blocks;
 }
 
-void AnalogTile::backward(const float* d, std::int64_t n, float* dx, bool is_test) {
+void AnalogTile::backward(const float* d, std::int64_t n, float* dx, bool is_test, const float* weights) {
   const cpu::AnalogRandom random{seed_, tile_id_ * 16 + kBackwardStream, backward_counter_};
-  const auto stats = cpu::analog_mvm_backward(backward_io_, weight_.data<float>(), out_size_, in_size_, d, n, dx,
+  const float* w = weights != nullptr ? weights : weight_.data<float>();
+  const auto stats = cpu::analog_mvm_backward(backward_io_, w, out_size_, in_size_, d, n, dx,
                                               line_values(in_nonlinearity_, in_noise_), random,
                                               &backward_nm_running_, is_test);
   backward_counter_ += stats.blocks;

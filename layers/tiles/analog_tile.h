@@ -34,9 +34,12 @@ class AnalogTile {
   const Tensor& weight() const { return weight_; }
 
   // Y[n, out] = analog(W x) for X[n, in] (contiguous float32, no overlap).
-  void forward(const float* x, std::int64_t n, float* y, bool is_test);
+  // weights: a stand-in [out, in] for the stored W (hardware-aware training's
+  // modified weights), nullptr for W itself.
+  void forward(const float* x, std::int64_t n, float* y, bool is_test, const float* weights = nullptr);
   // DX[n, in] = analog(Wᵀ d) for D[n, out].
-  void backward(const float* d, std::int64_t n, float* dx, bool is_test);
+  void backward(const float* d, std::int64_t n, float* dx, bool is_test, const float* weights = nullptr);
+  std::uint64_t seed() const { return seed_; }
 
   // Counters of the forward and backward streams (Philox blocks consumed):
   // saved in checkpoints so that a resumed run continues exactly.

@@ -48,7 +48,11 @@ std::vector<AnalogTile*> TileArray::tiles() {
   return out;
 }
 
-Tensor TileArray::forward(const Tensor& x_in, bool is_test, std::vector<float> weight_grad_scale) {
+Tensor TileArray::forward(const Tensor& x_in, bool is_test, std::vector<float> weight_grad_scale,
+                          std::vector<Tensor> modified_weights) {
+  if (!modified_weights.empty() && std::int64_t(modified_weights.size()) != grid_.tiles())
+    throw ShapeError("TileArray: " + std::to_string(modified_weights.size()) + " modified weights for " +
+                     std::to_string(grid_.tiles()) + " tiles");
   if (x_in.dim() != 2 || x_in.size(1) != in_size())
     throw ShapeError("TileArray: input " + shape_str(x_in.shape()) + " does not match [N, " +
                      std::to_string(in_size()) + "]");
@@ -68,7 +72,8 @@ Tensor TileArray::forward(const Tensor& x_in, bool is_test, std::vector<float> w
     for (std::int64_t t = lo; t < hi; ++t) {
       const std::int64_t r = t / C, c = t % C;
       partial[t] = Tensor::empty({n, grid_.out_pieces[r]});
-      tiles[t]->forward(x_cols[c].data<float>(), n, partial[t].data<float>(), is_test);
+      tiles[t]->forward(x_cols[c].data<float>(), n, partial[t].data<float>(), is_test,
+                        modified_weights.empty() ? nullptr : modified_weights[t].data<float>());
     }
   });
   Tensor y = Tensor::empty({n, out_size()});
@@ -81,7 +86,8 @@ Tensor TileArray::forward(const Tensor& x_in, bool is_test, std::vector<float> w
   for (auto& t : tiles) inputs.push_back(t->weight());
   auto tiles_ref = tiles_;
   const TileGrid grid = grid_;
-  return record(y, "tile_array", inputs, [tiles_ref, grid, x_cols, is_test, weight_grad_scale](const Tensor& g_in) {
+  return record(y, "tile_array", inputs, [tiles_ref, grid, x_cols, is_test, weight_grad_scale,
+                                                     modified_weights](const Tensor& g_in) {
     const Tensor g = g_in.contiguous();
     const std::int64_t n = g.size(0), R = grid.out_pieces.size(), C = grid.in_pieces.size();
     TileList& tiles = *tiles_ref;
@@ -92,7 +98,8 @@ Tensor TileArray::forward(const Tensor& x_in, bool is_test, std::vector<float> w
       for (std::int64_t t = lo; t < hi; ++t) {
         const std::int64_t r = t / C, c = t % C;
         dx_part[t] = Tensor::empty({n, grid.in_pieces[c]});
-        tiles[t]->backward(d_rows[r].data<float>(), n, dx_part[t].data<float>(), is_test);
+        tiles[t]->backward(d_rows[r].data<float>(), n, dx_part[t].data<float>(), is_test,
+                           modified_weights.empty() ? nullptr : modified_weights[t].data<float>());
         // dW_rc = d_rᵀ x_c: [out_r, in_c].
         dw[t] = Tensor::empty({grid.out_pieces[r], grid.in_pieces[c]});
         cpu::gemm(cpu::gemm_shape(/*trans_a=*/true, /*trans_b=*/false, grid.out_pieces[r], grid.in_pieces[c], n),

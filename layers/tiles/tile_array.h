@@ -40,7 +40,11 @@ class TileArray {
   // output row [out]: the tile-weight gradients of row i are multiplied by it
   // (AnalogCore divides them by the squared weight-scaling factor); the
   // gradient of x is not affected.
-  Tensor forward(const Tensor& x, bool is_test, std::vector<float> weight_grad_scale = {});
+  // modified_weights: empty, or one [out_t, in_t] stand-in per tile (row-major
+  // over the grid) used by the forward and backward passes instead of the
+  // stored weights (weight modifiers); gradients still go to the stored ones.
+  Tensor forward(const Tensor& x, bool is_test, std::vector<float> weight_grad_scale = {},
+                 std::vector<Tensor> modified_weights = {});
 
   // The whole matrix [out, in] assembled from the tiles (a copy), and its inverse.
   Tensor get_weights() const;
