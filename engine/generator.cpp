@@ -92,6 +92,11 @@ void Generator::integers(std::uint32_t* out, std::int64_t n, std::uint32_t bound
   offset_ += (n + 3) / 4;
 }
 
+std::uint64_t Generator::next_u64() {
+  const rng::Block r = rng::philox(seed_, stream_, offset_++);
+  return (static_cast<std::uint64_t>(r.v[0]) << 32) | r.v[1];
+}
+
 std::vector<std::int64_t> Generator::permutation(std::int64_t n) {
   if (n < 0) throw ValueError("Generator::permutation: n must be >= 0, got " + std::to_string(n));
   std::vector<std::int64_t> p(n);

@@ -34,6 +34,8 @@ class Generator {
   void bernoulli(float* out, std::int64_t n, float p);
   // Uniform integers in [0, bound) (Lemire's multiply-shift; 32-bit bound).
   void integers(std::uint32_t* out, std::int64_t n, std::uint32_t bound);
+  // One 64-bit value (one block), e.g. a seed for a sub-component.
+  std::uint64_t next_u64();
   // A random permutation of 0..n-1 (Fisher-Yates driven by this stream).
   std::vector<std::int64_t> permutation(std::int64_t n);
 

@@ -10,13 +10,6 @@
 namespace aimc {
 namespace {
 
-
-std::uint64_t draw_seed(Generator& gen) {
-  std::uint32_t words[2];
-  gen.integers(words, 2, 0xFFFFFFFFu);
-  return (std::uint64_t(words[0]) << 32) | words[1];
-}
-
 std::int64_t volume(const std::vector<std::int64_t>& sizes) {
   std::int64_t v = 1;
   for (auto s : sizes) v *= s;
@@ -33,7 +26,7 @@ AnalogConvNd::InitialValues AnalogConvNd::draw_initial_values(int dims, std::int
                       "' is not supported (only 'zeros')");
   InitialValues v;
   v.layer = std::make_shared<ConvNd>(dims, in_channels, out_channels, kernel, options, gen);
-  v.tile_seed = draw_seed(gen);
+  v.tile_seed = gen.next_u64();
   return v;
 }
 
@@ -75,7 +68,7 @@ AnalogConvNd::AnalogConvNd(const ConvNd& layer, const RPUConfig& rpu_config, std
 
 std::shared_ptr<AnalogConvNd> AnalogConvNd::from_digital(const ConvNd& layer, const RPUConfig& rpu_config,
                                                          Generator& gen) {
-  return std::shared_ptr<AnalogConvNd>(new AnalogConvNd(layer, rpu_config, draw_seed(gen)));
+  return std::shared_ptr<AnalogConvNd>(new AnalogConvNd(layer, rpu_config, gen.next_u64()));
 }
 
 ConvOptions AnalogConvNd::options() const {

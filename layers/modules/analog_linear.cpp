@@ -11,12 +11,6 @@
 namespace aimc {
 namespace {
 
-std::uint64_t draw_seed(Generator& gen) {
-  std::uint32_t words[2];
-  gen.integers(words, 2, 0xFFFFFFFFu);
-  return (std::uint64_t(words[0]) << 32) | words[1];
-}
-
 TileGrid linear_grid(std::int64_t in_features, std::int64_t out_features, const RPUConfig& rpu_config) {
   const MappingParameter& m = rpu_mapping(rpu_config);
   return make_tile_grid(out_features, in_features, m.max_output_size, m.max_input_size);
@@ -40,7 +34,7 @@ AnalogLinear::InitialValues AnalogLinear::draw_initial_values(std::int64_t in_fe
   // Same draws as Linear (weights, then bias), then the tiles' noise seed.
   InitialValues v{Tensor::empty({out_features, in_features}), bias ? Tensor::empty({out_features}) : Tensor(), 0};
   default_layer_init_(v.weight, v.bias, gen);
-  v.tile_seed = draw_seed(gen);
+  v.tile_seed = gen.next_u64();
   return v;
 }
 
@@ -57,7 +51,7 @@ AnalogLinear::AnalogLinear(std::int64_t in_features, std::int64_t out_features, 
 std::shared_ptr<AnalogLinear> AnalogLinear::from_digital(const Linear& layer, const RPUConfig& rpu_config,
                                                          Generator& gen) {
   std::shared_ptr<AnalogLinear> a(new AnalogLinear(layer.in_features(), layer.out_features(),
-                                                   layer.bias().defined(), rpu_config, draw_seed(gen)));
+                                                   layer.bias().defined(), rpu_config, gen.next_u64()));
   a->set_weights(layer.weight(), layer.bias());
   return a;
 }

@@ -5,6 +5,7 @@
 #include <Eigen/Core>
 
 #include "engine/generator.h"
+#include "layers/tiles/tile_array.h"
 
 namespace aimc {
 
@@ -30,6 +31,19 @@ Tensor read_weights_realistic(AnalogTile& tile, std::uint64_t seed, std::uint64_
   float* p = w.data<float>();
   for (std::int64_t i = 0; i < out; ++i)
     for (std::int64_t j = 0; j < in; ++j) p[i * in + j] = static_cast<float>(wt(j, i));
+  return w;
+}
+
+Tensor read_tile_array_realistic(TileArray& tiles, std::uint64_t seed, std::int64_t samples_per_input) {
+  const TileGrid& g = tiles.grid();
+  Tensor w = Tensor::empty({g.out_size, g.in_size});
+  for (std::int64_t r = 0; r < tiles.rows(); ++r)
+    for (std::int64_t c = 0; c < tiles.columns(); ++c) {
+      AnalogTile& t = tiles.tile(r, c);
+      w.slice(0, g.out_offsets[r], g.out_offsets[r] + g.out_pieces[r])
+          .slice(1, g.in_offsets[c], g.in_offsets[c] + g.in_pieces[c])
+          .copy_(read_weights_realistic(t, seed, t.tile_id(), samples_per_input));
+    }
   return w;
 }
 

@@ -17,4 +17,9 @@ namespace aimc {
 Tensor read_weights_realistic(AnalogTile& tile, std::uint64_t seed, std::uint64_t stream,
                               std::int64_t samples_per_input = 10);
 
+class TileArray;
+// The whole [out, in] tile matrix read tile by tile (read_weights_realistic,
+// stream = tile id); the caller applies its digital scales.
+Tensor read_tile_array_realistic(TileArray& tiles, std::uint64_t seed, std::int64_t samples_per_input = 10);
+
 }  // namespace aimc
