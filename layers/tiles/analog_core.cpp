@@ -54,6 +54,25 @@ Tensor input_range_clip(const Tensor& x_in, const Tensor& r, const InputRangePar
 
 Tensor ones_or_rows(std::int64_t rows, bool per_row) { return Tensor::ones({per_row ? rows : 1}); }
 
+// r <- (r·k + alpha·std(x))/(k+1) with the unbiased std over all of x, when
+// k < init_from_data and std(x) > 0 (then k <- k + 1).
+void update_range_from_data(const Tensor& x_in, const InputRangeParameter& p, float& r, float& k) {
+  if (!(k < float(p.init_from_data))) return;
+  const Tensor x = x_in.detach().contiguous();
+  const std::int64_t n = x.numel();
+  if (n < 2) return;
+  const float* xs = x.data<float>();
+  double s = 0;
+  for (std::int64_t i = 0; i < n; ++i) s += xs[i];
+  const double mean = s / double(n);
+  double ss = 0;
+  for (std::int64_t i = 0; i < n; ++i) ss += (xs[i] - mean) * (xs[i] - mean);
+  const double std_x = std::sqrt(ss / double(n - 1));  // unbiased, as torch.std
+  if (!(std_x > 0)) return;
+  r = std::abs(float((double(r) * k + double(p.init_std_alpha) * std_x) / (k + 1.0)));
+  k += 1.f;
+}
+
 }  // namespace
 
 const MappingParameter& rpu_mapping(const RPUConfig& c) {
@@ -67,9 +86,9 @@ const PrePostProcessingParameter& rpu_pre_post(const RPUConfig& c) {
 
 std::pair<IOParameters, IOParameters> tile_io_parameters(const RPUConfig& rpu_config, bool with_core_periphery) {
   rpu_config.validate();
-  if (!rpu_config.holds<FloatingPointRPUConfig>() && !rpu_config.holds<InferenceRPUConfig>())
-    throw ConfigError("analog layers support InferenceRPUConfig and FloatingPointRPUConfig so far, not " +
-                      rpu_config.family());
+  if (rpu_config.holds<TorchInferenceRPUConfig>() && !with_core_periphery)
+    throw ConfigError("TorchInferenceRPUConfig (lightning-style forward) needs an AnalogCore; this layer supports "
+                      "InferenceRPUConfig and FloatingPointRPUConfig");
   const MappingParameter& m = rpu_mapping(rpu_config);
   const InputRangeParameter& ir = rpu_pre_post(rpu_config).input_range;
   if (!m.digital_bias) throw ConfigError("mapping.digital_bias = false is not implemented yet");
@@ -80,7 +99,14 @@ std::pair<IOParameters, IOParameters> tile_io_parameters(const RPUConfig& rpu_co
   if (!with_core_periphery && (m.weight_scaling_omega > 0 || m.learn_out_scaling || ir.enable))
     throw ConfigError("mapping.weight_scaling_omega / learn_out_scaling and pre_post.input_range.enable are "
                       "not implemented for this layer yet (use 0 / false / false)");
-  if (rpu_config.holds<FloatingPointRPUConfig>()) {
+  if (rpu_config.holds<TorchInferenceRPUConfig>()) {
+    check_lightning_config(rpu_config.get<TorchInferenceRPUConfig>());
+    if (m.weight_scaling_omega > 0 || m.learn_out_scaling)
+      throw ConfigError("TorchInferenceRPUConfig: mapping.weight_scaling_omega / learn_out_scaling are not part of "
+                        "the lightning-style forward (use 0 / false)");
+  }
+  if (!rpu_config.holds<InferenceRPUConfig>()) {
+    // Exact tiles (FloatingPoint); lightning tiles only store the weights.
     IOParameters exact;
     exact.is_perfect = true;
     return {exact, exact};
@@ -105,6 +131,20 @@ AnalogCore::AnalogCore(const TileGrid& grid, const RPUConfig& rpu_config, std::u
     : tiles_(make_tile_array(grid, rpu_config, seed, first_tile_id)),
       mapping_(rpu_mapping(rpu_config)),
       input_range_param_(rpu_pre_post(rpu_config).input_range) {
+  if (rpu_config.holds<TorchInferenceRPUConfig>()) {
+    lightning_ = true;
+    lightning_config_ = rpu_config.get<TorchInferenceRPUConfig>();
+    clip_ = lightning_config_.clip;
+    modifier_ = lightning_config_.modifier;
+    if (input_range_param_.enable) {
+      for (std::int64_t c = 0; c < tiles_.columns(); ++c) {
+        input_ranges_.push_back(Tensor::full({1}, input_range_param_.init_value));
+        if (input_range_param_.learn_input_range) input_ranges_.back().set_requires_grad(true);
+      }
+      input_range_update_idx_ = Tensor::zeros({tiles_.columns()});
+    }
+    return;
+  }
   if (input_range_param_.enable) {
     input_range_ = Tensor::full({1}, input_range_param_.init_value);
     if (input_range_param_.learn_input_range) input_range_.set_requires_grad(true);
@@ -126,23 +166,18 @@ AnalogCore::AnalogCore(const TileGrid& grid, const RPUConfig& rpu_config, std::u
   }
 }
 
-void AnalogCore::init_input_range_from_data(const Tensor& x_in) {
-  const float k = input_range_update_idx_.data<float>()[0];
-  if (!(k < float(input_range_param_.init_from_data))) return;
-  const Tensor x = x_in.detach().contiguous();
-  const std::int64_t n = x.numel();
-  if (n < 2) return;
-  const float* xs = x.data<float>();
-  double s = 0;
-  for (std::int64_t i = 0; i < n; ++i) s += xs[i];
-  const double mean = s / double(n);
-  double ss = 0;
-  for (std::int64_t i = 0; i < n; ++i) ss += (xs[i] - mean) * (xs[i] - mean);
-  const double std_x = std::sqrt(ss / double(n - 1));  // unbiased, as torch.std
-  if (!(std_x > 0)) return;
-  float& r = input_range_.data<float>()[0];
-  r = std::abs(float((double(r) * k + double(input_range_param_.init_std_alpha) * std_x) / (k + 1.0)));
-  input_range_update_idx_.data<float>()[0] = k + 1.f;
+void AnalogCore::init_input_range_from_data(const Tensor& x) {
+  if (lightning_) {
+    // One range per tile column, from its own input slice (aihwkit-lightning).
+    const TileGrid& g = tiles_.grid();
+    for (std::int64_t c = 0; c < tiles_.columns(); ++c)
+      update_range_from_data(x.detach().slice(1, g.in_offsets[c], g.in_offsets[c] + g.in_pieces[c]),
+                             input_range_param_, input_ranges_[c].data<float>()[0],
+                             input_range_update_idx_.data<float>()[c]);
+    return;
+  }
+  update_range_from_data(x, input_range_param_, input_range_.data<float>()[0],
+                         input_range_update_idx_.data<float>()[0]);
 }
 
 Tensor AnalogCore::forward(const Tensor& x_rows, bool training) {
@@ -151,6 +186,14 @@ Tensor AnalogCore::forward(const Tensor& x_rows, bool training) {
                      std::to_string(in_size()) + "]");
   check_dtype(x_rows, DType::Float32, "AnalogCore");
   check_cpu(x_rows, "AnalogCore");
+  if (lightning_) {
+    if (training && !input_ranges_.empty()) init_input_range_from_data(x_rows);
+    std::vector<Tensor> weights;
+    for (AnalogTile* t : tiles_.tiles()) weights.push_back(t->weight());
+    const AnalogTile& first = tiles_.tile(0, 0);
+    return lightning_forward(x_rows, weights, tiles_.grid(), lightning_config_, input_ranges_, training,
+                             LightningRandom{first.seed(), first.tile_id(), &lightning_counter_});
+  }
   Tensor v = x_rows;
   // Digital output factor r·s (no gradient to r or s).
   std::vector<float> out_factor{1.f};
@@ -267,6 +310,9 @@ AnalogCore::NamedTensorList AnalogCore::parameters() const {
     for (std::int64_t c = 0; c < tiles_.columns(); ++c)
       out.emplace_back("tile_" + std::to_string(r) + "_" + std::to_string(c), tiles_.tile(r, c).weight());
   if (input_range_.defined() && input_range_param_.learn_input_range) out.emplace_back("input_range", input_range_);
+  if (input_range_param_.learn_input_range)
+    for (std::size_t c = 0; c < input_ranges_.size(); ++c)
+      out.emplace_back("input_range_" + std::to_string(c), input_ranges_[c]);
   if (out_scaling_.defined()) out.emplace_back("out_scaling", out_scaling_);
   return out;
 }
@@ -275,6 +321,9 @@ AnalogCore::NamedTensorList AnalogCore::buffers() const {
   NamedTensorList out;
   if (mapping_scales_.defined()) out.emplace_back("mapping_scales", mapping_scales_);
   if (input_range_.defined() && !input_range_param_.learn_input_range) out.emplace_back("input_range", input_range_);
+  if (!input_range_param_.learn_input_range)
+    for (std::size_t c = 0; c < input_ranges_.size(); ++c)
+      out.emplace_back("input_range_" + std::to_string(c), input_ranges_[c]);
   if (input_range_update_idx_.defined()) out.emplace_back("input_range_update_idx", input_range_update_idx_);
   return out;
 }

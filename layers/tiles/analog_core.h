@@ -41,6 +41,16 @@
 // after every optimizer step, applies the weight clip to every tile and then
 // the remap to the whole [out, in] tile matrix, folding the remap scales into
 // "mapping_scales" (which then exists, [1] or [out], even with omega = 0).
+//
+// Lightning-style forward (TorchInferenceRPUConfig, aihwkit-lightning
+// conventions): forward() runs lightning_forward (layers/tiles/lightning_forward.h)
+// on the tiles' stored weights instead of TileArray::forward; the tiles only
+// store the weights. With the input range enabled there is one range per tile
+// column, "input_range_<c>" [1] (parameter when learned, else buffer), each
+// data-initialised from its own input slice as above, and
+// "input_range_update_idx" is [columns]. The config's weight clip is applied
+// per tile by post_update_step(); weight scaling and learned out scaling are
+// not part of this convention (ConfigError).
 #pragma once
 
 #include <cstdint>
@@ -51,6 +61,7 @@
 
 #include "engine/tensor.h"
 #include "layers/config/rpu_config.h"
+#include "layers/tiles/lightning_forward.h"
 #include "layers/tiles/tile_array.h"
 #include "layers/tiles/weight_transforms.h"
 
@@ -62,7 +73,7 @@ const PrePostProcessingParameter& rpu_pre_post(const RPUConfig& rpu_config);
 
 // The forward and backward IOParameters a config gives its tiles (exact for
 // FloatingPointRPUConfig); ConfigError for what analog layers cannot do yet
-// (TorchInferenceRPUConfig, digital_bias = false, weight_scaling_lr_compensation,
+// (TorchInferenceRPUConfig without with_core_periphery, digital_bias = false, weight_scaling_lr_compensation,
 // manage_output_clipping, weight clip / modifier / remap). Without
 // with_core_periphery (a layer on bare TileArrays) also ConfigError for
 // weight scaling, learned out scaling and input ranges, which need AnalogCore.
@@ -97,7 +108,8 @@ class AnalogCore {
 
   // Trainable tensors, to be registered by the owning Module in this order:
   // "tile_<r>_<c>" (every tile's stored weights), "input_range" (when enabled
-  // and learned), "out_scaling" (when learn_out_scaling).
+  // and learned; lightning: "input_range_<c>" per tile column), "out_scaling"
+  // (when learn_out_scaling).
   NamedTensorList parameters() const;
   // State: "mapping_scales" (omega > 0), "input_range" (enabled, not learned),
   // "input_range_update_idx" (enabled).
@@ -114,6 +126,10 @@ class AnalogCore {
   const Tensor& input_range_update_idx() const { return input_range_update_idx_; }
   const Tensor& mapping_scales() const { return mapping_scales_; }
   const Tensor& out_scaling() const { return out_scaling_; }
+  // TorchInferenceRPUConfig: the lightning-style forward is used.
+  bool lightning() const { return lightning_; }
+  // Lightning input ranges, one [1] per tile column (empty when off).
+  const std::vector<Tensor>& input_ranges() const { return input_ranges_; }
 
  private:
   void init_input_range_from_data(const Tensor& x);
@@ -130,6 +146,10 @@ class AnalogCore {
   WeightRemapParameter remap_;
   std::uint64_t modifier_counter_ = 0;  // Philox blocks used by the modifier so far
   std::function<void(AnalogCore&)> post_update_step_;
+  bool lightning_ = false;
+  TorchInferenceRPUConfig lightning_config_;
+  std::vector<Tensor> input_ranges_;   // lightning: one [1] per tile column
+  std::uint64_t lightning_counter_ = 0;  // Philox blocks used by the lightning forward
 };
 
 }  // namespace aimc

@@ -1,0 +1,239 @@
+// Lightning-style analog forward (see lightning_forward.h).
+#include "layers/tiles/lightning_forward.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "engine/autograd.h"
+#include "engine/generator.h"
+#include "engine/ops.h"
+#include "kernels/cpu/parallel.h"
+#include "layers/tiles/weight_transforms.h"
+
+namespace aimc {
+namespace {
+
+constexpr std::uint64_t kModifierStream = 3, kOutNoiseStream = 4;
+
+// v = clip(x, ±r) / r with the input-range gradient of REFERENCE.md section 3
+// (dxc = g/r is the gradient w.r.t. the clipped input; x gets it where |x| ≤ r).
+Tensor range_clip(const Tensor& x_in, const Tensor& r, const InputRangeParameter& p) {
+  const Tensor x = x_in.detach().contiguous();
+  const float rv = std::abs(r.data<float>()[0]);
+  if (!(rv > 0.f) || !std::isfinite(rv))
+    throw ValueError("lightning_forward: an input range must be finite and > 0, got " + std::to_string(rv));
+  const std::int64_t n = x.numel();
+  Tensor v = Tensor::empty(x.shape());
+  const float* xs = x.data<float>();
+  float* vs = v.data<float>();
+  cpu::parallel_for(0, n, cpu::grain_for(n, 1 << 14), [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t i = lo; i < hi; ++i) vs[i] = std::min(std::max(xs[i], -rv), rv) / rv;
+  });
+  return record(v, "lightning_input_range", {x_in, r}, [x, rv, p](const Tensor& g_in) -> std::vector<Tensor> {
+    const Tensor g = g_in.contiguous();
+    const std::int64_t n = x.numel();
+    const float* xs = x.data<float>();
+    const float* gs = g.data<float>();
+    Tensor dx = Tensor::empty(x.shape());
+    float* dxs = dx.data<float>();
+    cpu::parallel_for(0, n, cpu::grain_for(n, 1 << 14), [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t i = lo; i < hi; ++i) dxs[i] = std::abs(xs[i]) <= rv ? gs[i] / rv : 0.f;
+    });
+    double clip_sum = 0;  // serial, in double: independent of the thread count
+    std::int64_t inside = 0;
+    for (std::int64_t i = 0; i < n; ++i) {
+      const double dxc = double(gs[i]) / rv;
+      if (xs[i] >= rv) clip_sum += std::min(0.0, dxc);
+      if (xs[i] <= -rv) clip_sum -= std::max(0.0, dxc);
+      if (std::abs(xs[i]) < rv) ++inside;
+    }
+    double g_r = clip_sum * p.gradient_scale;
+    if (p.gradient_relative) g_r *= rv;
+    if (p.decay > 0 && n > 0 && double(inside) / double(n) > p.input_min_percentage) g_r += double(p.decay) * rv;
+    return {dx, Tensor::full({1}, g_r)};
+  });
+}
+
+// res·round(v/res) (half to even), straight-through gradient.
+Tensor dac_quantize(const Tensor& v_in, float res) {
+  const Tensor v = v_in.detach().contiguous();
+  const std::int64_t n = v.numel();
+  Tensor q = Tensor::empty(v.shape());
+  const float* vs = v.data<float>();
+  float* qs = q.data<float>();
+  cpu::parallel_for(0, n, cpu::grain_for(n, 1 << 14), [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t i = lo; i < hi; ++i) qs[i] = std::nearbyint(vs[i] / res) * res;
+  });
+  return record(q, "lightning_dac", {v_in}, [](const Tensor& g) -> std::vector<Tensor> { return {g}; });
+}
+
+// ADC on z [M, n_out]: per output column j with bound b_j (one or n_out
+// values): quantise with step 2·b_j·res_frac (if quantise and b_j > 0,
+// straight-through), then clip to ±b_j (if clip; gradient where |q| ≤ b_j).
+Tensor adc(const Tensor& z_in, const std::vector<float>& bound, float res_frac, bool quantise, bool clip) {
+  const Tensor z = z_in.detach().contiguous();
+  const std::int64_t m = z.size(0), n_out = z.size(1);
+  Tensor q = Tensor::empty(z.shape());
+  const float* zs = z.data<float>();
+  float* qs = q.data<float>();
+  auto b_of = [bound](std::int64_t j) { return bound.size() == 1 ? bound[0] : bound[j]; };
+  cpu::parallel_for(0, m, cpu::grain_for(m * n_out, 1 << 14) / std::max<std::int64_t>(n_out, 1) + 1,
+                    [&](std::int64_t lo, std::int64_t hi) {
+                      for (std::int64_t i = lo; i < hi; ++i)
+                        for (std::int64_t j = 0; j < n_out; ++j) {
+                          const float b = b_of(j);
+                          float v = zs[i * n_out + j];
+                          if (quantise && b > 0.f) {
+                            const float step = 2.f * b * res_frac;
+                            v = std::nearbyint(v / step) * step;
+                          }
+                          qs[i * n_out + j] = v;
+                        }
+                    });
+  Tensor pre_clip;
+  if (clip) {
+    pre_clip = q.clone();
+    const float* ps = pre_clip.data<float>();
+    for (std::int64_t i = 0; i < m; ++i)
+      for (std::int64_t j = 0; j < n_out; ++j) {
+        const float b = b_of(j);
+        qs[i * n_out + j] = std::min(std::max(ps[i * n_out + j], -b), b);
+      }
+  }
+  return record(q, "lightning_adc", {z_in}, [pre_clip, bound, b_of](const Tensor& g_in) -> std::vector<Tensor> {
+    if (!pre_clip.defined()) return {g_in};
+    const Tensor g = g_in.contiguous();
+    Tensor dz = g.clone();
+    const std::int64_t m = g.size(0), n_out = g.size(1);
+    const float* ps = pre_clip.data<float>();
+    float* ds = dz.data<float>();
+    for (std::int64_t i = 0; i < m; ++i)
+      for (std::int64_t j = 0; j < n_out; ++j)
+        if (std::abs(ps[i * n_out + j]) > b_of(j)) ds[i * n_out + j] = 0.f;
+    return {dz};
+  });
+}
+
+// `modified` in the forward, identity gradient to w (the stored weights).
+Tensor stand_in(const Tensor& w, const Tensor& modified) {
+  return record(modified, "lightning_weight_modifier", {w}, [](const Tensor& g) -> std::vector<Tensor> { return {g}; });
+}
+
+// max|W| of the tile, or per row; 0 stays 0.
+std::vector<float> tile_wmax(const Tensor& w_in, bool per_row) {
+  const Tensor w = w_in.detach().contiguous();
+  const std::int64_t rows = w.size(0), cols = w.size(1);
+  const float* ws = w.data<float>();
+  std::vector<float> m(per_row ? rows : 1, 0.f);
+  for (std::int64_t i = 0; i < rows; ++i)
+    for (std::int64_t j = 0; j < cols; ++j) {
+      float& t = m[per_row ? i : 0];
+      t = std::max(t, std::abs(ws[i * cols + j]));
+    }
+  return m;
+}
+
+}  // namespace
+
+void check_lightning_config(const TorchInferenceRPUConfig& cfg) {
+  const bool ir = cfg.pre_post.input_range.enable;
+  if (cfg.forward.inp_res > 0 && !ir)
+    throw ConfigError("TorchInferenceRPUConfig: forward.inp_res = " + std::to_string(cfg.forward.inp_res) +
+                      " > 0 needs pre_post.input_range.enable = true (or inp_res <= 0)");
+  if (cfg.forward.out_res > 0 && !ir)
+    throw ConfigError("TorchInferenceRPUConfig: forward.out_res = " + std::to_string(cfg.forward.out_res) +
+                      " > 0 needs pre_post.input_range.enable = true (or out_res <= 0)");
+  if (cfg.forward.out_res > 0 && !(cfg.forward.out_bound > 0))
+    throw ConfigError("TorchInferenceRPUConfig: forward.out_res > 0 needs forward.out_bound > 0, got out_bound = " +
+                      std::to_string(cfg.forward.out_bound));
+}
+
+Tensor lightning_forward(const Tensor& x_rows, const std::vector<Tensor>& tile_weights, const TileGrid& grid,
+                         const TorchInferenceRPUConfig& cfg, const std::vector<Tensor>& input_ranges, bool training,
+                         const LightningRandom& random) {
+  check_lightning_config(cfg);
+  const std::int64_t R = std::int64_t(grid.out_pieces.size()), C = std::int64_t(grid.in_pieces.size());
+  if (x_rows.dim() != 2 || x_rows.size(1) != grid.in_size)
+    throw ShapeError("lightning_forward: input " + shape_str(x_rows.shape()) + " does not match [M, " +
+                     std::to_string(grid.in_size) + "]");
+  check_dtype(x_rows, DType::Float32, "lightning_forward");
+  check_cpu(x_rows, "lightning_forward");
+  if (std::int64_t(tile_weights.size()) != R * C)
+    throw ShapeError("lightning_forward: " + std::to_string(tile_weights.size()) + " tile weights for " +
+                     std::to_string(R * C) + " tiles");
+  const bool ir = cfg.pre_post.input_range.enable;
+  if (ir && std::int64_t(input_ranges.size()) != C)
+    throw ShapeError("lightning_forward: " + std::to_string(input_ranges.size()) + " input ranges for " +
+                     std::to_string(C) + " tile columns");
+  if (!ir && !input_ranges.empty())
+    throw UsageError("lightning_forward: input ranges given but pre_post.input_range.enable is false");
+  if (random.counter == nullptr) throw UsageError("lightning_forward: LightningRandom.counter must be set");
+  for (std::int64_t t = 0; t < R * C; ++t) {
+    const Shape want{grid.out_pieces[t / C], grid.in_pieces[t % C]};
+    if (tile_weights[t].shape() != want)
+      throw ShapeError("lightning_forward: tile " + std::to_string(t) + " has " +
+                       shape_str(tile_weights[t].shape()) + ", expected " + shape_str(want));
+  }
+
+  const IOParameters& io = cfg.forward;
+  const bool modify =
+      cfg.modifier.type != WeightModifierType::None && (training || cfg.modifier.enable_during_test);
+  const bool noise = training && io.out_noise > 0;
+  const bool per_row = cfg.clip.type == WeightClipType::LayerGaussianPerChannel;
+  const bool adc_on = io.out_res > 0 || io.out_bound > 0;
+  const std::int64_t m = x_rows.size(0);
+  const std::uint64_t counter = *random.counter;
+  std::uint64_t advance = 0;
+
+  std::vector<Tensor> row_out(R);
+  for (std::int64_t c = 0; c < C; ++c) {
+    Tensor v = slice(x_rows, 1, grid.in_offsets[c], grid.in_offsets[c] + grid.in_pieces[c]);
+    float r = 1.f;
+    if (ir) {
+      v = range_clip(v, input_ranges[c], cfg.pre_post.input_range);
+      r = std::abs(input_ranges[c].data<float>()[0]);
+    }
+    if (io.inp_res > 0) v = dac_quantize(v, io.inp_res > 1 ? 2.f / io.inp_res : 2.f * io.inp_res);
+    for (std::int64_t rr = 0; rr < R; ++rr) {
+      const std::int64_t t = rr * C + c;
+      const std::uint64_t tile_id = random.first_tile_id + std::uint64_t(t);
+      const Tensor& w = tile_weights[t];
+      Tensor w_used = w;
+      if (modify) {
+        std::uint64_t used = 0;
+        const Tensor mod = apply_weight_modifier(w.detach(), cfg.modifier, random.seed, tile_id * 16 + kModifierStream,
+                                                 counter, &used);
+        advance = std::max(advance, used);
+        w_used = stand_in(w, mod);
+      }
+      Tensor z = linear(v, w_used, Tensor());
+      const std::vector<float> wmax = (noise || adc_on) ? tile_wmax(w, per_row) : std::vector<float>{};
+      const std::int64_t n_out = grid.out_pieces[rr];
+      if (noise) {
+        Tensor xi = Tensor::empty({m, n_out});
+        Generator gen(random.seed, tile_id * 16 + kOutNoiseStream);
+        gen.set_offset(counter);
+        float* xs = xi.data<float>();
+        gen.normal(xs, m * n_out);
+        advance = std::max(advance, gen.offset() - counter);
+        const float base = io.out_noise / std::sqrt(float(C));
+        for (std::int64_t i = 0; i < m; ++i)
+          for (std::int64_t j = 0; j < n_out; ++j) xs[i * n_out + j] *= base * wmax[per_row ? j : 0];
+        z = add(z, xi);
+      }
+      if (adc_on) {
+        std::vector<float> bound(wmax.size());
+        for (std::size_t j = 0; j < wmax.size(); ++j) bound[j] = io.out_bound * wmax[j];
+        const float res_frac = io.out_res > 1 ? 1.f / io.out_res : io.out_res;
+        z = adc(z, bound, res_frac, io.out_res > 0, io.out_bound > 0);
+      }
+      if (r != 1.f) z = mul_scalar(z, r);
+      row_out[rr] = c == 0 ? z : add(row_out[rr], z);
+    }
+  }
+  *random.counter = counter + advance;
+  return R == 1 ? row_out[0] : concat(row_out, 1);
+}
+
+}  // namespace aimc

@@ -1,0 +1,71 @@
+// The lightning-style analog forward of TorchInferenceRPUConfig (REFERENCE.md
+// section 4; aihwkit-lightning's TorchLinear.linear) as one differentiable op
+// over a grid of tiles. Units: x and y in layer units; v = x/r in DAC units
+// (full range ±1); tile outputs before ·r in "v·W" units.
+//
+// For every tile column c with input range r_c (1 and no clip when the config's
+// input range is off) and every tile (t_r, c) with stored weights W:
+//   v   = clip(x_c, ±r_c) / r_c                 input range; gradient to x only
+//                                               inside the range (|x| ≤ r), to
+//                                               r_c as REFERENCE.md section 3
+//   v   = res·round(v/res), res = 2·inp_res     DAC (inp_res > 0; > 1 means
+//                                               states: res = 2/inp_res), round
+//                                               half to even, straight-through
+//   W'  = modifier(W)                           training or enable_during_test;
+//                                               apply_weight_modifier on a copy,
+//                                               the gradient goes to W
+//   z   = v·W'ᵀ                                 float GEMM
+//   z  += out_noise·wmax/sqrt(C)·ξ              training only (C tile columns)
+//   z   = q·round(z/q), q = 2·b·out_res         ADC quantisation (out_res > 0),
+//                                               straight-through
+//   z   = clip(z, ±b), b = out_bound·wmax       out_bound > 0; zero gradient
+//                                               where |z| > b (as torch.clamp)
+//   y_t = z · r_c
+// and the partial outputs of a tile row are summed in float32 in the order
+// c = 0, 1, ...; no bias. wmax = max|W| of the tile's stored weights (per
+// output row when clip.type is LAYER_GAUSSIAN_PER_CHANNEL, as lightning); it
+// is treated as a constant (lightning also routes the clamp gradient of
+// clipped outputs into wmax and r through the bound; we do not).
+// In layer units the output noise is out_noise·r·wmax/sqrt(C)·ξ and the ADC
+// bound r·out_bound·wmax, as aihwkit-lightning.
+//
+// Note: lightning splits only the inputs; here every tile of the grid (also
+// along the outputs) has its own wmax, as every sub-tile is a complete tile.
+//
+// Random numbers: tile t (row-major over the grid) draws its modifier from
+// (seed, (first_tile_id + t)·16 + 3, counter) (as AnalogCore's InferenceRPUConfig
+// path) and its output noise from (seed, (first_tile_id + t)·16 + 4, counter)
+// with engine/generator.h's normal(); *counter is advanced by the largest
+// number of blocks any one tile used, so results are independent of threads.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/tensor.h"
+#include "layers/config/rpu_config.h"
+#include "layers/tiles/split.h"
+
+namespace aimc {
+
+struct LightningRandom {
+  std::uint64_t seed = 0;
+  std::uint64_t first_tile_id = 0;
+  std::uint64_t* counter = nullptr;  // Philox blocks used so far; advanced here (required)
+};
+
+// Throws ConfigError for what the lightning forward cannot run (as
+// aihwkit-lightning's assertions): inp_res > 0 or out_res > 0 without an
+// enabled input range, out_res > 0 without out_bound > 0.
+void check_lightning_config(const TorchInferenceRPUConfig& cfg);
+
+// x_rows [M, in] float32 -> [M, out], differentiable w.r.t. x_rows, every
+// tile weight (grid row-major, tile (r, c) of shape [out_pieces[r],
+// in_pieces[c]]) and the input ranges (empty when cfg.pre_post.input_range is
+// off, else one [1] per tile column). The input-range data initialisation is
+// the caller's. training: output noise on, modifier on.
+Tensor lightning_forward(const Tensor& x_rows, const std::vector<Tensor>& tile_weights, const TileGrid& grid,
+                         const TorchInferenceRPUConfig& cfg, const std::vector<Tensor>& input_ranges, bool training,
+                         const LightningRandom& random);
+
+}  // namespace aimc
