@@ -35,7 +35,8 @@ AnalogTile::AnalogTile(std::int64_t out_size, std::int64_t in_size, const IOPara
       backward_io_(backward_io),
       seed_(seed),
       tile_id_(tile_id),
-      weight_(Tensor::zeros({out_size, in_size})) {
+      weight_(Tensor::zeros({out_size, in_size})),
+      state_(Tensor::from_vector(std::vector<double>{0, 0, -1, -1}, {4})) {
   if (out_size < 1 || in_size < 1)
     throw ShapeError("an analog tile needs at least one row and column, got [" + std::to_string(out_size) + ", " +
                      std::to_string(in_size) + "]");
@@ -47,26 +48,40 @@ AnalogTile::AnalogTile(std::int64_t out_size, std::int64_t in_size, const IOPara
 }
 
 void AnalogTile::forward(const float* x, std::int64_t n, float* y, bool is_test, const float* weights) {
-  const cpu::AnalogRandom random{seed_, tile_id_ * 16 + kForwardStream, forward_counter_};
+  double* st = state_.data<double>();
+  const cpu::AnalogRandom random{seed_, tile_id_ * 16 + kForwardStream, static_cast<std::uint64_t>(st[0])};
+  float nm_running = static_cast<float>(st[2]);
   const float* w = weights != nullptr ? weights : weight_.data<float>();
   const auto stats = cpu::analog_mvm_forward(forward_io_, w, out_size_, in_size_, x, n, y,
                                              line_values(out_nonlinearity_, out_noise_), random,
-                                             &forward_nm_running_, is_test);
-  forward_counter_ += stats.blocks;
+                                             &nm_running, is_test);
+  st[0] += static_cast<double>(stats.blocks);
+  st[2] = nm_running;
 }
 
 void AnalogTile::backward(const float* d, std::int64_t n, float* dx, bool is_test, const float* weights) {
-  const cpu::AnalogRandom random{seed_, tile_id_ * 16 + kBackwardStream, backward_counter_};
+  double* st = state_.data<double>();
+  const cpu::AnalogRandom random{seed_, tile_id_ * 16 + kBackwardStream, static_cast<std::uint64_t>(st[1])};
+  float nm_running = static_cast<float>(st[3]);
   const float* w = weights != nullptr ? weights : weight_.data<float>();
   const auto stats = cpu::analog_mvm_backward(backward_io_, w, out_size_, in_size_, d, n, dx,
                                               line_values(in_nonlinearity_, in_noise_), random,
-                                              &backward_nm_running_, is_test);
-  backward_counter_ += stats.blocks;
+                                              &nm_running, is_test);
+  st[1] += static_cast<double>(stats.blocks);
+  st[3] = nm_running;
+}
+
+std::uint64_t AnalogTile::forward_counter() const {
+  return static_cast<std::uint64_t>(state_.data<double>()[0]);
+}
+std::uint64_t AnalogTile::backward_counter() const {
+  return static_cast<std::uint64_t>(state_.data<double>()[1]);
 }
 
 void AnalogTile::set_counters(std::uint64_t forward, std::uint64_t backward) {
-  forward_counter_ = forward;
-  backward_counter_ = backward;
+  double* st = state_.data<double>();
+  st[0] = static_cast<double>(forward);
+  st[1] = static_cast<double>(backward);
 }
 
 }  // namespace aimc

@@ -43,9 +43,16 @@ class AnalogTile {
 
   // Counters of the forward and backward streams (Philox blocks consumed):
   // saved in checkpoints so that a resumed run continues exactly.
-  std::uint64_t forward_counter() const { return forward_counter_; }
-  std::uint64_t backward_counter() const { return backward_counter_; }
+  std::uint64_t forward_counter() const;
+  std::uint64_t backward_counter() const;
   void set_counters(std::uint64_t forward, std::uint64_t backward);
+
+  // The tile's running state as one float64 tensor [4]: forward and backward
+  // stream counters (exact below 2^53) and the AVERAGE_ABS_MAX running values
+  // (< 0: unset). Layers register it as a buffer, so a checkpoint restores
+  // the noise streams exactly.
+  Tensor& state() { return state_; }
+  const Tensor& state() const { return state_; }
 
  private:
   std::int64_t out_size_, in_size_;
@@ -54,8 +61,7 @@ class AnalogTile {
   Tensor weight_;
   std::vector<float> out_nonlinearity_, out_noise_;  // per output line (forward)
   std::vector<float> in_nonlinearity_, in_noise_;    // per input line (backward)
-  float forward_nm_running_ = -1.f, backward_nm_running_ = -1.f;  // AVERAGE_ABS_MAX (<0: unset)
-  std::uint64_t forward_counter_ = 0, backward_counter_ = 0;
+  Tensor state_;  // float64 [4]: forward counter, backward counter, forward/backward NM running value
 };
 
 }  // namespace aimc
