@@ -76,11 +76,14 @@ Tensor TileArray::forward(const Tensor& x_in, bool is_test, std::vector<float> w
                         modified_weights.empty() ? nullptr : modified_weights[t].data<float>());
     }
   });
-  Tensor y = Tensor::empty({n, out_size()});
-  for (std::int64_t r = 0; r < R; ++r)
-    for (std::int64_t c = 0; c < C; ++c)
-      add_columns(partial[r * C + c].data<float>(), n, grid_.out_pieces[r], y.data<float>(), out_size(),
-                  grid_.out_offsets[r], c == 0);
+  // One tile: its output is the result. Otherwise sum each tile row's
+  // partial outputs in the fixed order c = 0, 1, ...
+  Tensor y = R * C == 1 ? partial[0] : Tensor::empty({n, out_size()});
+  if (R * C > 1)
+    for (std::int64_t r = 0; r < R; ++r)
+      for (std::int64_t c = 0; c < C; ++c)
+        add_columns(partial[r * C + c].data<float>(), n, grid_.out_pieces[r], y.data<float>(), out_size(),
+                    grid_.out_offsets[r], c == 0);
 
   std::vector<Tensor> inputs{x_in};
   for (auto& t : tiles) inputs.push_back(t->weight());
