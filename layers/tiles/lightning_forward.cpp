@@ -1,6 +1,8 @@
 // Lightning-style analog forward (see lightning_forward.h).
 #include "layers/tiles/lightning_forward.h"
 
+#include "layers/tiles/input_range.h"
+
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -15,45 +17,6 @@ namespace aimc {
 namespace {
 
 constexpr std::uint64_t kModifierStream = 3, kOutNoiseStream = 4;
-
-// v = clip(x, ±r) / r with the input-range gradient of REFERENCE.md section 3
-// (dxc = g/r is the gradient w.r.t. the clipped input; x gets it where |x| ≤ r).
-Tensor range_clip(const Tensor& x_in, const Tensor& r, const InputRangeParameter& p) {
-  const Tensor x = x_in.detach().contiguous();
-  const float rv = std::abs(r.data<float>()[0]);
-  if (!(rv > 0.f) || !std::isfinite(rv))
-    throw ValueError("lightning_forward: an input range must be finite and > 0, got " + std::to_string(rv));
-  const std::int64_t n = x.numel();
-  Tensor v = Tensor::empty(x.shape());
-  const float* xs = x.data<float>();
-  float* vs = v.data<float>();
-  cpu::parallel_for(0, n, cpu::grain_for(n, 1 << 14), [&](std::int64_t lo, std::int64_t hi) {
-    for (std::int64_t i = lo; i < hi; ++i) vs[i] = std::min(std::max(xs[i], -rv), rv) / rv;
-  });
-  return record(v, "lightning_input_range", {x_in, r}, [x, rv, p](const Tensor& g_in) -> std::vector<Tensor> {
-    const Tensor g = g_in.contiguous();
-    const std::int64_t n = x.numel();
-    const float* xs = x.data<float>();
-    const float* gs = g.data<float>();
-    Tensor dx = Tensor::empty(x.shape());
-    float* dxs = dx.data<float>();
-    cpu::parallel_for(0, n, cpu::grain_for(n, 1 << 14), [&](std::int64_t lo, std::int64_t hi) {
-      for (std::int64_t i = lo; i < hi; ++i) dxs[i] = std::abs(xs[i]) <= rv ? gs[i] / rv : 0.f;
-    });
-    double clip_sum = 0;  // serial, in double: independent of the thread count
-    std::int64_t inside = 0;
-    for (std::int64_t i = 0; i < n; ++i) {
-      const double dxc = double(gs[i]) / rv;
-      if (xs[i] >= rv) clip_sum += std::min(0.0, dxc);
-      if (xs[i] <= -rv) clip_sum -= std::max(0.0, dxc);
-      if (std::abs(xs[i]) < rv) ++inside;
-    }
-    double g_r = clip_sum * p.gradient_scale;
-    if (p.gradient_relative) g_r *= rv;
-    if (p.decay > 0 && n > 0 && double(inside) / double(n) > p.input_min_percentage) g_r += double(p.decay) * rv;
-    return {dx, Tensor::full({1}, g_r)};
-  });
-}
 
 // res·round(v/res) (half to even), straight-through gradient.
 Tensor dac_quantize(const Tensor& v_in, float res) {
@@ -191,7 +154,7 @@ Tensor lightning_forward(const Tensor& x_rows, const std::vector<Tensor>& tile_w
     Tensor v = slice(x_rows, 1, grid.in_offsets[c], grid.in_offsets[c] + grid.in_pieces[c]);
     float r = 1.f;
     if (ir) {
-      v = range_clip(v, input_ranges[c], cfg.pre_post.input_range);
+      v = input_range_clip(v, input_ranges[c], cfg.pre_post.input_range);
       r = std::abs(input_ranges[c].data<float>()[0]);
     }
     if (io.inp_res > 0) v = dac_quantize(v, io.inp_res > 1 ? 2.f / io.inp_res : 2.f * io.inp_res);
