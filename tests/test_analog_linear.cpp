@@ -1,0 +1,161 @@
+// AnalogLinear on tiles: exact tiles equal Linear, mapped equals unmapped
+// (REFERENCE.md section 7), output noise statistics, thread independence,
+// restored noise streams.
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "convert/conversion.h"
+#include "convert/models.h"
+#include "engine/autograd.h"
+#include "engine/generator.h"
+#include "engine/ops.h"
+#include "engine/runtime.h"
+#include "layers/config/rpu_config.h"
+#include "layers/modules/analog_conv.h"
+#include "layers/modules/analog_linear.h"
+#include "layers/modules/basic_block.h"
+#include "layers/modules/conv.h"
+#include "layers/modules/linear.h"
+#include "layers/modules/sequential.h"
+#include "layers/optim/sgd.h"
+
+using namespace aimc;
+#include "analog_test_util.h"
+
+using namespace aimc::test;
+
+TEST_CASE("AnalogLinear with exact tiles equals Linear, forward and gradients") {
+  Generator gen(1);
+  Linear digital(37, 21, true, gen);
+  Generator conv_gen(2);
+  auto analog = AnalogLinear::from_digital(digital, FloatingPointRPUConfig{}, conv_gen);
+  CHECK(analog->analog_tiles().size() == 1);
+  Tensor x = Generator(3).normal({9, 37});
+  Tensor xd = x.clone().set_requires_grad();
+  Tensor xa = x.clone().set_requires_grad();
+  Tensor yd = digital(xd), ya = (*analog)(xa);
+  CHECK(max_abs_diff(yd, ya) < 1e-5);
+  Tensor w = Generator(4).normal({9, 21});
+  sum(mul(yd, w)).backward();
+  sum(mul(ya, w)).backward();
+  CHECK(max_abs_diff(xd.grad(), xa.grad()) < 1e-5);
+  CHECK(max_abs_diff(digital.weight().grad(), analog->analog_tiles()[0]->weight().grad()) < 1e-4);
+  CHECK(max_abs_diff(digital.bias().grad(), analog->get_bias().grad()) < 1e-5);
+  // get_weights returns the exact weights; to_digital round-trips them.
+  CHECK(max_abs_diff(analog->get_weights(), digital.weight()) == 0);
+  Generator g5(5);
+  CHECK(max_abs_diff(analog->to_digital(g5)->weight(), digital.weight()) == 0);
+}
+
+TEST_CASE("mapped linear 14->5 with max sizes 10/4: 2x2 tiles equal the unmapped layer for ten SGD steps") {
+  Generator gen(7);
+  Linear digital(14, 5, true, gen);
+  Generator g1(8), g2(8);
+  auto mapped = AnalogLinear::from_digital(digital, perfect_config(10, 4), g1);
+  auto unmapped = AnalogLinear::from_digital(digital, perfect_config(0, 0), g2);
+  REQUIRE(mapped->analog_tiles().size() == 4);
+  CHECK(mapped->tile_array().grid().in_pieces == std::vector<std::int64_t>{7, 7});
+  CHECK(mapped->tile_array().grid().out_pieces == std::vector<std::int64_t>{3, 2});
+  CHECK(unmapped->analog_tiles().size() == 1);
+  SGD sgd_mapped(mapped->parameters(), 0.1), sgd_unmapped(unmapped->parameters(), 0.1);
+  Generator data(9);
+  Tensor target = data.normal({16, 5});
+  for (int step = 0; step < 10; ++step) {
+    Tensor x = data.normal({16, 14});
+    Tensor ym = (*mapped)(x), yu = (*unmapped)(x);
+    CHECK(max_abs_diff(ym, yu) < 1e-5);
+    sgd_mapped.zero_grad();
+    sgd_unmapped.zero_grad();
+    mse_loss(ym, target).backward();
+    mse_loss(yu, target).backward();
+    sgd_mapped.step();
+    sgd_unmapped.step();
+  }
+  CHECK(max_abs_diff(mapped->get_weights(), unmapped->get_weights()) < 1e-5);
+  CHECK(max_abs_diff(mapped->get_weights(), digital.weight()) > 1e-3);  // it did train
+}
+
+TEST_CASE("default InferenceRPUConfig: output noise 0.06 around the exact product, NM ABS_MAX scaling") {
+  // One output, W = 0 except w_00 = 0.5; x = e_0 (max|x| = 1): y = 0.5 + 0.06*xi
+  // (quantised on the 9-bit ADC grid of step 24/510 = 0.047). Over 20000 samples
+  // the mean is within 5*0.06/sqrt(2e4) + quantisation bias ~ 0.01 of 0.5 and
+  // the std within 10 % of the combined sqrt(0.06^2 + 0.047^2/12) = 0.0616.
+  InferenceRPUConfig c;
+  c.mapping.max_input_size = 0;
+  c.mapping.max_output_size = 0;
+  Generator gen(11);
+  AnalogLinear layer(4, 1, false, c, gen);
+  layer.set_weights(Tensor::from_vector(std::vector<float>{0.5f, 0, 0, 0}, {1, 4}));
+  layer.eval();
+  const std::int64_t n = 20000;
+  std::vector<float> xs(n * 4, 0.f);
+  for (std::int64_t i = 0; i < n; ++i) xs[i * 4] = 1.f;
+  const auto y = layer(Tensor::from_vector(xs, {n, 4})).to_vector();
+  double s = 0, s2 = 0;
+  for (float v : y) {
+    s += v;
+    s2 += double(v) * v;
+  }
+  const double mean = s / n, sd = std::sqrt(s2 / n - mean * mean);
+  CHECK(std::abs(mean - 0.5) < 0.01);
+  CHECK(sd == Approx(std::sqrt(0.06 * 0.06 + std::pow(24.0 / 510, 2) / 12)).epsilon(0.10));
+}
+
+TEST_CASE("a noisy mapped AnalogLinear gives the same bits for 1, 2 and 8 threads and a fixed seed") {
+  InferenceRPUConfig c;
+  c.mapping.max_input_size = 64;
+  c.mapping.max_output_size = 32;
+  std::vector<float> reference;
+  for (int threads : {1, 2, 8}) {
+    set_num_threads(threads);
+    Generator gen(21);
+    AnalogLinear layer(200, 70, true, c, gen);
+    Tensor x = Generator(22).normal({33, 200}).set_requires_grad();
+    Tensor y = layer(x);
+    sum(y).backward();
+    auto v = y.to_vector();
+    auto gx = x.grad().to_vector();
+    v.insert(v.end(), gx.begin(), gx.end());
+    if (threads == 1) reference = v;
+    else CHECK(v == reference);
+  }
+  set_num_threads(0);
+}
+
+TEST_CASE("AnalogLinear rejects configs it cannot run yet and wrong input shapes") {
+  Generator gen(3);
+  InferenceRPUConfig c;
+  c.mapping.weight_scaling_lr_compensation = true;  // clip is not wired yet
+  CHECK_THROWS_AS(AnalogLinear(4, 3, true, c, gen), ConfigError);
+  CHECK_THROWS_AS(AnalogLinear(4, 3, true, TorchInferenceRPUConfig{}, gen), ConfigError);
+  AnalogLinear ok(4, 3, true, InferenceRPUConfig{}, gen);
+  CHECK_THROWS_AS(ok(Tensor::zeros({2, 5})), ShapeError);
+}
+
+// ---- AnalogConv1d/2d/3d and model conversion ----
+
+TEST_CASE("a noisy layer's state dict restores its noise streams: the next outputs match exactly") {
+  InferenceRPUConfig c;  // default forward noise
+  c.mapping.max_input_size = 16;
+  Generator g1(51);
+  AnalogLinear a(40, 7, true, c, g1);
+  Tensor x = Generator(52).normal({5, 40});
+  a.eval();
+  (void)a(x);  // advance the noise streams
+  const NamedTensors saved = a.state_dict();
+  bool has_state = false;
+  for (const auto& [name, t] : saved) has_state = has_state || name == "tile_0_0_state";
+  CHECK(has_state);
+  // The tile seeds come from the generator: build the twin from the same seed.
+  Generator g3(51);
+  AnalogLinear same_seed(40, 7, true, c, g3);
+  same_seed.load_state_dict(saved);
+  same_seed.eval();
+  const auto ya = a(x).to_vector(), yb = same_seed(x).to_vector();
+  CHECK(ya == yb);
+  // Without the restored counters the noise would differ.
+  Generator g4(51);
+  AnalogLinear fresh(40, 7, true, c, g4);
+  fresh.eval();
+  CHECK(fresh(x).to_vector() != ya);
+}
