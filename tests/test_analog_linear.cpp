@@ -159,3 +159,26 @@ TEST_CASE("a noisy layer's state dict restores its noise streams: the next outpu
   fresh.eval();
   CHECK(fresh(x).to_vector() != ya);
 }
+
+TEST_CASE("get_weights(realistic) reads the weights back through the noisy tiles") {
+  // Default forward IO (out_noise 0.06, 7/9-bit converters) on a mapped layer
+  // with weight scaling: the least-squares read (10*in samples per tile) is
+  // close to the exact weights (RMS error < 0.02 of weights ~U(+-0.2)) but
+  // not equal to them; exact tiles read back exactly.
+  InferenceRPUConfig c;
+  c.mapping.max_input_size = 16;
+  c.mapping.weight_scaling_omega = 1.0f;
+  Generator g(61);
+  AnalogLinear layer(40, 6, false, c, g);
+  layer.set_weights(Generator(62).uniform({6, 40}, -0.2, 0.2));
+  const auto exact = layer.get_weights().to_vector();
+  const auto read = layer.get_weights(/*realistic=*/true).to_vector();
+  double se = 0;
+  for (std::size_t i = 0; i < exact.size(); ++i) se += (read[i] - exact[i]) * (read[i] - exact[i]);
+  const double rms = std::sqrt(se / exact.size());
+  CHECK(rms < 0.02);
+  CHECK(rms > 1e-5);
+  Generator g2(63);
+  AnalogLinear perfect(40, 6, false, FloatingPointRPUConfig{}, g2);
+  CHECK(max_abs_diff(perfect.get_weights(true), perfect.get_weights()) < 1e-5);
+}

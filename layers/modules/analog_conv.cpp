@@ -94,11 +94,20 @@ std::int64_t AnalogConvNd::get_tile_size() const {
 }
 
 Tensor AnalogConvNd::get_weights() const {
+  return assemble_weights([this](std::size_t g) { return groups_[g].get_weights(); });
+}
+
+Tensor AnalogConvNd::get_weights(bool realistic) {
+  if (!realistic) return get_weights();
+  return assemble_weights([this](std::size_t g) { return groups_[g].read_weights_realistic(); });
+}
+
+Tensor AnalogConvNd::assemble_weights(const std::function<Tensor(std::size_t)>& group_weights) const {
   const std::int64_t per_group = out_channels_ / geometry_.groups;
   Tensor w = Tensor::empty({out_channels_, get_tile_size()});
   for (std::size_t g = 0; g < groups_.size(); ++g) {
     const auto row0 = static_cast<std::int64_t>(g) * per_group;
-    w.slice(0, row0, row0 + per_group).copy_(groups_[g].get_weights());
+    w.slice(0, row0, row0 + per_group).copy_(group_weights(g));
   }
   Shape shape{out_channels_, in_channels_ / geometry_.groups};
   for (auto k : geometry_.kernel) shape.push_back(k);

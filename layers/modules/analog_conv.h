@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,6 +49,8 @@ class AnalogConvNd : public Module {
 
   // The exact weights [C_out, C_in/groups, *kernel] held by the tiles (a copy).
   Tensor get_weights() const;
+  // realistic: read back through the noisy tiles (least squares).
+  Tensor get_weights(bool realistic);
   Tensor get_bias() const { return bias_; }  // undefined without bias
   // weights [C_out, C_in/groups, *kernel]; bias [C_out] (optional).
   void set_weights(const Tensor& weights, const Tensor& bias = Tensor());
@@ -71,6 +74,8 @@ class AnalogConvNd : public Module {
   void post_update() override;
 
  private:
+  // [C_out, C_in/groups, *kernel] from each group's [C_out/groups, tile size] matrix.
+  Tensor assemble_weights(const std::function<Tensor(std::size_t group)>& group_weights) const;
   // A digital layer with the initial weights (ConvNd checks the arguments
   // and draws them) and the tiles' noise seed, drawn in that order.
   struct InitialValues {

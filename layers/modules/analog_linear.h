@@ -41,6 +41,9 @@ class AnalogLinear : public Module {
   // The exact logical weights [out, in] (tile weights times the digital
   // scales, a copy) and the bias.
   Tensor get_weights() const { return core_.get_weights(); }
+  // realistic: read back through the noisy tiles (least squares, as aihwkit's
+  // realistic read); otherwise the exact weights.
+  Tensor get_weights(bool realistic) { return realistic ? core_.read_weights_realistic() : core_.get_weights(); }
   Tensor get_bias() const { return bias_; }
   void set_weights(const Tensor& weights, const Tensor& bias = Tensor());
 

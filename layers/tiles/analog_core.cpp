@@ -2,6 +2,7 @@
 #include "layers/tiles/analog_core.h"
 
 #include "layers/tiles/input_range.h"
+#include "layers/tiles/realistic_read.h"
 
 #include <algorithm>
 #include <cmath>
@@ -173,8 +174,14 @@ Tensor AnalogCore::forward(const Tensor& x_rows, bool training) {
   return y;
 }
 
-Tensor AnalogCore::get_weights() const {
-  Tensor w = tiles_.get_weights();
+Tensor AnalogCore::get_weights() const { return apply_digital_scales(tiles_.get_weights()); }
+
+Tensor AnalogCore::read_weights_realistic() {
+  // Read inputs from a stream of the first tile's seed; each tile uses its id.
+  return apply_digital_scales(read_tile_array_realistic(tiles_, tiles_.tile(0, 0).seed() ^ 0x5245414455ull));
+}
+
+Tensor AnalogCore::apply_digital_scales(Tensor w) const {
   std::vector<float> scale(out_size(), 1.f);
   for (const Tensor* t : {&mapping_scales_, &out_scaling_}) {
     if (!t->defined()) continue;

@@ -96,6 +96,10 @@ class AnalogCore {
 
   // Logical weights [out, in]: out_scaling · mapping_scales · W_t (a copy).
   Tensor get_weights() const;
+  // The same, read the way hardware would: each tile's matrix estimated by
+  // least squares from its noisy forward (layers/tiles/realistic_read.h).
+  // Advances the tiles' forward noise streams.
+  Tensor read_weights_realistic();
   // Stores W (see the file comment): recomputes the mapping scales when
   // omega > 0 and resets out_scaling to 1.
   void set_weights(const Tensor& weights);
@@ -133,6 +137,8 @@ class AnalogCore {
 
  private:
   void init_input_range_from_data(const Tensor& x);
+  // w [out, in] tile units -> logical units (rows times mapping scales and out scaling).
+  Tensor apply_digital_scales(Tensor w) const;
 
   TileArray tiles_;
   MappingParameter mapping_;
