@@ -177,21 +177,11 @@ TEST_CASE("AnalogConvNd: tile size, type name, config, set_weights and argument 
 TEST_CASE("a noisy AnalogConv2d gives the same bits for 1, 2 and 8 threads") {
   InferenceRPUConfig c;
   c.mapping.max_input_size = 40;  // 4 channels of 3x3 per tile
-  std::vector<float> reference;
-  for (int threads : {1, 2, 8}) {
-    set_num_threads(threads);
+  check_same_bits_for_thread_counts([&] {
     Generator gen(60);
     AnalogConv2d layer(10, 6, 3, c, gen, ConvOptions{.padding = 1, .groups = 2});
-    Tensor x = Generator(61).normal({3, 10, 8, 8}).set_requires_grad();
-    Tensor y = layer(x);
-    sum(y).backward();
-    auto v = y.to_vector();
-    auto gx = x.grad().to_vector();
-    v.insert(v.end(), gx.begin(), gx.end());
-    if (threads == 1) reference = v;
-    else CHECK(v == reference);
-  }
-  set_num_threads(0);
+    return output_and_input_grad(layer, Generator(61).normal({3, 10, 8, 8}).set_requires_grad());
+  });
 }
 
 TEST_CASE("convert_to_analog(lenet5) converts 2 convs and 3 linears; exact tiles give the same logits") {

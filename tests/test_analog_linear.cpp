@@ -105,21 +105,11 @@ TEST_CASE("a noisy mapped AnalogLinear gives the same bits for 1, 2 and 8 thread
   InferenceRPUConfig c;
   c.mapping.max_input_size = 64;
   c.mapping.max_output_size = 32;
-  std::vector<float> reference;
-  for (int threads : {1, 2, 8}) {
-    set_num_threads(threads);
+  check_same_bits_for_thread_counts([&] {
     Generator gen(21);
     AnalogLinear layer(200, 70, true, c, gen);
-    Tensor x = Generator(22).normal({33, 200}).set_requires_grad();
-    Tensor y = layer(x);
-    sum(y).backward();
-    auto v = y.to_vector();
-    auto gx = x.grad().to_vector();
-    v.insert(v.end(), gx.begin(), gx.end());
-    if (threads == 1) reference = v;
-    else CHECK(v == reference);
-  }
-  set_num_threads(0);
+    return output_and_input_grad(layer, Generator(22).normal({33, 200}).set_requires_grad());
+  });
 }
 
 TEST_CASE("AnalogLinear rejects configs it cannot run yet and wrong input shapes") {

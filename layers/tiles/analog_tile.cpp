@@ -5,7 +5,9 @@
 
 namespace aimc {
 namespace {
-constexpr std::uint64_t kForwardStream = 0, kBackwardStream = 1, kLineStream = 2;
+// Stream purposes; forward and backward double as the slot of their counter.
+constexpr int kForwardStream = 0, kBackwardStream = 1;
+constexpr std::uint64_t kLineStream = 2;
 
 // Per-line values are only needed when a spread is configured.
 void draw_lines(const IOParameters& io, std::int64_t lines, std::uint64_t seed, std::uint64_t stream,
@@ -47,28 +49,29 @@ AnalogTile::AnalogTile(std::int64_t out_size, std::int64_t in_size, const IOPara
   draw_lines(backward_io_, in_size, seed, stream, std::uint64_t(1) << 40, in_nonlinearity_, in_noise_);
 }
 
-void AnalogTile::forward(const float* x, std::int64_t n, float* y, bool is_test, const float* weights) {
+// One pass (0 forward, 1 backward): draws from the pass's stream at its
+// counter state[pass], keeps its noise-management value in state[pass + 2].
+template <class Kernel>
+void AnalogTile::run_pass(Kernel kernel, int pass, const IOParameters& io, const cpu::AnalogLineValues& lines,
+                          const float* in, std::int64_t n, float* out, bool is_test, const float* weights) {
   double* st = state_.data<double>();
-  const cpu::AnalogRandom random{seed_, tile_id_ * 16 + kForwardStream, static_cast<std::uint64_t>(st[0])};
-  float nm_running = static_cast<float>(st[2]);
+  const cpu::AnalogRandom random{seed_, tile_id_ * 16 + static_cast<std::uint64_t>(pass),
+                                 static_cast<std::uint64_t>(st[pass])};
+  float nm_running = static_cast<float>(st[pass + 2]);
   const float* w = weights != nullptr ? weights : weight_.data<float>();
-  const auto stats = cpu::analog_mvm_forward(forward_io_, w, out_size_, in_size_, x, n, y,
-                                             line_values(out_nonlinearity_, out_noise_), random,
-                                             &nm_running, is_test);
-  st[0] += static_cast<double>(stats.blocks);
-  st[2] = nm_running;
+  const auto stats = kernel(io, w, out_size_, in_size_, in, n, out, lines, random, &nm_running, is_test);
+  st[pass] += static_cast<double>(stats.blocks);
+  st[pass + 2] = nm_running;
+}
+
+void AnalogTile::forward(const float* x, std::int64_t n, float* y, bool is_test, const float* weights) {
+  run_pass(cpu::analog_mvm_forward, kForwardStream, forward_io_, line_values(out_nonlinearity_, out_noise_), x, n,
+           y, is_test, weights);
 }
 
 void AnalogTile::backward(const float* d, std::int64_t n, float* dx, bool is_test, const float* weights) {
-  double* st = state_.data<double>();
-  const cpu::AnalogRandom random{seed_, tile_id_ * 16 + kBackwardStream, static_cast<std::uint64_t>(st[1])};
-  float nm_running = static_cast<float>(st[3]);
-  const float* w = weights != nullptr ? weights : weight_.data<float>();
-  const auto stats = cpu::analog_mvm_backward(backward_io_, w, out_size_, in_size_, d, n, dx,
-                                              line_values(in_nonlinearity_, in_noise_), random,
-                                              &nm_running, is_test);
-  st[1] += static_cast<double>(stats.blocks);
-  st[3] = nm_running;
+  run_pass(cpu::analog_mvm_backward, kBackwardStream, backward_io_, line_values(in_nonlinearity_, in_noise_), d, n,
+           dx, is_test, weights);
 }
 
 std::uint64_t AnalogTile::forward_counter() const {

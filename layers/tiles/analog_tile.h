@@ -16,6 +16,10 @@
 #include "engine/tensor.h"
 #include "kernels/analog/io_parameters.h"
 
+namespace aimc::cpu {
+struct AnalogLineValues;
+}
+
 namespace aimc {
 
 class AnalogTile {
@@ -55,6 +59,10 @@ class AnalogTile {
   const Tensor& state() const { return state_; }
 
  private:
+  template <class Kernel>
+  void run_pass(Kernel kernel, int pass, const IOParameters& io, const cpu::AnalogLineValues& lines, const float* in,
+                std::int64_t n, float* out, bool is_test, const float* weights);
+
   std::int64_t out_size_, in_size_;
   IOParameters forward_io_, backward_io_;
   std::uint64_t seed_, tile_id_;
