@@ -6,11 +6,43 @@
 #include "engine/runtime.h"
 #include "engine/safetensors.h"
 #include "layers/optim/optimizer.h"
+#include "layers/tiles/tile_programming.h"
+
+#include <set>
 
 namespace aimc {
 namespace {
 
 const std::string kOptimPrefix = "optim.";
+
+// A programmed model (REFERENCE.md section 5) saves its tiles' programming
+// state, which exists only after programming: the rebuilt model is programmed
+// (in eval mode) so those tensors exist, then everything is loaded; tiles the
+// file holds no programming for are set back to unprogrammed. Strict
+// otherwise: every other key must match both ways.
+void load_model_state(Module& model, const NamedTensors& state) {
+  bool programmed = false;
+  for (const auto& [name, t] : state) programmed = programmed || is_tile_programming_key(name);
+  if (!programmed) {
+    model.load_state_dict(state, true);
+    return;
+  }
+  model.eval();
+  model.program_analog_weights();
+  std::set<std::string> in_file, own;
+  for (const auto& [name, t] : state) in_file.insert(name);
+  std::vector<Tensor> unprogrammed;  // "programming" flags of tiles the file does not hold
+  for (const auto& [name, t] : model.state_dict()) {
+    own.insert(name);
+    if (in_file.count(name)) continue;
+    if (!is_tile_programming_key(name)) throw ValueError("missing key '" + name + "'");
+    if (name.size() > 12 && name.compare(name.size() - 12, 12, "_programming") == 0) unprogrammed.push_back(t);
+  }
+  for (const auto& name : in_file)
+    if (!own.count(name)) throw ValueError("unexpected key '" + name + "'");
+  model.load_state_dict(state, false);
+  for (Tensor& t : unprogrammed) t.data<double>()[0] = 0.0;
+}
 
 }  // namespace
 
@@ -54,7 +86,7 @@ Checkpoint load_checkpoint(const std::string& path) {
   try {
     Generator gen(0);  // the initial values are overwritten by the checkpoint
     ck.model = build_model_from_description(ck.description, gen);
-    ck.model->load_state_dict(model_state, true);
+    load_model_state(*ck.model, model_state);
   } catch (const Error& e) {
     throw bad(e.what());
   }

@@ -14,6 +14,7 @@
 #include "engine/error.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/random_fill.h"
 #include "kernels/random.h"
 #include "kernels/random_normal.h"
 
@@ -126,41 +127,12 @@ Layout make_layout(const AnalogRandom& rnd, std::int64_t n, std::int64_t in_len,
   return l;
 }
 
-// count standard normals from consecutive blocks, four per Philox call
-// (rng::box_muller_fast on words (0,1) and (2,3)). Tiles of 512 values: the
-// Philox words first, then one vectorised loop for log/sin/cos and a short
-// one for the square roots; the bits equal the scalar rng::box_muller_fast.
 void draw_normals(const AnalogRandom& r, std::uint64_t block, std::int64_t count, float* z) {
-  constexpr std::int64_t kTile = 512;
-  std::uint32_t words[kTile];
-  float radius2[kTile / 2], sine[kTile / 2], cosine[kTile / 2];
-  for (std::int64_t t0 = 0; t0 < count; t0 += kTile) {
-    const std::int64_t len = std::min(kTile, count - t0);
-    const std::int64_t blocks = (len + 3) / 4;
-    for (std::int64_t b = 0; b < blocks; ++b) {
-      const rng::Block k = rng::philox(r.seed, r.stream, block + static_cast<std::uint64_t>(t0 / 4 + b));
-      for (int j = 0; j < 4; ++j) words[4 * b + j] = k.v[j];
-    }
-    const std::int64_t pairs = (len + 1) / 2;
-    for (std::int64_t i = 0; i < pairs; ++i) {
-      radius2[i] = rng::box_muller_radius2(words[2 * i]);
-      rng::sincos_turn(rng::uniform_open(words[2 * i + 1]), sine[i], cosine[i]);
-    }
-    float* zt = z + t0;
-    for (std::int64_t i = 0; i < len / 2; ++i) {
-      const float radius = std::sqrt(radius2[i]);
-      zt[2 * i] = radius * cosine[i];
-      zt[2 * i + 1] = radius * sine[i];
-    }
-    if (len % 2) zt[len - 1] = std::sqrt(radius2[pairs - 1]) * cosine[pairs - 1];
-  }
+  fill_normal(r.seed, r.stream, block, count, z);
 }
 
 void draw_uniforms(const AnalogRandom& r, std::uint64_t block, std::int64_t count, float* u) {
-  for (std::int64_t b = 0; 4 * b < count; ++b) {
-    const rng::Block k = rng::philox(r.seed, r.stream, block + static_cast<std::uint64_t>(b));
-    for (std::int64_t j = 0; j < 4 && 4 * b + j < count; ++j) u[4 * b + j] = rng::uniform_open(k.v[j]);
-  }
+  fill_uniform(r.seed, r.stream, block, count, u);
 }
 
 // ---- per-row periphery ----

@@ -1,6 +1,9 @@
 // RPU configuration families: validation, JSON round trip, tagged holder.
 #include "layers/config/rpu_config.h"
 
+#include "layers/devices/drift_compensation.h"
+#include "layers/devices/noise_model.h"
+
 #include "engine/error.h"
 #include "layers/config/json_fields.h"
 
@@ -25,6 +28,18 @@ void check_model_object(const nlohmann::json& j, const std::string& where, const
     config::RangeCheck(where).fail(
         field, j.dump(),
         std::string("an object {\"type\": \"<model name>\", ...}") + (nullable ? " or null" : ""));
+  }
+}
+
+// A device model's JSON with every field written out (as read back by its
+// factory); an invalid one as it is, so that writing never throws.
+template <class Factory>
+nlohmann::json full_model_json(const nlohmann::json& j, Factory make) {
+  if (j.is_null()) return j;
+  try {
+    return make(j, "model")->to_json();
+  } catch (const ConfigError&) {
+    return j;
   }
 }
 
@@ -93,6 +108,8 @@ void InferenceRPUConfig::validate(const std::string& where) const {
   aimc::validate(backward, where + ".backward");
   check_model_object(noise_model, where, "noise_model", false);
   check_model_object(drift_compensation, where, "drift_compensation", true);
+  make_noise_model(noise_model, where + ".noise_model");  // every field checked
+  make_drift_compensation(drift_compensation, where + ".drift_compensation");
   clip.validate(where + ".clip");
   remap.validate(where + ".remap");
   modifier.validate(where + ".modifier");
@@ -104,8 +121,8 @@ void InferenceRPUConfig::validate(const std::string& where) const {
 nlohmann::json InferenceRPUConfig::to_json() const {
   return nlohmann::json{{"forward", aimc::to_json(forward)},
                         {"backward", aimc::to_json(backward)},
-                        {"noise_model", noise_model},
-                        {"drift_compensation", drift_compensation},
+                        {"noise_model", full_model_json(noise_model, make_noise_model)},
+                        {"drift_compensation", full_model_json(drift_compensation, make_drift_compensation)},
                         {"clip", clip.to_json()},
                         {"remap", remap.to_json()},
                         {"modifier", modifier.to_json()},

@@ -169,6 +169,32 @@ Tensor AnalogConvNd::forward(const Tensor& x) {
   return rows_to_channels(rows, x.size(0), out_size);
 }
 
+void AnalogConvNd::set_weights(const Tensor& weights, const Tensor& bias, bool realistic) {
+  set_weights(weights, bias);
+  if (realistic) program_own_analog_weights();
+}
+
+void AnalogConvNd::program_own_analog_weights() {
+  for (std::size_t g = 0; g < groups_.size(); ++g) {
+    groups_[g].program_weights();
+    register_group_programming(g);
+  }
+}
+
+void AnalogConvNd::drift_own_analog_weights(double t_inference) {
+  for (std::size_t g = 0; g < groups_.size(); ++g) {
+    groups_[g].drift_weights(t_inference);
+    register_group_programming(g);
+  }
+}
+
+void AnalogConvNd::register_group_programming(std::size_t g) {
+  std::string prefix = "g";
+  prefix += std::to_string(g);
+  prefix += "_";
+  for (const auto& [name, t] : groups_[g].programming_buffers()) register_buffer_if_absent(prefix + name, t);
+}
+
 void AnalogConvNd::post_update() {
   for (auto& core : groups_) core.post_update_step();
 }

@@ -54,6 +54,9 @@ class AnalogConvNd : public Module {
   Tensor get_bias() const { return bias_; }  // undefined without bias
   // weights [C_out, C_in/groups, *kernel]; bias [C_out] (optional).
   void set_weights(const Tensor& weights, const Tensor& bias = Tensor());
+  // realistic: the weights are then programmed onto the devices through the
+  // config's noise model (eval-mode forwards use the programmed weights).
+  void set_weights(const Tensor& weights, const Tensor& bias, bool realistic);
 
   // All tiles, group by group.
   std::vector<AnalogTile*> analog_tiles();
@@ -72,8 +75,12 @@ class AnalogConvNd : public Module {
 
  protected:
   void post_update() override;
+  void program_own_analog_weights() override;
+  void drift_own_analog_weights(double t_inference) override;
 
  private:
+  // Registers group g's programming state as "g<g>_tile_<r>_<c>_<name>".
+  void register_group_programming(std::size_t g);
   // [C_out, C_in/groups, *kernel] from each group's [C_out/groups, tile size] matrix.
   Tensor assemble_weights(const std::function<Tensor(std::size_t group)>& group_weights) const;
   // A digital layer with the initial weights (ConvNd checks the arguments

@@ -73,6 +73,21 @@ void AnalogLinear::set_weights(const Tensor& weights, const Tensor& bias) {
   }
 }
 
+void AnalogLinear::set_weights(const Tensor& weights, const Tensor& bias, bool realistic) {
+  set_weights(weights, bias);
+  if (realistic) program_own_analog_weights();
+}
+
+void AnalogLinear::program_own_analog_weights() {
+  core_.program_weights();
+  for (const auto& [name, t] : core_.programming_buffers()) register_buffer_if_absent(name, t);
+}
+
+void AnalogLinear::drift_own_analog_weights(double t_inference) {
+  core_.drift_weights(t_inference);
+  for (const auto& [name, t] : core_.programming_buffers()) register_buffer_if_absent(name, t);
+}
+
 Tensor AnalogLinear::forward(const Tensor& x) {
   if (x.dim() != 2 || x.size(1) != in_features_)
     throw ShapeError("AnalogLinear: expected input [N, " + std::to_string(in_features_) + "], got " +

@@ -46,6 +46,9 @@ class AnalogLinear : public Module {
   Tensor get_weights(bool realistic) { return realistic ? core_.read_weights_realistic() : core_.get_weights(); }
   Tensor get_bias() const { return bias_; }
   void set_weights(const Tensor& weights, const Tensor& bias = Tensor());
+  // realistic: the weights are then programmed onto the devices through the
+  // config's noise model (eval-mode forwards use the programmed weights).
+  void set_weights(const Tensor& weights, const Tensor& bias, bool realistic);
 
   std::vector<AnalogTile*> analog_tiles() { return core_.tile_array().tiles(); }
   const TileArray& tile_array() const { return core_.tile_array(); }
@@ -61,6 +64,8 @@ class AnalogLinear : public Module {
  protected:
   // Module::post_update_step() (after each optimizer step): the core's weight clip / remap.
   void post_update() override { core_.post_update_step(); }
+  void program_own_analog_weights() override;
+  void drift_own_analog_weights(double t_inference) override;
 
  private:
   struct InitialValues {

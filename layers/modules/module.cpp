@@ -1,6 +1,8 @@
 // Module registration, traversal and state dicts (see module.h).
 #include "layers/modules/module.h"
 
+#include <cmath>
+
 #include <unordered_set>
 #include <map>
 
@@ -52,6 +54,33 @@ void Module::add_child(const std::string& name, std::shared_ptr<Module> module) 
 void Module::post_update_step() {
   post_update();
   for (auto& [name, child] : children_) child->post_update_step();
+}
+
+void Module::require_eval(const char* what) const {
+  if (training_)
+    throw ValueError(std::string(what) + " needs eval mode (call eval() first): the programmed weights are an "
+                     "inference-time state");
+}
+
+void Module::program_analog_weights() {
+  require_eval("program_analog_weights");
+  program_own_analog_weights();
+  for (auto& [name, child] : children_) child->program_analog_weights();
+}
+
+void Module::drift_analog_weights(double t_inference) {
+  require_eval("drift_analog_weights");
+  if (!(t_inference >= 0.0) || !std::isfinite(t_inference))
+    throw ValueError("drift_analog_weights: t_inference must be a finite number of seconds >= 0, got " +
+                     std::to_string(t_inference));
+  drift_own_analog_weights(t_inference);
+  for (auto& [name, child] : children_) child->drift_analog_weights(t_inference);
+}
+
+void Module::register_buffer_if_absent(const std::string& name, Tensor t) {
+  for (const auto& entry : buffers_)
+    if (entry.first == name) return;
+  register_buffer(name, std::move(t));
 }
 
 void Module::replace_child(const std::string& name, std::shared_ptr<Module> module) {

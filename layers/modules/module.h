@@ -42,6 +42,9 @@ class Module {
   // register_parameter sets requires_grad on t (a leaf) and returns it.
   Tensor register_parameter(const std::string& name, Tensor t);
   Tensor register_buffer(const std::string& name, Tensor t);
+  // Registers t unless this module already has a buffer of that name (state
+  // that appears after construction, e.g. programmed conductances).
+  void register_buffer_if_absent(const std::string& name, Tensor t);
   template <class M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
     add_child(name, module);
@@ -75,6 +78,15 @@ class Module {
   // descendant.
   void post_update_step();
 
+  // Inference on analog hardware (REFERENCE.md section 5), on this module and
+  // every descendant, in eval mode only (ValueError in training mode, as
+  // aihwkit). program_analog_weights() programs every analog tile's weights
+  // onto its devices; drift_analog_weights(t) reads them t seconds after
+  // programming with fresh read noise (programming first where needed).
+  // Layers without a noise model ignore both.
+  void program_analog_weights();
+  void drift_analog_weights(double t_inference);
+
   virtual std::string type_name() const = 0;
   // The constructor arguments as JSON (no tensors); {} by default.
   virtual nlohmann::json config() const;
@@ -83,10 +95,15 @@ class Module {
   void add_child(const std::string& name, std::shared_ptr<Module> module);
   // This module's own post-update work (nothing by default).
   virtual void post_update() {}
+  // This module's own part of program_analog_weights / drift_analog_weights.
+  virtual void program_own_analog_weights() {}
+  virtual void drift_own_analog_weights(double /*t_inference*/) {}
 
  private:
   void check_new_name(const std::string& name, const char* what) const;
   void collect(const std::string& prefix, bool buffers, NamedTensors& out) const;
+  // Throws ValueError naming `what` when in training mode.
+  void require_eval(const char* what) const;
 
   NamedTensors parameters_;
   NamedTensors buffers_;

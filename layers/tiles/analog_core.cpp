@@ -98,6 +98,10 @@ AnalogCore::AnalogCore(const TileGrid& grid, const RPUConfig& rpu_config, std::u
     clip_ = c.clip;
     modifier_ = c.modifier;
     remap_ = c.remap;
+    std::shared_ptr<const NoiseModel> model = make_noise_model(c.noise_model, "InferenceRPUConfig.noise_model");
+    std::shared_ptr<const DriftCompensation> compensation =
+        make_drift_compensation(c.drift_compensation, "InferenceRPUConfig.drift_compensation");
+    for (AnalogTile* t : tiles_.tiles()) t->set_inference_devices(model, compensation);
   }
   const bool per_row_scales =
       mapping_.weight_scaling_columnwise || remap_.type == WeightRemapType::ChannelwiseSymmetric;
@@ -199,6 +203,7 @@ void AnalogCore::set_weights(const Tensor& weights) {
     throw ShapeError("AnalogCore::set_weights: got " + shape_str(weights.shape()) + ", expected " +
                      shape_str({out_size(), in_size()}));
   NoGradGuard no_grad;
+  for (AnalogTile* t : tiles_.tiles()) t->reset_programming();
   if (out_scaling_.defined()) out_scaling_.detach().fill_(1.0);
   if (!mapping_scales_.defined()) {
     tiles_.set_weights(weights);
@@ -229,8 +234,31 @@ void AnalogCore::set_weights(const Tensor& weights) {
   tiles_.set_weights(w);
 }
 
+void AnalogCore::program_weights() {
+  for (AnalogTile* t : tiles_.tiles())
+    if (t->can_program()) t->program_weights();
+}
+
+void AnalogCore::drift_weights(double t_inference) {
+  for (AnalogTile* t : tiles_.tiles())
+    if (t->can_program()) t->drift_weights(t_inference);
+}
+
+AnalogCore::NamedTensorList AnalogCore::programming_buffers() const {
+  NamedTensorList out;
+  for (std::int64_t r = 0; r < tiles_.rows(); ++r)
+    for (std::int64_t c = 0; c < tiles_.columns(); ++c) {
+      const TileProgramming* p = tiles_.tile(r, c).programming();
+      if (p == nullptr) continue;
+      for (const auto& [name, t] : p->buffers())
+        out.emplace_back("tile_" + std::to_string(r) + "_" + std::to_string(c) + "_" + name, t);
+    }
+  return out;
+}
+
 void AnalogCore::post_update_step() {
   NoGradGuard no_grad;
+  for (AnalogTile* t : tiles_.tiles()) t->reset_programming();
   if (clip_.type != WeightClipType::None)
     for (AnalogTile* t : tiles_.tiles()) {
       Tensor w = t->weight().detach();

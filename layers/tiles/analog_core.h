@@ -104,6 +104,16 @@ class AnalogCore {
   // omega > 0 and resets out_scaling to 1.
   void set_weights(const Tensor& weights);
 
+  // Inference programming of every tile (InferenceRPUConfig with a noise
+  // model; nothing otherwise): see AnalogTile and layers/tiles/tile_programming.h.
+  // set_weights and post_update_step forget the programming.
+  void program_weights();
+  void drift_weights(double t_inference);
+  // The programming state of every tile programmed so far,
+  // "tile_<r>_<c>_<name>" (TileProgramming::buffers()); the owning Module
+  // registers these after programming (register_buffer_if_absent).
+  NamedTensorList programming_buffers() const;
+
   // Called by the layer after each optimizer step; runs the function given to
   // The config's weight clip and remap (see the file comment), then the
   // function given to set_post_update_step, if any.

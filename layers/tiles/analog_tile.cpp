@@ -1,6 +1,7 @@
 // AnalogTile (see analog_tile.h).
 #include "layers/tiles/analog_tile.h"
 
+#include "engine/error.h"
 #include "kernels/cpu/analog_mvm.h"
 
 namespace aimc {
@@ -59,6 +60,7 @@ void AnalogTile::run_pass(Kernel kernel, int pass, const IOParameters& io, const
                                  static_cast<std::uint64_t>(st[pass])};
   float nm_running = static_cast<float>(st[pass + 2]);
   const float* w = weights != nullptr ? weights : weight_.data<float>();
+  if (weights == nullptr && is_test && programmed()) w = programming_->weights();
   const auto stats = kernel(io, w, out_size_, in_size_, in, n, out, lines, random, &nm_running, is_test);
   st[pass] += static_cast<double>(stats.blocks);
   st[pass + 2] = nm_running;
@@ -67,6 +69,37 @@ void AnalogTile::run_pass(Kernel kernel, int pass, const IOParameters& io, const
 void AnalogTile::forward(const float* x, std::int64_t n, float* y, bool is_test, const float* weights) {
   run_pass(cpu::analog_mvm_forward, kForwardStream, forward_io_, line_values(out_nonlinearity_, out_noise_), x, n,
            y, is_test, weights);
+  if (weights != nullptr || !is_test || !programmed() || !programming_->alpha().defined()) return;
+  // Drift compensation: y × α (one value, or one per output).
+  const float* a = programming_->alpha().data<float>();
+  const bool global = programming_->alpha().numel() == 1;
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t j = 0; j < out_size_; ++j) y[i * out_size_ + j] *= a[global ? 0 : j];
+}
+
+void AnalogTile::set_inference_devices(std::shared_ptr<const NoiseModel> model,
+                                       std::shared_ptr<const DriftCompensation> compensation) {
+  noise_model_ = std::move(model);
+  compensation_ = std::move(compensation);
+  programming_.reset();
+}
+
+void AnalogTile::program_weights() {
+  if (!noise_model_) throw ValueError("AnalogTile::program_weights: this tile has no noise model");
+  if (!programming_)
+    programming_ = std::make_unique<TileProgramming>(noise_model_, compensation_, out_size_, in_size_, seed_, tile_id_);
+  programming_->program(weight_.data<float>(), [this](const float* w, float* y) { read_identity(w, y); });
+}
+
+void AnalogTile::drift_weights(double t_inference) {
+  if (!programmed()) program_weights();
+  programming_->drift(t_inference, [this](const float* w, float* y) { read_identity(w, y); });
+}
+
+void AnalogTile::read_identity(const float* weights, float* y) {
+  std::vector<float> eye(static_cast<std::size_t>(in_size_ * in_size_), 0.f);
+  for (std::int64_t i = 0; i < in_size_; ++i) eye[i * in_size_ + i] = 1.f;
+  forward(eye.data(), in_size_, y, /*is_test=*/true, weights);
 }
 
 void AnalogTile::backward(const float* d, std::int64_t n, float* dx, bool is_test, const float* weights) {

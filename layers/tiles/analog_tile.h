@@ -4,17 +4,28 @@
 // construction (output noise spread, nonlinearity), the noise-management
 // running values, and the Philox counters of its random streams.
 //
+// Inference programming (REFERENCE.md section 5, layers/tiles/tile_programming.h):
+// with a noise model set, program_weights() programs the stored weights onto
+// the devices and drift_weights(t) reads them t seconds later; while the tile
+// is programmed, its eval-mode passes (is_test, no stand-in weights) compute
+// with the read weights, and the forward outputs are multiplied by the drift
+// compensation's alpha. Changing the stored weights through set_weights of
+// the owner or an optimizer step forgets the programming (reset_programming).
+//
 // Streams: the tile draws from (seed, stream = tile_id * 16 + purpose) with
-// purpose 0 forward, 1 backward, 2 per-line values; each pass advances that
+// purpose 0 forward, 1 backward, 2 per-line values, 3 weight modifier,
+// 4 programming, 5 drift; each pass advances that
 // stream's counter by the blocks it reserved, so a tile's noise depends only
 // on (seed, tile_id, how many passes ran before), never on threads.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "engine/tensor.h"
 #include "kernels/analog/io_parameters.h"
+#include "layers/tiles/tile_programming.h"
 
 namespace aimc::cpu {
 struct AnalogLineValues;
@@ -58,10 +69,29 @@ class AnalogTile {
   Tensor& state() { return state_; }
   const Tensor& state() const { return state_; }
 
+  // The inference device model (nullptr model: the tile cannot be programmed).
+  void set_inference_devices(std::shared_ptr<const NoiseModel> model,
+                             std::shared_ptr<const DriftCompensation> compensation);
+  bool can_program() const { return noise_model_ != nullptr; }
+  // Programs the stored weights (ValueError without a noise model).
+  void program_weights();
+  // Drift and read noise at t_inference seconds after programming; programs first if needed.
+  void drift_weights(double t_inference);
+  bool programmed() const { return programming_ && programming_->programmed(); }
+  void reset_programming() {
+    if (programming_) programming_->reset();
+  }
+  // The programming state (nullptr until the first program_weights()).
+  TileProgramming* programming() { return programming_.get(); }
+  const TileProgramming* programming() const { return programming_.get(); }
+
  private:
   template <class Kernel>
   void run_pass(Kernel kernel, int pass, const IOParameters& io, const cpu::AnalogLineValues& lines, const float* in,
                 std::int64_t n, float* out, bool is_test, const float* weights);
+
+  // Y[in, out]: eval forward of the identity batch on `weights` (drift-compensation readout).
+  void read_identity(const float* weights, float* y);
 
   std::int64_t out_size_, in_size_;
   IOParameters forward_io_, backward_io_;
@@ -70,6 +100,9 @@ class AnalogTile {
   std::vector<float> out_nonlinearity_, out_noise_;  // per output line (forward)
   std::vector<float> in_nonlinearity_, in_noise_;    // per input line (backward)
   Tensor state_;  // float64 [4]: forward counter, backward counter, forward/backward NM running value
+  std::shared_ptr<const NoiseModel> noise_model_;
+  std::shared_ptr<const DriftCompensation> compensation_;
+  std::unique_ptr<TileProgramming> programming_;
 };
 
 }  // namespace aimc

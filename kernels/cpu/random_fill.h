@@ -1,0 +1,16 @@
+// Bulk draws from one counter-based Philox stream (kernels/random.h): value j
+// comes from block `block + j/4`, so any slice of a stream can be drawn on its
+// own (parallel chunks, CUDA threads) and gives the same bits.
+//   fill_normal:  normals from rng::box_muller_fast on words (0,1) and (2,3)
+//                 of each block (four per block).
+//   fill_uniform: rng::uniform_open of each word (four per block).
+#pragma once
+
+#include <cstdint>
+
+namespace aimc::cpu {
+
+void fill_normal(std::uint64_t seed, std::uint64_t stream, std::uint64_t block, std::int64_t count, float* z);
+void fill_uniform(std::uint64_t seed, std::uint64_t stream, std::uint64_t block, std::int64_t count, float* u);
+
+}  // namespace aimc::cpu

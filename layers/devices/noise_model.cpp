@@ -1,0 +1,46 @@
+// NoiseModel base, the time factor of read noise, and the model registry.
+#include "layers/devices/noise_model.h"
+
+#include <cmath>
+
+#include "layers/devices/registry.h"
+
+namespace aimc {
+
+// Factories of the built-in models (one file each).
+std::shared_ptr<NoiseModel> make_pcm_like_noise_model(const nlohmann::json& j, const std::string& where);
+std::shared_ptr<NoiseModel> make_custom_drift_pcm_like_noise_model(const nlohmann::json& j,
+                                                                   const std::string& where);
+std::shared_ptr<NoiseModel> make_state_independent_noise_model(const nlohmann::json& j, const std::string& where);
+std::shared_ptr<NoiseModel> make_reram_cmo_noise_model(const nlohmann::json& j, const std::string& where);
+std::shared_ptr<NoiseModel> make_generic_noise_model(const nlohmann::json& j, const std::string& where);
+
+NoiseModel::NoiseModel(std::shared_ptr<ConductanceConverter> converter) : converter_(std::move(converter)) {
+  if (!converter_) throw ConfigError("noise model: the conductance converter is missing");
+}
+
+double read_noise_time_factor(double t, double t_read) { return std::sqrt(std::log((t + t_read) / (2.0 * t_read))); }
+
+namespace {
+devices::Registry<NoiseModelFactory>& registry() {
+  static devices::Registry<NoiseModelFactory> r(
+      "noise model", {{"PCMLikeNoiseModel", make_pcm_like_noise_model},
+                      {"CustomDriftPCMLikeNoiseModel", make_custom_drift_pcm_like_noise_model},
+                      {"StateIndependentNoiseModel", make_state_independent_noise_model},
+                      {"ReRamCMONoiseModel", make_reram_cmo_noise_model},
+                      {"GenericNoiseModel", make_generic_noise_model}});
+  return r;
+}
+}  // namespace
+
+std::shared_ptr<NoiseModel> make_noise_model(const nlohmann::json& j, const std::string& where) {
+  return registry().get(j, where)(j, where);
+}
+
+void register_noise_model(const std::string& type, NoiseModelFactory factory) {
+  registry().add(type, std::move(factory));
+}
+
+std::vector<std::string> noise_model_types() { return registry().names(); }
+
+}  // namespace aimc

@@ -1,0 +1,145 @@
+// TileProgramming (see tile_programming.h).
+#include "layers/tiles/tile_programming.h"
+
+#include <algorithm>
+
+#include "engine/error.h"
+#include "kernels/cpu/parallel.h"
+#include "kernels/cpu/random_fill.h"
+
+namespace aimc {
+namespace {
+constexpr std::uint64_t kProgramStream = 4, kDriftStream = 5;
+constexpr std::int64_t kChunk = 8192;  // conductances per parallel chunk (a multiple of 4)
+
+std::uint64_t padded(std::int64_t n) { return static_cast<std::uint64_t>((n + 3) / 4 * 4); }
+}  // namespace
+
+TileProgramming::TileProgramming(std::shared_ptr<const NoiseModel> model,
+                                 std::shared_ptr<const DriftCompensation> compensation, std::int64_t out_size,
+                                 std::int64_t in_size, std::uint64_t seed, std::uint64_t tile_id)
+    : model_(std::move(model)),
+      compensation_(std::move(compensation)),
+      out_size_(out_size),
+      in_size_(in_size),
+      n_(out_size * in_size),
+      seed_(seed),
+      tile_id_(tile_id) {
+  const std::int64_t k = model_->converter().num_devices();
+  g_prog_ = Tensor::zeros({k, out_size, in_size});
+  nu_ = Tensor::zeros({k, out_size, in_size});
+  w_read_ = Tensor::zeros({out_size, in_size});
+  params_ = Tensor::zeros({model_->converter().num_params()});
+  state_ = Tensor::from_vector(std::vector<double>{0, -1, 0, 0}, {4});
+  if (compensation_) {
+    baseline_ = Tensor::ones({compensation_->readout_size(out_size)});
+    alpha_ = Tensor::ones({compensation_->readout_size(out_size)});
+  }
+}
+
+void TileProgramming::for_chunks(std::uint64_t stream, std::uint64_t block, int planes,
+                                 const std::function<void(std::int64_t, std::int64_t, const float*)>& body) const {
+  const std::uint64_t n4 = padded(n_);
+  const std::uint64_t full_stream = tile_id_ * 16 + stream;
+  cpu::parallel_for(0, n_, kChunk, [&](std::int64_t lo, std::int64_t hi) {
+    const std::int64_t len = hi - lo;
+    std::vector<float> xi(static_cast<std::size_t>(planes * len));
+    for (int p = 0; p < planes; ++p)
+      cpu::fill_normal(seed_, full_stream, block + (static_cast<std::uint64_t>(p) * n4 + lo) / 4, len,
+                       xi.data() + p * len);
+    body(lo, len, xi.data());
+  });
+}
+
+void TileProgramming::program(const float* target, const Readout& readout) {
+  const ConductanceConverter& conv = model_->converter();
+  const std::int64_t k = conv.num_devices();
+  std::vector<float> g_target(static_cast<std::size_t>(k * n_));
+  conv.to_conductances(target, n_, g_target.data(), params_.data<float>());
+  double* st = state_.data<double>();
+  float* g_prog = g_prog_.data<float>();
+  float* nu = nu_.data<float>();
+  for_chunks(kProgramStream, static_cast<std::uint64_t>(st[2]), static_cast<int>(2 * k),
+             [&](std::int64_t lo, std::int64_t len, const float* xi) {
+               for (std::int64_t d = 0; d < k; ++d) {
+                 const std::int64_t off = d * n_ + lo;
+                 model_->program(g_target.data() + off, xi + d * len, len, g_prog + off);
+                 model_->drift_coefficients(g_target.data() + off, xi + (k + d) * len, len, nu + off);
+               }
+             });
+  st[2] += static_cast<double>(2 * k * padded(n_) / 4);
+  conv.to_weights(g_prog, n_, params_.data<float>(), w_read_.data<float>());
+  st[0] = 1.0;
+  st[1] = -1.0;
+  if (compensation_) {
+    std::vector<float> y(static_cast<std::size_t>(in_size_ * out_size_));
+    readout(compensation_->exact_reference() ? target : weights(), y.data());
+    const std::vector<float> m = compensation_->readout(y.data(), in_size_, out_size_);
+    std::copy(m.begin(), m.end(), baseline_.data<float>());
+    alpha_.fill_(1.0);
+  }
+}
+
+void TileProgramming::drift(double t_inference, const Readout& readout) {
+  if (!programmed()) throw ValueError("TileProgramming::drift: the tile is not programmed");
+  if (!(t_inference >= 0.0)) throw ValueError("drift: t_inference must be >= 0 seconds, got " + std::to_string(t_inference));
+  const ConductanceConverter& conv = model_->converter();
+  const std::int64_t k = conv.num_devices();
+  const int q = model_->drift_normals();
+  double* st = state_.data<double>();
+  const float* g_prog = g_prog_.data<float>();
+  const float* nu = nu_.data<float>();
+  const float* params = params_.data<float>();
+  float* w = w_read_.data<float>();
+  // Conductances are drifted chunk by chunk and converted back to weights
+  // right away (a chunk holds every device of its weights).
+  for_chunks(kDriftStream, static_cast<std::uint64_t>(st[3]), static_cast<int>(k * q),
+             [&](std::int64_t lo, std::int64_t len, const float* xi) {
+               std::vector<float> g(static_cast<std::size_t>(k * len));
+               for (std::int64_t d = 0; d < k; ++d)
+                 model_->drift(g_prog + d * n_ + lo, nu + d * n_ + lo, t_inference, xi + d * q * len, len,
+                               g.data() + d * len);
+               conv.to_weights(g.data(), len, params, w + lo);
+             });
+  st[3] += static_cast<double>(k * q * padded(n_) / 4);
+  st[1] = t_inference;
+  update_alpha(readout);
+}
+
+void TileProgramming::update_alpha(const Readout& readout) {
+  if (!compensation_) return;
+  std::vector<float> y(static_cast<std::size_t>(in_size_ * out_size_));
+  readout(weights(), y.data());
+  const std::vector<float> m = compensation_->readout(y.data(), in_size_, out_size_);
+  const float* base = baseline_.data<float>();
+  float* a = alpha_.data<float>();
+  for (std::size_t i = 0; i < m.size(); ++i) a[i] = base[i] / m[i];
+}
+
+namespace {
+const char* const kBufferNames[] = {"conductances", "drift_nu", "w_read", "conversion", "programming",
+                                    "drift_baseline", "drift_alpha"};
+}
+
+bool is_tile_programming_key(const std::string& key) {
+  for (const char* name : kBufferNames) {
+    const std::string suffix = std::string("_") + name;
+    if (key.size() > suffix.size() && key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0 &&
+        key.find("tile_") != std::string::npos)
+      return true;
+  }
+  return false;
+}
+
+std::vector<std::pair<std::string, Tensor>> TileProgramming::buffers() const {
+  std::vector<std::pair<std::string, Tensor>> out{{"conductances", g_prog_}, {"drift_nu", nu_},
+                                                  {"w_read", w_read_},       {"conversion", params_},
+                                                  {"programming", state_}};
+  if (compensation_) {
+    out.emplace_back("drift_baseline", baseline_);
+    out.emplace_back("drift_alpha", alpha_);
+  }
+  return out;
+}
+
+}  // namespace aimc

@@ -1,0 +1,92 @@
+// TileProgramming: the inference device state of one tile (REFERENCE.md
+// section 5): the programmed conductances, their drift exponents, the weights
+// read back at the last drift, and the drift-compensation baseline and alpha.
+//
+//   program(W_t):  g_T, params = converter(W_t) (per tile); g_prog and ν from
+//                  the noise model; W_read = converter⁻¹(g_prog); baseline =
+//                  readout of the identity batch through the non-ideal forward
+//                  on W_read (on W_t with an exact-reference compensation); α = 1.
+//   drift(t):      g = drift and read noise of g_prog at t (fresh read noise at
+//                  every call); W_read = converter⁻¹(g); α = baseline / readout(W_read).
+//
+// Differences from aihwkit, on purpose: drift acts on the stored programmed
+// conductances of each device (aihwkit converts its programmed weights to
+// conductances again, which re-pairs devices when a weight changes sign), and
+// there is no read noise until the first drift.
+//
+// Random streams: (tile seed, tile_id·16 + 4) for programming, + 5 for drift.
+// Value (plane p, conductance i) of a call is normal number p·n₄ + i of the
+// call's first block, n₄ = n rounded up to 4: programming planes 0..K−1 are
+// the programming noise of device k and K..2K−1 its drift exponent; drift
+// planes k·Q + q are the Q = drift_normals() normals of device k. Each call
+// advances its stream's counter by the blocks it used; the counters are part
+// of the state, so a restored tile draws exactly what the saved one would.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/tensor.h"
+#include "layers/devices/drift_compensation.h"
+#include "layers/devices/noise_model.h"
+
+namespace aimc {
+
+class TileProgramming {
+ public:
+  // Y[in, out] = the tile's eval forward of the identity batch on `weights`
+  // (no compensation applied).
+  using Readout = std::function<void(const float* weights, float* y)>;
+
+  TileProgramming(std::shared_ptr<const NoiseModel> model, std::shared_ptr<const DriftCompensation> compensation,
+                  std::int64_t out_size, std::int64_t in_size, std::uint64_t seed, std::uint64_t tile_id);
+
+  // target: the tile's stored weights [out, in].
+  void program(const float* target, const Readout& readout);
+  // Needs program() first.
+  void drift(double t_inference, const Readout& readout);
+
+  bool programmed() const { return state_.data<double>()[0] != 0.0; }
+  // Forgets the programming (the target weights changed); the tensors stay.
+  void reset() { state_.data<double>()[0] = 0.0; }
+  // Seconds after programming of the last drift (< 0: not drifted since programming).
+  double t_inference() const { return state_.data<double>()[1]; }
+  // The weights the tile computes with in eval mode [out, in].
+  const float* weights() const { return w_read_.data<float>(); }
+  // α per output (one value broadcast when the compensation is global);
+  // empty without a compensation.
+  const Tensor& alpha() const { return alpha_; }
+
+  // State saved with the model, by name: "conductances" [K, out, in] (µS),
+  // "drift_nu" [K, out, in], "w_read" [out, in], "conversion" [P] (converter
+  // parameters), "programming" float64 [4] (programmed flag, t_inference,
+  // programming and drift stream counters), and with a compensation
+  // "drift_baseline" and "drift_alpha" ([1] or [out]).
+  std::vector<std::pair<std::string, Tensor>> buffers() const;
+
+  const NoiseModel& noise_model() const { return *model_; }
+
+ private:
+  // Calls body(lo, len, xi) on chunks [lo, lo + len) of the n conductance
+  // indices, xi holding `planes` planes of len normals (plane-major) drawn
+  // from (seed, stream) at `block` (see the file comment).
+  void for_chunks(std::uint64_t stream, std::uint64_t block, int planes,
+                  const std::function<void(std::int64_t, std::int64_t, const float*)>& body) const;
+  void update_alpha(const Readout& readout);
+
+  std::shared_ptr<const NoiseModel> model_;
+  std::shared_ptr<const DriftCompensation> compensation_;
+  std::int64_t out_size_, in_size_, n_;
+  std::uint64_t seed_, tile_id_;
+  Tensor g_prog_, nu_, w_read_, params_, state_, baseline_, alpha_;
+};
+
+// Whether a state-dict key names TileProgramming state ("..._conductances",
+// "..._programming", ...), which exists only once a tile was programmed.
+bool is_tile_programming_key(const std::string& key);
+
+}  // namespace aimc
