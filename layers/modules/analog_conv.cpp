@@ -174,6 +174,11 @@ void AnalogConvNd::set_weights(const Tensor& weights, const Tensor& bias, bool r
   if (realistic) program_own_analog_weights();
 }
 
+void AnalogConvNd::reseed_own_analog(Generator& gen) {
+  const std::uint64_t seed = gen.next_u64();
+  for (auto& core : groups_) core.reseed(seed);
+}
+
 void AnalogConvNd::program_own_analog_weights() {
   for (std::size_t g = 0; g < groups_.size(); ++g) {
     groups_[g].program_weights();

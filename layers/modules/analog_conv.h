@@ -77,6 +77,7 @@ class AnalogConvNd : public Module {
   void post_update() override;
   void program_own_analog_weights() override;
   void drift_own_analog_weights(double t_inference) override;
+  void reseed_own_analog(Generator& gen) override;
 
  private:
   // Registers group g's programming state as "g<g>_tile_<r>_<c>_<name>".

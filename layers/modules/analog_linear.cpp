@@ -78,6 +78,10 @@ void AnalogLinear::set_weights(const Tensor& weights, const Tensor& bias, bool r
   if (realistic) program_own_analog_weights();
 }
 
+void AnalogLinear::reseed_own_analog(Generator& gen) {
+  core_.reseed(gen.next_u64());
+}
+
 void AnalogLinear::program_own_analog_weights() {
   core_.program_weights();
   for (const auto& [name, t] : core_.programming_buffers()) register_buffer_if_absent(name, t);

@@ -66,6 +66,7 @@ class AnalogLinear : public Module {
   void post_update() override { core_.post_update_step(); }
   void program_own_analog_weights() override;
   void drift_own_analog_weights(double t_inference) override;
+  void reseed_own_analog(Generator& gen) override;
 
  private:
   struct InitialValues {

@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "engine/generator.h"
+
 #include <unordered_set>
 #include <map>
 
@@ -75,6 +77,16 @@ void Module::drift_analog_weights(double t_inference) {
                      std::to_string(t_inference));
   drift_own_analog_weights(t_inference);
   for (auto& [name, child] : children_) child->drift_analog_weights(t_inference);
+}
+
+void Module::reseed_analog(std::uint64_t seed) {
+  Generator gen(seed, 3);  // convert/models.h: kAnalogConversionStream
+  reseed_analog(gen);
+}
+
+void Module::reseed_analog(Generator& gen) {
+  reseed_own_analog(gen);
+  for (auto& [name, child] : children_) child->reseed_analog(gen);
 }
 
 void Module::register_buffer_if_absent(const std::string& name, Tensor t) {

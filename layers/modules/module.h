@@ -21,6 +21,7 @@
 
 namespace aimc {
 
+class Generator;
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 class Module {
@@ -87,6 +88,13 @@ class Module {
   void program_analog_weights();
   void drift_analog_weights(double t_inference);
 
+  // A new chip for every analog layer: layer k (in module order) gets the
+  // k-th draw of Generator(seed, kAnalogConversionStream), as a conversion with
+  // that seed would give it; noise streams restart and programming is
+  // forgotten. Weights and trained scales stay. Repeats of an inference
+  // experiment use this to sample chips.
+  void reseed_analog(std::uint64_t seed);
+
   virtual std::string type_name() const = 0;
   // The constructor arguments as JSON (no tensors); {} by default.
   virtual nlohmann::json config() const;
@@ -98,12 +106,14 @@ class Module {
   // This module's own part of program_analog_weights / drift_analog_weights.
   virtual void program_own_analog_weights() {}
   virtual void drift_own_analog_weights(double /*t_inference*/) {}
+  virtual void reseed_own_analog(Generator& /*gen*/) {}
 
  private:
   void check_new_name(const std::string& name, const char* what) const;
   void collect(const std::string& prefix, bool buffers, NamedTensors& out) const;
   // Throws ValueError naming `what` when in training mode.
   void require_eval(const char* what) const;
+  void reseed_analog(Generator& gen);
 
   NamedTensors parameters_;
   NamedTensors buffers_;

@@ -244,6 +244,12 @@ void AnalogCore::drift_weights(double t_inference) {
     if (t->can_program()) t->drift_weights(t_inference);
 }
 
+void AnalogCore::reseed(std::uint64_t seed) {
+  for (AnalogTile* t : tiles_.tiles()) t->reseed(seed);
+  modifier_counter_ = 0;
+  lightning_counter_ = 0;
+}
+
 AnalogCore::NamedTensorList AnalogCore::programming_buffers() const {
   NamedTensorList out;
   for (std::int64_t r = 0; r < tiles_.rows(); ++r)

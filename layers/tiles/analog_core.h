@@ -113,6 +113,9 @@ class AnalogCore {
   // "tile_<r>_<c>_<name>" (TileProgramming::buffers()); the owning Module
   // registers these after programming (register_buffer_if_absent).
   NamedTensorList programming_buffers() const;
+  // A new chip (AnalogTile::reseed on every tile with this seed) and the
+  // core's own streams (modifier, lightning) restarted.
+  void reseed(std::uint64_t seed);
 
   // Called by the layer after each optimizer step; runs the function given to
   // The config's weight clip and remap (see the file comment), then the

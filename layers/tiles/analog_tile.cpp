@@ -44,10 +44,19 @@ AnalogTile::AnalogTile(std::int64_t out_size, std::int64_t in_size, const IOPara
     throw ShapeError("an analog tile needs at least one row and column, got [" + std::to_string(out_size) + ", " +
                      std::to_string(in_size) + "]");
   weight_.set_requires_grad(true);
-  const std::uint64_t stream = tile_id * 16 + kLineStream;
-  draw_lines(forward_io_, out_size, seed, stream, 0, out_nonlinearity_, out_noise_);
+  reseed(seed);
+}
+
+void AnalogTile::reseed(std::uint64_t seed) {
+  seed_ = seed;
+  const std::uint64_t stream = tile_id_ * 16 + kLineStream;
+  draw_lines(forward_io_, out_size_, seed, stream, 0, out_nonlinearity_, out_noise_);
   // Backward lines start far from the forward ones in the same stream.
-  draw_lines(backward_io_, in_size, seed, stream, std::uint64_t(1) << 40, in_nonlinearity_, in_noise_);
+  draw_lines(backward_io_, in_size_, seed, stream, std::uint64_t(1) << 40, in_nonlinearity_, in_noise_);
+  double* st = state_.data<double>();
+  st[0] = st[1] = 0.0;
+  st[2] = st[3] = -1.0;
+  programming_.reset();
 }
 
 // One pass (0 forward, 1 backward): draws from the pass's stream at its

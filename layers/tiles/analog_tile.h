@@ -69,6 +69,11 @@ class AnalogTile {
   Tensor& state() { return state_; }
   const Tensor& state() const { return state_; }
 
+  // A new chip: a new seed, the per-line values drawn again, the stream
+  // counters and running values reset, the programming forgotten. The stored
+  // weights stay.
+  void reseed(std::uint64_t seed);
+
   // The inference device model (nullptr model: the tile cannot be programmed).
   void set_inference_devices(std::shared_ptr<const NoiseModel> model,
                              std::shared_ptr<const DriftCompensation> compensation);

@@ -25,6 +25,7 @@ void print_json(const nlohmann::json& result);
 using Runner = std::function<void()>;
 Runner add_train_command(CLI::App& app);
 Runner add_eval_command(CLI::App& app);
+Runner add_drift_command(CLI::App& app);
 Runner add_bench_command(CLI::App& app);
 Runner add_inspect_command(CLI::App& app);
 

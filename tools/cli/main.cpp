@@ -40,6 +40,8 @@ int main(int argc, char** argv) {
     runners[app.get_subcommand("train")] = r;
     r = add_eval_command(app);
     runners[app.get_subcommand("eval")] = r;
+    r = add_drift_command(app);
+    runners[app.get_subcommand("drift")] = r;
     r = add_bench_command(app);
     runners[app.get_subcommand("bench")] = r;
     r = add_inspect_command(app);

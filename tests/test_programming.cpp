@@ -1,0 +1,218 @@
+// Programming and drift of analog layers (REFERENCE.md section 5): the drift
+// law and drift compensation known answers, realistic set_weights, eval-mode
+// rules, new chips (reseed), thread independence, and that a programmed model
+// saved and loaded gives exactly the same outputs.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <unistd.h>
+
+#include "analog_test_util.h"
+#include "convert/checkpoint.h"
+#include "convert/models.h"
+#include "engine/error.h"
+#include "engine/generator.h"
+#include "engine/ops.h"
+#include "layers/modules/analog_linear.h"
+
+using namespace aimc;
+using nlohmann::json;
+
+namespace {
+
+// No programming or read noise, ν = 0.1 for every device.
+json fixed_drift_model() {
+  return {{"type", "GenericNoiseModel"},
+          {"prog_noise_scale", 0},
+          {"read_noise_scale", 0},
+          {"drift_mean", {{"coeff", {0.1, 0.0}}, {"min", 0.1}, {"max", 0.1}}},
+          {"drift_std", {{"coeff", {0.0, 0.0}}, {"min", 0}, {"max", 0}}}};
+}
+
+InferenceRPUConfig perfect_io(json noise_model, json compensation) {
+  InferenceRPUConfig c;
+  c.forward.is_perfect = true;
+  c.noise_model = std::move(noise_model);
+  c.drift_compensation = std::move(compensation);
+  return c;
+}
+
+std::shared_ptr<AnalogLinear> layer(const RPUConfig& config, std::int64_t in = 20, std::int64_t out = 6,
+                                    std::uint64_t seed = 1) {
+  Generator gen(seed);
+  auto l = std::make_shared<AnalogLinear>(in, out, true, config, gen);
+  l->eval();
+  return l;
+}
+
+Tensor input(std::int64_t n, std::int64_t in, std::uint64_t seed = 2) {
+  Generator gen(seed);
+  return gen.normal({n, in});
+}
+
+double max_relative_diff(const Tensor& a, const Tensor& b) {
+  const auto x = a.to_vector(), y = b.to_vector();
+  double m = 0, scale = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    m = std::max(m, std::abs(double(x[i]) - double(y[i])));
+    scale = std::max(scale, std::abs(double(y[i])));
+  }
+  return m / scale;
+}
+
+struct TempFile {
+  std::string path;
+  explicit TempFile(const std::string& name)
+      : path((std::filesystem::temp_directory_path() /
+              ("aimc_test_programming_" + std::to_string(::getpid()) + "_" + name))
+                 .string()) {}
+  ~TempFile() { std::filesystem::remove(path); }
+};
+
+}  // namespace
+
+TEST_CASE("Drift compensation known answer: fixed nu = 0.1, no noise, t = 1000 s", "[programming]") {
+  const Tensor x = input(16, 20);
+  SECTION("uncompensated outputs drift by (1020/20)^-0.1 = 0.6749") {
+    auto l = layer(perfect_io(fixed_drift_model(), nullptr));
+    const Tensor bias = l->get_bias().detach().clone();
+    l->drift_analog_weights(0.0);
+    const Tensor y0 = sub(l->forward(x), bias);
+    l->drift_analog_weights(1000.0);
+    const Tensor y1 = sub(l->forward(x), bias);
+    CHECK(std::pow(1020.0 / 20.0, -0.1) == Approx(0.6749).epsilon(1e-4));
+    CHECK(max_relative_diff(y1, mul_scalar(y0, std::pow(1020.0 / 20.0, -0.1))) < 1e-5);
+    // The programmed weights are the exact ones at t = 0 (converter round trip).
+    CHECK(test::max_abs_diff(l->forward(x), l->forward(x)) == 0.0);
+  }
+  for (const char* type : {"GlobalDriftCompensation", "PerColumnDriftCompensation"}) {
+    SECTION(std::string(type) + ": the compensated output at 1000 s equals the output at 0") {
+      auto l = layer(perfect_io(fixed_drift_model(), json{{"type", type}}));
+      l->drift_analog_weights(0.0);
+      const Tensor y0 = l->forward(x);
+      l->drift_analog_weights(1000.0);
+      CHECK(max_relative_diff(l->forward(x), y0) < 1e-5);
+      const Tensor& alpha = l->analog_tiles()[0]->programming()->alpha();
+      CHECK(alpha.numel() == (std::string(type) == "GlobalDriftCompensation" ? 1 : 6));
+      for (float a : alpha.to_vector()) CHECK(a == Approx(1.0 / 0.67489).epsilon(1e-4));
+    }
+  }
+  SECTION("exact reference: the baseline comes from the target weights") {
+    json pcm_prog_only = {{"type", "PCMLikeNoiseModel"}, {"read_noise_scale", 0}};
+    auto l = layer(perfect_io(pcm_prog_only, json{{"type", "GlobalDriftCompensationWithExactReference"}}), 40, 30);
+    const Tensor w = l->get_weights();
+    l->program_analog_weights();  // alpha = 1 until the first drift
+    l->drift_analog_weights(0.0);
+    // Compensated mean |output| over the identity batch = mean |W_target|.
+    Tensor eye = Tensor::zeros({40, 40});
+    for (int i = 0; i < 40; ++i) eye.data<float>()[i * 41] = 1.f;
+    const Tensor y = sub(l->forward(eye), l->get_bias().detach());
+    double mean_y = 0, mean_w = 0;
+    for (float v : y.to_vector()) mean_y += std::abs(v);
+    for (float v : w.to_vector()) mean_w += std::abs(v);
+    CHECK(mean_y == Approx(mean_w).epsilon(1e-5));
+    CHECK(max_relative_diff(y, transpose(w, 0, 1).contiguous()) > 1e-3);  // programming noise is there
+  }
+}
+
+TEST_CASE("Programming follows the noise model and forgets itself when the weights change", "[programming]") {
+  InferenceRPUConfig config;  // PCM, global compensation, default forward noise
+  auto l = layer(config, 64, 32);
+  const Tensor w = l->get_weights();
+  const Tensor x = input(8, 64);
+  AnalogTile& tile = *l->analog_tiles()[0];
+  CHECK_FALSE(tile.programmed());
+  SECTION("eval mode only") {
+    l->train();
+    CHECK_THROWS_AS(l->program_analog_weights(), ValueError);
+    CHECK_THROWS_AS(l->drift_analog_weights(10.0), ValueError);
+    l->eval();
+    CHECK_THROWS_AS(l->drift_analog_weights(-1.0), ValueError);
+  }
+  SECTION("drift programs first; read noise is redrawn at every drift") {
+    l->drift_analog_weights(3600.0);
+    CHECK(tile.programmed());
+    const auto g1 = tile.programming()->buffers()[2].second.to_vector();  // w_read
+    l->drift_analog_weights(3600.0);
+    const auto g2 = tile.programming()->buffers()[2].second.to_vector();
+    CHECK(g1 != g2);
+    // Programming noise on 25 µS-scale conductances: a few % of max|W| on each weight.
+    const Tensor diff = sub(Tensor::from_vector(g2, {32, 64}), tile.weight().detach());
+    double rms = 0;
+    for (float v : diff.to_vector()) rms += v * v;
+    rms = std::sqrt(rms / diff.numel());
+    double w_max = 0;
+    for (float v : tile.weight().detach().to_vector()) w_max = std::max(w_max, double(std::abs(v)));
+    CHECK(rms / w_max > 0.005);
+    CHECK(rms / w_max < 0.2);
+  }
+  SECTION("realistic set_weights programs; exact set_weights and optimizer steps forget it") {
+    l->set_weights(w, l->get_bias().detach(), /*realistic=*/true);
+    CHECK(tile.programmed());
+    l->set_weights(w, l->get_bias().detach());
+    CHECK_FALSE(tile.programmed());
+    l->program_analog_weights();
+    CHECK(tile.programmed());
+    l->post_update_step();
+    CHECK_FALSE(tile.programmed());
+  }
+  SECTION("reseed: the same seed gives the same chip, another seed another one") {
+    auto run = [&](std::uint64_t seed) {
+      l->reseed_analog(seed);
+      l->drift_analog_weights(86400.0);
+      return l->forward(x).to_vector();
+    };
+    const auto a = run(7), b = run(8), c = run(7);
+    CHECK(a == c);
+    CHECK(a != b);
+  }
+}
+
+TEST_CASE("Programming and drift give the same bits for 1, 2 and 8 threads", "[programming][determinism]") {
+  // 300 x 200 weights on two devices: many parallel chunks.
+  InferenceRPUConfig config;
+  test::check_same_bits_for_thread_counts([&] {
+    auto l = layer(config, 200, 300, 3);
+    l->drift_analog_weights(86400.0);
+    auto v = l->analog_tiles()[0]->programming()->buffers()[2].second.to_vector();
+    const auto y = l->forward(input(4, 200)).to_vector();
+    v.insert(v.end(), y.begin(), y.end());
+    return v;
+  });
+}
+
+TEST_CASE("A programmed model saves and loads exactly", "[programming][checkpoint]") {
+  json description = model_description("mlp");
+  InferenceRPUConfig config;
+  config.mapping.max_input_size = 256;  // several tiles per layer
+  config.mapping.max_output_size = 128;
+  description["rpu_config"] = RPUConfig(config).to_json();
+  description["analog_seed"] = 11;
+  Generator gen(4);
+  auto model = build_model_from_description(description, gen);
+  model->eval();
+  model->program_analog_weights();
+  const Tensor x = input(8, 784).reshape({8, 1, 28, 28});
+  TempFile programmed("programmed.safetensors"), drifted("drifted.safetensors");
+  save_checkpoint(programmed.path, *model, description);
+
+  // Re-evaluated at one day, the loaded chip computes what the saved one does.
+  model->drift_analog_weights(86400.0);
+  const auto y_saved = model->forward(x).to_vector();
+  Checkpoint loaded = load_checkpoint(programmed.path);
+  loaded.model->drift_analog_weights(86400.0);
+  CHECK(loaded.model->forward(x).to_vector() == y_saved);
+
+  // Saved after the drift, it continues with the same outputs and noise.
+  save_checkpoint(drifted.path, *model, description);
+  const auto y_next = model->forward(x).to_vector();
+  Checkpoint again = load_checkpoint(drifted.path);
+  CHECK(again.model->forward(x).to_vector() == y_next);
+
+  // An unprogrammed model's checkpoint loads as unprogrammed.
+  auto fresh = build_model_from_description(description, gen);
+  save_checkpoint(programmed.path, *fresh, description);
+  Checkpoint plain = load_checkpoint(programmed.path);
+  for (const auto& [name, t] : plain.model->state_dict()) CHECK(name.find("_conductances") == std::string::npos);
+}
