@@ -22,6 +22,8 @@
 #include "engine/runtime.h"
 #include "engine/storage.h"
 #include "kernels/cpu/gemm.h"
+#include "engine/autograd.h"
+#include "layers/modules/analog_linear.h"
 #include "layers/tiles/tile_array.h"
 #include "tools/training/trainer.h"
 
@@ -165,10 +167,46 @@ nlohmann::json bench_tiles(const std::string& name, std::int64_t size, std::int6
           {"bytes", size * size * 4}};
 }
 
+// Inference programming of a size x size AnalogLinear with the default
+// InferenceRPUConfig (PCM noise model, single-pair converter, global drift
+// compensation, 512 x 512 tiles): program_analog_weights() and one
+// drift_analog_weights(1 day), each against one eval forward of batch 256.
+// Both include the drift-compensation readout (an identity batch per tile).
+nlohmann::json bench_program_drift(const BenchOptions& o) {
+  const std::int64_t size = o.quick ? 1024 : 4096, batch = 256;
+  InferenceRPUConfig config;
+  config.mapping.max_input_size = 512;
+  config.mapping.max_output_size = 512;
+  Generator g(o.seed, 9);
+  AnalogLinear layer(size, size, false, config, g);
+  layer.eval();
+  NoGradGuard no_grad;
+  Tensor x = g.normal({batch, size});
+  const int reps = o.quick ? 1 : 3;
+  const double forward_s = best_seconds(reps, [&] { (void)layer.forward(x); });
+  const double program_s = best_seconds(reps, [&] { layer.program_analog_weights(); });
+  const double drift_s = best_seconds(reps, [&] { layer.drift_analog_weights(86400.0); });
+  std::int64_t programming_bytes = 0;
+  for (const auto& [name, t] : layer.named_buffers())
+    if (name.find("_state") == std::string::npos) programming_bytes += t.numel() * static_cast<std::int64_t>(dtype_size(t.dtype()));
+  return {{"name", "program_drift"},
+          {"matrix", {size, size}},
+          {"tile", {512, 512}},
+          {"tiles", layer.tile_array().grid().tiles()},
+          {"config", "InferenceRPUConfig defaults: PCMLikeNoiseModel, SinglePairConductanceConverter, GlobalDriftCompensation"},
+          {"program_seconds", program_s},
+          {"drift_seconds", drift_s},
+          {"forward_seconds_batch_256", forward_s},
+          {"program_ratio_to_forward", program_s / forward_s},
+          {"drift_ratio_to_forward", drift_s / forward_s},
+          {"weight_bytes", size * size * 4},
+          {"programming_state_bytes", programming_bytes}};
+}
+
 }  // namespace
 
 std::vector<std::string> benchmark_names() {
-  return {"gemm", "epoch_mlp", "epoch_lenet5", "tile_forward", "array_forward", "tile_backward"};
+  return {"gemm", "epoch_mlp", "epoch_lenet5", "tile_forward", "array_forward", "tile_backward", "program_drift"};
 }
 
 nlohmann::json machine_description() {
@@ -186,7 +224,7 @@ nlohmann::json run_benchmarks(const std::vector<std::string>& names_in, const Be
     const auto known = benchmark_names();
     if (std::find(known.begin(), known.end(), n) == known.end())
       throw UsageError("unknown benchmark '" + n + "' (known: gemm, epoch_mlp, epoch_lenet5, tile_forward, "
-                       "array_forward, tile_backward)");
+                       "array_forward, tile_backward, program_drift)");
   }
   nlohmann::json results = nlohmann::json::object();
   for (const auto& n : names) {
@@ -196,6 +234,7 @@ nlohmann::json run_benchmarks(const std::vector<std::string>& names_in, const Be
     else if (n == "tile_forward") results[n] = bench_tiles(n, 512, 512, false, options);
     else if (n == "array_forward") results[n] = bench_tiles(n, options.quick ? 1024 : 4096, 512, false, options);
     else if (n == "tile_backward") results[n] = bench_tiles(n, 512, 512, true, options);
+    else if (n == "program_drift") results[n] = bench_program_drift(options);
   }
   return {{"machine", machine_description()}, {"seed", options.seed}, {"benchmarks", results}};
 }
