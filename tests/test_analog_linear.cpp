@@ -75,6 +75,27 @@ TEST_CASE("mapped linear 14->5 with max sizes 10/4: 2x2 tiles equal the unmapped
   CHECK(max_abs_diff(mapped->get_weights(), digital.weight()) > 1e-3);  // it did train
 }
 
+TEST_CASE("tile_array_class null keeps a layer on one tile whatever the mapping sizes") {
+  Generator gen(7);
+  Linear digital(14, 5, true, gen);
+  RPUConfig single = perfect_config(10, 4);
+  single.get<InferenceRPUConfig>().tile_array_class = "";
+  Generator g1(8);
+  auto layer = AnalogLinear::from_digital(digital, single, g1);
+  REQUIRE(layer->analog_tiles().size() == 1);
+  CHECK(layer->analog_tiles()[0]->out_size() == 5);
+  CHECK(layer->analog_tiles()[0]->in_size() == 14);
+  CHECK(max_abs_diff(layer->get_weights(), digital.weight()) < 1e-6);
+  // JSON: null means one tile; other names are rejected.
+  const nlohmann::json j = single.to_json();
+  CHECK(j["tile_array_class"].is_null());
+  CHECK(RPUConfig::from_json(j).get<InferenceRPUConfig>().tile_array_class.empty());
+  CHECK(RPUConfig().to_json()["tile_array_class"] == "TileModuleArray");
+  nlohmann::json bad = j;
+  bad["tile_array_class"] = "TileArray";
+  CHECK_THROWS_AS(RPUConfig::from_json(bad), ConfigError);
+}
+
 TEST_CASE("default InferenceRPUConfig: output noise 0.06 around the exact product, NM ABS_MAX scaling") {
   // One output, W = 0 except w_00 = 0.5; x = e_0 (max|x| = 1): y = 0.5 + 0.06*xi
   // (quantised on the 9-bit ADC grid of step 24/510 = 0.047). Over 20000 samples

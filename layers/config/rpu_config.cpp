@@ -43,6 +43,15 @@ nlohmann::json full_model_json(const nlohmann::json& j, Factory make) {
   }
 }
 
+void check_tile_array_class(const std::string& value, const std::string& where) {
+  if (!value.empty() && value != "TileModuleArray")
+    config::RangeCheck(where).fail("tile_array_class", value, "\"TileModuleArray\" or null (one tile per layer)");
+}
+
+nlohmann::json tile_array_class_json(const std::string& value) {
+  return value.empty() ? nlohmann::json(nullptr) : nlohmann::json(value);
+}
+
 // Cross-field rules between the input range and the forward IOParameters.
 void check_input_range(const PrePostProcessingParameter& pre_post, const IOParameters& forward,
                        const std::string& where) {
@@ -73,12 +82,13 @@ void check_input_range(const PrePostProcessingParameter& pre_post, const IOParam
 // ---- FloatingPointRPUConfig ----
 
 void FloatingPointRPUConfig::validate(const std::string& where) const {
+  check_tile_array_class(tile_array_class, where);
   mapping.validate(where + ".mapping");
   pre_post.validate(where + ".pre_post");
 }
 
 nlohmann::json FloatingPointRPUConfig::to_json() const {
-  return nlohmann::json{{"mapping", mapping.to_json()}, {"pre_post", pre_post.to_json()}};
+  return nlohmann::json{{"tile_array_class", tile_array_class_json(tile_array_class)}, {"mapping", mapping.to_json()}, {"pre_post", pre_post.to_json()}};
 }
 
 FloatingPointRPUConfig FloatingPointRPUConfig::from_json(const nlohmann::json& j,
@@ -86,6 +96,7 @@ FloatingPointRPUConfig FloatingPointRPUConfig::from_json(const nlohmann::json& j
   FloatingPointRPUConfig c;
   config::ObjectReader r(j, where);
   check_family_key(r, kFamily);
+  r.read("tile_array_class", c.tile_array_class);
   if (auto* v = r.find("mapping")) c.mapping = MappingParameter::from_json(*v, r.path("mapping"));
   if (auto* v = r.find("pre_post")) {
     c.pre_post = PrePostProcessingParameter::from_json(*v, r.path("pre_post"));
@@ -113,6 +124,7 @@ void InferenceRPUConfig::validate(const std::string& where) const {
   clip.validate(where + ".clip");
   remap.validate(where + ".remap");
   modifier.validate(where + ".modifier");
+  check_tile_array_class(tile_array_class, where);
   mapping.validate(where + ".mapping");
   pre_post.validate(where + ".pre_post");
   check_input_range(pre_post, forward, where);
@@ -126,7 +138,7 @@ nlohmann::json InferenceRPUConfig::to_json() const {
                         {"clip", clip.to_json()},
                         {"remap", remap.to_json()},
                         {"modifier", modifier.to_json()},
-                        {"mapping", mapping.to_json()},
+                        {"tile_array_class", tile_array_class_json(tile_array_class)}, {"mapping", mapping.to_json()},
                         {"pre_post", pre_post.to_json()}};
 }
 
@@ -144,6 +156,7 @@ InferenceRPUConfig InferenceRPUConfig::from_json(const nlohmann::json& j,
   if (auto* v = r.find("modifier")) {
     c.modifier = WeightModifierParameter::from_json(*v, r.path("modifier"));
   }
+  r.read("tile_array_class", c.tile_array_class);
   if (auto* v = r.find("mapping")) c.mapping = MappingParameter::from_json(*v, r.path("mapping"));
   if (auto* v = r.find("pre_post")) {
     c.pre_post = PrePostProcessingParameter::from_json(*v, r.path("pre_post"));
@@ -159,6 +172,7 @@ void TorchInferenceRPUConfig::validate(const std::string& where) const {
   aimc::validate(forward, where + ".forward");
   clip.validate(where + ".clip");
   modifier.validate(where + ".modifier");
+  check_tile_array_class(tile_array_class, where);
   mapping.validate(where + ".mapping");
   pre_post.validate(where + ".pre_post");
   check_input_range(pre_post, forward, where);
@@ -168,7 +182,7 @@ nlohmann::json TorchInferenceRPUConfig::to_json() const {
   return nlohmann::json{{"forward", aimc::to_json(forward)},
                         {"clip", clip.to_json()},
                         {"modifier", modifier.to_json()},
-                        {"mapping", mapping.to_json()},
+                        {"tile_array_class", tile_array_class_json(tile_array_class)}, {"mapping", mapping.to_json()},
                         {"pre_post", pre_post.to_json()}};
 }
 
@@ -182,6 +196,7 @@ TorchInferenceRPUConfig TorchInferenceRPUConfig::from_json(const nlohmann::json&
   if (auto* v = r.find("modifier")) {
     c.modifier = WeightModifierParameter::from_json(*v, r.path("modifier"));
   }
+  r.read("tile_array_class", c.tile_array_class);
   if (auto* v = r.find("mapping")) c.mapping = MappingParameter::from_json(*v, r.path("mapping"));
   if (auto* v = r.find("pre_post")) {
     c.pre_post = PrePostProcessingParameter::from_json(*v, r.path("pre_post"));

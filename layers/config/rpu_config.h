@@ -34,6 +34,10 @@ namespace aimc {
 struct FloatingPointRPUConfig {
   static constexpr const char* kFamily = "FloatingPointRPUConfig";
 
+  // aihwkit's tile_array_class: "TileModuleArray" maps a layer larger than
+  // mapping.max_input_size / max_output_size onto a grid of tiles; "" (JSON
+  // null) keeps every layer on one tile of its full size.
+  std::string tile_array_class = "TileModuleArray";
   MappingParameter mapping;
   PrePostProcessingParameter pre_post;
 
@@ -60,6 +64,10 @@ struct InferenceRPUConfig {
   WeightClipParameter clip;
   WeightRemapParameter remap;
   WeightModifierParameter modifier;
+  // aihwkit's tile_array_class: "TileModuleArray" maps a layer larger than
+  // mapping.max_input_size / max_output_size onto a grid of tiles; "" (JSON
+  // null) keeps every layer on one tile of its full size.
+  std::string tile_array_class = "TileModuleArray";
   MappingParameter mapping;
   PrePostProcessingParameter pre_post;
 
@@ -78,6 +86,10 @@ struct TorchInferenceRPUConfig {
   IOParameters forward;
   WeightClipParameter clip;
   WeightModifierParameter modifier;
+  // aihwkit's tile_array_class: "TileModuleArray" maps a layer larger than
+  // mapping.max_input_size / max_output_size onto a grid of tiles; "" (JSON
+  // null) keeps every layer on one tile of its full size.
+  std::string tile_array_class = "TileModuleArray";
   MappingParameter mapping;
   PrePostProcessingParameter pre_post;
 

@@ -43,14 +43,14 @@ AnalogConvNd::AnalogConvNd(const ConvNd& layer, const RPUConfig& rpu_config, std
       out_channels_(layer.out_channels()),
       geometry_(layer.geometry()),
       rpu_config_(rpu_config) {
-  const MappingParameter& m = rpu_mapping(rpu_config_);
+  const auto [max_out, max_in] = tile_size_limits(rpu_config_);
   const std::int64_t groups = geometry_.groups;
   const std::int64_t kernel_volume = volume(geometry_.kernel);
   std::uint64_t first_tile_id = 0;
   groups_.reserve(static_cast<std::size_t>(groups));
   for (std::int64_t g = 0; g < groups; ++g) {
     groups_.emplace_back(make_conv_tile_grid(out_channels_ / groups, in_channels_ / groups, kernel_volume,
-                                             m.max_output_size, m.max_input_size),
+                                             max_out, max_in),
                          rpu_config_, tile_seed, first_tile_id);
     first_tile_id += static_cast<std::uint64_t>(groups_.back().tile_array().grid().tiles());
   }

@@ -12,8 +12,8 @@ namespace aimc {
 namespace {
 
 TileGrid linear_grid(std::int64_t in_features, std::int64_t out_features, const RPUConfig& rpu_config) {
-  const MappingParameter& m = rpu_mapping(rpu_config);
-  return make_tile_grid(out_features, in_features, m.max_output_size, m.max_input_size);
+  const auto [max_out, max_in] = tile_size_limits(rpu_config);
+  return make_tile_grid(out_features, in_features, max_out, max_in);
 }
 
 }  // namespace

@@ -27,6 +27,12 @@ const PrePostProcessingParameter& rpu_pre_post(const RPUConfig& c) {
                     c.config);
 }
 
+std::pair<int, int> tile_size_limits(const RPUConfig& c) {
+  const bool array = std::visit([](const auto& family) { return !family.tile_array_class.empty(); }, c.config);
+  const MappingParameter& m = rpu_mapping(c);
+  return array ? std::pair{m.max_output_size, m.max_input_size} : std::pair{0, 0};
+}
+
 std::pair<IOParameters, IOParameters> tile_io_parameters(const RPUConfig& rpu_config, bool with_core_periphery) {
   rpu_config.validate();
   if (rpu_config.holds<TorchInferenceRPUConfig>() && !with_core_periphery)

@@ -70,6 +70,10 @@ namespace aimc {
 // The mapping and pre/post-processing parameters of any RPU config family.
 const MappingParameter& rpu_mapping(const RPUConfig& rpu_config);
 const PrePostProcessingParameter& rpu_pre_post(const RPUConfig& rpu_config);
+// The largest tile a layer is mapped onto, {max_out, max_in} (0: no limit):
+// the mapping's max sizes with tile_array_class "TileModuleArray", none
+// (one tile of the layer's full size) with tile_array_class null.
+std::pair<int, int> tile_size_limits(const RPUConfig& rpu_config);
 
 // The forward and backward IOParameters a config gives its tiles (exact for
 // FloatingPointRPUConfig); ConfigError for what analog layers cannot do yet

@@ -10,6 +10,7 @@
 #include "layers/config/presets.h"
 #include "layers/modules/conv.h"
 #include "layers/modules/linear.h"
+#include "layers/tiles/analog_core.h"
 #include "layers/tiles/split.h"
 #include "tools/cli/commands.h"
 
@@ -28,8 +29,13 @@ std::string pieces_str(const std::vector<std::int64_t>& p) {
   return s + "]";
 }
 
+// The largest tile of the config (tile_size_limits; 0: a layer's full size).
+struct TileLimits {
+  int max_output_size, max_input_size;
+};
+
 // Walks the model depth first, in registration order.
-void collect(const std::string& prefix, const std::shared_ptr<Module>& m, const MappingParameter& mapping,
+void collect(const std::string& prefix, const std::shared_ptr<Module>& m, const TileLimits& mapping,
              std::vector<LayerGrid>& out) {
   if (auto* lin = dynamic_cast<Linear*>(m.get())) {
     out.push_back({prefix, "Linear", 1,
@@ -60,7 +66,8 @@ Runner add_inspect_command(CLI::App& app) {
   return [common, model_name, rpu] {
     apply_common_options(*common);
     const RPUConfig config = resolve_rpu_config(*rpu);
-    const MappingParameter mapping = std::visit([](const auto& c) { return c.mapping; }, config.config);
+    const auto [max_out, max_in] = tile_size_limits(config);
+    const TileLimits mapping{max_out, max_in};
     Generator gen(common->seed, 1);
     std::shared_ptr<Module> model = build_model(*model_name, gen);
     std::vector<LayerGrid> layers;
