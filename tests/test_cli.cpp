@@ -1,6 +1,9 @@
 // The aimc command line end to end: train -> checkpoint -> eval, thread-count
-// determinism of train_loss, JSON output, and exit codes for bad input.
+// determinism of train_loss, JSON output, exit codes for bad input, and drift
+// (accuracy vs time on analog tiles, independent of the thread count).
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -142,4 +145,68 @@ TEST_CASE("train --rpu-config trains on analog tiles; eval rebuilds the analog m
   Run f2 = run("eval --checkpoint " + ckpt + " --limit-test 300 --json --rpu-config FloatingPointRPUConfig");
   CHECK(last_json_line(f2.out)["test_accuracy"] == last_json_line(f.out)["test_accuracy"]);
   CHECK(run("train --model mlp --epochs 1 --limit-train 64 --rpu-config NoSuchConfig").code == 2);
+}
+
+TEST_CASE("drift reports accuracy vs time over repeated chips, independent of the thread count") {
+  const fs::path dir = tmp / "drift";
+  fs::create_directories(dir);
+  const std::string err = (dir / "err.txt").string();
+  const std::string ckpt = (dir / "mlp.safetensors").string();
+  REQUIRE(run("train --model mlp --epochs 1 --limit-train 2000 --limit-test 100 --seed 3 --out " + ckpt).code == 0);
+
+  // A digital checkpoint needs analog tiles to drift on.
+  CHECK(run("drift --checkpoint " + ckpt + " --times 0,86400", err).code == 2);
+  CHECK(slurp(err).find("--rpu-config") != std::string::npos);
+  // Bad times name the bad value.
+  CHECK(run("drift --checkpoint " + ckpt + " --rpu-config InferenceRPUConfig --times 1,abc", err).code == 2);
+  CHECK(slurp(err).find("abc") != std::string::npos);
+  CHECK(run("drift --checkpoint " + ckpt + " --rpu-config InferenceRPUConfig --times=-5", err).code == 2);
+  CHECK(slurp(err).find("-5") != std::string::npos);
+  CHECK(run("drift --checkpoint " + ckpt + " --rpu-config InferenceRPUConfig --repeats 0", err).code == 2);
+  CHECK(run("drift --checkpoint " + (dir / "missing.safetensors").string() + " --rpu-config InferenceRPUConfig",
+            err).code == 2);
+
+  const std::string args = "drift --checkpoint " + ckpt +
+                           " --rpu-config InferenceRPUConfig --times 0,86400 --repeats 2 --limit-test 300 --json";
+  const std::string csv = (dir / "drift.csv").string();
+  Run d1 = run(args + " --threads 1 --csv " + csv);
+  REQUIRE(d1.code == 0);
+  const auto j1 = last_json_line(d1.out);
+  REQUIRE(j1["times"] == nlohmann::json::array({0.0, 86400.0}));
+  REQUIRE(j1["accuracy_mean"].size() == 2);
+  REQUIRE(j1["accuracy_std"].size() == 2);
+  REQUIRE(j1["accuracy"].size() == 2);  // [repeat][time]
+  CHECK(j1["label"] == "mlp");
+  CHECK(j1["rpu_config"] == "InferenceRPUConfig");
+  for (int i = 0; i < 2; ++i) {
+    const double mean = j1["accuracy_mean"][i].get<double>();
+    const double std = j1["accuracy_std"][i].get<double>();
+    CHECK(mean >= 0.0);
+    CHECK(mean <= 1.0);
+    CHECK(std >= 0.0);
+    const double a = j1["accuracy"][0][i].get<double>(), b = j1["accuracy"][1][i].get<double>();
+    CHECK(mean == Approx((a + b) / 2).epsilon(1e-12));
+    CHECK(std == Approx(std::abs(a - b) / std::sqrt(2.0)).margin(1e-12));  // sample std of two values
+  }
+  // 1 + header line per (label, time).
+  const std::string text = slurp(csv);
+  CHECK(text.rfind("label,time_s,accuracy_mean,accuracy_std,acc_r0,acc_r1\n", 0) == 0);
+  CHECK(std::count(text.begin(), text.end(), '\n') == 3);
+
+  Run d2 = run(args + " --threads 2");
+  REQUIRE(d2.code == 0);
+  const auto j2 = last_json_line(d2.out);
+  CHECK(j2["accuracy"] == j1["accuracy"]);
+  CHECK(j2["accuracy_mean"] == j1["accuracy_mean"]);
+  CHECK(j2["accuracy_std"] == j1["accuracy_std"]);
+
+  // Two checkpoints: one entry per model, same chips.
+  Run d3 = run(args + " --checkpoint " + ckpt + " --label a --label b");
+  REQUIRE(d3.code == 0);
+  const auto j3 = last_json_line(d3.out);
+  REQUIRE(j3["models"].size() == 2);
+  CHECK(j3["models"][1]["label"] == "b");
+  CHECK(j3["models"][0]["accuracy"] == j1["accuracy"]);
+  CHECK(j3["models"][1]["accuracy"] == j1["accuracy"]);
+  fs::remove_all(dir);
 }

@@ -6,9 +6,14 @@ set -euo pipefail
 AIMC_PACKAGES=(g++ pkg-config meson ninja-build libeigen3-dev libtbb-dev catch2 zlib1g-dev
   librandom123-dev nlohmann-json3-dev libcli11-dev dataset-fashion-mnist)
 
-aimc_install_deps() {
+# Optional extras for tools/quickstart.sh only (the drift plot); the build and
+# the tests never need them.
+AIMC_QUICKSTART_PACKAGES=(gnuplot-nox)
+
+# Installs those of the given packages that are missing.
+aimc_install_packages() {
   local missing=()
-  for p in "${AIMC_PACKAGES[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if [ ${#missing[@]} -eq 0 ]; then
@@ -19,6 +24,18 @@ aimc_install_deps() {
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+aimc_install_deps() {
+  aimc_install_packages "${AIMC_PACKAGES[@]}"
+}
+
+# The quickstart's optional extras; never fatal (without gnuplot the quickstart
+# still writes the data, only the PNG is missing).
+aimc_install_quickstart_deps() {
+  command -v gnuplot >/dev/null 2>&1 && return 0
+  aimc_install_packages "${AIMC_QUICKSTART_PACKAGES[@]}" ||
+    echo "warning: could not install ${AIMC_QUICKSTART_PACKAGES[*]}; the quickstart will skip the plot" >&2
 }
 
 # Configures build/ once (CUDA when nvcc is found), then builds it.

@@ -9,6 +9,7 @@
 // writing its own result slot: results do not depend on --threads.
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -91,6 +92,22 @@ std::string human_time(double t) {
   return buf;
 }
 
+// The shortest text that reads back as the same double.
+std::string exact(double v) {
+  char buf[64];
+  const auto res = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, res.ptr);
+}
+
+// Creates the folder a requested output file goes into; IoError naming it.
+void ensure_parent_dir(const std::string& path) {
+  const fs::path parent = fs::path(path).parent_path();
+  if (parent.empty()) return;
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  if (ec || !fs::is_directory(parent)) throw IoError("cannot create the folder " + parent.string() + " for " + path);
+}
+
 struct Stats {
   std::vector<double> mean, std;
 };
@@ -160,6 +177,7 @@ std::string gnuplot_quote(const std::string& s) {
 // One checkpoint of the run: how to make a fresh model copy, and what it is.
 struct DriftModel {
   std::string path, label, model, family;
+  std::string config_name;  // what --rpu-config named (a preset, file or family), else the family
   std::function<std::shared_ptr<Module>()> make;
   std::vector<std::vector<double>> accuracy;  // [repeat][time]
   Stats stats;
@@ -213,6 +231,7 @@ DriftModel prepare_model(const std::string& path, const std::string& label, cons
       return model;
     };
   }
+  m.config_name = rpu_spec.empty() ? m.family : rpu_spec;
   m.make();  // fail early, on this thread, with a clean message
   return m;
 }
@@ -220,7 +239,7 @@ DriftModel prepare_model(const std::string& path, const std::string& label, cons
 std::string build_table(const DriftModel& m, const std::vector<double>& times, std::int64_t repeats,
                         std::int64_t samples) {
   std::ostringstream out;
-  out << m.label << " (" << m.model << " on " << m.family << ", " << repeats << " repeat"
+  out << m.label << " (" << m.model << " on " << m.config_name << ", " << repeats << " repeat"
       << (repeats == 1 ? "" : "s") << ", " << samples << " test samples)\n";
   char buf[160];
   std::snprintf(buf, sizeof buf, "  %-12s %-20s %s\n", "time", "accuracy", "drop");
@@ -241,7 +260,6 @@ std::string build_table(const DriftModel& m, const std::vector<double>& times, s
 std::string build_csv(const std::vector<DriftModel>& models, const std::vector<double>& times,
                       std::int64_t repeats) {
   std::ostringstream out;
-  out.precision(17);
   out << "label,time_s,accuracy_mean,accuracy_std";
   for (std::int64_t r = 0; r < repeats; ++r) out << ",acc_r" << r;
   out << "\n";
@@ -253,8 +271,8 @@ std::string build_csv(const std::vector<DriftModel>& models, const std::vector<d
       label = q + "\"";
     }
     for (std::size_t i = 0; i < times.size(); ++i) {
-      out << label << "," << times[i] << "," << m.stats.mean[i] << "," << m.stats.std[i];
-      for (std::int64_t r = 0; r < repeats; ++r) out << "," << m.accuracy[r][i];
+      out << label << "," << exact(times[i]) << "," << exact(m.stats.mean[i]) << "," << exact(m.stats.std[i]);
+      for (std::int64_t r = 0; r < repeats; ++r) out << "," << exact(m.accuracy[r][i]);
       out << "\n";
     }
   }
@@ -264,13 +282,14 @@ std::string build_csv(const std::vector<DriftModel>& models, const std::vector<d
 // Writes PNG.dat and PNG.gp next to the PNG and runs gnuplot when found.
 // Never throws: problems are warnings. Returns the info line to print.
 std::string make_plot(const std::string& png, const std::vector<DriftModel>& models, const std::vector<double>& times,
-                      const std::string& csv) {
+                      std::int64_t repeats, const std::string& csv) {
   const fs::path png_path(png);
   const std::string base = (png_path.parent_path() / png_path.stem()).string();
   const std::string dat = base + ".dat", script_path = base + ".gp";
+  // The script names its files by absolute path, so it renders from anywhere.
+  const std::string png_abs = fs::absolute(png_path).string(), dat_abs = fs::absolute(dat).string();
   bool skipped_zero = false;
   std::ostringstream data;
-  data.precision(17);
   for (std::size_t k = 0; k < models.size(); ++k) {
     data << "# " << models[k].label << ": time_s accuracy_mean accuracy_std\n";
     for (std::size_t i = 0; i < times.size(); ++i) {
@@ -278,7 +297,8 @@ std::string make_plot(const std::string& png, const std::vector<DriftModel>& mod
         skipped_zero = true;
         continue;
       }
-      data << times[i] << " " << models[k].stats.mean[i] << " " << models[k].stats.std[i] << "\n";
+      data << exact(times[i]) << " " << exact(models[k].stats.mean[i]) << " " << exact(models[k].stats.std[i])
+           << "\n";
     }
     data << "\n\n";
   }
@@ -293,7 +313,9 @@ std::string make_plot(const std::string& png, const std::vector<DriftModel>& mod
   }
   std::ostringstream gp;
   gp << "# aimc drift: accuracy vs time after programming. Render with: gnuplot " << script_path << "\n";
-  gp << "set output " << gnuplot_quote(png) << "\n";
+  gp << "set output " << gnuplot_quote(png_abs) << "\n";
+  gp << "set title 'test accuracy after programming: mean +- std over " << repeats << " chip"
+     << (repeats == 1 ? "" : "s") << "'\n";
   gp << "set logscale x\nset xlabel 'time after programming'\nset ylabel 'test accuracy'\n";
   gp << "set grid\nset key bottom left\nset style fill transparent solid 0.25 noborder\n";
   gp << "set xtics (";
@@ -307,8 +329,8 @@ std::string make_plot(const std::string& png, const std::vector<DriftModel>& mod
   gp << "plot ";
   for (std::size_t k = 0; k < models.size(); ++k) {
     const std::string c = gnuplot_quote(colors[k % 8]);
-    gp << (k ? ", \\\n     " : "") << gnuplot_quote(dat) << " index " << k
-       << " using 1:($2-$3):($2+$3) with filledcurves lc rgb " << c << " notitle, \\\n     " << gnuplot_quote(dat)
+    gp << (k ? ", \\\n     " : "") << gnuplot_quote(dat_abs) << " index " << k
+       << " using 1:($2-$3):($2+$3) with filledcurves lc rgb " << c << " notitle, \\\n     " << gnuplot_quote(dat_abs)
        << " index " << k << " using 1:2 with linespoints lw 2 pt 7 lc rgb " << c << " title "
        << gnuplot_quote(models[k].label);
   }
@@ -381,6 +403,9 @@ Runner add_drift_command(CLI::App& app) {
       throw UsageError("got " + std::to_string(labels->size()) + " --label for " +
                        std::to_string(checkpoints->size()) + " --checkpoint; give one label per checkpoint or none");
 
+    if (!csv->empty()) ensure_parent_dir(*csv);
+    if (!plot->empty()) ensure_parent_dir(*plot);
+
     std::vector<DriftModel> models;
     for (std::size_t k = 0; k < checkpoints->size(); ++k) {
       const std::string& path = (*checkpoints)[k];
@@ -429,8 +454,12 @@ Runner add_drift_command(CLI::App& app) {
       info.push_back("csv: " + *csv);
     }
     if (!plot->empty()) {
-      const std::string line = make_plot(*plot, models, times, *csv);
-      if (!line.empty()) info.push_back(line);
+      try {
+        const std::string line = make_plot(*plot, models, times, n_rep, *csv);
+        if (!line.empty()) info.push_back(line);
+      } catch (const std::exception& e) {  // plotting never fails the command
+        std::cerr << "aimc: warning: no plot: " << e.what() << "\n";
+      }
     }
 
     if (!common->json) {
@@ -451,8 +480,9 @@ Runner add_drift_command(CLI::App& app) {
                             {"accuracy", m.accuracy}};
     };
     nlohmann::json result;
+    if (!rpu->empty()) result["rpu_config_spec"] = *rpu;
     if (models.size() == 1) {
-      result = entry(models[0]);
+      result.update(entry(models[0]));
     } else {
       result["models"] = nlohmann::json::array();
       for (const auto& m : models) result["models"].push_back(entry(m));
