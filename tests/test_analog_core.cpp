@@ -91,6 +91,46 @@ TEST_CASE("input range init from data: r <- (r*k + alpha*std(x))/(k+1) for the f
   CHECK(core.input_range_update_idx().item() == 2.0);
 }
 
+TEST_CASE("a mapped layer keeps one input range per tile, each initialised from its own input slice") {
+  // 14 -> 5 on 2 x 2 tiles ([7, 7] x [3, 2]); inputs of column 1 are 10x larger.
+  InferenceRPUConfig mapped = input_range_config(3.0f, 1);
+  mapped.mapping.max_input_size = 10;
+  mapped.mapping.max_output_size = 4;
+  InferenceRPUConfig single = input_range_config(3.0f, 0);
+  Generator g1(104), g2(104);
+  AnalogLinear a(14, 5, false, mapped, g1), b(14, 5, false, single, g2);
+  const AnalogCore& core = a.analog_core();
+  REQUIRE(core.input_ranges().size() == 4);
+  CHECK_FALSE(core.input_range().defined());
+  for (const char* name : {"input_range_0_0", "input_range_0_1", "input_range_1_0", "input_range_1_1"})
+    CHECK(has_name(a.named_parameters(), name));
+  CHECK(core.input_range_update_idx().numel() == 4);
+  // With every range at 3 the mapped layer computes what the single-range layer does.
+  Generator data(105);
+  Tensor x = data.normal({6, 14});
+  a.eval();
+  b.eval();
+  CHECK(max_abs_diff(a(x), b(x)) < 1e-5);
+  // Data initialisation: tile (r, c) takes 3·std of its column's slice x_c.
+  Tensor scale = Tensor::from_vector(std::vector<float>{1, 1, 1, 1, 1, 1, 1, 10, 10, 10, 10, 10, 10, 10}, {14});
+  Tensor batch = mul(data.normal({32, 14}), scale);
+  a.train();
+  a(batch);
+  const double sd0 = unbiased_std(batch.slice(1, 0, 7).contiguous().to_vector());
+  const double sd1 = unbiased_std(batch.slice(1, 7, 14).contiguous().to_vector());
+  for (int r = 0; r < 2; ++r) {
+    CHECK(core.input_ranges()[r * 2].item() == Approx(3 * sd0).epsilon(1e-5));
+    CHECK(core.input_ranges()[r * 2 + 1].item() == Approx(3 * sd1).epsilon(1e-5));
+  }
+  // Each range gets the gradient of its own tile: the decay term with nothing clipped.
+  mapped.pre_post.input_range.decay = 0.01f;
+  mapped.pre_post.input_range.init_from_data = 0;
+  Generator g3(106);
+  AnalogLinear c(14, 5, false, mapped, g3);
+  sum(c(mul_scalar(data.normal({4, 14}), 0.1))).backward();
+  for (const Tensor& r : c.analog_core().input_ranges()) CHECK(r.grad().item() == Approx(0.01 * 3.0).margin(1e-6));
+}
+
 TEST_CASE("input range gradient equals the hand-computed value; clipped inputs get zero gradient") {
   // W = [[1, 2, -1], [0.5, -1, 3]], r = 2, x = [[3, 0.5, -2.5], [0.1, 0.2, 0.3]],
   // loss = sum(y * [[-1, 1], [0, 0]]): dxc (row 0) = W^T [-1, 1] = [-0.5, -3, 4].

@@ -94,10 +94,17 @@ AnalogCore::AnalogCore(const TileGrid& grid, const RPUConfig& rpu_config, std::u
     }
     return;
   }
-  if (input_range_param_.enable) {
+  if (input_range_param_.enable && tiles_.grid().tiles() == 1) {
     input_range_ = Tensor::full({1}, input_range_param_.init_value);
     if (input_range_param_.learn_input_range) input_range_.set_requires_grad(true);
     input_range_update_idx_ = Tensor::zeros({1});
+  } else if (input_range_param_.enable) {
+    // A mapped layer: one range per tile, as aihwkit's TileModuleArray.
+    for (std::int64_t t = 0; t < tiles_.grid().tiles(); ++t) {
+      input_ranges_.push_back(Tensor::full({1}, input_range_param_.init_value));
+      if (input_range_param_.learn_input_range) input_ranges_.back().set_requires_grad(true);
+    }
+    input_range_update_idx_ = Tensor::zeros({tiles_.grid().tiles()});
   }
   if (rpu_config.holds<InferenceRPUConfig>()) {
     const auto& c = rpu_config.get<InferenceRPUConfig>();
@@ -119,14 +126,24 @@ AnalogCore::AnalogCore(const TileGrid& grid, const RPUConfig& rpu_config, std::u
   }
 }
 
+std::string AnalogCore::input_range_name(std::size_t i) const {
+  if (lightning_) return "input_range_" + std::to_string(i);
+  const std::size_t C = static_cast<std::size_t>(tiles_.columns());
+  return "input_range_" + std::to_string(i / C) + "_" + std::to_string(i % C);
+}
+
 void AnalogCore::init_input_range_from_data(const Tensor& x) {
-  if (lightning_) {
-    // One range per tile column, from its own input slice (aihwkit-lightning).
+  if (!input_ranges_.empty()) {
+    // One range per tile column (lightning) or per tile (mapped inference),
+    // each from its own input slice.
     const TileGrid& g = tiles_.grid();
-    for (std::int64_t c = 0; c < tiles_.columns(); ++c)
+    const std::int64_t C = tiles_.columns();
+    for (std::size_t i = 0; i < input_ranges_.size(); ++i) {
+      const std::int64_t c = lightning_ ? std::int64_t(i) : std::int64_t(i) % C;
       update_input_range_from_data(x.detach().slice(1, g.in_offsets[c], g.in_offsets[c] + g.in_pieces[c]),
-                             input_range_param_, input_ranges_[c].data<float>()[0],
-                             input_range_update_idx_.data<float>()[c]);
+                                   input_range_param_, input_ranges_[i].data<float>()[0],
+                                   input_range_update_idx_.data<float>()[i]);
+    }
     return;
   }
   update_input_range_from_data(x, input_range_param_, input_range_.data<float>()[0],
@@ -155,6 +172,19 @@ Tensor AnalogCore::forward(const Tensor& x_rows, bool training) {
     v = input_range_clip(x_rows, input_range_, input_range_param_);
     out_factor[0] = std::abs(input_range_.data<float>()[0]);
   }
+  // Per-tile ranges: tile (r, c) reads clip(x_c, ±r_rc)/r_rc and its output is scaled by r_rc.
+  std::vector<Tensor> tile_inputs;
+  std::vector<float> tile_factors;
+  if (!input_ranges_.empty()) {
+    if (training) init_input_range_from_data(x_rows);
+    const TileGrid& g = tiles_.grid();
+    for (std::size_t t = 0; t < input_ranges_.size(); ++t) {
+      const std::int64_t c = std::int64_t(t) % tiles_.columns();
+      const Tensor x_c = slice(x_rows, 1, g.in_offsets[c], g.in_offsets[c] + g.in_pieces[c]);
+      tile_inputs.push_back(input_range_clip(x_c, input_ranges_[t], input_range_param_));
+      tile_factors.push_back(std::abs(input_ranges_[t].data<float>()[0]));
+    }
+  }
   std::vector<float> weight_grad_scale;
   if (mapping_scales_.defined()) {
     const auto s = mapping_scales_.to_vector();
@@ -177,7 +207,10 @@ Tensor AnalogCore::forward(const Tensor& x_rows, bool training) {
       if (t == tiles_.tiles().front()) modifier_counter_ += used;
     }
   }
-  Tensor y = tiles_.forward(v, !training, std::move(weight_grad_scale), std::move(modified));
+  Tensor y = tile_inputs.empty()
+                 ? tiles_.forward(v, !training, std::move(weight_grad_scale), std::move(modified))
+                 : tiles_.forward_tiles(tile_inputs, tile_factors, !training, std::move(weight_grad_scale),
+                                        std::move(modified));
   if (out_factor.size() > 1 || out_factor[0] != 1.f)
     y = mul(y, Tensor::from_vector(out_factor, {std::int64_t(out_factor.size())}));
   if (out_scaling_.defined()) y = mul(y, out_scaling_);
@@ -300,8 +333,7 @@ AnalogCore::NamedTensorList AnalogCore::parameters() const {
       out.emplace_back("tile_" + std::to_string(r) + "_" + std::to_string(c), tiles_.tile(r, c).weight());
   if (input_range_.defined() && input_range_param_.learn_input_range) out.emplace_back("input_range", input_range_);
   if (input_range_param_.learn_input_range)
-    for (std::size_t c = 0; c < input_ranges_.size(); ++c)
-      out.emplace_back("input_range_" + std::to_string(c), input_ranges_[c]);
+    for (std::size_t i = 0; i < input_ranges_.size(); ++i) out.emplace_back(input_range_name(i), input_ranges_[i]);
   if (out_scaling_.defined()) out.emplace_back("out_scaling", out_scaling_);
   return out;
 }
@@ -315,8 +347,7 @@ AnalogCore::NamedTensorList AnalogCore::buffers() const {
   if (mapping_scales_.defined()) out.emplace_back("mapping_scales", mapping_scales_);
   if (input_range_.defined() && !input_range_param_.learn_input_range) out.emplace_back("input_range", input_range_);
   if (!input_range_param_.learn_input_range)
-    for (std::size_t c = 0; c < input_ranges_.size(); ++c)
-      out.emplace_back("input_range_" + std::to_string(c), input_ranges_[c]);
+    for (std::size_t i = 0; i < input_ranges_.size(); ++i) out.emplace_back(input_range_name(i), input_ranges_[i]);
   if (input_range_update_idx_.defined()) out.emplace_back("input_range_update_idx", input_range_update_idx_);
   return out;
 }

@@ -31,8 +31,11 @@
 // the /r before them carry no gradient to r (aihwkit InferenceTile).
 // Note: aihwkit applies gradient_scale only when gradient_relative (a bug:
 // its documentation says it scales the gradient); we always apply it.
-// Note: aihwkit keeps one input range per tile of a mapped layer; here it is
-// one per core (per layer).
+// A mapped layer (more than one tile) keeps one range per tile, as aihwkit's
+// TileModuleArray: "input_range_<r>_<c>" [1], and "input_range_update_idx"
+// [tiles]; tile (r, c) reads clip(x_c, ±r_rc)/r_rc of its input slice x_c
+// (data-initialised from that slice), its output is scaled by r_rc before
+// the row sums, and r_rc gets the gradient above from its own tile.
 //
 // Hardware-aware training (InferenceRPUConfig): in training (or in eval with
 // modifier.enable_during_test) each tile runs its forward and backward on a
@@ -149,11 +152,14 @@ class AnalogCore {
   const Tensor& out_scaling() const { return out_scaling_; }
   // TorchInferenceRPUConfig: the lightning-style forward is used.
   bool lightning() const { return lightning_; }
-  // Lightning input ranges, one [1] per tile column (empty when off).
+  // Per-tile input ranges (mapped InferenceRPUConfig layers, row-major over
+  // the grid) or per tile column (lightning); empty when off or single.
   const std::vector<Tensor>& input_ranges() const { return input_ranges_; }
 
  private:
   void init_input_range_from_data(const Tensor& x);
+  // The state-dict name of input_ranges_[i].
+  std::string input_range_name(std::size_t i) const;
   // w [out, in] tile units -> logical units (rows times mapping scales and out scaling).
   Tensor apply_digital_scales(Tensor w) const;
 
@@ -171,7 +177,7 @@ class AnalogCore {
   std::function<void(AnalogCore&)> post_update_step_;
   bool lightning_ = false;
   TorchInferenceRPUConfig lightning_config_;
-  std::vector<Tensor> input_ranges_;   // lightning: one [1] per tile column
+  std::vector<Tensor> input_ranges_;   // one [1] per tile (mapped) or tile column (lightning)
   std::uint64_t lightning_counter_ = 0;  // Philox blocks used by the lightning forward
 };
 

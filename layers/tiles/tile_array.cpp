@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "engine/autograd.h"
+#include "engine/ops.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/parallel.h"
 
@@ -50,30 +51,67 @@ std::vector<AnalogTile*> TileArray::tiles() {
 
 Tensor TileArray::forward(const Tensor& x_in, bool is_test, std::vector<float> weight_grad_scale,
                           std::vector<Tensor> modified_weights) {
-  if (!modified_weights.empty() && std::int64_t(modified_weights.size()) != grid_.tiles())
-    throw ShapeError("TileArray: " + std::to_string(modified_weights.size()) + " modified weights for " +
-                     std::to_string(grid_.tiles()) + " tiles");
   if (x_in.dim() != 2 || x_in.size(1) != in_size())
     throw ShapeError("TileArray: input " + shape_str(x_in.shape()) + " does not match [N, " +
                      std::to_string(in_size()) + "]");
+  return run({x_in}, {}, is_test, std::move(weight_grad_scale), std::move(modified_weights));
+}
+
+Tensor TileArray::forward_tiles(const std::vector<Tensor>& tile_inputs, const std::vector<float>& tile_factors,
+                                bool is_test, std::vector<float> weight_grad_scale,
+                                std::vector<Tensor> modified_weights) {
+  if (std::int64_t(tile_inputs.size()) != grid_.tiles() || std::int64_t(tile_factors.size()) != grid_.tiles())
+    throw ShapeError("TileArray::forward_tiles: " + std::to_string(tile_inputs.size()) + " inputs and " +
+                     std::to_string(tile_factors.size()) + " factors for " + std::to_string(grid_.tiles()) +
+                     " tiles");
+  for (std::int64_t t = 0; t < grid_.tiles(); ++t) {
+    const Tensor& x = tile_inputs[t];
+    if (x.dim() != 2 || x.size(1) != grid_.in_pieces[t % columns()] || x.size(0) != tile_inputs[0].size(0))
+      throw ShapeError("TileArray::forward_tiles: input of tile " + std::to_string(t) + " is " +
+                       shape_str(x.shape()) + ", expected [N, " + std::to_string(grid_.in_pieces[t % columns()]) +
+                       "]");
+  }
+  return run(tile_inputs, tile_factors, is_test, std::move(weight_grad_scale), std::move(modified_weights));
+}
+
+Tensor TileArray::run(const std::vector<Tensor>& inputs, const std::vector<float>& tile_factors, bool is_test,
+                      std::vector<float> weight_grad_scale, std::vector<Tensor> modified_weights) {
+  if (!modified_weights.empty() && std::int64_t(modified_weights.size()) != grid_.tiles())
+    throw ShapeError("TileArray: " + std::to_string(modified_weights.size()) + " modified weights for " +
+                     std::to_string(grid_.tiles()) + " tiles");
   if (weight_grad_scale.size() > 1 && std::int64_t(weight_grad_scale.size()) != out_size())
     throw ShapeError("TileArray: weight_grad_scale has " + std::to_string(weight_grad_scale.size()) +
                      " entries, expected 0, 1 or " + std::to_string(out_size()));
-  check_dtype(x_in, DType::Float32, "TileArray");
-  check_cpu(x_in, "TileArray");
-  const Tensor x = x_in.detach().contiguous();
-  const std::int64_t n = x.size(0), R = rows(), C = columns();
+  for (const Tensor& x : inputs) {
+    check_dtype(x, DType::Float32, "TileArray");
+    check_cpu(x, "TileArray");
+  }
+  const bool per_tile = !tile_factors.empty();
+  const std::int64_t n = inputs[0].size(0), R = rows(), C = columns();
 
-  std::vector<Tensor> x_cols(C);
-  for (std::int64_t c = 0; c < C; ++c) x_cols[c] = column_block(x, grid_.in_offsets[c], grid_.in_pieces[c]);
+  // The input of tile t: its own (per_tile) or its column's slice of x.
+  std::vector<Tensor> x_tiles(R * C);
+  if (per_tile) {
+    for (std::int64_t t = 0; t < R * C; ++t) x_tiles[t] = inputs[t].detach().contiguous();
+  } else {
+    const Tensor x = inputs[0].detach().contiguous();
+    for (std::int64_t c = 0; c < C; ++c) {
+      const Tensor col = column_block(x, grid_.in_offsets[c], grid_.in_pieces[c]);
+      for (std::int64_t r = 0; r < R; ++r) x_tiles[r * C + c] = col;
+    }
+  }
   std::vector<Tensor> partial(R * C);
   TileList& tiles = *tiles_;
   cpu::parallel_for(0, R * C, 1, [&](std::int64_t lo, std::int64_t hi) {
     for (std::int64_t t = lo; t < hi; ++t) {
-      const std::int64_t r = t / C, c = t % C;
+      const std::int64_t r = t / C;
       partial[t] = Tensor::empty({n, grid_.out_pieces[r]});
-      tiles[t]->forward(x_cols[c].data<float>(), n, partial[t].data<float>(), is_test,
+      tiles[t]->forward(x_tiles[t].data<float>(), n, partial[t].data<float>(), is_test,
                         modified_weights.empty() ? nullptr : modified_weights[t].data<float>());
+      if (per_tile && tile_factors[t] != 1.f) {
+        float* p = partial[t].data<float>();
+        for (std::int64_t i = 0; i < partial[t].numel(); ++i) p[i] *= tile_factors[t];
+      }
     }
   });
   // One tile: its output is the result. Otherwise sum each tile row's
@@ -85,12 +123,12 @@ Tensor TileArray::forward(const Tensor& x_in, bool is_test, std::vector<float> w
         add_columns(partial[r * C + c].data<float>(), n, grid_.out_pieces[r], y.data<float>(), out_size(),
                     grid_.out_offsets[r], c == 0);
 
-  std::vector<Tensor> inputs{x_in};
-  for (auto& t : tiles) inputs.push_back(t->weight());
+  std::vector<Tensor> graph_inputs = inputs;
+  for (auto& t : tiles) graph_inputs.push_back(t->weight());
   auto tiles_ref = tiles_;
   const TileGrid grid = grid_;
-  return record(y, "tile_array", inputs, [tiles_ref, grid, x_cols, is_test, weight_grad_scale,
-                                                     modified_weights](const Tensor& g_in) {
+  return record(y, "tile_array", graph_inputs, [tiles_ref, grid, x_tiles, tile_factors, per_tile, is_test,
+                                                weight_grad_scale, modified_weights](const Tensor& g_in) {
     const Tensor g = g_in.contiguous();
     const std::int64_t n = g.size(0), R = grid.out_pieces.size(), C = grid.in_pieces.size();
     TileList& tiles = *tiles_ref;
@@ -100,13 +138,16 @@ Tensor TileArray::forward(const Tensor& x_in, bool is_test, std::vector<float> w
     cpu::parallel_for(0, R * C, 1, [&](std::int64_t lo, std::int64_t hi) {
       for (std::int64_t t = lo; t < hi; ++t) {
         const std::int64_t r = t / C, c = t % C;
+        // The gradient reaching tile t: its row's, times the tile's output factor.
+        Tensor d = d_rows[r];
+        if (per_tile && tile_factors[t] != 1.f) d = mul_scalar(d_rows[r], tile_factors[t]).contiguous();
         dx_part[t] = Tensor::empty({n, grid.in_pieces[c]});
-        tiles[t]->backward(d_rows[r].data<float>(), n, dx_part[t].data<float>(), is_test,
+        tiles[t]->backward(d.data<float>(), n, dx_part[t].data<float>(), is_test,
                            modified_weights.empty() ? nullptr : modified_weights[t].data<float>());
-        // dW_rc = d_rᵀ x_c: [out_r, in_c].
+        // dW_rc = d_rᵀ x_rc: [out_r, in_c].
         dw[t] = Tensor::empty({grid.out_pieces[r], grid.in_pieces[c]});
         cpu::gemm(cpu::gemm_shape(/*trans_a=*/true, /*trans_b=*/false, grid.out_pieces[r], grid.in_pieces[c], n),
-                  1.0f, d_rows[r].data<float>(), x_cols[c].data<float>(), 0.0f, dw[t].data<float>());
+                  1.0f, d.data<float>(), x_tiles[t].data<float>(), 0.0f, dw[t].data<float>());
         if (!weight_grad_scale.empty()) {
           float* w = dw[t].data<float>();
           for (std::int64_t i = 0; i < grid.out_pieces[r]; ++i) {
@@ -117,12 +158,17 @@ Tensor TileArray::forward(const Tensor& x_in, bool is_test, std::vector<float> w
         }
       }
     });
-    Tensor dx = Tensor::empty({n, grid.in_size});
-    for (std::int64_t c = 0; c < C; ++c)
-      for (std::int64_t r = 0; r < R; ++r)
-        add_columns(dx_part[r * C + c].data<float>(), n, grid.in_pieces[c], dx.data<float>(), grid.in_size,
-                    grid.in_offsets[c], r == 0);
-    std::vector<Tensor> grads{dx};
+    std::vector<Tensor> grads;
+    if (per_tile) {
+      grads = dx_part;
+    } else {
+      Tensor dx = Tensor::empty({n, grid.in_size});
+      for (std::int64_t c = 0; c < C; ++c)
+        for (std::int64_t r = 0; r < R; ++r)
+          add_columns(dx_part[r * C + c].data<float>(), n, grid.in_pieces[c], dx.data<float>(), grid.in_size,
+                      grid.in_offsets[c], r == 0);
+      grads.push_back(dx);
+    }
     grads.insert(grads.end(), dw.begin(), dw.end());
     return grads;
   });

@@ -46,11 +46,22 @@ class TileArray {
   Tensor forward(const Tensor& x, bool is_test, std::vector<float> weight_grad_scale = {},
                  std::vector<Tensor> modified_weights = {});
 
+  // The same with an input of its own for every tile (row-major over the
+  // grid, [N, in_c]) and a digital factor per tile applied to its output
+  // before the row sums (no gradient to the factors); each input receives
+  // its tile's gradient. Used for per-tile input ranges.
+  Tensor forward_tiles(const std::vector<Tensor>& tile_inputs, const std::vector<float>& tile_factors, bool is_test,
+                       std::vector<float> weight_grad_scale = {}, std::vector<Tensor> modified_weights = {});
+
   // The whole matrix [out, in] assembled from the tiles (a copy), and its inverse.
   Tensor get_weights() const;
   void set_weights(const Tensor& weights);
 
  private:
+  // inputs: {x} (tiles read their column's slice) or one per tile with tile_factors.
+  Tensor run(const std::vector<Tensor>& inputs, const std::vector<float>& tile_factors, bool is_test,
+             std::vector<float> weight_grad_scale, std::vector<Tensor> modified_weights);
+
   TileGrid grid_;
   // Shared with the backward rules of recorded graphs, which may outlive a pass.
   std::shared_ptr<std::vector<std::shared_ptr<AnalogTile>>> tiles_;
