@@ -15,6 +15,10 @@
 // layers: RPU configs, analog tiles, modules and optimizers
 #include "layers/config/presets.h"
 #include "layers/config/rpu_config.h"
+#include "layers/devices/conductance_converter.h"
+#include "layers/devices/drift_compensation.h"
+#include "layers/devices/noise_model.h"
+#include "layers/devices/pcm_like_noise_model.h"
 #include "layers/modules/analog_conv.h"
 #include "layers/modules/analog_linear.h"
 #include "layers/tiles/analog_tile.h"

@@ -86,3 +86,17 @@ AIMC_HD void box_muller_fast(std::uint32_t w0, std::uint32_t w1, float& z0, floa
 }
 
 }  // namespace aimc::rng
+
+namespace aimc::rng {
+
+// Normal number j of a stream starting at `block` (the layout of
+// cpu::fill_normal: block + j/4, word pair (j%4)/2, cos for even j, sin for odd).
+AIMC_HD float normal_at(std::uint64_t seed, std::uint64_t stream, std::uint64_t block, std::uint64_t j) {
+  const Block b = philox(seed, stream, block + j / 4);
+  const int pair = static_cast<int>((j % 4) / 2);
+  float z0, z1;
+  box_muller_fast(b.v[2 * pair], b.v[2 * pair + 1], z0, z1);
+  return (j % 2) ? z1 : z0;
+}
+
+}  // namespace aimc::rng

@@ -1,6 +1,8 @@
 // A program that embeds aimc through the installed headers and pkg-config:
 //   g++ -std=c++20 embed_example.cpp $(pkg-config --cflags --libs aimc)
-// Trains y = 2x - 1 with one Linear layer and prints the learned weight.
+// Trains y = 2x - 1 with one Linear layer and prints the learned weight, then
+// deploys a small model on PCM-like analog tiles and drifts it for a day (the
+// README's inference example).
 #include <aimc/aimc.h>
 
 #include <cstdio>
@@ -21,5 +23,20 @@ int main() {
   const float w = layer.parameters()[0].to_vector()[0];
   const float b = layer.parameters()[1].to_vector()[0];
   std::printf("w %.4f b %.4f\n", w, b);
-  return (std::abs(w - 2.0f) < 1e-3f && std::abs(b + 1.0f) < 1e-3f) ? 0 : 1;
+  if (std::abs(w - 2.0f) > 1e-3f || std::abs(b + 1.0f) > 1e-3f) return 1;
+
+  auto model = build_model("mlp", gen);
+  InferenceRPUConfig config;  // PCMLikeNoiseModel + GlobalDriftCompensation
+  Generator analog_gen(7, kAnalogConversionStream);
+  auto chip = convert_to_analog(model, config, analog_gen);
+  chip->eval();
+  chip->program_analog_weights();
+  Tensor images = gen.uniform({4, 1, 28, 28});
+  for (double t : {1.0, 86400.0}) {
+    chip->drift_analog_weights(t);
+    Tensor logits = (*chip)(images);
+    if (logits.shape() != Shape{4, 10}) return 1;
+  }
+  std::printf("drifted to 1 day\n");
+  return 0;
 }

@@ -5,6 +5,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+
+#include "kernels/analog/pcm_law.h"
 
 namespace aimc::cuda {
 
@@ -25,5 +28,15 @@ void fill(float* x, std::size_t n, float value);
 void axpy(std::size_t n, float alpha, const float* x, float* y);
 // x[i] *= alpha for i < n.
 void scale(float* x, std::size_t n, float alpha);
+
+// Device-model kernels (kernels/cuda/device_noise.cu), device pointers:
+// z[j] = normal j of (seed, stream) from `block`, the bits of cpu::fill_normal.
+void fill_normal(std::uint64_t seed, std::uint64_t stream, std::uint64_t block, std::size_t count, float* z);
+// g_prog[i] = pcm_program(g_target[i], xi_prog[i]), nu[i] = pcm_drift_exponent(g_target[i], xi_nu[i]).
+void pcm_program(const PcmLaw& law, const float* g_target, std::size_t n, const float* xi_prog, const float* xi_nu,
+                 float* g_prog, float* nu);
+// g[i] = pcm_read(t, g_prog[i], nu[i], xi[i]).
+void pcm_drift(const PcmLaw& law, const PcmDriftTime& t, const float* g_prog, const float* nu, const float* xi,
+               std::size_t n, float* g);
 
 }  // namespace aimc::cuda

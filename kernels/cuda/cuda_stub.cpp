@@ -21,5 +21,12 @@ void synchronize() {}
 void fill(float*, std::size_t, float) { unavailable(); }
 void axpy(std::size_t, float, const float*, float*) { unavailable(); }
 void scale(float*, std::size_t, float) { unavailable(); }
+void fill_normal(std::uint64_t, std::uint64_t, std::uint64_t, std::size_t, float*) { unavailable(); }
+void pcm_program(const PcmLaw&, const float*, std::size_t, const float*, const float*, float*, float*) {
+  unavailable();
+}
+void pcm_drift(const PcmLaw&, const PcmDriftTime&, const float*, const float*, const float*, std::size_t, float*) {
+  unavailable();
+}
 
 }  // namespace aimc::cuda

@@ -44,7 +44,7 @@ class CustomDriftPCMLikeNoiseModel : public PCMLikeNoiseModel {
       const double t = (g - g_[lo]) / (g_[hi] - g_[lo]);
       const double mean = mean_[lo] + t * (mean_[hi] - mean_[lo]);
       const double sd = std_[lo] + t * (std_[hi] - std_[lo]);
-      nu[i] = static_cast<float>(std::fabs(mean + sd * xi[i]) * p_.drift_scale);
+      nu[i] = pcm_exponent_from(mean, sd, p_.drift_scale, xi[i]);
     }
   }
 

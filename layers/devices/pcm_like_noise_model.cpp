@@ -27,7 +27,9 @@ PCMLikeNoiseModel::PCMLikeNoiseModel(PCMLikeParameters p, std::shared_ptr<Conduc
     : NoiseModel(converter ? std::move(converter) : make_conductance_converter(nullptr, "g_converter")),
       p_(std::move(p)) {
   const config::RangeCheck c(type());
-  if (p_.prog_coeff.empty()) c.fail("prog_coeff", "[]", "at least one coefficient");
+  if (p_.prog_coeff.empty() || p_.prog_coeff.size() > PcmLaw::kMaxCoeff)
+    c.fail("prog_coeff", std::to_string(p_.prog_coeff.size()) + " coefficients",
+           "1 to " + std::to_string(PcmLaw::kMaxCoeff) + " coefficients");
   for (float v : p_.prog_coeff) c.finite("prog_coeff", v);
   c.at_least("prog_coeff_g_max_reference", p_.prog_coeff_g_max_reference, 0.0);
   c.greater("t_read", p_.t_read, 0.0);
@@ -77,56 +79,46 @@ nlohmann::json PCMLikeNoiseModel::parameters_json() const {
 
 nlohmann::json PCMLikeNoiseModel::to_json() const { return parameters_json(); }
 
+PcmLaw PCMLikeNoiseModel::law() const {
+  PcmLaw l;
+  l.prog_terms = static_cast<int>(p_.prog_coeff.size());
+  for (int k = 0; k < l.prog_terms; ++k) l.prog_coeff[k] = p_.prog_coeff[k];
+  l.g_max = converter().g_max();
+  l.prog_unit = p_.prog_coeff_g_max_reference > 0 ? l.g_max / p_.prog_coeff_g_max_reference : 1.0;
+  l.prog_noise_scale = p_.prog_noise_scale;
+  l.drift_scale = p_.drift_scale;
+  const double mean[4] = {nu_mean_.a0, nu_mean_.a1, nu_mean_.lo, nu_mean_.hi};
+  const double std[4] = {nu_std_.a0, nu_std_.a1, nu_std_.lo, nu_std_.hi};
+  std::copy(mean, mean + 4, l.nu_mean);
+  std::copy(std, std + 4, l.nu_std);
+  l.q_coeff = q_s_.coeff;
+  l.q_power = q_s_.power;
+  l.q_floor = q_s_.floor;
+  l.q_max = q_s_.max;
+  return l;
+}
+
+PcmDriftTime PCMLikeNoiseModel::drift_time(double t_inference) const {
+  const double t = t_inference + p_.t_0;
+  return {std::log(t / p_.t_0), t > p_.t_0, read_noise_time_factor(t, p_.t_read) * p_.read_noise_scale};
+}
+
 void PCMLikeNoiseModel::program(const float* g_target, const float* xi, std::int64_t n, float* g_prog) const {
-  const double g_max = converter().g_max();
-  const double unit = p_.prog_coeff_g_max_reference > 0 ? g_max / p_.prog_coeff_g_max_reference : 1.0;
-  for (std::int64_t i = 0; i < n; ++i) {
-    const double g_r = g_target[i] / g_max;
-    double sigma = 0.0, power = 1.0;
-    for (float c : p_.prog_coeff) {
-      sigma += c * power;
-      power *= g_r;
-    }
-    const double g = g_target[i] + p_.prog_noise_scale * sigma * unit * xi[i];
-    g_prog[i] = static_cast<float>(std::max(0.0, g));
-  }
+  const PcmLaw l = law();
+  for (std::int64_t i = 0; i < n; ++i) g_prog[i] = pcm_program(l, g_target[i], xi[i]);
 }
-
-void PCMLikeNoiseModel::drift_mean_std(double g_r, double& mean, double& std) const {
-  const double log_g = std::log(g_r);
-  mean = nu_mean_(log_g);
-  std = nu_std_(log_g);
-}
-
-double LogLaw::operator()(double log_g) const { return std::clamp(a0 + a1 * log_g, lo, hi); }
-
-double ReadLaw::operator()(double g_r) const { return std::min(coeff / std::max(std::pow(g_r, power), floor), max); }
 
 void PCMLikeNoiseModel::drift_coefficients(const float* g_target, const float* xi, std::int64_t n,
                                            float* nu) const {
-  const double g_max = converter().g_max();
-  for (std::int64_t i = 0; i < n; ++i) {
-    double mean, std;
-    drift_mean_std(std::max(g_target[i] / g_max, kMinRelative), mean, std);
-    nu[i] = static_cast<float>(std::fabs(mean + std * xi[i]) * p_.drift_scale);
-  }
+  const PcmLaw l = law();
+  for (std::int64_t i = 0; i < n; ++i) nu[i] = pcm_drift_exponent(l, g_target[i], xi[i]);
 }
 
 void PCMLikeNoiseModel::drift(const float* g_prog, const float* nu, double t_inference, const float* xi,
                               std::int64_t n, float* g) const {
-  const double g_max = converter().g_max();
-  const double t = t_inference + p_.t_0;
-  const double log_ratio = std::log(t / p_.t_0);
-  const double time_factor = read_noise_time_factor(t, p_.t_read) * p_.read_noise_scale;
-  for (std::int64_t i = 0; i < n; ++i) {
-    const double gp = g_prog[i];
-    const double gd = t > p_.t_0 ? gp * std::exp(-static_cast<double>(nu[i]) * log_ratio) : gp;
-    double out = gd;
-    if (time_factor > 0.0) {
-      out = gd + std::fabs(gd) * q_s_(std::fabs(gp) / g_max) * time_factor * xi[i];
-    }
-    g[i] = static_cast<float>(std::max(0.0, out));
-  }
+  const PcmLaw l = law();
+  const PcmDriftTime t = drift_time(t_inference);
+  for (std::int64_t i = 0; i < n; ++i) g[i] = pcm_read(l, t, g_prog[i], nu[i], xi[i]);
 }
 
 std::shared_ptr<NoiseModel> make_pcm_like_noise_model(const nlohmann::json& j, const std::string& where) {

@@ -17,6 +17,7 @@
 #include <memory>
 #include <vector>
 
+#include "kernels/analog/pcm_law.h"
 #include "layers/devices/noise_model.h"
 
 namespace aimc::config {
@@ -38,12 +39,10 @@ struct PCMLikeParameters {
 // clamp(a0 + a1·ln g_r, lo, hi): the form of the PCM drift-exponent laws.
 struct LogLaw {
   double a0, a1, lo, hi;
-  double operator()(double log_g) const;
 };
 // min(coeff / max(g_r^power, floor), max): the form of the PCM read-noise Q_s.
 struct ReadLaw {
   double coeff = 0.0088, power = 0.65, floor = 1e-3, max = 0.2;
-  double operator()(double g_r) const;
 };
 
 class PCMLikeNoiseModel : public NoiseModel {
@@ -56,6 +55,11 @@ class PCMLikeNoiseModel : public NoiseModel {
   std::string type() const override { return "PCMLikeNoiseModel"; }
   nlohmann::json to_json() const override;
   const PCMLikeParameters& parameters() const { return p_; }
+  // The laws as the plain struct the element functions and the CUDA twins take.
+  PcmLaw law() const;
+  // ln(t/t_0), t > t_0 and the read-noise time factor at t_inference.
+  PcmDriftTime drift_time(double t_inference) const;
+
   // The PCMLikeParameters fields of a model's JSON (shared with the models
   // built on this one).
   static void read_parameters(config::ObjectReader& r, PCMLikeParameters& p);
@@ -70,8 +74,6 @@ class PCMLikeNoiseModel : public NoiseModel {
              float* g) const override;
 
  protected:
-  // Mean and spread of ν at relative conductance g_r (already floored).
-  virtual void drift_mean_std(double g_r, double& mean, double& std) const;
 
   PCMLikeParameters p_;
   LogLaw nu_mean_{0.0244, -0.0155, 0.049, 0.1};
