@@ -5,6 +5,8 @@
 // named_parameters without the parameter name.
 #pragma once
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,18 +18,48 @@ namespace aimc {
 
 class Generator;
 
-// Replaces the digital layers of `model` in place (Module::replace_child) and
-// returns the model; a model that is itself a Linear or ConvNd is returned
-// converted (a new module). Layers whose dotted names are in
-// excluded_layer_names stay digital. The tiles' seeds are drawn from gen, one
-// per converted layer in tree order; a converted layer keeps the training
-// mode of the one it replaces. ConfigError when the config cannot run.
-std::shared_ptr<Module> convert_to_analog(std::shared_ptr<Module> model, const RPUConfig& rpu_config, Generator& gen,
-                                          const std::vector<std::string>& excluded_layer_names = {});
+// The analog layer for one digital layer (conversion_map entry): built with
+// `rpu_config`, drawing its seed from gen; nullptr leaves the layer digital.
+using AnalogLayerFactory = std::function<std::shared_ptr<Module>(
+    const Module& layer, const RPUConfig& rpu_config, Generator& gen, bool realistic_read_write)>;
 
-// The reverse: every AnalogLinear / AnalogConvNd becomes a Linear / ConvNd with
-// its exact weights and bias (gen feeds the digital constructors' draws, which
-// are then overwritten).
-std::shared_ptr<Module> convert_to_digital(std::shared_ptr<Module> model, Generator& gen);
+// aihwkit's convert_to_analog arguments.
+struct ConversionOptions {
+  // The converted layers read and write their weights realistically
+  // (set_weights programs the devices, get_weights reads through the tiles).
+  bool realistic_read_write = false;
+  // Digital type_name ("Linear", "Conv1d", "Conv2d", "Conv3d", ...) -> factory.
+  // Empty: Linear -> AnalogLinear, ConvNd -> AnalogConvNd.
+  std::map<std::string, AnalogLayerFactory> conversion_map;
+  // aihwkit's specific_rpu_config_fun: the config of the layer named `name`
+  // (dotted), given the model-wide one. Unset: rpu_config for every layer.
+  std::function<RPUConfig(const std::string& name, const Module& layer, const RPUConfig& rpu_config)>
+      specific_rpu_config;
+  // aihwkit's exclude_modules: dotted layer names that stay digital.
+  std::vector<std::string> excluded_layer_names;
+};
+
+// Replaces the digital layers of `model` in place (Module::replace_child) and
+// returns the model; a model that is itself a layer is returned converted (a
+// new module). The tiles' seeds are drawn from gen, one per converted layer
+// in tree order; a converted layer keeps the training mode of the one it
+// replaces. ConfigError when a config cannot run.
+std::shared_ptr<Module> convert_to_analog(std::shared_ptr<Module> model, const RPUConfig& rpu_config, Generator& gen,
+                                          const ConversionOptions& options = {});
+std::shared_ptr<Module> convert_to_analog(std::shared_ptr<Module> model, const RPUConfig& rpu_config, Generator& gen,
+                                          const std::vector<std::string>& excluded_layer_names);
+
+// aihwkit's convert_to_analog_mapped: the same with tile_array_class forced to
+// "TileModuleArray", so every layer larger than mapping.max_input_size /
+// max_output_size is split onto a grid of tiles (AnalogLinearMapped and the
+// AnalogConvNdMapped forms are AnalogLinear / AnalogConvNd mapped this way).
+std::shared_ptr<Module> convert_to_analog_mapped(std::shared_ptr<Module> model, const RPUConfig& rpu_config,
+                                                 Generator& gen, const ConversionOptions& options = {});
+
+// The reverse: every AnalogLinear / AnalogConvNd becomes a Linear / ConvNd
+// with its weights (read as the layer's get_weights(force_exact) reads them:
+// realistically for layers with realistic_read_write unless force_exact) and
+// bias (gen feeds the digital constructors' draws, which are then overwritten).
+std::shared_ptr<Module> convert_to_digital(std::shared_ptr<Module> model, Generator& gen, bool force_exact = false);
 
 }  // namespace aimc

@@ -231,7 +231,7 @@ TEST_CASE("convert_to_analog keeps excluded layers digital, walks nested modules
   Generator gen(80);
   auto lenet = build_model("lenet5", gen);
   Generator g1(81);
-  convert_to_analog(lenet, FloatingPointRPUConfig{}, g1, {"0", "9"});
+  convert_to_analog(lenet, FloatingPointRPUConfig{}, g1, std::vector<std::string>{"0", "9"});
   const auto types = child_types(*lenet);
   CHECK(types[0] == "Conv2d");
   CHECK(types[3] == "AnalogConv2d");
@@ -247,7 +247,7 @@ TEST_CASE("convert_to_analog keeps excluded layers digital, walks nested modules
   Tensor x = Generator(82).normal({2, 2, 8, 8});
   Tensor y_digital = (*net)(x);
   Generator g2(83);
-  convert_to_analog(net, FloatingPointRPUConfig{}, g2, {"1.conv2"});
+  convert_to_analog(net, FloatingPointRPUConfig{}, g2, std::vector<std::string>{"1.conv2"});
   std::vector<std::string> converted;
   for (const auto& [name, t] : net->named_parameters())
     if (name.find("tile_") != std::string::npos) converted.push_back(name);
@@ -270,14 +270,14 @@ TEST_CASE("convert_to_analog keeps excluded layers digital, walks nested modules
 
 // ---- AnalogCore periphery: input range, weight scaling, learned out scaling
 
-TEST_CASE("AnalogConv2d get_weights(realistic): exact tiles read back exactly, noisy tiles closely") {
+TEST_CASE("AnalogConv2d realistic_weights(): exact tiles read back exactly, noisy tiles closely") {
   Generator g(71);
   AnalogConv2d exact_layer(4, 6, 3, FloatingPointRPUConfig{}, g, ConvOptions{.groups = 2});
-  CHECK(max_abs_diff(exact_layer.get_weights(true), exact_layer.get_weights()) < 1e-5);
+  CHECK(max_abs_diff(exact_layer.realistic_weights(), exact_layer.get_weights()) < 1e-5);
   Generator g2(72);
   AnalogConv2d noisy(4, 6, 3, InferenceRPUConfig{}, g2);
   const auto exact = noisy.get_weights().to_vector();
-  const auto read = noisy.get_weights(true).to_vector();
+  const auto read = noisy.realistic_weights().to_vector();
   double se = 0;
   for (std::size_t i = 0; i < exact.size(); ++i) se += (read[i] - exact[i]) * (read[i] - exact[i]);
   // Weights ~U(+-1/6); out_noise 0.06 over 360 read samples: RMS error ~0.005.

@@ -171,7 +171,7 @@ TEST_CASE("a noisy layer's state dict restores its noise streams: the next outpu
   CHECK(fresh(x).to_vector() != ya);
 }
 
-TEST_CASE("get_weights(realistic) reads the weights back through the noisy tiles") {
+TEST_CASE("realistic_weights() reads the weights back through the noisy tiles") {
   // Default forward IO (out_noise 0.06, 7/9-bit converters) on a mapped layer
   // with weight scaling: the least-squares read (10*in samples per tile) is
   // close to the exact weights (RMS error < 0.02 of weights ~U(+-0.2)) but
@@ -183,7 +183,7 @@ TEST_CASE("get_weights(realistic) reads the weights back through the noisy tiles
   AnalogLinear layer(40, 6, false, c, g);
   layer.set_weights(Generator(62).uniform({6, 40}, -0.2, 0.2));
   const auto exact = layer.get_weights().to_vector();
-  const auto read = layer.get_weights(/*realistic=*/true).to_vector();
+  const auto read = layer.realistic_weights().to_vector();
   double se = 0;
   for (std::size_t i = 0; i < exact.size(); ++i) se += (read[i] - exact[i]) * (read[i] - exact[i]);
   const double rms = std::sqrt(se / exact.size());
@@ -191,5 +191,5 @@ TEST_CASE("get_weights(realistic) reads the weights back through the noisy tiles
   CHECK(rms > 1e-5);
   Generator g2(63);
   AnalogLinear perfect(40, 6, false, FloatingPointRPUConfig{}, g2);
-  CHECK(max_abs_diff(perfect.get_weights(true), perfect.get_weights()) < 1e-5);
+  CHECK(max_abs_diff(perfect.realistic_weights(), perfect.get_weights()) < 1e-5);
 }

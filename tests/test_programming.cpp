@@ -10,11 +10,13 @@
 
 #include "analog_test_util.h"
 #include "convert/checkpoint.h"
+#include "convert/conversion.h"
 #include "convert/models.h"
 #include "engine/error.h"
 #include "engine/generator.h"
 #include "engine/ops.h"
 #include "layers/modules/analog_linear.h"
+#include "layers/modules/linear.h"
 
 using namespace aimc;
 using nlohmann::json;
@@ -147,10 +149,14 @@ TEST_CASE("Programming follows the noise model and forgets itself when the weigh
     CHECK(rms / w_max > 0.005);
     CHECK(rms / w_max < 0.2);
   }
-  SECTION("realistic set_weights programs; exact set_weights and optimizer steps forget it") {
-    l->set_weights(w, l->get_bias().detach(), /*realistic=*/true);
-    CHECK(tile.programmed());
+  SECTION("realistic_read_write: set_weights programs, get_weights reads back; force_exact and steps override") {
+    l->set_realistic_read_write(true);
     l->set_weights(w, l->get_bias().detach());
+    CHECK(tile.programmed());
+    // The realistic read sees the programmed (noisy) weights, the exact one the target.
+    CHECK(test::max_abs_diff(l->get_weights(), w) > 1e-3);
+    CHECK(test::max_abs_diff(l->get_weights(/*force_exact=*/true), w) == 0.0);
+    l->set_weights(w, l->get_bias().detach(), /*force_exact=*/true);
     CHECK_FALSE(tile.programmed());
     l->program_analog_weights();
     CHECK(tile.programmed());
@@ -166,6 +172,67 @@ TEST_CASE("Programming follows the noise model and forgets itself when the weigh
     const auto a = run(7), b = run(8), c = run(7);
     CHECK(a == c);
     CHECK(a != b);
+  }
+}
+
+TEST_CASE("convert_to_analog options: realistic_read_write, conversion_map, per-layer configs, mapped", "[programming][conversion]") {
+  Generator gen(21);
+  auto digital = build_model("mlp", gen);  // Linear 784-256, 256-128, 128-10
+  const Tensor w0 = digital->named_parameters()[0].second.detach().clone();
+  SECTION("realistic_read_write programs every layer as it is written, and to_digital reads back") {
+    Generator ag(22);
+    ConversionOptions options;
+    options.realistic_read_write = true;
+    auto model = convert_to_analog(digital, InferenceRPUConfig{}, ag, options);
+    const auto first_module = model->named_children()[1].second;  // kept alive across the conversion
+    auto* first = dynamic_cast<AnalogLinear*>(first_module.get());
+    REQUIRE(first != nullptr);
+    CHECK(first->realistic_read_write());
+    CHECK(first->analog_tiles()[0]->programmed());
+    model->eval();
+    Generator dg0(23);
+    CHECK(test::max_abs_diff(first->to_digital(dg0, /*force_exact=*/true)->weight(), w0) < 1e-6);
+    Generator dg(23);
+    auto back = convert_to_digital(model, dg);
+    const Tensor read = back->named_parameters()[0].second;
+    const double err = test::max_abs_diff(read, w0);
+    CHECK(err > 1e-4);  // programming and read noise
+    CHECK(err < 0.5 * test::max_abs_diff(w0, Tensor::zeros(w0.shape())));
+  }
+  SECTION("specific_rpu_config and a conversion_map that leaves the last layer digital") {
+    Generator ag(24);
+    ConversionOptions options;
+    std::vector<std::string> seen;
+    options.specific_rpu_config = [&](const std::string& name, const Module&, const RPUConfig& c) {
+      seen.push_back(name);
+      RPUConfig r = c;
+      if (name == "3") r = FloatingPointRPUConfig{};
+      return r;
+    };
+    options.conversion_map["Linear"] = [](const Module& m, const RPUConfig& c, Generator& g,
+                                          bool realistic) -> std::shared_ptr<Module> {
+      const auto& lin = dynamic_cast<const Linear&>(m);
+      if (lin.out_features() == 10) return nullptr;
+      return AnalogLinear::from_digital(lin, c, g, realistic);
+    };
+    auto model = convert_to_analog(digital, InferenceRPUConfig{}, ag, options);
+    CHECK(seen == std::vector<std::string>{"1", "3", "5"});
+    CHECK(model->named_children()[1].second->type_name() == "AnalogLinear");
+    CHECK(dynamic_cast<AnalogLinear&>(*model->named_children()[3].second).rpu_config().family() ==
+          "FloatingPointRPUConfig");
+    CHECK(model->named_children()[5].second->type_name() == "Linear");
+  }
+  SECTION("convert_to_analog_mapped splits by the mapping even with tile_array_class null") {
+    InferenceRPUConfig c;
+    c.tile_array_class = "";
+    c.mapping.max_input_size = 256;
+    c.mapping.max_output_size = 256;
+    Generator ag(25), ag2(25);
+    Generator g2(21);
+    auto single = convert_to_analog(build_model("mlp", g2), c, ag);
+    auto mapped = convert_to_analog_mapped(digital, c, ag2);
+    CHECK(dynamic_cast<AnalogLinear&>(*single->named_children()[1].second).analog_tiles().size() == 1);
+    CHECK(dynamic_cast<AnalogLinear&>(*mapped->named_children()[1].second).analog_tiles().size() == 4);
   }
 }
 

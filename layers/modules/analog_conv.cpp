@@ -67,8 +67,14 @@ AnalogConvNd::AnalogConvNd(const ConvNd& layer, const RPUConfig& rpu_config, std
 }
 
 std::shared_ptr<AnalogConvNd> AnalogConvNd::from_digital(const ConvNd& layer, const RPUConfig& rpu_config,
-                                                         Generator& gen) {
-  return std::shared_ptr<AnalogConvNd>(new AnalogConvNd(layer, rpu_config, gen.next_u64()));
+                                                         Generator& gen, bool realistic_read_write) {
+  std::shared_ptr<AnalogConvNd> a(new AnalogConvNd(layer, rpu_config, gen.next_u64()));
+  if (realistic_read_write) {
+    // The constructor wrote the weights exactly; write them again realistically.
+    a->set_realistic_read_write(true);
+    a->set_weights(layer.weight(), layer.bias());
+  }
+  return a;
 }
 
 ConvOptions AnalogConvNd::options() const {
@@ -81,10 +87,10 @@ ConvOptions AnalogConvNd::options() const {
   return o;
 }
 
-std::shared_ptr<ConvNd> AnalogConvNd::to_digital(Generator& gen) const {
+std::shared_ptr<ConvNd> AnalogConvNd::to_digital(Generator& gen, bool force_exact) {
   auto d = std::make_shared<ConvNd>(dims_, in_channels_, out_channels_, Sizes(geometry_.kernel), options(), gen);
   NoGradGuard no_grad;
-  d->weight().detach().copy_(get_weights());
+  d->weight().detach().copy_(get_weights(force_exact));
   if (bias_.defined()) d->bias().detach().copy_(bias_);
   return d;
 }
@@ -93,12 +99,11 @@ std::int64_t AnalogConvNd::get_tile_size() const {
   return in_channels_ / geometry_.groups * volume(geometry_.kernel);
 }
 
-Tensor AnalogConvNd::get_weights() const {
+Tensor AnalogConvNd::exact_weights() const {
   return assemble_weights([this](std::size_t g) { return groups_[g].get_weights(); });
 }
 
-Tensor AnalogConvNd::get_weights(bool realistic) {
-  if (!realistic) return get_weights();
+Tensor AnalogConvNd::realistic_weights() {
   return assemble_weights([this](std::size_t g) { return groups_[g].read_weights_realistic(); });
 }
 
@@ -114,7 +119,7 @@ Tensor AnalogConvNd::assemble_weights(const std::function<Tensor(std::size_t)>& 
   return w.reshape(shape);
 }
 
-void AnalogConvNd::set_weights(const Tensor& weights, const Tensor& bias) {
+void AnalogConvNd::set_weights(const Tensor& weights, const Tensor& bias, bool force_exact) {
   Shape shape{out_channels_, in_channels_ / geometry_.groups};
   for (auto k : geometry_.kernel) shape.push_back(k);
   if (weights.shape() != shape)
@@ -134,6 +139,7 @@ void AnalogConvNd::set_weights(const Tensor& weights, const Tensor& bias) {
     groups_[g].set_weights(flat.slice(0, row0, row0 + per_group));
   }
   if (bias.defined()) bias_.detach().copy_(bias);
+  if (realistic_read_write_ && !force_exact) program_own_analog_weights();
 }
 
 std::vector<AnalogTile*> AnalogConvNd::analog_tiles() {
@@ -169,10 +175,6 @@ Tensor AnalogConvNd::forward(const Tensor& x) {
   return rows_to_channels(rows, x.size(0), out_size);
 }
 
-void AnalogConvNd::set_weights(const Tensor& weights, const Tensor& bias, bool realistic) {
-  set_weights(weights, bias);
-  if (realistic) program_own_analog_weights();
-}
 
 void AnalogConvNd::reseed_own_analog(Generator& gen) {
   const std::uint64_t seed = gen.next_u64();

@@ -40,23 +40,27 @@ class AnalogConvNd : public Module {
 
   // An analog copy of a digital convolution (same geometry, weights and bias);
   // only the tiles' noise seed is drawn from gen.
+  // With realistic_read_write the weights are written realistically (programmed).
   static std::shared_ptr<AnalogConvNd> from_digital(const ConvNd& layer, const RPUConfig& rpu_config,
-                                                    Generator& gen);
-  // A digital ConvNd with this layer's (exact) weights and bias.
-  std::shared_ptr<ConvNd> to_digital(Generator& gen) const;
+                                                    Generator& gen, bool realistic_read_write = false);
+  // A digital ConvNd with this layer's weights (get_weights()) and bias.
+  std::shared_ptr<ConvNd> to_digital(Generator& gen, bool force_exact = false);
 
   Tensor forward(const Tensor& x) override;
 
-  // The exact weights [C_out, C_in/groups, *kernel] held by the tiles (a copy).
-  Tensor get_weights() const;
-  // realistic: read back through the noisy tiles (least squares).
-  Tensor get_weights(bool realistic);
+  // Weights [C_out, C_in/groups, *kernel] and bias [C_out] (optional), read
+  // and written as AnalogLinear's: realistically with the layer's
+  // realistic_read_write flag unless force_exact.
+  Tensor get_weights(bool force_exact = false) {
+    return realistic_read_write_ && !force_exact ? realistic_weights() : exact_weights();
+  }
+  void set_weights(const Tensor& weights, const Tensor& bias = Tensor(), bool force_exact = false);
+  bool realistic_read_write() const { return realistic_read_write_; }
+  void set_realistic_read_write(bool on) { realistic_read_write_ = on; }
+  // The exact weights held by the tiles (a copy) and the realistic read.
+  Tensor exact_weights() const;
+  Tensor realistic_weights();
   Tensor get_bias() const { return bias_; }  // undefined without bias
-  // weights [C_out, C_in/groups, *kernel]; bias [C_out] (optional).
-  void set_weights(const Tensor& weights, const Tensor& bias = Tensor());
-  // realistic: the weights are then programmed onto the devices through the
-  // config's noise model (eval-mode forwards use the programmed weights).
-  void set_weights(const Tensor& weights, const Tensor& bias, bool realistic);
 
   // All tiles, group by group.
   std::vector<AnalogTile*> analog_tiles();
@@ -102,6 +106,7 @@ class AnalogConvNd : public Module {
   RPUConfig rpu_config_;
   std::vector<AnalogCore> groups_;
   Tensor bias_;
+  bool realistic_read_write_ = false;
 };
 
 class AnalogConv1d : public AnalogConvNd {
@@ -124,5 +129,12 @@ class AnalogConv3d : public AnalogConvNd {
                const RPUConfig& rpu_config, Generator& gen, const ConvOptions& options = {})
       : AnalogConvNd(3, in_channels, out_channels, kernel, options, rpu_config, gen) {}
 };
+
+// aihwkit's mapped forms: every analog layer maps onto a grid of tiles by
+// the config's tile_array_class and mapping sizes, so these are the same
+// classes (convert_to_analog_mapped forces the mapping for a whole model).
+using AnalogConv1dMapped = AnalogConv1d;
+using AnalogConv2dMapped = AnalogConv2d;
+using AnalogConv3dMapped = AnalogConv3d;
 
 }  // namespace aimc

@@ -49,34 +49,32 @@ AnalogLinear::AnalogLinear(std::int64_t in_features, std::int64_t out_features, 
 }
 
 std::shared_ptr<AnalogLinear> AnalogLinear::from_digital(const Linear& layer, const RPUConfig& rpu_config,
-                                                         Generator& gen) {
+                                                         Generator& gen, bool realistic_read_write) {
   std::shared_ptr<AnalogLinear> a(new AnalogLinear(layer.in_features(), layer.out_features(),
                                                    layer.bias().defined(), rpu_config, gen.next_u64()));
+  a->set_realistic_read_write(realistic_read_write);
   a->set_weights(layer.weight(), layer.bias());
   return a;
 }
 
-std::shared_ptr<Linear> AnalogLinear::to_digital(Generator& gen) const {
+std::shared_ptr<Linear> AnalogLinear::to_digital(Generator& gen, bool force_exact) {
   auto d = std::make_shared<Linear>(in_features_, out_features_, bias_.defined(), gen);
   NoGradGuard no_grad;
-  d->weight().detach().copy_(get_weights());
+  d->weight().detach().copy_(get_weights(force_exact));
   if (bias_.defined()) d->bias().detach().copy_(bias_);
   return d;
 }
 
-void AnalogLinear::set_weights(const Tensor& weights, const Tensor& bias) {
+void AnalogLinear::set_weights(const Tensor& weights, const Tensor& bias, bool force_exact) {
   core_.set_weights(weights);
   if (bias.defined()) {
     if (!bias_.defined()) throw ValueError("AnalogLinear::set_weights: this layer has no bias");
     NoGradGuard no_grad;
     bias_.detach().copy_(bias);
   }
+  if (realistic_read_write_ && !force_exact) program_own_analog_weights();
 }
 
-void AnalogLinear::set_weights(const Tensor& weights, const Tensor& bias, bool realistic) {
-  set_weights(weights, bias);
-  if (realistic) program_own_analog_weights();
-}
 
 void AnalogLinear::reseed_own_analog(Generator& gen) {
   core_.reseed(gen.next_u64());

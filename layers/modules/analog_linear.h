@@ -30,25 +30,32 @@ class AnalogLinear : public Module {
   AnalogLinear(std::int64_t in_features, std::int64_t out_features, bool bias, const RPUConfig& rpu_config,
                Generator& gen);
 
-  // An analog copy of a digital layer (same weights and bias).
+  // An analog copy of a digital layer (same weights and bias); with
+  // realistic_read_write the weights are written realistically (programmed).
   static std::shared_ptr<AnalogLinear> from_digital(const Linear& layer, const RPUConfig& rpu_config,
-                                                    Generator& gen);
-  // A digital Linear with this layer's (exact) weights and bias.
-  std::shared_ptr<Linear> to_digital(Generator& gen) const;
+                                                    Generator& gen, bool realistic_read_write = false);
+  // A digital Linear with this layer's weights (get_weights(), so read
+  // realistically with realistic_read_write) and bias.
+  std::shared_ptr<Linear> to_digital(Generator& gen, bool force_exact = false);
 
   Tensor forward(const Tensor& x) override;
 
-  // The exact logical weights [out, in] (tile weights times the digital
-  // scales, a copy) and the bias.
-  Tensor get_weights() const { return core_.get_weights(); }
-  // realistic: read back through the noisy tiles (least squares, as aihwkit's
-  // realistic read); otherwise the exact weights.
-  Tensor get_weights(bool realistic) { return realistic ? core_.read_weights_realistic() : core_.get_weights(); }
+  // Weights as aihwkit's layers read and write them: with the layer's
+  // realistic_read_write flag (off by default) get_weights reads back through
+  // the noisy tiles (least squares, realistic_weights()) and set_weights
+  // programs the devices through the config's noise model (eval-mode
+  // forwards then use the programmed weights); force_exact overrides the flag.
+  // Units: logical weights [out, in] (tile weights times the digital scales).
+  Tensor get_weights(bool force_exact = false) {
+    return realistic_read_write_ && !force_exact ? realistic_weights() : exact_weights();
+  }
+  void set_weights(const Tensor& weights, const Tensor& bias = Tensor(), bool force_exact = false);
+  bool realistic_read_write() const { return realistic_read_write_; }
+  void set_realistic_read_write(bool on) { realistic_read_write_ = on; }
+  // The exact weights (a copy) and the realistic read, whatever the flag.
+  Tensor exact_weights() const { return core_.get_weights(); }
+  Tensor realistic_weights() { return core_.read_weights_realistic(); }
   Tensor get_bias() const { return bias_; }
-  void set_weights(const Tensor& weights, const Tensor& bias = Tensor());
-  // realistic: the weights are then programmed onto the devices through the
-  // config's noise model (eval-mode forwards use the programmed weights).
-  void set_weights(const Tensor& weights, const Tensor& bias, bool realistic);
 
   std::vector<AnalogTile*> analog_tiles() { return core_.tile_array().tiles(); }
   const TileArray& tile_array() const { return core_.tile_array(); }
@@ -84,8 +91,12 @@ class AnalogLinear : public Module {
   RPUConfig rpu_config_;
   AnalogCore core_;
   Tensor bias_;
+  bool realistic_read_write_ = false;
 };
 
 // tile_io_parameters(rpu_config) is declared in layers/tiles/analog_core.h.
+
+// aihwkit's AnalogLinearMapped: the same class (see AnalogConv2dMapped).
+using AnalogLinearMapped = AnalogLinear;
 
 }  // namespace aimc

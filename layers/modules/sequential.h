@@ -33,4 +33,9 @@ class Sequential : public Module {
   std::vector<std::shared_ptr<Module>> layers_;
 };
 
+// aihwkit's AnalogSequential: every Module here already has the analog
+// helpers (program_analog_weights, drift_analog_weights, reseed_analog,
+// post_update_step), so the analog container is Sequential itself.
+using AnalogSequential = Sequential;
+
 }  // namespace aimc
