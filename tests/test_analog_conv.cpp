@@ -8,6 +8,7 @@
 #include "engine/generator.h"
 #include "engine/ops.h"
 #include "engine/runtime.h"
+#include "engine/storage.h"
 #include "layers/config/rpu_config.h"
 #include "layers/modules/analog_conv.h"
 #include "layers/modules/analog_linear.h"
@@ -282,4 +283,70 @@ TEST_CASE("AnalogConv2d realistic_weights(): exact tiles read back exactly, nois
   for (std::size_t i = 0; i < exact.size(); ++i) se += (read[i] - exact[i]) * (read[i] - exact[i]);
   // Weights ~U(+-1/6); out_noise 0.06 over 360 read samples: RMS error ~0.005.
   CHECK(std::sqrt(se / exact.size()) < 0.02);
+}
+
+TEST_CASE("use_indexed: eval runs a few images at a time with the same noise-free result and less memory") {
+  Generator gen(301);
+  Conv2d digital(3, 8, 3, gen, ConvOptions{.padding = {1, 1}});
+  Generator g1(302), g2(302);
+  auto explicit_layer = AnalogConvNd::from_digital(digital, perfect_config(0, 0), g1);
+  auto indexed = AnalogConvNd::from_digital(digital, perfect_config(0, 0), g2);
+  CHECK_FALSE(indexed->use_indexed());  // explicit by default on the CPU
+  // 27 inputs x 256 patches per image: at most 2 images per chunk.
+  indexed->set_use_indexed(true, 2 * 27 * 256);
+  CHECK(indexed->use_indexed());
+  CHECK(indexed->config()["use_indexed"] == true);
+  explicit_layer->eval();
+  indexed->eval();
+  Generator data(303);
+  const Tensor x = data.normal({10, 3, 16, 16});
+  NoGradGuard no_grad;
+  Storage::reset_peak_cpu_bytes();
+  const std::size_t base = Storage::live_cpu_bytes();
+  const Tensor y_explicit = (*explicit_layer)(x);
+  const std::size_t peak_explicit = Storage::peak_cpu_bytes() - base;
+  Storage::reset_peak_cpu_bytes();
+  const std::size_t base2 = Storage::live_cpu_bytes();
+  const Tensor y_indexed = (*indexed)(x);
+  const std::size_t peak_indexed = Storage::peak_cpu_bytes() - base2;
+  CHECK(y_indexed.shape() == y_explicit.shape());
+  CHECK(max_abs_diff(y_indexed, y_explicit) < 1e-6);
+  // The explicit path holds all 10 images' patches (10·256·27 floats) at once.
+  CHECK(peak_explicit >= std::size_t(10 * 256 * 27 * 4));
+  CHECK(peak_indexed < peak_explicit / 2);
+  CHECK_THROWS_AS(indexed->set_use_indexed(true, 0), ValueError);
+}
+
+TEST_CASE("use_indexed with noisy tiles: deterministic, same output statistics, training unchanged") {
+  Generator gen(311);
+  Conv2d digital(2, 4, 3, gen);
+  InferenceRPUConfig noisy;  // default forward: output noise 0.06
+  Generator g1(312), g2(312), g3(312);
+  auto a = AnalogConvNd::from_digital(digital, noisy, g1);
+  auto b = AnalogConvNd::from_digital(digital, noisy, g2);
+  auto c = AnalogConvNd::from_digital(digital, noisy, g3);
+  b->set_use_indexed(true, 18 * 36);  // one image per chunk
+  c->set_use_indexed(true, 18 * 36);
+  Generator data(313);
+  const Tensor x = data.normal({16, 2, 8, 8});
+  // Training mode always unfolds the whole batch: identical bits.
+  CHECK(max_abs_diff((*a)(x), (*b)(x)) == 0.0);
+  (void)(*c)(x);  // the same streams as b so far
+  a->eval();
+  b->eval();
+  c->eval();
+  const Tensor yb = (*b)(x), yc = (*c)(x);
+  CHECK(max_abs_diff(yb, yc) == 0.0);
+  // Noise-free reference: the digital conv; both paths deviate by the same noise level.
+  const Tensor ref = digital(x);
+  auto rms = [&](const Tensor& y) {
+    double s = 0;
+    const auto u = y.to_vector(), v = ref.to_vector();
+    for (std::size_t i = 0; i < u.size(); ++i) s += (u[i] - v[i]) * (u[i] - v[i]);
+    return std::sqrt(s / double(u.size()));
+  };
+  const double e_explicit = rms((*a)(x)), e_indexed = rms(yb);
+  CHECK(e_indexed > 0.0);
+  // 16·4·36 = 2304 outputs each: the two rms agree within ~10 % (std error ~1.5 % each).
+  CHECK(e_indexed == Approx(e_explicit).epsilon(0.1));
 }

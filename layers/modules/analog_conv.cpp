@@ -153,6 +153,29 @@ Tensor AnalogConvNd::forward(const Tensor& x) {
   if (x.dim() != dims_ + 2 || x.size(1) != in_channels_)
     throw ShapeError(type_name() + ": expected input [N, " + std::to_string(in_channels_) + ", " +
                      std::to_string(dims_) + " spatial dims], got " + shape_str(x.shape()));
+  if (!use_indexed() || is_training()) return forward_unfolded(x);
+  // Indexed: a few images at a time, each chunk's patches freed before the next.
+  const std::vector<std::int64_t> spatial(x.shape().begin() + 2, x.shape().end());
+  std::int64_t patches_per_image = 1;
+  for (auto s : conv_output_size(spatial, geometry_)) patches_per_image *= s;
+  const std::int64_t per_image = patches_per_image * in_channels_ * volume(geometry_.kernel);
+  const std::int64_t images = std::max<std::int64_t>(1, indexed_chunk_elements_ / std::max<std::int64_t>(per_image, 1));
+  if (images >= x.size(0)) return forward_unfolded(x);
+  std::vector<Tensor> outputs;
+  for (std::int64_t lo = 0; lo < x.size(0); lo += images)
+    outputs.push_back(forward_unfolded(slice(x, 0, lo, std::min(x.size(0), lo + images))));
+  return concat(outputs, 0);
+}
+
+void AnalogConvNd::set_use_indexed(std::optional<bool> use_indexed, std::int64_t chunk_elements) {
+  if (chunk_elements < 1)
+    throw ValueError(type_name() + "::set_use_indexed: chunk_elements must be >= 1, got " +
+                     std::to_string(chunk_elements));
+  use_indexed_ = use_indexed;
+  indexed_chunk_elements_ = chunk_elements;
+}
+
+Tensor AnalogConvNd::forward_unfolded(const Tensor& x) {
   const std::vector<std::int64_t> spatial(x.shape().begin() + 2, x.shape().end());
   const std::vector<std::int64_t> out_size = conv_output_size(spatial, geometry_);
   const bool training = is_training();
@@ -174,7 +197,6 @@ Tensor AnalogConvNd::forward(const Tensor& x) {
   if (bias_.defined()) rows = add(rows, bias_);
   return rows_to_channels(rows, x.size(0), out_size);
 }
-
 
 void AnalogConvNd::reseed_own_analog(Generator& gen) {
   const std::uint64_t seed = gen.next_u64();
@@ -211,7 +233,8 @@ nlohmann::json AnalogConvNd::config() const {
           {"kernel_size", geometry_.kernel}, {"stride", geometry_.stride},
           {"padding", geometry_.padding},  {"dilation", geometry_.dilation},
           {"groups", geometry_.groups},    {"bias", bias_.defined()},
-          {"padding_mode", "zeros"},       {"rpu_config", rpu_config_.to_json()}};
+          {"padding_mode", "zeros"},       {"rpu_config", rpu_config_.to_json()},
+          {"use_indexed", use_indexed_ ? nlohmann::json(*use_indexed_) : nlohmann::json(nullptr)}};
 }
 
 }  // namespace aimc

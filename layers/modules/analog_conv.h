@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,18 @@ class AnalogConvNd : public Module {
   std::shared_ptr<ConvNd> to_digital(Generator& gen, bool force_exact = false);
 
   Tensor forward(const Tensor& x) override;
+
+  // aihwkit's use_indexed: how patches reach the tiles. Explicit (false)
+  // unfolds the whole batch (im2col) once; indexed (true) unfolds and runs
+  // the batch a few images at a time in eval mode, so at most about
+  // chunk_elements (floats) of patches exist at once whatever the batch
+  // (training always unfolds the whole batch: one weight modifier and one
+  // input-range update per batch). The analog periphery acts per patch, so
+  // noise-free results are the same; the noise is drawn per call, so noisy
+  // outputs differ in their draws, not in their statistics. Default
+  // (nullopt): explicit on the CPU, as aihwkit; indexed is for large inputs.
+  void set_use_indexed(std::optional<bool> use_indexed, std::int64_t chunk_elements = std::int64_t(1) << 22);
+  bool use_indexed() const { return use_indexed_.value_or(false); }
 
   // Weights [C_out, C_in/groups, *kernel] and bias [C_out] (optional), read
   // and written as AnalogLinear's: realistically with the layer's
@@ -107,6 +120,11 @@ class AnalogConvNd : public Module {
   std::vector<AnalogCore> groups_;
   Tensor bias_;
   bool realistic_read_write_ = false;
+  std::optional<bool> use_indexed_;
+  std::int64_t indexed_chunk_elements_ = std::int64_t(1) << 22;
+
+  // The explicit path on a batch of images.
+  Tensor forward_unfolded(const Tensor& x);
 };
 
 class AnalogConv1d : public AnalogConvNd {
