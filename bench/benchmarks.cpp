@@ -124,6 +124,27 @@ double best_seconds(int reps, F&& f) {
   return best;
 }
 
+// Best-of-reps seconds of f() and of g(), measured alternately (f, g, f, g,
+// ...) after two warm-up rounds, so that a change in machine load affects
+// both alike and their ratio stays meaningful on a shared machine.
+template <class F, class G>
+std::pair<double, double> best_seconds_alternating(int reps, F&& f, G&& g) {
+  double best_f = 1e30, best_g = 1e30;
+  for (int r = 0; r < reps + 2; ++r) {
+    auto t0 = clock_type::now();
+    f();
+    const double sf = seconds_since(t0);
+    t0 = clock_type::now();
+    g();
+    const double sg = seconds_since(t0);
+    if (r >= 2) {
+      best_f = std::min(best_f, sf);
+      best_g = std::min(best_g, sg);
+    }
+  }
+  return {best_f, best_g};
+}
+
 // Analog forward (or backward) of an [out, in] matrix on tiles of at most
 // tile x tile, batch 256, default InferenceRPUConfig forward IO (ABS_MAX noise
 // management, ITERATIVE bound management, 7-bit DAC, 9-bit ADC, out_noise
@@ -141,17 +162,16 @@ nlohmann::json bench_tiles(const std::string& name, std::int64_t size, std::int6
   const int reps = o.quick ? 2 : (size > 1024 ? 5 : 30);
   // Reference: the same product as one float GEMM.
   Tensor w = array.get_weights();
-  const double gemm_s = best_seconds(reps, [&] {
+  auto gemm = [&] {
     cpu::gemm(cpu::gemm_shape(false, true, batch, size, size), 1.0f, x.data<float>(), w.data<float>(), 0.0f,
               y.data<float>());
-  });
-  double analog_s;
-  if (!backward) {
-    analog_s = best_seconds(reps, [&] { (void)array.forward(x, /*is_test=*/true); });
-  } else {
-    AnalogTile& t = array.tile(0, 0);
-    analog_s = best_seconds(reps, [&] { t.backward(x.data<float>(), batch, y.data<float>(), true); });
-  }
+  };
+  AnalogTile& t = array.tile(0, 0);
+  auto analog = [&] {
+    if (backward) t.backward(x.data<float>(), batch, y.data<float>(), true);
+    else (void)array.forward(x, /*is_test=*/true);
+  };
+  const auto [gemm_s, analog_s] = best_seconds_alternating(reps, gemm, analog);
   const double flops = 2.0 * batch * double(size) * double(size);
   return {{"name", name},
           {"matrix", {size, size}},

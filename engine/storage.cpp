@@ -15,8 +15,29 @@
 #include "engine/error.h"
 #include "kernels/cuda/cuda_api.h"
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 namespace aimc {
 namespace {
+
+#if defined(__GLIBC__)
+// glibc hands large freed blocks (Eigen's GEMM packing buffers, kernel
+// scratch vectors) back to the kernel at once and faults fresh pages in on
+// the next call: 10-20 % of a tiled analog forward on 2 cores. Set once, at
+// load, the values glibc's own adaptive thresholds grow to on 64-bit
+// (mmap 32 MiB; trim 128 MiB), unless the environment
+// variable AIMC_KEEP_MALLOC is set.
+struct MallocTuning {
+  MallocTuning() {
+    if (std::getenv("AIMC_KEEP_MALLOC") != nullptr) return;
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 128 << 20);
+  }
+};
+const MallocTuning malloc_tuning;
+#endif
 constexpr std::size_t kAlignment = 64;  // bytes: one cache line, full AVX-512 vector
 std::atomic<std::size_t> live_bytes{0};
 std::atomic<std::size_t> peak_bytes{0};
