@@ -8,6 +8,7 @@
 #include "engine/generator.h"
 #include "kernels/cpu/random_fill.h"
 #include "kernels/cuda/cuda_api.h"
+#include "layers/devices/noise_model.h"
 #include "layers/devices/pcm_like_noise_model.h"
 #include "engine/runtime.h"
 #include "engine/tensor.h"
@@ -101,6 +102,49 @@ TEST_CASE("PCM programming, drift exponents and drift + read noise on CUDA equal
     CHECK(b[i] == Approx(nu[i]).epsilon(1e-6).margin(1e-9));
     CHECK(c[i] == Approx(g[i]).epsilon(1e-6).margin(1e-6));
   }
+}
+
+TEST_CASE("ReRAM-CMO laws and custom drift tables on CUDA equal the CPU models") {
+  const std::size_t n = 20000;
+  std::vector<float> g_t(n), xi(2 * n);
+  for (std::size_t i = 0; i < n; ++i) g_t[i] = 9.f + 79.f * static_cast<float>(i % 1000) / 999.f;
+  cpu::fill_normal(2, 1, 0, 2 * n, xi.data());
+  // ReRAM-CMO with its defaults (2 % acceptance, [9, 88.2] µS), at one day.
+  auto reram = make_noise_model({{"type", "ReRamCMONoiseModel"}}, "test");
+  const double t = 86400.0, log_t = std::log(t);
+  const ReRamCmoLaw law;
+  const ReRamCmoDriftTime dt{true, -0.08900206 * log_t, 0.04201137 * log_t + 0.41183342,
+                             0.0277316483 * read_noise_time_factor(t, 1e-6)};
+  std::vector<float> g_prog(n), g(n);
+  reram->program(g_t.data(), xi.data(), n, g_prog.data());
+  reram->drift(g_prog.data(), nullptr, t, xi.data(), n, g.data());
+  DeviceVector d_gt(g_t), d_xi(xi), d_prog(n), d_g(n);
+  cuda::reram_program(law, d_gt.ptr, n, d_xi.ptr, d_prog.ptr);
+  cuda::reram_drift(law, dt, d_prog.ptr, d_xi.ptr, n, d_g.ptr);
+  const auto a = d_prog.host(), b = d_g.host();
+  for (std::size_t i = 0; i < n; ++i) {
+    CHECK(a[i] == Approx(g_prog[i]).epsilon(1e-6));
+    CHECK(b[i] == Approx(g[i]).epsilon(1e-5));
+  }
+  // Custom drift tables.
+  const nlohmann::json tables = {{"g_lst", {0.0, 10.0, 25.0}}, {"nu_mean_lst", {0.08, 0.06, 0.03}},
+                                 {"nu_std_lst", {0.01, 0.02, 0.005}}};
+  auto custom = make_noise_model({{"type", "CustomDriftPCMLikeNoiseModel"}, {"custom_drift_model", tables}}, "test");
+  DriftTable table;
+  table.points = 3;
+  const float g_pts[] = {0.f, 10.f, 25.f}, m_pts[] = {0.08f, 0.06f, 0.03f}, s_pts[] = {0.01f, 0.02f, 0.005f};
+  for (int k = 0; k < 3; ++k) {
+    table.g[k] = g_pts[k];
+    table.mean[k] = m_pts[k];
+    table.std[k] = s_pts[k];
+  }
+  std::vector<float> g25(n), nu(n);
+  for (std::size_t i = 0; i < n; ++i) g25[i] = 30.f * static_cast<float>(i % 1000) / 999.f;  // past the table end too
+  custom->drift_coefficients(g25.data(), xi.data(), n, nu.data());
+  DeviceVector d_g25(g25), d_nu(n);
+  cuda::table_drift_exponent(table, 1.0, d_g25.ptr, n, d_xi.ptr, d_nu.ptr);
+  const auto c = d_nu.host();
+  for (std::size_t i = 0; i < n; ++i) CHECK(c[i] == Approx(nu[i]).epsilon(1e-6).margin(1e-9));
 }
 
 int main(int argc, char* argv[]) {

@@ -19,6 +19,7 @@
 #include "layers/devices/conductance_converter.h"
 #include "layers/devices/drift_compensation.h"
 #include "layers/devices/noise_model.h"
+#include "kernels/analog/reram_law.h"
 #include "layers/devices/pcm_like_noise_model.h"
 
 using namespace aimc;
@@ -335,4 +336,27 @@ TEST_CASE("Device model registries read JSON strictly and name what is wrong", "
   CHECK(full["noise_model"]["prog_coeff"].size() == 3);
   CHECK(full["noise_model"]["g_converter"]["g_max"] == 25);
   CHECK(InferenceRPUConfig::from_json(full).to_json() == full);
+}
+
+TEST_CASE("The device models compute their shared law functions (the CUDA twins' code)", "[devices]") {
+  // What test_cuda hands the kernels must be what the CPU models compute.
+  const auto xi = normals(7, 2000);
+  std::vector<float> g_t(1000), g_prog(1000), g(1000), nu(1000);
+  for (std::size_t i = 0; i < 1000; ++i) g_t[i] = 9.f + 79.f * static_cast<float>(i) / 999.f;
+  auto reram = model({{"type", "ReRamCMONoiseModel"}});
+  const double t = 86400.0, log_t = std::log(t);
+  const ReRamCmoLaw law;
+  const ReRamCmoDriftTime dt{true, -0.08900206 * log_t, 0.04201137 * log_t + 0.41183342,
+                             0.0277316483 * read_noise_time_factor(t, 1e-6)};
+  reram->program(g_t.data(), xi.data(), 1000, g_prog.data());
+  reram->drift(g_prog.data(), nullptr, t, xi.data(), 1000, g.data());
+  for (std::size_t i = 0; i < 1000; ++i) {
+    CHECK(g_prog[i] == Approx(reram_program(law, g_t[i], xi[i])).epsilon(1e-6));
+    CHECK(g[i] == Approx(reram_read(law, dt, g_prog[i], xi[i], xi[1000 + i])).epsilon(1e-6));
+  }
+  // StateIndependent runs on the PCM law with Q = 1/g_max.
+  auto si = std::dynamic_pointer_cast<PCMLikeNoiseModel>(model({{"type", "StateIndependentNoiseModel"}}));
+  REQUIRE(si != nullptr);
+  CHECK(si->law().q_coeff == Approx(1.0 / 25.0));
+  CHECK(si->law().prog_unit == 1.0);
 }

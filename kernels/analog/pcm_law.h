@@ -73,4 +73,24 @@ AIMC_HD float pcm_read(const PcmLaw& l, const PcmDriftTime& t, float g_prog, flo
   return static_cast<float>(out > 0.0 ? out : 0.0);
 }
 
+// CustomDriftPCMLikeNoiseModel's drift-exponent tables: μ(g_T), σ(g_T) by
+// linear interpolation over ascending conductances g (µS), constant beyond
+// the ends (numpy.interp).
+struct DriftTable {
+  static constexpr int kMaxPoints = 32;
+  int points = 0;
+  float g[kMaxPoints] = {}, mean[kMaxPoints] = {}, std[kMaxPoints] = {};
+};
+
+AIMC_HD float table_drift_exponent(const DriftTable& t, double drift_scale, float g_target, float xi) {
+  const double g = pcm_clamp(g_target, t.g[0], t.g[t.points - 1]);
+  int hi = 1;
+  while (hi < t.points - 1 && t.g[hi] <= g) ++hi;
+  const int lo = hi - 1;
+  const double w = (g - t.g[lo]) / (static_cast<double>(t.g[hi]) - t.g[lo]);
+  const double mean = t.mean[lo] + w * (static_cast<double>(t.mean[hi]) - t.mean[lo]);
+  const double std = t.std[lo] + w * (static_cast<double>(t.std[hi]) - t.std[lo]);
+  return pcm_exponent_from(mean, std, drift_scale, xi);
+}
+
 }  // namespace aimc

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "kernels/analog/pcm_law.h"
+#include "kernels/analog/reram_law.h"
 
 namespace aimc::cuda {
 
@@ -38,5 +39,14 @@ void pcm_program(const PcmLaw& law, const float* g_target, std::size_t n, const 
 // g[i] = pcm_read(t, g_prog[i], nu[i], xi[i]).
 void pcm_drift(const PcmLaw& law, const PcmDriftTime& t, const float* g_prog, const float* nu, const float* xi,
                std::size_t n, float* g);
+
+// nu[i] = table_drift_exponent(g_target[i], xi[i]) (CustomDriftPCMLikeNoiseModel).
+void table_drift_exponent(const DriftTable& table, double drift_scale, const float* g_target, std::size_t n,
+                          const float* xi, float* nu);
+// ReRAM-CMO: g_prog[i] = reram_program(g_target[i], xi[i]);
+// g[i] = reram_read(t, g_prog[i], xi[i], xi[n + i]).
+void reram_program(const ReRamCmoLaw& law, const float* g_target, std::size_t n, const float* xi, float* g_prog);
+void reram_drift(const ReRamCmoLaw& law, const ReRamCmoDriftTime& t, const float* g_prog, const float* xi,
+                 std::size_t n, float* g);
 
 }  // namespace aimc::cuda

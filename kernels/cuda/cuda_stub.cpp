@@ -29,4 +29,12 @@ void pcm_drift(const PcmLaw&, const PcmDriftTime&, const float*, const float*, c
   unavailable();
 }
 
+void table_drift_exponent(const DriftTable&, double, const float*, std::size_t, const float*, float*) {
+  unavailable();
+}
+void reram_program(const ReRamCmoLaw&, const float*, std::size_t, const float*, float*) { unavailable(); }
+void reram_drift(const ReRamCmoLaw&, const ReRamCmoDriftTime&, const float*, const float*, std::size_t, float*) {
+  unavailable();
+}
+
 }  // namespace aimc::cuda

@@ -20,7 +20,12 @@ class CustomDriftPCMLikeNoiseModel : public PCMLikeNoiseModel {
   CustomDriftPCMLikeNoiseModel(PCMLikeParameters p, std::shared_ptr<ConductanceConverter> converter,
                                std::vector<float> g, std::vector<float> mean, std::vector<float> std)
       : PCMLikeNoiseModel(std::move(p), std::move(converter)), g_(std::move(g)), mean_(std::move(mean)),
-        std_(std::move(std)) {}
+        std_(std::move(std)) {
+    table_.points = static_cast<int>(g_.size());
+    std::copy(g_.begin(), g_.end(), table_.g);
+    std::copy(mean_.begin(), mean_.end(), table_.mean);
+    std::copy(std_.begin(), std_.end(), table_.std);
+  }
 
   std::string type() const override { return "CustomDriftPCMLikeNoiseModel"; }
   nlohmann::json to_json() const override {
@@ -36,20 +41,12 @@ class CustomDriftPCMLikeNoiseModel : public PCMLikeNoiseModel {
   }
 
   void drift_coefficients(const float* g_target, const float* xi, std::int64_t n, float* nu) const override {
-    for (std::int64_t i = 0; i < n; ++i) {
-      const double g = std::clamp(static_cast<double>(g_target[i]), double(g_.front()), double(g_.back()));
-      const std::size_t hi = std::min<std::size_t>(
-          std::max<std::size_t>(std::upper_bound(g_.begin(), g_.end(), g) - g_.begin(), 1), g_.size() - 1);
-      const std::size_t lo = hi - 1;
-      const double t = (g - g_[lo]) / (g_[hi] - g_[lo]);
-      const double mean = mean_[lo] + t * (mean_[hi] - mean_[lo]);
-      const double sd = std_[lo] + t * (std_[hi] - std_[lo]);
-      nu[i] = pcm_exponent_from(mean, sd, p_.drift_scale, xi[i]);
-    }
+    for (std::int64_t i = 0; i < n; ++i) nu[i] = table_drift_exponent(table_, p_.drift_scale, g_target[i], xi[i]);
   }
 
  private:
   std::vector<float> g_, mean_, std_;
+  DriftTable table_;
 };
 
 }  // namespace
@@ -70,8 +67,9 @@ std::shared_ptr<NoiseModel> make_custom_drift_pcm_like_noise_model(const nlohman
   t.finish();
   r.finish();
   const std::string tw = r.path("custom_drift_model");
-  if (g.size() < 2 || mean.size() != g.size() || sd.size() != g.size())
-    throw ConfigError(tw + ": g_lst, nu_mean_lst and nu_std_lst need the same length, at least 2");
+  if (g.size() < 2 || g.size() > DriftTable::kMaxPoints || mean.size() != g.size() || sd.size() != g.size())
+    throw ConfigError(tw + ": g_lst, nu_mean_lst and nu_std_lst need the same length, 2 to " +
+                      std::to_string(DriftTable::kMaxPoints));
   for (std::size_t i = 1; i < g.size(); ++i)
     if (!(g[i] > g[i - 1])) throw ConfigError(tw + ".g_lst must be strictly ascending");
   for (std::size_t i = 0; i < g.size(); ++i)

@@ -17,6 +17,7 @@
 #include <cmath>
 
 #include "engine/error.h"
+#include "kernels/analog/reram_law.h"
 #include "layers/config/json_fields.h"
 #include "layers/devices/pcm_like_noise_model.h"
 
@@ -61,29 +62,34 @@ class ReRamCMONoiseModel : public NoiseModel {
     return j;
   }
 
+  ReRamCmoLaw law() const {
+    ReRamCmoLaw l;
+    l.c0 = coeff_[0];
+    l.c1 = coeff_[1];
+    l.prog_noise_scale = p_.prog_noise_scale;
+    l.g_min = converter().g_min();
+    l.g_max = converter().g_max();
+    return l;
+  }
+  ReRamCmoDriftTime drift_time(double t) const {
+    if (t <= 0.0) return {};
+    const double log_t = std::log(t);
+    return {true, p_.decay_mean * log_t * p_.drift_scale, (p_.decay_std[0] * log_t + p_.decay_std[1]) * p_.drift_scale,
+            p_.read_coeff * read_noise_time_factor(t, p_.t_read) * p_.read_noise_scale};
+  }
+
   void program(const float* g_target, const float* xi, std::int64_t n, float* g_prog) const override {
-    for (std::int64_t i = 0; i < n; ++i)
-      g_prog[i] = static_cast<float>(g_target[i] + p_.prog_noise_scale * (coeff_[0] + coeff_[1] * double(g_target[i])) * xi[i]);
+    const ReRamCmoLaw l = law();
+    for (std::int64_t i = 0; i < n; ++i) g_prog[i] = reram_program(l, g_target[i], xi[i]);
   }
   void drift_coefficients(const float*, const float*, std::int64_t n, float* nu) const override {
     std::fill(nu, nu + n, 0.f);
   }
   int drift_normals() const override { return 2; }
   void drift(const float* g_prog, const float*, double t, const float* xi, std::int64_t n, float* g) const override {
-    if (t <= 0.0) {
-      std::copy(g_prog, g_prog + n, g);
-      return;
-    }
-    const double log_t = std::log(t);
-    const double shift = p_.decay_mean * log_t * p_.drift_scale;
-    const double spread = (p_.decay_std[0] * log_t + p_.decay_std[1]) * p_.drift_scale;
-    const double read = p_.read_coeff * read_noise_time_factor(t, p_.t_read) * p_.read_noise_scale;
-    const double lo = converter().g_min(), hi = converter().g_max();
-    for (std::int64_t i = 0; i < n; ++i) {
-      const double gd = g_prog[i] + shift + spread * xi[i];
-      const double sigma = read * std::log10(std::max(gd, 1e-7));
-      g[i] = static_cast<float>(std::clamp(gd + sigma * xi[n + i], lo, hi));
-    }
+    const ReRamCmoLaw l = law();
+    const ReRamCmoDriftTime dt = drift_time(t);
+    for (std::int64_t i = 0; i < n; ++i) g[i] = reram_read(l, dt, g_prog[i], xi[i], xi[n + i]);
   }
 
  private:
