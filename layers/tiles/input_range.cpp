@@ -2,6 +2,8 @@
 #include "layers/tiles/input_range.h"
 
 #include <algorithm>
+#include <array>
+#include <vector>
 #include <cmath>
 #include <string>
 
@@ -9,6 +11,30 @@
 #include "kernels/cpu/parallel.h"
 
 namespace aimc {
+namespace {
+
+// Sums of per-element terms over [0, n) in fixed chunks of kChunk elements,
+// run in parallel and added in chunk order: the same double result for any
+// thread count. term(i, acc) adds element i's contributions to acc[0..K).
+constexpr std::int64_t kChunk = 1 << 15;
+template <std::size_t K, class Term>
+std::array<double, K> chunked_sums(std::int64_t n, Term term) {
+  const std::int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<std::array<double, K>> partial(static_cast<std::size_t>(chunks));
+  cpu::parallel_for(0, chunks, 1, [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t c = lo; c < hi; ++c) {
+      std::array<double, K> acc{};
+      for (std::int64_t i = c * kChunk; i < std::min(n, (c + 1) * kChunk); ++i) term(i, acc);
+      partial[c] = acc;
+    }
+  });
+  std::array<double, K> total{};
+  for (const auto& p : partial)
+    for (std::size_t k = 0; k < K; ++k) total[k] += p[k];
+  return total;
+}
+
+}  // namespace
 
 // v = clip(x, ±r) / r with the input-range gradient of REFERENCE.md section 3;
 // x [M, in] float32; r [1] (gradient only if it requires grad).
@@ -35,18 +61,18 @@ Tensor input_range_clip(const Tensor& x_in, const Tensor& r, const InputRangePar
     cpu::parallel_for(0, n, cpu::grain_for(n, 1 << 14), [&](std::int64_t lo, std::int64_t hi) {
       for (std::int64_t i = lo; i < hi; ++i) dxs[i] = std::abs(xs[i]) <= rv ? gs[i] / rv : 0.f;
     });
-    // Serial sums in double: independent of the thread count.
-    double clip_sum = 0;
-    std::int64_t inside = 0;
-    for (std::int64_t i = 0; i < n; ++i) {
+    // Sums in double over fixed chunks: independent of the thread count.
+    const auto sums = chunked_sums<2>(n, [&](std::int64_t i, std::array<double, 2>& acc) {
       const double dxc = double(gs[i]) / rv;
-      if (xs[i] >= rv) clip_sum += std::min(0.0, dxc);
-      if (xs[i] <= -rv) clip_sum -= std::max(0.0, dxc);
-      if (std::abs(xs[i]) < rv) ++inside;
-    }
+      if (xs[i] >= rv) acc[0] += std::min(0.0, dxc);
+      if (xs[i] <= -rv) acc[0] -= std::max(0.0, dxc);
+      if (std::abs(xs[i]) < rv) acc[1] += 1.0;
+    });
+    const double clip_sum = sums[0];
+    const double inside = sums[1];
     double g_r = clip_sum * p.gradient_scale;
     if (p.gradient_relative) g_r *= rv;
-    if (p.decay > 0 && n > 0 && double(inside) / double(n) > p.input_min_percentage) g_r += double(p.decay) * rv;
+    if (p.decay > 0 && n > 0 && inside / double(n) > p.input_min_percentage) g_r += double(p.decay) * rv;
     return {dx, Tensor::full({1}, g_r)};
   });
 }
@@ -59,11 +85,11 @@ void update_input_range_from_data(const Tensor& x_in, const InputRangeParameter&
   const std::int64_t n = x.numel();
   if (n < 2) return;
   const float* xs = x.data<float>();
-  double s = 0;
-  for (std::int64_t i = 0; i < n; ++i) s += xs[i];
-  const double mean = s / double(n);
-  double ss = 0;
-  for (std::int64_t i = 0; i < n; ++i) ss += (xs[i] - mean) * (xs[i] - mean);
+  const double mean = chunked_sums<1>(n, [&](std::int64_t i, std::array<double, 1>& acc) { acc[0] += xs[i]; })[0] /
+                      double(n);
+  const double ss = chunked_sums<1>(n, [&](std::int64_t i, std::array<double, 1>& acc) {
+    acc[0] += (xs[i] - mean) * (xs[i] - mean);
+  })[0];
   const double std_x = std::sqrt(ss / double(n - 1));  // unbiased, as torch.std
   if (!(std_x > 0)) return;
   r = std::abs(float((double(r) * k + double(p.init_std_alpha) * std_x) / (k + 1.0)));
