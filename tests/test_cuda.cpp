@@ -8,6 +8,8 @@
 #include "engine/generator.h"
 #include "kernels/cpu/random_fill.h"
 #include "kernels/cuda/cuda_api.h"
+#include "layers/devices/conductance_converter.h"
+#include "layers/devices/drift_compensation.h"
 #include "layers/devices/noise_model.h"
 #include "layers/devices/pcm_like_noise_model.h"
 #include "engine/runtime.h"
@@ -145,6 +147,50 @@ TEST_CASE("ReRAM-CMO laws and custom drift tables on CUDA equal the CPU models")
   cuda::table_drift_exponent(table, 1.0, d_g25.ptr, n, d_xi.ptr, d_nu.ptr);
   const auto c = d_nu.host();
   for (std::size_t i = 0; i < n; ++i) CHECK(c[i] == Approx(nu[i]).epsilon(1e-6).margin(1e-9));
+}
+
+TEST_CASE("Conductance converters and the drift-compensation readout on CUDA equal the CPU") {
+  const std::size_t n = 5000;
+  std::vector<float> w(n);
+  cpu::fill_normal(3, 1, 0, n, w.data());
+  DeviceVector d_w(w);
+  for (const nlohmann::json& j : {nlohmann::json{{"type", "SinglePairConductanceConverter"}},
+                                  nlohmann::json{{"type", "DualPairConductanceConverter"}, {"f_lst", {1.0, 3.0}}},
+                                  nlohmann::json{{"type", "NPairConductanceConverter"},
+                                                 {"f_lst", {1.0, 2.0, 4.0}},
+                                                 {"g_min", 1.0}}}) {
+    INFO(j.dump());
+    auto conv = make_conductance_converter(j, "test");
+    std::vector<float> g(n * conv->num_devices()), back(n);
+    float s = 0.f;
+    conv->to_conductances(w.data(), n, g.data(), &s);
+    conv->to_weights(g.data(), n, &s, back.data());
+    PairLaw law;
+    law.pairs = conv->num_devices() / 2;
+    const std::vector<float> f = j.value("f_lst", std::vector<float>{1.f});
+    for (int k = 0; k < law.pairs; ++k) law.f[k] = f[k];
+    law.g_min = conv->g_min();
+    law.g_max = conv->g_max();
+    DeviceVector d_g(g.size()), d_back(n);
+    cuda::pair_to_conductances(law, s, d_w.ptr, n, d_g.ptr);
+    cuda::pair_to_weights(law, s, d_g.ptr, n, d_back.ptr);
+    CHECK(d_g.host() == g);
+    CHECK(d_back.host() == back);
+  }
+  // Readout: per-column sums of |Y| in double.
+  const std::size_t in = 64, out = 40;
+  std::vector<float> y(in * out);
+  cpu::fill_normal(4, 1, 0, y.size(), y.data());
+  auto per_column = make_drift_compensation({{"type", "PerColumnDriftCompensation"}}, "test");
+  const std::vector<float> m = per_column->readout(y.data(), in, out);
+  DeviceVector d_y(y);
+  double* d_sums = static_cast<double*>(cuda::device_malloc(out * sizeof(double)));
+  cuda::column_abs_sums(d_y.ptr, in, out, d_sums);
+  std::vector<double> sums(out);
+  cuda::synchronize();
+  cuda::copy_device_to_host(sums.data(), d_sums, out * sizeof(double));
+  cuda::device_free(d_sums);
+  for (std::size_t j = 0; j < out; ++j) CHECK(static_cast<float>(sums[j] / in) == m[j]);
 }
 
 int main(int argc, char* argv[]) {

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/analog/conductance_law.h"
 #include "kernels/analog/pcm_law.h"
 #include "kernels/analog/reram_law.h"
 
@@ -40,6 +41,12 @@ void pcm_program(const PcmLaw& law, const float* g_target, std::size_t n, const 
 void pcm_drift(const PcmLaw& law, const PcmDriftTime& t, const float* g_prog, const float* nu, const float* xi,
                std::size_t n, float* g);
 
+// Pair converters: g[d·n + i] = pair_conductance(s, w[i], d) for every
+// device d; w[i] = pair_weight(s, g, n, i).
+void pair_to_conductances(const PairLaw& law, double s, const float* w, std::size_t n, float* g);
+void pair_to_weights(const PairLaw& law, double s, const float* g, std::size_t n, float* w);
+// Drift-compensation readout: sums[j] = Σ_i |y[i·out + j]| (double, rows in order).
+void column_abs_sums(const float* y, std::size_t in, std::size_t out, double* sums);
 // nu[i] = table_drift_exponent(g_target[i], xi[i]) (CustomDriftPCMLikeNoiseModel).
 void table_drift_exponent(const DriftTable& table, double drift_scale, const float* g_target, std::size_t n,
                           const float* xi, float* nu);

@@ -3,6 +3,7 @@
 // kernels/analog/pcm_law.h applied element-wise. Grid-stride loops.
 #include <cuda_runtime.h>
 
+#include "kernels/analog/conductance_law.h"
 #include "kernels/analog/pcm_law.h"
 #include "kernels/analog/reram_law.h"
 #include "kernels/cuda/check.cuh"
@@ -56,7 +57,48 @@ __global__ void reram_drift_kernel(ReRamCmoLaw law, ReRamCmoDriftTime t, const f
     g[i] = reram_read(law, t, g_prog[i], xi[i], xi[n + i]);
 }
 
+__global__ void pair_conductances_kernel(PairLaw law, double s, const float* w, std::size_t n, float* g) {
+  const std::size_t total = n * static_cast<std::size_t>(2 * law.pairs);
+  for (std::size_t j = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; j < total;
+       j += std::size_t(gridDim.x) * blockDim.x)
+    g[j] = pair_conductance(law, s, w[j % n], static_cast<int>(j / n));
+}
+
+__global__ void pair_weights_kernel(PairLaw law, double s, const float* g, std::size_t n, float* w) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::size_t(gridDim.x) * blockDim.x)
+    w[i] = pair_weight(law, s, g, static_cast<long long>(n), static_cast<long long>(i));
+}
+
+// One thread per output column, rows in order, in double: deterministic.
+__global__ void column_abs_sums_kernel(const float* y, std::size_t in, std::size_t out, double* sums) {
+  for (std::size_t j = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; j < out;
+       j += std::size_t(gridDim.x) * blockDim.x) {
+    double s = 0.0;
+    for (std::size_t i = 0; i < in; ++i) s += ::fabs(static_cast<double>(y[i * out + j]));
+    sums[j] = s;
+  }
+}
+
 }  // namespace
+
+void pair_to_conductances(const PairLaw& law, double s, const float* w, std::size_t n, float* g) {
+  if (n == 0) return;
+  pair_conductances_kernel<<<grid_for(n * 2 * law.pairs), 256>>>(law, s, w, n, g);
+  check(cudaGetLastError(), "pair_to_conductances kernel launch");
+}
+
+void pair_to_weights(const PairLaw& law, double s, const float* g, std::size_t n, float* w) {
+  if (n == 0) return;
+  pair_weights_kernel<<<grid_for(n), 256>>>(law, s, g, n, w);
+  check(cudaGetLastError(), "pair_to_weights kernel launch");
+}
+
+void column_abs_sums(const float* y, std::size_t in, std::size_t out, double* sums) {
+  if (out == 0) return;
+  column_abs_sums_kernel<<<grid_for(out), 256>>>(y, in, out, sums);
+  check(cudaGetLastError(), "column_abs_sums kernel launch");
+}
 
 void table_drift_exponent(const DriftTable& table, double drift_scale, const float* g_target, std::size_t n,
                           const float* xi, float* nu) {

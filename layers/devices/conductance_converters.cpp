@@ -16,6 +16,7 @@
 #include <cmath>
 
 #include "engine/error.h"
+#include "kernels/analog/conductance_law.h"
 #include "layers/config/json_fields.h"
 #include "layers/devices/registry.h"
 
@@ -61,29 +62,26 @@ class NPairConverter : public ConductanceConverter {
   float g_min() const override { return g_min_; }
 
   void to_conductances(const float* w, std::int64_t n, float* g, float* params) const override {
-    const double range = g_max_ - g_min_;
+    const PairLaw l = law();
     double total = 0.0;
-    for (float f : f_) total += f * range;
+    for (float f : f_) total += f * (l.g_max - l.g_min);
     const double s = total / abs_max(w, n);
     params[0] = static_cast<float>(s);
-    for (std::int64_t i = 0; i < n; ++i) {
-      const double wp = std::max(0.0, s * w[i]), wm = std::max(0.0, -s * w[i]);
-      double lb = 0.0;
-      for (std::size_t k = 0; k < f_.size(); ++k) {
-        g[(2 * k) * n + i] = static_cast<float>(std::clamp((wp - lb) / f_[k] + g_min_, double(g_min_), double(g_max_)));
-        g[(2 * k + 1) * n + i] =
-            static_cast<float>(std::clamp((wm - lb) / f_[k] + g_min_, double(g_min_), double(g_max_)));
-        lb += f_[k] * range;
-      }
-    }
+    for (int d = 0; d < num_devices(); ++d)
+      for (std::int64_t i = 0; i < n; ++i) g[d * n + i] = pair_conductance(l, params[0], w[i], d);
   }
   void to_weights(const float* g, std::int64_t n, const float* params, float* w) const override {
-    for (std::int64_t i = 0; i < n; ++i) {
-      double sum = 0.0;
-      for (std::size_t k = 0; k < f_.size(); ++k)
-        sum += f_[k] * (static_cast<double>(g[(2 * k) * n + i]) - g[(2 * k + 1) * n + i]);
-      w[i] = static_cast<float>(sum / params[0]);
-    }
+    const PairLaw l = law();
+    for (std::int64_t i = 0; i < n; ++i) w[i] = pair_weight(l, params[0], g, n, i);
+  }
+  // The element maps' parameters (shared with the CUDA twins).
+  PairLaw law() const {
+    PairLaw l;
+    l.pairs = static_cast<int>(f_.size());
+    for (int k = 0; k < l.pairs; ++k) l.f[k] = f_[k];
+    l.g_min = g_min_;
+    l.g_max = g_max_;
+    return l;
   }
 
  protected:
@@ -153,11 +151,10 @@ class SingleDeviceConverter : public ConductanceConverter {
     const double s = (static_cast<double>(g_max_) - g_min_) / std::max(hi - lo, kMinRange);
     params[0] = static_cast<float>(s);
     params[1] = lo;
-    for (std::int64_t i = 0; i < n; ++i) g[i] = static_cast<float>((static_cast<double>(w[i]) - lo) * s + g_min_);
+    for (std::int64_t i = 0; i < n; ++i) g[i] = single_conductance(g_min_, params[0], params[1], w[i]);
   }
   void to_weights(const float* g, std::int64_t n, const float* params, float* w) const override {
-    for (std::int64_t i = 0; i < n; ++i)
-      w[i] = static_cast<float>(params[1] + (static_cast<double>(g[i]) - g_min_) / params[0]);
+    for (std::int64_t i = 0; i < n; ++i) w[i] = single_weight(g_min_, params[0], params[1], g[i]);
   }
 
  private:
@@ -168,6 +165,9 @@ std::vector<float> read_f_lst(config::ObjectReader& r, const std::string& where,
   std::vector<float> f;
   r.read("f_lst", f);
   if (f.empty()) throw ConfigError(where + ".f_lst is required (the significance factor of each pair)");
+  if (f.size() > static_cast<std::size_t>(PairLaw::kMaxPairs))
+    throw ConfigError(where + ".f_lst has " + std::to_string(f.size()) + " pairs; at most " +
+                      std::to_string(PairLaw::kMaxPairs) + " are supported");
   if (required_size > 0 && f.size() != required_size)
     throw ConfigError(where + ".f_lst must have " + std::to_string(required_size) + " entries, got " +
                       std::to_string(f.size()));

@@ -13,11 +13,20 @@ namespace {
 
 constexpr float kMinReadout = 1e-4f;  // aihwkit's clamp of the readout
 
-// max(mean |Y|, 1e-4) over all of Y [in, out] (double accumulation).
+// Σ_i |Y_ij| per output column j, in double, rows in order (the layout the
+// CUDA twin cuda::column_abs_sums computes).
+std::vector<double> column_abs_sums(const float* y, std::int64_t in, std::int64_t out) {
+  std::vector<double> sum(static_cast<std::size_t>(out), 0.0);
+  for (std::int64_t i = 0; i < in; ++i)
+    for (std::int64_t j = 0; j < out; ++j) sum[j] += std::fabs(y[i * out + j]);
+  return sum;
+}
+
+// max(mean |Y|, 1e-4) over all of Y [in, out].
 std::vector<float> global_readout(const float* y, std::int64_t in, std::int64_t out) {
-  double sum = 0.0;
-  for (std::int64_t i = 0; i < in * out; ++i) sum += std::fabs(y[i]);
-  const double mean = in * out > 0 ? sum / static_cast<double>(in * out) : 0.0;
+  double total = 0.0;
+  for (double s : column_abs_sums(y, in, out)) total += s;
+  const double mean = in * out > 0 ? total / static_cast<double>(in * out) : 0.0;
   return {std::max(static_cast<float>(mean), kMinReadout)};
 }
 
@@ -41,9 +50,7 @@ class PerColumnDriftCompensation : public DriftCompensation {
   std::string type() const override { return "PerColumnDriftCompensation"; }
   std::int64_t readout_size(std::int64_t out) const override { return out; }
   std::vector<float> readout(const float* y, std::int64_t in, std::int64_t out) const override {
-    std::vector<double> sum(static_cast<std::size_t>(out), 0.0);
-    for (std::int64_t i = 0; i < in; ++i)
-      for (std::int64_t j = 0; j < out; ++j) sum[j] += std::fabs(y[i * out + j]);
+    const std::vector<double> sum = column_abs_sums(y, in, out);
     std::vector<float> m(static_cast<std::size_t>(out));
     for (std::int64_t j = 0; j < out; ++j)
       m[j] = std::max(static_cast<float>(in > 0 ? sum[j] / static_cast<double>(in) : 0.0), kMinReadout);
