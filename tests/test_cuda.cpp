@@ -177,6 +177,16 @@ TEST_CASE("Conductance converters and the drift-compensation readout on CUDA equ
     CHECK(d_g.host() == g);
     CHECK(d_back.host() == back);
   }
+  // Single device (ReRAM-CMO's converter).
+  auto single = make_conductance_converter({{"type", "SingleDeviceConductanceConverter"}}, "test");
+  std::vector<float> g1(n), back1(n), params(2);
+  single->to_conductances(w.data(), n, g1.data(), params.data());
+  single->to_weights(g1.data(), n, params.data(), back1.data());
+  DeviceVector d_g1(n), d_back1(n);
+  cuda::single_to_conductances(single->g_min(), params[0], params[1], d_w.ptr, n, d_g1.ptr);
+  cuda::single_to_weights(single->g_min(), params[0], params[1], d_g1.ptr, n, d_back1.ptr);
+  CHECK(d_g1.host() == g1);
+  CHECK(d_back1.host() == back1);
   // Readout: per-column sums of |Y| in double.
   const std::size_t in = 64, out = 40;
   std::vector<float> y(in * out);

@@ -45,6 +45,9 @@ void pcm_drift(const PcmLaw& law, const PcmDriftTime& t, const float* g_prog, co
 // device d; w[i] = pair_weight(s, g, n, i).
 void pair_to_conductances(const PairLaw& law, double s, const float* w, std::size_t n, float* g);
 void pair_to_weights(const PairLaw& law, double s, const float* g, std::size_t n, float* w);
+// Single device: g[i] = single_conductance(g_min, s, w_min, w[i]) and back.
+void single_to_conductances(double g_min, double s, double w_min, const float* w, std::size_t n, float* g);
+void single_to_weights(double g_min, double s, double w_min, const float* g, std::size_t n, float* w);
 // Drift-compensation readout: sums[j] = Σ_i |y[i·out + j]| (double, rows in order).
 void column_abs_sums(const float* y, std::size_t in, std::size_t out, double* sums);
 // nu[i] = table_drift_exponent(g_target[i], xi[i]) (CustomDriftPCMLikeNoiseModel).

@@ -70,6 +70,20 @@ __global__ void pair_weights_kernel(PairLaw law, double s, const float* g, std::
     w[i] = pair_weight(law, s, g, static_cast<long long>(n), static_cast<long long>(i));
 }
 
+__global__ void single_conductances_kernel(double g_min, double s, double w_min, const float* w, std::size_t n,
+                                           float* g) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::size_t(gridDim.x) * blockDim.x)
+    g[i] = single_conductance(g_min, s, w_min, w[i]);
+}
+
+__global__ void single_weights_kernel(double g_min, double s, double w_min, const float* g, std::size_t n,
+                                      float* w) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::size_t(gridDim.x) * blockDim.x)
+    w[i] = single_weight(g_min, s, w_min, g[i]);
+}
+
 // One thread per output column, rows in order, in double: deterministic.
 __global__ void column_abs_sums_kernel(const float* y, std::size_t in, std::size_t out, double* sums) {
   for (std::size_t j = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; j < out;
@@ -92,6 +106,18 @@ void pair_to_weights(const PairLaw& law, double s, const float* g, std::size_t n
   if (n == 0) return;
   pair_weights_kernel<<<grid_for(n), 256>>>(law, s, g, n, w);
   check(cudaGetLastError(), "pair_to_weights kernel launch");
+}
+
+void single_to_conductances(double g_min, double s, double w_min, const float* w, std::size_t n, float* g) {
+  if (n == 0) return;
+  single_conductances_kernel<<<grid_for(n), 256>>>(g_min, s, w_min, w, n, g);
+  check(cudaGetLastError(), "single_to_conductances kernel launch");
+}
+
+void single_to_weights(double g_min, double s, double w_min, const float* g, std::size_t n, float* w) {
+  if (n == 0) return;
+  single_weights_kernel<<<grid_for(n), 256>>>(g_min, s, w_min, g, n, w);
+  check(cudaGetLastError(), "single_to_weights kernel launch");
 }
 
 void column_abs_sums(const float* y, std::size_t in, std::size_t out, double* sums) {
