@@ -177,6 +177,27 @@ TEST_CASE("Conductance converters and the drift-compensation readout on CUDA equ
     CHECK(d_g.host() == g);
     CHECK(d_back.host() == back);
   }
+  // CustomPair tables (the conductances of 5 evenly spaced weights).
+  auto custom = make_conductance_converter({{"type", "CustomPairConductanceConverter"},
+                                            {"f_lst", {1.0}},
+                                            {"g_lst", {{0.0, 0.0, 0.0, 12.5, 25.0}, {25.0, 12.5, 0.0, 0.0, 0.0}}}},
+                                           "test");
+  std::vector<float> gc(2 * n);
+  float sc = 0.f;
+  custom->to_conductances(w.data(), n, gc.data(), &sc);
+  PairTables tables;
+  tables.devices = 2;
+  tables.points = 5;
+  const float plus[] = {0, 0, 0, 12.5f, 25}, minus[] = {25, 12.5f, 0, 0, 0};
+  for (int p = 0; p < 5; ++p) {
+    tables.g[0][p] = plus[p];
+    tables.g[1][p] = minus[p];
+  }
+  float w_max = 0.f;
+  for (float v : w) w_max = std::max(w_max, std::abs(v));
+  DeviceVector d_gc(2 * n);
+  cuda::table_to_conductances(tables, w_max, d_w.ptr, n, d_gc.ptr);
+  CHECK(d_gc.host() == gc);
   // Single device (ReRAM-CMO's converter).
   auto single = make_conductance_converter({{"type", "SingleDeviceConductanceConverter"}}, "test");
   std::vector<float> g1(n), back1(n), params(2);

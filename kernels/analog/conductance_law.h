@@ -48,4 +48,22 @@ AIMC_HD float single_weight(double g_min, double s, double w_min, float g) {
   return static_cast<float>(w_min + (static_cast<double>(g) - g_min) / s);
 }
 
+// CustomPair tables: device d's conductance at `points` weights spaced
+// evenly on [−m, m] (m = max|W| of the tile), linear in between, constant
+// beyond the ends.
+struct PairTables {
+  static constexpr int kMaxDevices = 2 * PairLaw::kMaxPairs, kMaxPoints = 32;
+  int devices = 2, points = 2;
+  float g[kMaxDevices][kMaxPoints] = {};
+};
+
+AIMC_HD float table_conductance(const PairTables& t, double m, float w, int d) {
+  const double last = t.points - 1;
+  const double x = pair_clamp((w + m) / (2.0 * m) * last, 0.0, last);
+  int lo = static_cast<int>(x);
+  lo = lo < t.points - 2 ? lo : t.points - 2;
+  const double frac = x - lo;
+  return static_cast<float>(t.g[d][lo] + frac * (static_cast<double>(t.g[d][lo + 1]) - t.g[d][lo]));
+}
+
 }  // namespace aimc

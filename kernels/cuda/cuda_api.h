@@ -45,6 +45,9 @@ void pcm_drift(const PcmLaw& law, const PcmDriftTime& t, const float* g_prog, co
 // device d; w[i] = pair_weight(s, g, n, i).
 void pair_to_conductances(const PairLaw& law, double s, const float* w, std::size_t n, float* g);
 void pair_to_weights(const PairLaw& law, double s, const float* g, std::size_t n, float* w);
+// CustomPair: g[d·n + i] = table_conductance(m, w[i], d), m = max|W| of the tile
+// (back to weights with pair_to_weights).
+void table_to_conductances(const PairTables& tables, double m, const float* w, std::size_t n, float* g);
 // Single device: g[i] = single_conductance(g_min, s, w_min, w[i]) and back.
 void single_to_conductances(double g_min, double s, double w_min, const float* w, std::size_t n, float* g);
 void single_to_weights(double g_min, double s, double w_min, const float* g, std::size_t n, float* w);

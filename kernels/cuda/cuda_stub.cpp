@@ -31,6 +31,7 @@ void pcm_drift(const PcmLaw&, const PcmDriftTime&, const float*, const float*, c
 
 void pair_to_conductances(const PairLaw&, double, const float*, std::size_t, float*) { unavailable(); }
 void pair_to_weights(const PairLaw&, double, const float*, std::size_t, float*) { unavailable(); }
+void table_to_conductances(const PairTables&, double, const float*, std::size_t, float*) { unavailable(); }
 void single_to_conductances(double, double, double, const float*, std::size_t, float*) { unavailable(); }
 void single_to_weights(double, double, double, const float*, std::size_t, float*) { unavailable(); }
 void column_abs_sums(const float*, std::size_t, std::size_t, double*) { unavailable(); }

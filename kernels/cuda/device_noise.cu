@@ -84,6 +84,13 @@ __global__ void single_weights_kernel(double g_min, double s, double w_min, cons
     w[i] = single_weight(g_min, s, w_min, g[i]);
 }
 
+__global__ void table_conductances_kernel(PairTables tables, double m, const float* w, std::size_t n, float* g) {
+  const std::size_t total = n * static_cast<std::size_t>(tables.devices);
+  for (std::size_t j = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; j < total;
+       j += std::size_t(gridDim.x) * blockDim.x)
+    g[j] = table_conductance(tables, m, w[j % n], static_cast<int>(j / n));
+}
+
 // One thread per output column, rows in order, in double: deterministic.
 __global__ void column_abs_sums_kernel(const float* y, std::size_t in, std::size_t out, double* sums) {
   for (std::size_t j = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; j < out;
@@ -118,6 +125,12 @@ void single_to_weights(double g_min, double s, double w_min, const float* g, std
   if (n == 0) return;
   single_weights_kernel<<<grid_for(n), 256>>>(g_min, s, w_min, g, n, w);
   check(cudaGetLastError(), "single_to_weights kernel launch");
+}
+
+void table_to_conductances(const PairTables& tables, double m, const float* w, std::size_t n, float* g) {
+  if (n == 0) return;
+  table_conductances_kernel<<<grid_for(n * tables.devices), 256>>>(tables, m, w, n, g);
+  check(cudaGetLastError(), "table_to_conductances kernel launch");
 }
 
 void column_abs_sums(const float* y, std::size_t in, std::size_t out, double* sums) {

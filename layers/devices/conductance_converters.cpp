@@ -113,16 +113,17 @@ class CustomPairConverter : public NPairConverter {
   void to_conductances(const float* w, std::int64_t n, float* g, float* params) const override {
     const double m = abs_max(w, n);
     params[0] = static_cast<float>(w_us_max_ / m);
-    const std::size_t points = g_lst_[0].size();
-    for (std::int64_t i = 0; i < n; ++i) {
-      // Position of w on the evenly spaced weights −m .. m (clamped at the ends).
-      const double x = std::clamp((w[i] + m) / (2.0 * m) * static_cast<double>(points - 1), 0.0,
-                                  static_cast<double>(points - 1));
-      const std::size_t lo = std::min(static_cast<std::size_t>(x), points - 2);
-      const double t = x - static_cast<double>(lo);
-      for (std::size_t d = 0; d < g_lst_.size(); ++d)
-        g[d * n + i] = static_cast<float>(g_lst_[d][lo] + t * (g_lst_[d][lo + 1] - g_lst_[d][lo]));
-    }
+    const PairTables t = tables();
+    for (int d = 0; d < t.devices; ++d)
+      for (std::int64_t i = 0; i < n; ++i) g[d * n + i] = table_conductance(t, m, w[i], d);
+  }
+  // The tables as the plain struct the element map and its CUDA twin take.
+  PairTables tables() const {
+    PairTables t;
+    t.devices = static_cast<int>(g_lst_.size());
+    t.points = static_cast<int>(g_lst_[0].size());
+    for (int d = 0; d < t.devices; ++d) std::copy(g_lst_[d].begin(), g_lst_[d].end(), t.g[d]);
+    return t;
   }
 
  private:
@@ -211,8 +212,9 @@ std::shared_ptr<ConductanceConverter> custom_pair(const nlohmann::json& j, const
     throw ConfigError(where + ".g_lst must hold 2 tables per pair (" + std::to_string(2 * f.size()) + "), got " +
                       std::to_string(g_lst.size()));
   for (const auto& t : g_lst) {
-    if (t.size() < 2 || t.size() != g_lst[0].size())
-      throw ConfigError(where + ".g_lst tables must have the same length, at least 2");
+    if (t.size() < 2 || t.size() != g_lst[0].size() || t.size() > static_cast<std::size_t>(PairTables::kMaxPoints))
+      throw ConfigError(where + ".g_lst tables must have the same length, 2 to " +
+                        std::to_string(PairTables::kMaxPoints));
     for (float g : t)
       if (!(g >= g_min && g <= g_max))
         throw ConfigError(where + ".g_lst value " + config::format_number(g) + " is outside [g_min, g_max]");
