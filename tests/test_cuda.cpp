@@ -70,6 +70,12 @@ struct DeviceVector {
     return h;
   }
 };
+// Element-wise within one float rounding: nvcc and the host compiler may fuse
+// a multiply-add differently (the Philox normals avoid this and match exactly).
+void check_close(const std::vector<float>& gpu, const std::vector<float>& cpu) {
+  REQUIRE(gpu.size() == cpu.size());
+  for (std::size_t i = 0; i < cpu.size(); ++i) CHECK(gpu[i] == Approx(cpu[i]).epsilon(1e-6).margin(1e-6));
+}
 }  // namespace
 
 TEST_CASE("device-model normals on CUDA have the bits of cpu::fill_normal") {
@@ -174,8 +180,8 @@ TEST_CASE("Conductance converters and the drift-compensation readout on CUDA equ
     DeviceVector d_g(g.size()), d_back(n);
     cuda::pair_to_conductances(law, s, d_w.ptr, n, d_g.ptr);
     cuda::pair_to_weights(law, s, d_g.ptr, n, d_back.ptr);
-    CHECK(d_g.host() == g);
-    CHECK(d_back.host() == back);
+    check_close(d_g.host(), g);
+    check_close(d_back.host(), back);
   }
   // CustomPair tables (the conductances of 5 evenly spaced weights).
   auto custom = make_conductance_converter({{"type", "CustomPairConductanceConverter"},
@@ -197,7 +203,7 @@ TEST_CASE("Conductance converters and the drift-compensation readout on CUDA equ
   for (float v : w) w_max = std::max(w_max, std::abs(v));
   DeviceVector d_gc(2 * n);
   cuda::table_to_conductances(tables, w_max, d_w.ptr, n, d_gc.ptr);
-  CHECK(d_gc.host() == gc);
+  check_close(d_gc.host(), gc);
   // Single device (ReRAM-CMO's converter).
   auto single = make_conductance_converter({{"type", "SingleDeviceConductanceConverter"}}, "test");
   std::vector<float> g1(n), back1(n), params(2);
@@ -206,8 +212,8 @@ TEST_CASE("Conductance converters and the drift-compensation readout on CUDA equ
   DeviceVector d_g1(n), d_back1(n);
   cuda::single_to_conductances(single->g_min(), params[0], params[1], d_w.ptr, n, d_g1.ptr);
   cuda::single_to_weights(single->g_min(), params[0], params[1], d_g1.ptr, n, d_back1.ptr);
-  CHECK(d_g1.host() == g1);
-  CHECK(d_back1.host() == back1);
+  check_close(d_g1.host(), g1);
+  check_close(d_back1.host(), back1);
   // Readout: per-column sums of |Y| in double.
   const std::size_t in = 64, out = 40;
   std::vector<float> y(in * out);

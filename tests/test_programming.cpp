@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <limits>
 #include <filesystem>
 #include <unistd.h>
 
@@ -282,4 +283,33 @@ TEST_CASE("A programmed model saves and loads exactly", "[programming][checkpoin
   save_checkpoint(programmed.path, *fresh, description);
   Checkpoint plain = load_checkpoint(programmed.path);
   for (const auto& [name, t] : plain.model->state_dict()) CHECK(name.find("_conductances") == std::string::npos);
+}
+
+TEST_CASE("A reseeded chip saves and loads as that chip; non-finite weights cannot be programmed",
+          "[programming][checkpoint]") {
+  json description = model_description("mlp");
+  InferenceRPUConfig config;
+  config.forward.out_noise_std = 0.1f;  // per-line values that depend on the chip seed
+  description["rpu_config"] = RPUConfig(config).to_json();
+  description["analog_seed"] = 5;
+  Generator gen(6);
+  auto model = build_model_from_description(description, gen);
+  model->eval();
+  model->program_analog_weights();
+  model->reseed_analog(99);  // a new chip: the programming buffers stay registered and are reused
+  model->program_analog_weights();
+  TempFile file("reseeded.safetensors");
+  save_checkpoint(file.path, *model, description);
+  const Tensor x = input(4, 784).reshape({4, 1, 28, 28});
+  model->drift_analog_weights(86400.0);
+  const auto y = model->forward(x).to_vector();
+  Checkpoint loaded = load_checkpoint(file.path);
+  loaded.model->drift_analog_weights(86400.0);
+  CHECK(loaded.model->forward(x).to_vector() == y);
+
+  auto l = layer(InferenceRPUConfig{});
+  Tensor w = l->get_weights();
+  w.data<float>()[3] = std::numeric_limits<float>::quiet_NaN();
+  l->set_weights(w);
+  CHECK_THROWS_AS(l->program_analog_weights(), ValueError);
 }

@@ -49,8 +49,8 @@ AIMC_HD float single_weight(double g_min, double s, double w_min, float g) {
 }
 
 // CustomPair tables: device d's conductance at `points` weights spaced
-// evenly on [−m, m] (m = max|W| of the tile), linear in between, constant
-// beyond the ends.
+// evenly on [−m, m] (m = max|W| of the tile, > 0), linear in between,
+// constant beyond the ends. Needs 2 <= points <= kMaxPoints (the factory checks).
 struct PairTables {
   static constexpr int kMaxDevices = 2 * PairLaw::kMaxPairs, kMaxPoints = 32;
   int devices = 2, points = 2;

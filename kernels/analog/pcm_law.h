@@ -1,6 +1,6 @@
 // The PCM-family device laws (REFERENCE.md section 5) as plain functions of
 // one conductance, shared by the CPU noise models (layers/devices/) and their
-// CUDA twins (kernels/cuda/pcm_law.cu), so both compute the same values. The
+// CUDA twins (kernels/cuda/device_noise.cu), so both compute the same values. The
 // arithmetic is double; results are stored as float. Units: µS, seconds.
 //   program:  σ = Σ_k prog_coeff[k]·g_r^k·prog_unit, g_prog = max(0, g_T + prog_noise_scale·σ·ξ)
 //   exponent: ν = |μ(ln g_r) + σ_ν(ln g_r)·ξ|·drift_scale, g_r = max(g_T/g_max, 1e-7),
@@ -75,7 +75,7 @@ AIMC_HD float pcm_read(const PcmLaw& l, const PcmDriftTime& t, float g_prog, flo
 
 // CustomDriftPCMLikeNoiseModel's drift-exponent tables: μ(g_T), σ(g_T) by
 // linear interpolation over ascending conductances g (µS), constant beyond
-// the ends (numpy.interp).
+// the ends (numpy.interp). Needs 2 <= points <= kMaxPoints (the factory checks).
 struct DriftTable {
   static constexpr int kMaxPoints = 32;
   int points = 0;

@@ -31,7 +31,10 @@ void axpy(std::size_t n, float alpha, const float* x, float* y);
 // x[i] *= alpha for i < n.
 void scale(float* x, std::size_t n, float alpha);
 
-// Device-model kernels (kernels/cuda/device_noise.cu), device pointers:
+// Device-model kernels (kernels/cuda/device_noise.cu), device pointers. They
+// compute what the CPU device models compute (shared AIMC_HD law code) and are
+// checked by tests/test_cuda.cpp; the layers program their tiles on the host
+// until the analog layers run on CUDA.
 // z[j] = normal j of (seed, stream) from `block`, the bits of cpu::fill_normal.
 void fill_normal(std::uint64_t seed, std::uint64_t stream, std::uint64_t block, std::size_t count, float* z);
 // g_prog[i] = pcm_program(g_target[i], xi_prog[i]), nu[i] = pcm_drift_exponent(g_target[i], xi_nu[i]).

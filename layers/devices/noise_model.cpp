@@ -1,6 +1,7 @@
 // NoiseModel base, the time factor of read noise, and the model registry.
 #include "layers/devices/noise_model.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "layers/devices/registry.h"
@@ -19,7 +20,10 @@ NoiseModel::NoiseModel(std::shared_ptr<ConductanceConverter> converter) : conver
   if (!converter_) throw ConfigError("noise model: the conductance converter is missing");
 }
 
-double read_noise_time_factor(double t, double t_read) { return std::sqrt(std::log((t + t_read) / (2.0 * t_read))); }
+double read_noise_time_factor(double t, double t_read) {
+  // Below t_read the logarithm is negative: no 1/f noise accumulated yet (and no NaN).
+  return std::sqrt(std::max(0.0, std::log((t + t_read) / (2.0 * t_read))));
+}
 
 namespace {
 devices::Registry<NoiseModelFactory>& registry() {

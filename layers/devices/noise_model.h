@@ -51,7 +51,7 @@ class NoiseModel {
   std::shared_ptr<ConductanceConverter> converter_;
 };
 
-// sqrt(ln((t + t_read) / (2·t_read))): the time factor of 1/f read noise.
+// sqrt(max(0, ln((t + t_read) / (2·t_read)))): the time factor of 1/f read noise.
 double read_noise_time_factor(double t, double t_read);
 
 using NoiseModelFactory =

@@ -26,7 +26,8 @@ std::shared_ptr<ConductanceConverter> read_model_converter(config::ObjectReader&
 PCMLikeNoiseModel::PCMLikeNoiseModel(PCMLikeParameters p, std::shared_ptr<ConductanceConverter> converter)
     : NoiseModel(converter ? std::move(converter) : make_conductance_converter(nullptr, "g_converter")),
       p_(std::move(p)) {
-  const config::RangeCheck c(type());
+  // Not type(): a virtual call here would name the base for every model built on this one.
+  const config::RangeCheck c("noise model");
   if (p_.prog_coeff.empty() || p_.prog_coeff.size() > PcmLaw::kMaxCoeff)
     c.fail("prog_coeff", std::to_string(p_.prog_coeff.size()) + " coefficients",
            "1 to " + std::to_string(PcmLaw::kMaxCoeff) + " coefficients");

@@ -36,10 +36,10 @@ AnalogTile::AnalogTile(std::int64_t out_size, std::int64_t in_size, const IOPara
       in_size_(in_size),
       forward_io_(forward_io),
       backward_io_(backward_io),
-      seed_(seed),
+      lines_seed_(0),
       tile_id_(tile_id),
       weight_(Tensor::zeros({out_size, in_size})),
-      state_(Tensor::from_vector(std::vector<double>{0, 0, -1, -1}, {4})) {
+      state_(Tensor::from_vector(std::vector<double>{0, 0, -1, -1, 0, 0}, {6})) {
   if (out_size < 1 || in_size < 1)
     throw ShapeError("an analog tile needs at least one row and column, got [" + std::to_string(out_size) + ", " +
                      std::to_string(in_size) + "]");
@@ -48,15 +48,29 @@ AnalogTile::AnalogTile(std::int64_t out_size, std::int64_t in_size, const IOPara
 }
 
 void AnalogTile::reseed(std::uint64_t seed) {
-  seed_ = seed;
+  double* st = state_.data<double>();
+  st[0] = st[1] = 0.0;
+  st[2] = st[3] = -1.0;
+  st[4] = static_cast<double>(seed & 0xffffffffull);
+  st[5] = static_cast<double>(seed >> 32);
+  lines_seed_ = ~seed;  // force the draw
+  refresh_lines();
+  if (programming_) programming_->restart();
+}
+
+std::uint64_t AnalogTile::seed() const {
+  const double* st = state_.data<double>();
+  return static_cast<std::uint64_t>(st[4]) | (static_cast<std::uint64_t>(st[5]) << 32);
+}
+
+void AnalogTile::refresh_lines() {
+  const std::uint64_t seed = this->seed();
+  if (seed == lines_seed_) return;
   const std::uint64_t stream = tile_id_ * 16 + kLineStream;
   draw_lines(forward_io_, out_size_, seed, stream, 0, out_nonlinearity_, out_noise_);
   // Backward lines start far from the forward ones in the same stream.
   draw_lines(backward_io_, in_size_, seed, stream, std::uint64_t(1) << 40, in_nonlinearity_, in_noise_);
-  double* st = state_.data<double>();
-  st[0] = st[1] = 0.0;
-  st[2] = st[3] = -1.0;
-  programming_.reset();
+  lines_seed_ = seed;
 }
 
 // One pass (0 forward, 1 backward): draws from the pass's stream at its
@@ -65,7 +79,7 @@ template <class Kernel>
 void AnalogTile::run_pass(Kernel kernel, int pass, const IOParameters& io, const cpu::AnalogLineValues& lines,
                           const float* in, std::int64_t n, float* out, bool is_test, const float* weights) {
   double* st = state_.data<double>();
-  const cpu::AnalogRandom random{seed_, tile_id_ * 16 + static_cast<std::uint64_t>(pass),
+  const cpu::AnalogRandom random{seed(), tile_id_ * 16 + static_cast<std::uint64_t>(pass),
                                  static_cast<std::uint64_t>(st[pass])};
   float nm_running = static_cast<float>(st[pass + 2]);
   const float* w = weights != nullptr ? weights : weight_.data<float>();
@@ -76,6 +90,7 @@ void AnalogTile::run_pass(Kernel kernel, int pass, const IOParameters& io, const
 }
 
 void AnalogTile::forward(const float* x, std::int64_t n, float* y, bool is_test, const float* weights) {
+  refresh_lines();  // a loaded state may carry another chip's seed
   run_pass(cpu::analog_mvm_forward, kForwardStream, forward_io_, line_values(out_nonlinearity_, out_noise_), x, n,
            y, is_test, weights);
   if (weights != nullptr || !is_test || !programmed() || !programming_->alpha().defined()) return;
@@ -96,13 +111,13 @@ void AnalogTile::set_inference_devices(std::shared_ptr<const NoiseModel> model,
 void AnalogTile::program_weights() {
   if (!noise_model_) throw ValueError("AnalogTile::program_weights: this tile has no noise model");
   if (!programming_)
-    programming_ = std::make_unique<TileProgramming>(noise_model_, compensation_, out_size_, in_size_, seed_, tile_id_);
-  programming_->program(weight_.data<float>(), [this](const float* w, float* y) { read_identity(w, y); });
+    programming_ = std::make_unique<TileProgramming>(noise_model_, compensation_, out_size_, in_size_, tile_id_);
+  programming_->program(weight_.data<float>(), seed(), [this](const float* w, float* y) { read_identity(w, y); });
 }
 
 void AnalogTile::drift_weights(double t_inference) {
   if (!programmed()) program_weights();
-  programming_->drift(t_inference, [this](const float* w, float* y) { read_identity(w, y); });
+  programming_->drift(t_inference, seed(), [this](const float* w, float* y) { read_identity(w, y); });
 }
 
 void AnalogTile::read_identity(const float* weights, float* y) {
@@ -112,6 +127,7 @@ void AnalogTile::read_identity(const float* weights, float* y) {
 }
 
 void AnalogTile::backward(const float* d, std::int64_t n, float* dx, bool is_test, const float* weights) {
+  refresh_lines();
   run_pass(cpu::analog_mvm_backward, kBackwardStream, backward_io_, line_values(in_nonlinearity_, in_noise_), d, n,
            dx, is_test, weights);
 }

@@ -54,7 +54,8 @@ class AnalogTile {
   void forward(const float* x, std::int64_t n, float* y, bool is_test, const float* weights = nullptr);
   // DX[n, in] = analog(Wᵀ d) for D[n, out].
   void backward(const float* d, std::int64_t n, float* dx, bool is_test, const float* weights = nullptr);
-  std::uint64_t seed() const { return seed_; }
+  // The chip seed (kept in the state, so a checkpoint restores it).
+  std::uint64_t seed() const;
 
   // Counters of the forward and backward streams (Philox blocks consumed):
   // saved in checkpoints so that a resumed run continues exactly.
@@ -62,10 +63,11 @@ class AnalogTile {
   std::uint64_t backward_counter() const;
   void set_counters(std::uint64_t forward, std::uint64_t backward);
 
-  // The tile's running state as one float64 tensor [4]: forward and backward
-  // stream counters (exact below 2^53) and the AVERAGE_ABS_MAX running values
-  // (< 0: unset). Layers register it as a buffer, so a checkpoint restores
-  // the noise streams exactly.
+  // The tile's running state as one float64 tensor [6]: forward and backward
+  // stream counters (exact below 2^53), the AVERAGE_ABS_MAX running values
+  // (< 0: unset) and the seed as its low and high 32 bits. Layers register it
+  // as a buffer, so a checkpoint restores the chip and its noise streams
+  // exactly (the per-line values are drawn again when a loaded seed differs).
   Tensor& state() { return state_; }
   const Tensor& state() const { return state_; }
 
@@ -100,11 +102,14 @@ class AnalogTile {
 
   std::int64_t out_size_, in_size_;
   IOParameters forward_io_, backward_io_;
-  std::uint64_t seed_, tile_id_;
+  std::uint64_t lines_seed_, tile_id_;  // the seed the per-line values were drawn with
   Tensor weight_;
   std::vector<float> out_nonlinearity_, out_noise_;  // per output line (forward)
   std::vector<float> in_nonlinearity_, in_noise_;    // per input line (backward)
-  Tensor state_;  // float64 [4]: forward counter, backward counter, forward/backward NM running value
+  // Draws the per-line values for seed() unless they are from it already.
+  void refresh_lines();
+
+  Tensor state_;  // float64 [6]: forward/backward counters, forward/backward NM running values, seed lo/hi
   std::shared_ptr<const NoiseModel> noise_model_;
   std::shared_ptr<const DriftCompensation> compensation_;
   std::unique_ptr<TileProgramming> programming_;

@@ -2,6 +2,7 @@
 #include "layers/tiles/tile_programming.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "engine/error.h"
 #include "kernels/cpu/parallel.h"
@@ -17,14 +18,15 @@ std::uint64_t padded(std::int64_t n) { return static_cast<std::uint64_t>((n + 3)
 
 TileProgramming::TileProgramming(std::shared_ptr<const NoiseModel> model,
                                  std::shared_ptr<const DriftCompensation> compensation, std::int64_t out_size,
-                                 std::int64_t in_size, std::uint64_t seed, std::uint64_t tile_id)
+                                 std::int64_t in_size, std::uint64_t tile_id)
     : model_(std::move(model)),
       compensation_(std::move(compensation)),
       out_size_(out_size),
       in_size_(in_size),
       n_(out_size * in_size),
-      seed_(seed),
       tile_id_(tile_id) {
+  if (model_->drift_normals() < 0)
+    throw ConfigError(model_->type() + ": drift_normals() must be >= 0, got " + std::to_string(model_->drift_normals()));
   const std::int64_t k = model_->converter().num_devices();
   g_prog_ = Tensor::zeros({k, out_size, in_size});
   nu_ = Tensor::zeros({k, out_size, in_size});
@@ -37,7 +39,7 @@ TileProgramming::TileProgramming(std::shared_ptr<const NoiseModel> model,
   }
 }
 
-void TileProgramming::for_chunks(std::uint64_t stream, std::uint64_t block, int planes,
+void TileProgramming::for_chunks(std::uint64_t seed, std::uint64_t stream, std::uint64_t block, int planes,
                                  const std::function<void(std::int64_t, std::int64_t, const float*)>& body) const {
   const std::uint64_t n4 = padded(n_);
   const std::uint64_t full_stream = tile_id_ * 16 + stream;
@@ -45,13 +47,17 @@ void TileProgramming::for_chunks(std::uint64_t stream, std::uint64_t block, int 
     const std::int64_t len = hi - lo;
     std::vector<float> xi(static_cast<std::size_t>(planes * len));
     for (int p = 0; p < planes; ++p)
-      cpu::fill_normal(seed_, full_stream, block + (static_cast<std::uint64_t>(p) * n4 + lo) / 4, len,
+      cpu::fill_normal(seed, full_stream, block + (static_cast<std::uint64_t>(p) * n4 + lo) / 4, len,
                        xi.data() + p * len);
     body(lo, len, xi.data());
   });
 }
 
-void TileProgramming::program(const float* target, const Readout& readout) {
+void TileProgramming::program(const float* target, std::uint64_t seed, const Readout& readout) {
+  for (std::int64_t i = 0; i < n_; ++i)
+    if (!std::isfinite(target[i]))
+      throw ValueError("program_analog_weights: tile " + std::to_string(tile_id_) + " holds a non-finite weight (" +
+                       std::to_string(target[i]) + " at index " + std::to_string(i) + ")");
   const ConductanceConverter& conv = model_->converter();
   const std::int64_t k = conv.num_devices();
   std::vector<float> g_target(static_cast<std::size_t>(k * n_));
@@ -59,7 +65,7 @@ void TileProgramming::program(const float* target, const Readout& readout) {
   double* st = state_.data<double>();
   float* g_prog = g_prog_.data<float>();
   float* nu = nu_.data<float>();
-  for_chunks(kProgramStream, static_cast<std::uint64_t>(st[2]), static_cast<int>(2 * k),
+  for_chunks(seed, kProgramStream, static_cast<std::uint64_t>(st[2]), static_cast<int>(2 * k),
              [&](std::int64_t lo, std::int64_t len, const float* xi) {
                for (std::int64_t d = 0; d < k; ++d) {
                  const std::int64_t off = d * n_ + lo;
@@ -80,7 +86,7 @@ void TileProgramming::program(const float* target, const Readout& readout) {
   }
 }
 
-void TileProgramming::drift(double t_inference, const Readout& readout) {
+void TileProgramming::drift(double t_inference, std::uint64_t seed, const Readout& readout) {
   if (!programmed()) throw ValueError("TileProgramming::drift: the tile is not programmed");
   if (!(t_inference >= 0.0)) throw ValueError("drift: t_inference must be >= 0 seconds, got " + std::to_string(t_inference));
   const ConductanceConverter& conv = model_->converter();
@@ -93,7 +99,7 @@ void TileProgramming::drift(double t_inference, const Readout& readout) {
   float* w = w_read_.data<float>();
   // Conductances are drifted chunk by chunk and converted back to weights
   // right away (a chunk holds every device of its weights).
-  for_chunks(kDriftStream, static_cast<std::uint64_t>(st[3]), static_cast<int>(k * q),
+  for_chunks(seed, kDriftStream, static_cast<std::uint64_t>(st[3]), static_cast<int>(k * q),
              [&](std::int64_t lo, std::int64_t len, const float* xi) {
                std::vector<float> g(static_cast<std::size_t>(k * len));
                for (std::int64_t d = 0; d < k; ++d)

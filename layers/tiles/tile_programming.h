@@ -43,16 +43,24 @@ class TileProgramming {
   using Readout = std::function<void(const float* weights, float* y)>;
 
   TileProgramming(std::shared_ptr<const NoiseModel> model, std::shared_ptr<const DriftCompensation> compensation,
-                  std::int64_t out_size, std::int64_t in_size, std::uint64_t seed, std::uint64_t tile_id);
+                  std::int64_t out_size, std::int64_t in_size, std::uint64_t tile_id);
 
-  // target: the tile's stored weights [out, in].
-  void program(const float* target, const Readout& readout);
+  // target: the tile's stored weights [out, in]; seed: the tile's (chip) seed.
+  void program(const float* target, std::uint64_t seed, const Readout& readout);
   // Needs program() first.
-  void drift(double t_inference, const Readout& readout);
+  void drift(double t_inference, std::uint64_t seed, const Readout& readout);
 
   bool programmed() const { return state_.data<double>()[0] != 0.0; }
   // Forgets the programming (the target weights changed); the tensors stay.
   void reset() { state_.data<double>()[0] = 0.0; }
+  // A new chip: forgotten programming and the stream counters back at 0
+  // (the tensors stay, so an owner's registered buffers stay valid).
+  void restart() {
+    double* st = state_.data<double>();
+    st[0] = 0.0;
+    st[1] = -1.0;
+    st[2] = st[3] = 0.0;
+  }
   // Seconds after programming of the last drift (< 0: not drifted since programming).
   double t_inference() const { return state_.data<double>()[1]; }
   // The weights the tile computes with in eval mode [out, in].
@@ -74,14 +82,14 @@ class TileProgramming {
   // Calls body(lo, len, xi) on chunks [lo, lo + len) of the n conductance
   // indices, xi holding `planes` planes of len normals (plane-major) drawn
   // from (seed, stream) at `block` (see the file comment).
-  void for_chunks(std::uint64_t stream, std::uint64_t block, int planes,
+  void for_chunks(std::uint64_t seed, std::uint64_t stream, std::uint64_t block, int planes,
                   const std::function<void(std::int64_t, std::int64_t, const float*)>& body) const;
   void update_alpha(const Readout& readout);
 
   std::shared_ptr<const NoiseModel> model_;
   std::shared_ptr<const DriftCompensation> compensation_;
   std::int64_t out_size_, in_size_, n_;
-  std::uint64_t seed_, tile_id_;
+  std::uint64_t tile_id_;
   Tensor g_prog_, nu_, w_read_, params_, state_, baseline_, alpha_;
 };
 
