@@ -8,6 +8,7 @@
 #include "layers/optim/optimizer.h"
 #include "layers/tiles/tile_programming.h"
 
+#include <algorithm>
 #include <set>
 
 namespace aimc {
@@ -20,7 +21,26 @@ const std::string kOptimPrefix = "optim.";
 // (in eval mode) so those tensors exist, then everything is loaded; tiles the
 // file holds no programming for are set back to unprogrammed. Strict
 // otherwise: every other key must match both ways.
-void load_model_state(Module& model, const NamedTensors& state) {
+// Checkpoints written before the tile state held the chip seed have a [4]
+// "..._state" per tile; the seed is the one the rebuilt model drew from the
+// description's analog_seed, so those states are completed from the model.
+NamedTensors upgrade_tile_states(const Module& model, NamedTensors state) {
+  const NamedTensors own = model.named_buffers();
+  for (auto& [name, t] : state) {
+    if (t.numel() != 4 || name.size() < 6 || name.compare(name.size() - 6, 6, "_state") != 0) continue;
+    for (const auto& [own_name, own_t] : own) {
+      if (own_name != name || own_t.numel() != 6) continue;
+      Tensor upgraded = own_t.to(DType::Float64).contiguous().clone();
+      const Tensor old = t.to(DType::Float64).contiguous();
+      std::copy(old.data<double>(), old.data<double>() + 4, upgraded.data<double>());
+      t = upgraded;
+    }
+  }
+  return state;
+}
+
+void load_model_state(Module& model, const NamedTensors& state_in) {
+  const NamedTensors state = upgrade_tile_states(model, state_in);
   bool programmed = false;
   for (const auto& [name, t] : state) programmed = programmed || is_tile_programming_key(name);
   if (!programmed) {
