@@ -14,7 +14,9 @@
 //
 // Streams: the tile draws from (seed, stream = tile_id * 16 + purpose) with
 // purpose 0 forward, 1 backward, 2 per-line values, 3 weight modifier,
-// 4 programming, 5 drift; each pass advances that
+// 4 programming (InferenceRPUConfig tiles; TorchInferenceRPUConfig tiles,
+// which are never programmed, draw their lightning output noise there),
+// 5 drift; each pass advances that
 // stream's counter by the blocks it reserved, so a tile's noise depends only
 // on (seed, tile_id, how many passes ran before), never on threads.
 #pragma once
