@@ -52,6 +52,29 @@ nlohmann::json tile_array_class_json(const std::string& value) {
   return value.empty() ? nlohmann::json(nullptr) : nlohmann::json(value);
 }
 
+// The part every family shares (aihwkit's MappableRPU): tile_array_class,
+// mapping and pre_post, read, checked and written the same way.
+template <class Family>
+void read_mappable(config::ObjectReader& r, Family& c) {
+  r.read("tile_array_class", c.tile_array_class);
+  if (auto* v = r.find("mapping")) c.mapping = MappingParameter::from_json(*v, r.path("mapping"));
+  if (auto* v = r.find("pre_post")) c.pre_post = PrePostProcessingParameter::from_json(*v, r.path("pre_post"));
+}
+
+template <class Family>
+void validate_mappable(const Family& c, const std::string& where) {
+  check_tile_array_class(c.tile_array_class, where);
+  c.mapping.validate(where + ".mapping");
+  c.pre_post.validate(where + ".pre_post");
+}
+
+template <class Family>
+void write_mappable(const Family& c, nlohmann::json& j) {
+  j["tile_array_class"] = tile_array_class_json(c.tile_array_class);
+  j["mapping"] = c.mapping.to_json();
+  j["pre_post"] = c.pre_post.to_json();
+}
+
 // Cross-field rules between the input range and the forward IOParameters.
 void check_input_range(const PrePostProcessingParameter& pre_post, const IOParameters& forward,
                        const std::string& where) {
@@ -82,13 +105,13 @@ void check_input_range(const PrePostProcessingParameter& pre_post, const IOParam
 // ---- FloatingPointRPUConfig ----
 
 void FloatingPointRPUConfig::validate(const std::string& where) const {
-  check_tile_array_class(tile_array_class, where);
-  mapping.validate(where + ".mapping");
-  pre_post.validate(where + ".pre_post");
+  validate_mappable(*this, where);
 }
 
 nlohmann::json FloatingPointRPUConfig::to_json() const {
-  return nlohmann::json{{"tile_array_class", tile_array_class_json(tile_array_class)}, {"mapping", mapping.to_json()}, {"pre_post", pre_post.to_json()}};
+  nlohmann::json j = nlohmann::json::object();
+  write_mappable(*this, j);
+  return j;
 }
 
 FloatingPointRPUConfig FloatingPointRPUConfig::from_json(const nlohmann::json& j,
@@ -96,11 +119,7 @@ FloatingPointRPUConfig FloatingPointRPUConfig::from_json(const nlohmann::json& j
   FloatingPointRPUConfig c;
   config::ObjectReader r(j, where);
   check_family_key(r, kFamily);
-  r.read("tile_array_class", c.tile_array_class);
-  if (auto* v = r.find("mapping")) c.mapping = MappingParameter::from_json(*v, r.path("mapping"));
-  if (auto* v = r.find("pre_post")) {
-    c.pre_post = PrePostProcessingParameter::from_json(*v, r.path("pre_post"));
-  }
+  read_mappable(r, c);
   r.finish();
   c.validate(where);
   return c;
@@ -124,22 +143,20 @@ void InferenceRPUConfig::validate(const std::string& where) const {
   clip.validate(where + ".clip");
   remap.validate(where + ".remap");
   modifier.validate(where + ".modifier");
-  check_tile_array_class(tile_array_class, where);
-  mapping.validate(where + ".mapping");
-  pre_post.validate(where + ".pre_post");
+  validate_mappable(*this, where);
   check_input_range(pre_post, forward, where);
 }
 
 nlohmann::json InferenceRPUConfig::to_json() const {
-  return nlohmann::json{{"forward", aimc::to_json(forward)},
+  nlohmann::json j{{"forward", aimc::to_json(forward)},
                         {"backward", aimc::to_json(backward)},
                         {"noise_model", full_model_json(noise_model, make_noise_model)},
                         {"drift_compensation", full_model_json(drift_compensation, make_drift_compensation)},
                         {"clip", clip.to_json()},
                         {"remap", remap.to_json()},
-                        {"modifier", modifier.to_json()},
-                        {"tile_array_class", tile_array_class_json(tile_array_class)}, {"mapping", mapping.to_json()},
-                        {"pre_post", pre_post.to_json()}};
+                        {"modifier", modifier.to_json()}};
+  write_mappable(*this, j);
+  return j;
 }
 
 InferenceRPUConfig InferenceRPUConfig::from_json(const nlohmann::json& j,
@@ -156,11 +173,7 @@ InferenceRPUConfig InferenceRPUConfig::from_json(const nlohmann::json& j,
   if (auto* v = r.find("modifier")) {
     c.modifier = WeightModifierParameter::from_json(*v, r.path("modifier"));
   }
-  r.read("tile_array_class", c.tile_array_class);
-  if (auto* v = r.find("mapping")) c.mapping = MappingParameter::from_json(*v, r.path("mapping"));
-  if (auto* v = r.find("pre_post")) {
-    c.pre_post = PrePostProcessingParameter::from_json(*v, r.path("pre_post"));
-  }
+  read_mappable(r, c);
   r.finish();
   c.validate(where);
   return c;
@@ -172,18 +185,16 @@ void TorchInferenceRPUConfig::validate(const std::string& where) const {
   aimc::validate(forward, where + ".forward");
   clip.validate(where + ".clip");
   modifier.validate(where + ".modifier");
-  check_tile_array_class(tile_array_class, where);
-  mapping.validate(where + ".mapping");
-  pre_post.validate(where + ".pre_post");
+  validate_mappable(*this, where);
   check_input_range(pre_post, forward, where);
 }
 
 nlohmann::json TorchInferenceRPUConfig::to_json() const {
-  return nlohmann::json{{"forward", aimc::to_json(forward)},
+  nlohmann::json j{{"forward", aimc::to_json(forward)},
                         {"clip", clip.to_json()},
-                        {"modifier", modifier.to_json()},
-                        {"tile_array_class", tile_array_class_json(tile_array_class)}, {"mapping", mapping.to_json()},
-                        {"pre_post", pre_post.to_json()}};
+                        {"modifier", modifier.to_json()}};
+  write_mappable(*this, j);
+  return j;
 }
 
 TorchInferenceRPUConfig TorchInferenceRPUConfig::from_json(const nlohmann::json& j,
@@ -196,11 +207,7 @@ TorchInferenceRPUConfig TorchInferenceRPUConfig::from_json(const nlohmann::json&
   if (auto* v = r.find("modifier")) {
     c.modifier = WeightModifierParameter::from_json(*v, r.path("modifier"));
   }
-  r.read("tile_array_class", c.tile_array_class);
-  if (auto* v = r.find("mapping")) c.mapping = MappingParameter::from_json(*v, r.path("mapping"));
-  if (auto* v = r.find("pre_post")) {
-    c.pre_post = PrePostProcessingParameter::from_json(*v, r.path("pre_post"));
-  }
+  read_mappable(r, c);
   r.finish();
   c.validate(where);
   return c;
