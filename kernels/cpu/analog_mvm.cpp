@@ -4,6 +4,8 @@
 // the random-number layout.
 #include "kernels/cpu/analog_mvm.h"
 
+#include "kernels/analog/periphery.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -21,110 +23,33 @@
 namespace aimc::cpu {
 namespace {
 
-constexpr float kInf = std::numeric_limits<float>::infinity();
-constexpr float kNmAssumedWmax = 0.6f;  // aihwkit's nm_assumed_wmax
-constexpr float kNmDecay = 1e-3f;       // aihwkit's nm_decay
-constexpr int kPassLimit = 64;          // hard cap on bound-management passes
+using analog::bound_or_one;
+using analog::clamp_value;
+using analog::is_iterative;
+using analog::kNmDecay;
+using analog::kPassLimit;
+using analog::MvmLayout;
+using analog::noise_management_scale;
+using analog::Periphery;
+using analog::resolution;
 
-// A resolution r > 1 means 1/r.
-float resolution(float r) { return r > 1.f ? 1.f / r : r; }
-float bound_or_one(float b) { return b > 0.f ? b : 1.f; }
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
 float step_in(const IOParameters& io) {
   const float r = resolution(io.inp_res);
   return r > 0.f ? r * 2.f * bound_or_one(io.inp_bound) : 0.f;
 }
-bool is_iterative(BoundManagementType bm) {
-  return bm == BoundManagementType::Iterative || bm == BoundManagementType::IterativeWorstCase;
-}
-
-// IOParameters resolved into the numbers the loops use.
-struct Periphery {
-  NoiseManagementType nm;
-  BoundManagementType bm;
-  AnalogMVType mv;
-  float nm_thres;
-  float inp_bound, res_in, inp_noise, inp_asym;
-  bool inp_sto, has_inp_asym;
-  float out_bound, out_bound_one, res_out, out_noise, out_asym, out_scale;
-  bool out_sto, has_out_asym, test_neg, has_nl, has_noise;
-  float max_bm_factor, max_bm_res;
-  WeightNoiseType wn;
-  float w_noise, ir_drop, ir_g_ratio;
-  const float* nl;     // per output line, or null: nl_const
-  float nl_const;
-  const float* sigma;  // per output line, or null: out_noise
-};
 
 Periphery resolve(const IOParameters& io, const AnalogLineValues& lines, bool backward) {
-  Periphery p{};
-  p.nm = io.noise_management;
-  p.bm = backward ? BoundManagementType::None : io.bound_management;
-  p.mv = io.mv_type;
-  p.nm_thres = io.nm_thres;
-  p.inp_bound = io.inp_bound > 0.f ? io.inp_bound : kInf;
-  p.res_in = step_in(io);
-  p.inp_noise = io.inp_noise;
-  p.inp_sto = io.inp_sto_round && p.res_in > 0.f;
-  p.has_inp_asym = io.inp_asymmetry != 0.f;
-  p.inp_asym = 1.f - io.inp_asymmetry;
-  p.out_bound = io.out_bound > 0.f ? io.out_bound : kInf;
-  p.out_bound_one = bound_or_one(io.out_bound);
-  const float ro = resolution(io.out_res);
-  p.res_out = ro > 0.f ? ro * 2.f * p.out_bound_one : 0.f;
-  p.out_sto = io.out_sto_round && p.res_out > 0.f;
-  p.out_noise = io.out_noise;
-  p.has_out_asym = io.out_asymmetry != 0.f;
-  p.out_asym = 1.f - io.out_asymmetry;
-  p.out_scale = io.out_scale;
-  p.test_neg = io.bm_test_negative_bound;
-  p.max_bm_factor = io.max_bm_factor;
-  p.max_bm_res = io.max_bm_res;
-  p.wn = io.w_noise > 0.f ? io.w_noise_type : WeightNoiseType::None;
-  p.w_noise = io.w_noise;
-  p.ir_drop = io.ir_drop;
-  p.ir_g_ratio = io.ir_drop_g_ratio;
-  p.has_nl = io.out_nonlinearity != 0.f;
-  p.nl = lines.out_nonlinearity;
-  p.nl_const = std::fabs(io.out_nonlinearity / p.out_bound_one);
-  if (p.has_nl && !p.nl && io.out_nonlinearity_std > 0.f)
-    throw ValueError("analog MVM: out_nonlinearity_std = " + std::to_string(io.out_nonlinearity_std) +
-                     " > 0 needs the per-line nonlinearity values (AnalogLineValues::out_nonlinearity)");
-  p.sigma = lines.out_noise;
-  if (!p.sigma && io.out_noise_std > 0.f)
-    throw ValueError("analog MVM: out_noise_std = " + std::to_string(io.out_noise_std) +
-                     " > 0 needs the per-line noise values (AnalogLineValues::out_noise)");
-  p.has_noise = p.sigma != nullptr || io.out_noise > 0.f;
-  if (p.ir_drop > 0.f && !(p.ir_g_ratio > 0.f))
-    throw ValueError("analog MVM: ir_drop_g_ratio = " + std::to_string(p.ir_g_ratio) + " must be > 0");
-  return p;
+  return analog::resolve_periphery(io, lines.out_nonlinearity, lines.out_noise, backward);
 }
 
 // ---- random draws (see the layout in analog_mvm.h) ----
 
-struct Layout {
-  AnalogRandom rnd;
-  std::int64_t n;
-  std::uint64_t bi, bo, slot;
-  std::uint64_t base(int pass, std::int64_t row) const {
-    return rnd.offset + (static_cast<std::uint64_t>(pass) * static_cast<std::uint64_t>(n) +
-                         static_cast<std::uint64_t>(row)) * slot;
-  }
-  std::uint64_t inp_round(int pass, std::int64_t row) const { return base(pass, row); }
-  std::uint64_t inp_noise(int pass, std::int64_t row) const { return base(pass, row) + bi; }
-  // kind 0: weight noise, 1: output noise, 2: ADC rounding.
-  std::uint64_t out(int pass, std::int64_t row, int phase, int kind) const {
-    return base(pass, row) + 2 * bi + static_cast<std::uint64_t>(3 * phase + kind) * bo;
-  }
-};
+using Layout = MvmLayout;
 
 Layout make_layout(const AnalogRandom& rnd, std::int64_t n, std::int64_t in_len, std::int64_t out_len) {
-  Layout l;
-  l.rnd = rnd;
-  l.n = n;
-  l.bi = static_cast<std::uint64_t>((in_len + 3) / 4);
-  l.bo = static_cast<std::uint64_t>((out_len + 3) / 4);
-  l.slot = 2 * l.bi + 6 * l.bo;
-  return l;
+  return analog::make_mvm_layout(rnd.seed, rnd.stream, rnd.offset, n, in_len, out_len);
 }
 
 void draw_normals(const AnalogRandom& r, std::uint64_t block, std::int64_t count, float* z) {
@@ -137,60 +62,15 @@ void draw_uniforms(const AnalogRandom& r, std::uint64_t block, std::int64_t coun
 
 // ---- per-row periphery ----
 
-float noise_management_scale(NoiseManagementType type, const Periphery& p, const float* x, std::int64_t len,
-                             float average) {
-  auto abs_max = [&] {
-    float m = 0.f;
-    for (std::int64_t j = 0; j < len; ++j) m = std::max(m, std::fabs(x[j]));
-    return p.nm_thres > 0.f ? std::min(m, p.nm_thres) : m;
-  };
-  switch (type) {
-    case NoiseManagementType::None:
-      return 1.f;
-    case NoiseManagementType::AbsMax:
-      return abs_max();
-    case NoiseManagementType::Max: {
-      float m = x[0];
-      for (std::int64_t j = 1; j < len; ++j) m = std::max(m, x[j]);
-      return p.nm_thres > 0.f ? std::min(m, p.nm_thres) : m;
-    }
-    case NoiseManagementType::Constant:
-      return p.nm_thres > 0.f ? p.nm_thres : 1.f;
-    case NoiseManagementType::AverageAbsMax:
-      return average;
-    case NoiseManagementType::AbsMaxNPSum: {
-      const float a = abs_max();
-      float psum = 0.f, nsum = 0.f;
-      for (std::int64_t j = 0; j < len; ++j) {
-        psum += x[j] > 0.f ? x[j] : 0.f;
-        nsum += x[j] < 0.f ? x[j] : 0.f;
-      }
-      float npsum = std::max(psum, -nsum) * kNmAssumedWmax / p.out_bound_one;
-      if (p.res_in > 0.f) npsum = std::min(a * p.max_bm_res / p.res_in, npsum);
-      return std::max(a, npsum);
-    }
-  }
-  return 1.f;
-}
-
 // DAC: v = x·scale, quantise, clip, + noise, asymmetry. u: rounding uniforms,
 // z: input-noise normals (each used only when its flag is set). The flags are
 // template parameters so every variant is one branch-free, vectorised loop.
 template <bool Quantise, bool Stochastic, bool Noise, bool Asymmetry>
 void dac_loop(const float* x, std::int64_t len, float scale, float res, float bound, float noise, float asym,
               const float* u, const float* z, float* v) {
-  for (std::int64_t j = 0; j < len; ++j) {
-    float value = x[j] * scale;
-    if constexpr (Quantise) {
-      float q = value / res;
-      if constexpr (Stochastic) q += u[j] - 0.5f;
-      value = std::rint(q) * res;
-    }
-    value = std::min(std::max(value, -bound), bound);
-    if constexpr (Noise) value += noise * z[j];
-    if constexpr (Asymmetry) value = value < 0.f ? value * asym : value;
-    v[j] = value;
-  }
+  for (std::int64_t j = 0; j < len; ++j)
+    v[j] = analog::dac_value(x[j], scale, res, bound, noise, asym, Stochastic ? u[j] : 0.f, Noise ? z[j] : 0.f,
+                             Quantise, Stochastic, Noise, Asymmetry);
 }
 
 void dac_row(const Periphery& p, const float* x, std::int64_t len, float scale, const float* u, const float* z,
@@ -230,18 +110,12 @@ int adc_loop(const AdcArgs& a, float* y, std::int64_t len) {
   const float asym = a.asym, res = a.res, bound = a.bound, neg_test = a.neg_test;
   int failed = 0;
   for (std::int64_t i = 0; i < len; ++i) {
-    float value = y[i];
-    if constexpr (Nonlinear) value = value / (1.f + std::fabs(nl[i] * value));
-    if constexpr (Asymmetry) value = value < 0.f ? value * asym : value;
-    if constexpr (Noise) value += sigma[i] * z[i];
+    float value = analog::adc_analog(y[i], Nonlinear ? nl[i] : 0.f, asym, Noise ? sigma[i] : 0.f, Noise ? z[i] : 0.f,
+                                     Nonlinear, Asymmetry, Noise);
     if constexpr (Clip) {
-      if constexpr (Quantise) {
-        float q = value / res;
-        if constexpr (Stochastic) q += u[i] - 0.5f;
-        value = std::rint(q) * res;
-      }
-      failed |= static_cast<int>(value >= bound) | static_cast<int>(value <= neg_test);
-      value = std::min(std::max(value, -bound), bound);
+      value = analog::adc_quantise(value, res, Stochastic ? u[i] : 0.f, Quantise, Stochastic);
+      failed |= static_cast<int>(analog::adc_reached(value, bound, neg_test));
+      value = clamp_value(value, -bound, bound);
     }
     y[i] = value;
   }
@@ -329,10 +203,7 @@ void apply_crossbar_effects(const Periphery& p, const Crossbar& cb, const std::v
     current.resize(static_cast<std::size_t>(rows * out_len));
     ramped.resize(current.size());
     std::vector<float> ramp(static_cast<std::size_t>(in_len));
-    for (std::int64_t j = 0; j < in_len; ++j) {
-      const float q = 1.f - static_cast<float>(j) / static_cast<float>(in_len);
-      ramp[j] = 1.f - q * q;
-    }
+    for (std::int64_t j = 0; j < in_len; ++j) ramp[j] = analog::ir_drop_ramp(j, in_len);
     for (std::int64_t k = 0; k < rows * in_len; ++k) tmp[k] = std::fabs(v[k]);
     cb.product(abs_w.data(), tmp.data(), rows, current.data());
     for (std::int64_t k = 0; k < rows; ++k)
@@ -354,13 +225,11 @@ void apply_crossbar_effects(const Periphery& p, const Crossbar& cb, const std::v
         const float* ck = current.data() + k * out_len;
         const float* rk = ramped.data() + k * out_len;
         for (std::int64_t i = 0; i < out_len; ++i) {
-          const float a = a_scale * ck[i];
-          const float c = a * (a * (0.05f * a - 0.2f) + 0.5f);
-          yk[i] -= p.ir_drop * c * rk[i];
+          yk[i] -= p.ir_drop * analog::ir_drop_factor(a_scale * ck[i]) * rk[i];
         }
       }
       if (p.wn == WeightNoiseType::None) continue;
-      draw_normals(layout.rnd, layout.out(pass, ids[k % m], static_cast<int>(k / m), 0), out_len, z.data());
+      fill_normal(layout.seed, layout.stream, layout.out(pass, ids[k % m], static_cast<int>(k / m), 0), out_len, z.data());
       if (pcm) {
         const float* sk = pcm_sum.data() + k * out_len;
         for (std::int64_t i = 0; i < out_len; ++i) yk[i] += p.w_noise * std::sqrt(sk[i]) * z[i];
@@ -553,15 +422,6 @@ AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const float* x
   return stats;
 }
 
-void check_sizes(const char* what, std::int64_t out_size, std::int64_t in_size, std::int64_t n, const float* w,
-                 const float* a, const float* b) {
-  if (out_size <= 0 || in_size <= 0 || n < 0)
-    throw ShapeError(std::string(what) + ": need out_size > 0, in_size > 0, n >= 0; got out_size = " +
-                     std::to_string(out_size) + ", in_size = " + std::to_string(in_size) +
-                     ", n = " + std::to_string(n));
-  if (!w || (n > 0 && (!a || !b))) throw ValueError(std::string(what) + ": null data pointer");
-}
-
 }  // namespace
 
 int analog_mvm_max_passes(const IOParameters& io) {
@@ -582,7 +442,7 @@ AnalogMvmStats analog_mvm_forward(const IOParameters& io, const float* w, std::i
                                   std::int64_t in_size, const float* x, std::int64_t n, float* y,
                                   const AnalogLineValues& lines, const AnalogRandom& random, float* nm_running,
                                   bool is_test) {
-  check_sizes("analog_mvm_forward", out_size, in_size, n, w, x, y);
+  analog::check_mvm_sizes("analog_mvm_forward", out_size, in_size, n, w, x, y);
   if (io.is_perfect) {
     if (n > 0) gemm(gemm_shape(false, true, n, out_size, in_size), io.out_scale, x, w, 0.f, y);
     return AnalogMvmStats{0, n > 0 ? 1 : 0};
@@ -596,7 +456,7 @@ AnalogMvmStats analog_mvm_backward(const IOParameters& io, const float* w, std::
                                    std::int64_t in_size, const float* d, std::int64_t n, float* dx,
                                    const AnalogLineValues& lines, const AnalogRandom& random, float* nm_running,
                                    bool is_test) {
-  check_sizes("analog_mvm_backward", out_size, in_size, n, w, d, dx);
+  analog::check_mvm_sizes("analog_mvm_backward", out_size, in_size, n, w, d, dx);
   if (io.is_perfect) {
     if (n > 0) gemm(gemm_shape(false, false, n, in_size, out_size), io.out_scale, d, w, 0.f, dx);
     return AnalogMvmStats{0, n > 0 ? 1 : 0};
@@ -614,13 +474,72 @@ std::uint64_t draw_analog_line_values(const IOParameters& io, std::int64_t lines
     draw_normals(random, random.offset, lines, z.data());
     const float n0 = io.out_nonlinearity / bound_or_one(io.out_bound);
     const float sd = std::max(io.out_nonlinearity_std, 0.f);
-    for (std::int64_t i = 0; i < lines; ++i) nonlinearity[i] = std::fabs(n0 * (1.f + sd * z[i]));
+    for (std::int64_t i = 0; i < lines; ++i) nonlinearity[i] = analog::line_value(n0, sd, z[i]);
   }
   if (noise) {
     draw_normals(random, random.offset + blocks, lines, z.data());
-    for (std::int64_t i = 0; i < lines; ++i) noise[i] = std::fabs(io.out_noise * (1.f + io.out_noise_std * z[i]));
+    for (std::int64_t i = 0; i < lines; ++i) noise[i] = analog::line_value(io.out_noise, io.out_noise_std, z[i]);
   }
   return 2 * blocks;
 }
 
 }  // namespace aimc::cpu
+
+namespace aimc::analog {
+
+Periphery resolve_periphery(const IOParameters& io, const float* nl, const float* sigma, bool backward) {
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  Periphery p{};
+  p.nm = io.noise_management;
+  p.bm = backward ? BoundManagementType::None : io.bound_management;
+  p.mv = io.mv_type;
+  p.nm_thres = io.nm_thres;
+  p.inp_bound = io.inp_bound > 0.f ? io.inp_bound : kInf;
+  const float ri = resolution(io.inp_res);
+  p.res_in = ri > 0.f ? ri * 2.f * bound_or_one(io.inp_bound) : 0.f;
+  p.inp_noise = io.inp_noise;
+  p.inp_sto = io.inp_sto_round && p.res_in > 0.f;
+  p.has_inp_asym = io.inp_asymmetry != 0.f;
+  p.inp_asym = 1.f - io.inp_asymmetry;
+  p.out_bound = io.out_bound > 0.f ? io.out_bound : kInf;
+  p.out_bound_one = bound_or_one(io.out_bound);
+  const float ro = resolution(io.out_res);
+  p.res_out = ro > 0.f ? ro * 2.f * p.out_bound_one : 0.f;
+  p.out_sto = io.out_sto_round && p.res_out > 0.f;
+  p.out_noise = io.out_noise;
+  p.has_out_asym = io.out_asymmetry != 0.f;
+  p.out_asym = 1.f - io.out_asymmetry;
+  p.out_scale = io.out_scale;
+  p.test_neg = io.bm_test_negative_bound;
+  p.max_bm_factor = io.max_bm_factor;
+  p.max_bm_res = io.max_bm_res;
+  p.wn = io.w_noise > 0.f ? io.w_noise_type : WeightNoiseType::None;
+  p.w_noise = io.w_noise;
+  p.ir_drop = io.ir_drop;
+  p.ir_g_ratio = io.ir_drop_g_ratio;
+  p.has_nl = io.out_nonlinearity != 0.f;
+  p.nl = nl;
+  p.nl_const = std::fabs(io.out_nonlinearity / p.out_bound_one);
+  if (p.has_nl && !p.nl && io.out_nonlinearity_std > 0.f)
+    throw ValueError("analog MVM: out_nonlinearity_std = " + std::to_string(io.out_nonlinearity_std) +
+                     " > 0 needs the per-line nonlinearity values (AnalogLineValues::out_nonlinearity)");
+  p.sigma = sigma;
+  if (!p.sigma && io.out_noise_std > 0.f)
+    throw ValueError("analog MVM: out_noise_std = " + std::to_string(io.out_noise_std) +
+                     " > 0 needs the per-line noise values (AnalogLineValues::out_noise)");
+  p.has_noise = p.sigma != nullptr || io.out_noise > 0.f;
+  if (p.ir_drop > 0.f && !(p.ir_g_ratio > 0.f))
+    throw ValueError("analog MVM: ir_drop_g_ratio = " + std::to_string(p.ir_g_ratio) + " must be > 0");
+  return p;
+}
+
+void check_mvm_sizes(const char* what, std::int64_t out_size, std::int64_t in_size, std::int64_t n, const float* w,
+                 const float* a, const float* b) {
+  if (out_size <= 0 || in_size <= 0 || n < 0)
+    throw ShapeError(std::string(what) + ": need out_size > 0, in_size > 0, n >= 0; got out_size = " +
+                     std::to_string(out_size) + ", in_size = " + std::to_string(in_size) +
+                     ", n = " + std::to_string(n));
+  if (!w || (n > 0 && (!a || !b))) throw ValueError(std::string(what) + ": null data pointer");
+}
+
+}  // namespace aimc::analog

@@ -1,8 +1,22 @@
-// Turns a CUDA status into an exception naming the failed call.
+// Turns a CUDA status into an exception naming the failed call, and the
+// kernel-launch macro. Every .cu file includes this first: under
+// AIMC_CUDA_EMULATION (tests/cuda_emulation) the kernels compile as plain C++
+// against kernels/cuda/emulation.h instead of the CUDA runtime.
 #pragma once
 
+#ifdef AIMC_CUDA_EMULATION
+#include "kernels/cuda/emulation.h"
+// The launch runs the kernel once, as one block of one thread (the launch
+// configuration is evaluated and ignored).
+inline void aimc_emulated_launch(unsigned /*grid*/, unsigned /*block*/) {}
+#define AIMC_LAUNCH(kernel, ...) (aimc_emulated_launch(__VA_ARGS__), kernel)
+#else
 #include <cuda_runtime.h>
+// AIMC_LAUNCH(kernel, grid, block)(args...) is kernel<<<grid, block>>>(args...).
+#define AIMC_LAUNCH(kernel, ...) kernel<<<__VA_ARGS__>>>
+#endif
 
+#include <cstddef>
 #include <stdexcept>
 #include <string>
 

@@ -6,10 +6,16 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "kernels/analog/conductance_law.h"
+#include "kernels/analog/io_parameters.h"
+#include "kernels/analog/lightning_law.h"
 #include "kernels/analog/pcm_law.h"
 #include "kernels/analog/reram_law.h"
+#include "kernels/analog/weight_transform_law.h"
+#include "kernels/cpu/analog_mvm.h"
+#include "kernels/cpu/gemm.h"
 
 namespace aimc::cuda {
 
@@ -30,6 +36,46 @@ void fill(float* x, std::size_t n, float value);
 void axpy(std::size_t n, float alpha, const float* x, float* y);
 // x[i] *= alpha for i < n.
 void scale(float* x, std::size_t n, float alpha);
+
+// m[r] = max_c |w[r, c]| over the first cols_used of cols columns (0 for an
+// empty row).
+void row_abs_max(const float* w, std::int64_t rows, std::int64_t cols, std::int64_t cols_used, float* m);
+
+// C = alpha·op(A)·op(B) + beta·C with the row-major conventions of
+// cpu::gemm (kernels/cpu/gemm.h), through cuBLAS in FP32 (no TF32).
+void gemm(const cpu::GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c);
+
+// The analog MVM of one tile (kernels/cuda/analog_mvm.cu): cpu::analog_mvm_*
+// on device pointers (w, x/d, y/dx and the per-line values in `lines`), with
+// the same model, Philox layout and per-element code (kernels/analog/
+// periphery.h). nm_running stays a host pointer. The results equal the CPU's
+// up to float rounding in the GEMM and fused multiply-adds, which can move a
+// quantised output by one ADC step.
+cpu::AnalogMvmStats analog_mvm_forward(const IOParameters& io, const float* w, std::int64_t out_size,
+                                       std::int64_t in_size, const float* x, std::int64_t n, float* y,
+                                       const cpu::AnalogLineValues& lines, const cpu::AnalogRandom& random,
+                                       float* nm_running = nullptr, bool is_test = false);
+cpu::AnalogMvmStats analog_mvm_backward(const IOParameters& io, const float* w, std::int64_t out_size,
+                                        std::int64_t in_size, const float* d, std::int64_t n, float* dx,
+                                        const cpu::AnalogLineValues& lines, const cpu::AnalogRandom& random,
+                                        float* nm_running = nullptr, bool is_test = false);
+// cpu::draw_analog_line_values into device buffers (same values).
+std::uint64_t draw_analog_line_values(const IOParameters& io, std::int64_t lines, const cpu::AnalogRandom& random,
+                                      float* nonlinearity, float* noise);
+
+// The lightning-style forward of layers/tiles/lightning_forward.h on CUDA
+// (kernels/cuda/lightning.cu), forward only: y[M, Σ out_pieces] from x[M,
+// Σ in_pieces] over the tile grid (tile t = r·C + c, row-major). used_weights[t]
+// are multiplied (after any modifier); stored_weights[t] set wmax (noise and
+// ADC bound). input_ranges: one per tile column, or empty when the input range
+// is off. The noise of tile t draws Generator::normal's values from (seed,
+// (first_tile_id + t)·16 + 4, counter). Returns the Philox blocks the noise of
+// one tile used (0 without noise).
+std::uint64_t lightning_forward(const analog::LightningLaw& law, const float* x, std::int64_t m,
+                                const std::vector<std::int64_t>& in_pieces, const std::vector<std::int64_t>& out_pieces,
+                                const std::vector<const float*>& used_weights,
+                                const std::vector<const float*>& stored_weights, const std::vector<float>& input_ranges,
+                                std::uint64_t seed, std::uint64_t first_tile_id, std::uint64_t counter, float* y);
 
 // Device-model kernels (kernels/cuda/device_noise.cu), device pointers. They
 // compute what the CPU device models compute (shared AIMC_HD law code) and are
@@ -64,5 +110,18 @@ void table_drift_exponent(const DriftTable& table, double drift_scale, const flo
 void reram_program(const ReRamCmoLaw& law, const float* g_target, std::size_t n, const float* xi, float* g_prog);
 void reram_drift(const ReRamCmoLaw& law, const ReRamCmoDriftTime& t, const float* g_prog, const float* xi,
                  std::size_t n, float* g);
+
+// Weight transforms (kernels/cuda/weight_transforms.cu): the CUDA twins of
+// layers/tiles/weight_transforms.h on float32 [rows, cols] row-major device
+// buffers, with the per-element math of kernels/analog/weight_transform_law.h.
+// out = the modified w (w unchanged; the last column copied when
+// law.copy_last_column); the Philox layout of the CPU (blocks from `counter`).
+// Returns the Philox blocks used (modifier_sections(law, rows, cols).used).
+std::uint64_t weight_modifier(const ModifierLaw& law, const float* w, std::size_t rows, std::size_t cols, float* out,
+                              std::uint64_t seed, std::uint64_t stream, std::uint64_t counter);
+// Clips w in place (fixed_value caps the non-fixed kinds when > 0).
+void weight_clip(ClipKind kind, float sigma, float fixed_value, float* w, std::size_t rows, std::size_t cols);
+// Remaps w in place and updates the device scales [rows] (per-row factors on the host).
+void weight_remap(const RemapLaw& law, float* w, std::size_t rows, std::size_t cols, float* scales);
 
 }  // namespace aimc::cuda

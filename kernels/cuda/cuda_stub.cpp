@@ -21,6 +21,27 @@ void synchronize() {}
 void fill(float*, std::size_t, float) { unavailable(); }
 void axpy(std::size_t, float, const float*, float*) { unavailable(); }
 void scale(float*, std::size_t, float) { unavailable(); }
+void row_abs_max(const float*, std::int64_t, std::int64_t, std::int64_t, float*) { unavailable(); }
+void gemm(const cpu::GemmShape&, float, const float*, const float*, float, float*) { unavailable(); }
+cpu::AnalogMvmStats analog_mvm_forward(const IOParameters&, const float*, std::int64_t, std::int64_t, const float*,
+                                       std::int64_t, float*, const cpu::AnalogLineValues&, const cpu::AnalogRandom&,
+                                       float*, bool) {
+  unavailable();
+}
+cpu::AnalogMvmStats analog_mvm_backward(const IOParameters&, const float*, std::int64_t, std::int64_t, const float*,
+                                        std::int64_t, float*, const cpu::AnalogLineValues&, const cpu::AnalogRandom&,
+                                        float*, bool) {
+  unavailable();
+}
+std::uint64_t draw_analog_line_values(const IOParameters&, std::int64_t, const cpu::AnalogRandom&, float*, float*) {
+  unavailable();
+}
+std::uint64_t lightning_forward(const analog::LightningLaw&, const float*, std::int64_t,
+                                const std::vector<std::int64_t>&, const std::vector<std::int64_t>&,
+                                const std::vector<const float*>&, const std::vector<const float*>&,
+                                const std::vector<float>&, std::uint64_t, std::uint64_t, std::uint64_t, float*) {
+  unavailable();
+}
 void fill_normal(std::uint64_t, std::uint64_t, std::uint64_t, std::size_t, float*) { unavailable(); }
 void pcm_program(const PcmLaw&, const float*, std::size_t, const float*, const float*, float*, float*) {
   unavailable();
@@ -42,5 +63,13 @@ void reram_program(const ReRamCmoLaw&, const float*, std::size_t, const float*, 
 void reram_drift(const ReRamCmoLaw&, const ReRamCmoDriftTime&, const float*, const float*, std::size_t, float*) {
   unavailable();
 }
+
+// Weight transforms (kernels/cuda/weight_transforms.cu)
+std::uint64_t weight_modifier(const ModifierLaw&, const float*, std::size_t, std::size_t, float*, std::uint64_t,
+                              std::uint64_t, std::uint64_t) {
+  unavailable();
+}
+void weight_clip(ClipKind, float, float, float*, std::size_t, std::size_t) { unavailable(); }
+void weight_remap(const RemapLaw&, float*, std::size_t, std::size_t, float*) { unavailable(); }
 
 }  // namespace aimc::cuda

@@ -1,8 +1,6 @@
 // CUDA twins of the inference device-model kernels: standard normals of a
 // Philox stream (cpu::fill_normal, same bits) and the PCM-family laws of
 // kernels/analog/pcm_law.h applied element-wise. Grid-stride loops.
-#include <cuda_runtime.h>
-
 #include "kernels/analog/conductance_law.h"
 #include "kernels/analog/pcm_law.h"
 #include "kernels/analog/reram_law.h"
@@ -105,77 +103,77 @@ __global__ void column_abs_sums_kernel(const float* y, std::size_t in, std::size
 
 void pair_to_conductances(const PairLaw& law, double s, const float* w, std::size_t n, float* g) {
   if (n == 0) return;
-  pair_conductances_kernel<<<grid_for(n * 2 * law.pairs), 256>>>(law, s, w, n, g);
+  AIMC_LAUNCH(pair_conductances_kernel, grid_for(n * 2 * law.pairs), 256)(law, s, w, n, g);
   check(cudaGetLastError(), "pair_to_conductances kernel launch");
 }
 
 void pair_to_weights(const PairLaw& law, double s, const float* g, std::size_t n, float* w) {
   if (n == 0) return;
-  pair_weights_kernel<<<grid_for(n), 256>>>(law, s, g, n, w);
+  AIMC_LAUNCH(pair_weights_kernel, grid_for(n), 256)(law, s, g, n, w);
   check(cudaGetLastError(), "pair_to_weights kernel launch");
 }
 
 void single_to_conductances(double g_min, double s, double w_min, const float* w, std::size_t n, float* g) {
   if (n == 0) return;
-  single_conductances_kernel<<<grid_for(n), 256>>>(g_min, s, w_min, w, n, g);
+  AIMC_LAUNCH(single_conductances_kernel, grid_for(n), 256)(g_min, s, w_min, w, n, g);
   check(cudaGetLastError(), "single_to_conductances kernel launch");
 }
 
 void single_to_weights(double g_min, double s, double w_min, const float* g, std::size_t n, float* w) {
   if (n == 0) return;
-  single_weights_kernel<<<grid_for(n), 256>>>(g_min, s, w_min, g, n, w);
+  AIMC_LAUNCH(single_weights_kernel, grid_for(n), 256)(g_min, s, w_min, g, n, w);
   check(cudaGetLastError(), "single_to_weights kernel launch");
 }
 
 void table_to_conductances(const PairTables& tables, double m, const float* w, std::size_t n, float* g) {
   if (n == 0) return;
-  table_conductances_kernel<<<grid_for(n * tables.devices), 256>>>(tables, m, w, n, g);
+  AIMC_LAUNCH(table_conductances_kernel, grid_for(n * tables.devices), 256)(tables, m, w, n, g);
   check(cudaGetLastError(), "table_to_conductances kernel launch");
 }
 
 void column_abs_sums(const float* y, std::size_t in, std::size_t out, double* sums) {
   if (out == 0) return;
-  column_abs_sums_kernel<<<grid_for(out), 256>>>(y, in, out, sums);
+  AIMC_LAUNCH(column_abs_sums_kernel, grid_for(out), 256)(y, in, out, sums);
   check(cudaGetLastError(), "column_abs_sums kernel launch");
 }
 
 void table_drift_exponent(const DriftTable& table, double drift_scale, const float* g_target, std::size_t n,
                           const float* xi, float* nu) {
   if (n == 0) return;
-  table_exponent_kernel<<<grid_for(n), 256>>>(table, drift_scale, g_target, n, xi, nu);
+  AIMC_LAUNCH(table_exponent_kernel, grid_for(n), 256)(table, drift_scale, g_target, n, xi, nu);
   check(cudaGetLastError(), "table_drift_exponent kernel launch");
 }
 
 void reram_program(const ReRamCmoLaw& law, const float* g_target, std::size_t n, const float* xi, float* g_prog) {
   if (n == 0) return;
-  reram_program_kernel<<<grid_for(n), 256>>>(law, g_target, n, xi, g_prog);
+  AIMC_LAUNCH(reram_program_kernel, grid_for(n), 256)(law, g_target, n, xi, g_prog);
   check(cudaGetLastError(), "reram_program kernel launch");
 }
 
 void reram_drift(const ReRamCmoLaw& law, const ReRamCmoDriftTime& t, const float* g_prog, const float* xi,
                  std::size_t n, float* g) {
   if (n == 0) return;
-  reram_drift_kernel<<<grid_for(n), 256>>>(law, t, g_prog, xi, n, g);
+  AIMC_LAUNCH(reram_drift_kernel, grid_for(n), 256)(law, t, g_prog, xi, n, g);
   check(cudaGetLastError(), "reram_drift kernel launch");
 }
 
 void fill_normal(std::uint64_t seed, std::uint64_t stream, std::uint64_t block, std::size_t count, float* z) {
   if (count == 0) return;
-  fill_normal_kernel<<<grid_for(count), 256>>>(seed, stream, block, count, z);
+  AIMC_LAUNCH(fill_normal_kernel, grid_for(count), 256)(seed, stream, block, count, z);
   check(cudaGetLastError(), "fill_normal kernel launch");
 }
 
 void pcm_program(const PcmLaw& law, const float* g_target, std::size_t n, const float* xi_prog, const float* xi_nu,
                  float* g_prog, float* nu) {
   if (n == 0) return;
-  pcm_program_kernel<<<grid_for(n), 256>>>(law, g_target, n, xi_prog, xi_nu, g_prog, nu);
+  AIMC_LAUNCH(pcm_program_kernel, grid_for(n), 256)(law, g_target, n, xi_prog, xi_nu, g_prog, nu);
   check(cudaGetLastError(), "pcm_program kernel launch");
 }
 
 void pcm_drift(const PcmLaw& law, const PcmDriftTime& t, const float* g_prog, const float* nu, const float* xi,
                std::size_t n, float* g) {
   if (n == 0) return;
-  pcm_drift_kernel<<<grid_for(n), 256>>>(law, t, g_prog, nu, xi, n, g);
+  AIMC_LAUNCH(pcm_drift_kernel, grid_for(n), 256)(law, t, g_prog, nu, xi, n, g);
   check(cudaGetLastError(), "pcm_drift kernel launch");
 }
 

@@ -1,6 +1,4 @@
 // CUDA runtime services: device discovery, buffers and copies.
-#include <cuda_runtime.h>
-
 #include <stdexcept>
 #include <string>
 

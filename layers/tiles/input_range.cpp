@@ -8,6 +8,7 @@
 #include <string>
 
 #include "engine/autograd.h"
+#include "kernels/analog/lightning_law.h"
 #include "kernels/cpu/parallel.h"
 
 namespace aimc {
@@ -48,7 +49,7 @@ Tensor input_range_clip(const Tensor& x_in, const Tensor& r, const InputRangePar
   const float* xs = x.data<float>();
   float* vs = v.data<float>();
   cpu::parallel_for(0, n, cpu::grain_for(n, 1 << 14), [&](std::int64_t lo, std::int64_t hi) {
-    for (std::int64_t i = lo; i < hi; ++i) vs[i] = std::min(std::max(xs[i], -rv), rv) / rv;
+    for (std::int64_t i = lo; i < hi; ++i) vs[i] = analog::lightning_input(xs[i], rv);
   });
   return record(v, "input_range_clip", {x_in, r}, [x, rv, p](const Tensor& g_in) -> std::vector<Tensor> {
     const Tensor g = g_in.contiguous();

@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "engine/tensor.h"
+#include "kernels/analog/lightning_law.h"
 #include "layers/config/rpu_config.h"
 #include "layers/tiles/split.h"
 
@@ -59,6 +60,12 @@ struct LightningRandom {
 // enabled input range, out_res > 0 without out_bound > 0.
 void check_lightning_config(const TorchInferenceRPUConfig& cfg);
 
+// The forward settings as plain numbers for a grid with tile_columns tile
+// columns (the output noise only when training), and whether the weight
+// modifier runs.
+analog::LightningLaw lightning_law(const TorchInferenceRPUConfig& cfg, bool training, std::int64_t tile_columns);
+bool lightning_modifies(const TorchInferenceRPUConfig& cfg, bool training);
+
 // x_rows [M, in] float32 -> [M, out], differentiable w.r.t. x_rows, every
 // tile weight (grid row-major, tile (r, c) of shape [out_pieces[r],
 // in_pieces[c]]) and the input ranges (empty when cfg.pre_post.input_range is
@@ -67,5 +74,14 @@ void check_lightning_config(const TorchInferenceRPUConfig& cfg);
 Tensor lightning_forward(const Tensor& x_rows, const std::vector<Tensor>& tile_weights, const TileGrid& grid,
                          const TorchInferenceRPUConfig& cfg, const std::vector<Tensor>& input_ranges, bool training,
                          const LightningRandom& random);
+
+// The same forward on CUDA (kernels/cuda/lightning.cu), without autograd:
+// x_rows and the tile weights contiguous float32 on the CUDA device (the input
+// ranges anywhere); returns y on the device. The modifier runs through
+// apply_weight_modifier on the device. Equal to lightning_forward up to float
+// rounding in the GEMM (which can move a quantised output by one ADC step).
+Tensor lightning_forward_cuda(const Tensor& x_rows, const std::vector<Tensor>& tile_weights, const TileGrid& grid,
+                              const TorchInferenceRPUConfig& cfg, const std::vector<Tensor>& input_ranges,
+                              bool training, const LightningRandom& random);
 
 }  // namespace aimc

@@ -1,18 +1,22 @@
 // Hardware-aware-training weight transforms: modifier, clipper, remapper
 // (see weight_transforms.h for the formulas and the random-number layout).
-// Weights in normalised units; PCM_NOISE works internally in µS.
+// Weights in normalised units; PCM_NOISE works internally in µS. The
+// per-element math lives in kernels/analog/weight_transform_law.h, shared with
+// the CUDA twins (kernels/cuda/weight_transforms.cu) that CUDA tensors go to.
 #include "layers/tiles/weight_transforms.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <limits>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "engine/autograd.h"
 #include "engine/error.h"
+#include "kernels/analog/weight_transform_law.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cuda/cuda_api.h"
 #include "kernels/random.h"
 #include "kernels/random_normal.h"
 
@@ -27,12 +31,47 @@ constexpr std::int64_t kMinGrainElements = 8192;
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
+// Float32 [out, in] weights, on the CPU or (contiguous) on CUDA.
 void check_weights(const Tensor& w, const char* op) {
   if (!w.defined()) throw ValueError(std::string(op) + ": weights are undefined");
-  check_cpu(w, op);
   check_dtype(w, DType::Float32, op);
   if (w.dim() != 2) {
     throw ShapeError(std::string(op) + ": expected 2-D weights [out, in], got shape " + shape_str(w.shape()));
+  }
+  if (w.device().is_cuda() && !w.is_contiguous()) {
+    throw DeviceError(std::string(op) + ": CUDA weights must be contiguous, got strides of a view of shape " +
+                      shape_str(w.shape()));
+  }
+}
+
+// The law header's code for a modifier type.
+ModifierKind modifier_kind(MT t) {
+  switch (t) {
+    case MT::None: return ModifierKind::None;
+    case MT::Discretize: return ModifierKind::Discretize;
+    case MT::DiscretizePerChannel: return ModifierKind::DiscretizePerChannel;
+    case MT::MultNormal: return ModifierKind::MultNormal;
+    case MT::AddNormal: return ModifierKind::AddNormal;
+    case MT::AddNormalPerChannel: return ModifierKind::AddNormalPerChannel;
+    case MT::DiscretizeAddNormal: return ModifierKind::DiscretizeAddNormal;
+    case MT::DiscretizeAddNormalPerChannel: return ModifierKind::DiscretizeAddNormalPerChannel;
+    case MT::DoReFa: return ModifierKind::DoReFa;
+    case MT::Poly: return ModifierKind::Poly;
+    case MT::PCMNoise: return ModifierKind::PCMNoise;
+    case MT::ProgNoise: return ModifierKind::ProgNoise;
+    case MT::DropConnect: return ModifierKind::DropConnect;
+    case MT::Copy: return ModifierKind::Copy;
+  }
+  throw ConfigError("WeightModifierParameter.type: unknown value " + std::to_string(static_cast<int>(t)));
+}
+
+// Runs a CUDA entry point, turning its std::runtime_error into a DeviceError.
+template <class F>
+auto on_cuda(const char* op, F&& f) {
+  try {
+    return f();
+  } catch (const std::runtime_error& e) {
+    throw DeviceError(std::string(op) + ": " + e.what());
   }
 }
 
@@ -114,18 +153,6 @@ void for_elements(std::int64_t rows, std::int64_t cols, std::int64_t cols_used, 
 // Draw for loops that need no random numbers.
 void no_draw(std::int64_t, std::int64_t count, float* d) { std::fill(d, d + count, 0.0f); }
 
-bool is_per_channel(MT t) {
-  return t == MT::DiscretizePerChannel || t == MT::AddNormalPerChannel || t == MT::DiscretizeAddNormalPerChannel;
-}
-bool is_discretize(MT t) {
-  return t == MT::Discretize || t == MT::DiscretizePerChannel || t == MT::DiscretizeAddNormal ||
-         t == MT::DiscretizeAddNormalPerChannel;
-}
-bool is_gaussian(MT t) {
-  return t == MT::AddNormal || t == MT::AddNormalPerChannel || t == MT::MultNormal || t == MT::DiscretizeAddNormal ||
-         t == MT::DiscretizeAddNormalPerChannel || t == MT::Poly || t == MT::ProgNoise;
-}
-
 // Row maxima of |w| over the first cols_used columns.
 std::vector<float> row_abs_max(const float* w, std::int64_t rows, std::int64_t cols, std::int64_t cols_used) {
   std::vector<float> m(static_cast<std::size_t>(rows), 0.0f);
@@ -142,79 +169,56 @@ std::vector<float> row_abs_max(const float* w, std::int64_t rows, std::int64_t c
 
 // The scale a per row (see the header).
 std::vector<float> modifier_amax(const float* w, std::int64_t rows, std::int64_t cols, std::int64_t cols_used,
-                                 const WeightModifierParameter& p) {
-  std::vector<float> a(static_cast<std::size_t>(rows), p.assumed_wmax);
-  if (!p.rel_to_actual_wmax) return a;
+                                 const ModifierLaw& law) {
+  std::vector<float> a(static_cast<std::size_t>(rows), law.assumed_wmax);
+  if (!law.rel_to_actual_wmax) return a;
   std::vector<float> m = row_abs_max(w, rows, cols, cols_used);
-  if (is_per_channel(p.type)) {
-    for (std::size_t r = 0; r < m.size(); ++r) a[r] = m[r] > 0.0f ? m[r] : 1.0f;
+  if (modifier_is_per_channel(law.kind)) {
+    for (std::size_t r = 0; r < m.size(); ++r) a[r] = modifier_scale(m[r]);
   } else {
     float g = 0.0f;
     for (float v : m) g = std::max(g, v);
-    std::fill(a.begin(), a.end(), g > 0.0f ? g : 1.0f);
+    std::fill(a.begin(), a.end(), modifier_scale(g));
   }
   return a;
 }
 
-// σ polynomial c0 + c1·x + c2·x² + ... (Horner).
-float poly(const std::vector<float>& c, float x) {
-  float s = c.back();
-  for (std::size_t j = c.size() - 1; j-- > 0;) s = s * x + c[j];
-  return s;
-}
-
-// PCM_NOISE for one weight (aihwkit's PCM modifier kernel; g in µS).
-constexpr float kPcmP0 = 0.26348f;
-constexpr float kPcmP1 = 1.9650f;
-constexpr float kPcmP2 = -1.1731f;
-constexpr double kPcmTRead = 250.0e-9;
-
-struct PcmConstants {
-  float g_max, t0, t, log_t_ratio, noise_scale, zero_thres, log_sqrt_factor, p_reset, p_gmax, p_random;
-};
-
-float pcm_noise_one(float w, float a, const PcmConstants& k, const rng::Block& b0, const rng::Block& b1) {
-  float g = std::clamp(w, -a, a) * k.g_max / a;
-  if (!(std::fabs(g) > k.zero_thres)) g = 0.0f;  // small targets are not programmed
-  const bool negative = g < 0.0f;
-  if (k.p_reset > 0.0f && rng::uniform_open(b1.v[0]) < k.p_reset) g = 0.0f;
-  if (k.p_gmax > 0.0f && rng::uniform_open(b1.v[1]) < k.p_gmax) {
-    g = rng::uniform_open(b1.v[2]) > 0.5f ? g - k.g_max : g + k.g_max;
-  }
-  if (k.p_random > 0.0f) {
-    const float u = rng::uniform_open(b1.v[3]);
-    if (u < k.p_random) {
-      const float value = (u / k.p_random) * k.g_max;  // uniform in (0, g_max) given u < p
-      g = g > 0.0f ? value : -value;
-    }
-  }
-  g = std::clamp(g, -k.g_max, k.g_max);
-  if (!(std::fabs(g) > 0.0f)) return 0.0f;
-
-  float z_prog, z_drift, z_read, z_unused;
-  rng::box_muller_fast(b0.v[0], b0.v[1], z_prog, z_drift);
-  rng::box_muller_fast(b0.v[2], b0.v[3], z_read, z_unused);
-  const float g_rel = std::fabs(g / k.g_max);
-  const float sigma_prog = kPcmP0 + g_rel * kPcmP1 + g_rel * g_rel * kPcmP2;
-  const float g_prog = g + k.noise_scale * sigma_prog * z_prog;
-  const float g_prog_rel = std::fabs(g_prog / k.g_max);
-  float g_drift = g_prog;
-  if (k.t > k.t0) {
-    // Only the spread of the drift exponent (the mean drift is assumed compensated).
-    const float sigma_nu = std::clamp(-0.0125f * std::log(std::max(g_prog_rel, 1e-6f)) - 0.0059f, 0.008f, 0.045f);
-    const float nu = std::fabs(z_drift * sigma_nu);
-    g_drift = g_prog * std::exp(-nu * k.log_t_ratio);  // (t/t0)^-ν
-  }
-  const float g_pow = g_prog_rel > 0.0f ? std::exp(0.65f * std::log(g_prog_rel)) : 0.0f;  // g_r^0.65
-  const float q_s = std::min(0.0088f / std::max(g_pow, 1e-3f), 0.2f);
-  const float g_final = g_drift + k.noise_scale * std::fabs(g_drift) * q_s * k.log_sqrt_factor * z_read;
-  const float w_final = g_final / k.g_max * a;
-  return negative ? -std::fabs(w_final) : std::fabs(w_final);  // the sign cannot change
-}
-
 void pcm_noise(float* o, std::int64_t rows, std::int64_t cols, std::int64_t cols_used, const std::vector<float>& amax,
-               const WeightModifierParameter& p, const Section& s) {
-  PcmConstants k{};
+               const PcmModifierConstants& k, const Section& s) {
+  for_elements(rows, cols, cols_used, no_draw, [&](std::int64_t i, std::int64_t row, float) {
+    const rng::Block b0 = s.block(2 * i);
+    const rng::Block b1 = s.block(2 * i + 1);
+    o[i] = pcm_noise_one(o[i], amax[static_cast<std::size_t>(row)], k, b0, b1);
+  });
+}
+
+}  // namespace
+
+ModifierLaw make_modifier_law(const WeightModifierParameter& p) {
+  ModifierLaw law;
+  law.kind = modifier_kind(p.type);
+  law.std_dev = p.std_dev;
+  law.res = p.res;
+  law.sto_round = p.sto_round;
+  law.dorefa_clip = p.dorefa_clip;
+  law.pdrop = p.pdrop;
+  law.rel_to_actual_wmax = p.rel_to_actual_wmax;
+  law.assumed_wmax = p.assumed_wmax;
+  law.copy_last_column = p.copy_last_column;
+  law.g_max = p.g_max;
+  const bool uses_coeffs = p.type == MT::Poly || p.type == MT::ProgNoise;
+  if (uses_coeffs && p.coeffs.empty()) {
+    throw ConfigError("WeightModifierParameter.coeffs: POLY and PROG_NOISE need at least one coefficient, got none");
+  }
+  if (uses_coeffs && p.coeffs.size() > static_cast<std::size_t>(ModifierLaw::kMaxCoeffs)) {
+    throw ConfigError("WeightModifierParameter.coeffs: POLY and PROG_NOISE support at most " +
+                      std::to_string(ModifierLaw::kMaxCoeffs) + " coefficients, got " +
+                      std::to_string(p.coeffs.size()));
+  }
+  // The other types never read the polynomial.
+  law.coeff_count = static_cast<int>(std::min<std::size_t>(p.coeffs.size(), ModifierLaw::kMaxCoeffs));
+  for (int j = 0; j < law.coeff_count; ++j) law.coeffs[j] = p.coeffs[static_cast<std::size_t>(j)];
+  PcmModifierConstants& k = law.pcm;
   k.g_max = p.g_max;
   k.t0 = p.pcm_t0;
   k.t = p.pcm_t_inference + p.pcm_t0;
@@ -226,80 +230,75 @@ void pcm_noise(float* o, std::int64_t rows, std::int64_t cols, std::int64_t cols
   k.p_reset = p.pcm_prob_at_reset;
   k.p_gmax = p.pcm_prob_at_gmax;
   k.p_random = p.pcm_prob_at_random;
-  for_elements(rows, cols, cols_used, no_draw, [&](std::int64_t i, std::int64_t row, float) {
-    const rng::Block b0 = s.block(2 * i);
-    const rng::Block b1 = s.block(2 * i + 1);
-    o[i] = pcm_noise_one(o[i], amax[static_cast<std::size_t>(row)], k, b0, b1);
-  });
+  return law;
 }
-
-}  // namespace
 
 Tensor apply_weight_modifier(const Tensor& w, const WeightModifierParameter& p, std::uint64_t seed,
                              std::uint64_t stream, std::uint64_t counter, std::uint64_t* blocks_used) {
   const char* op = "apply_weight_modifier";
   check_weights(w, op);
   p.validate();
+  const ModifierLaw law = make_modifier_law(p);
   NoGradGuard no_grad;
-  const Tensor src = w.detach().contiguous();
   const std::int64_t rows = w.size(0), cols = w.size(1), n = rows * cols;
+  const ModifierSections sections = modifier_sections(law, rows, cols);
+
+  if (w.device().is_cuda()) {
+    Tensor out = Tensor::empty(w.shape(), DType::Float32, w.device());
+    const std::uint64_t used = on_cuda(op, [&] {
+      return cuda::weight_modifier(law, w.data<float>(), static_cast<std::size_t>(rows),
+                                   static_cast<std::size_t>(cols), out.data<float>(), seed, stream, counter);
+    });
+    if (blocks_used) *blocks_used = used;
+    return out;
+  }
+
+  const Tensor src = w.detach().contiguous();
   Tensor out = Tensor::empty(w.shape(), DType::Float32);
   float* o = out.data<float>();
   if (n > 0) std::memcpy(o, src.data<float>(), static_cast<std::size_t>(n) * sizeof(float));
-  std::uint64_t used = 0;
-  const auto section = [&](std::uint64_t blocks) {
-    const Section s{seed, stream, counter + used};
-    used += blocks;
-    return s;
-  };
-  const std::int64_t cols_used = p.copy_last_column ? cols - 1 : cols;
+  const auto section = [&](std::uint64_t base) { return Section{seed, stream, counter + base}; };
+  const std::int64_t cols_used = law.copy_last_column ? cols - 1 : cols;
   const MT t = p.type;
-  const std::uint64_t groups = static_cast<std::uint64_t>(ceil_div(n, 4));
 
-  if (n > 0 && cols_used > 0 && t != MT::None && t != MT::Copy && t != MT::DropConnect) {
-    const std::vector<float> amax = modifier_amax(o, rows, cols, cols_used, p);
-    const float res = p.res;
+  if (sections.main_step) {
+    const std::vector<float> amax = modifier_amax(o, rows, cols, cols_used, law);
+    const float res = law.res;
 
-    if (is_discretize(t)) {
-      const bool sto = p.sto_round;
-      const Section s = sto ? section(groups) : Section{seed, stream, 0};
+    if (modifier_is_discretize(law.kind)) {
+      const bool sto = sections.sto;
+      const Section s = sto ? section(sections.sto_base) : Section{seed, stream, 0};
       const auto draw = [&](std::int64_t g, std::int64_t c, float* d) { sto ? s.uniforms(g, c, d) : no_draw(g, c, d); };
       for_elements(rows, cols, cols_used, draw, [&](std::int64_t i, std::int64_t row, float u) {
-        const float a = amax[static_cast<std::size_t>(row)];
-        float v = o[i] / a / res;
-        if (sto) v += u - 0.5f;
-        o[i] = a * (res * std::round(v));
+        o[i] = modifier_discretize(o[i], amax[static_cast<std::size_t>(row)], res, sto, u);
       });
     }
 
-    if (is_gaussian(t) && p.std_dev > 0.0f) {
-      const Section s = section(groups);
+    if (sections.gaussian) {
+      const Section s = section(sections.noise_base);
       const auto draw = [&](std::int64_t g, std::int64_t c, float* d) { s.normals(g, c, d); };
-      const float sd = p.std_dev;
+      const float sd = law.std_dev;
       switch (t) {
         case MT::AddNormal:
         case MT::AddNormalPerChannel:
         case MT::DiscretizeAddNormal:
         case MT::DiscretizeAddNormalPerChannel:
           for_elements(rows, cols, cols_used, draw, [&](std::int64_t i, std::int64_t row, float z) {
-            o[i] += sd * amax[static_cast<std::size_t>(row)] * z;
+            o[i] = modifier_add_normal(o[i], sd, amax[static_cast<std::size_t>(row)], z);
           });
           break;
         case MT::MultNormal:
           for_elements(rows, cols, cols_used, draw, [&](std::int64_t i, std::int64_t row, float z) {
-            o[i] *= 1.0f + sd * amax[static_cast<std::size_t>(row)] * z;
+            o[i] = modifier_mult_normal(o[i], sd, amax[static_cast<std::size_t>(row)], z);
           });
           break;
         case MT::Poly:
         case MT::ProgNoise: {
           const bool keep_sign = t == MT::ProgNoise;
-          const float scale = keep_sign ? sd / p.g_max : sd;
+          const float scale = keep_sign ? sd / law.g_max : sd;
           for_elements(rows, cols, cols_used, draw, [&](std::int64_t i, std::int64_t row, float z) {
-            const float a = amax[static_cast<std::size_t>(row)];
-            const float x = o[i];
-            const float sig = poly(p.coeffs, std::fabs(x) / a) * scale;
-            const float y = x + a * sig * z;
-            o[i] = keep_sign ? (x < 0.0f ? -std::fabs(y) : std::fabs(y)) : y;
+            o[i] = modifier_poly_noise(o[i], amax[static_cast<std::size_t>(row)], law.coeffs, law.coeff_count, scale,
+                                       keep_sign, z);
           });
           break;
         }
@@ -308,34 +307,57 @@ Tensor apply_weight_modifier(const Tensor& w, const WeightModifierParameter& p, 
       }
     }
 
-    if (t == MT::DoReFa) {
-      const bool sto = p.sto_round;
-      const Section s = sto ? section(groups) : Section{seed, stream, 0};
-      const float scale = std::fabs(p.dorefa_clip / std::tanh(amax[0]));
+    if (sections.dorefa) {
+      const bool sto = sections.sto;
+      const Section s = sto ? section(sections.sto_base) : Section{seed, stream, 0};
+      const float scale = dorefa_scale(law.dorefa_clip, amax[0]);
       const auto draw = [&](std::int64_t g, std::int64_t c, float* d) { sto ? s.uniforms(g, c, d) : no_draw(g, c, d); };
       for_elements(rows, cols, cols_used, draw, [&](std::int64_t i, std::int64_t, float u) {
-        float v = std::tanh(o[i]) * scale / res;
-        if (sto) v += u - 0.5f;
-        o[i] = res * std::round(v);
+        o[i] = modifier_dorefa(o[i], scale, res, sto, u);
       });
     }
 
-    if (t == MT::PCMNoise) {
-      const Section s = section(2 * static_cast<std::uint64_t>(n));
-      pcm_noise(o, rows, cols, cols_used, amax, p, s);
-    }
+    if (sections.pcm) pcm_noise(o, rows, cols, cols_used, amax, law.pcm, section(sections.pcm_base));
   }
 
-  if (n > 0 && cols_used > 0 && p.pdrop > 0.0f) {
-    const Section s = section(groups);
-    const float pdrop = p.pdrop;
+  if (sections.drop) {
+    const Section s = section(sections.drop_base);
+    const float pdrop = law.pdrop;
     const auto draw = [&](std::int64_t g, std::int64_t c, float* d) { s.uniforms(g, c, d); };
     for_elements(rows, cols, cols_used, draw, [&](std::int64_t i, std::int64_t, float u) {
-      if (u < pdrop) o[i] = 0.0f;
+      o[i] = modifier_drop(o[i], pdrop, u);
     });
   }
-  if (blocks_used) *blocks_used = used;
+  if (blocks_used) *blocks_used = sections.used;
   return out;
+}
+
+namespace {
+
+ClipKind clip_kind(WeightClipType t) {
+  switch (t) {
+    case WeightClipType::None: return ClipKind::None;
+    case WeightClipType::FixedValue: return ClipKind::FixedValue;
+    case WeightClipType::LayerGaussian: return ClipKind::LayerGaussian;
+    case WeightClipType::AverageChannelMax: return ClipKind::AverageChannelMax;
+    case WeightClipType::LayerGaussianPerChannel: return ClipKind::LayerGaussianPerChannel;
+  }
+  throw ConfigError("WeightClipParameter.type: unknown value " + std::to_string(static_cast<int>(t)));
+}
+
+}  // namespace
+
+RemapLaw make_remap_law(const WeightRemapParameter& p) {
+  RemapLaw law;
+  switch (p.type) {
+    case WeightRemapType::None: law.kind = RemapKind::None; break;
+    case WeightRemapType::LayerwiseSymmetric: law.kind = RemapKind::LayerwiseSymmetric; break;
+    case WeightRemapType::ChannelwiseSymmetric: law.kind = RemapKind::ChannelwiseSymmetric; break;
+  }
+  law.remapped_wmax = p.remapped_wmax;
+  law.max_scale_range = p.max_scale_range;
+  law.max_scale_ref = p.max_scale_ref;
+  return law;
 }
 
 void apply_weight_clip_(Tensor& w, const WeightClipParameter& p) {
@@ -344,11 +366,17 @@ void apply_weight_clip_(Tensor& w, const WeightClipParameter& p) {
   p.validate();
   if (p.type == WeightClipType::None || w.numel() == 0) return;
   NoGradGuard no_grad;
+  const std::int64_t rows = w.size(0), cols = w.size(1), n = rows * cols;
+  if (w.device().is_cuda()) {
+    on_cuda(op, [&] {
+      cuda::weight_clip(clip_kind(p.type), p.sigma, p.fixed_value, w.data<float>(), static_cast<std::size_t>(rows),
+                        static_cast<std::size_t>(cols));
+    });
+    return;
+  }
   Tensor work = w.is_contiguous() ? w : w.detach().contiguous();
   float* x = work.data<float>();
-  const std::int64_t rows = w.size(0), cols = w.size(1), n = rows * cols;
   const float cap = p.fixed_value;
-  const auto capped = [cap](float c) { return cap > 0.0f ? std::min(c, cap) : c; };
 
   // Per-row clip values (all equal except for the per-channel type).
   std::vector<float> clip(static_cast<std::size_t>(rows), -1.0f);
@@ -358,9 +386,7 @@ void apply_weight_clip_(Tensor& w, const WeightClipParameter& p) {
       break;
     case WeightClipType::AverageChannelMax: {
       const std::vector<float> m = row_abs_max(x, rows, cols, cols);
-      double sum = 0.0;
-      for (float v : m) sum += v;
-      std::fill(clip.begin(), clip.end(), capped(static_cast<float>(sum / static_cast<double>(rows))));
+      std::fill(clip.begin(), clip.end(), average_channel_max_clip(m.data(), rows, cap));
       break;
     }
     case WeightClipType::LayerGaussian:
@@ -368,38 +394,23 @@ void apply_weight_clip_(Tensor& w, const WeightClipParameter& p) {
       // Row sums and squared deviations in double, combined in row order.
       std::vector<double> row_sum(static_cast<std::size_t>(rows)), row_ss(static_cast<std::size_t>(rows));
       for_rows(rows, cols, [&](std::int64_t r0, std::int64_t r1) {
-        for (std::int64_t r = r0; r < r1; ++r) {
-          const float* v = x + r * cols;
-          double s = 0.0;
-          for (std::int64_t c = 0; c < cols; ++c) s += v[c];
-          row_sum[static_cast<std::size_t>(r)] = s;
-        }
+        for (std::int64_t r = r0; r < r1; ++r)
+          row_sum[static_cast<std::size_t>(r)] = row_sum_double(x + r * cols, cols);
       });
       if (p.type == WeightClipType::LayerGaussian) {
-        double total = 0.0;
-        for (double s : row_sum) total += s;
-        const double mean = total / static_cast<double>(n);
+        const double mean = sum_in_row_order(row_sum.data(), rows) / static_cast<double>(n);
         for_rows(rows, cols, [&](std::int64_t r0, std::int64_t r1) {
-          for (std::int64_t r = r0; r < r1; ++r) {
-            const float* v = x + r * cols;
-            double ss = 0.0;
-            for (std::int64_t c = 0; c < cols; ++c) ss += (v[c] - mean) * (v[c] - mean);
-            row_ss[static_cast<std::size_t>(r)] = ss;
-          }
+          for (std::int64_t r = r0; r < r1; ++r)
+            row_ss[static_cast<std::size_t>(r)] = row_squared_deviation(x + r * cols, cols, mean);
         });
-        double ss = 0.0;
-        for (double s : row_ss) ss += s;
-        const double sd = n > 1 ? std::sqrt(ss / static_cast<double>(n - 1)) : 0.0;
-        std::fill(clip.begin(), clip.end(), capped(static_cast<float>(sd * p.sigma)));
+        const double ss = sum_in_row_order(row_ss.data(), rows);
+        std::fill(clip.begin(), clip.end(), gaussian_clip_value(ss, n, p.sigma, cap));
       } else {
         for_rows(rows, cols, [&](std::int64_t r0, std::int64_t r1) {
           for (std::int64_t r = r0; r < r1; ++r) {
-            const float* v = x + r * cols;
             const double mean = row_sum[static_cast<std::size_t>(r)] / static_cast<double>(cols);
-            double ss = 0.0;
-            for (std::int64_t c = 0; c < cols; ++c) ss += (v[c] - mean) * (v[c] - mean);
-            const double sd = cols > 1 ? std::sqrt(ss / static_cast<double>(cols - 1)) : 0.0;
-            clip[static_cast<std::size_t>(r)] = capped(static_cast<float>(sd * p.sigma));
+            const double ss = row_squared_deviation(x + r * cols, cols, mean);
+            clip[static_cast<std::size_t>(r)] = gaussian_clip_value(ss, cols, p.sigma, cap);
           }
         });
       }
@@ -414,7 +425,7 @@ void apply_weight_clip_(Tensor& w, const WeightClipParameter& p) {
       const float c = clip[static_cast<std::size_t>(r)];
       if (!(c > 0.0f)) continue;
       float* v = x + r * cols;
-      for (std::int64_t k = 0; k < cols; ++k) v[k] = std::min(std::max(v[k], -c), c);
+      for (std::int64_t k = 0; k < cols; ++k) v[k] = clip_symmetric(v[k], c);
     }
   });
   if (!w.is_contiguous()) w.copy_(work);
@@ -429,7 +440,10 @@ void apply_weight_remap_(Tensor& w, Tensor& scales, const WeightRemapParameter& 
     throw ShapeError(std::string(op) + ": scales must have shape [" + std::to_string(rows) + "] for weights " +
                      shape_str(w.shape()) + ", got " + (scales.defined() ? shape_str(scales.shape()) : "undefined"));
   }
-  check_cpu(scales, op);
+  if (scales.device() != w.device()) {
+    throw DeviceError(std::string(op) + ": scales on " + scales.device().str() + " but weights on " +
+                      w.device().str() + "; both must be on the same device");
+  }
   check_dtype(scales, DType::Float32, op);
   if (p.type == WeightRemapType::ChannelwiseSymmetric && p.max_scale_range > 0.0f && p.remapped_wmax != 1.0f) {
     throw ConfigError("WeightRemapParameter.remapped_wmax: must be 1 when max_scale_range > 0, got " +
@@ -437,6 +451,15 @@ void apply_weight_remap_(Tensor& w, Tensor& scales, const WeightRemapParameter& 
   }
   if (p.type == WeightRemapType::None || rows == 0) return;
   NoGradGuard no_grad;
+  const RemapLaw law = make_remap_law(p);
+  if (w.device().is_cuda()) {
+    if (!scales.is_contiguous()) throw DeviceError(std::string(op) + ": CUDA scales must be contiguous");
+    on_cuda(op, [&] {
+      cuda::weight_remap(law, w.data<float>(), static_cast<std::size_t>(rows), static_cast<std::size_t>(cols),
+                         scales.data<float>());
+    });
+    return;
+  }
   Tensor work = w.is_contiguous() ? w : w.detach().contiguous();
   Tensor swork = scales.is_contiguous() ? scales : scales.detach().contiguous();
   float* x = work.data<float>();
@@ -445,44 +468,13 @@ void apply_weight_remap_(Tensor& w, Tensor& scales, const WeightRemapParameter& 
 
   // Per row: W_r = W_r·mul_r/div_r (aihwkit's order of operations).
   std::vector<float> mul(static_cast<std::size_t>(rows), 1.0f), div(static_cast<std::size_t>(rows), 1.0f);
-  if (p.type == WeightRemapType::LayerwiseSymmetric) {
-    float g = 0.0f;
-    for (float v : m) g = std::max(g, v);
-    g /= p.remapped_wmax;
-    if (g > 0.0f) {
-      for (std::int64_t r = 0; r < rows; ++r) s[r] *= g;
-      std::fill(div.begin(), div.end(), g);
-    }
-  } else if (p.max_scale_range <= 0.0f) {
-    for (std::int64_t r = 0; r < rows; ++r) {
-      float a = m[static_cast<std::size_t>(r)] / p.remapped_wmax;
-      a = a > 0.0f ? a : 1.0f;
-      s[r] *= a;
-      div[static_cast<std::size_t>(r)] = a;
-    }
-  } else {
-    float min_scale = std::numeric_limits<float>::max();
-    for (std::int64_t r = 0; r < rows; ++r) min_scale = std::min(min_scale, s[r]);
-    min_scale = std::max(min_scale, 0.0f);
-    if (min_scale > 0.0f && p.max_scale_ref > 0.0f) min_scale = std::max(min_scale, p.max_scale_ref);
-    for (std::int64_t r = 0; r < rows; ++r) {
-      const float a = m[static_cast<std::size_t>(r)];
-      const float old_scale = s[r];
-      float new_scale = a > 0.0f ? a * old_scale : old_scale;
-      if (min_scale > 0.0f && new_scale / min_scale > p.max_scale_range) new_scale = min_scale * p.max_scale_range;
-      if (new_scale != 0.0f) {
-        mul[static_cast<std::size_t>(r)] = old_scale;
-        div[static_cast<std::size_t>(r)] = new_scale;
-      }
-      s[r] = new_scale;
-    }
-  }
+  remap_row_factors(law, m.data(), rows, s, mul.data(), div.data());
   for_rows(rows, cols, [&](std::int64_t r0, std::int64_t r1) {
     for (std::int64_t r = r0; r < r1; ++r) {
       const float mr = mul[static_cast<std::size_t>(r)], dr = div[static_cast<std::size_t>(r)];
       if (mr == 1.0f && dr == 1.0f) continue;
       float* v = x + r * cols;
-      for (std::int64_t k = 0; k < cols; ++k) v[k] = v[k] * mr / dr;
+      for (std::int64_t k = 0; k < cols; ++k) v[k] = remap_weight(v[k], mr, dr);
     }
   });
   if (!w.is_contiguous()) w.copy_(work);

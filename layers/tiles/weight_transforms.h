@@ -4,7 +4,9 @@
 // range, with per-row output scales). REFERENCE.md §4; semantics follow
 // aihwkit's RPUCuda WeightModifier / WeightClipper / WeightRemapper.
 //
-// Weights are float32 [out, in] on the CPU, in normalised units. These are
+// Weights are float32 [out, in] on the CPU, or contiguous on CUDA (then the
+// CUDA twins of kernels/cuda/weight_transforms.cu run, with the same random
+// layout and the same per-element math), in normalised units. These are
 // plain functions on stored tensors: no autograd is recorded (call them under
 // NoGradGuard or on detached weights).
 //
@@ -28,6 +30,7 @@
 #include <cstdint>
 
 #include "engine/tensor.h"
+#include "kernels/analog/weight_transform_law.h"
 #include "layers/config/weight_clip.h"
 #include "layers/config/weight_modifier.h"
 #include "layers/config/weight_remap.h"
@@ -57,13 +60,15 @@ namespace aimc {
 // Then drop connect for every type: w' = 0 with probability pdrop. With
 // copy_last_column the last column is left exactly as in w. per_batch_sample
 // is the caller's business (call once per sample with different counters).
-// Throws ShapeError unless w is 2-D, ValueError unless float32, DeviceError
-// unless on the CPU, ConfigError (naming the field) for invalid parameters.
+// The result is on w's device. Throws ShapeError unless w is 2-D, ValueError
+// unless float32, DeviceError for a non-contiguous CUDA w or a failed CUDA
+// call, ConfigError (naming the field) for invalid parameters (also for more
+// than 16 coeffs with POLY / PROG_NOISE).
 // blocks_used (may be null) receives the number of Philox blocks drawn.
 Tensor apply_weight_modifier(const Tensor& w, const WeightModifierParameter& p, std::uint64_t seed,
                              std::uint64_t stream, std::uint64_t counter, std::uint64_t* blocks_used);
 
-// Clips w in place (float32 [out, in], CPU). Clip value c:
+// Clips w in place (float32 [out, in], CPU or contiguous CUDA). Clip value c:
 //   NONE: no clipping; FIXED_VALUE: c = fixed_value;
 //   LAYER_GAUSSIAN: c = sigma·std(W) (unbiased, n − 1; aihwkit);
 //   AVERAGE_CHANNEL_MAX: c = mean over rows of the row max|W|;
@@ -83,7 +88,17 @@ void apply_weight_clip_(Tensor& w, const WeightClipParameter& p);
 //     > 0; new_r = max|W_r|·scales[r] (scales[r] if the row is 0), capped at
 //     s_min·max_scale_range when s_min > 0; W_r *= scales[r]/new_r (rows with
 //     new_r == 0 unchanged); scales[r] = new_r.
-// Throws ShapeError if scales is not [out], ConfigError for bad parameters.
+// scales must be on w's device (contiguous on CUDA; then the row maxima and
+// the scaling run on the GPU, the per-row factors on the host).
+// Throws ShapeError if scales is not [out], ConfigError for bad parameters,
+// DeviceError for scales on another device.
 void apply_weight_remap_(Tensor& w, Tensor& scales, const WeightRemapParameter& p);
+
+// The plain-data laws the CPU code and the CUDA kernels share
+// (kernels/analog/weight_transform_law.h). make_modifier_law throws
+// ConfigError when POLY / PROG_NOISE have no coeffs or more than
+// ModifierLaw::kMaxCoeffs (16).
+ModifierLaw make_modifier_law(const WeightModifierParameter& p);
+RemapLaw make_remap_law(const WeightRemapParameter& p);
 
 }  // namespace aimc

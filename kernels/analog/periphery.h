@@ -1,0 +1,176 @@
+// The analog MVM periphery shared by the CPU (kernels/cpu/analog_mvm.cpp) and
+// CUDA (kernels/cuda/analog_mvm.cu) implementations: the IOParameters resolved
+// into plain numbers, the Philox block layout of a call, and the per-element
+// DAC / crossbar / ADC formulas as AIMC_HD functions, so both devices run the
+// same code (see kernels/cpu/analog_mvm.h for the model and the layout).
+// Units: inputs in ±inp_bound, outputs in ±out_bound inside a pass.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "kernels/analog/io_parameters.h"
+#include "kernels/random.h"
+
+namespace aimc::analog {
+
+constexpr float kNmAssumedWmax = 0.6f;  // aihwkit's nm_assumed_wmax
+constexpr float kNmDecay = 1e-3f;       // aihwkit's nm_decay
+constexpr int kPassLimit = 64;          // hard cap on bound-management passes
+
+// std::min(std::max(v, lo), hi) spelled out, so host and device agree on NaN.
+AIMC_HD float clamp_value(float v, float lo, float hi) {
+  const float t = v < lo ? lo : v;
+  return hi < t ? hi : t;
+}
+AIMC_HD float max_value(float a, float b) { return a < b ? b : a; }
+
+// IOParameters resolved into the numbers the loops use (plain data: copied
+// into CUDA kernels by value).
+struct Periphery {
+  NoiseManagementType nm;
+  BoundManagementType bm;
+  AnalogMVType mv;
+  float nm_thres;
+  float inp_bound, res_in, inp_noise, inp_asym;
+  bool inp_sto, has_inp_asym;
+  float out_bound, out_bound_one, res_out, out_noise, out_asym, out_scale;
+  bool out_sto, has_out_asym, test_neg, has_nl, has_noise;
+  float max_bm_factor, max_bm_res;
+  WeightNoiseType wn;
+  float w_noise, ir_drop, ir_g_ratio;
+  const float* nl;  // per output line, or null: nl_const
+  float nl_const;
+  const float* sigma;  // per output line, or null: out_noise
+};
+
+// Resolves io for a forward (backward = false) or backward pass. nl / sigma:
+// the per-line values (may be null). Throws ValueError for a per-line spread
+// without per-line values and for ir_drop without a positive g ratio. Defined
+// in kernels/cpu/analog_mvm.cpp.
+Periphery resolve_periphery(const IOParameters& io, const float* nl, const float* sigma, bool backward);
+
+// Throws ShapeError / ValueError for bad sizes or null data (`what` names the
+// call). Defined in kernels/cpu/analog_mvm.cpp.
+void check_mvm_sizes(const char* what, std::int64_t out_size, std::int64_t in_size, std::int64_t n, const float* w,
+                     const float* a, const float* b);
+
+// A per-line value |base·(1 + spread·z)| (nonlinearity or output-noise σ).
+AIMC_HD float line_value(float base, float spread, float z) { return std::fabs(base * (1.f + spread * z)); }
+
+// Input step of the DAC (0: no quantisation); a resolution r > 1 means 1/r.
+AIMC_HD float resolution(float r) { return r > 1.f ? 1.f / r : r; }
+AIMC_HD float bound_or_one(float b) { return b > 0.f ? b : 1.f; }
+AIMC_HD bool is_iterative(BoundManagementType bm) {
+  return bm == BoundManagementType::Iterative || bm == BoundManagementType::IterativeWorstCase;
+}
+
+// Philox blocks of one call (kernels/cpu/analog_mvm.h, "Random numbers").
+struct MvmLayout {
+  std::uint64_t seed, stream, offset;
+  std::uint64_t n, bi, bo, slot;
+  AIMC_HD std::uint64_t base(int pass, std::int64_t row) const {
+    return offset + (static_cast<std::uint64_t>(pass) * n + static_cast<std::uint64_t>(row)) * slot;
+  }
+  AIMC_HD std::uint64_t inp_round(int pass, std::int64_t row) const { return base(pass, row); }
+  AIMC_HD std::uint64_t inp_noise(int pass, std::int64_t row) const { return base(pass, row) + bi; }
+  // kind 0: weight noise, 1: output noise, 2: ADC rounding.
+  AIMC_HD std::uint64_t out(int pass, std::int64_t row, int phase, int kind) const {
+    return base(pass, row) + 2 * bi + static_cast<std::uint64_t>(3 * phase + kind) * bo;
+  }
+};
+
+AIMC_HD MvmLayout make_mvm_layout(std::uint64_t seed, std::uint64_t stream, std::uint64_t offset, std::int64_t n,
+                                  std::int64_t in_len, std::int64_t out_len) {
+  MvmLayout l{};
+  l.seed = seed;
+  l.stream = stream;
+  l.offset = offset;
+  l.n = static_cast<std::uint64_t>(n);
+  l.bi = static_cast<std::uint64_t>((in_len + 3) / 4);
+  l.bo = static_cast<std::uint64_t>((out_len + 3) / 4);
+  l.slot = 2 * l.bi + 6 * l.bo;
+  return l;
+}
+
+// Noise-management scale α of one row x[0..len) (AVERAGE_ABS_MAX returns the
+// caller's running value `average`).
+AIMC_HD float noise_management_scale(NoiseManagementType type, const Periphery& p, const float* x, std::int64_t len,
+                                     float average) {
+  const float thres = p.nm_thres;
+  if (type == NoiseManagementType::None) return 1.f;
+  if (type == NoiseManagementType::Constant) return thres > 0.f ? thres : 1.f;
+  if (type == NoiseManagementType::AverageAbsMax) return average;
+  if (type == NoiseManagementType::Max) {
+    float m = x[0];
+    for (std::int64_t j = 1; j < len; ++j) m = max_value(m, x[j]);
+    return thres > 0.f ? (thres < m ? thres : m) : m;
+  }
+  float a = 0.f;
+  for (std::int64_t j = 0; j < len; ++j) a = max_value(a, std::fabs(x[j]));
+  a = thres > 0.f ? (thres < a ? thres : a) : a;
+  if (type == NoiseManagementType::AbsMax) return a;
+  // ABS_MAX_NP_SUM
+  float psum = 0.f, nsum = 0.f;
+  for (std::int64_t j = 0; j < len; ++j) {
+    psum += x[j] > 0.f ? x[j] : 0.f;
+    nsum += x[j] < 0.f ? x[j] : 0.f;
+  }
+  float npsum = max_value(psum, -nsum) * kNmAssumedWmax / p.out_bound_one;
+  if (p.res_in > 0.f) {
+    const float cap = a * p.max_bm_res / p.res_in;
+    npsum = npsum < cap ? npsum : cap;
+  }
+  return max_value(a, npsum);
+}
+
+// DAC of one input: v = x·scale, quantise (u: the stochastic-rounding
+// uniform), clip to ±bound, + noise·z, negatives × asym. The flags are
+// constants in the CPU's vectorised loops.
+AIMC_HD float dac_value(float x, float scale, float res, float bound, float noise, float asym, float u, float z,
+                        bool quantise, bool stochastic, bool with_noise, bool asymmetric) {
+  float value = x * scale;
+  if (quantise) {
+    float q = value / res;
+    if (stochastic) q += u - 0.5f;
+    value = std::rint(q) * res;
+  }
+  value = clamp_value(value, -bound, bound);
+  if (with_noise) value += noise * z;
+  if (asymmetric) value = value < 0.f ? value * asym : value;
+  return value;
+}
+
+// The analog part of the output path: nonlinearity y/(1 + |n·y|), asymmetry,
+// + σ·z.
+AIMC_HD float adc_analog(float y, float nl, float asym, float sigma, float z, bool nonlinear, bool asymmetric,
+                         bool noise) {
+  float value = y;
+  if (nonlinear) value = value / (1.f + std::fabs(nl * value));
+  if (asymmetric) value = value < 0.f ? value * asym : value;
+  if (noise) value += sigma * z;
+  return value;
+}
+
+// ADC quantisation (u: the stochastic-rounding uniform) before the bound test.
+AIMC_HD float adc_quantise(float value, float res, float u, bool quantise, bool stochastic) {
+  if (!quantise) return value;
+  float q = value / res;
+  if (stochastic) q += u - 0.5f;
+  return std::rint(q) * res;
+}
+
+// The bound test on a quantised output: reached +bound, or −bound when
+// neg_test = −bound (−inf otherwise).
+AIMC_HD bool adc_reached(float q, float bound, float neg_test) { return q >= bound || q <= neg_test; }
+
+// IR drop: the ramp weight 1 − (1 − j/n)² of input j of n, and the correction
+// factor c(a) = a(0.05a² − 0.2a + 0.5) of a = (n/g_ratio)·Σ|W||v|.
+AIMC_HD float ir_drop_ramp(std::int64_t j, std::int64_t n) {
+  const float q = 1.f - static_cast<float>(j) / static_cast<float>(n);
+  return 1.f - q * q;
+}
+AIMC_HD float ir_drop_factor(float a) { return a * (a * (0.05f * a - 0.2f) + 0.5f); }
+
+}  // namespace aimc::analog

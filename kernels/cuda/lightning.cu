@@ -1,0 +1,122 @@
+// The lightning-style forward (layers/tiles/lightning_forward.h) on CUDA,
+// forward only: per tile column the inputs are clipped, scaled and quantised
+// (one thread per value), every tile is one cuBLAS GEMM, and one kernel adds
+// the output noise, runs the ADC, scales by r and sums into the output in the
+// CPU's order (tile columns c = 0, 1, ...). Per-element code:
+// kernels/analog/lightning_law.h; noise: the normals of Generator::normal.
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "engine/error.h"
+#include "kernels/analog/lightning_law.h"
+#include "kernels/cuda/buffer.cuh"
+#include "kernels/cuda/cuda_api.h"
+
+namespace aimc::cuda {
+namespace {
+
+constexpr unsigned kThreads = 256;
+constexpr std::uint64_t kOutNoiseStream = 4;  // stream purpose of the output noise (as the CPU)
+
+// v[M, piece] = DAC(clip(x[:, offset + j], ±r)/r) (r <= 0: input range off).
+__global__ void inputs_kernel(const float* x, std::int64_t m, std::int64_t in_size, std::int64_t offset,
+                              std::int64_t piece, float r, float step, float* v) {
+  AIMC_GRID_STRIDE(e, m * piece) {
+    float value = x[(e / piece) * in_size + offset + e % piece];
+    if (r > 0.f) value = analog::lightning_input(value, r);
+    if (step > 0.f) value = analog::lightning_dac(value, step);
+    v[e] = value;
+  }
+}
+
+// wmax[0] = max_i wmax[i] (one thread; exact in any order).
+__global__ void all_max_kernel(float* wmax, std::int64_t rows) {
+  if (blockIdx.x != 0 || threadIdx.x != 0) return;
+  float m = 0.f;
+  for (std::int64_t i = 0; i < rows; ++i) m = analog::max_value(m, wmax[i]);
+  wmax[0] = m;
+}
+
+// y[i, off + j] (+)= r·ADC(z[i, j] + noise) for the tile's z[M, n_out].
+// Products and sums are rounded separately (no fused multiply-add), as the
+// CPU's separate tensor ops.
+__global__ void outputs_kernel(analog::LightningLaw law, const float* z, std::int64_t m, std::int64_t n_out,
+                               const float* wmax, std::uint64_t seed, std::uint64_t stream, std::uint64_t counter,
+                               float r, bool accumulate, float* y, std::int64_t out_size, std::int64_t out_offset) {
+  AIMC_GRID_STRIDE(e, m * n_out) {
+    const std::int64_t i = e / n_out, j = e % n_out;
+    float value = z[e];
+    const float wm = law.per_row_wmax ? wmax[j] : wmax[0];
+    if (law.out_noise > 0.f) {
+      const float xi = __fmul_rn(analog::generator_normal_at(seed, stream, counter, static_cast<std::uint64_t>(e)),
+                                 __fmul_rn(law.out_noise, wm));
+      value = __fadd_rn(value, xi);
+    }
+    if (law.adc())
+      value = analog::lightning_adc(value, __fmul_rn(law.out_bound, wm), law.out_res_frac, law.out_res_frac > 0.f,
+                                    law.out_bound > 0.f);
+    if (r != 1.f) value = __fmul_rn(value, r);
+    float* target = y + i * out_size + out_offset + j;
+    *target = accumulate ? __fadd_rn(*target, value) : value;
+  }
+}
+
+}  // namespace
+
+std::uint64_t lightning_forward(const analog::LightningLaw& law, const float* x, std::int64_t m,
+                                const std::vector<std::int64_t>& in_pieces, const std::vector<std::int64_t>& out_pieces,
+                                const std::vector<const float*>& used_weights,
+                                const std::vector<const float*>& stored_weights, const std::vector<float>& input_ranges,
+                                std::uint64_t seed, std::uint64_t first_tile_id, std::uint64_t counter, float* y) {
+  const auto R = static_cast<std::int64_t>(out_pieces.size()), C = static_cast<std::int64_t>(in_pieces.size());
+  if (R == 0 || C == 0 || std::int64_t(used_weights.size()) != R * C ||
+      std::int64_t(stored_weights.size()) != R * C)
+    throw ShapeError("cuda::lightning_forward: " + std::to_string(used_weights.size()) + " / " +
+                     std::to_string(stored_weights.size()) + " tile weights for a " + std::to_string(R) + " x " +
+                     std::to_string(C) + " grid");
+  if (!input_ranges.empty() && std::int64_t(input_ranges.size()) != C)
+    throw ShapeError("cuda::lightning_forward: " + std::to_string(input_ranges.size()) + " input ranges for " +
+                     std::to_string(C) + " tile columns");
+  std::int64_t in_size = 0, out_size = 0, piece_max = 0, out_max = 0;
+  for (std::int64_t p : in_pieces) in_size += p, piece_max = std::max(piece_max, p);
+  for (std::int64_t p : out_pieces) out_size += p, out_max = std::max(out_max, p);
+  if (m == 0) return 0;
+
+  Buffer<float> v(static_cast<std::size_t>(m * piece_max)), z(static_cast<std::size_t>(m * out_max));
+  Buffer<float> wmax(static_cast<std::size_t>(out_max));
+  std::uint64_t noise_blocks = 0;
+  std::int64_t in_offset = 0;
+  for (std::int64_t c = 0; c < C; ++c) {
+    const std::int64_t piece = in_pieces[c];
+    const float r = input_ranges.empty() ? 0.f : std::abs(input_ranges[c]);
+    if (!input_ranges.empty() && !(r > 0.f && std::isfinite(r)))
+      throw ValueError("cuda::lightning_forward: the input range of tile column " + std::to_string(c) +
+                       " must be finite and > 0, got " + std::to_string(r));
+    AIMC_LAUNCH(inputs_kernel, blocks_for(m * piece), kThreads)(x, m, in_size, in_offset, piece, r, law.inp_step, v.get());
+    launched("lightning inputs kernel");
+    std::int64_t out_offset = 0;
+    for (std::int64_t rr = 0; rr < R; ++rr) {
+      const std::int64_t t = rr * C + c, n_out = out_pieces[rr];
+      cuda::gemm(cpu::gemm_shape(false, true, m, n_out, piece), 1.f, v.get(), used_weights[t], 0.f, z.get());
+      if (law.out_noise > 0.f || law.adc()) {
+        row_abs_max(stored_weights[t], n_out, piece, piece, wmax.get());
+        if (!law.per_row_wmax) AIMC_LAUNCH(all_max_kernel, 1, 1)(wmax.get(), n_out);
+        launched("lightning wmax kernels");
+      }
+      const std::uint64_t stream = (first_tile_id + static_cast<std::uint64_t>(t)) * 16 + kOutNoiseStream;
+      if (law.out_noise > 0.f) noise_blocks = std::max(noise_blocks, static_cast<std::uint64_t>((m * n_out + 3) / 4));
+      AIMC_LAUNCH(outputs_kernel, blocks_for(m * n_out), kThreads)(law, z.get(), m, n_out, wmax.get(), seed, stream, counter,
+                                                           input_ranges.empty() ? 1.f : r, c > 0, y, out_size,
+                                                           out_offset);
+      launched("lightning outputs kernel");
+      out_offset += n_out;
+    }
+    in_offset += piece;
+  }
+  synchronize();
+  return noise_blocks;
+}
+
+}  // namespace aimc::cuda

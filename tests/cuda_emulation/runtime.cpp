@@ -1,0 +1,33 @@
+// The CUDA runtime services of kernels/cuda/runtime.cu and the cuBLAS GEMM of
+// kernels/cuda/gemm.cu, emulated on the host for the test_cuda_emulated
+// executable: "device" memory is host memory, copies are memcpy, and the GEMM
+// is cpu::gemm. The kernels themselves are the real .cu sources compiled as
+// C++ (see kernels/cuda/emulation.h and the other files here).
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "kernels/cpu/gemm.h"
+#include "kernels/cuda/cuda_api.h"
+
+namespace aimc::cuda {
+
+bool available() { return true; }
+int device_count() { return 1; }
+
+void* device_malloc(std::size_t bytes) {
+  void* ptr = std::aligned_alloc(256, (bytes + 255) / 256 * 256 + 256);
+  if (ptr == nullptr) throw std::bad_alloc();
+  return ptr;
+}
+void device_free(void* ptr) noexcept { std::free(ptr); }
+void copy_host_to_device(void* dst, const void* src, std::size_t bytes) { std::memcpy(dst, src, bytes); }
+void copy_device_to_host(void* dst, const void* src, std::size_t bytes) { std::memcpy(dst, src, bytes); }
+void copy_device_to_device(void* dst, const void* src, std::size_t bytes) { std::memmove(dst, src, bytes); }
+void synchronize() {}
+
+void gemm(const cpu::GemmShape& s, float alpha, const float* a, const float* b, float beta, float* c) {
+  cpu::gemm(s, alpha, a, b, beta, c);
+}
+
+}  // namespace aimc::cuda
