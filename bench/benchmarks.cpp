@@ -21,7 +21,9 @@
 #include "engine/generator.h"
 #include "engine/runtime.h"
 #include "engine/storage.h"
+#include "kernels/cpu/analog_mvm.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cuda/cuda_api.h"
 #include "engine/autograd.h"
 #include "layers/modules/analog_linear.h"
 #include "layers/tiles/tile_array.h"
@@ -187,6 +189,50 @@ nlohmann::json bench_tiles(const std::string& name, std::int64_t size, std::int6
           {"bytes", size * size * 4}};
 }
 
+// The analog forward (or backward) of one size x size tile on CUDA
+// (kernels/cuda/analog_mvm.cu), batch 256, default InferenceRPUConfig forward
+// IO, against one cuBLAS GEMM of the same shape on the same GPU, timed
+// alternately. Skipped (with the reason) without a usable GPU.
+nlohmann::json bench_tile_cuda(const std::string& name, std::int64_t size, bool backward, const BenchOptions& o) {
+  if (!cuda_available()) return {{"name", name}, {"skipped", "no usable GPU (or a CPU-only build)"}};
+  const std::int64_t batch = 256;
+  const IOParameters io;
+  Generator g(o.seed, 9);
+  const double bound = 1.0 / std::sqrt(double(size));
+  const Tensor w = g.uniform({size, size}, -bound, bound).to(Device::cuda());
+  const Tensor x = g.normal({batch, size}).to(Device::cuda());
+  Tensor y = Tensor::empty({batch, size}, DType::Float32, Device::cuda());
+  const int reps = o.quick ? 2 : 50;
+  std::uint64_t offset = 0;
+  auto gemm = [&] {
+    cuda::gemm(cpu::gemm_shape(false, !backward, batch, size, size), 1.0f, x.data<float>(), w.data<float>(), 0.0f,
+               y.data<float>());
+    cuda::synchronize();
+  };
+  auto analog = [&] {
+    const cpu::AnalogRandom rnd{o.seed, 1, offset};
+    const cpu::AnalogMvmStats s =
+        backward ? cuda::analog_mvm_backward(io, w.data<float>(), size, size, x.data<float>(), batch,
+                                             y.data<float>(), {}, rnd, nullptr, true)
+                 : cuda::analog_mvm_forward(io, w.data<float>(), size, size, x.data<float>(), batch, y.data<float>(),
+                                            {}, rnd, nullptr, true);
+    offset += s.blocks;
+  };
+  const auto [gemm_s, analog_s] = best_seconds_alternating(reps, gemm, analog);
+  const double flops = 2.0 * batch * double(size) * double(size);
+  return {{"name", name},
+          {"device", "cuda"},
+          {"matrix", {size, size}},
+          {"tile", {size, size}},
+          {"batch", batch},
+          {"io", "InferenceRPUConfig forward defaults (NM ABS_MAX, BM ITERATIVE, inp_res 1/126, out_res 1/510, out_noise 0.06)"},
+          {"seconds", analog_s},
+          {"gflops", flops / analog_s / 1e9},
+          {"gemm_seconds", gemm_s},
+          {"ratio_to_gemm", analog_s / gemm_s},
+          {"bytes", size * size * 4}};
+}
+
 // Inference programming of a size x size AnalogLinear with the default
 // InferenceRPUConfig (PCM noise model, single-pair converter, global drift
 // compensation, 512 x 512 tiles): program_analog_weights() and one
@@ -226,7 +272,8 @@ nlohmann::json bench_program_drift(const BenchOptions& o) {
 }  // namespace
 
 std::vector<std::string> benchmark_names() {
-  return {"gemm", "epoch_mlp", "epoch_lenet5", "tile_forward", "array_forward", "tile_backward", "program_drift"};
+  return {"gemm",          "epoch_mlp",     "epoch_lenet5",      "tile_forward",      "array_forward",
+          "tile_backward", "program_drift", "tile_forward_cuda", "tile_backward_cuda"};
 }
 
 nlohmann::json machine_description() {
@@ -242,9 +289,11 @@ nlohmann::json run_benchmarks(const std::vector<std::string>& names_in, const Be
   std::vector<std::string> names = names_in.empty() ? benchmark_names() : names_in;
   for (const auto& n : names) {
     const auto known = benchmark_names();
-    if (std::find(known.begin(), known.end(), n) == known.end())
-      throw UsageError("unknown benchmark '" + n + "' (known: gemm, epoch_mlp, epoch_lenet5, tile_forward, "
-                       "array_forward, tile_backward, program_drift)");
+    if (std::find(known.begin(), known.end(), n) == known.end()) {
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+      throw UsageError("unknown benchmark '" + n + "' (known: " + list + ")");
+    }
   }
   nlohmann::json results = nlohmann::json::object();
   for (const auto& n : names) {
@@ -255,6 +304,8 @@ nlohmann::json run_benchmarks(const std::vector<std::string>& names_in, const Be
     else if (n == "array_forward") results[n] = bench_tiles(n, options.quick ? 1024 : 4096, 512, false, options);
     else if (n == "tile_backward") results[n] = bench_tiles(n, 512, 512, true, options);
     else if (n == "program_drift") results[n] = bench_program_drift(options);
+    else if (n == "tile_forward_cuda") results[n] = bench_tile_cuda(n, 512, false, options);
+    else if (n == "tile_backward_cuda") results[n] = bench_tile_cuda(n, 512, true, options);
   }
   return {{"machine", machine_description()}, {"seed", options.seed}, {"benchmarks", results}};
 }

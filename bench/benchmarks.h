@@ -16,7 +16,9 @@ struct BenchOptions {
   bool quick = false;  // fewer repetitions / samples (for tests)
 };
 
-// Known entry names: gemm, epoch_mlp, epoch_lenet5.
+// Known entry names: gemm, epoch_mlp, epoch_lenet5, tile_forward, array_forward,
+// tile_backward, program_drift, tile_forward_cuda, tile_backward_cuda (the
+// last two report "skipped" without a GPU).
 std::vector<std::string> benchmark_names();
 // Runs the named entries (all when empty); unknown names -> UsageError.
 nlohmann::json run_benchmarks(const std::vector<std::string>& names, const BenchOptions& options);

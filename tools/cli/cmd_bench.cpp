@@ -1,6 +1,7 @@
 // `aimc bench`: runs the benchmarks of bench/ and prints their JSON.
 #include <cstdio>
 #include <iostream>
+#include <string>
 
 #include "bench/benchmarks.h"
 #include "tools/cli/commands.h"
@@ -8,7 +9,9 @@
 namespace aimc::cli {
 
 Runner add_bench_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("bench", "Run benchmarks (gemm, epoch_mlp, epoch_lenet5)");
+  std::string known;
+  for (const std::string& n : bench::benchmark_names()) known += (known.empty() ? "" : ", ") + n;
+  auto* cmd = app.add_subcommand("bench", "Run benchmarks (" + known + ")");
   auto common = std::make_shared<CommonOptions>();
   auto names = std::make_shared<std::vector<std::string>>();
   auto options = std::make_shared<bench::BenchOptions>();
