@@ -11,6 +11,7 @@
 #include <limits>
 
 #include "kernels/analog/io_parameters.h"
+#include "kernels/cpu/gemm.h"
 #include "kernels/random.h"
 
 namespace aimc::analog {
@@ -94,6 +95,20 @@ AIMC_HD MvmLayout make_mvm_layout(std::uint64_t seed, std::uint64_t stream, std:
   return l;
 }
 
+// The crossbar of a pass: Y = V·Wᵀ (forward) or V·W (backward, transposed)
+// for rows of V, W [out_size, in_size] row-major. Host code.
+struct CrossbarShape {
+  std::int64_t out_size, in_size;
+  bool transposed;
+  std::int64_t in_len() const { return transposed ? out_size : in_size; }
+  std::int64_t out_len() const { return transposed ? in_size : out_size; }
+  // The GEMM Y[rows, out_len] = V[rows, in_len]·op(M) for M laid out like W.
+  cpu::GemmShape gemm(std::int64_t rows) const {
+    return transposed ? cpu::gemm_shape(false, false, rows, in_size, out_size)
+                      : cpu::gemm_shape(false, true, rows, out_size, in_size);
+  }
+};
+
 // Noise-management scale α of one row x[0..len) (AVERAGE_ABS_MAX returns the
 // caller's running value `average`).
 AIMC_HD float noise_management_scale(NoiseManagementType type, const Periphery& p, const float* x, std::int64_t len,
@@ -163,7 +178,10 @@ AIMC_HD float adc_quantise(float value, float res, float u, bool quantise, bool 
 
 // The bound test on a quantised output: reached +bound, or −bound when
 // neg_test = −bound (−inf otherwise).
-AIMC_HD bool adc_reached(float q, float bound, float neg_test) { return q >= bound || q <= neg_test; }
+// (| rather than ||: no branch, so the CPU loop vectorises.)
+AIMC_HD bool adc_reached(float q, float bound, float neg_test) {
+  return static_cast<bool>(static_cast<int>(q >= bound) | static_cast<int>(q <= neg_test));
+}
 
 // IR drop: the ramp weight 1 − (1 − j/n)² of input j of n, and the correction
 // factor c(a) = a(0.05a² − 0.2a + 0.5) of a = (n/g_ratio)·Σ|W||v|.

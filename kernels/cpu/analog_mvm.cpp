@@ -167,19 +167,12 @@ bool adc_row(const Periphery& p, const float* nl, const float* sigma, float* y, 
   return true;
 }
 
-// The crossbar: y = W·v (forward) or y = Wᵀ·v (backward) for a batch of v.
-struct Crossbar {
+// The crossbar with its weights (see analog::CrossbarShape).
+struct Crossbar : analog::CrossbarShape {
   const float* w;
-  std::int64_t out_size, in_size;
-  bool transposed;
-  std::int64_t in_len() const { return transposed ? out_size : in_size; }
-  std::int64_t out_len() const { return transposed ? in_size : out_size; }
   // Y[m,out_len] = V[m,in_len]·op(mat)ᵀ, mat laid out like w.
   void product(const float* mat, const float* v, std::int64_t m, float* y) const {
-    if (m == 0) return;
-    const GemmShape s = transposed ? gemm_shape(false, false, m, in_size, out_size)
-                                   : gemm_shape(false, true, m, out_size, in_size);
-    gemm(s, 1.f, v, mat, 0.f, y);
+    if (m > 0) cpu::gemm(gemm(m), 1.f, v, mat, 0.f, y);
   }
 };
 
@@ -422,6 +415,20 @@ AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const float* x
   return stats;
 }
 
+// Forward (W·x) or backward (Wᵀ·d), as declared in analog_mvm.h.
+AnalogMvmStats mvm(const char* what, bool backward, const IOParameters& io, const float* w, std::int64_t out_size,
+                   std::int64_t in_size, const float* x, std::int64_t n, float* y, const AnalogLineValues& lines,
+                   const AnalogRandom& random, float* nm_running, bool is_test) {
+  analog::check_mvm_sizes(what, out_size, in_size, n, w, x, y);
+  const Crossbar cb{{out_size, in_size, backward}, w};
+  if (io.is_perfect) {
+    if (n > 0) gemm(cb.gemm(n), io.out_scale, x, w, 0.f, y);
+    return AnalogMvmStats{0, n > 0 ? 1 : 0};
+  }
+  return run_analog(resolve(io, lines, backward), cb, x, n, y, random, nm_running, is_test,
+                    backward ? 1 : analog_mvm_max_passes(io));
+}
+
 }  // namespace
 
 int analog_mvm_max_passes(const IOParameters& io) {
@@ -442,27 +449,14 @@ AnalogMvmStats analog_mvm_forward(const IOParameters& io, const float* w, std::i
                                   std::int64_t in_size, const float* x, std::int64_t n, float* y,
                                   const AnalogLineValues& lines, const AnalogRandom& random, float* nm_running,
                                   bool is_test) {
-  analog::check_mvm_sizes("analog_mvm_forward", out_size, in_size, n, w, x, y);
-  if (io.is_perfect) {
-    if (n > 0) gemm(gemm_shape(false, true, n, out_size, in_size), io.out_scale, x, w, 0.f, y);
-    return AnalogMvmStats{0, n > 0 ? 1 : 0};
-  }
-  const Periphery p = resolve(io, lines, false);
-  return run_analog(p, Crossbar{w, out_size, in_size, false}, x, n, y, random, nm_running, is_test,
-                    analog_mvm_max_passes(io));
+  return mvm("analog_mvm_forward", false, io, w, out_size, in_size, x, n, y, lines, random, nm_running, is_test);
 }
 
 AnalogMvmStats analog_mvm_backward(const IOParameters& io, const float* w, std::int64_t out_size,
                                    std::int64_t in_size, const float* d, std::int64_t n, float* dx,
                                    const AnalogLineValues& lines, const AnalogRandom& random, float* nm_running,
                                    bool is_test) {
-  analog::check_mvm_sizes("analog_mvm_backward", out_size, in_size, n, w, d, dx);
-  if (io.is_perfect) {
-    if (n > 0) gemm(gemm_shape(false, false, n, in_size, out_size), io.out_scale, d, w, 0.f, dx);
-    return AnalogMvmStats{0, n > 0 ? 1 : 0};
-  }
-  const Periphery p = resolve(io, lines, true);
-  return run_analog(p, Crossbar{w, out_size, in_size, true}, d, n, dx, random, nm_running, is_test, 1);
+  return mvm("analog_mvm_backward", true, io, w, out_size, in_size, d, n, dx, lines, random, nm_running, is_test);
 }
 
 std::uint64_t draw_analog_line_values(const IOParameters& io, std::int64_t lines, const AnalogRandom& random,

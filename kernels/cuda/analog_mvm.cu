@@ -200,18 +200,11 @@ unsigned row_blocks(std::int64_t rows) {
   return static_cast<unsigned>(std::min<std::int64_t>(std::max<std::int64_t>(rows, 1), 1 << 20));
 }
 
-// The crossbar: Y = V·Wᵀ (forward) or V·W (backward) for rows of V.
-struct Crossbar {
+// The crossbar with its device weights (see analog::CrossbarShape).
+struct Crossbar : analog::CrossbarShape {
   const float* w;
-  std::int64_t out_size, in_size;
-  bool transposed;
-  std::int64_t in_len() const { return transposed ? out_size : in_size; }
-  std::int64_t out_len() const { return transposed ? in_size : out_size; }
   void product(const float* mat, const float* v, std::int64_t rows, float* y) const {
-    if (rows == 0) return;
-    const cpu::GemmShape s = transposed ? cpu::gemm_shape(false, false, rows, in_size, out_size)
-                                        : cpu::gemm_shape(false, true, rows, out_size, in_size);
-    cuda::gemm(s, 1.f, v, mat, 0.f, y);
+    if (rows > 0) cuda::gemm(gemm(rows), 1.f, v, mat, 0.f, y);
   }
 };
 
@@ -366,9 +359,19 @@ cpu::AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const flo
   return stats;
 }
 
-// The per-line values on the device, or the constants (p.nl / p.sigma null).
-Periphery resolve_device(const IOParameters& io, const cpu::AnalogLineValues& lines, bool backward) {
-  return analog::resolve_periphery(io, lines.out_nonlinearity, lines.out_noise, backward);
+// Forward (W·x) or backward (Wᵀ·d) on device pointers, as cpu::analog_mvm_*.
+cpu::AnalogMvmStats mvm(const char* what, bool backward, const IOParameters& io, const float* w,
+                        std::int64_t out_size, std::int64_t in_size, const float* x, std::int64_t n, float* y,
+                        const cpu::AnalogLineValues& lines, const cpu::AnalogRandom& random, float* nm_running,
+                        bool is_test) {
+  analog::check_mvm_sizes(what, out_size, in_size, n, w, x, y);
+  const Crossbar cb{{out_size, in_size, backward}, w};
+  if (io.is_perfect) {
+    if (n > 0) cuda::gemm(cb.gemm(n), io.out_scale, x, w, 0.f, y);
+    return cpu::AnalogMvmStats{0, n > 0 ? 1 : 0};
+  }
+  const Periphery p = analog::resolve_periphery(io, lines.out_nonlinearity, lines.out_noise, backward);
+  return run_analog(p, cb, x, n, y, random, nm_running, is_test, backward ? 1 : cpu::analog_mvm_max_passes(io));
 }
 
 }  // namespace
@@ -377,26 +380,16 @@ cpu::AnalogMvmStats analog_mvm_forward(const IOParameters& io, const float* w, s
                                        std::int64_t in_size, const float* x, std::int64_t n, float* y,
                                        const cpu::AnalogLineValues& lines, const cpu::AnalogRandom& random,
                                        float* nm_running, bool is_test) {
-  analog::check_mvm_sizes("cuda::analog_mvm_forward", out_size, in_size, n, w, x, y);
-  if (io.is_perfect) {
-    if (n > 0) cuda::gemm(cpu::gemm_shape(false, true, n, out_size, in_size), io.out_scale, x, w, 0.f, y);
-    return cpu::AnalogMvmStats{0, n > 0 ? 1 : 0};
-  }
-  return run_analog(resolve_device(io, lines, false), Crossbar{w, out_size, in_size, false}, x, n, y, random,
-                    nm_running, is_test, cpu::analog_mvm_max_passes(io));
+  return mvm("cuda::analog_mvm_forward", false, io, w, out_size, in_size, x, n, y, lines, random, nm_running,
+             is_test);
 }
 
 cpu::AnalogMvmStats analog_mvm_backward(const IOParameters& io, const float* w, std::int64_t out_size,
                                         std::int64_t in_size, const float* d, std::int64_t n, float* dx,
                                         const cpu::AnalogLineValues& lines, const cpu::AnalogRandom& random,
                                         float* nm_running, bool is_test) {
-  analog::check_mvm_sizes("cuda::analog_mvm_backward", out_size, in_size, n, w, d, dx);
-  if (io.is_perfect) {
-    if (n > 0) cuda::gemm(cpu::gemm_shape(false, false, n, in_size, out_size), io.out_scale, d, w, 0.f, dx);
-    return cpu::AnalogMvmStats{0, n > 0 ? 1 : 0};
-  }
-  return run_analog(resolve_device(io, lines, true), Crossbar{w, out_size, in_size, true}, d, n, dx, random,
-                    nm_running, is_test, 1);
+  return mvm("cuda::analog_mvm_backward", true, io, w, out_size, in_size, d, n, dx, lines, random, nm_running,
+             is_test);
 }
 
 std::uint64_t draw_analog_line_values(const IOParameters& io, std::int64_t lines, const cpu::AnalogRandom& random,
