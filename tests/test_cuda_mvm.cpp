@@ -1,6 +1,7 @@
-// CUDA parity of the analog MVM (kernels/cuda/analog_mvm.cu against
-// kernels/cpu/analog_mvm.cpp), the per-line values, and the lightning forward
-// (kernels/cuda/lightning.cu against layers/tiles/lightning_forward.cpp).
+// CUDA parity of the tile kernels: the analog MVM (kernels/cuda/analog_mvm.cu
+// against kernels/cpu/analog_mvm.cpp), the per-line values, the GEMM, the
+// lightning forward (kernels/cuda/lightning.cu against layers/tiles/
+// lightning_forward.cpp) and the input range (kernels/cuda/input_range.cu).
 // Part of the test_cuda executable (main in test_cuda.cpp: exit 77 without a
 // GPU).
 //
@@ -24,6 +25,7 @@
 #include "engine/generator.h"
 #include "kernels/cpu/analog_mvm.h"
 #include "kernels/cuda/cuda_api.h"
+#include "layers/tiles/input_range.h"
 #include "layers/tiles/lightning_forward.h"
 #include "layers/tiles/split.h"
 #include "tests/cuda_test_util.h"
@@ -280,4 +282,44 @@ TEST_CASE("CUDA lightning forward equals the CPU (eval and training, with input 
                    std::string("lightning") + (training ? " training" : " eval") + (per_row ? " per row" : ""));
     }
   }
+}
+
+TEST_CASE("CUDA input range: clip, gradients and data statistics equal the CPU") {
+  // 70000 inputs: three sum chunks of 32768 (the last one partial).
+  const std::int64_t n = 70000;
+  Generator g(31);
+  const Tensor x = g.normal({100, n / 100}, 0.0, 2.0);
+  const Tensor grad = g.normal({100, n / 100});
+  InputRangeParameter p;
+  p.enable = true;
+  p.decay = 0.01f;
+  p.input_min_percentage = 0.5f;
+  const float r = 2.5f;
+  Tensor range = Tensor::full({1}, r);
+  range.set_requires_grad(true);
+  Tensor x_cpu = x.clone();
+  x_cpu.set_requires_grad(true);
+  const Tensor v = input_range_clip(x_cpu, range, p);
+  v.backward(grad);
+
+  DeviceVector d_x(x.to_vector()), d_g(grad.to_vector()), d_v(static_cast<std::size_t>(n)),
+      d_dx(static_cast<std::size_t>(n));
+  cuda::input_range_clip(d_x.ptr, n, r, d_v.ptr);
+  double clip_sum = 0.0, inside = 0.0;
+  cuda::input_range_backward(d_x.ptr, d_g.ptr, n, r, d_dx.ptr, &clip_sum, &inside);
+  // A clamp and a division: exactly the CPU's bits.
+  CHECK(d_v.host() == v.to_vector());
+  CHECK(d_dx.host() == x_cpu.grad().to_vector());
+  // The range gradient from the same double sums, in the same order.
+  // (the parameter's gradient is float32)
+  CHECK(static_cast<float>(input_range_gradient(clip_sum, inside, n, r, p)) == range.grad().to_vector()[0]);
+
+  // Data initialisation: the same update from the CUDA statistics.
+  float r_cpu = 1.f, k_cpu = 0.f, r_gpu = 1.f, k_gpu = 0.f;
+  update_input_range_from_data(x, p, r_cpu, k_cpu);
+  double mean = 0.0, ss = 0.0;
+  cuda::input_range_data_stats(d_x.ptr, n, &mean, &ss);
+  update_input_range_from_stats(ss, n, p, r_gpu, k_gpu);
+  CHECK(k_gpu == k_cpu);
+  CHECK(r_gpu == Approx(r_cpu).epsilon(1e-6));
 }

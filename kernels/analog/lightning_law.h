@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/analog/input_range_law.h"
 #include "kernels/analog/periphery.h"
 #include "kernels/random.h"
 
@@ -21,9 +22,6 @@ struct LightningLaw {
   bool per_row_wmax = false; // wmax per output row (LAYER_GAUSSIAN_PER_CHANNEL clip)
   AIMC_HD bool adc() const { return out_res_frac > 0.f || out_bound > 0.f; }
 };
-
-// The input range: v = clip(x, ±r)/r.
-AIMC_HD float lightning_input(float x, float r) { return clamp_value(x, -r, r) / r; }
 
 // DAC: res·round(v/res), round half to even.
 AIMC_HD float lightning_dac(float v, float res) { return std::nearbyint(v / res) * res; }

@@ -63,6 +63,16 @@ cpu::AnalogMvmStats analog_mvm_backward(const IOParameters& io, const float* w, 
 std::uint64_t draw_analog_line_values(const IOParameters& io, std::int64_t lines, const cpu::AnalogRandom& random,
                                       float* nonlinearity, float* noise);
 
+// Input ranges (kernels/cuda/input_range.cu), as layers/tiles/input_range.cpp:
+// v[i] = clip(x[i], ±r)/r; dx[i] = g[i]/r inside the range (0 clipped) with
+// the two sums of the range gradient (clipped terms, count inside); and the
+// mean and Σ(x − mean)² of the data initialisation. The sums (host doubles)
+// have the CPU's bits: same chunks, same order.
+void input_range_clip(const float* x, std::int64_t n, float r, float* v);
+void input_range_backward(const float* x, const float* g, std::int64_t n, float r, float* dx, double* clip_sum,
+                          double* inside);
+void input_range_data_stats(const float* x, std::int64_t n, double* mean, double* squared_deviation);
+
 // The lightning-style forward of layers/tiles/lightning_forward.h on CUDA
 // (kernels/cuda/lightning.cu), forward only: y[M, Σ out_pieces] from x[M,
 // Σ in_pieces] over the tile grid (tile t = r·C + c, row-major). used_weights[t]

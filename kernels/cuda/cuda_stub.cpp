@@ -36,6 +36,11 @@ cpu::AnalogMvmStats analog_mvm_backward(const IOParameters&, const float*, std::
 std::uint64_t draw_analog_line_values(const IOParameters&, std::int64_t, const cpu::AnalogRandom&, float*, float*) {
   unavailable();
 }
+void input_range_clip(const float*, std::int64_t, float, float*) { unavailable(); }
+void input_range_backward(const float*, const float*, std::int64_t, float, float*, double*, double*) {
+  unavailable();
+}
+void input_range_data_stats(const float*, std::int64_t, double*, double*) { unavailable(); }
 std::uint64_t lightning_forward(const analog::LightningLaw&, const float*, std::int64_t,
                                 const std::vector<std::int64_t>&, const std::vector<std::int64_t>&,
                                 const std::vector<const float*>&, const std::vector<const float*>&,

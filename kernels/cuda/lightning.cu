@@ -25,7 +25,7 @@ __global__ void inputs_kernel(const float* x, std::int64_t m, std::int64_t in_si
                               std::int64_t piece, float r, float step, float* v) {
   AIMC_GRID_STRIDE(e, m * piece) {
     float value = x[(e / piece) * in_size + offset + e % piece];
-    if (r > 0.f) value = analog::lightning_input(value, r);
+    if (r > 0.f) value = analog::input_range_value(value, r);
     if (step > 0.f) value = analog::lightning_dac(value, step);
     v[e] = value;
   }

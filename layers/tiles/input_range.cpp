@@ -8,7 +8,7 @@
 #include <string>
 
 #include "engine/autograd.h"
-#include "kernels/analog/lightning_law.h"
+#include "kernels/analog/input_range_law.h"
 #include "kernels/cpu/parallel.h"
 
 namespace aimc {
@@ -17,7 +17,7 @@ namespace {
 // Sums of per-element terms over [0, n) in fixed chunks of kChunk elements,
 // run in parallel and added in chunk order: the same double result for any
 // thread count. term(i, acc) adds element i's contributions to acc[0..K).
-constexpr std::int64_t kChunk = 1 << 15;
+constexpr std::int64_t kChunk = analog::kInputRangeChunk;
 template <std::size_t K, class Term>
 std::array<double, K> chunked_sums(std::int64_t n, Term term) {
   const std::int64_t chunks = (n + kChunk - 1) / kChunk;
@@ -49,7 +49,7 @@ Tensor input_range_clip(const Tensor& x_in, const Tensor& r, const InputRangePar
   const float* xs = x.data<float>();
   float* vs = v.data<float>();
   cpu::parallel_for(0, n, cpu::grain_for(n, 1 << 14), [&](std::int64_t lo, std::int64_t hi) {
-    for (std::int64_t i = lo; i < hi; ++i) vs[i] = analog::lightning_input(xs[i], rv);
+    for (std::int64_t i = lo; i < hi; ++i) vs[i] = analog::input_range_value(xs[i], rv);
   });
   return record(v, "input_range_clip", {x_in, r}, [x, rv, p](const Tensor& g_in) -> std::vector<Tensor> {
     const Tensor g = g_in.contiguous();
@@ -60,22 +60,21 @@ Tensor input_range_clip(const Tensor& x_in, const Tensor& r, const InputRangePar
     Tensor dx = Tensor::empty(x.shape());
     float* dxs = dx.data<float>();
     cpu::parallel_for(0, n, cpu::grain_for(n, 1 << 14), [&](std::int64_t lo, std::int64_t hi) {
-      for (std::int64_t i = lo; i < hi; ++i) dxs[i] = std::abs(xs[i]) <= rv ? gs[i] / rv : 0.f;
+      for (std::int64_t i = lo; i < hi; ++i) dxs[i] = analog::input_range_dx(xs[i], gs[i], rv);
     });
     // Sums in double over fixed chunks: independent of the thread count.
     const auto sums = chunked_sums<2>(n, [&](std::int64_t i, std::array<double, 2>& acc) {
-      const double dxc = double(gs[i]) / rv;
-      if (xs[i] >= rv) acc[0] += std::min(0.0, dxc);
-      if (xs[i] <= -rv) acc[0] -= std::max(0.0, dxc);
-      if (std::abs(xs[i]) < rv) acc[1] += 1.0;
+      analog::input_range_terms(xs[i], gs[i], rv, acc[0], acc[1]);
     });
-    const double clip_sum = sums[0];
-    const double inside = sums[1];
-    double g_r = clip_sum * p.gradient_scale;
-    if (p.gradient_relative) g_r *= rv;
-    if (p.decay > 0 && n > 0 && inside / double(n) > p.input_min_percentage) g_r += double(p.decay) * rv;
-    return {dx, Tensor::full({1}, g_r)};
+    return {dx, Tensor::full({1}, input_range_gradient(sums[0], sums[1], n, rv, p))};
   });
+}
+
+double input_range_gradient(double clip_sum, double inside, std::int64_t n, float r, const InputRangeParameter& p) {
+  double g_r = clip_sum * p.gradient_scale;
+  if (p.gradient_relative) g_r *= r;
+  if (p.decay > 0 && n > 0 && inside / double(n) > p.input_min_percentage) g_r += double(p.decay) * r;
+  return g_r;
 }
 
 // r <- (r·k + alpha·std(x))/(k+1) with the unbiased std over all of x, when
@@ -91,7 +90,13 @@ void update_input_range_from_data(const Tensor& x_in, const InputRangeParameter&
   const double ss = chunked_sums<1>(n, [&](std::int64_t i, std::array<double, 1>& acc) {
     acc[0] += (xs[i] - mean) * (xs[i] - mean);
   })[0];
-  const double std_x = std::sqrt(ss / double(n - 1));  // unbiased, as torch.std
+  update_input_range_from_stats(ss, n, p, r, k);
+}
+
+void update_input_range_from_stats(double squared_deviation, std::int64_t n, const InputRangeParameter& p, float& r,
+                                   float& k) {
+  if (!(k < float(p.init_from_data)) || n < 2) return;
+  const double std_x = std::sqrt(squared_deviation / double(n - 1));  // unbiased, as torch.std
   if (!(std_x > 0)) return;
   r = std::abs(float((double(r) * k + double(p.init_std_alpha) * std_x) / (k + 1.0)));
   k += 1.f;

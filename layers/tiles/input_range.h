@@ -21,4 +21,12 @@ Tensor input_range_clip(const Tensor& x, const Tensor& r, const InputRangeParame
 // k <- k + 1.
 void update_input_range_from_data(const Tensor& x, const InputRangeParameter& p, float& r, float& k);
 
+// The pieces both devices share (the CUDA kernels of kernels/cuda/
+// input_range.cu return the sums): the range gradient g_r above from the sum
+// of the clipped terms and the count inside the range over n inputs; and the
+// data update from Σ(x − mean)² over n inputs.
+double input_range_gradient(double clip_sum, double inside, std::int64_t n, float r, const InputRangeParameter& p);
+void update_input_range_from_stats(double squared_deviation, std::int64_t n, const InputRangeParameter& p, float& r,
+                                   float& k);
+
 }  // namespace aimc
