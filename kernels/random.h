@@ -49,7 +49,8 @@ AIMC_HD double uniform_open_double(std::uint32_t hi, std::uint32_t lo) {
 }
 
 // Box-Muller on two uniforms: writes two standard normals. Computed in double
-// so CPU and CUDA agree to the last float bit after rounding.
+// so CPU and CUDA agree after rounding to float, except in rare cases where
+// CUDA's double log/sin/cos (1–2 ulp) move a value across a float rounding.
 AIMC_HD void box_muller(float u1, float u2, float& z0, float& z1) {
   const double r = ::sqrt(-2.0 * ::log(static_cast<double>(u1)));
   const double t = 6.283185307179586 * static_cast<double>(u2);

@@ -296,8 +296,9 @@ AIMC_HD float modify_element(const ModifierLaw& law, const ModifierSections& s, 
 // The clip types, in the order of aimc::WeightClipType.
 enum class ClipKind : int { None, FixedValue, LayerGaussian, AverageChannelMax, LayerGaussianPerChannel };
 
-// x·y and x + y in double, never fused into an fma (nvcc fuses by default),
-// so the sums below have the same bits on the CPU and on CUDA.
+// x·y and x + y in double, never fused into an fma on the device (nvcc fuses
+// by default). The host compiler may still fuse them on some -march, so CPU
+// and CUDA agree to the last bit only where it does not.
 AIMC_HD double law_dmul(double x, double y) {
 #if defined(__CUDA_ARCH__)
   return __dmul_rn(x, y);

@@ -165,7 +165,7 @@ __global__ void adc_kernel(Periphery p, MvmLayout l, int pass, const std::int64_
   for (std::int64_t k = blockIdx.x; k < m; k += gridDim.x) {
     const std::int64_t i = ids[k];
     float* row = out + k * out_len;
-    float* pos = out + (m + k) * out_len;
+    float* pos = pos_neg ? out + (m + k) * out_len : nullptr;  // the positive pass's row
     bool ok;
     if (!pos_neg) {
       ok = adc_row_block(p, l, pass, i, 0, row, out_len, shift, red);
@@ -253,6 +253,7 @@ cpu::AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const flo
   Buffer<float> alpha_dev(static_cast<std::size_t>(n));
   const bool nm_on = p.nm != NoiseManagementType::None;
   std::vector<float> alpha = noise_management(p, x, n, in_len, nm_running, is_test, alpha_dev);
+  alpha_dev.upload(alpha.data(), alpha.size());  // every entry defined (worst case reads them back)
   std::vector<std::int64_t> active, zero;
   active.reserve(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i) {

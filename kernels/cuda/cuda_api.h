@@ -67,7 +67,7 @@ std::uint64_t draw_analog_line_values(const IOParameters& io, std::int64_t lines
 // v[i] = clip(x[i], ±r)/r; dx[i] = g[i]/r inside the range (0 clipped) with
 // the two sums of the range gradient (clipped terms, count inside); and the
 // mean and Σ(x − mean)² of the data initialisation. The sums (host doubles)
-// have the CPU's bits: same chunks, same order.
+// add the CPU's terms in the CPU's order (a fused multiply-add may differ).
 void input_range_clip(const float* x, std::int64_t n, float r, float* v);
 void input_range_backward(const float* x, const float* g, std::int64_t n, float r, float* dx, double* clip_sum,
                           double* inside);

@@ -2,8 +2,10 @@
 // kernels/cpu/gemm.h: C[M,N] = alpha·op(A)·op(B) + beta·C, lda/ldb/ldc row
 // strides. cuBLAS is column-major, so we compute Cᵀ = op(B)ᵀ·op(A)ᵀ, which is
 // the same memory. One handle per process (created on first use, default
-// stream), FP32 math without TF32, so results do not depend on the run.
+// stream, calls serialised), FP32 math without TF32, so results do not depend
+// on the run.
 #include <cublas_v2.h>
+#include <limits>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -23,8 +25,12 @@ cublasHandle_t handle() {
   static cublasHandle_t h = nullptr;
   static std::once_flag once;
   std::call_once(once, [] {
-    check_blas(cublasCreate(&h), "cublasCreate");
-    check_blas(cublasSetMathMode(h, CUBLAS_PEDANTIC_MATH), "cublasSetMathMode");
+    cublasHandle_t created = nullptr;
+    check_blas(cublasCreate(&created), "cublasCreate");
+    const cublasStatus_t mode = cublasSetMathMode(created, CUBLAS_PEDANTIC_MATH);
+    if (mode != CUBLAS_STATUS_SUCCESS) cublasDestroy(created);
+    check_blas(mode, "cublasSetMathMode");
+    h = created;
   });
   return h;
 }
@@ -40,6 +46,12 @@ void gemm(const cpu::GemmShape& s, float alpha, const float* a, const float* b, 
     else scale(c, count, beta);
     return;
   }
+  for (const std::int64_t v : {s.m, s.n, s.k, s.lda, s.ldb, s.ldc})
+    if (v > std::numeric_limits<int>::max())
+      throw std::invalid_argument("cuda::gemm: size " + std::to_string(v) + " exceeds cuBLAS's int range");
+  // One handle for the process: cuBLAS forbids using it from two host threads at once.
+  static std::mutex handle_mutex;
+  const std::lock_guard<std::mutex> lock(handle_mutex);
   const cublasOperation_t op_a = s.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_b = s.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   // Column-major: Cᵀ[N,M] = op(B)ᵀ[N,K] · op(A)ᵀ[K,M]; a row-major matrix with

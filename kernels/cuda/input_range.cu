@@ -2,8 +2,9 @@
 // clip, its gradients, and the data statistics of the initialisation. The
 // element formulas are kernels/analog/input_range_law.h; the double sums run
 // one thread per chunk of analog::kInputRangeChunk elements in element order,
-// and the host adds the chunks in order, as the CPU does, so the sums have the
-// CPU's bits (a tree reduction would be faster but add in another order).
+// and the host adds the chunks in order, as the CPU does: the same terms in
+// the same order (a fused multiply-add in Σ(x − mean)² may still differ in the
+// last bit; a tree reduction would be faster but add in another order).
 #include <algorithm>
 #include <vector>
 

@@ -48,7 +48,8 @@ __global__ void outputs_kernel(analog::LightningLaw law, const float* z, std::in
   AIMC_GRID_STRIDE(e, m * n_out) {
     const std::int64_t i = e / n_out, j = e % n_out;
     float value = z[e];
-    const float wm = law.per_row_wmax ? wmax[j] : wmax[0];
+    // wmax is computed (and read) only when the noise or the ADC needs it.
+    const float wm = law.out_noise > 0.f || law.adc() ? (law.per_row_wmax ? wmax[j] : wmax[0]) : 0.f;
     if (law.out_noise > 0.f) {
       const float xi = __fmul_rn(analog::generator_normal_at(seed, stream, counter, static_cast<std::uint64_t>(e)),
                                  __fmul_rn(law.out_noise, wm));

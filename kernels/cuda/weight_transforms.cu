@@ -3,8 +3,9 @@
 // float32 [rows, cols] row-major device buffers, in normalised weight units.
 // The per-element math is kernels/analog/weight_transform_law.h, the code the
 // CPU runs, and the random numbers follow the CPU's Philox layout, so results
-// equal the CPU's to one float rounding (nvcc may fuse a multiply-add the host
-// compiler keeps apart; the clip sums are written unfused and equal exactly).
+// equal the CPU's to one float rounding (nvcc and the host compiler may fuse
+// multiply-adds differently; the device clip sums are written unfused, but
+// GCC may fuse the host's on some -march).
 // Checked against the CPU by tests/test_cuda_transforms.cpp. Grid-stride loops.
 #include <cstdint>
 #include <vector>
