@@ -6,10 +6,8 @@
 
 #ifdef AIMC_CUDA_EMULATION
 #include "kernels/cuda/emulation.h"
-// The launch runs the kernel once, as one block of one thread (the launch
-// configuration is evaluated and ignored).
-inline void aimc_emulated_launch(unsigned /*grid*/, unsigned /*block*/) {}
-#define AIMC_LAUNCH(kernel, ...) (aimc_emulated_launch(__VA_ARGS__), kernel)
+// The launch runs on host threads (see emulation.h).
+#define AIMC_LAUNCH(kernel, ...) aimc::cuda_emulation::launch(kernel, __VA_ARGS__)
 #else
 #include <cuda_runtime.h>
 // AIMC_LAUNCH(kernel, grid, block)(args...) is kernel<<<grid, block>>>(args...).
