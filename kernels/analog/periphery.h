@@ -44,6 +44,13 @@ struct Periphery {
   const float* nl;  // per output line, or null: nl_const
   float nl_const;
   const float* sigma;  // per output line, or null: out_noise
+  // The pass structure derived from bm and mv (see kernels/cpu/analog_mvm.h).
+  bool iterative;    // ITERATIVE or ITERATIVE_WORST_CASE
+  bool worst_case;   // ITERATIVE_WORST_CASE with another NM than ABS_MAX_NP_SUM
+  bool shift;        // SHIFT
+  bool pos_neg;      // POS_NEG_SEPARATE(_DIGITAL_SUM)
+  bool digital_sum;  // POS_NEG_SEPARATE_DIGITAL_SUM
+  float final_gain;  // out_scale (1 in SHIFT mode, as aihwkit)
 };
 
 // Resolves io for a forward (backward = false) or backward pass. nl / sigma:
@@ -108,6 +115,22 @@ struct CrossbarShape {
                       : cpu::gemm_shape(false, true, rows, out_size, in_size);
   }
 };
+
+// The DAC input scale of a row in a pass: 1/α (when α is used and > 0), /r
+// in the iterative modes.
+AIMC_HD float dac_scale(const Periphery& p, float alpha, bool use_alpha, float r) {
+  float s = 1.f;
+  if (use_alpha && alpha > 0.f) s /= alpha;
+  if (p.iterative) s /= r;
+  return s;
+}
+
+// Whether pass `pass` (input reduction r) is the last bound-management pass:
+// rows that still fail keep its clipped result.
+AIMC_HD bool bm_last_pass(const Periphery& p, int pass, int passes_max, float r) {
+  return !p.iterative || pass + 1 >= passes_max || r > p.max_bm_factor ||
+         (p.res_in > 0.f && r > p.max_bm_res / p.res_in);
+}
 
 // Noise-management scale α of one row x[0..len) (AVERAGE_ABS_MAX returns the
 // caller's running value `average`).

@@ -289,17 +289,10 @@ AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const float* x
     else active.push_back(i);
   }
 
-  const bool iterative = is_iterative(p.bm);
-  const bool worst_case =
-      p.bm == BoundManagementType::IterativeWorstCase && p.nm != NoiseManagementType::AbsMaxNPSum;
-  const bool shift = p.bm == BoundManagementType::Shift;
-  const bool pos_neg = p.mv != AnalogMVType::OnePass;
-  const bool digital_sum = p.mv == AnalogMVType::PosNegSeparateDigitalSum;
-  const float final_gain = shift ? 1.f : p.out_scale;
   std::vector<std::uint8_t> passed;
   std::vector<float> scale, abs_w;
   // DAC outputs and crossbar results of a pass (uninitialised: fully written each pass).
-  const std::int64_t rows_max = pos_neg ? 2 * n : n;
+  const std::int64_t rows_max = p.pos_neg ? 2 * n : n;
   auto v_buf = std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(rows_max * in_len));
   auto out_buf = std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(rows_max * out_len));
   float* const v = v_buf.get();
@@ -323,7 +316,7 @@ AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const float* x
   bool use_alpha = nm_on;
   float r = 1.f;
   for (int pass = 0; !active.empty(); ++pass) {
-    if (worst_case && pass == 1) {
+    if (p.worst_case && pass == 1) {
       r = 1.f;
       use_alpha = true;
       const auto m = static_cast<std::int64_t>(active.size());
@@ -335,7 +328,7 @@ AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const float* x
       });
     }
     const std::int64_t m = static_cast<std::int64_t>(active.size());
-    const std::int64_t rows = pos_neg ? 2 * m : m;
+    const std::int64_t rows = p.pos_neg ? 2 * m : m;
     const std::int64_t* ids = active.data();
     scale.assign(static_cast<std::size_t>(m), 1.f);
     passed.assign(static_cast<std::size_t>(m), 1);
@@ -345,15 +338,13 @@ AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const float* x
       std::vector<float> u(p.inp_sto ? in_len : 0), z(p.inp_noise > 0.f ? in_len : 0);
       for (std::int64_t k = k0; k < k1; ++k) {
         const std::int64_t i = ids[k];
-        float s = 1.f;
-        if (use_alpha && alpha[i] > 0.f) s /= alpha[i];
-        if (iterative) s /= r;
+        const float s = analog::dac_scale(p, alpha[i], use_alpha, r);
         scale[k] = s;
         if (!u.empty()) draw_uniforms(random, layout.inp_round(pass, i), in_len, u.data());
         if (!z.empty()) draw_normals(random, layout.inp_noise(pass, i), in_len, z.data());
         float* vk = v + k * in_len;
         dac_row(p, x + i * in_len, in_len, s, u.empty() ? nullptr : u.data(), z.empty() ? nullptr : z.data(), vk);
-        if (pos_neg) {
+        if (p.pos_neg) {
           float* vp = v + (m + k) * in_len;
           for (std::int64_t j = 0; j < in_len; ++j) {
             vp[j] = vk[j] > 0.f ? vk[j] : 0.f;
@@ -367,8 +358,7 @@ AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const float* x
     cb.product(cb.w, v, rows, out);
     apply_crossbar_effects(p, cb, abs_w, v, rows, m, ids, pass, layout, out);
 
-    const bool stop = !iterative || pass + 1 >= passes_max || r > p.max_bm_factor ||
-                      (p.res_in > 0.f && r > p.max_bm_res / p.res_in);
+    const bool stop = analog::bm_last_pass(p, pass, passes_max, r);
     // ADC path, bound test and the final digital scaling.
     parallel_for(0, m, row_grain(m, out_len), [&](std::int64_t k0, std::int64_t k1) {
       std::vector<float> z(p.has_noise ? out_len : 0), u(p.out_sto ? out_len : 0);
@@ -376,17 +366,17 @@ AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const float* x
         if (!z.empty()) draw_normals(random, layout.out(pass, i, phase, 1), out_len, z.data());
         if (!u.empty()) draw_uniforms(random, layout.out(pass, i, phase, 2), out_len, u.data());
         return adc_row(p, nl, sigma, row, out_len, z.empty() ? nullptr : z.data(), u.empty() ? nullptr : u.data(),
-                       shift);
+                       p.shift);
       };
       for (std::int64_t k = k0; k < k1; ++k) {
         const std::int64_t i = ids[k];
         float* row = out + k * out_len;
         bool ok;
-        if (!pos_neg) {
+        if (!p.pos_neg) {
           ok = adc(row, i, 0);
         } else {
           const float* pos = out + (m + k) * out_len;
-          if (digital_sum) {
+          if (p.digital_sum) {
             float* pos_mut = out + (m + k) * out_len;
             ok = adc(row, i, 0);
             ok = adc(pos_mut, i, 1) && ok;
@@ -398,7 +388,7 @@ AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const float* x
         }
         passed[k] = ok ? 1 : 0;
         if (ok || stop) {
-          const float gain = final_gain / scale[k];
+          const float gain = p.final_gain / scale[k];
           float* yi = y + i * out_len;
           for (std::int64_t j = 0; j < out_len; ++j) yi[j] = row[j] * gain;
         }
@@ -522,6 +512,12 @@ Periphery resolve_periphery(const IOParameters& io, const float* nl, const float
     throw ValueError("analog MVM: out_noise_std = " + std::to_string(io.out_noise_std) +
                      " > 0 needs the per-line noise values (AnalogLineValues::out_noise)");
   p.has_noise = p.sigma != nullptr || io.out_noise > 0.f;
+  p.iterative = is_iterative(p.bm);
+  p.worst_case = p.bm == BoundManagementType::IterativeWorstCase && p.nm != NoiseManagementType::AbsMaxNPSum;
+  p.shift = p.bm == BoundManagementType::Shift;
+  p.pos_neg = p.mv != AnalogMVType::OnePass;
+  p.digital_sum = p.mv == AnalogMVType::PosNegSeparateDigitalSum;
+  p.final_gain = p.shift ? 1.f : p.out_scale;
   if (p.ir_drop > 0.f && !(p.ir_g_ratio > 0.f))
     throw ValueError("analog MVM: ir_drop_g_ratio = " + std::to_string(p.ir_g_ratio) + " must be > 0");
   return p;

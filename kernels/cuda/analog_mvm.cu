@@ -46,7 +46,7 @@ __global__ void noise_management_kernel(Periphery p, NoiseManagementType type, c
 // DAC of the m rows in play: v[k] = dac(x[ids[k]]·scale[k]); with the pos/neg
 // split, v[k] keeps the negative part and v[m + k] the positive part.
 __global__ void dac_kernel(Periphery p, MvmLayout l, int pass, const float* x, std::int64_t in_len,
-                           const std::int64_t* ids, const float* scale, std::int64_t m, bool pos_neg, float* v) {
+                           const std::int64_t* ids, const float* scale, std::int64_t m, float* v) {
   const bool quantise = p.res_in > 0.f, noise = p.inp_noise > 0.f;
   AIMC_GRID_STRIDE(e, m * in_len) {
     const std::int64_t k = e / in_len, j = e % in_len, i = ids[k];
@@ -54,7 +54,7 @@ __global__ void dac_kernel(Periphery p, MvmLayout l, int pass, const float* x, s
     const float z = noise ? normal_at(l, l.inp_noise(pass, i), j) : 0.f;
     const float value = analog::dac_value(x[i * in_len + j], scale[k], p.res_in, p.inp_bound, p.inp_noise,
                                           p.inp_asym, u, z, quantise, p.inp_sto, noise, p.has_inp_asym);
-    if (pos_neg) {
+    if (p.pos_neg) {
       v[(m + k) * in_len + j] = value > 0.f ? value : 0.f;
       v[k * in_len + j] = value < 0.f ? value : 0.f;
     } else {
@@ -159,8 +159,9 @@ __device__ bool adc_row_block(const Periphery& p, const MvmLayout& l, int pass, 
 // [m] rows with the pos/neg split); y[ids[k]] is written when the row passed
 // or this is the last pass; passed[k] records the test.
 __global__ void adc_kernel(Periphery p, MvmLayout l, int pass, const std::int64_t* ids, std::int64_t m,
-                           std::int64_t out_len, bool pos_neg, bool digital_sum, bool shift, bool stop,
-                           float final_gain, const float* scale, float* out, float* y, std::uint8_t* passed) {
+                           std::int64_t out_len, bool stop, const float* scale, float* out, float* y,
+                           std::uint8_t* passed) {
+  const bool pos_neg = p.pos_neg, digital_sum = p.digital_sum, shift = p.shift;
   __shared__ float red[kThreads];
   for (std::int64_t k = blockIdx.x; k < m; k += gridDim.x) {
     const std::int64_t i = ids[k];
@@ -179,7 +180,7 @@ __global__ void adc_kernel(Periphery p, MvmLayout l, int pass, const std::int64_
       ok = adc_row_block(p, l, pass, i, 0, row, out_len, shift, red);
     }
     if (ok || stop) {
-      const float gain = final_gain / scale[k];
+      const float gain = p.final_gain / scale[k];
       for (std::int64_t j = threadIdx.x; j < out_len; j += blockDim.x) y[i * out_len + j] = row[j] * gain;
     }
     if (threadIdx.x == 0) passed[k] = ok ? 1 : 0;
@@ -268,16 +269,9 @@ cpu::AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const flo
     launched("analog MVM zero-rows kernel");
   }
 
-  const bool iterative = analog::is_iterative(p.bm);
-  const bool worst_case =
-      p.bm == BoundManagementType::IterativeWorstCase && p.nm != NoiseManagementType::AbsMaxNPSum;
-  const bool shift = p.bm == BoundManagementType::Shift;
-  const bool pos_neg = p.mv != AnalogMVType::OnePass;
-  const bool digital_sum = p.mv == AnalogMVType::PosNegSeparateDigitalSum;
-  const float final_gain = shift ? 1.f : p.out_scale;
   const bool ir = p.ir_drop > 0.f, pcm = p.wn == WeightNoiseType::PCMRead;
   const bool additive = p.wn == WeightNoiseType::AdditiveConstant;
-  const std::int64_t rows_max = pos_neg ? 2 * n : n;
+  const std::int64_t rows_max = p.pos_neg ? 2 * n : n;
   const std::size_t in_elems = static_cast<std::size_t>(rows_max * in_len);
   const std::size_t out_elems = static_cast<std::size_t>(rows_max * out_len);
   Buffer<float> v(in_elems), out(out_elems), scale_dev(static_cast<std::size_t>(n));
@@ -296,7 +290,7 @@ cpu::AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const flo
   for (int pass = 0; !active.empty(); ++pass) {
     const auto m = static_cast<std::int64_t>(active.size());
     ids.upload(active.data(), active.size());
-    if (worst_case && pass == 1) {
+    if (p.worst_case && pass == 1) {
       r = 1.f;
       use_alpha = true;
       AIMC_LAUNCH(noise_management_kernel, blocks_for(m), kThreads)(p, NoiseManagementType::AbsMaxNPSum, x, in_len, ids.get(),
@@ -304,19 +298,13 @@ cpu::AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const flo
       launched("analog MVM noise-management kernel");
       alpha_dev.download(alpha.data(), alpha.size());
     }
-    const std::int64_t rows = pos_neg ? 2 * m : m;
+    const std::int64_t rows = p.pos_neg ? 2 * m : m;
     scale.assign(static_cast<std::size_t>(m), 1.f);
-    for (std::int64_t k = 0; k < m; ++k) {
-      float s = 1.f;
-      const float a = alpha[active[k]];
-      if (use_alpha && a > 0.f) s /= a;
-      if (iterative) s /= r;
-      scale[k] = s;
-    }
+    for (std::int64_t k = 0; k < m; ++k) scale[k] = analog::dac_scale(p, alpha[active[k]], use_alpha, r);
     scale_dev.upload(scale.data(), scale.size());
 
-    AIMC_LAUNCH(dac_kernel, blocks_for(m * in_len), kThreads)(p, layout, pass, x, in_len, ids.get(), scale_dev.get(), m,
-                                                      pos_neg, v.get());
+    AIMC_LAUNCH(dac_kernel, blocks_for(m * in_len), kThreads)(p, layout, pass, x, in_len, ids.get(), scale_dev.get(),
+                                                              m, v.get());
     launched("analog MVM DAC kernel");
     cb.product(cb.w, v.get(), rows, out.get());
     if (ir || p.wn != WeightNoiseType::None) {
@@ -341,10 +329,9 @@ cpu::AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const flo
       launched("analog MVM crossbar-effects kernel");
     }
 
-    const bool stop = !iterative || pass + 1 >= passes_max || r > p.max_bm_factor ||
-                      (p.res_in > 0.f && r > p.max_bm_res / p.res_in);
-    AIMC_LAUNCH(adc_kernel, row_blocks(m), kThreads)(p, layout, pass, ids.get(), m, out_len, pos_neg, digital_sum, shift, stop,
-                                            final_gain, scale_dev.get(), out.get(), y, passed_dev.get());
+    const bool stop = analog::bm_last_pass(p, pass, passes_max, r);
+    AIMC_LAUNCH(adc_kernel, row_blocks(m), kThreads)(p, layout, pass, ids.get(), m, out_len, stop, scale_dev.get(),
+                                                     out.get(), y, passed_dev.get());
     launched("analog MVM ADC kernel");
     stats.passes = pass + 1;
     if (stop) break;
