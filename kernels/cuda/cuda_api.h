@@ -23,8 +23,13 @@ namespace aimc::cuda {
 bool available();
 int device_count();
 
+// Device memory. Freed blocks are cached for reuse (up to 1 GiB, in stream
+// order on the default stream; kernels/cuda/block_cache.h), so per-call
+// scratch buffers cost no cudaMalloc / cudaFree; release_cached_memory()
+// hands the cached blocks back to CUDA.
 void* device_malloc(std::size_t bytes);
 void device_free(void* ptr) noexcept;
+void release_cached_memory();
 void copy_host_to_device(void* dst, const void* src, std::size_t bytes);
 void copy_device_to_host(void* dst, const void* src, std::size_t bytes);
 void copy_device_to_device(void* dst, const void* src, std::size_t bytes);

@@ -14,6 +14,7 @@ bool available() { return false; }
 int device_count() { return 0; }
 void* device_malloc(std::size_t) { unavailable(); }
 void device_free(void*) noexcept {}
+void release_cached_memory() {}
 void copy_host_to_device(void*, const void*, std::size_t) { unavailable(); }
 void copy_device_to_host(void*, const void*, std::size_t) { unavailable(); }
 void copy_device_to_device(void*, const void*, std::size_t) { unavailable(); }

@@ -1,13 +1,15 @@
 // The CUDA runtime services of kernels/cuda/runtime.cu and the cuBLAS GEMM of
 // kernels/cuda/gemm.cu, emulated on the host for the test_cuda_emulated
-// executable: "device" memory is host memory, copies are memcpy, and the GEMM
-// is cpu::gemm. The kernels themselves are the real .cu sources compiled as
-// C++ (see kernels/cuda/emulation.h and the other files here).
+// executable: "device" memory is host memory (through the same block cache),
+// copies are memcpy, and the GEMM is cpu::gemm. The kernels themselves are the
+// real .cu sources compiled as C++ (see kernels/cuda/emulation.h and the other
+// files here).
 #include <cstdlib>
 #include <cstring>
 #include <new>
 
 #include "kernels/cpu/gemm.h"
+#include "kernels/cuda/block_cache.h"
 #include "kernels/cuda/cuda_api.h"
 
 namespace aimc::cuda {
@@ -15,12 +17,23 @@ namespace aimc::cuda {
 bool available() { return true; }
 int device_count() { return 1; }
 
-void* device_malloc(std::size_t bytes) {
-  void* ptr = std::aligned_alloc(256, (bytes + 255) / 256 * 256 + 256);
+namespace {
+void* raw_malloc(std::size_t bytes) {
+  void* ptr = std::aligned_alloc(256, (bytes + 255) / 256 * 256);
   if (ptr == nullptr) throw std::bad_alloc();
   return ptr;
 }
-void device_free(void* ptr) noexcept { std::free(ptr); }
+void raw_free(void* ptr) { std::free(ptr); }
+// The real runtime's block cache (so the emulated suite exercises its reuse).
+BlockCache& block_cache() {
+  static BlockCache cache(raw_malloc, raw_free, std::size_t(1) << 28);
+  return cache;
+}
+}  // namespace
+
+void* device_malloc(std::size_t bytes) { return block_cache().allocate(bytes); }
+void device_free(void* ptr) noexcept { block_cache().release(ptr); }
+void release_cached_memory() { block_cache().trim(); }
 void copy_host_to_device(void* dst, const void* src, std::size_t bytes) { std::memcpy(dst, src, bytes); }
 void copy_device_to_host(void* dst, const void* src, std::size_t bytes) { std::memcpy(dst, src, bytes); }
 void copy_device_to_device(void* dst, const void* src, std::size_t bytes) { std::memmove(dst, src, bytes); }
