@@ -132,35 +132,56 @@ AIMC_HD bool bm_last_pass(const Periphery& p, int pass, int passes_max, float r)
          (p.res_in > 0.f && r > p.max_bm_res / p.res_in);
 }
 
-// Noise-management scale α of one row x[0..len) (AVERAGE_ABS_MAX returns the
-// caller's running value `average`).
-AIMC_HD float noise_management_scale(NoiseManagementType type, const Periphery& p, const float* x, std::int64_t len,
-                                     float average) {
+// The statistics of an input row that the noise managements use.
+struct RowStats {
+  float abs_max = 0.f;  // max |x_j|
+  float max = 0.f;      // max x_j
+  float psum = 0.f;     // Σ max(x_j, 0), in input order
+  float nsum = 0.f;     // Σ min(x_j, 0), in input order
+};
+
+// α from a row's statistics (AVERAGE_ABS_MAX returns the caller's running
+// value `average`).
+AIMC_HD float noise_management_from_stats(NoiseManagementType type, const Periphery& p, const RowStats& s,
+                                          float average) {
   const float thres = p.nm_thres;
   if (type == NoiseManagementType::None) return 1.f;
   if (type == NoiseManagementType::Constant) return thres > 0.f ? thres : 1.f;
   if (type == NoiseManagementType::AverageAbsMax) return average;
-  if (type == NoiseManagementType::Max) {
-    float m = x[0];
-    for (std::int64_t j = 1; j < len; ++j) m = max_value(m, x[j]);
-    return thres > 0.f ? (thres < m ? thres : m) : m;
-  }
-  float a = 0.f;
-  for (std::int64_t j = 0; j < len; ++j) a = max_value(a, std::fabs(x[j]));
-  a = thres > 0.f ? (thres < a ? thres : a) : a;
+  if (type == NoiseManagementType::Max) return thres > 0.f ? (thres < s.max ? thres : s.max) : s.max;
+  const float a = thres > 0.f ? (thres < s.abs_max ? thres : s.abs_max) : s.abs_max;
   if (type == NoiseManagementType::AbsMax) return a;
   // ABS_MAX_NP_SUM
-  float psum = 0.f, nsum = 0.f;
-  for (std::int64_t j = 0; j < len; ++j) {
-    psum += x[j] > 0.f ? x[j] : 0.f;
-    nsum += x[j] < 0.f ? x[j] : 0.f;
-  }
-  float npsum = max_value(psum, -nsum) * kNmAssumedWmax / p.out_bound_one;
+  float npsum = max_value(s.psum, -s.nsum) * kNmAssumedWmax / p.out_bound_one;
   if (p.res_in > 0.f) {
     const float cap = a * p.max_bm_res / p.res_in;
     npsum = npsum < cap ? npsum : cap;
   }
   return max_value(a, npsum);
+}
+
+// Σ max(x_j, 0) and Σ min(x_j, 0) over x[0..len) in input order.
+AIMC_HD void signed_sums(const float* x, std::int64_t len, float& psum, float& nsum) {
+  psum = 0.f;
+  nsum = 0.f;
+  for (std::int64_t j = 0; j < len; ++j) {
+    psum += x[j] > 0.f ? x[j] : 0.f;
+    nsum += x[j] < 0.f ? x[j] : 0.f;
+  }
+}
+
+// α of one row x[0..len), computing only the statistics `type` needs.
+AIMC_HD float noise_management_scale(NoiseManagementType type, const Periphery& p, const float* x, std::int64_t len,
+                                     float average) {
+  RowStats s;
+  if (type == NoiseManagementType::Max) {
+    s.max = x[0];
+    for (std::int64_t j = 1; j < len; ++j) s.max = max_value(s.max, x[j]);
+  }
+  if (type == NoiseManagementType::AbsMax || type == NoiseManagementType::AbsMaxNPSum)
+    for (std::int64_t j = 0; j < len; ++j) s.abs_max = max_value(s.abs_max, std::fabs(x[j]));
+  if (type == NoiseManagementType::AbsMaxNPSum) signed_sums(x, len, s.psum, s.nsum);
+  return noise_management_from_stats(type, p, s, average);
 }
 
 // DAC of one input: v = x·scale, quantise (u: the stochastic-rounding

@@ -34,15 +34,6 @@ __device__ float normal_at(const MvmLayout& l, std::uint64_t block, std::int64_t
   return rng::normal_at(l.seed, l.stream, block, static_cast<std::uint64_t>(j));
 }
 
-// alpha[i] = α of row i for the rows ids[0..count) (all rows when ids is null).
-__global__ void noise_management_kernel(Periphery p, NoiseManagementType type, const float* x, std::int64_t in_len,
-                                        const std::int64_t* ids, std::int64_t count, float* alpha) {
-  AIMC_GRID_STRIDE(k, count) {
-    const std::int64_t i = ids ? ids[k] : k;
-    alpha[i] = analog::noise_management_scale(type, p, x + i * in_len, in_len, 1.f);
-  }
-}
-
 // DAC of the m rows in play: v[k] = dac(x[ids[k]]·scale[k]); with the pos/neg
 // split, v[k] keeps the negative part and v[m + k] the positive part.
 __global__ void dac_kernel(Periphery p, MvmLayout l, int pass, const float* x, std::int64_t in_len,
@@ -114,6 +105,32 @@ __device__ float block_max(float value, float* red) {
   const float result = red[0];
   __syncthreads();
   return result;
+}
+
+// alpha[i] = α of row i for the rows ids[0..count) (all rows when ids is
+// null), one block per row: the maxima are block reductions (exact in any
+// order); the signed sums of ABS_MAX_NP_SUM run on one thread in input order,
+// as the CPU.
+__global__ void noise_management_kernel(Periphery p, NoiseManagementType type, const float* x, std::int64_t in_len,
+                                        const std::int64_t* ids, std::int64_t count, float* alpha) {
+  __shared__ float red[kThreads];
+  const float inf = std::numeric_limits<float>::infinity();
+  for (std::int64_t k = blockIdx.x; k < count; k += gridDim.x) {
+    const std::int64_t i = ids ? ids[k] : k;
+    const float* row = x + i * in_len;
+    float abs_max = 0.f, max = -inf;
+    for (std::int64_t j = threadIdx.x; j < in_len; j += blockDim.x) {
+      abs_max = analog::max_value(abs_max, ::fabsf(row[j]));
+      max = analog::max_value(max, row[j]);
+    }
+    analog::RowStats s;
+    s.abs_max = block_max(abs_max, red);
+    s.max = block_max(max, red);
+    if (threadIdx.x == 0) {
+      if (type == NoiseManagementType::AbsMaxNPSum) analog::signed_sums(row, in_len, s.psum, s.nsum);
+      alpha[i] = analog::noise_management_from_stats(type, p, s, 1.f);
+    }
+  }
 }
 
 // Output path of one row (phase 0/1) in place, by the whole block: as
@@ -223,8 +240,8 @@ std::vector<float> noise_management(const Periphery& p, const float* x, std::int
     if (!is_test) {
       Periphery uncapped = p;  // the running mean uses the plain max|x|
       uncapped.nm_thres = 0.f;
-      AIMC_LAUNCH(noise_management_kernel, blocks_for(n), kThreads)(uncapped, NoiseManagementType::AbsMax, x, in_len, nullptr,
-                                                          n, alpha_dev.get());
+      AIMC_LAUNCH(noise_management_kernel, row_blocks(n), kThreads)(uncapped, NoiseManagementType::AbsMax, x, in_len,
+                                                                    nullptr, n, alpha_dev.get());
       launched("analog MVM noise-management kernel");
       alpha_dev.download(alpha.data(), alpha.size());
       double sum = 0.0;
@@ -237,7 +254,7 @@ std::vector<float> noise_management(const Periphery& p, const float* x, std::int
     std::fill(alpha.begin(), alpha.end(), running < 0.f ? 1.f : running);
     return alpha;
   }
-  AIMC_LAUNCH(noise_management_kernel, blocks_for(n), kThreads)(p, p.nm, x, in_len, nullptr, n, alpha_dev.get());
+  AIMC_LAUNCH(noise_management_kernel, row_blocks(n), kThreads)(p, p.nm, x, in_len, nullptr, n, alpha_dev.get());
   launched("analog MVM noise-management kernel");
   alpha_dev.download(alpha.data(), alpha.size());
   return alpha;
@@ -280,7 +297,8 @@ cpu::AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const flo
   Buffer<float> tmp(ir || pcm ? in_elems : 0), current(ir ? out_elems : 0), ramped(ir ? out_elems : 0);
   Buffer<float> pcm_sum(pcm ? out_elems : 0), sd(additive ? static_cast<std::size_t>(rows_max) : 0);
   if (ir || pcm) {
-    AIMC_LAUNCH(abs_kernel, blocks_for(cb.out_size * cb.in_size), kThreads)(cb.w, cb.out_size * cb.in_size, abs_w.get());
+    const std::int64_t weights = cb.out_size * cb.in_size;
+    AIMC_LAUNCH(abs_kernel, blocks_for(weights), kThreads)(cb.w, weights, abs_w.get());
     launched("analog MVM abs kernel");
   }
   std::vector<float> scale;
@@ -293,8 +311,8 @@ cpu::AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const flo
     if (p.worst_case && pass == 1) {
       r = 1.f;
       use_alpha = true;
-      AIMC_LAUNCH(noise_management_kernel, blocks_for(m), kThreads)(p, NoiseManagementType::AbsMaxNPSum, x, in_len, ids.get(),
-                                                          m, alpha_dev.get());
+      AIMC_LAUNCH(noise_management_kernel, row_blocks(m), kThreads)(p, NoiseManagementType::AbsMaxNPSum, x, in_len,
+                                                                    ids.get(), m, alpha_dev.get());
       launched("analog MVM noise-management kernel");
       alpha_dev.download(alpha.data(), alpha.size());
     }
@@ -309,13 +327,16 @@ cpu::AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const flo
     cb.product(cb.w, v.get(), rows, out.get());
     if (ir || p.wn != WeightNoiseType::None) {
       if (ir) {
-        AIMC_LAUNCH(map_inputs_kernel, blocks_for(rows * in_len), kThreads)(v.get(), rows * in_len, in_len, 0, tmp.get());
+        AIMC_LAUNCH(map_inputs_kernel, blocks_for(rows * in_len), kThreads)(v.get(), rows * in_len, in_len, 0,
+                                                                            tmp.get());
         cb.product(abs_w.get(), tmp.get(), rows, current.get());
-        AIMC_LAUNCH(map_inputs_kernel, blocks_for(rows * in_len), kThreads)(v.get(), rows * in_len, in_len, 1, tmp.get());
+        AIMC_LAUNCH(map_inputs_kernel, blocks_for(rows * in_len), kThreads)(v.get(), rows * in_len, in_len, 1,
+                                                                            tmp.get());
         cb.product(cb.w, tmp.get(), rows, ramped.get());
       }
       if (pcm) {
-        AIMC_LAUNCH(map_inputs_kernel, blocks_for(rows * in_len), kThreads)(v.get(), rows * in_len, in_len, 2, tmp.get());
+        AIMC_LAUNCH(map_inputs_kernel, blocks_for(rows * in_len), kThreads)(v.get(), rows * in_len, in_len, 2,
+                                                                            tmp.get());
         cb.product(abs_w.get(), tmp.get(), rows, pcm_sum.get());
       }
       if (additive) {

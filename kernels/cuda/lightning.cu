@@ -95,7 +95,8 @@ std::uint64_t lightning_forward(const analog::LightningLaw& law, const float* x,
     if (!input_ranges.empty() && !(r > 0.f && std::isfinite(r)))
       throw ValueError("cuda::lightning_forward: the input range of tile column " + std::to_string(c) +
                        " must be finite and > 0, got " + std::to_string(r));
-    AIMC_LAUNCH(inputs_kernel, blocks_for(m * piece), kThreads)(x, m, in_size, in_offset, piece, r, law.inp_step, v.get());
+    AIMC_LAUNCH(inputs_kernel, blocks_for(m * piece), kThreads)(x, m, in_size, in_offset, piece, r, law.inp_step,
+                                                                v.get());
     launched("lightning inputs kernel");
     std::int64_t out_offset = 0;
     for (std::int64_t rr = 0; rr < R; ++rr) {
@@ -108,9 +109,9 @@ std::uint64_t lightning_forward(const analog::LightningLaw& law, const float* x,
       }
       const std::uint64_t stream = (first_tile_id + static_cast<std::uint64_t>(t)) * 16 + kOutNoiseStream;
       if (law.out_noise > 0.f) noise_blocks = std::max(noise_blocks, static_cast<std::uint64_t>((m * n_out + 3) / 4));
-      AIMC_LAUNCH(outputs_kernel, blocks_for(m * n_out), kThreads)(law, z.get(), m, n_out, wmax.get(), seed, stream, counter,
-                                                           input_ranges.empty() ? 1.f : r, c > 0, y, out_size,
-                                                           out_offset);
+      const float scale = input_ranges.empty() ? 1.f : r;
+      AIMC_LAUNCH(outputs_kernel, blocks_for(m * n_out), kThreads)(law, z.get(), m, n_out, wmax.get(), seed, stream,
+                                                                   counter, scale, c > 0, y, out_size, out_offset);
       launched("lightning outputs kernel");
       out_offset += n_out;
     }

@@ -130,8 +130,9 @@ std::uint64_t weight_modifier(const ModifierLaw& law, const float* w, std::size_
     AIMC_LAUNCH(modifier_scale_kernel, 1, kThreads)(law, amax.get(), r);
     check(cudaGetLastError(), "modifier_scale kernel launch");
   }
-  AIMC_LAUNCH(modifier_kernel, grid_for(n, kThreads), kThreads)(law, s, w, c, cols_used, n, s.main_step ? amax.get() : nullptr,
-                                                       out, seed, stream, counter);
+  const float* scales = s.main_step ? amax.get() : nullptr;
+  AIMC_LAUNCH(modifier_kernel, grid_for(n, kThreads), kThreads)(law, s, w, c, cols_used, n, scales, out, seed, stream,
+                                                                counter);
   check(cudaGetLastError(), "weight_modifier kernel launch");
   return s.used;
 }
