@@ -23,11 +23,17 @@ AIMC_HD float input_range_dx(float x, float g, float r) { return std::fabs(x) <=
 
 // Element i's terms of the range gradient: clip += min(0, g/r) where x >= r
 // and −max(0, g/r) where x <= −r; inside += 1 where |x| < r.
+// (The division runs only for clipped inputs, the few.)
 AIMC_HD void input_range_terms(float x, float g, float r, double& clip, double& inside) {
-  const double dxc = static_cast<double>(g) / r;
-  if (x >= r) clip += dxc < 0.0 ? dxc : 0.0;
-  if (x <= -r) clip -= dxc > 0.0 ? dxc : 0.0;
-  if (std::fabs(x) < r) inside += 1.0;
+  if (x >= r) {
+    const double dxc = static_cast<double>(g) / r;
+    clip += dxc < 0.0 ? dxc : 0.0;
+  } else if (x <= -r) {
+    const double dxc = static_cast<double>(g) / r;
+    clip -= dxc > 0.0 ? dxc : 0.0;
+  } else if (std::fabs(x) < r) {  // (false for NaN)
+    inside += 1.0;
+  }
 }
 
 }  // namespace aimc::analog
