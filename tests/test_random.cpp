@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/generator.h"
+#include "kernels/cpu/random_fill.h"
 #include "kernels/random.h"
 
 using namespace aimc;
@@ -31,6 +32,20 @@ TEST_CASE("philox4x32-10 matches Random123's published known-answer vectors") {
     const std::uint64_t seed = k.key[0] | (std::uint64_t(k.key[1]) << 32);
     const rng::Block r = rng::philox(seed, stream, block);
     for (int j = 0; j < 4; ++j) CHECK(r.v[j] == k.out[j]);
+  }
+}
+
+TEST_CASE("fill_normal_rows gives each row the bits of fill_normal") {
+  for (std::int64_t count : {1, 2, 6, 7, 16, 25, 120, 129, 400}) {
+    const std::int64_t rows = 37;
+    std::vector<std::uint64_t> firsts(rows);
+    for (std::int64_t r = 0; r < rows; ++r) firsts[r] = 1000 + 7919 * std::uint64_t(r) + (r % 3 ? 0 : (1ull << 32));
+    std::vector<float> z(rows * count), one(count);
+    cpu::fill_normal_rows(42, 5 * 16 + 1, firsts.data(), rows, count, z.data());
+    for (std::int64_t r = 0; r < rows; ++r) {
+      cpu::fill_normal(42, 5 * 16 + 1, firsts[r], count, one.data());
+      for (std::int64_t j = 0; j < count; ++j) REQUIRE(z[r * count + j] == one[j]);
+    }
   }
 }
 

@@ -48,12 +48,26 @@ Periphery resolve(const IOParameters& io, const AnalogLineValues& lines, bool ba
 
 using Layout = MvmLayout;
 
+AnalogRandom layout_random(const Layout& l) { return AnalogRandom{l.seed, l.stream, l.offset}; }
+
 Layout make_layout(const AnalogRandom& rnd, std::int64_t n, std::int64_t in_len, std::int64_t out_len) {
   return analog::make_mvm_layout(rnd.seed, rnd.stream, rnd.offset, n, in_len, out_len);
 }
 
 void draw_normals(const AnalogRandom& r, std::uint64_t block, std::int64_t count, float* z) {
   fill_normal(r.seed, r.stream, block, count, z);
+}
+
+// Normals for rows k0..k1 of a pass, `count` each, row k from block
+// first(k): one fill_normal_rows call (same bits as row by row).
+template <class First>
+std::vector<float> chunk_normals(const AnalogRandom& r, std::int64_t k0, std::int64_t k1, std::int64_t count,
+                                 First first) {
+  std::vector<std::uint64_t> firsts(static_cast<std::size_t>(k1 - k0));
+  for (std::int64_t k = k0; k < k1; ++k) firsts[k - k0] = first(k);
+  std::vector<float> z(static_cast<std::size_t>((k1 - k0) * count));
+  fill_normal_rows(r.seed, r.stream, firsts.data(), k1 - k0, count, z.data());
+  return z;
 }
 
 void draw_uniforms(const AnalogRandom& r, std::uint64_t block, std::int64_t count, float* u) {
@@ -211,7 +225,10 @@ void apply_crossbar_effects(const Periphery& p, const Crossbar& cb, const std::v
   }
   const float a_scale = static_cast<float>(in_len) / p.ir_g_ratio;
   parallel_for(0, rows, row_grain(rows, out_len), [&](std::int64_t k0, std::int64_t k1) {
-    std::vector<float> z(static_cast<std::size_t>(out_len));
+    std::vector<float> zs;
+    if (p.wn != WeightNoiseType::None)
+      zs = chunk_normals(layout_random(layout), k0, k1, out_len,
+                         [&](std::int64_t k) { return layout.out(pass, ids[k % m], static_cast<int>(k / m), 0); });
     for (std::int64_t k = k0; k < k1; ++k) {
       float* yk = y + k * out_len;
       if (ir) {
@@ -222,7 +239,7 @@ void apply_crossbar_effects(const Periphery& p, const Crossbar& cb, const std::v
         }
       }
       if (p.wn == WeightNoiseType::None) continue;
-      fill_normal(layout.seed, layout.stream, layout.out(pass, ids[k % m], static_cast<int>(k / m), 0), out_len, z.data());
+      const float* z = zs.data() + (k - k0) * out_len;
       if (pcm) {
         const float* sk = pcm_sum.data() + k * out_len;
         for (std::int64_t i = 0; i < out_len; ++i) yk[i] += p.w_noise * std::sqrt(sk[i]) * z[i];
@@ -335,15 +352,17 @@ AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const float* x
 
     // DAC for every row in play (and the pos/neg split).
     parallel_for(0, m, row_grain(m, in_len), [&](std::int64_t k0, std::int64_t k1) {
-      std::vector<float> u(p.inp_sto ? in_len : 0), z(p.inp_noise > 0.f ? in_len : 0);
+      std::vector<float> u(p.inp_sto ? in_len : 0), zs;
+      if (p.inp_noise > 0.f)
+        zs = chunk_normals(random, k0, k1, in_len, [&](std::int64_t k) { return layout.inp_noise(pass, ids[k]); });
       for (std::int64_t k = k0; k < k1; ++k) {
         const std::int64_t i = ids[k];
         const float s = analog::dac_scale(p, alpha[i], use_alpha, r);
         scale[k] = s;
         if (!u.empty()) draw_uniforms(random, layout.inp_round(pass, i), in_len, u.data());
-        if (!z.empty()) draw_normals(random, layout.inp_noise(pass, i), in_len, z.data());
         float* vk = v + k * in_len;
-        dac_row(p, x + i * in_len, in_len, s, u.empty() ? nullptr : u.data(), z.empty() ? nullptr : z.data(), vk);
+        dac_row(p, x + i * in_len, in_len, s, u.empty() ? nullptr : u.data(),
+                zs.empty() ? nullptr : zs.data() + (k - k0) * in_len, vk);
         if (p.pos_neg) {
           float* vp = v + (m + k) * in_len;
           for (std::int64_t j = 0; j < in_len; ++j) {
@@ -361,29 +380,31 @@ AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const float* x
     const bool stop = analog::bm_last_pass(p, pass, passes_max, r);
     // ADC path, bound test and the final digital scaling.
     parallel_for(0, m, row_grain(m, out_len), [&](std::int64_t k0, std::int64_t k1) {
-      std::vector<float> z(p.has_noise ? out_len : 0), u(p.out_sto ? out_len : 0);
-      auto adc = [&](float* row, std::int64_t i, int phase) {
-        if (!z.empty()) draw_normals(random, layout.out(pass, i, phase, 1), out_len, z.data());
-        if (!u.empty()) draw_uniforms(random, layout.out(pass, i, phase, 2), out_len, u.data());
-        return adc_row(p, nl, sigma, row, out_len, z.empty() ? nullptr : z.data(), u.empty() ? nullptr : u.data(),
-                       p.shift);
+      std::vector<float> u(p.out_sto ? out_len : 0), zs[2];
+      for (int phase = 0; phase < (p.digital_sum ? 2 : 1) && p.has_noise; ++phase)
+        zs[phase] = chunk_normals(random, k0, k1, out_len,
+                                  [&](std::int64_t k) { return layout.out(pass, ids[k], phase, 1); });
+      auto adc = [&](float* row, std::int64_t k, int phase) {
+        if (!u.empty()) draw_uniforms(random, layout.out(pass, ids[k], phase, 2), out_len, u.data());
+        const float* z = zs[phase].empty() ? nullptr : zs[phase].data() + (k - k0) * out_len;
+        return adc_row(p, nl, sigma, row, out_len, z, u.empty() ? nullptr : u.data(), p.shift);
       };
       for (std::int64_t k = k0; k < k1; ++k) {
         const std::int64_t i = ids[k];
         float* row = out + k * out_len;
         bool ok;
         if (!p.pos_neg) {
-          ok = adc(row, i, 0);
+          ok = adc(row, k, 0);
         } else {
           const float* pos = out + (m + k) * out_len;
           if (p.digital_sum) {
             float* pos_mut = out + (m + k) * out_len;
-            ok = adc(row, i, 0);
-            ok = adc(pos_mut, i, 1) && ok;
+            ok = adc(row, k, 0);
+            ok = adc(pos_mut, k, 1) && ok;
             for (std::int64_t j = 0; j < out_len; ++j) row[j] = pos[j] + row[j];
           } else {
             for (std::int64_t j = 0; j < out_len; ++j) row[j] = pos[j] + row[j];
-            ok = adc(row, i, 0);
+            ok = adc(row, k, 0);
           }
         }
         passed[k] = ok ? 1 : 0;

@@ -11,6 +11,13 @@
 namespace aimc::cpu {
 
 void fill_normal(std::uint64_t seed, std::uint64_t stream, std::uint64_t block, std::int64_t count, float* z);
+// z[r·count + j] = normal j from block firsts[r], for every r < rows: the bits
+// of fill_normal(seed, stream, firsts[r], count, z + r·count) row by row, with
+// the Box-Muller step vectorised across rows (short rows, e.g. a tile's output
+// noise, would otherwise run it a few values at a time).
+void fill_normal_rows(std::uint64_t seed, std::uint64_t stream, const std::uint64_t* firsts, std::int64_t rows,
+                      std::int64_t count, float* z);
+
 void fill_uniform(std::uint64_t seed, std::uint64_t stream, std::uint64_t block, std::int64_t count, float* u);
 
 }  // namespace aimc::cpu
