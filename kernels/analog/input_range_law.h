@@ -22,18 +22,27 @@ AIMC_HD float input_range_value(float x, float r) { return clamp_value(x, -r, r)
 AIMC_HD float input_range_dx(float x, float g, float r) { return std::fabs(x) <= r ? g / r : 0.f; }
 
 // Element i's terms of the range gradient: clip += min(0, g/r) where x >= r
-// and −max(0, g/r) where x <= −r; inside += 1 where |x| < r.
-// (The division runs only for clipped inputs, the few.)
-AIMC_HD void input_range_terms(float x, float g, float r, double& clip, double& inside) {
+// and −max(0, g/r) where x <= −r; inside counts |x| < r (an integer: the
+// same value as a double sum of ones, without its latency chain). The
+// division runs only for clipped inputs, the few.
+AIMC_HD void input_range_terms(float x, float g, float r, double& clip, std::int64_t& inside) {
   if (x >= r) {
     const double dxc = static_cast<double>(g) / r;
     clip += dxc < 0.0 ? dxc : 0.0;
   } else if (x <= -r) {
     const double dxc = static_cast<double>(g) / r;
     clip -= dxc > 0.0 ? dxc : 0.0;
-  } else if (std::fabs(x) < r) {  // (false for NaN)
-    inside += 1.0;
+  } else {
+    inside += std::fabs(x) < r ? 1 : 0;  // (0 for NaN)
   }
+}
+
+// Both sums over one chunk [begin, end) in element order.
+AIMC_HD void input_range_chunk_terms(const float* x, const float* g, std::int64_t begin, std::int64_t end, float r,
+                                     double& clip, std::int64_t& inside) {
+  clip = 0.0;
+  inside = 0;
+  for (std::int64_t i = begin; i < end; ++i) input_range_terms(x[i], g[i], r, clip, inside);
 }
 
 }  // namespace aimc::analog

@@ -28,12 +28,12 @@ __global__ void dx_kernel(const float* x, const float* g, std::int64_t n, float 
 __global__ void gradient_sums_kernel(const float* x, const float* g, std::int64_t n, float r, double* partial) {
   const std::int64_t chunks = (n + analog::kInputRangeChunk - 1) / analog::kInputRangeChunk;
   AIMC_GRID_STRIDE(c, chunks) {
-    double clip = 0.0, inside = 0.0;
+    double clip = 0.0;
+    std::int64_t inside = 0;
     const std::int64_t end = std::min(n, (c + 1) * analog::kInputRangeChunk);
-    for (std::int64_t i = c * analog::kInputRangeChunk; i < end; ++i)
-      analog::input_range_terms(x[i], g[i], r, clip, inside);
+    analog::input_range_chunk_terms(x, g, c * analog::kInputRangeChunk, end, r, clip, inside);
     partial[2 * c] = clip;
-    partial[2 * c + 1] = inside;
+    partial[2 * c + 1] = static_cast<double>(inside);
   }
 }
 

@@ -62,10 +62,19 @@ Tensor input_range_clip(const Tensor& x_in, const Tensor& r, const InputRangePar
     cpu::parallel_for(0, n, cpu::grain_for(n, 1 << 14), [&](std::int64_t lo, std::int64_t hi) {
       for (std::int64_t i = lo; i < hi; ++i) dxs[i] = analog::input_range_dx(xs[i], gs[i], rv);
     });
-    // Sums in double over fixed chunks: independent of the thread count.
-    const auto sums = chunked_sums<2>(n, [&](std::int64_t i, std::array<double, 2>& acc) {
-      analog::input_range_terms(xs[i], gs[i], rv, acc[0], acc[1]);
+    // Sums over fixed chunks, added in chunk order: independent of the thread count.
+    const std::int64_t chunks = (n + kChunk - 1) / kChunk;
+    std::vector<double> clip(static_cast<std::size_t>(chunks));
+    std::vector<std::int64_t> inside(static_cast<std::size_t>(chunks));
+    cpu::parallel_for(0, chunks, 1, [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t c = lo; c < hi; ++c)
+        analog::input_range_chunk_terms(xs, gs, c * kChunk, std::min(n, (c + 1) * kChunk), rv, clip[c], inside[c]);
     });
+    std::array<double, 2> sums{};
+    for (std::int64_t c = 0; c < chunks; ++c) {
+      sums[0] += clip[c];
+      sums[1] += static_cast<double>(inside[c]);
+    }
     return {dx, Tensor::full({1}, input_range_gradient(sums[0], sums[1], n, rv, p))};
   });
 }
