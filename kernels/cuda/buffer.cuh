@@ -15,7 +15,8 @@
 
 namespace aimc::cuda {
 
-// A device buffer of count values, freed on scope exit (also on exceptions).
+// A device buffer of count values, freed when it goes out of scope (also on
+// exceptions).
 template <class T>
 class Buffer {
  public:
