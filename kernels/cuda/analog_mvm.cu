@@ -1,9 +1,10 @@
 // Batched analog MVM on CUDA, the twin of kernels/cpu/analog_mvm.cpp (see
 // kernels/cpu/analog_mvm.h for the model and the random layout). The same
-// per-element code (kernels/analog/periphery.h) runs in fused kernels: the DAC
-// one thread per input, the crossbar products on cuBLAS, the crossbar effects
-// one thread per output, and the ADC path one block per row (the bound test
-// and the SHIFT maximum are block reductions). Every draw is a Philox value
+// per-element code (kernels/analog/periphery.h) runs in fused kernels: noise
+// management one block per row (maxima as block reductions), the DAC one
+// thread per input, the crossbar products on cuBLAS, the crossbar effects one
+// thread per output, and the ADC path one block per row (the bound test and
+// the SHIFT maximum are block reductions). Every draw is a Philox value
 // at its position in the layout, so the noise equals the CPU's. The host
 // keeps the bound-management loop: after each pass it reads the rows' pass
 // flags and re-runs only the failed rows.
