@@ -16,9 +16,9 @@
 #include "engine/error.h"
 #include "kernels/analog/weight_transform_law.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/random_fill.h"
 #include "kernels/cuda/cuda_api.h"
 #include "kernels/random.h"
-#include "kernels/random_normal.h"
 
 namespace aimc {
 
@@ -94,35 +94,13 @@ struct Section {
 
   rng::Block block(std::int64_t k) const { return rng::philox(seed, stream, base + static_cast<std::uint64_t>(k)); }
 
-  // count uniforms in (0, 1) from the blocks first, first+1, ... (word i%4).
+  // count uniforms / standard normals from the blocks base + first, ... : the
+  // layouts of cpu::fill_uniform and cpu::fill_normal.
   void uniforms(std::int64_t first, std::int64_t count, float* d) const {
-    for (std::int64_t b = 0; 4 * b < count; ++b) {
-      const rng::Block k = block(first + b);
-      for (std::int64_t j = 0; j < 4 && 4 * b + j < count; ++j) d[4 * b + j] = rng::uniform_open(k.v[j]);
-    }
+    cpu::fill_uniform(seed, stream, base + static_cast<std::uint64_t>(first), count, d);
   }
-
-  // count (<= kTile) standard normals: rng::box_muller_fast on the word pairs
-  // (0,1), (2,3) of each block, split into loops that vectorise (same bits).
   void normals(std::int64_t first, std::int64_t count, float* d) const {
-    std::uint32_t words[kTile];
-    float radius2[kTile / 2], sine[kTile / 2], cosine[kTile / 2];
-    const std::int64_t blocks = (count + 3) / 4;
-    for (std::int64_t b = 0; b < blocks; ++b) {
-      const rng::Block k = block(first + b);
-      for (int j = 0; j < 4; ++j) words[4 * b + j] = k.v[j];
-    }
-    const std::int64_t pairs = (count + 1) / 2;
-    for (std::int64_t i = 0; i < pairs; ++i) {
-      radius2[i] = rng::box_muller_radius2(words[2 * i]);
-      rng::sincos_turn(rng::uniform_open(words[2 * i + 1]), sine[i], cosine[i]);
-    }
-    for (std::int64_t i = 0; i < count / 2; ++i) {
-      const float radius = std::sqrt(radius2[i]);
-      d[2 * i] = radius * cosine[i];
-      d[2 * i + 1] = radius * sine[i];
-    }
-    if (count % 2) d[count - 1] = std::sqrt(radius2[pairs - 1]) * cosine[pairs - 1];
+    cpu::fill_normal(seed, stream, base + static_cast<std::uint64_t>(first), count, d);
   }
 };
 
