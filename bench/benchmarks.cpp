@@ -213,9 +213,9 @@ nlohmann::json bench_tile_cuda(const std::string& name, std::int64_t size, bool 
     const cpu::AnalogRandom rnd{o.seed, 1, offset};
     const cpu::AnalogMvmStats s =
         backward ? cuda::analog_mvm_backward(io, w.data<float>(), size, size, x.data<float>(), batch,
-                                             y.data<float>(), {}, rnd, nullptr, true)
+                                             y.data<float>(), {}, rnd)
                  : cuda::analog_mvm_forward(io, w.data<float>(), size, size, x.data<float>(), batch, y.data<float>(),
-                                            {}, rnd, nullptr, true);
+                                            {}, rnd);
     offset += s.blocks;
   };
   const auto [gemm_s, analog_s] = best_seconds_alternating(reps, gemm, analog);

@@ -122,6 +122,67 @@ TEST_CASE("default InferenceRPUConfig: output noise 0.06 around the exact produc
   CHECK(sd == Approx(std::sqrt(0.06 * 0.06 + std::pow(24.0 / 510, 2) / 12)).epsilon(0.10));
 }
 
+// aihwkit 1.1.0, same setup (AnalogLinear(512, 256), W ~ U(−0.5, 0.5), x ~
+// N(0, 1), batch 1000, eval, never trained, default InferenceRPUConfig but
+// forward.noise_management = AVERAGE_ABS_MAX): error std 0.261, 0.237, 0.244
+// for torch seeds 0, 1, 2, and 1.06..1.17 times the ABS_MAX error (0.223).
+// Its running mean of max|x| starts at the first input and follows every row,
+// eval included. Freezing it in eval at 1 (aimc before) clipped every |x| > 1:
+// 0.87. Both bands below hold aihwkit's seeds and exclude that (aimc: 0.241,
+// ratio 1.074).
+TEST_CASE("AVERAGE_ABS_MAX in eval on a never-trained layer follows the inputs, as aihwkit") {
+  auto error_std = [](NoiseManagementType nm) {
+    InferenceRPUConfig c;
+    c.forward.noise_management = nm;
+    Generator gen(61);
+    AnalogLinear layer(512, 256, false, c, gen);
+    const Tensor w = Generator(62).uniform({256, 512}, -0.5, 0.5);
+    layer.set_weights(w);
+    layer.eval();
+    const Tensor x = Generator(63).normal({1000, 512});
+    const auto y = layer(x).to_vector();
+    const auto ref = matmul(x, transpose(w, 0, 1)).to_vector();
+    double s = 0, s2 = 0;
+    for (std::size_t i = 0; i < y.size(); ++i) {
+      const double e = double(y[i]) - ref[i];
+      s += e;
+      s2 += e * e;
+    }
+    const double n = double(y.size());
+    return std::sqrt(s2 / n - (s / n) * (s / n));
+  };
+  const double average = error_std(NoiseManagementType::AverageAbsMax);
+  const double abs_max = error_std(NoiseManagementType::AbsMax);
+  CHECK(average > 0.20);
+  CHECK(average < 0.30);
+  CHECK(average / abs_max > 1.0);
+  CHECK(average / abs_max < 1.25);
+}
+
+TEST_CASE("AVERAGE_ABS_MAX: the running value is tile state, a saved layer continues exactly") {
+  InferenceRPUConfig c;
+  c.forward.noise_management = NoiseManagementType::AverageAbsMax;
+  c.mapping.max_input_size = 16;
+  Generator g1(71);
+  AnalogLinear a(40, 7, true, c, g1);
+  a.eval();
+  (void)a(Generator(72).normal({5, 40}, 0., 2.));  // sets the running values
+  const NamedTensors saved = a.state_dict();
+  Generator g2(71);
+  AnalogLinear b(40, 7, true, c, g2);
+  b.load_state_dict(saved);
+  b.eval();
+  const Tensor x = Generator(73).normal({5, 40});
+  const auto ya = a(x).to_vector();
+  CHECK(ya == b(x).to_vector());
+  // A fresh layer (running values unset, same noise counters) answers differently.
+  Generator g3(71);
+  AnalogLinear fresh(40, 7, true, c, g3);
+  fresh.eval();
+  (void)fresh(Generator(72).normal({5, 40}));  // the same counters, smaller inputs
+  CHECK(fresh(x).to_vector() != ya);
+}
+
 TEST_CASE("a noisy mapped AnalogLinear gives the same bits for 1, 2 and 8 threads and a fixed seed") {
   InferenceRPUConfig c;
   c.mapping.max_input_size = 64;

@@ -218,36 +218,46 @@ TEST_CASE("noise and bound management modes match a per-row reference", "[analog
       float running = 1.5f;
       std::vector<float> y(static_cast<std::size_t>(n * out));
       const AnalogMvmStats st =
-          analog_mvm_forward(io, w.data(), out, in, x.data(), n, y.data(), {}, {1, 2, 0}, &running, true);
-      CHECK(running == 1.5f);  // eval: the running value is used as is
+          analog_mvm_forward(io, w.data(), out, in, x.data(), n, y.data(), {}, {1, 2, 0}, &running);
       INFO("nm " << int(nmt) << " bm " << int(bmt));
       // The bound test matters (ABS_MAX_NP_SUM is designed not to saturate).
       if (bmt == BoundManagementType::Iterative && nmt != NoiseManagementType::AbsMaxNPSum) CHECK(st.passes > 2);
+      float expected_running = 1.5f;  // AVERAGE_ABS_MAX: each row first updates the running value, then uses it
       for (long i = 0; i < n; ++i) {
-        auto ref = reference_row(io, w, out, in, x.data() + i * in, 1.5f);
+        float amax = 0.f;
+        for (long j = 0; j < in; ++j) amax = std::max(amax, std::fabs(x[i * in + j]));
+        expected_running = expected_running * (1.f - 1e-3f) + 1e-3f * amax;
+        auto ref = reference_row(io, w, out, in, x.data() + i * in, expected_running);
         for (long k = 0; k < out; ++k) {
           INFO("nm " << int(nmt) << " bm " << int(bmt) << " row " << i << " out " << k);
           CHECK(y[i * out + k] == Approx(ref[k]).margin(1e-5).epsilon(1e-5));
         }
       }
+      if (nmt == NoiseManagementType::AverageAbsMax) CHECK(running == expected_running);
+      else CHECK(running == 1.5f);  // the other modes leave it alone
     }
   }
 }
 
-TEST_CASE("average abs max: running value update", "[analog_mvm]") {
+// aihwkit's CPU tile: the running mean starts at the first row's max|x| and
+// is discounted row by row (nm_decay 1e-3 per row), in training and in eval.
+TEST_CASE("average abs max: running value starts at the first input and updates row by row", "[analog_mvm]") {
   IOParameters io = quiet();
   io.noise_management = NoiseManagementType::AverageAbsMax;
+  io.inp_bound = 1.f;
   std::vector<float> x = {1.f, -2.f, 0.5f, 4.f}, w = {1.f, 1.f}, y(2);
-  float running = -1.f;  // uninitialised: becomes the batch mean of max|x| = (2 + 4)/2
-  analog_mvm_forward(io, w.data(), 1, 2, x.data(), 2, y.data(), {}, {}, &running, false);
-  CHECK(running == 3.f);
-  analog_mvm_forward(io, w.data(), 1, 2, x.data(), 2, y.data(), {}, {}, &running, false);
-  CHECK(running == Approx(3.f));  // mean 3 again
-  std::vector<float> x2 = {10.f, 0.f, 0.f, 10.f};
-  analog_mvm_forward(io, w.data(), 1, 2, x2.data(), 2, y.data(), {}, {}, &running, false);
-  CHECK(running == Approx(3.f * (1 - 2e-3f) + 2e-3f * 10.f));  // decay min(1e-3·N, 1)
-  // α = running value: y = W·(x/α)·α = W·x without quantisation.
-  CHECK(y[0] == Approx(10.f));
+  float running = -1.f;  // never set
+  analog_mvm_forward(io, w.data(), 1, 2, x.data(), 2, y.data(), {}, {}, &running);
+  // Row 0: r = 2 (its own max|x|); row 1: r = 2·0.999 + 0.001·4 = 2.002.
+  CHECK(running == Approx(2.002f).epsilon(1e-7));
+  // α = r per row: without quantisation y = W·(x/α)·α = W·x while |x| ≤ α·inp_bound.
+  CHECK(y[0] == Approx(-1.f));
+  std::vector<float> x2 = {10.f, 0.f};
+  analog_mvm_forward(io, w.data(), 1, 2, x2.data(), 1, y.data(), {}, {}, &running);
+  const float r2 = 2.002f * 0.999f + 0.001f * 10.f;  // 2.009998
+  CHECK(running == Approx(r2).epsilon(1e-6));
+  // The input 10 exceeds α·inp_bound = r2: the DAC clips it at 1, y = r2.
+  CHECK(y[0] == Approx(r2).epsilon(1e-6));
 }
 
 TEST_CASE("is_perfect is the exact product times out_scale", "[analog_mvm]") {

@@ -160,6 +160,24 @@ AIMC_HD float noise_management_from_stats(NoiseManagementType type, const Periph
   return max_value(a, npsum);
 }
 
+// AVERAGE_ABS_MAX, as aihwkit's CPU tile computes it: the running mean of
+// max|x| is updated by every input row in batch order, in training and in
+// eval alike, and each row is scaled by the value it just produced:
+//   r ← max|x_i| for the first row ever (r < 0: never set), else
+//   r ← r·(1 − kNmDecay) + kNmDecay·max|x_i|;   α_i = r.
+// abs_max[i] holds max|x_i| on entry and α_i on return; *running is carried
+// in the tile state (so a saved model continues exactly). Serial over rows:
+// n multiply-adds, the same bits on every device and thread count.
+inline void average_abs_max_scan(float* abs_max, std::int64_t n, float* running) {
+  float r = *running;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float a = abs_max[i];
+    r = r < 0.f ? a : r * (1.f - kNmDecay) + kNmDecay * a;
+    abs_max[i] = r;
+  }
+  *running = r;
+}
+
 // Σ max(x_j, 0) and Σ min(x_j, 0) over x[0..len) in input order.
 AIMC_HD void signed_sums(const float* x, std::int64_t len, float& psum, float& nsum) {
   psum = 0.f;

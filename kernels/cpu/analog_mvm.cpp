@@ -254,42 +254,29 @@ void apply_crossbar_effects(const Periphery& p, const Crossbar& cb, const std::v
   });
 }
 
-// α for every row (all 1 without noise management). AVERAGE_ABS_MAX reads
-// and (in training) updates the caller's running value.
+// α for every row (all 1 without noise management). AVERAGE_ABS_MAX updates
+// the caller's running value row by row (analog::average_abs_max_scan).
 std::vector<float> noise_management(const Periphery& p, const float* x, std::int64_t n, std::int64_t in_len,
-                                    float* nm_running, bool is_test) {
+                                    float* nm_running) {
   std::vector<float> alpha(static_cast<std::size_t>(n), 1.f);
   if (p.nm == NoiseManagementType::None) return alpha;
   const std::int64_t grain = row_grain(n, in_len);
-  float average = 1.f;
-  if (p.nm == NoiseManagementType::AverageAbsMax) {
-    if (!nm_running)
-      throw ValueError("analog MVM: AVERAGE_ABS_MAX noise management needs the running value (nm_running)");
-    float running = *nm_running;
-    if (!is_test) {
-      Periphery uncapped = p;  // the running mean uses the plain max|x| (nm_thres does not cap it)
-      uncapped.nm_thres = 0.f;
-      parallel_for(0, n, grain, [&](std::int64_t i0, std::int64_t i1) {
-        for (std::int64_t i = i0; i < i1; ++i)
-          alpha[i] = noise_management_scale(NoiseManagementType::AbsMax, uncapped, x + i * in_len, in_len, 0.f);
-      });
-      double sum = 0.0;  // in row order: independent of the thread count
-      for (float a : alpha) sum += a;
-      const float mean = static_cast<float>(sum / static_cast<double>(n));
-      const float decay = std::min(kNmDecay * static_cast<float>(n), 1.f);
-      running = running < 0.f ? mean : running * (1.f - decay) + decay * mean;
-      *nm_running = running;
-    }
-    average = running < 0.f ? 1.f : running;
-  }
+  const bool average = p.nm == NoiseManagementType::AverageAbsMax;
+  if (average && !nm_running)
+    throw ValueError("analog MVM: AVERAGE_ABS_MAX noise management needs the running value (nm_running)");
+  // The running mean uses the plain max|x| (nm_thres does not cap it).
+  const NoiseManagementType type = average ? NoiseManagementType::AbsMax : p.nm;
+  Periphery q = p;
+  if (average) q.nm_thres = 0.f;
   parallel_for(0, n, grain, [&](std::int64_t i0, std::int64_t i1) {
-    for (std::int64_t i = i0; i < i1; ++i) alpha[i] = noise_management_scale(p.nm, p, x + i * in_len, in_len, average);
+    for (std::int64_t i = i0; i < i1; ++i) alpha[i] = noise_management_scale(type, q, x + i * in_len, in_len, 1.f);
   });
+  if (average) analog::average_abs_max_scan(alpha.data(), n, nm_running);
   return alpha;
 }
 
 AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const float* x, std::int64_t n, float* y,
-                          const AnalogRandom& random, float* nm_running, bool is_test, int passes_max) {
+                          const AnalogRandom& random, float* nm_running, int passes_max) {
   const std::int64_t in_len = cb.in_len(), out_len = cb.out_len();
   const Layout layout = make_layout(random, n, in_len, out_len);
   AnalogMvmStats stats;
@@ -298,7 +285,7 @@ AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const float* x
 
   // Noise management: α per row.
   const bool nm_on = p.nm != NoiseManagementType::None;
-  std::vector<float> alpha = noise_management(p, x, n, in_len, nm_running, is_test);
+  std::vector<float> alpha = noise_management(p, x, n, in_len, nm_running);
   std::vector<std::int64_t> active;
   active.reserve(static_cast<std::size_t>(n));
   for (std::int64_t i = 0; i < n; ++i) {
@@ -429,14 +416,14 @@ AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const float* x
 // Forward (W·x) or backward (Wᵀ·d), as declared in analog_mvm.h.
 AnalogMvmStats mvm(const char* what, bool backward, const IOParameters& io, const float* w, std::int64_t out_size,
                    std::int64_t in_size, const float* x, std::int64_t n, float* y, const AnalogLineValues& lines,
-                   const AnalogRandom& random, float* nm_running, bool is_test) {
+                   const AnalogRandom& random, float* nm_running) {
   analog::check_mvm_sizes(what, out_size, in_size, n, w, x, y);
   const Crossbar cb{{out_size, in_size, backward}, w};
   if (io.is_perfect) {
     if (n > 0) gemm(cb.gemm(n), io.out_scale, x, w, 0.f, y);
     return AnalogMvmStats{0, n > 0 ? 1 : 0};
   }
-  return run_analog(resolve(io, lines, backward), cb, x, n, y, random, nm_running, is_test,
+  return run_analog(resolve(io, lines, backward), cb, x, n, y, random, nm_running,
                     backward ? 1 : analog_mvm_max_passes(io));
 }
 
@@ -458,16 +445,14 @@ int analog_mvm_max_passes(const IOParameters& io) {
 
 AnalogMvmStats analog_mvm_forward(const IOParameters& io, const float* w, std::int64_t out_size,
                                   std::int64_t in_size, const float* x, std::int64_t n, float* y,
-                                  const AnalogLineValues& lines, const AnalogRandom& random, float* nm_running,
-                                  bool is_test) {
-  return mvm("analog_mvm_forward", false, io, w, out_size, in_size, x, n, y, lines, random, nm_running, is_test);
+                                  const AnalogLineValues& lines, const AnalogRandom& random, float* nm_running) {
+  return mvm("analog_mvm_forward", false, io, w, out_size, in_size, x, n, y, lines, random, nm_running);
 }
 
 AnalogMvmStats analog_mvm_backward(const IOParameters& io, const float* w, std::int64_t out_size,
                                    std::int64_t in_size, const float* d, std::int64_t n, float* dx,
-                                   const AnalogLineValues& lines, const AnalogRandom& random, float* nm_running,
-                                   bool is_test) {
-  return mvm("analog_mvm_backward", true, io, w, out_size, in_size, d, n, dx, lines, random, nm_running, is_test);
+                                   const AnalogLineValues& lines, const AnalogRandom& random, float* nm_running) {
+  return mvm("analog_mvm_backward", true, io, w, out_size, in_size, d, n, dx, lines, random, nm_running);
 }
 
 std::uint64_t draw_analog_line_values(const IOParameters& io, std::int64_t lines, const AnalogRandom& random,

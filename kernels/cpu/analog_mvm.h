@@ -106,20 +106,21 @@ int analog_mvm_max_passes(const IOParameters& io);
 
 // Y[n,out_size] = analog(W·x) row by row for X[n,in_size]. W is [out_size,
 // in_size] row-major; y must not overlap x. nm_running is the AVERAGE_ABS_MAX
-// running value (read, and updated unless is_test; < 0 means uninitialised);
+// running value (read and updated by every call, training or eval, as aihwkit's
+// CPU tile; < 0 means uninitialised);
 // it may be null for the other modes. Throws ShapeError/ValueError on bad
 // sizes, null data, or a per-line spread without per-line values.
 AnalogMvmStats analog_mvm_forward(const IOParameters& io, const float* w, std::int64_t out_size,
                                   std::int64_t in_size, const float* x, std::int64_t n, float* y,
                                   const AnalogLineValues& lines, const AnalogRandom& random,
-                                  float* nm_running = nullptr, bool is_test = false);
+                                  float* nm_running = nullptr);
 
 // D[n,in_size] = analog(Wᵀ·d) for Dout[n,out_size], with the backward
 // IOParameters; bound management is ignored. lines are per input line of W.
 AnalogMvmStats analog_mvm_backward(const IOParameters& io, const float* w, std::int64_t out_size,
                                    std::int64_t in_size, const float* d, std::int64_t n, float* dx,
                                    const AnalogLineValues& lines, const AnalogRandom& random,
-                                   float* nm_running = nullptr, bool is_test = false);
+                                   float* nm_running = nullptr);
 
 // Draws the per-line values for `lines` output lines from (seed, stream,
 // blocks offset .. offset+ceil(lines/4)·2, normals as above): nonlinearity[i] =

@@ -228,41 +228,26 @@ struct Crossbar : analog::CrossbarShape {
 };
 
 // α for every row on the host (all 1 without noise management); as the CPU's
-// noise_management(), with the AVERAGE_ABS_MAX update summed on the host in
-// row order.
+// noise_management(), with the AVERAGE_ABS_MAX scan over the rows on the host.
 std::vector<float> noise_management(const Periphery& p, const float* x, std::int64_t n, std::int64_t in_len,
-                                    float* nm_running, bool is_test, Buffer<float>& alpha_dev) {
+                                    float* nm_running, Buffer<float>& alpha_dev) {
   std::vector<float> alpha(static_cast<std::size_t>(n), 1.f);
   if (p.nm == NoiseManagementType::None) return alpha;
-  if (p.nm == NoiseManagementType::AverageAbsMax) {
-    if (!nm_running)
-      throw ValueError("analog MVM: AVERAGE_ABS_MAX noise management needs the running value (nm_running)");
-    float running = *nm_running;
-    if (!is_test) {
-      Periphery uncapped = p;  // the running mean uses the plain max|x|
-      uncapped.nm_thres = 0.f;
-      AIMC_LAUNCH(noise_management_kernel, row_blocks(n), kThreads)(uncapped, NoiseManagementType::AbsMax, x, in_len,
-                                                                    nullptr, n, alpha_dev.get());
-      launched("analog MVM noise-management kernel");
-      alpha_dev.download(alpha.data(), alpha.size());
-      double sum = 0.0;
-      for (float a : alpha) sum += a;
-      const float mean = static_cast<float>(sum / static_cast<double>(n));
-      const float decay = std::min(analog::kNmDecay * static_cast<float>(n), 1.f);
-      running = running < 0.f ? mean : running * (1.f - decay) + decay * mean;
-      *nm_running = running;
-    }
-    std::fill(alpha.begin(), alpha.end(), running < 0.f ? 1.f : running);
-    return alpha;
-  }
-  AIMC_LAUNCH(noise_management_kernel, row_blocks(n), kThreads)(p, p.nm, x, in_len, nullptr, n, alpha_dev.get());
+  const bool average = p.nm == NoiseManagementType::AverageAbsMax;
+  if (average && !nm_running)
+    throw ValueError("analog MVM: AVERAGE_ABS_MAX noise management needs the running value (nm_running)");
+  Periphery q = p;
+  if (average) q.nm_thres = 0.f;  // the running mean uses the plain max|x|
+  const NoiseManagementType type = average ? NoiseManagementType::AbsMax : p.nm;
+  AIMC_LAUNCH(noise_management_kernel, row_blocks(n), kThreads)(q, type, x, in_len, nullptr, n, alpha_dev.get());
   launched("analog MVM noise-management kernel");
   alpha_dev.download(alpha.data(), alpha.size());
+  if (average) analog::average_abs_max_scan(alpha.data(), n, nm_running);
   return alpha;
 }
 
 cpu::AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const float* x, std::int64_t n, float* y,
-                               const cpu::AnalogRandom& random, float* nm_running, bool is_test, int passes_max) {
+                               const cpu::AnalogRandom& random, float* nm_running, int passes_max) {
   const std::int64_t in_len = cb.in_len(), out_len = cb.out_len();
   const MvmLayout layout = analog::make_mvm_layout(random.seed, random.stream, random.offset, n, in_len, out_len);
   cpu::AnalogMvmStats stats;
@@ -271,7 +256,7 @@ cpu::AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const flo
 
   Buffer<float> alpha_dev(static_cast<std::size_t>(n));
   const bool nm_on = p.nm != NoiseManagementType::None;
-  std::vector<float> alpha = noise_management(p, x, n, in_len, nm_running, is_test, alpha_dev);
+  std::vector<float> alpha = noise_management(p, x, n, in_len, nm_running, alpha_dev);
   alpha_dev.upload(alpha.data(), alpha.size());  // every entry defined (worst case reads them back)
   std::vector<std::int64_t> active, zero;
   active.reserve(static_cast<std::size_t>(n));
@@ -372,8 +357,7 @@ cpu::AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const flo
 // Forward (W·x) or backward (Wᵀ·d) on device pointers, as cpu::analog_mvm_*.
 cpu::AnalogMvmStats mvm(const char* what, bool backward, const IOParameters& io, const float* w,
                         std::int64_t out_size, std::int64_t in_size, const float* x, std::int64_t n, float* y,
-                        const cpu::AnalogLineValues& lines, const cpu::AnalogRandom& random, float* nm_running,
-                        bool is_test) {
+                        const cpu::AnalogLineValues& lines, const cpu::AnalogRandom& random, float* nm_running) {
   analog::check_mvm_sizes(what, out_size, in_size, n, w, x, y);
   const Crossbar cb{{out_size, in_size, backward}, w};
   if (io.is_perfect) {
@@ -381,7 +365,7 @@ cpu::AnalogMvmStats mvm(const char* what, bool backward, const IOParameters& io,
     return cpu::AnalogMvmStats{0, n > 0 ? 1 : 0};
   }
   const Periphery p = analog::resolve_periphery(io, lines.out_nonlinearity, lines.out_noise, backward);
-  return run_analog(p, cb, x, n, y, random, nm_running, is_test, backward ? 1 : cpu::analog_mvm_max_passes(io));
+  return run_analog(p, cb, x, n, y, random, nm_running, backward ? 1 : cpu::analog_mvm_max_passes(io));
 }
 
 }  // namespace
@@ -389,17 +373,15 @@ cpu::AnalogMvmStats mvm(const char* what, bool backward, const IOParameters& io,
 cpu::AnalogMvmStats analog_mvm_forward(const IOParameters& io, const float* w, std::int64_t out_size,
                                        std::int64_t in_size, const float* x, std::int64_t n, float* y,
                                        const cpu::AnalogLineValues& lines, const cpu::AnalogRandom& random,
-                                       float* nm_running, bool is_test) {
-  return mvm("cuda::analog_mvm_forward", false, io, w, out_size, in_size, x, n, y, lines, random, nm_running,
-             is_test);
+                                       float* nm_running) {
+  return mvm("cuda::analog_mvm_forward", false, io, w, out_size, in_size, x, n, y, lines, random, nm_running);
 }
 
 cpu::AnalogMvmStats analog_mvm_backward(const IOParameters& io, const float* w, std::int64_t out_size,
                                         std::int64_t in_size, const float* d, std::int64_t n, float* dx,
                                         const cpu::AnalogLineValues& lines, const cpu::AnalogRandom& random,
-                                        float* nm_running, bool is_test) {
-  return mvm("cuda::analog_mvm_backward", true, io, w, out_size, in_size, d, n, dx, lines, random, nm_running,
-             is_test);
+                                        float* nm_running) {
+  return mvm("cuda::analog_mvm_backward", true, io, w, out_size, in_size, d, n, dx, lines, random, nm_running);
 }
 
 std::uint64_t draw_analog_line_values(const IOParameters& io, std::int64_t lines, const cpu::AnalogRandom& random,

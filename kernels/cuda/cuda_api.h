@@ -59,11 +59,11 @@ void gemm(const cpu::GemmShape& s, float alpha, const float* a, const float* b, 
 cpu::AnalogMvmStats analog_mvm_forward(const IOParameters& io, const float* w, std::int64_t out_size,
                                        std::int64_t in_size, const float* x, std::int64_t n, float* y,
                                        const cpu::AnalogLineValues& lines, const cpu::AnalogRandom& random,
-                                       float* nm_running = nullptr, bool is_test = false);
+                                       float* nm_running = nullptr);
 cpu::AnalogMvmStats analog_mvm_backward(const IOParameters& io, const float* w, std::int64_t out_size,
                                         std::int64_t in_size, const float* d, std::int64_t n, float* dx,
                                         const cpu::AnalogLineValues& lines, const cpu::AnalogRandom& random,
-                                        float* nm_running = nullptr, bool is_test = false);
+                                        float* nm_running = nullptr);
 // cpu::draw_analog_line_values into device buffers (same values).
 std::uint64_t draw_analog_line_values(const IOParameters& io, std::int64_t lines, const cpu::AnalogRandom& random,
                                       float* nonlinearity, float* noise);

@@ -26,12 +26,12 @@ void row_abs_max(const float*, std::int64_t, std::int64_t, std::int64_t, float*)
 void gemm(const cpu::GemmShape&, float, const float*, const float*, float, float*) { unavailable(); }
 cpu::AnalogMvmStats analog_mvm_forward(const IOParameters&, const float*, std::int64_t, std::int64_t, const float*,
                                        std::int64_t, float*, const cpu::AnalogLineValues&, const cpu::AnalogRandom&,
-                                       float*, bool) {
+                                       float*) {
   unavailable();
 }
 cpu::AnalogMvmStats analog_mvm_backward(const IOParameters&, const float*, std::int64_t, std::int64_t, const float*,
                                         std::int64_t, float*, const cpu::AnalogLineValues&, const cpu::AnalogRandom&,
-                                        float*, bool) {
+                                        float*) {
   unavailable();
 }
 std::uint64_t draw_analog_line_values(const IOParameters&, std::int64_t, const cpu::AnalogRandom&, float*, float*) {

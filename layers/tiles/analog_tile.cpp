@@ -84,7 +84,7 @@ void AnalogTile::run_pass(Kernel kernel, int pass, const IOParameters& io, const
   float nm_running = static_cast<float>(st[pass + 2]);
   const float* w = weights != nullptr ? weights : weight_.data<float>();
   if (weights == nullptr && is_test && programmed()) w = programming_->weights();
-  const auto stats = kernel(io, w, out_size_, in_size_, in, n, out, lines, random, &nm_running, is_test);
+  const auto stats = kernel(io, w, out_size_, in_size_, in, n, out, lines, random, &nm_running);
   st[pass] += static_cast<double>(stats.blocks);
   st[pass + 2] = nm_running;
 }
