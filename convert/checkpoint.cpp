@@ -105,7 +105,14 @@ Checkpoint load_checkpoint(const std::string& path) {
   }
   try {
     Generator gen(0);  // the initial values are overwritten by the checkpoint
-    ck.model = build_model_from_description(ck.description, gen);
+    nlohmann::json description = ck.description;
+    // Before 0.2.0 plain analog convolutions split their tiles along input
+    // channels (now by element, as aihwkit); such files rebuild that way.
+    auto version = file.metadata.find("aimc.version");
+    const bool before_0_2 = version == file.metadata.end() || version->second == "0.1.0";
+    if (before_0_2 && description.contains("rpu_config") && !description.contains("mapped"))
+      description["conv_channel_split"] = true;
+    ck.model = build_model_from_description(description, gen);
     load_model_state(*ck.model, model_state);
   } catch (const Error& e) {
     throw bad(e.what());

@@ -39,17 +39,23 @@ std::shared_ptr<Module> check_model(std::shared_ptr<Module> model, const char* w
 
 }  // namespace
 
-std::map<std::string, AnalogLayerFactory> default_conversion_map() {
+namespace {
+std::map<std::string, AnalogLayerFactory> conversion_map(bool channel_split) {
   const AnalogLayerFactory linear = [](const Module& m, const RPUConfig& c, Generator& gen, bool realistic) {
     return std::static_pointer_cast<Module>(
         AnalogLinear::from_digital(dynamic_cast<const Linear&>(m), c, gen, realistic));
   };
-  const AnalogLayerFactory conv = [](const Module& m, const RPUConfig& c, Generator& gen, bool realistic) {
+  const AnalogLayerFactory conv = [channel_split](const Module& m, const RPUConfig& c, Generator& gen,
+                                                  bool realistic) {
     return std::static_pointer_cast<Module>(
-        AnalogConvNd::from_digital(dynamic_cast<const ConvNd&>(m), c, gen, realistic));
+        AnalogConvNd::from_digital(dynamic_cast<const ConvNd&>(m), c, gen, realistic, channel_split));
   };
   return {{"Linear", linear}, {"Conv1d", conv}, {"Conv2d", conv}, {"Conv3d", conv}};
 }
+}  // namespace
+
+std::map<std::string, AnalogLayerFactory> default_conversion_map() { return conversion_map(false); }
+std::map<std::string, AnalogLayerFactory> mapped_conversion_map() { return conversion_map(true); }
 
 std::shared_ptr<Module> convert_to_analog(std::shared_ptr<Module> model, const RPUConfig& rpu_config, Generator& gen,
                                           const ConversionOptions& options) {
@@ -77,6 +83,7 @@ std::shared_ptr<Module> convert_to_analog_mapped(std::shared_ptr<Module> model, 
   RPUConfig mapped = rpu_config;
   std::visit([](auto& family) { family.tile_array_class = "TileModuleArray"; }, mapped.config);
   ConversionOptions o = options;
+  if (o.conversion_map.empty()) o.conversion_map = mapped_conversion_map();
   if (o.specific_rpu_config) {
     // A per-layer config is mapped too.
     o.specific_rpu_config = [fn = options.specific_rpu_config](const std::string& name, const Module& layer,

@@ -1,6 +1,7 @@
 // Conversion of a digital model to analog and back: every Linear becomes an
 // AnalogLinear and every Conv1d/2d/3d an AnalogConv1d/2d/3d with the same
-// weights (aihwkit's convert_to_analog), and the reverse. Layers are found by
+// weights (aihwkit's convert_to_analog; convert_to_analog_mapped makes the
+// AnalogConvNdMapped forms), and the reverse. Layers are found by
 // walking the module tree; their dotted names ("3", "4.0.conv1") are those of
 // named_parameters without the parameter name.
 #pragma once
@@ -29,7 +30,8 @@ struct ConversionOptions {
   // (set_weights programs the devices, get_weights reads through the tiles).
   bool realistic_read_write = false;
   // Digital type_name ("Linear", "Conv1d", "Conv2d", "Conv3d", ...) -> factory.
-  // Empty: Linear -> AnalogLinear, ConvNd -> AnalogConvNd.
+  // Empty: default_conversion_map(), or mapped_conversion_map() for
+  // convert_to_analog_mapped.
   std::map<std::string, AnalogLayerFactory> conversion_map;
   // aihwkit's specific_rpu_config_fun: the config of the layer named `name`
   // (dotted), given the model-wide one. Unset: rpu_config for every layer.
@@ -49,10 +51,16 @@ std::shared_ptr<Module> convert_to_analog(std::shared_ptr<Module> model, const R
 std::shared_ptr<Module> convert_to_analog(std::shared_ptr<Module> model, const RPUConfig& rpu_config, Generator& gen,
                                           const std::vector<std::string>& excluded_layer_names);
 
+// Linear -> AnalogLinear, ConvNd -> AnalogConvNd (tiles split by element).
+std::map<std::string, AnalogLayerFactory> default_conversion_map();
+// Linear -> AnalogLinear(Mapped), ConvNd -> AnalogConvNdMapped (tiles split
+// along whole input channels).
+std::map<std::string, AnalogLayerFactory> mapped_conversion_map();
+
 // aihwkit's convert_to_analog_mapped: the same with tile_array_class forced to
 // "TileModuleArray", so every layer larger than mapping.max_input_size /
-// max_output_size is split onto a grid of tiles (AnalogLinearMapped and the
-// AnalogConvNdMapped forms are AnalogLinear / AnalogConvNd mapped this way).
+// max_output_size is split onto a grid of tiles, and convolutions become the
+// Mapped forms (mapped_conversion_map unless options name a map).
 std::shared_ptr<Module> convert_to_analog_mapped(std::shared_ptr<Module> model, const RPUConfig& rpu_config,
                                                  Generator& gen, const ConversionOptions& options = {});
 

@@ -129,7 +129,20 @@ std::shared_ptr<Sequential> build_model_from_description(const nlohmann::json& d
     // An analog model: the same conversion with the same seed as when it was made.
     const RPUConfig rpu = RPUConfig::from_json(description["rpu_config"]);
     Generator analog_gen(description.value("analog_seed", std::uint64_t(0)), kAnalogConversionStream);
-    convert_to_analog(model, rpu, analog_gen);
+    const auto flag = [&](const char* key) {
+      if (!description.contains(key)) return false;
+      if (!description[key].is_boolean())
+        throw ConfigError(std::string("model description: \"") + key + "\" must be true or false, got " +
+                          description[key].dump());
+      return description[key].get<bool>();
+    };
+    if (flag("mapped")) {
+      convert_to_analog_mapped(model, rpu, analog_gen);
+    } else {
+      ConversionOptions options;
+      if (flag("conv_channel_split")) options.conversion_map = mapped_conversion_map();
+      convert_to_analog(model, rpu, analog_gen, options);
+    }
   }
   return model;
 }

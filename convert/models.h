@@ -31,7 +31,10 @@ std::shared_ptr<Sequential> build_model(const std::string& name, Generator& gen)
 constexpr std::uint64_t kAnalogConversionStream = 3;
 
 // With "rpu_config" (and "analog_seed") in the description the model is
-// converted to analog exactly as when it was made (convert_to_analog).
+// converted to analog exactly as when it was made: convert_to_analog, or
+// convert_to_analog_mapped with "mapped": true. "conv_channel_split": true
+// keeps convert_to_analog but splits convolutions along input channels, as
+// aimc did before 0.2.0 (load_checkpoint sets it for those files).
 std::shared_ptr<Sequential> build_model_from_description(const nlohmann::json& description, Generator& gen);
 
 // {"model": name} for a known name (ConfigError otherwise).

@@ -10,6 +10,6 @@ namespace aimc {
 void set_num_threads(int n) { cpu::set_num_threads(n); }
 int num_threads() { return cpu::num_threads(); }
 bool cuda_available() { return AIMC_HAVE_CUDA && cuda::available(); }
-std::string version() { return "0.1.0"; }
+std::string version() { return "0.2.0"; }
 
 }  // namespace aimc

@@ -53,9 +53,11 @@ Tensor analog_conv_weight_grad(AnalogConvNd& layer) {
 
 // Checks an analog copy of `digital` against it on one input: forward to
 // 1e-5, gradients w.r.t. x, weights and bias to 1e-4 relative.
-void check_conv_matches_digital(ConvNd& digital, const RPUConfig& rpu_config, const Shape& x_shape) {
+// channel_split: the Mapped form.
+void check_conv_matches_digital(ConvNd& digital, const RPUConfig& rpu_config, const Shape& x_shape,
+                                bool channel_split = false) {
   Generator gen(31);
-  auto analog = AnalogConvNd::from_digital(digital, rpu_config, gen);
+  auto analog = AnalogConvNd::from_digital(digital, rpu_config, gen, false, channel_split);
   CHECK(max_abs_diff(analog->get_weights(), digital.weight()) == 0);
   Tensor x = Generator(32).normal(x_shape);
   Tensor xd = x.clone().set_requires_grad(), xa = x.clone().set_requires_grad();
@@ -110,22 +112,58 @@ TEST_CASE("AnalogConvNd with exact tiles equals ConvNd: forward and gradients") 
   }
 }
 
+// aihwkit's known split (conv_mapped docs): Conv2d(21, 8, 5), 525 inputs,
+// max_input_size 512: AnalogConv2d splits by element [263, 262],
+// AnalogConv2dMapped by whole channels of 25 weights (20 a tile) [275, 250].
+TEST_CASE("plain convolutions split their tiles by element, Mapped ones by whole input channels") {
+  Generator gen(39);
+  Conv2d d(21, 8, 5, gen);
+  InferenceRPUConfig c;
+  Generator g1(1), g2(1);
+  auto plain = AnalogConvNd::from_digital(d, c, g1);
+  auto mapped = AnalogConvNd::from_digital(d, c, g2, false, /*channel_split=*/true);
+  CHECK(plain->analog_cores()[0].tile_array().grid().in_pieces == std::vector<std::int64_t>{263, 262});
+  CHECK(mapped->analog_cores()[0].tile_array().grid().in_pieces == std::vector<std::int64_t>{275, 250});
+  CHECK(plain->type_name() == "AnalogConv2d");
+  CHECK(mapped->type_name() == "AnalogConv2dMapped");
+  CHECK(AnalogConv1dMapped(2, 2, 3, c, gen).type_name() == "AnalogConv1dMapped");
+  CHECK(AnalogConv3dMapped(2, 2, 3, c, gen).channel_split());
+  // convert_to_analog makes the plain classes, convert_to_analog_mapped the Mapped ones.
+  auto model = std::make_shared<Sequential>();
+  model->add(std::make_shared<Conv2d>(21, 8, 5, gen));
+  auto model_mapped = std::make_shared<Sequential>();
+  model_mapped->add(std::make_shared<Conv2d>(21, 8, 5, gen));
+  Generator g3(3), g4(3);
+  convert_to_analog(model, c, g3);
+  convert_to_analog_mapped(model_mapped, c, g4);
+  CHECK(model->named_children()[0].second->type_name() == "AnalogConv2d");
+  CHECK(model_mapped->named_children()[0].second->type_name() == "AnalogConv2dMapped");
+  // A plain layer with perfect IO on element-split tiles still equals the digital one.
+  SECTION("5 -> 4 channels of 3x3, max sizes 20/3: inputs [15, 15, 15]") {
+    Conv2d small(5, 4, 3, gen, ConvOptions{.padding = 1});
+    Generator g(41);
+    auto a = AnalogConvNd::from_digital(small, perfect_config(20, 3), g);
+    CHECK(a->analog_cores()[0].tile_array().grid().in_pieces == std::vector<std::int64_t>{15, 15, 15});
+    check_conv_matches_digital(small, perfect_config(20, 3), {2, 5, 6, 6});
+  }
+}
+
 TEST_CASE("mapped AnalogConv2d (3x3 kernels, max_input_size 20: 2 channels per tile) equals Conv2d") {
   Generator gen(40);
   SECTION("5 -> 4 channels, max_output_size 3: 3 x 2 tiles, inputs [18, 18, 9]") {
     Conv2d d(5, 4, 3, gen, ConvOptions{.padding = 1});
     Generator g(41);
-    auto a = AnalogConvNd::from_digital(d, perfect_config(20, 3), g);
+    auto a = AnalogConvNd::from_digital(d, perfect_config(20, 3), g, false, true);
     REQUIRE(a->analog_cores().size() == 1);
     CHECK(a->analog_cores()[0].tile_array().grid().in_pieces == std::vector<std::int64_t>{18, 18, 9});
     CHECK(a->analog_cores()[0].tile_array().grid().out_pieces == std::vector<std::int64_t>{2, 2});
     CHECK(a->analog_tiles().size() == 6);
-    check_conv_matches_digital(d, perfect_config(20, 3), {2, 5, 6, 6});
+    check_conv_matches_digital(d, perfect_config(20, 3), {2, 5, 6, 6}, true);
   }
   SECTION("groups 2 (3 channels per group: tiles [18, 9]), tile parameters named g{group}_tile_{r}_{c}") {
     Conv2d d(6, 4, 3, gen, ConvOptions{.stride = 2, .groups = 2});
     Generator g(42);
-    auto a = AnalogConvNd::from_digital(d, perfect_config(20, 0), g);
+    auto a = AnalogConvNd::from_digital(d, perfect_config(20, 0), g, false, true);
     REQUIRE(a->analog_cores().size() == 2);
     CHECK(a->analog_cores()[1].tile_array().grid().in_pieces == std::vector<std::int64_t>{18, 9});
     std::vector<std::string> names;
@@ -135,7 +173,7 @@ TEST_CASE("mapped AnalogConv2d (3x3 kernels, max_input_size 20: 2 channels per t
     std::vector<std::uint64_t> ids;
     for (AnalogTile* t : a->analog_tiles()) ids.push_back(t->tile_id());
     CHECK(ids == std::vector<std::uint64_t>{0, 1, 2, 3});
-    check_conv_matches_digital(d, perfect_config(20, 0), {2, 6, 7, 7});
+    check_conv_matches_digital(d, perfect_config(20, 0), {2, 6, 7, 7}, true);
   }
 }
 
@@ -168,10 +206,13 @@ TEST_CASE("AnalogConvNd: tile size, type name, config, set_weights and argument 
 
   CHECK_THROWS_AS(AnalogConv2d(2, 2, 3, exact, gen, ConvOptions{.padding_mode = "reflect"}), ConfigError);
   CHECK_THROWS_AS(AnalogConv2d(3, 2, 3, exact, gen, ConvOptions{.groups = 2}), ConfigError);
-  // One channel's 3x3 kernel (9 weights) does not fit a tile of 8 inputs.
-  CHECK_THROWS_AS(AnalogConv2d(2, 2, 3, perfect_config(8, 0), gen), ConfigError);
+  // Mapped: one channel's 3x3 kernel (9 weights) does not fit a tile of 8
+  // inputs; the plain class splits the 18 inputs by element ([6, 6, 6]).
+  CHECK_THROWS_AS(AnalogConv2dMapped(2, 2, 3, perfect_config(8, 0), gen), ConfigError);
   Conv2d digital(2, 2, 3, gen);
-  CHECK_THROWS_AS(AnalogConvNd::from_digital(digital, perfect_config(8, 0), gen), ConfigError);
+  CHECK_THROWS_AS(AnalogConvNd::from_digital(digital, perfect_config(8, 0), gen, false, true), ConfigError);
+  CHECK(AnalogConvNd::from_digital(digital, perfect_config(8, 0), gen)->analog_cores()[0].tile_array().grid().in_pieces ==
+        std::vector<std::int64_t>{6, 6, 6});
   CHECK_THROWS_AS(grouped(Tensor::zeros({1, 5, 6, 6})), ShapeError);
 }
 

@@ -21,6 +21,7 @@
 #include "engine/generator.h"
 #include "engine/ops.h"
 #include "engine/safetensors.h"
+#include "layers/modules/analog_conv.h"
 #include "layers/optim/adam.h"
 #include "layers/optim/sgd.h"
 
@@ -132,7 +133,7 @@ TEST_CASE("the file layout is 8-byte length, padded JSON header, raw little-endi
   CHECK(bytes.size() == 8 + n + 61706 * 4);
   const nlohmann::json header = nlohmann::json::parse(bytes.substr(8, n));
   CHECK(header["__metadata__"]["aimc.model"] == "{\"model\":\"lenet5\"}");
-  CHECK(header["__metadata__"]["aimc.version"] == "0.1.0");
+  CHECK(header["__metadata__"]["aimc.version"] == "0.2.0");
   CHECK(header["0.weight"]["dtype"] == "F32");
   CHECK(header["0.weight"]["shape"] == nlohmann::json::array({6, 1, 5, 5}));
   CHECK(header["0.weight"]["data_offsets"] == nlohmann::json::array({0, 600}));
@@ -344,4 +345,39 @@ TEST_CASE("an interrupted write leaves no target file and keeps an existing one 
   CHECK(read_bytes(path) == before);
   CHECK(!fs::exists(path + ".tmp"));
   std::signal(SIGXFSZ, old_handler);
+}
+
+// aimc before 0.2.0 split plain analog convolutions along input channels (now
+// by element, as aihwkit). lenet5's second conv (6 channels of 5x5 = 150
+// inputs) on tiles of 40 inputs: by channel 6 tiles of 25, by element
+// [38, 38, 37, 37]. A file of that version rebuilds with the channel split;
+// the same file claiming 0.2.0 no longer fits.
+TEST_CASE("a checkpoint written before 0.2.0 rebuilds its convolutions with the channel split") {
+  TempDir dir;
+  const std::string path = (dir.path / "old.safetensors").string();
+  nlohmann::json description = model_description("lenet5");
+  description["rpu_config"] = {{"family", "InferenceRPUConfig"}, {"mapping", {{"max_input_size", 40}}}};
+  description["analog_seed"] = 5;
+  nlohmann::json as_built = description;
+  as_built["conv_channel_split"] = true;
+  Generator gen(0);
+  auto model = build_model_from_description(as_built, gen);
+  auto write = [&](const std::string& version) {
+    write_safetensors(path, model->state_dict(), {{"aimc.model", description.dump()}, {"aimc.version", version}});
+  };
+  write("0.1.0");
+  Checkpoint ck = load_checkpoint(path);
+  bool found = false;
+  for (const auto& [name, m] : ck.model->named_children())
+    if (auto* conv = dynamic_cast<AnalogConvNd*>(m.get()); conv && conv->in_channels() == 6) {
+      found = true;
+      CHECK(conv->analog_cores()[0].tile_array().grid().in_pieces == std::vector<std::int64_t>(6, 25));
+    }
+  CHECK(found);
+  model->eval();
+  ck.model->eval();
+  const Tensor x = Generator(9).normal({2, 1, 28, 28});
+  CHECK((*model)(x).to_vector() == (*ck.model)(x).to_vector());
+  write("0.2.0");
+  CHECK_THROWS_AS(load_checkpoint(path), IoError);
 }

@@ -126,6 +126,29 @@ TEST_CASE("inspect prints the tile grid of every analog layer") {
   CHECK(run("inspect --model lenet5 --rpu-config NoSuchPreset").code == 2);
 }
 
+TEST_CASE("inspect --mapped: convolutions split along whole channels instead of by element") {
+  fs::create_directories(tmp);
+  const std::string cfg = (tmp / "small_tiles.json").string();
+  std::ofstream(cfg) << R"({"family": "InferenceRPUConfig", "mapping": {"max_input_size": 256}})";
+  // Stage-3 3x3 convs: 576 inputs. By element: [192, 192, 192]. By channel:
+  // 28 channels of 9 a tile -> 64 channels as [22, 21, 21] -> [198, 189, 189].
+  auto stage3_cols = [&](const std::string& extra) {
+    Run r = run("inspect --model resnet20 --json --rpu-config " + cfg + extra);
+    REQUIRE(r.code == 0);
+    const auto j = last_json_line(r.out);
+    for (const auto& l : j["layers"])
+      if (l["matrix"] == nlohmann::json::array({64, 576})) return std::make_pair(l["type"], l["tile_cols"]);
+    FAIL("no [64, 576] layer");
+    return std::make_pair(nlohmann::json(), nlohmann::json());
+  };
+  const auto plain = stage3_cols(""), mapped = stage3_cols(" --mapped");
+  CHECK(plain.first == "AnalogConv2d");
+  CHECK(plain.second == nlohmann::json::array({192, 192, 192}));
+  CHECK(mapped.first == "AnalogConv2dMapped");
+  CHECK(mapped.second == nlohmann::json::array({198, 189, 189}));
+  fs::remove_all(tmp);
+}
+
 TEST_CASE("train --rpu-config trains on analog tiles; eval rebuilds the analog model or re-maps it") {
   fs::create_directories(tmp);
   const std::string ckpt = (tmp / "analog.safetensors").string();

@@ -1,4 +1,4 @@
-// AnalogConv1d / AnalogConv2d / AnalogConv3d (see analog_conv.h).
+// AnalogConv1d / 2d / 3d and their Mapped forms (see analog_conv.h).
 #include "layers/modules/analog_conv.h"
 
 #include <nlohmann/json.hpp>
@@ -31,14 +31,18 @@ AnalogConvNd::InitialValues AnalogConvNd::draw_initial_values(int dims, std::int
 }
 
 AnalogConvNd::AnalogConvNd(int dims, std::int64_t in_channels, std::int64_t out_channels, const Sizes& kernel,
-                           const ConvOptions& options, const RPUConfig& rpu_config, Generator& gen)
-    : AnalogConvNd(draw_initial_values(dims, in_channels, out_channels, kernel, options, gen), rpu_config) {}
+                           const ConvOptions& options, const RPUConfig& rpu_config, Generator& gen,
+                           bool channel_split)
+    : AnalogConvNd(draw_initial_values(dims, in_channels, out_channels, kernel, options, gen), rpu_config,
+                   channel_split) {}
 
-AnalogConvNd::AnalogConvNd(const InitialValues& init, const RPUConfig& rpu_config)
-    : AnalogConvNd(*init.layer, rpu_config, init.tile_seed) {}
+AnalogConvNd::AnalogConvNd(const InitialValues& init, const RPUConfig& rpu_config, bool channel_split)
+    : AnalogConvNd(*init.layer, rpu_config, init.tile_seed, channel_split) {}
 
-AnalogConvNd::AnalogConvNd(const ConvNd& layer, const RPUConfig& rpu_config, std::uint64_t tile_seed)
+AnalogConvNd::AnalogConvNd(const ConvNd& layer, const RPUConfig& rpu_config, std::uint64_t tile_seed,
+                           bool channel_split)
     : dims_(layer.spatial_dims()),
+      channel_split_(channel_split),
       in_channels_(layer.in_channels()),
       out_channels_(layer.out_channels()),
       geometry_(layer.geometry()),
@@ -49,8 +53,9 @@ AnalogConvNd::AnalogConvNd(const ConvNd& layer, const RPUConfig& rpu_config, std
   std::uint64_t first_tile_id = 0;
   groups_.reserve(static_cast<std::size_t>(groups));
   for (std::int64_t g = 0; g < groups; ++g) {
-    groups_.emplace_back(make_conv_tile_grid(out_channels_ / groups, in_channels_ / groups, kernel_volume,
-                                             max_out, max_in),
+    const std::int64_t group_out = out_channels_ / groups, group_in = in_channels_ / groups;
+    groups_.emplace_back(channel_split_ ? make_conv_tile_grid(group_out, group_in, kernel_volume, max_out, max_in)
+                                        : make_tile_grid(group_out, group_in * kernel_volume, max_out, max_in),
                          rpu_config_, tile_seed, first_tile_id);
     first_tile_id += static_cast<std::uint64_t>(groups_.back().tile_array().grid().tiles());
   }
@@ -67,8 +72,9 @@ AnalogConvNd::AnalogConvNd(const ConvNd& layer, const RPUConfig& rpu_config, std
 }
 
 std::shared_ptr<AnalogConvNd> AnalogConvNd::from_digital(const ConvNd& layer, const RPUConfig& rpu_config,
-                                                         Generator& gen, bool realistic_read_write) {
-  std::shared_ptr<AnalogConvNd> a(new AnalogConvNd(layer, rpu_config, gen.next_u64()));
+                                                         Generator& gen, bool realistic_read_write,
+                                                         bool channel_split) {
+  std::shared_ptr<AnalogConvNd> a(new AnalogConvNd(layer, rpu_config, gen.next_u64(), channel_split));
   if (realistic_read_write) {
     // The constructor wrote the weights exactly; write them again realistically.
     a->set_realistic_read_write(true);

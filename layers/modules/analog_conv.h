@@ -1,4 +1,5 @@
-// AnalogConv1d / AnalogConv2d / AnalogConv3d: convolutions whose matrix
+// AnalogConv1d / AnalogConv2d / AnalogConv3d and their ...Mapped forms:
+// convolutions whose matrix
 // products run on analog tiles (layers/tiles/). The input is unfolded with
 // im2col into rows [N*L, C_in*prod(kernel)] (one row per output position);
 // group g's column block goes through its own TileArray holding the weights
@@ -6,8 +7,11 @@
 // concatenated, the bias is added digitally (mapping.digital_bias) and the
 // rows are folded back into [N, C_out, *out].
 //
-// Mapping (REFERENCE.md section 2): a group's input side is split along whole
-// input channels (the prod(kernel) weights of one channel stay on one tile);
+// Mapping, as aihwkit: the plain classes (what convert_to_analog makes) split
+// a group's unfolded weight matrix by element, as a linear layer does
+// (Conv2d(21, 8, 5), max_input_size 512: inputs [263, 262]); the Mapped
+// classes (convert_to_analog_mapped) split along whole input channels, so the
+// prod(kernel) weights of one channel stay on one tile ([275, 250]), with a
 // ConfigError when one channel's kernel exceeds mapping.max_input_size.
 // Tile parameters are named "g{group}_tile_{r}_{c}"; the bias "bias".
 //
@@ -36,14 +40,17 @@ class AnalogConvNd : public Module {
   // Weights drawn like ConvNd's (PyTorch default init) from gen, then the
   // tiles' noise seed. dims: 1, 2 or 3. ConfigError on bad arguments, a
   // padding_mode other than "zeros", or a config the tiles cannot run.
+  // channel_split: the Mapped classes' split along whole input channels.
   AnalogConvNd(int dims, std::int64_t in_channels, std::int64_t out_channels, const Sizes& kernel,
-               const ConvOptions& options, const RPUConfig& rpu_config, Generator& gen);
+               const ConvOptions& options, const RPUConfig& rpu_config, Generator& gen, bool channel_split = false);
 
   // An analog copy of a digital convolution (same geometry, weights and bias);
   // only the tiles' noise seed is drawn from gen.
-  // With realistic_read_write the weights are written realistically (programmed).
+  // With realistic_read_write the weights are written realistically (programmed);
+  // with channel_split the copy is the Mapped form.
   static std::shared_ptr<AnalogConvNd> from_digital(const ConvNd& layer, const RPUConfig& rpu_config,
-                                                    Generator& gen, bool realistic_read_write = false);
+                                                    Generator& gen, bool realistic_read_write = false,
+                                                    bool channel_split = false);
   // A digital ConvNd with this layer's weights (get_weights()) and bias.
   std::shared_ptr<ConvNd> to_digital(Generator& gen, bool force_exact = false);
 
@@ -87,7 +94,12 @@ class AnalogConvNd : public Module {
   std::int64_t out_channels() const { return out_channels_; }
   const ConvGeometry& geometry() const { return geometry_; }
 
-  std::string type_name() const override { return "AnalogConv" + std::to_string(dims_) + "d"; }
+  // True for the Mapped classes (tiles split along whole input channels).
+  bool channel_split() const { return channel_split_; }
+
+  std::string type_name() const override {
+    return "AnalogConv" + std::to_string(dims_) + "d" + (channel_split_ ? "Mapped" : "");
+  }
   nlohmann::json config() const override;
 
  protected:
@@ -109,11 +121,12 @@ class AnalogConvNd : public Module {
   };
   static InitialValues draw_initial_values(int dims, std::int64_t in_channels, std::int64_t out_channels,
                                            const Sizes& kernel, const ConvOptions& options, Generator& gen);
-  AnalogConvNd(const InitialValues& init, const RPUConfig& rpu_config);
-  AnalogConvNd(const ConvNd& layer, const RPUConfig& rpu_config, std::uint64_t tile_seed);
+  AnalogConvNd(const InitialValues& init, const RPUConfig& rpu_config, bool channel_split);
+  AnalogConvNd(const ConvNd& layer, const RPUConfig& rpu_config, std::uint64_t tile_seed, bool channel_split);
   ConvOptions options() const;
 
   int dims_;
+  bool channel_split_;
   std::int64_t in_channels_, out_channels_;
   ConvGeometry geometry_;
   RPUConfig rpu_config_;
@@ -127,32 +140,23 @@ class AnalogConvNd : public Module {
   Tensor forward_unfolded(const Tensor& x);
 };
 
-class AnalogConv1d : public AnalogConvNd {
+// The plain classes: tiles split by element (aihwkit's AnalogConv1d/2d/3d).
+template <int Dims, bool ChannelSplit>
+class AnalogConv : public AnalogConvNd {
  public:
-  AnalogConv1d(std::int64_t in_channels, std::int64_t out_channels, const Sizes& kernel,
-               const RPUConfig& rpu_config, Generator& gen, const ConvOptions& options = {})
-      : AnalogConvNd(1, in_channels, out_channels, kernel, options, rpu_config, gen) {}
+  AnalogConv(std::int64_t in_channels, std::int64_t out_channels, const Sizes& kernel, const RPUConfig& rpu_config,
+             Generator& gen, const ConvOptions& options = {})
+      : AnalogConvNd(Dims, in_channels, out_channels, kernel, options, rpu_config, gen, ChannelSplit) {}
 };
+using AnalogConv1d = AnalogConv<1, false>;
+using AnalogConv2d = AnalogConv<2, false>;
+using AnalogConv3d = AnalogConv<3, false>;
 
-class AnalogConv2d : public AnalogConvNd {
- public:
-  AnalogConv2d(std::int64_t in_channels, std::int64_t out_channels, const Sizes& kernel,
-               const RPUConfig& rpu_config, Generator& gen, const ConvOptions& options = {})
-      : AnalogConvNd(2, in_channels, out_channels, kernel, options, rpu_config, gen) {}
-};
-
-class AnalogConv3d : public AnalogConvNd {
- public:
-  AnalogConv3d(std::int64_t in_channels, std::int64_t out_channels, const Sizes& kernel,
-               const RPUConfig& rpu_config, Generator& gen, const ConvOptions& options = {})
-      : AnalogConvNd(3, in_channels, out_channels, kernel, options, rpu_config, gen) {}
-};
-
-// aihwkit's mapped forms: every analog layer maps onto a grid of tiles by
-// the config's tile_array_class and mapping sizes, so these are the same
-// classes (convert_to_analog_mapped forces the mapping for a whole model).
-using AnalogConv1dMapped = AnalogConv1d;
-using AnalogConv2dMapped = AnalogConv2d;
-using AnalogConv3dMapped = AnalogConv3d;
+// aihwkit's AnalogConv1dMapped / 2dMapped / 3dMapped: tiles split along whole
+// input channels. (AnalogLinearMapped is AnalogLinear: a linear layer splits
+// by element either way.)
+using AnalogConv1dMapped = AnalogConv<1, true>;
+using AnalogConv2dMapped = AnalogConv<2, true>;
+using AnalogConv3dMapped = AnalogConv<3, true>;
 
 }  // namespace aimc

@@ -1,6 +1,8 @@
 // `aimc inspect`: how a model maps onto analog tiles under an RPU config —
 // each convertible layer's tile grid (tile shapes, count, utilisation of the
-// physical tile) and the totals.
+// physical tile) and the totals. Convolutions split by element as
+// convert_to_analog makes them (AnalogConvNd), or with --mapped along whole
+// input channels as convert_to_analog_mapped makes them (AnalogConvNdMapped).
 #include <cstdio>
 #include <functional>
 #include <variant>
@@ -35,22 +37,26 @@ struct TileLimits {
 };
 
 // Walks the model depth first, in registration order.
-void collect(const std::string& prefix, const std::shared_ptr<Module>& m, const TileLimits& mapping,
+// The analog layer types the conversion makes are listed.
+void collect(const std::string& prefix, const std::shared_ptr<Module>& m, const TileLimits& mapping, bool mapped,
              std::vector<LayerGrid>& out) {
   if (auto* lin = dynamic_cast<Linear*>(m.get())) {
-    out.push_back({prefix, "Linear", 1,
+    out.push_back({prefix, "AnalogLinear", 1,
                    make_tile_grid(lin->out_features(), lin->in_features(), mapping.max_output_size,
                                   mapping.max_input_size)});
   } else if (auto* conv = dynamic_cast<ConvNd*>(m.get())) {
     const auto& g = conv->geometry();
     std::int64_t kv = 1;
     for (auto k : g.kernel) kv *= k;
-    out.push_back({prefix, conv->type_name(), g.groups,
-                   make_conv_tile_grid(conv->out_channels() / g.groups, conv->in_channels() / g.groups, kv,
-                                       mapping.max_output_size, mapping.max_input_size)});
+    const std::int64_t out_size = conv->out_channels() / g.groups, in_channels = conv->in_channels() / g.groups;
+    out.push_back({prefix, "Analog" + conv->type_name() + (mapped ? "Mapped" : ""), g.groups,
+                   mapped ? make_conv_tile_grid(out_size, in_channels, kv, mapping.max_output_size,
+                                                mapping.max_input_size)
+                          : make_tile_grid(out_size, in_channels * kv, mapping.max_output_size,
+                                           mapping.max_input_size)});
   }
   for (const auto& [name, child] : m->named_children())
-    collect(prefix.empty() ? name : prefix + "." + name, child, mapping, out);
+    collect(prefix.empty() ? name : prefix + "." + name, child, mapping, mapped, out);
 }
 
 }  // namespace
@@ -60,10 +66,14 @@ Runner add_inspect_command(CLI::App& app) {
   auto common = std::make_shared<CommonOptions>();
   auto model_name = std::make_shared<std::string>("lenet5");
   auto rpu = std::make_shared<std::string>("InferenceRPUConfig");
+  auto mapped = std::make_shared<bool>(false);
   cmd->add_option("--model", *model_name, "Model name (see aimc train --help)")->capture_default_str();
   cmd->add_option("--rpu-config", *rpu, "RPU config: a JSON file, a preset or a family name")->capture_default_str();
+  cmd->add_flag("--mapped", *mapped,
+                 "Map as convert_to_analog_mapped: convolutions split along whole input channels "
+                 "(AnalogConv2dMapped); default as convert_to_analog: split by element");
   add_common_options(*cmd, *common);
-  return [common, model_name, rpu] {
+  return [common, model_name, rpu, mapped] {
     apply_common_options(*common);
     const RPUConfig config = resolve_rpu_config(*rpu);
     const auto [max_out, max_in] = tile_size_limits(config);
@@ -71,13 +81,13 @@ Runner add_inspect_command(CLI::App& app) {
     Generator gen(common->seed, 1);
     std::shared_ptr<Module> model = build_model(*model_name, gen);
     std::vector<LayerGrid> layers;
-    collect("", model, mapping, layers);
+    collect("", model, mapping, *mapped, layers);
 
     std::int64_t total_tiles = 0, total_weights = 0;
     double physical_cells = 0;
     nlohmann::json json_layers = nlohmann::json::array();
     if (!common->json)
-      std::printf("%-12s %-8s %-14s %-7s %-22s %-22s %s\n", "layer", "type", "matrix", "tiles", "tile rows",
+      std::printf("%-12s %-18s %-14s %-7s %-22s %-22s %s\n", "layer", "type", "matrix", "tiles", "tile rows",
                   "tile cols", "utilisation");
     for (const auto& l : layers) {
       const auto& g = l.grid;
@@ -88,7 +98,7 @@ Runner add_inspect_command(CLI::App& app) {
       const std::string matrix = (l.groups > 1 ? std::to_string(l.groups) + "x" : "") + "[" +
                                  std::to_string(g.out_size) + ", " + std::to_string(g.in_size) + "]";
       if (!common->json)
-        std::printf("%-12s %-8s %-14s %-7lld %-22s %-22s %.3f\n", l.name.c_str(), l.type.c_str(), matrix.c_str(),
+        std::printf("%-12s %-18s %-14s %-7lld %-22s %-22s %.3f\n", l.name.c_str(), l.type.c_str(), matrix.c_str(),
                     static_cast<long long>(tiles), pieces_str(g.out_pieces).c_str(),
                     pieces_str(g.in_pieces).c_str(), g.utilisation());
       json_layers.push_back({{"name", l.name}, {"type", l.type}, {"groups", l.groups},
@@ -99,6 +109,7 @@ Runner add_inspect_command(CLI::App& app) {
     const double utilisation = physical_cells > 0 ? double(total_weights) / physical_cells : 1.0;
     nlohmann::json result = {{"model", *model_name},
                              {"rpu_config", config.family()},
+                             {"mapped", *mapped},
                              {"physical_tile", {mapping.max_output_size, mapping.max_input_size}},
                              {"layers", json_layers},
                              {"total_tiles", total_tiles},
