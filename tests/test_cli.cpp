@@ -104,6 +104,23 @@ TEST_CASE("bench --quick prints the three entries as JSON") {
   fs::remove_all(tmp);
 }
 
+// Without --lr: 0.002, or 0.02 when the tiles hold normalised weights
+// (StandardHWATrainingPreset: weight_scaling_omega 1); --lr always wins.
+TEST_CASE("train picks its default learning rate by the tiles' weight normalisation and reports it") {
+  const std::string common = "train --model mlp --epochs 1 --limit-train 128 --limit-test 50 --json";
+  auto lr_of = [&](const std::string& extra) {
+    Run r = run(common + extra);
+    REQUIRE(r.code == 0);
+    return last_json_line(r.out)["lr"].get<double>();
+  };
+  CHECK(lr_of("") == 0.002);
+  CHECK(lr_of(" --rpu-config InferenceRPUConfig") == 0.002);  // omega 0: tiles hold W itself
+  CHECK(lr_of(" --rpu-config StandardHWATrainingPreset") == Approx(0.02).epsilon(1e-12));
+  CHECK(lr_of(" --rpu-config StandardHWATrainingPreset --lr 0.005") == 0.005);
+  Run text = run("train --model mlp --epochs 1 --limit-train 128 --limit-test 50 --rpu-config StandardHWATrainingPreset");
+  CHECK(text.out.find("lr 0.02 (default for hardware-aware training") != std::string::npos);
+}
+
 TEST_CASE("inspect prints the tile grid of every analog layer") {
   Run r = run("inspect --model lenet5 --rpu-config InferenceRPUConfig --json");
   REQUIRE(r.code == 0);

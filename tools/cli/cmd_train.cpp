@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 #include "convert/checkpoint.h"
 #include "convert/conversion.h"
@@ -26,7 +27,9 @@ Runner add_train_command(CLI::App& app) {
   cmd->add_option("--dataset", opts->dataset, "fashion-mnist[:DIR] or mnist:DIR")->capture_default_str();
   cmd->add_option("--epochs", opts->epochs, "Training epochs")->check(CLI::PositiveNumber)->capture_default_str();
   cmd->add_option("--batch-size", opts->batch_size, "Mini-batch size")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--lr", opts->lr, "Learning rate")->capture_default_str();
+  cmd->add_option("--lr", opts->lr,
+                  "Learning rate (default 0.002; 0.02 for hardware-aware training on normalised tiles, "
+                  "mapping.weight_scaling_omega > 0)");
   cmd->add_option("--optimizer", opts->optimizer, "sgd or adam")->check(CLI::IsMember({"sgd", "adam"}))->capture_default_str();
   cmd->add_option("--momentum", opts->momentum, "SGD momentum")->capture_default_str();
   cmd->add_option("--weight-decay", opts->weight_decay, "L2 weight decay")->capture_default_str();
@@ -55,13 +58,22 @@ Runner add_train_command(CLI::App& app) {
     Generator init(common->seed, 1);
     auto model = build_model(opts->model, init);
     nlohmann::json description = {{"model", opts->model}};
+    std::optional<RPUConfig> config;
     if (!rpu->empty()) {
       // Hardware-aware training: the same model on analog tiles.
-      const RPUConfig config = resolve_rpu_config(*rpu);
+      config = resolve_rpu_config(*rpu);
       Generator analog_gen(common->seed, kAnalogConversionStream);
-      convert_to_analog(model, config, analog_gen);
-      description["rpu_config"] = config.to_json();
+      convert_to_analog(model, *config, analog_gen);
+      description["rpu_config"] = config->to_json();
       description["analog_seed"] = common->seed;
+    }
+    if (cmd->count("--lr") == 0) {
+      opts->lr = training::default_learning_rate(config ? &*config : nullptr);
+      if (!common->json || stdout_is_terminal())
+        std::printf("lr %g (default%s; --lr sets it)\n", opts->lr,
+                    opts->lr != training::TrainOptions{}.lr
+                        ? " for hardware-aware training on normalised tiles (mapping.weight_scaling_omega > 0)"
+                        : "");
     }
     auto optimizer = training::make_optimizer(*opts, model->parameters());
     auto scheduler = training::make_scheduler(*opts, *optimizer);
@@ -102,7 +114,8 @@ Runner add_train_command(CLI::App& app) {
     } else {
       nlohmann::json result = {{"test_accuracy", accuracy}, {"train_loss", last.train_loss},
                                {"epochs", opts->epochs},   {"seconds", seconds},
-                               {"model", opts->model},     {"seed", common->seed}};
+                               {"model", opts->model},     {"seed", common->seed},
+                               {"lr", opts->lr}};
       if (!rpu->empty()) result["rpu_config"] = description["rpu_config"]["family"];
       if (!out->empty()) result["checkpoint"] = *out;
       print_json(result);

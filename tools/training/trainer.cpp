@@ -11,6 +11,14 @@
 
 namespace aimc::training {
 
+double default_learning_rate(const RPUConfig* rpu_config) {
+  const double digital = TrainOptions{}.lr;
+  if (!rpu_config) return digital;
+  const bool normalised = std::visit([](const auto& family) { return family.mapping.weight_scaling_omega > 0.f; },
+                                     rpu_config->config);
+  return normalised ? 10.0 * digital : digital;
+}
+
 std::unique_ptr<Optimizer> make_optimizer(const TrainOptions& opts, const std::vector<Tensor>& params) {
   if (!(opts.lr > 0) || !std::isfinite(opts.lr))
     throw ConfigError("lr must be a positive number, got " + std::to_string(opts.lr));
