@@ -143,6 +143,13 @@ TEST_CASE("InferenceRPUConfig defaults: perfect backward and PCM-like device mod
   CHECK(c.backward.is_perfect);
   CHECK(c.noise_model == json{{"type", "PCMLikeNoiseModel"}});
   CHECK(c.drift_compensation == json{{"type", "GlobalDriftCompensation"}});
+  CHECK_FALSE(c.reconvert_weights_before_drift);  // the physical drift path (tile_programming.h)
+  const json on = {{"family", "InferenceRPUConfig"}, {"reconvert_weights_before_drift", true}};
+  CHECK(InferenceRPUConfig::from_json(on).reconvert_weights_before_drift);
+  CHECK(InferenceRPUConfig::from_json(on).to_json()["reconvert_weights_before_drift"] == true);
+  CHECK_THROWS_WITH(InferenceRPUConfig::from_json({{"family", "InferenceRPUConfig"},
+                                                   {"reconvert_weights_before_drift", "yes"}}),
+                    Catch::Contains("reconvert_weights_before_drift") && Catch::Contains("true or false"));
   CHECK_NOTHROW(c.validate());
   CHECK_NOTHROW(FloatingPointRPUConfig{}.validate());
   CHECK_NOTHROW(TorchInferenceRPUConfig{}.validate());

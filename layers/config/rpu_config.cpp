@@ -152,6 +152,7 @@ nlohmann::json InferenceRPUConfig::to_json() const {
                         {"backward", aimc::to_json(backward)},
                         {"noise_model", full_model_json(noise_model, make_noise_model)},
                         {"drift_compensation", full_model_json(drift_compensation, make_drift_compensation)},
+                        {"reconvert_weights_before_drift", reconvert_weights_before_drift},
                         {"clip", clip.to_json()},
                         {"remap", remap.to_json()},
                         {"modifier", modifier.to_json()}};
@@ -168,6 +169,11 @@ InferenceRPUConfig InferenceRPUConfig::from_json(const nlohmann::json& j,
   if (auto* v = r.find("backward")) c.backward = io_parameters_from_json(*v, r.path("backward"));
   if (auto* v = r.find("noise_model")) c.noise_model = *v;
   if (auto* v = r.find("drift_compensation")) c.drift_compensation = *v;
+  if (auto* v = r.find("reconvert_weights_before_drift")) {
+    if (!v->is_boolean())
+      throw ConfigError(r.path("reconvert_weights_before_drift") + " must be true or false, got " + v->dump());
+    c.reconvert_weights_before_drift = v->get<bool>();
+  }
   if (auto* v = r.find("clip")) c.clip = WeightClipParameter::from_json(*v, r.path("clip"));
   if (auto* v = r.find("remap")) c.remap = WeightRemapParameter::from_json(*v, r.path("remap"));
   if (auto* v = r.find("modifier")) {

@@ -61,6 +61,11 @@ struct InferenceRPUConfig {
   nlohmann::json noise_model = nlohmann::json{{"type", "PCMLikeNoiseModel"}};
   // Drift compensation {"type": ...}, or null for none.
   nlohmann::json drift_compensation = nlohmann::json{{"type", "GlobalDriftCompensation"}};
+  // How drift_analog_weights reaches the conductances (layers/tiles/
+  // tile_programming.h): false drifts each programmed device with its own
+  // exponent (physical); true converts the programmed weights to
+  // conductances again first, as aihwkit does.
+  bool reconvert_weights_before_drift = false;
   WeightClipParameter clip;
   WeightRemapParameter remap;
   WeightModifierParameter modifier;

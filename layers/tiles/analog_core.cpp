@@ -114,7 +114,8 @@ AnalogCore::AnalogCore(const TileGrid& grid, const RPUConfig& rpu_config, std::u
     std::shared_ptr<const NoiseModel> model = make_noise_model(c.noise_model, "InferenceRPUConfig.noise_model");
     std::shared_ptr<const DriftCompensation> compensation =
         make_drift_compensation(c.drift_compensation, "InferenceRPUConfig.drift_compensation");
-    for (AnalogTile* t : tiles_.tiles()) t->set_inference_devices(model, compensation);
+    for (AnalogTile* t : tiles_.tiles())
+      t->set_inference_devices(model, compensation, c.reconvert_weights_before_drift);
   }
   const bool per_row_scales =
       mapping_.weight_scaling_columnwise || remap_.type == WeightRemapType::ChannelwiseSymmetric;

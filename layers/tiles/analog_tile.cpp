@@ -102,16 +102,19 @@ void AnalogTile::forward(const float* x, std::int64_t n, float* y, bool is_test,
 }
 
 void AnalogTile::set_inference_devices(std::shared_ptr<const NoiseModel> model,
-                                       std::shared_ptr<const DriftCompensation> compensation) {
+                                       std::shared_ptr<const DriftCompensation> compensation,
+                                       bool reconvert_weights_before_drift) {
   noise_model_ = std::move(model);
   compensation_ = std::move(compensation);
+  reconvert_weights_before_drift_ = reconvert_weights_before_drift;
   programming_.reset();
 }
 
 void AnalogTile::program_weights() {
   if (!noise_model_) throw ValueError("AnalogTile::program_weights: this tile has no noise model");
   if (!programming_)
-    programming_ = std::make_unique<TileProgramming>(noise_model_, compensation_, out_size_, in_size_, tile_id_);
+    programming_ = std::make_unique<TileProgramming>(noise_model_, compensation_, out_size_, in_size_, tile_id_,
+                                                     reconvert_weights_before_drift_);
   programming_->program(weight_.data<float>(), seed(), [this](const float* w, float* y) { read_identity(w, y); });
 }
 

@@ -79,8 +79,10 @@ class AnalogTile {
   void reseed(std::uint64_t seed);
 
   // The inference device model (nullptr model: the tile cannot be programmed).
+  // reconvert_weights_before_drift: aihwkit's drift path (tile_programming.h).
   void set_inference_devices(std::shared_ptr<const NoiseModel> model,
-                             std::shared_ptr<const DriftCompensation> compensation);
+                             std::shared_ptr<const DriftCompensation> compensation,
+                             bool reconvert_weights_before_drift = false);
   bool can_program() const { return noise_model_ != nullptr; }
   // Programs the stored weights (ValueError without a noise model).
   void program_weights();
@@ -114,6 +116,7 @@ class AnalogTile {
   Tensor state_;  // float64 [6]: forward/backward counters, forward/backward NM running values, seed lo/hi
   std::shared_ptr<const NoiseModel> noise_model_;
   std::shared_ptr<const DriftCompensation> compensation_;
+  bool reconvert_weights_before_drift_ = false;
   std::unique_ptr<TileProgramming> programming_;
 };
 

@@ -18,13 +18,14 @@ std::uint64_t padded(std::int64_t n) { return static_cast<std::uint64_t>((n + 3)
 
 TileProgramming::TileProgramming(std::shared_ptr<const NoiseModel> model,
                                  std::shared_ptr<const DriftCompensation> compensation, std::int64_t out_size,
-                                 std::int64_t in_size, std::uint64_t tile_id)
+                                 std::int64_t in_size, std::uint64_t tile_id, bool reconvert_weights_before_drift)
     : model_(std::move(model)),
       compensation_(std::move(compensation)),
       out_size_(out_size),
       in_size_(in_size),
       n_(out_size * in_size),
-      tile_id_(tile_id) {
+      tile_id_(tile_id),
+      reconvert_weights_before_drift_(reconvert_weights_before_drift) {
   if (model_->drift_normals() < 0)
     throw ConfigError(model_->type() + ": drift_normals() must be >= 0, got " + std::to_string(model_->drift_normals()));
   const std::int64_t k = model_->converter().num_devices();
@@ -97,6 +98,17 @@ void TileProgramming::drift(double t_inference, std::uint64_t seed, const Readou
   const float* nu = nu_.data<float>();
   const float* params = params_.data<float>();
   float* w = w_read_.data<float>();
+  std::vector<float> g_reconverted, params_reconverted;
+  if (reconvert_weights_before_drift_) {
+    // aihwkit's path (see the header): the programmed weights, converted again.
+    std::vector<float> w_prog(static_cast<std::size_t>(n_));
+    conv.to_weights(g_prog, n_, params, w_prog.data());
+    g_reconverted.resize(static_cast<std::size_t>(k * n_));
+    params_reconverted.resize(static_cast<std::size_t>(conv.num_params()));
+    conv.to_conductances(w_prog.data(), n_, g_reconverted.data(), params_reconverted.data());
+    g_prog = g_reconverted.data();
+    params = params_reconverted.data();
+  }
   // Conductances are drifted chunk by chunk and converted back to weights
   // right away (a chunk holds every device of its weights).
   for_chunks(seed, kDriftStream, static_cast<std::uint64_t>(st[3]), static_cast<int>(k * q),

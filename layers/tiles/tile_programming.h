@@ -9,10 +9,19 @@
 //   drift(t):      g = drift and read noise of g_prog at t (fresh read noise at
 //                  every call); W_read = converter⁻¹(g); α = baseline / readout(W_read).
 //
-// Differences from aihwkit, on purpose: drift acts on the stored programmed
-// conductances of each device (aihwkit converts its programmed weights to
-// conductances again, which re-pairs devices when a weight changes sign), and
-// there is no read noise until the first drift.
+// Two drift paths (InferenceRPUConfig.reconvert_weights_before_drift):
+//   false (default, physical): drift acts on the stored programmed
+//     conductances of each device, each with its own exponent ν, and read
+//     noise follows each device's own conductance.
+//   true (aihwkit's): the programmed weights W_prog = converter⁻¹(g_prog) are
+//     converted to conductances again, with the scale of their own max|W_prog|,
+//     and those drift with the stored ν of the same device slot. The
+//     programming offset of a weight's other device is folded into the
+//     difference and drifts with the main device's ν, and since max|W_prog| >
+//     max|W_target| the conductances sit lower, where read noise is larger
+//     (Q_s ∝ g_r^−0.65): on a 512x512 PCM tile at level 1.0 the weight std at
+//     1 s is 0.059 (aihwkit) against 0.056.
+// There is no read noise until the first drift (both paths).
 //
 // Random streams: (tile seed, tile_id·16 + 4) for programming, + 5 for drift.
 // Value (plane p, conductance i) of a call is normal number p·n₄ + i of the
@@ -43,7 +52,8 @@ class TileProgramming {
   using Readout = std::function<void(const float* weights, float* y)>;
 
   TileProgramming(std::shared_ptr<const NoiseModel> model, std::shared_ptr<const DriftCompensation> compensation,
-                  std::int64_t out_size, std::int64_t in_size, std::uint64_t tile_id);
+                  std::int64_t out_size, std::int64_t in_size, std::uint64_t tile_id,
+                  bool reconvert_weights_before_drift = false);
 
   // target: the tile's stored weights [out, in]; seed: the tile's (chip) seed.
   void program(const float* target, std::uint64_t seed, const Readout& readout);
@@ -90,6 +100,7 @@ class TileProgramming {
   std::shared_ptr<const DriftCompensation> compensation_;
   std::int64_t out_size_, in_size_, n_;
   std::uint64_t tile_id_;
+  bool reconvert_weights_before_drift_;
   Tensor g_prog_, nu_, w_read_, params_, state_, baseline_, alpha_;
 };
 
