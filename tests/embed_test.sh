@@ -18,6 +18,8 @@
 #     are overlays, so the machine's own stay untouched (skipped, with a note,
 #     where that is not possible).
 #   embed_test.sh BUILD_DIR SOURCE_DIR
+# (Pipes into `grep -q` are avoided: with pipefail, the writer's SIGPIPE
+# would turn a match into a failure.)
 set -euo pipefail
 build="$1"; src="$2"
 dest=$(mktemp -d)
@@ -35,8 +37,8 @@ incdir=$(dirname "$(find "$dest" -path '*/include/aimc/aimc.h' | head -n 1)")
 internal=$(find "$incdir" -path '*/kernels/cuda/*' -o -name 'aimc_config.h' -o -path '*/tools/*')
 [ -z "$internal" ] || fail "internal headers installed: $internal"
 requires=$(pkg-config --print-requires aimc)
-echo "$requires" | grep -q '^nlohmann_json' || fail "aimc.pc does not require nlohmann_json: $requires"
-if pkg-config --print-requires --print-requires-private aimc | grep -q eigen; then
+grep -q '^nlohmann_json' <<<"$requires" || fail "aimc.pc does not require nlohmann_json: $requires"
+if grep -q eigen <<<"$(pkg-config --print-requires --print-requires-private aimc)"; then
   fail "aimc.pc requires eigen3, but no installed header includes Eigen"
 fi
 if grep -rlq '#include <Eigen\|#include <tbb' "$incdir"; then fail "an installed header includes Eigen or TBB"; fi
@@ -54,7 +56,7 @@ command_line=$(sed -n 's|^// \(g++ .*example\.cpp.*\)$|\1|p' "$work/example.cpp"
 (cd "$work" && LD_LIBRARY_PATH="$libdir" ./a.out)
 [ -s "$work/lenet5.safetensors" ] || fail "the README's example wrote no checkpoint"
 g++ -std=c++20 -O1 "$src/tests/embed_example.cpp" $(pkg-config --cflags --libs aimc) -o "$work/embed_example"
-LD_LIBRARY_PATH="$libdir" ldd "$work/embed_example" | grep -q "$libdir/libaimc.so" ||
+grep -q "$libdir/libaimc.so" <<<"$(LD_LIBRARY_PATH="$libdir" ldd "$work/embed_example")" ||
   fail "embed_example does not resolve libaimc.so to the installed copy"
 out=$(LD_LIBRARY_PATH="$libdir" "$work/embed_example")
 echo "$out"
@@ -62,7 +64,9 @@ echo "$out"
 # 3. No CUDA library needed by a CPU-only program.
 cuda_libs='libcudart|libcublas|libcurand|libcuda\.'
 for f in "$libdir/libaimc.so" "$work/a.out" "$work/embed_example" $(find "$dest" -path '*/bin/aimc'); do
-  if readelf -d "$f" | grep NEEDED | grep -Eq "$cuda_libs"; then fail "$f needs a CUDA library"; fi
+  needed=$(readelf -d "$f" | grep NEEDED)
+  [ -n "$needed" ] || fail "no NEEDED entries read from $f"
+  if grep -Eq "$cuda_libs" <<<"$needed"; then fail "$f needs a CUDA library: $needed"; fi
 done
 backend="$libdir/libaimc_cuda.so"
 if [ -f "$backend" ]; then
@@ -73,15 +77,15 @@ if [ -f "$backend" ]; then
   hidden=("$loader" --inhibit-cache --inhibit-rpath "$backend" --library-path "$libdir")
   hidden_out=$("${hidden[@]}" "$work/embed_example")
   echo "with the CUDA libraries hidden: $(echo "$hidden_out" | tail -n 1)"
-  echo "$hidden_out" | grep -q '^drifted to 1 day' || fail "the CPU program did not run with the CUDA libraries hidden"
-  echo "$hidden_out" | grep -q '^gpu: DeviceError: .*libaimc_cuda\.so.*libcudart' ||
+  grep -q '^drifted to 1 day' <<<"$hidden_out" || fail "the CPU program did not run with the CUDA libraries hidden"
+  grep -q '^gpu: DeviceError: .*libaimc_cuda\.so.*libcudart' <<<"$hidden_out" ||
     fail "asking for a GPU without the CUDA libraries did not throw DeviceError naming them"
   # Not hidden: the installed backend next to libaimc.so loads (then a GPU is
   # usable, or there is none).
-  echo "$out" | grep -Eq '^gpu: (usable|DeviceError: CUDA device requested but no usable GPU)' ||
+  grep -Eq '^gpu: (usable|DeviceError: CUDA device requested but no usable GPU)' <<<"$out" ||
     fail "the installed CUDA backend did not load"
 else
-  echo "$out" | grep -q '^gpu: DeviceError: aimc was built without CUDA' || fail "CPU-only build: unexpected GPU answer"
+  grep -q '^gpu: DeviceError: aimc was built without CUDA' <<<"$out" || fail "CPU-only build: unexpected GPU answer"
 fi
 
 # 4. The README's steps as written, on the system prefix (overlaid).
