@@ -10,7 +10,8 @@
 #     installed `aimc`, and embed_example runs under a loader that cannot find
 #     them (no ld.so.cache, no RUNPATH of libaimc_cuda.so, LD_LIBRARY_PATH =
 #     the install libdir only); there, asking for a GPU throws DeviceError
-#     naming the backend library and the missing CUDA library.
+#     naming the backend library and the missing CUDA library (and only the
+#     path in AIMC_CUDA_LIBRARY is tried when that is set).
 #  4. the README's steps exactly as written: `meson install -C build` to the
 #     default prefix (/usr/local, ldconfig by tools/install_ldconfig.sh), the
 #     README's command line, and the program started with no LD_LIBRARY_PATH;
@@ -80,6 +81,10 @@ if [ -f "$backend" ]; then
   grep -q '^drifted to 1 day' <<<"$hidden_out" || fail "the CPU program did not run with the CUDA libraries hidden"
   grep -q '^gpu: DeviceError: .*libaimc_cuda\.so.*libcudart' <<<"$hidden_out" ||
     fail "asking for a GPU without the CUDA libraries did not throw DeviceError naming them"
+  # AIMC_CUDA_LIBRARY names the only path tried.
+  named_out=$(AIMC_CUDA_LIBRARY=/nonexistent/libaimc_cuda.so LD_LIBRARY_PATH="$libdir" "$work/embed_example")
+  grep -q '^gpu: DeviceError: .*tried: /nonexistent/libaimc_cuda\.so: cannot open' <<<"$named_out" ||
+    fail "AIMC_CUDA_LIBRARY was not the path tried: $(tail -n 1 <<<"$named_out")"
   # Not hidden: the installed backend next to libaimc.so loads (then a GPU is
   # usable, or there is none).
   grep -Eq '^gpu: (usable|DeviceError: CUDA device requested but no usable GPU)' <<<"$out" ||
