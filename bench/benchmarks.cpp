@@ -23,7 +23,7 @@
 #include "engine/storage.h"
 #include "kernels/cpu/analog_mvm.h"
 #include "kernels/cpu/gemm.h"
-#include "kernels/cuda/cuda_api.h"
+#include "kernels/cuda/backend.h"
 #include "engine/autograd.h"
 #include "layers/modules/analog_linear.h"
 #include "layers/tiles/tile_array.h"
@@ -205,17 +205,17 @@ nlohmann::json bench_tile_cuda(const std::string& name, std::int64_t size, bool 
   const int reps = o.quick ? 2 : 50;
   std::uint64_t offset = 0;
   auto gemm = [&] {
-    cuda::gemm(cpu::gemm_shape(false, !backward, batch, size, size), 1.0f, x.data<float>(), w.data<float>(), 0.0f,
-               y.data<float>());
-    cuda::synchronize();
+    cuda::backend().gemm(cpu::gemm_shape(false, !backward, batch, size, size), 1.0f, x.data<float>(), w.data<float>(),
+                         0.0f, y.data<float>());
+    cuda::backend().synchronize();
   };
   auto analog = [&] {
     const cpu::AnalogRandom rnd{o.seed, 1, offset};
     const cpu::AnalogMvmStats s =
-        backward ? cuda::analog_mvm_backward(io, w.data<float>(), size, size, x.data<float>(), batch,
-                                             y.data<float>(), {}, rnd)
-                 : cuda::analog_mvm_forward(io, w.data<float>(), size, size, x.data<float>(), batch, y.data<float>(),
-                                            {}, rnd);
+        backward ? cuda::backend().analog_mvm_backward(io, w.data<float>(), size, size, x.data<float>(), batch,
+                                                       y.data<float>(), {}, rnd, nullptr)
+                 : cuda::backend().analog_mvm_forward(io, w.data<float>(), size, size, x.data<float>(), batch,
+                                                      y.data<float>(), {}, rnd, nullptr);
     offset += s.blocks;
   };
   const auto [gemm_s, analog_s] = best_seconds_alternating(reps, gemm, analog);

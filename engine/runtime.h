@@ -10,7 +10,8 @@ namespace aimc {
 void set_num_threads(int n);
 int num_threads();
 
-// True when built with CUDA and a GPU is usable.
+// True when the CUDA backend library loads and a GPU is usable (false in a
+// CPU-only build).
 bool cuda_available();
 
 std::string version();

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "engine/error.h"
-#include "kernels/cuda/cuda_api.h"
+#include "kernels/cuda/backend.h"
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -116,9 +116,11 @@ Storage::Storage(std::size_t bytes, Device device) : bytes_(bytes), device_(devi
     if (data_ == nullptr) throw Error("out of memory: cannot allocate " + std::to_string(bytes) + " bytes");
     count_alloc(bytes_);
   } else {
-    if (!cuda::available()) throw DeviceError("CUDA device requested but no usable GPU (or a CPU-only build)");
+    // Loads the CUDA backend library on first use (DeviceError naming it when it cannot).
+    const cuda::Backend& gpu = cuda::backend();
+    if (!gpu.available()) throw DeviceError("CUDA device requested but no usable GPU");
     try {
-      data_ = cuda::device_malloc(bytes);
+      data_ = gpu.device_malloc(bytes);
     } catch (const std::runtime_error& e) {
       throw DeviceError(e.what());
     }
@@ -130,7 +132,7 @@ Storage::~Storage() {
     if (!block_cache().give(data_, rounded_cpu_bytes(bytes_))) std::free(data_);
     live_bytes.fetch_sub(bytes_);
   } else {
-    cuda::device_free(data_);
+    cuda::backend().device_free(data_);
   }
 }
 

@@ -9,7 +9,7 @@
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "engine/strided.h"
-#include "kernels/cuda/cuda_api.h"
+#include "kernels/cuda/backend.h"
 
 namespace aimc {
 
@@ -153,7 +153,7 @@ Tensor Tensor::clone() const {
   if (device().is_cpu()) {
     if (bytes) std::memcpy(out.raw_data(), src.raw_data(), bytes);
   } else {
-    cuda::copy_device_to_device(out.raw_data(), src.raw_data(), bytes);
+    cuda::backend().copy_device_to_device(out.raw_data(), src.raw_data(), bytes);
   }
   return record(out, "clone", {*this}, [](const Tensor& g) { return std::vector<Tensor>{g}; });
 }
@@ -167,9 +167,10 @@ Tensor Tensor::to(Device target) const {
   Tensor out = empty(shape(), dtype(), target);
   const std::size_t bytes = numel() * dtype_size(dtype());
   try {
-    if (target.is_cuda() && device().is_cpu()) cuda::copy_host_to_device(out.raw_data(), src.raw_data(), bytes);
-    else if (target.is_cpu() && device().is_cuda()) cuda::copy_device_to_host(out.raw_data(), src.raw_data(), bytes);
-    else cuda::copy_device_to_device(out.raw_data(), src.raw_data(), bytes);
+    const cuda::Backend& gpu = cuda::backend();
+    if (target.is_cuda() && device().is_cpu()) gpu.copy_host_to_device(out.raw_data(), src.raw_data(), bytes);
+    else if (target.is_cpu() && device().is_cuda()) gpu.copy_device_to_host(out.raw_data(), src.raw_data(), bytes);
+    else gpu.copy_device_to_device(out.raw_data(), src.raw_data(), bytes);
   } catch (const std::runtime_error& e) {
     throw DeviceError(e.what());
   }
@@ -240,7 +241,7 @@ Tensor& Tensor::fill_(double value) {
   if (device().is_cuda()) {
     if (dtype() != DType::Float32 || !is_contiguous())
       throw DeviceError("fill_ on CUDA supports contiguous float32 only");
-    cuda::fill(data<float>(), numel(), static_cast<float>(value));
+    cuda::backend().fill(data<float>(), numel(), static_cast<float>(value));
     return *this;
   }
   auto run = [&](auto tag) {
@@ -265,7 +266,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
   if (s.storage() == storage() && (s.offset() != offset() || s.strides() != strides())) s = s.clone();
   if (device().is_cuda()) {
     if (!is_contiguous()) throw DeviceError("copy_ into a non-contiguous CUDA tensor is not supported");
-    cuda::copy_device_to_device(raw_data(), s.raw_data(), numel() * dtype_size(dtype()));
+    cuda::backend().copy_device_to_device(raw_data(), s.raw_data(), numel() * dtype_size(dtype()));
     return *this;
   }
   strided_assign(static_cast<const char*>(s.raw_data()), static_cast<char*>(raw_data()), shape(), strides(),
@@ -282,7 +283,7 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
   if (device().is_cuda()) {
     if (dtype() != DType::Float32 || !is_contiguous())
       throw DeviceError("add_ on CUDA supports contiguous float32 only");
-    cuda::axpy(numel(), static_cast<float>(alpha), o.data<float>(), data<float>());
+    cuda::backend().axpy(numel(), static_cast<float>(alpha), o.data<float>(), data<float>());
     return *this;
   }
   if (!is_contiguous()) throw ValueError("add_ into a non-contiguous tensor");
@@ -302,7 +303,7 @@ Tensor& Tensor::mul_(double alpha) {
   if (device().is_cuda()) {
     if (dtype() != DType::Float32 || !is_contiguous())
       throw DeviceError("mul_ on CUDA supports contiguous float32 only");
-    cuda::scale(data<float>(), numel(), static_cast<float>(alpha));
+    cuda::backend().scale(data<float>(), numel(), static_cast<float>(alpha));
     return *this;
   }
   if (!is_contiguous()) throw ValueError("mul_ on a non-contiguous tensor");

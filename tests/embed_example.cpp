@@ -2,7 +2,9 @@
 //   g++ -std=c++20 embed_example.cpp $(pkg-config --cflags --libs aimc)
 // Trains y = 2x - 1 with one Linear layer and prints the learned weight, then
 // deploys a small model on PCM-like analog tiles and drifts it for a day (the
-// README's inference example).
+// README's inference example), and asks for a GPU, which either works or
+// throws DeviceError saying why (tests/embed_test.sh runs it with the CUDA
+// libraries hidden).
 #include <aimc/aimc.h>
 
 #include <cstdio>
@@ -38,5 +40,12 @@ int main() {
     if (logits.shape() != Shape{4, 10}) return 1;
   }
   std::printf("drifted to 1 day\n");
+
+  try {
+    const Tensor on_gpu = Tensor::zeros({4}, DType::Float32, Device::cuda());
+    std::printf("gpu: usable\n");
+  } catch (const DeviceError& e) {
+    std::printf("gpu: DeviceError: %s\n", e.what());
+  }
   return 0;
 }

@@ -23,7 +23,8 @@ setup_args=(-Dcuda=enabled -Dcuda-arch="$arch" -Dcpp_args="-I$deps/include" -Dcu
 {
   if [ -d build-device/meson-info ]; then meson setup --wipe build-device "${setup_args[@]}"
   else meson setup build-device "${setup_args[@]}"; fi
-  ninja -C build-device tests/test_cuda tests/test_cuda_emulated tools/cli/aimc
+  # libaimc_cuda.so: the CUDA backend that libaimc (in test_cuda and aimc) loads.
+  ninja -C build-device libaimc_cuda.so tests/test_cuda tests/test_cuda_emulated tools/cli/aimc
 } >"$out/build.log" 2>&1 || { tail -40 "$out/build.log"; exit 1; }
 status=0
 ./build-device/tests/test_cuda >"$out/test_cuda.log" 2>&1

@@ -1,5 +1,7 @@
-// Host-side entry points of the CUDA kernels. No CUDA types here, so CPU code
-// can include it; without a CUDA build every call reports "unavailable".
+// Host-side entry points of the CUDA kernels, defined in kernels/cuda/*.cu
+// and built into libaimc_cuda.so. No CUDA types here, so C++ code can include
+// it. libaimc reaches them only through the table of backend.h (loaded when a
+// GPU is asked for); the CUDA tests also call them directly.
 // Sizes are element counts unless named *_bytes. Failures throw
 // std::runtime_error; engine/ turns them into aimc::DeviceError.
 #pragma once

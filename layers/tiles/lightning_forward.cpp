@@ -12,7 +12,7 @@
 #include "engine/ops.h"
 #include "kernels/analog/lightning_law.h"
 #include "kernels/cpu/parallel.h"
-#include "kernels/cuda/cuda_api.h"
+#include "kernels/cuda/backend.h"
 #include "layers/tiles/weight_transforms.h"
 
 namespace aimc {
@@ -250,9 +250,9 @@ Tensor lightning_forward_cuda(const Tensor& x_rows, const std::vector<Tensor>& t
   std::vector<float> ranges;
   for (const Tensor& r : input_ranges) ranges.push_back(r.detach().to(Device::cpu()).data<float>()[0]);
   Tensor y = Tensor::empty({x_rows.size(0), grid.out_size}, DType::Float32, Device::cuda());
-  const std::uint64_t noise = cuda::lightning_forward(law, x_rows.data<float>(), x_rows.size(0), grid.in_pieces,
-                                                      grid.out_pieces, used, stored, ranges, random.seed,
-                                                      random.first_tile_id, counter, y.data<float>());
+  const std::uint64_t noise = cuda::backend().lightning_forward(
+      law, x_rows.data<float>(), x_rows.size(0), grid.in_pieces, grid.out_pieces, used, stored, ranges, random.seed,
+      random.first_tile_id, counter, y.data<float>());
   *random.counter = counter + std::max(advance, noise);
   return y;
 }

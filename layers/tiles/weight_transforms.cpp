@@ -17,7 +17,7 @@
 #include "kernels/analog/weight_transform_law.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/random_fill.h"
-#include "kernels/cuda/cuda_api.h"
+#include "kernels/cuda/backend.h"
 #include "kernels/random.h"
 
 namespace aimc {
@@ -224,8 +224,8 @@ Tensor apply_weight_modifier(const Tensor& w, const WeightModifierParameter& p, 
   if (w.device().is_cuda()) {
     Tensor out = Tensor::empty(w.shape(), DType::Float32, w.device());
     const std::uint64_t used = on_cuda(op, [&] {
-      return cuda::weight_modifier(law, w.data<float>(), static_cast<std::size_t>(rows),
-                                   static_cast<std::size_t>(cols), out.data<float>(), seed, stream, counter);
+      return cuda::backend().weight_modifier(law, w.data<float>(), static_cast<std::size_t>(rows),
+                                             static_cast<std::size_t>(cols), out.data<float>(), seed, stream, counter);
     });
     if (blocks_used) *blocks_used = used;
     return out;
@@ -347,8 +347,8 @@ void apply_weight_clip_(Tensor& w, const WeightClipParameter& p) {
   const std::int64_t rows = w.size(0), cols = w.size(1), n = rows * cols;
   if (w.device().is_cuda()) {
     on_cuda(op, [&] {
-      cuda::weight_clip(clip_kind(p.type), p.sigma, p.fixed_value, w.data<float>(), static_cast<std::size_t>(rows),
-                        static_cast<std::size_t>(cols));
+      cuda::backend().weight_clip(clip_kind(p.type), p.sigma, p.fixed_value, w.data<float>(),
+                                  static_cast<std::size_t>(rows), static_cast<std::size_t>(cols));
     });
     return;
   }
@@ -433,8 +433,8 @@ void apply_weight_remap_(Tensor& w, Tensor& scales, const WeightRemapParameter& 
   if (w.device().is_cuda()) {
     if (!scales.is_contiguous()) throw DeviceError(std::string(op) + ": CUDA scales must be contiguous");
     on_cuda(op, [&] {
-      cuda::weight_remap(law, w.data<float>(), static_cast<std::size_t>(rows), static_cast<std::size_t>(cols),
-                         scales.data<float>());
+      cuda::backend().weight_remap(law, w.data<float>(), static_cast<std::size_t>(rows), static_cast<std::size_t>(cols),
+                                   scales.data<float>());
     });
     return;
   }
