@@ -34,7 +34,11 @@ cpu::AnalogMvmStats analog_mvm_backward(const IOParameters&, const float*, std::
                                         float*, bool) {
   unavailable();
 }
-std::uint64_t draw_analog_line_values(const IOParameters&, std::int64_t, const cpu::AnalogRandom&, float*, float*) {
+std::uint64_t draw_analog_line_values(const IOParameters&, std::int64_t, const cpu::AnalogRandom&, float*, float*,
+                                      float*) {
+  unavailable();
+}
+std::uint64_t draw_weight_read_asymmetry(const IOParameters&, std::int64_t, const cpu::AnalogRandom&, float*) {
   unavailable();
 }
 void input_range_clip(const float*, std::int64_t, float, float*) { unavailable(); }
