@@ -448,7 +448,7 @@ TEST_CASE("per-line values are drawn from the documented stream", "[analog_mvm]"
   const long lines = 6;
   std::vector<float> nl(lines), sd(lines);
   const AnalogRandom rnd{9, 8, 7};
-  CHECK(draw_analog_line_values(io, lines, rnd, nl.data(), sd.data()) == 6);  // 3 ranges of 2 blocks
+  CHECK(draw_analog_line_values(io, lines, rnd, nl.data(), sd.data()) == 8);  // 4 ranges of 2 blocks
   for (long i = 0; i < lines; ++i) {
     float z[2][4];
     for (int part = 0; part < 2; ++part) {

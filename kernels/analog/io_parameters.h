@@ -84,9 +84,10 @@ struct IOParameters {
   // slope_calibration·out_bound)². Acts only with out_nonlinearity > 0 or
   // r_series > 0; 0 turns it off.
   float slope_calibration = 0.0f;
-  // Systematic voltage offset per output line, v_i = max(v_offset_std·ξ_i, 0)
-  // drawn once per tile: y_i ← (1 − v_i)·y_i, less (1 + v_i) times a reference
-  // column's current when v_offset_w_min != 0 (see kernels/cpu/analog_mvm.h).
+  // Systematic voltage offset per output line, drawn once per tile (0 on
+  // half the lines, N(0, v_offset_std²) on the others, as aihwkit draws it):
+  // y_i ← (1 − v_i)·y_i, less (1 + v_i) times a reference column's current
+  // when v_offset_w_min != 0 (see kernels/cpu/analog_mvm.h).
   float v_offset_std = 0.0f;
   // Weight of the implicit reference column (conductance of w_min): its
   // current is −v_offset_w_min·Σ_j v_j; 0: no reference column.

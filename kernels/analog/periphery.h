@@ -74,11 +74,9 @@ void check_mvm_sizes(const char* what, std::int64_t out_size, std::int64_t in_si
 
 // A per-line value |base·(1 + spread·z)| (nonlinearity or output-noise σ).
 AIMC_HD float line_value(float base, float spread, float z) { return std::fabs(base * (1.f + spread * z)); }
-// A line's voltage offset max(std·z, 0) (aihwkit clips the negative half to 0).
-AIMC_HD float voltage_offset_line(float std, float z) {
-  const float v = std * z;
-  return v > 0.f ? v : 0.f;
-}
+// A line's voltage offset as aihwkit 1.1.0 draws it: 0 unless std·z > 0,
+// then std·z2 (a second, independent normal; see kernels/cpu/analog_mvm.h).
+AIMC_HD float voltage_offset_line(float std, float z, float z2) { return std * z > 0.f ? std * z2 : 0.f; }
 // A weight's read-asymmetry factor 1 + dtod·z (negative-input pass).
 AIMC_HD float read_asymmetry_factor(float dtod, float z) { return 1.f + dtod * z; }
 
@@ -252,9 +250,12 @@ AIMC_HD float ir_drop_factor(float a) { return a * (a * (0.05f * a - 0.2f) + 0.5
 
 // Voltage offset v_i and series resistance r on a line's crossbar result y,
 // against the reference column's current y_ref (kernels/cpu/analog_mvm.h):
-// (1 − v_i)·s(y + y_ref) − (1 + v_i)·s(y_ref), s(c) = c/(1 + r|c|).
-AIMC_HD float series_compress(float c, float r) { return r > 0.f ? c / (1.f + std::fabs(r * c)) : c; }
+// (1 − v_i)·s(y + y_ref) − (1 + v_i)·s(y_ref), s(c) = c/(1 + r|c|). Without
+// r it is the same as (1 − v_i)·y − 2·v_i·y_ref, computed so (as aihwkit's
+// CPU does): exact y on a line without offset.
+AIMC_HD float series_compress(float c, float r) { return c / (1.f + std::fabs(r * c)); }
 AIMC_HD float voltage_offset_value(float y, float v, float y_ref, float r) {
+  if (!(r > 0.f)) return (1.f - v) * y - 2.f * v * y_ref;
   return (1.f - v) * series_compress(y + y_ref, r) - (1.f + v) * series_compress(y_ref, r);
 }
 

@@ -530,10 +530,12 @@ std::uint64_t draw_analog_line_values(const IOParameters& io, std::int64_t lines
     for (std::int64_t i = 0; i < lines; ++i) noise[i] = analog::line_value(io.out_noise, io.out_noise_std, z[i]);
   }
   if (v_offset) {
+    std::vector<float> z2(static_cast<std::size_t>(lines));
     draw_normals(random, random.offset + 2 * blocks, lines, z.data());
-    for (std::int64_t i = 0; i < lines; ++i) v_offset[i] = analog::voltage_offset_line(io.v_offset_std, z[i]);
+    draw_normals(random, random.offset + 3 * blocks, lines, z2.data());
+    for (std::int64_t i = 0; i < lines; ++i) v_offset[i] = analog::voltage_offset_line(io.v_offset_std, z[i], z2[i]);
   }
-  return 3 * blocks;
+  return 4 * blocks;
 }
 
 std::uint64_t draw_weight_read_asymmetry(const IOParameters& io, std::int64_t count, const AnalogRandom& random,

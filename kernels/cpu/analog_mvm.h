@@ -60,8 +60,12 @@
 //   the series-resistance compression s(c) = c/(1 + r_series·|c|) (s(c) = c
 //   when r_series = 0):
 //       y_i ← (1 − v_i)·s(y_i + y_ref) − (1 + v_i)·s(y_ref),
-//   v_i = max(v_offset_std·ξ_i, 0) per output line (drawn once per tile, so
-//   about half the lines have no offset). Without offsets and with w_min = 0
+//   v_i per output line drawn once per tile as aihwkit 1.1.0 draws it: 0
+//   when ξ_i <= 0, else v_offset_std·ξ'_i (ξ, ξ' independent standard
+//   normals), so half the lines have no offset and the others a Gaussian
+//   offset of either sign. (aihwkit's code reads max(σ·ξ, 0), but its MAX
+//   macro evaluates the draw twice, so the value kept is a second draw;
+//   measured against aihwkit: 49 % zeros, mean 0, std σ/√2.) Without offsets and with w_min = 0
 //   this is plain y/(1 + r|y|); with w_min = −1 the compression acts on the
 //   coding column's total current y + Σv (the weight W + 1 of a device
 //   pair against a reference at w_min) and the reference's current is
@@ -120,7 +124,7 @@ struct AnalogRandom {
 struct AnalogLineValues {
   const float* out_nonlinearity = nullptr;  // n_i = out_nonlinearity/out_bound·(1+std·ξ_i)
   const float* out_noise = nullptr;         // σ_i = |out_noise·(1 + out_noise_std·ξ_i)|
-  const float* v_offset = nullptr;          // v_i = max(v_offset_std·ξ_i, 0)
+  const float* v_offset = nullptr;          // v_i: 0 if ξ_i <= 0, else v_offset_std·ξ'_i
   const float* w_asymmetry = nullptr;       // a_ij = 1 + w_read_asymmetry_dtod·ξ_ij, [out_size, in_size] like W
   // Slope-calibration gain g (analog_slope_gain of the n_i above); <= 0:
   // computed from the constant io values (an error with a nonlinearity spread).
@@ -153,11 +157,12 @@ AnalogMvmStats analog_mvm_backward(const IOParameters& io, const float* w, std::
                                    float* nm_running = nullptr, bool is_test = false);
 
 // Draws the per-line values for `lines` output lines from (seed, stream,
-// blocks offset .. offset+ceil(lines/4)·3, normals as above): nonlinearity[i] =
+// blocks offset .. offset+ceil(lines/4)·4, normals as above): nonlinearity[i] =
 // |out_nonlinearity/out_bound·(1+out_nonlinearity_std·ξ_i)| (bound <= 0 counts
 // as 1), noise[i] = |out_noise·(1+out_noise_std·ξ'_i)| and v_offset[i] =
-// max(v_offset_std·ξ''_i, 0) (ξ, ξ', ξ'' from consecutive ranges of
-// ceil(lines/4) blocks). Any output may be null. Returns the blocks used.
+// (v_offset_std·ξ''_i > 0 ? v_offset_std·ξ'''_i : 0) (ξ, ξ', ξ'', ξ''' from
+// consecutive ranges of ceil(lines/4) blocks). Any output may be null.
+// Returns the blocks used.
 std::uint64_t draw_analog_line_values(const IOParameters& io, std::int64_t lines, const AnalogRandom& random,
                                       float* nonlinearity, float* noise, float* v_offset = nullptr);
 

@@ -235,13 +235,14 @@ __global__ void zero_rows_kernel(const std::int64_t* ids, std::int64_t count, st
   AIMC_GRID_STRIDE(e, count * len) y[ids[e / len] * len + e % len] = 0.f;
 }
 
-// kind 0: |base·(1 + spread·ξ)|, 1: max(spread·ξ, 0) (voltage offsets), 2: 1 + spread·ξ (read asymmetry).
+// kind 0: |base·(1 + spread·ξ)|, 1: a voltage offset (its second normal
+// from block + step), 2: 1 + spread·ξ (read asymmetry).
 __global__ void line_values_kernel(MvmLayout l, std::uint64_t block, std::int64_t lines, float base, float spread,
-                                   int kind, float* values) {
+                                   int kind, std::uint64_t step, float* values) {
   AIMC_GRID_STRIDE(i, lines) {
     const float z = normal_at(l, block, i);
     values[i] = kind == 0   ? analog::line_value(base, spread, z)
-                : kind == 1 ? analog::voltage_offset_line(spread, z)
+                : kind == 1 ? analog::voltage_offset_line(spread, z, normal_at(l, block + step, i))
                             : analog::read_asymmetry_factor(spread, z);
   }
 }
@@ -466,20 +467,20 @@ std::uint64_t draw_analog_line_values(const IOParameters& io, std::int64_t lines
   if (nonlinearity && lines > 0) {
     const float n0 = io.out_nonlinearity / analog::bound_or_one(io.out_bound);
     const float sd = std::max(io.out_nonlinearity_std, 0.f);
-    AIMC_LAUNCH(line_values_kernel, blocks_for(lines), kThreads)(l, random.offset, lines, n0, sd, 0, nonlinearity);
+    AIMC_LAUNCH(line_values_kernel, blocks_for(lines), kThreads)(l, random.offset, lines, n0, sd, 0, 0, nonlinearity);
     launched("draw_analog_line_values kernel");
   }
   if (noise && lines > 0) {
     AIMC_LAUNCH(line_values_kernel, blocks_for(lines), kThreads)(l, random.offset + blocks, lines, io.out_noise,
-                                                         io.out_noise_std, 0, noise);
+                                                         io.out_noise_std, 0, 0, noise);
     launched("draw_analog_line_values kernel");
   }
   if (v_offset && lines > 0) {
     AIMC_LAUNCH(line_values_kernel, blocks_for(lines), kThreads)(l, random.offset + 2 * blocks, lines, 0.f,
-                                                                 io.v_offset_std, 1, v_offset);
+                                                                 io.v_offset_std, 1, blocks, v_offset);
     launched("draw_analog_line_values kernel");
   }
-  return 3 * blocks;
+  return 4 * blocks;
 }
 
 std::uint64_t draw_weight_read_asymmetry(const IOParameters& io, std::int64_t count, const cpu::AnalogRandom& random,
@@ -490,7 +491,7 @@ std::uint64_t draw_weight_read_asymmetry(const IOParameters& io, std::int64_t co
   const MvmLayout l = analog::make_mvm_layout(random.seed, random.stream, random.offset, 0, 0, 0);
   if (count > 0) {
     AIMC_LAUNCH(line_values_kernel, blocks_for(count), kThreads)(l, random.offset, count, 0.f,
-                                                                 io.w_read_asymmetry_dtod, 2, factors);
+                                                                 io.w_read_asymmetry_dtod, 2, 0, factors);
     launched("draw_weight_read_asymmetry kernel");
   }
   return static_cast<std::uint64_t>((count + 3) / 4);
