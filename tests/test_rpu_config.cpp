@@ -304,6 +304,17 @@ TEST_CASE("out-of-range values raise ConfigError naming field, value and range")
   // aihwkit config names them; negative spreads and resistances rejected).
   CHECK_NOTHROW(io_parameters_from_json(json{{"r_series", 0.0}, {"slope_calibration", 0.0}, {"v_offset_std", 0.0},
                                              {"v_offset_w_min", -1.0}, {"w_read_asymmetry_dtod", 0.0}}));
+  {  // An aihwkit InferenceRPUConfig naming them: read into forward and backward.
+    const auto c = InferenceRPUConfig::from_json(json{
+        {"forward", {{"r_series", 0.01}, {"slope_calibration", 0.5}, {"v_offset_std", 0.02}, {"v_offset_w_min", -1.0},
+                     {"w_read_asymmetry_dtod", 0.1}}},
+        {"backward", {{"r_series", 0.0}, {"v_offset_w_min", -0.5}}}});
+    CHECK(c.forward.r_series == 0.01f);
+    CHECK(c.forward.slope_calibration == 0.5f);
+    CHECK(c.forward.v_offset_std == 0.02f);
+    CHECK(c.forward.w_read_asymmetry_dtod == 0.1f);
+    CHECK(c.backward.v_offset_w_min == -0.5f);
+  }
   expect_config_error([] { io_parameters_from_json(json{{"r_series", -0.01}}); },
                       {"IOParameters.r_series", "-0.01", ">= 0"});
   expect_config_error([] { io_parameters_from_json(json{{"slope_calibration", -0.5}}); },

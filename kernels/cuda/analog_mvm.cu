@@ -260,8 +260,8 @@ struct Crossbar : analog::CrossbarShape {
   // As the CPU's: the first m rows (negative pass) read neg, the rest mat.
   void product_phases(const float* neg, const float* mat, const float* v, std::int64_t rows, std::int64_t m,
                       float* y) const {
-    if (neg == mat || rows == m) {
-      product(rows == m ? neg : mat, v, rows, y);
+    if (neg == mat) {
+      product(mat, v, rows, y);
       return;
     }
     product(neg, v, m, y);
