@@ -115,16 +115,35 @@ TEST_CASE("voltage offsets act per pass: after the IR drop, before the ADC, in b
     CHECK(dx[0] == Approx(0.8 * 0.25 / (1 + 0.5 * 0.25)).margin(1e-6));
     CHECK(dx[1] == Approx(0.75 / (1 + 0.5 * 0.75)).margin(1e-6));
   }
-  SECTION("before the ADC: the compressed value is what the bound test sees") {
-    // W = 1, x = 0.9, out_bound 1: y = 0.9 < 1 passes; r_series 0.5 makes it
-    // 0.9/1.45; without the offset stage ahead of the ADC the output would be
-    // clipped to 1 or differ.
+  SECTION("before the ADC: the compressed value is what the ADC clips") {
+    // W = 1, x = 1.5, out_bound 1, r = 0.5: compressed first, 1.5/1.75 =
+    // 0.857 stays inside the bound (clipping first would give 1/1.5 = 0.667).
     IOParameters io = quiet();
     io.out_bound = 1.f;
     io.r_series = 0.5f;
     io.v_offset_w_min = 0.f;
-    const auto y = forward(io, {1.f}, 1, 1, {0.9f}, 1);
-    CHECK(y[0] == Approx(0.9 / 1.45).margin(1e-6));
+    const auto y = forward(io, {1.f}, 1, 1, {1.5f}, 1);
+    CHECK(y[0] == Approx(1.5 / 1.75).margin(1e-6));
+  }
+  SECTION("before the weight noise: the offset does not scale the read noise") {
+    // W = 1, x = 1, v = 0.5 (w_min 0), additive weight noise 0.1·‖x‖·z:
+    // y = 0.5 + 0.1·z, with z the weight-noise normal of (pass 0, row 0,
+    // phase 0) at block offset + 2·Bi (Bi = 1; analog_mvm.h). After the noise
+    // it would be 0.5·(1 + 0.1·z).
+    IOParameters io = quiet();
+    io.v_offset_std = 0.1f;
+    io.v_offset_w_min = 0.f;
+    io.w_noise = 0.1f;
+    io.w_noise_type = WeightNoiseType::AdditiveConstant;
+    const std::vector<float> half = {0.5f};
+    AnalogLineValues lines;
+    lines.v_offset = half.data();
+    const AnalogRandom rnd{17, 5, 40};
+    const auto y = forward(io, {1.f}, 1, 1, {1.f}, 1, nullptr, lines, rnd);
+    float z[4];
+    block_normals(17, 5, 40 + 2, z);
+    CHECK(std::fabs(z[0]) > 0.05f);  // the two orders differ visibly
+    CHECK(y[0] == Approx(0.5 + 0.1 * z[0]).margin(1e-6));
   }
   SECTION("pos/neg: each pass compressed on its own, with its own reference current") {
     // W = [1, 1], x = (0.8, -0.4), w_min = -1, r = 0.5. Negative pass v = (0, -0.4):
