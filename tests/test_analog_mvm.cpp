@@ -14,41 +14,16 @@
 #include "kernels/cpu/parallel.h"
 #include "kernels/random.h"
 #include "kernels/random_normal.h"
+#include "tests/analog_mvm_test_util.h"
 
 using namespace aimc;
 using namespace aimc::cpu;
 
 namespace {
 
-// Noise-free, quantisation-free periphery (every test switches on what it checks).
-IOParameters quiet() {
-  IOParameters io;
-  io.inp_res = 0.f;
-  io.out_res = 0.f;
-  io.out_noise = 0.f;
-  io.noise_management = NoiseManagementType::None;
-  io.bound_management = BoundManagementType::None;
-  io.inp_bound = 0.f;
-  io.out_bound = 0.f;
-  return io;
-}
-
-std::vector<float> random_vector(std::size_t n, unsigned seed, float lo, float hi) {
-  std::mt19937 g(seed);
-  std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = u(g);
-  return v;
-}
-
-std::vector<float> forward(const IOParameters& io, const std::vector<float>& w, long out, long in,
-                           const std::vector<float>& x, long n, AnalogMvmStats* stats = nullptr,
-                           const AnalogLineValues& lines = {}, AnalogRandom rnd = {7, 3, 0}) {
-  std::vector<float> y(static_cast<std::size_t>(n * out), -99.f);
-  AnalogMvmStats s = analog_mvm_forward(io, w.data(), out, in, x.data(), n, y.data(), lines, rnd);
-  if (stats) *stats = s;
-  return y;
-}
+using aimc::test::forward;
+using aimc::test::quiet;
+using aimc::test::random_vector;
 
 // Plain per-row model of REFERENCE.md section 1 without noise and without
 // output quantisation: noise management, the BM loop, DAC, W·v in double,
@@ -483,7 +458,7 @@ TEST_CASE("per-line values are drawn from the documented stream", "[analog_mvm]"
   const long lines = 6;
   std::vector<float> nl(lines), sd(lines);
   const AnalogRandom rnd{9, 8, 7};
-  CHECK(draw_analog_line_values(io, lines, rnd, nl.data(), sd.data()) == 4);
+  CHECK(draw_analog_line_values(io, lines, rnd, nl.data(), sd.data()) == 8);  // 4 ranges of 2 blocks
   for (long i = 0; i < lines; ++i) {
     float z[2][4];
     for (int part = 0; part < 2; ++part) {

@@ -97,8 +97,8 @@ struct Case {
   std::string name;
   IOParameters io;
   bool backward = false;
-  bool per_line = false;  // per-line nonlinearity and noise values
-  float running = -1.f;  // AVERAGE_ABS_MAX running value on entry (< 0: never set)
+  bool per_line = false;  // per-line nonlinearity, noise and offset values (and the slope gain)
+  float running = -1.f;   // AVERAGE_ABS_MAX running value on entry (< 0: never set)
 };
 
 // Runs one case on both devices and compares outputs, stats and the
@@ -111,12 +111,19 @@ void run_case(const Case& c) {
   std::vector<float> x = normal_vector(static_cast<std::size_t>(n * in_len), 12, 2.f);
   for (std::int64_t j = 0; j < in_len; ++j) x[static_cast<std::size_t>(5 * in_len + j)] = 0.f;  // an all-zero row
   const cpu::AnalogRandom rnd{1234, 7 * 16 + 1, 99};
-  std::vector<float> nl(static_cast<std::size_t>(out_len)), sigma(nl.size());
+  std::vector<float> nl(static_cast<std::size_t>(out_len)), sigma(nl.size()), v_off(nl.size());
+  std::vector<float> asym(static_cast<std::size_t>(c.io.w_read_asymmetry_dtod > 0.f ? out * in : 1));
   cpu::AnalogLineValues lines;
   if (c.per_line) {
-    cpu::draw_analog_line_values(c.io, out_len, {1234, 7 * 16 + 2, 0}, nl.data(), sigma.data());
+    cpu::draw_analog_line_values(c.io, out_len, {1234, 7 * 16 + 2, 0}, nl.data(), sigma.data(), v_off.data());
     lines.out_nonlinearity = nl.data();
     lines.out_noise = sigma.data();
+    lines.v_offset = v_off.data();
+    lines.slope_gain = cpu::analog_slope_gain(c.io, nl.data(), out_len);
+  }
+  if (c.io.w_read_asymmetry_dtod > 0.f) {
+    cpu::draw_weight_read_asymmetry(c.io, out * in, {1234, 7 * 16 + 2, 1 << 20}, asym.data());
+    lines.w_asymmetry = asym.data();
   }
   std::vector<float> y(static_cast<std::size_t>(n * out_len));
   float running_cpu = c.running;
@@ -125,12 +132,15 @@ void run_case(const Case& c) {
       c.backward ? cpu::analog_mvm_backward(c.io, w.data(), out, in, x.data(), n, y.data(), lines, rnd, &running_cpu)
                  : cpu::analog_mvm_forward(c.io, w.data(), out, in, x.data(), n, y.data(), lines, rnd, &running_cpu);
 
-  DeviceVector d_w(w), d_x(x), d_y(y.size()), d_nl(nl), d_sigma(sigma);
+  DeviceVector d_w(w), d_x(x), d_y(y.size()), d_nl(nl), d_sigma(sigma), d_v_off(v_off), d_asym(asym);
   cpu::AnalogLineValues d_lines;
   if (c.per_line) {
     d_lines.out_nonlinearity = d_nl.ptr;
     d_lines.out_noise = d_sigma.ptr;
+    d_lines.v_offset = d_v_off.ptr;
+    d_lines.slope_gain = lines.slope_gain;  // a host number, computed once per chip
   }
+  if (lines.w_asymmetry) d_lines.w_asymmetry = d_asym.ptr;
   const cpu::AnalogMvmStats s_gpu =
       c.backward ? cuda::analog_mvm_backward(c.io, d_w.ptr, out, in, d_x.ptr, n, d_y.ptr, d_lines, rnd, &running_gpu)
                  : cuda::analog_mvm_forward(c.io, d_w.ptr, out, in, d_x.ptr, n, d_y.ptr, d_lines, rnd, &running_gpu);
@@ -230,6 +240,50 @@ TEST_CASE("CUDA analog MVM: noise, asymmetry, nonlinearity, stochastic rounding,
   }
 }
 
+TEST_CASE("CUDA analog MVM: voltage offsets, series resistance, slope calibration and read asymmetry") {
+  {
+    Case c{"voltage offsets with the reference column, series resistance, calibrated nonlinearity", defaults()};
+    c.io.v_offset_std = 0.1f;
+    c.io.r_series = 0.02f;
+    c.io.slope_calibration = 0.5f;
+    c.io.out_nonlinearity = 0.3f;
+    c.io.out_nonlinearity_std = 0.1f;
+    c.per_line = true;
+    run_case(c);
+  }
+  {
+    Case c{"series resistance alone, no reference column", defaults()};
+    c.io.r_series = 0.05f;
+    c.io.v_offset_w_min = 0.f;
+    run_case(c);
+  }
+  for (auto mv : {AnalogMVType::PosNegSeparate, AnalogMVType::PosNegSeparateDigitalSum}) {
+    Case c{mv == AnalogMVType::PosNegSeparate ? "read asymmetry, pos/neg, with IR drop, PCM noise and offsets"
+                                              : "read asymmetry, pos/neg digital sum, with IR drop, PCM noise and offsets",
+           defaults()};
+    c.io.mv_type = mv;
+    c.io.w_read_asymmetry_dtod = 0.2f;
+    c.io.ir_drop = 1.f;
+    c.io.ir_drop_g_ratio = 2000.f;
+    c.io.w_noise_type = WeightNoiseType::PCMRead;
+    c.io.w_noise = 0.02f;
+    c.io.v_offset_std = 0.05f;
+    c.io.r_series = 0.01f;
+    c.per_line = true;
+    run_case(c);
+  }
+  {
+    Case c{"backward: offsets, series resistance and read asymmetry", defaults()};
+    c.backward = true;
+    c.per_line = true;
+    c.io.mv_type = AnalogMVType::PosNegSeparate;
+    c.io.w_read_asymmetry_dtod = 0.2f;
+    c.io.v_offset_std = 0.1f;
+    c.io.r_series = 0.02f;
+    run_case(c);
+  }
+}
+
 TEST_CASE("CUDA analog MVM: backward through the transposed tile equals the CPU") {
   Case c{"backward defaults", defaults()};
   c.backward = true;
@@ -250,13 +304,20 @@ TEST_CASE("CUDA per-line values have the CPU's bits") {
   io.out_nonlinearity_std = 0.2f;
   io.out_noise_std = 0.1f;
   const std::int64_t lines = 301;
-  std::vector<float> nl(lines), sigma(lines);
-  const std::uint64_t used = cpu::draw_analog_line_values(io, lines, {5, 6, 7}, nl.data(), sigma.data());
+  io.v_offset_std = 0.1f;
+  io.w_read_asymmetry_dtod = 0.3f;
+  std::vector<float> nl(lines), sigma(lines), v_off(lines), asym(lines * 3);
+  const std::uint64_t used = cpu::draw_analog_line_values(io, lines, {5, 6, 7}, nl.data(), sigma.data(), v_off.data());
+  const std::uint64_t used_asym = cpu::draw_weight_read_asymmetry(io, lines * 3, {5, 6, 9}, asym.data());
   DeviceVector d_nl(static_cast<std::size_t>(lines)), d_sigma(static_cast<std::size_t>(lines));
-  CHECK(cuda::draw_analog_line_values(io, lines, {5, 6, 7}, d_nl.ptr, d_sigma.ptr) == used);
+  DeviceVector d_v_off(static_cast<std::size_t>(lines)), d_asym(static_cast<std::size_t>(lines * 3));
+  CHECK(cuda::draw_analog_line_values(io, lines, {5, 6, 7}, d_nl.ptr, d_sigma.ptr, d_v_off.ptr) == used);
+  CHECK(cuda::draw_weight_read_asymmetry(io, lines * 3, {5, 6, 9}, d_asym.ptr) == used_asym);
   // line_value is a product and a sum: allow the one rounding of a fused multiply-add.
   aimc::test::check_close(d_nl.host(), nl);
   aimc::test::check_close(d_sigma.host(), sigma);
+  aimc::test::check_close(d_v_off.host(), v_off);
+  aimc::test::check_close(d_asym.host(), asym);
 }
 
 TEST_CASE("CUDA GEMM equals the CPU GEMM for every transpose") {

@@ -74,6 +74,12 @@ TEST_CASE("IOParameters defaults are REFERENCE.md section 1") {
   CHECK(io.out_nonlinearity == 0.0f);
   CHECK(io.out_nonlinearity_std == 0.0f);
   CHECK(io.out_scale == 1.0f);
+  // aihwkit 1.1.0's io.py defaults (its C++ struct has others: the Python ones win).
+  CHECK(io.slope_calibration == 0.0f);
+  CHECK(io.v_offset_std == 0.0f);
+  CHECK(io.v_offset_w_min == -1.0f);
+  CHECK(io.r_series == 0.0f);
+  CHECK(io.w_read_asymmetry_dtod == 0.0f);
   CHECK(io.bound_management == BoundManagementType::Iterative);
   CHECK(io.noise_management == NoiseManagementType::AbsMax);
   CHECK(io.nm_thres == 0.0f);
@@ -157,7 +163,8 @@ TEST_CASE("InferenceRPUConfig defaults: perfect backward and PCM-like device mod
 
 TEST_CASE("IOParameters JSON uses aihwkit's field and enum names") {
   const json j = to_json(IOParameters{});
-  CHECK(j.size() == 26);
+  CHECK(j.size() == 31);
+  CHECK(j["v_offset_w_min"].get<double>() == -1.0);
   CHECK(j["noise_management"] == "ABS_MAX");
   CHECK(j["bound_management"] == "ITERATIVE");
   CHECK(j["mv_type"] == "ONE_PASS");
@@ -188,7 +195,17 @@ TEST_CASE("every struct and family round-trips through JSON") {
   io.w_noise = 0.0175f;
   io.inp_res = 1.0f / 254.0f;
   io.out_nonlinearity = 0.3f;
+  io.slope_calibration = 0.5f;
+  io.v_offset_std = 0.1f;
+  io.v_offset_w_min = -0.5f;
+  io.r_series = 0.02f;
+  io.w_read_asymmetry_dtod = 0.3f;
   const json j1 = to_json(io);
+  CHECK(j1["slope_calibration"].get<double>() == 0.5);
+  CHECK(j1["v_offset_std"].get<double>() == 0.1);
+  CHECK(j1["v_offset_w_min"].get<double>() == -0.5);
+  CHECK(j1["r_series"].get<double>() == 0.02);
+  CHECK(j1["w_read_asymmetry_dtod"].get<double>() == 0.3);
   CHECK(j1.dump() == to_json(io_parameters_from_json(j1)).dump());
   CHECK(to_json(io_parameters_from_json(j1)) == j1);
 
@@ -290,6 +307,31 @@ TEST_CASE("out-of-range values raise ConfigError naming field, value and range")
 
   expect_config_error([] { io_parameters_from_json(json{{"out_noise", -0.1}}); },
                       {"IOParameters.out_noise", "-0.1", ">= 0"});
+  // The periphery fields of aihwkit 1.1.0 (accepted at their defaults, as an
+  // aihwkit config names them; negative spreads and resistances rejected).
+  CHECK_NOTHROW(io_parameters_from_json(json{{"r_series", 0.0}, {"slope_calibration", 0.0}, {"v_offset_std", 0.0},
+                                             {"v_offset_w_min", -1.0}, {"w_read_asymmetry_dtod", 0.0}}));
+  {  // An aihwkit InferenceRPUConfig naming them: read into forward and backward.
+    const auto c = InferenceRPUConfig::from_json(json{
+        {"forward", {{"r_series", 0.01}, {"slope_calibration", 0.5}, {"v_offset_std", 0.02}, {"v_offset_w_min", -1.0},
+                     {"w_read_asymmetry_dtod", 0.1}}},
+        {"backward", {{"r_series", 0.0}, {"v_offset_w_min", -0.5}}}});
+    CHECK(c.forward.r_series == 0.01f);
+    CHECK(c.forward.slope_calibration == 0.5f);
+    CHECK(c.forward.v_offset_std == 0.02f);
+    CHECK(c.forward.w_read_asymmetry_dtod == 0.1f);
+    CHECK(c.backward.v_offset_w_min == -0.5f);
+  }
+  expect_config_error([] { io_parameters_from_json(json{{"r_series", -0.01}}); },
+                      {"IOParameters.r_series", "-0.01", ">= 0"});
+  expect_config_error([] { io_parameters_from_json(json{{"slope_calibration", -0.5}}); },
+                      {"IOParameters.slope_calibration", "-0.5", ">= 0"});
+  expect_config_error([] { io_parameters_from_json(json{{"v_offset_std", -0.1}}); },
+                      {"IOParameters.v_offset_std", "-0.1", ">= 0"});
+  expect_config_error([] { io_parameters_from_json(json{{"w_read_asymmetry_dtod", -1}}); },
+                      {"IOParameters.w_read_asymmetry_dtod", "-1", ">= 0"});
+  expect_config_error([] { io_parameters_from_json(json{{"v_offset_w_min", "min"}}); },
+                      {"IOParameters.v_offset_w_min", "a number"});
   expect_config_error([] { MappingParameter::from_json(json{{"max_output_size", -1}}); },
                       {"MappingParameter.max_output_size", "-1"});
   expect_config_error([] { WeightModifierParameter::from_json(json{{"pdrop", 1.0}}); },

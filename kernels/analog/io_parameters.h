@@ -78,6 +78,27 @@ struct IOParameters {
   float out_nonlinearity_std = 0.0f;
   // Fixed digital output gain applied to the result.
   float out_scale = 1.0f;
+  // ADC slope calibration: the relative output level (fraction of out_bound)
+  // where the calibrated nonlinearity has slope 1 on average; the outputs of
+  // the nonlinearity are multiplied by g = (1 + (mean_i n_i + r_series)·
+  // slope_calibration·out_bound)². Acts only with out_nonlinearity > 0 or
+  // r_series > 0; 0 turns it off.
+  float slope_calibration = 0.0f;
+  // Systematic voltage offset per output line, drawn once per tile (0 on
+  // half the lines, N(0, v_offset_std²) on the others, as aihwkit draws it):
+  // y_i ← (1 − v_i)·y_i, less (1 + v_i) times a reference column's current
+  // when v_offset_w_min != 0 (see kernels/cpu/analog_mvm.h).
+  float v_offset_std = 0.0f;
+  // Weight of the implicit reference column (conductance of w_min): its
+  // current is −v_offset_w_min·Σ_j v_j; 0: no reference column.
+  float v_offset_w_min = -1.0f;
+  // Series resistance of the output lines, in units of 1/(output current):
+  // a line's current y becomes y/(1 + r_series·|y|) (0 = off).
+  float r_series = 0.0f;
+  // Device-to-device read asymmetry: in the negative-input pass of the
+  // POS_NEG_SEPARATE modes every weight reads as W_ij·(1 + w_read_asymmetry_dtod·ξ_ij),
+  // ξ_ij drawn once per tile (no effect in ONE_PASS).
+  float w_read_asymmetry_dtod = 0.0f;
 
   // Bound management strategy (ADC saturation handling).
   BoundManagementType bound_management = BoundManagementType::Iterative;

@@ -11,6 +11,7 @@
 #include <limits>
 
 #include "kernels/analog/io_parameters.h"
+#include "kernels/cpu/analog_mvm.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/random.h"
 
@@ -43,7 +44,14 @@ struct Periphery {
   float w_noise, ir_drop, ir_g_ratio;
   const float* nl;  // per output line, or null: nl_const
   float nl_const;
+  float nl_gain;       // slope-calibration gain g (1 without calibration)
   const float* sigma;  // per output line, or null: out_noise
+  // Voltage offsets / series resistance (kernels/cpu/analog_mvm.h).
+  bool has_voffset;
+  float r_series;       // max(r_series, 0)
+  float ref_scale;      // −v_offset_w_min: y_ref = ref_scale·Σ_j v_j
+  const float* v_offset;  // per output line, or null: 0
+  const float* w_asym;    // read asymmetry [out_size, in_size] (POS_NEG only), or null: none
   // The pass structure derived from bm and mv (see kernels/cpu/analog_mvm.h).
   bool iterative;    // ITERATIVE or ITERATIVE_WORST_CASE
   bool worst_case;   // ITERATIVE_WORST_CASE with another NM than ABS_MAX_NP_SUM
@@ -53,11 +61,11 @@ struct Periphery {
   float final_gain;  // out_scale (1 in SHIFT mode, as aihwkit)
 };
 
-// Resolves io for a forward (backward = false) or backward pass. nl / sigma:
-// the per-line values (may be null). Throws ValueError for a per-line spread
-// without per-line values and for ir_drop without a positive g ratio. Defined
-// in kernels/cpu/analog_mvm.cpp.
-Periphery resolve_periphery(const IOParameters& io, const float* nl, const float* sigma, bool backward);
+// Resolves io for a forward (backward = false) or backward pass. lines: the
+// per-line values (pointers may be null). Throws ValueError for a per-line
+// spread without per-line values and for ir_drop without a positive g ratio.
+// Defined in kernels/cpu/analog_mvm.cpp.
+Periphery resolve_periphery(const IOParameters& io, const cpu::AnalogLineValues& lines, bool backward);
 
 // Throws ShapeError / ValueError for bad sizes or null data (`what` names the
 // call). Defined in kernels/cpu/analog_mvm.cpp.
@@ -66,6 +74,11 @@ void check_mvm_sizes(const char* what, std::int64_t out_size, std::int64_t in_si
 
 // A per-line value |base·(1 + spread·z)| (nonlinearity or output-noise σ).
 AIMC_HD float line_value(float base, float spread, float z) { return std::fabs(base * (1.f + spread * z)); }
+// A line's voltage offset as aihwkit 1.1.0 draws it: 0 unless std·z > 0,
+// then std·z2 (a second, independent normal; see kernels/cpu/analog_mvm.h).
+AIMC_HD float voltage_offset_line(float std, float z, float z2) { return std * z > 0.f ? std * z2 : 0.f; }
+// A weight's read-asymmetry factor 1 + dtod·z (negative-input pass).
+AIMC_HD float read_asymmetry_factor(float dtod, float z) { return 1.f + dtod * z; }
 
 // Input step of the DAC (0: no quantisation); a resolution r > 1 means 1/r.
 AIMC_HD float resolution(float r) { return r > 1.f ? 1.f / r : r; }
@@ -219,12 +232,12 @@ AIMC_HD float dac_value(float x, float scale, float res, float bound, float nois
   return value;
 }
 
-// The analog part of the output path: nonlinearity y/(1 + |n·y|), asymmetry,
-// + σ·z.
-AIMC_HD float adc_analog(float y, float nl, float asym, float sigma, float z, bool nonlinear, bool asymmetric,
-                         bool noise) {
+// The analog part of the output path: nonlinearity g·y/(1 + |n·y|) (g: the
+// slope-calibration gain), asymmetry, + σ·z.
+AIMC_HD float adc_analog(float y, float nl, float gain, float asym, float sigma, float z, bool nonlinear,
+                         bool asymmetric, bool noise) {
   float value = y;
-  if (nonlinear) value = value / (1.f + std::fabs(nl * value));
+  if (nonlinear) value = gain * value / (1.f + std::fabs(nl * value));
   if (asymmetric) value = value < 0.f ? value * asym : value;
   if (noise) value += sigma * z;
   return value;
@@ -252,5 +265,16 @@ AIMC_HD float ir_drop_ramp(std::int64_t j, std::int64_t n) {
   return 1.f - q * q;
 }
 AIMC_HD float ir_drop_factor(float a) { return a * (a * (0.05f * a - 0.2f) + 0.5f); }
+
+// Voltage offset v_i and series resistance r on a line's crossbar result y,
+// against the reference column's current y_ref (kernels/cpu/analog_mvm.h):
+// (1 − v_i)·s(y + y_ref) − (1 + v_i)·s(y_ref), s(c) = c/(1 + r|c|). Without
+// r it is the same as (1 − v_i)·y − 2·v_i·y_ref, computed so (as aihwkit's
+// CPU does): exact y on a line without offset.
+AIMC_HD float series_compress(float c, float r) { return c / (1.f + std::fabs(r * c)); }
+AIMC_HD float voltage_offset_value(float y, float v, float y_ref, float r) {
+  if (!(r > 0.f)) return (1.f - v) * y - 2.f * v * y_ref;
+  return (1.f - v) * series_compress(y + y_ref, r) - (1.f + v) * series_compress(y_ref, r);
+}
 
 }  // namespace aimc::analog

@@ -41,7 +41,7 @@ float step_in(const IOParameters& io) {
 }
 
 Periphery resolve(const IOParameters& io, const AnalogLineValues& lines, bool backward) {
-  return analog::resolve_periphery(io, lines.out_nonlinearity, lines.out_noise, backward);
+  return analog::resolve_periphery(io, lines, backward);
 }
 
 // ---- random draws (see the layout in analog_mvm.h) ----
@@ -106,6 +106,7 @@ void dac_row(const Periphery& p, const float* x, std::int64_t len, float scale, 
 // Everything the ADC loop of one row reads.
 struct AdcArgs {
   const float* nl;     // per-line nonlinearity
+  float gain;          // slope-calibration gain
   const float* sigma;  // per-line output-noise σ
   const float* z;      // output-noise normals
   const float* u;      // ADC rounding uniforms
@@ -121,11 +122,11 @@ int adc_loop(const AdcArgs& a, float* y, std::int64_t len) {
   const float* sigma = a.sigma;
   const float* z = a.z;
   const float* u = a.u;
-  const float asym = a.asym, res = a.res, bound = a.bound, neg_test = a.neg_test;
+  const float asym = a.asym, res = a.res, bound = a.bound, neg_test = a.neg_test, gain = a.gain;
   int failed = 0;
   for (std::int64_t i = 0; i < len; ++i) {
-    float value = analog::adc_analog(y[i], Nonlinear ? nl[i] : 0.f, asym, Noise ? sigma[i] : 0.f, Noise ? z[i] : 0.f,
-                                     Nonlinear, Asymmetry, Noise);
+    float value = analog::adc_analog(y[i], Nonlinear ? nl[i] : 0.f, gain, asym, Noise ? sigma[i] : 0.f,
+                                     Noise ? z[i] : 0.f, Nonlinear, Asymmetry, Noise);
     if constexpr (Clip) {
       value = analog::adc_quantise(value, res, Stochastic ? u[i] : 0.f, Quantise, Stochastic);
       failed |= static_cast<int>(analog::adc_reached(value, bound, neg_test));
@@ -151,7 +152,7 @@ int adc_dispatch(const AdcArgs& a, float* y, std::int64_t len, bool quantise, bo
 // bound test passed.
 bool adc_row(const Periphery& p, const float* nl, const float* sigma, float* y, std::int64_t len, const float* z,
              const float* u, bool shift) {
-  AdcArgs a{nl, sigma, z, u, p.out_asym, p.res_out, p.out_bound, p.test_neg ? -p.out_bound : -kInf};
+  AdcArgs a{nl, p.nl_gain, sigma, z, u, p.out_asym, p.res_out, p.out_bound, p.test_neg ? -p.out_bound : -kInf};
   const bool quantise = p.res_out > 0.f, stochastic = quantise && u != nullptr;
   auto run = [&](bool clip) {
     const int key = (p.has_nl ? 4 : 0) + (p.has_out_asym ? 2 : 0) + (z ? 1 : 0);
@@ -188,21 +189,58 @@ struct Crossbar : analog::CrossbarShape {
   void product(const float* mat, const float* v, std::int64_t m, float* y) const {
     if (m > 0) cpu::gemm(gemm(m), 1.f, v, mat, 0.f, y);
   }
+  // As product for the rows of both phases: the first m rows (negative
+  // pass) read neg, the rest read mat (one GEMM when they are the same).
+  void product_phases(const float* neg, const float* mat, const float* v, std::int64_t rows, std::int64_t m,
+                      float* y) const {
+    if (neg == mat) {
+      product(mat, v, rows, y);
+      return;
+    }
+    product(neg, v, m, y);
+    product(mat, v + m * in_len(), rows - m, y + m * out_len());
+  }
+};
+
+// The weights the crossbar reads: W and |W|, and for the negative-input pass
+// (POS_NEG with read asymmetry) W·a and |W·a|; the negative ones alias W's
+// otherwise. abs only when `need_abs`.
+struct CrossbarWeights {
+  std::vector<float> abs_w, w_neg, abs_w_neg;
+  const float *neg = nullptr, *abs_pos = nullptr, *abs_neg = nullptr;
+  CrossbarWeights(const Periphery& p, const Crossbar& cb, bool need_abs) {
+    const std::size_t count = static_cast<std::size_t>(cb.out_size * cb.in_size);
+    neg = cb.w;
+    if (p.pos_neg && p.w_asym) {
+      w_neg.resize(count);
+      for (std::size_t k = 0; k < count; ++k) w_neg[k] = cb.w[k] * p.w_asym[k];
+      neg = w_neg.data();
+    }
+    if (!need_abs) return;
+    abs_w.resize(count);
+    for (std::size_t k = 0; k < count; ++k) abs_w[k] = std::fabs(cb.w[k]);
+    abs_pos = abs_neg = abs_w.data();
+    if (!w_neg.empty()) {
+      abs_w_neg.resize(count);
+      for (std::size_t k = 0; k < count; ++k) abs_w_neg[k] = std::fabs(w_neg[k]);
+      abs_neg = abs_w_neg.data();
+    }
+  }
 };
 
 std::int64_t row_grain(std::int64_t rows, std::int64_t len) {
   return grain_for(rows, std::max<std::int64_t>(1, 8192 / std::max<std::int64_t>(len, 1)));
 }
 
-// IR drop and weight noise on Y[rows,out_len] from V[rows,in_len]. Row k
-// belongs to batch row ids[k % m] and phase k / m.
-void apply_crossbar_effects(const Periphery& p, const Crossbar& cb, const std::vector<float>& abs_w,
-                            const float* v, std::int64_t rows, std::int64_t m, const std::int64_t* ids, int pass,
+// IR drop, voltage offsets and weight noise on Y[rows,out_len] from
+// V[rows,in_len]. Row k belongs to batch row ids[k % m] and phase k / m.
+void apply_crossbar_effects(const Periphery& p, const Crossbar& cb, const CrossbarWeights& cw, const float* v,
+                            std::int64_t rows, std::int64_t m, const std::int64_t* ids, int pass,
                             const Layout& layout, float* y) {
   const std::int64_t in_len = cb.in_len(), out_len = cb.out_len();
   const bool ir = p.ir_drop > 0.f;
   const bool pcm = p.wn == WeightNoiseType::PCMRead;
-  if (!ir && p.wn == WeightNoiseType::None) return;
+  if (!ir && p.wn == WeightNoiseType::None && !p.has_voffset) return;
   std::vector<float> tmp, current, ramped, pcm_sum;
   if (ir) {
     // current_i = Σ_j |W_ij||v_j| and the ramped product Σ_j W_ij v_j (1 − (1 − j/n)²).
@@ -212,16 +250,16 @@ void apply_crossbar_effects(const Periphery& p, const Crossbar& cb, const std::v
     std::vector<float> ramp(static_cast<std::size_t>(in_len));
     for (std::int64_t j = 0; j < in_len; ++j) ramp[j] = analog::ir_drop_ramp(j, in_len);
     for (std::int64_t k = 0; k < rows * in_len; ++k) tmp[k] = std::fabs(v[k]);
-    cb.product(abs_w.data(), tmp.data(), rows, current.data());
+    cb.product_phases(cw.abs_neg, cw.abs_pos, tmp.data(), rows, m, current.data());
     for (std::int64_t k = 0; k < rows; ++k)
       for (std::int64_t j = 0; j < in_len; ++j) tmp[k * in_len + j] = v[k * in_len + j] * ramp[j];
-    cb.product(cb.w, tmp.data(), rows, ramped.data());
+    cb.product_phases(cw.neg, cb.w, tmp.data(), rows, m, ramped.data());
   }
   if (pcm) {
     tmp.resize(static_cast<std::size_t>(rows * in_len));
     pcm_sum.resize(static_cast<std::size_t>(rows * out_len));
     for (std::int64_t k = 0; k < rows * in_len; ++k) tmp[k] = v[k] * v[k];
-    cb.product(abs_w.data(), tmp.data(), rows, pcm_sum.data());
+    cb.product_phases(cw.abs_neg, cw.abs_pos, tmp.data(), rows, m, pcm_sum.data());
   }
   const float a_scale = static_cast<float>(in_len) / p.ir_g_ratio;
   parallel_for(0, rows, row_grain(rows, out_len), [&](std::int64_t k0, std::int64_t k1) {
@@ -237,6 +275,15 @@ void apply_crossbar_effects(const Periphery& p, const Crossbar& cb, const std::v
         for (std::int64_t i = 0; i < out_len; ++i) {
           yk[i] -= p.ir_drop * analog::ir_drop_factor(a_scale * ck[i]) * rk[i];
         }
+      }
+      if (p.has_voffset) {
+        const float* vk = v + k * in_len;
+        float sum = 0.f;  // in input order (the CUDA twin sums the same way)
+        if (p.ref_scale != 0.f)
+          for (std::int64_t j = 0; j < in_len; ++j) sum += vk[j];
+        const float y_ref = p.ref_scale * sum;
+        for (std::int64_t i = 0; i < out_len; ++i)
+          yk[i] = analog::voltage_offset_value(yk[i], p.v_offset ? p.v_offset[i] : 0.f, y_ref, p.r_series);
       }
       if (p.wn == WeightNoiseType::None) continue;
       const float* z = zs.data() + (k - k0) * out_len;
@@ -294,7 +341,7 @@ AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const float* x
   }
 
   std::vector<std::uint8_t> passed;
-  std::vector<float> scale, abs_w;
+  std::vector<float> scale;
   // DAC outputs and crossbar results of a pass (uninitialised: fully written each pass).
   const std::int64_t rows_max = p.pos_neg ? 2 * n : n;
   auto v_buf = std::make_unique_for_overwrite<float[]>(static_cast<std::size_t>(rows_max * in_len));
@@ -313,10 +360,7 @@ AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const float* x
     sigma_fill.assign(static_cast<std::size_t>(out_len), p.out_noise);
     sigma = sigma_fill.data();
   }
-  if (p.ir_drop > 0.f || p.wn == WeightNoiseType::PCMRead) {
-    abs_w.resize(static_cast<std::size_t>(cb.out_size * cb.in_size));
-    for (std::size_t k = 0; k < abs_w.size(); ++k) abs_w[k] = std::fabs(cb.w[k]);
-  }
+  const CrossbarWeights cw(p, cb, p.ir_drop > 0.f || p.wn == WeightNoiseType::PCMRead);
   bool use_alpha = nm_on;
   float r = 1.f;
   for (int pass = 0; !active.empty(); ++pass) {
@@ -361,8 +405,8 @@ AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const float* x
     });
 
     // One GEMM for all rows of the pass, then the crossbar non-idealities.
-    cb.product(cb.w, v, rows, out);
-    apply_crossbar_effects(p, cb, abs_w, v, rows, m, ids, pass, layout, out);
+    cb.product_phases(cw.neg, cb.w, v, rows, m, out);
+    apply_crossbar_effects(p, cb, cw, v, rows, m, ids, pass, layout, out);
 
     const bool stop = analog::bm_last_pass(p, pass, passes_max, r);
     // ADC path, bound test and the final digital scaling.
@@ -456,7 +500,7 @@ AnalogMvmStats analog_mvm_backward(const IOParameters& io, const float* w, std::
 }
 
 std::uint64_t draw_analog_line_values(const IOParameters& io, std::int64_t lines, const AnalogRandom& random,
-                                      float* nonlinearity, float* noise) {
+                                      float* nonlinearity, float* noise, float* v_offset) {
   if (lines < 0) throw ShapeError("draw_analog_line_values: lines = " + std::to_string(lines) + " must be >= 0");
   const std::uint64_t blocks = static_cast<std::uint64_t>((lines + 3) / 4);
   std::vector<float> z(static_cast<std::size_t>(lines));
@@ -470,14 +514,50 @@ std::uint64_t draw_analog_line_values(const IOParameters& io, std::int64_t lines
     draw_normals(random, random.offset + blocks, lines, z.data());
     for (std::int64_t i = 0; i < lines; ++i) noise[i] = analog::line_value(io.out_noise, io.out_noise_std, z[i]);
   }
-  return 2 * blocks;
+  if (v_offset) {
+    std::vector<float> z2(static_cast<std::size_t>(lines));
+    draw_normals(random, random.offset + 2 * blocks, lines, z.data());
+    draw_normals(random, random.offset + 3 * blocks, lines, z2.data());
+    for (std::int64_t i = 0; i < lines; ++i) v_offset[i] = analog::voltage_offset_line(io.v_offset_std, z[i], z2[i]);
+  }
+  return 4 * blocks;
+}
+
+std::uint64_t draw_weight_read_asymmetry(const IOParameters& io, std::int64_t count, const AnalogRandom& random,
+                                         float* factors) {
+  if (count < 0)
+    throw ShapeError("draw_weight_read_asymmetry: count = " + std::to_string(count) + " must be >= 0");
+  if (count > 0 && !factors) throw ValueError("draw_weight_read_asymmetry: null data pointer");
+  draw_normals(random, random.offset, count, factors);
+  for (std::int64_t k = 0; k < count; ++k) factors[k] = analog::read_asymmetry_factor(io.w_read_asymmetry_dtod, factors[k]);
+  return static_cast<std::uint64_t>((count + 3) / 4);
+}
+
+float analog_slope_gain(const IOParameters& io, const float* nonlinearity, std::int64_t lines) {
+  const bool nonlinear = io.out_nonlinearity > 0.f, series = io.r_series > 0.f;
+  if (!(io.slope_calibration > 0.f) || !(nonlinear || series) || lines <= 0) return 1.f;
+  float mean = 0.f;  // mean_i n_i (n_i = |out_nonlinearity|/out_bound without per-line values)
+  if (nonlinear) {
+    const float n0 = std::fabs(io.out_nonlinearity / bound_or_one(io.out_bound));
+    if (nonlinearity) {
+      double sum = 0.0;
+      for (std::int64_t i = 0; i < lines; ++i) sum += std::fabs(nonlinearity[i]);
+      mean = static_cast<float>(sum / static_cast<double>(lines));
+    } else {
+      mean = n0;
+    }
+  }
+  const float f = 1.f + (mean + std::max(io.r_series, 0.f)) * io.slope_calibration * bound_or_one(io.out_bound);
+  return f * f;
 }
 
 }  // namespace aimc::cpu
 
 namespace aimc::analog {
 
-Periphery resolve_periphery(const IOParameters& io, const float* nl, const float* sigma, bool backward) {
+Periphery resolve_periphery(const IOParameters& io, const cpu::AnalogLineValues& lines, bool backward) {
+  const float* nl = lines.out_nonlinearity;
+  const float* sigma = lines.out_noise;
   constexpr float kInf = std::numeric_limits<float>::infinity();
   Periphery p{};
   p.nm = io.noise_management;
@@ -507,10 +587,38 @@ Periphery resolve_periphery(const IOParameters& io, const float* nl, const float
   p.w_noise = io.w_noise;
   p.ir_drop = io.ir_drop;
   p.ir_g_ratio = io.ir_drop_g_ratio;
-  p.has_nl = io.out_nonlinearity != 0.f;
-  p.nl = nl;
+  // r_series turns the nonlinearity step on (aihwkit's NL calibration): its
+  // slope-calibration gain applies even with n_i = 0.
+  p.has_nl = io.out_nonlinearity != 0.f || io.r_series > 0.f;
+  p.nl = io.out_nonlinearity != 0.f ? nl : nullptr;
   p.nl_const = std::fabs(io.out_nonlinearity / p.out_bound_one);
-  if (p.has_nl && !p.nl && io.out_nonlinearity_std > 0.f)
+  p.nl_gain = 1.f;
+  if (io.slope_calibration > 0.f && p.has_nl) {
+    if (lines.slope_gain > 0.f) p.nl_gain = lines.slope_gain;
+    else if (io.out_nonlinearity != 0.f && io.out_nonlinearity_std > 0.f)
+      throw ValueError("analog MVM: slope_calibration = " + std::to_string(io.slope_calibration) +
+                       " with out_nonlinearity_std > 0 needs the gain of the per-line values "
+                       "(AnalogLineValues::slope_gain)");
+    else p.nl_gain = cpu::analog_slope_gain(io, nullptr, 1);
+  }
+  p.has_voffset = io.v_offset_std > 0.f || io.r_series > 0.f;
+  p.r_series = std::max(io.r_series, 0.f);
+  p.ref_scale = -io.v_offset_w_min;
+  p.v_offset = lines.v_offset;
+  if (io.v_offset_std > 0.f && !p.v_offset)
+    throw ValueError("analog MVM: v_offset_std = " + std::to_string(io.v_offset_std) +
+                     " > 0 needs the per-line offsets (AnalogLineValues::v_offset)");
+  p.w_asym = nullptr;
+  if (p.mv != AnalogMVType::OnePass && io.w_read_asymmetry_dtod > 0.f) {
+    if (!lines.w_asymmetry)
+      throw ValueError("analog MVM: w_read_asymmetry_dtod = " + std::to_string(io.w_read_asymmetry_dtod) +
+                       " > 0 with mv_type " + std::string(io.mv_type == AnalogMVType::PosNegSeparate
+                                                              ? "POS_NEG_SEPARATE"
+                                                              : "POS_NEG_SEPARATE_DIGITAL_SUM") +
+                       " needs the per-weight factors (AnalogLineValues::w_asymmetry)");
+    p.w_asym = lines.w_asymmetry;
+  }
+  if (p.has_nl && !p.nl && io.out_nonlinearity != 0.f && io.out_nonlinearity_std > 0.f)
     throw ValueError("analog MVM: out_nonlinearity_std = " + std::to_string(io.out_nonlinearity_std) +
                      " > 0 needs the per-line nonlinearity values (AnalogLineValues::out_nonlinearity)");
   p.sigma = sigma;

@@ -52,10 +52,40 @@
 //   y_i −= ir_drop·c_i·Σ_j W_ij v_j (1 − (1 − j/n)²); then weight noise
 //   ADDITIVE_CONSTANT y_i += w_noise·‖v‖₂·ξ_i or PCM_READ
 //   y_i += w_noise·sqrt(Σ_j |W_ij| v_j²)·ξ_i.
+// - Voltage offsets and series resistance (aihwkit's v_offset_std,
+//   v_offset_w_min, r_series; on when v_offset_std > 0 or r_series > 0): per
+//   pass and phase, after the IR drop and before the weight noise, on the
+//   crossbar result y_i of the pass's DAC outputs v. With the reference
+//   column's current y_ref = −v_offset_w_min·Σ_j v_j (0 when w_min = 0) and
+//   the series-resistance compression s(c) = c/(1 + r_series·|c|) (s(c) = c
+//   when r_series = 0):
+//       y_i ← (1 − v_i)·s(y_i + y_ref) − (1 + v_i)·s(y_ref),
+//   v_i per output line drawn once per tile as aihwkit 1.1.0 draws it: 0
+//   when ξ_i <= 0, else v_offset_std·ξ'_i (ξ, ξ' independent standard
+//   normals), so half the lines have no offset and the others a Gaussian
+//   offset of either sign. (aihwkit's code reads max(σ·ξ, 0), but its MAX
+//   macro evaluates the draw twice, so the value kept is a second draw;
+//   measured against aihwkit: 49 % zeros, mean 0, std σ/√2.) Without offsets and with w_min = 0
+//   this is plain y/(1 + r|y|); with w_min = −1 the compression acts on the
+//   coding column's total current y + Σv (the weight W + 1 of a device
+//   pair against a reference at w_min) and the reference's current is
+//   subtracted after its own compression.
+// - Slope calibration (slope_calibration > 0, with out_nonlinearity > 0 or
+//   r_series > 0): the nonlinearity step becomes g·y/(1 + |n_i·y|) with
+//   g = (1 + (mean_i n_i + r_series)·slope_calibration·out_bound)², mean over
+//   the tile's output lines (out_bound <= 0 counts as 1); r_series > 0 turns
+//   the step on even without a nonlinearity (n_i = 0: y ← g·y).
+// - Weight read asymmetry (w_read_asymmetry_dtod, POS_NEG modes only): the
+//   negative-input pass reads W_ij·a_ij, a_ij = 1 + w_read_asymmetry_dtod·ξ_ij
+//   drawn once per tile for every weight (its own matrix for backward, laid
+//   out like W); its IR drop and weight noise use the same W·a. The positive
+//   pass reads W.
 // - Per-line values (drawn once per tile by the caller, see AnalogLineValues):
-//   n_i for the nonlinearity (already divided by out_bound) and σ_i for the
-//   output noise. Null pointers mean the constant io values (an io spread
-//   > 0 with a null pointer is an error).
+//   n_i for the nonlinearity (already divided by out_bound), σ_i for the
+//   output noise, v_i for the voltage offsets, a_ij for the read asymmetry,
+//   and the slope-calibration gain g. Null pointers (gain <= 0) mean the
+//   constant io values (an io spread > 0 without its values is an error).
+//   aihwkit draws these at construction in the same way (its own generator).
 //
 // Random numbers: every draw is a pure function of (seed, stream, block) via
 // rng::philox (kernels/random.h), so results are identical for any thread
@@ -94,6 +124,11 @@ struct AnalogRandom {
 struct AnalogLineValues {
   const float* out_nonlinearity = nullptr;  // n_i = out_nonlinearity/out_bound·(1+std·ξ_i)
   const float* out_noise = nullptr;         // σ_i = |out_noise·(1 + out_noise_std·ξ_i)|
+  const float* v_offset = nullptr;          // v_i: 0 if ξ_i <= 0, else v_offset_std·ξ'_i
+  const float* w_asymmetry = nullptr;       // a_ij = 1 + w_read_asymmetry_dtod·ξ_ij, [out_size, in_size] like W
+  // Slope-calibration gain g (analog_slope_gain of the n_i above); <= 0:
+  // computed from the constant io values (an error with a nonlinearity spread).
+  float slope_gain = 0.f;
 };
 
 struct AnalogMvmStats {
@@ -123,11 +158,24 @@ AnalogMvmStats analog_mvm_backward(const IOParameters& io, const float* w, std::
                                    float* nm_running = nullptr);
 
 // Draws the per-line values for `lines` output lines from (seed, stream,
-// blocks offset .. offset+ceil(lines/4)·2, normals as above): nonlinearity[i] =
+// blocks offset .. offset+ceil(lines/4)·4, normals as above): nonlinearity[i] =
 // |out_nonlinearity/out_bound·(1+out_nonlinearity_std·ξ_i)| (bound <= 0 counts
-// as 1) and noise[i] = |out_noise·(1+out_noise_std·ξ'_i)|. Either output may
-// be null. Returns the blocks used.
+// as 1), noise[i] = |out_noise·(1+out_noise_std·ξ'_i)| and v_offset[i] =
+// (v_offset_std·ξ''_i > 0 ? v_offset_std·ξ'''_i : 0) (ξ, ξ', ξ'', ξ''' from
+// consecutive ranges of ceil(lines/4) blocks). Any output may be null.
+// Returns the blocks used.
 std::uint64_t draw_analog_line_values(const IOParameters& io, std::int64_t lines, const AnalogRandom& random,
-                                      float* nonlinearity, float* noise);
+                                      float* nonlinearity, float* noise, float* v_offset = nullptr);
+
+// Draws the read-asymmetry factors a_k = 1 + w_read_asymmetry_dtod·ξ_k of the
+// `count` weights (W's layout) from blocks offset .. offset+ceil(count/4).
+// Returns the blocks used.
+std::uint64_t draw_weight_read_asymmetry(const IOParameters& io, std::int64_t count, const AnalogRandom& random,
+                                         float* factors);
+
+// The slope-calibration gain g of the docs above for the tile's per-line
+// nonlinearities n[0..lines) (null: the constant io value): 1 when
+// slope_calibration <= 0 or neither out_nonlinearity > 0 nor r_series > 0.
+float analog_slope_gain(const IOParameters& io, const float* nonlinearity, std::int64_t lines);
 
 }  // namespace aimc::cpu

@@ -67,6 +67,27 @@ __global__ void abs_kernel(const float* w, std::int64_t count, float* a) {
   AIMC_GRID_STRIDE(e, count) a[e] = ::fabsf(w[e]);
 }
 
+// out[e] = a[e]·b[e] (kind 0: the negative pass's weights W·a) or |a[e]·b[e]|
+// (kind 1: their magnitudes).
+__global__ void mul_kernel(const float* a, const float* b, std::int64_t count, int kind, float* out) {
+  AIMC_GRID_STRIDE(e, count) {
+    const float x = a[e] * b[e];
+    out[e] = kind == 0 ? x : ::fabsf(x);
+  }
+}
+
+// ref[k] = ref_scale·Σ_j v_kj (the reference column's current of the voltage
+// offsets), one thread per row, summed in input order as the CPU.
+__global__ void row_ref_kernel(const float* v, std::int64_t rows, std::int64_t in_len, float ref_scale, float* ref) {
+  AIMC_GRID_STRIDE(k, rows) {
+    const float* vk = v + k * in_len;
+    float sum = 0.f;
+    if (ref_scale != 0.f)
+      for (std::int64_t j = 0; j < in_len; ++j) sum += vk[j];
+    ref[k] = ref_scale * sum;
+  }
+}
+
 // sd[k] = w_noise·‖v_k‖₂ (ADDITIVE_CONSTANT weight noise), one thread per row,
 // summed in input order as the CPU.
 __global__ void row_norm_kernel(const float* v, std::int64_t rows, std::int64_t in_len, float w_noise, float* sd) {
@@ -78,15 +99,18 @@ __global__ void row_norm_kernel(const float* v, std::int64_t rows, std::int64_t 
   }
 }
 
-// IR drop and weight noise on y[rows, out_len]; row k is batch row ids[k % m]
-// in phase k / m. current / ramped / pcm_sum / sd may be null when unused.
+// IR drop, voltage offsets and weight noise on y[rows, out_len]; row k is
+// batch row ids[k % m] in phase k / m. current / ramped / pcm_sum / sd / ref
+// may be null when unused.
 __global__ void crossbar_effects_kernel(Periphery p, MvmLayout l, int pass, const std::int64_t* ids, std::int64_t m,
                                         std::int64_t rows, std::int64_t out_len, float a_scale, const float* current,
-                                        const float* ramped, const float* pcm_sum, const float* sd, float* y) {
+                                        const float* ramped, const float* pcm_sum, const float* sd, const float* ref,
+                                        float* y) {
   AIMC_GRID_STRIDE(e, rows * out_len) {
     const std::int64_t k = e / out_len, i = e % out_len;
     float value = y[e];
     if (current) value -= p.ir_drop * analog::ir_drop_factor(a_scale * current[e]) * ramped[e];
+    if (ref) value = analog::voltage_offset_value(value, p.v_offset ? p.v_offset[i] : 0.f, ref[k], p.r_series);
     if (p.wn != WeightNoiseType::None) {
       const float z = normal_at(l, l.out(pass, ids[k % m], static_cast<int>(k / m), 0), i);
       value += (pcm_sum ? p.w_noise * ::sqrtf(pcm_sum[e]) : sd[k]) * z;
@@ -148,7 +172,8 @@ __device__ bool adc_row_block(const Periphery& p, const MvmLayout& l, int pass, 
     const float nl = p.has_nl ? (p.nl ? p.nl[j] : p.nl_const) : 0.f;
     const float sigma = p.has_noise ? (p.sigma ? p.sigma[j] : p.out_noise) : 0.f;
     const float z = p.has_noise ? normal_at(l, noise_block, j) : 0.f;
-    float value = analog::adc_analog(row[j], nl, p.out_asym, sigma, z, p.has_nl, p.has_out_asym, p.has_noise);
+    float value =
+        analog::adc_analog(row[j], nl, p.nl_gain, p.out_asym, sigma, z, p.has_nl, p.has_out_asym, p.has_noise);
     if (!shift) {
       const float u = p.out_sto ? uniform_at(l, round_block, j) : 0.f;
       value = analog::adc_quantise(value, p.res_out, u, quantise, p.out_sto);
@@ -210,9 +235,16 @@ __global__ void zero_rows_kernel(const std::int64_t* ids, std::int64_t count, st
   AIMC_GRID_STRIDE(e, count * len) y[ids[e / len] * len + e % len] = 0.f;
 }
 
+// kind 0: |base·(1 + spread·ξ)|, 1: a voltage offset (its second normal
+// from block + step), 2: 1 + spread·ξ (read asymmetry).
 __global__ void line_values_kernel(MvmLayout l, std::uint64_t block, std::int64_t lines, float base, float spread,
-                                   float* values) {
-  AIMC_GRID_STRIDE(i, lines) values[i] = analog::line_value(base, spread, normal_at(l, block, i));
+                                   int kind, std::uint64_t step, float* values) {
+  AIMC_GRID_STRIDE(i, lines) {
+    const float z = normal_at(l, block, i);
+    values[i] = kind == 0   ? analog::line_value(base, spread, z)
+                : kind == 1 ? analog::voltage_offset_line(spread, z, normal_at(l, block + step, i))
+                            : analog::read_asymmetry_factor(spread, z);
+  }
 }
 
 unsigned row_blocks(std::int64_t rows) {
@@ -224,6 +256,16 @@ struct Crossbar : analog::CrossbarShape {
   const float* w;
   void product(const float* mat, const float* v, std::int64_t rows, float* y) const {
     if (rows > 0) cuda::gemm(gemm(rows), 1.f, v, mat, 0.f, y);
+  }
+  // As the CPU's: the first m rows (negative pass) read neg, the rest mat.
+  void product_phases(const float* neg, const float* mat, const float* v, std::int64_t rows, std::int64_t m,
+                      float* y) const {
+    if (neg == mat) {
+      product(mat, v, rows, y);
+      return;
+    }
+    product(neg, v, m, y);
+    product(mat, v + m * in_len(), rows - m, y + m * out_len());
   }
 };
 
@@ -273,13 +315,16 @@ cpu::AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const flo
   }
 
   const bool ir = p.ir_drop > 0.f, pcm = p.wn == WeightNoiseType::PCMRead;
-  const bool additive = p.wn == WeightNoiseType::AdditiveConstant;
+  const bool additive = p.wn == WeightNoiseType::AdditiveConstant, voffset = p.has_voffset;
+  const bool asym = p.pos_neg && p.w_asym != nullptr;  // the negative pass reads W·a
   const std::int64_t rows_max = p.pos_neg ? 2 * n : n;
   const std::size_t in_elems = static_cast<std::size_t>(rows_max * in_len);
   const std::size_t out_elems = static_cast<std::size_t>(rows_max * out_len);
   Buffer<float> v(in_elems), out(out_elems), scale_dev(static_cast<std::size_t>(n));
   Buffer<std::uint8_t> passed_dev(static_cast<std::size_t>(n));
-  Buffer<float> abs_w(ir || pcm ? static_cast<std::size_t>(cb.out_size * cb.in_size) : 0);
+  const std::size_t w_elems = static_cast<std::size_t>(cb.out_size * cb.in_size);
+  Buffer<float> abs_w(ir || pcm ? w_elems : 0), w_neg(asym ? w_elems : 0), abs_w_neg(asym && (ir || pcm) ? w_elems : 0);
+  Buffer<float> ref(voffset ? static_cast<std::size_t>(rows_max) : 0);
   Buffer<float> tmp(ir || pcm ? in_elems : 0), current(ir ? out_elems : 0), ramped(ir ? out_elems : 0);
   Buffer<float> pcm_sum(pcm ? out_elems : 0), sd(additive ? static_cast<std::size_t>(rows_max) : 0);
   if (ir || pcm) {
@@ -287,6 +332,14 @@ cpu::AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const flo
     AIMC_LAUNCH(abs_kernel, blocks_for(weights), kThreads)(cb.w, weights, abs_w.get());
     launched("analog MVM abs kernel");
   }
+  if (asym) {
+    const std::int64_t weights = cb.out_size * cb.in_size;
+    AIMC_LAUNCH(mul_kernel, blocks_for(weights), kThreads)(cb.w, p.w_asym, weights, 0, w_neg.get());
+    if (ir || pcm) AIMC_LAUNCH(mul_kernel, blocks_for(weights), kThreads)(cb.w, p.w_asym, weights, 1, abs_w_neg.get());
+    launched("analog MVM read-asymmetry kernel");
+  }
+  const float* neg = asym ? w_neg.get() : cb.w;
+  const float* abs_neg = asym ? abs_w_neg.get() : abs_w.get();
   std::vector<float> scale;
   std::vector<std::uint8_t> passed;
   bool use_alpha = nm_on;
@@ -310,29 +363,33 @@ cpu::AnalogMvmStats run_analog(const Periphery& p, const Crossbar& cb, const flo
     AIMC_LAUNCH(dac_kernel, blocks_for(m * in_len), kThreads)(p, layout, pass, x, in_len, ids.get(), scale_dev.get(),
                                                               m, v.get());
     launched("analog MVM DAC kernel");
-    cb.product(cb.w, v.get(), rows, out.get());
-    if (ir || p.wn != WeightNoiseType::None) {
+    cb.product_phases(neg, cb.w, v.get(), rows, m, out.get());
+    if (ir || p.wn != WeightNoiseType::None || voffset) {
       if (ir) {
         AIMC_LAUNCH(map_inputs_kernel, blocks_for(rows * in_len), kThreads)(v.get(), rows * in_len, in_len, 0,
                                                                             tmp.get());
-        cb.product(abs_w.get(), tmp.get(), rows, current.get());
+        cb.product_phases(abs_neg, abs_w.get(), tmp.get(), rows, m, current.get());
         AIMC_LAUNCH(map_inputs_kernel, blocks_for(rows * in_len), kThreads)(v.get(), rows * in_len, in_len, 1,
                                                                             tmp.get());
-        cb.product(cb.w, tmp.get(), rows, ramped.get());
+        cb.product_phases(neg, cb.w, tmp.get(), rows, m, ramped.get());
       }
       if (pcm) {
         AIMC_LAUNCH(map_inputs_kernel, blocks_for(rows * in_len), kThreads)(v.get(), rows * in_len, in_len, 2,
                                                                             tmp.get());
-        cb.product(abs_w.get(), tmp.get(), rows, pcm_sum.get());
+        cb.product_phases(abs_neg, abs_w.get(), tmp.get(), rows, m, pcm_sum.get());
       }
       if (additive) {
         AIMC_LAUNCH(row_norm_kernel, blocks_for(rows), kThreads)(v.get(), rows, in_len, p.w_noise, sd.get());
+      }
+      if (voffset) {
+        AIMC_LAUNCH(row_ref_kernel, blocks_for(rows), kThreads)(v.get(), rows, in_len, p.ref_scale, ref.get());
       }
       launched("analog MVM crossbar input kernels");
       const float a_scale = static_cast<float>(in_len) / p.ir_g_ratio;
       AIMC_LAUNCH(crossbar_effects_kernel, blocks_for(rows * out_len), kThreads)(
           p, layout, pass, ids.get(), m, rows, out_len, a_scale, ir ? current.get() : nullptr,
-          ir ? ramped.get() : nullptr, pcm ? pcm_sum.get() : nullptr, additive ? sd.get() : nullptr, out.get());
+          ir ? ramped.get() : nullptr, pcm ? pcm_sum.get() : nullptr, additive ? sd.get() : nullptr,
+          voffset ? ref.get() : nullptr, out.get());
       launched("analog MVM crossbar-effects kernel");
     }
 
@@ -364,7 +421,7 @@ cpu::AnalogMvmStats mvm(const char* what, bool backward, const IOParameters& io,
     if (n > 0) cuda::gemm(cb.gemm(n), io.out_scale, x, w, 0.f, y);
     return cpu::AnalogMvmStats{0, n > 0 ? 1 : 0};
   }
-  const Periphery p = analog::resolve_periphery(io, lines.out_nonlinearity, lines.out_noise, backward);
+  const Periphery p = analog::resolve_periphery(io, lines, backward);
   return run_analog(p, cb, x, n, y, random, nm_running, backward ? 1 : cpu::analog_mvm_max_passes(io));
 }
 
@@ -385,22 +442,41 @@ cpu::AnalogMvmStats analog_mvm_backward(const IOParameters& io, const float* w, 
 }
 
 std::uint64_t draw_analog_line_values(const IOParameters& io, std::int64_t lines, const cpu::AnalogRandom& random,
-                                      float* nonlinearity, float* noise) {
+                                      float* nonlinearity, float* noise, float* v_offset) {
   if (lines < 0) throw ShapeError("cuda::draw_analog_line_values: lines = " + std::to_string(lines) + " must be >= 0");
   const std::uint64_t blocks = static_cast<std::uint64_t>((lines + 3) / 4);
   const MvmLayout l = analog::make_mvm_layout(random.seed, random.stream, random.offset, 0, 0, 0);
   if (nonlinearity && lines > 0) {
     const float n0 = io.out_nonlinearity / analog::bound_or_one(io.out_bound);
     const float sd = std::max(io.out_nonlinearity_std, 0.f);
-    AIMC_LAUNCH(line_values_kernel, blocks_for(lines), kThreads)(l, random.offset, lines, n0, sd, nonlinearity);
+    AIMC_LAUNCH(line_values_kernel, blocks_for(lines), kThreads)(l, random.offset, lines, n0, sd, 0, 0, nonlinearity);
     launched("draw_analog_line_values kernel");
   }
   if (noise && lines > 0) {
     AIMC_LAUNCH(line_values_kernel, blocks_for(lines), kThreads)(l, random.offset + blocks, lines, io.out_noise,
-                                                         io.out_noise_std, noise);
+                                                         io.out_noise_std, 0, 0, noise);
     launched("draw_analog_line_values kernel");
   }
-  return 2 * blocks;
+  if (v_offset && lines > 0) {
+    AIMC_LAUNCH(line_values_kernel, blocks_for(lines), kThreads)(l, random.offset + 2 * blocks, lines, 0.f,
+                                                                 io.v_offset_std, 1, blocks, v_offset);
+    launched("draw_analog_line_values kernel");
+  }
+  return 4 * blocks;
+}
+
+std::uint64_t draw_weight_read_asymmetry(const IOParameters& io, std::int64_t count, const cpu::AnalogRandom& random,
+                                         float* factors) {
+  if (count < 0)
+    throw ShapeError("cuda::draw_weight_read_asymmetry: count = " + std::to_string(count) + " must be >= 0");
+  if (count > 0 && !factors) throw ValueError("cuda::draw_weight_read_asymmetry: null data pointer");
+  const MvmLayout l = analog::make_mvm_layout(random.seed, random.stream, random.offset, 0, 0, 0);
+  if (count > 0) {
+    AIMC_LAUNCH(line_values_kernel, blocks_for(count), kThreads)(l, random.offset, count, 0.f,
+                                                                 io.w_read_asymmetry_dtod, 2, 0, factors);
+    launched("draw_weight_read_asymmetry kernel");
+  }
+  return static_cast<std::uint64_t>((count + 3) / 4);
 }
 
 }  // namespace aimc::cuda

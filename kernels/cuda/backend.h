@@ -17,8 +17,9 @@ namespace aimc::cuda {
 #define AIMC_CUDA_ENTRY_POINTS(X)                                                                             \
   X(available) X(device_count) X(device_malloc) X(device_free) X(release_cached_memory) X(copy_host_to_device) \
   X(copy_device_to_host) X(copy_device_to_device) X(synchronize) X(fill) X(axpy) X(scale) X(row_abs_max)      \
-  X(gemm) X(analog_mvm_forward) X(analog_mvm_backward) X(draw_analog_line_values) X(input_range_clip)         \
-  X(input_range_backward) X(input_range_data_stats) X(lightning_forward) X(fill_normal) X(pcm_program)        \
+  X(gemm) X(analog_mvm_forward) X(analog_mvm_backward) X(draw_analog_line_values) X(draw_weight_read_asymmetry) \
+  X(input_range_clip) X(input_range_backward) X(input_range_data_stats) X(lightning_forward) X(fill_normal)   \
+  X(pcm_program)                                                                                              \
   X(pcm_drift) X(pair_to_conductances) X(pair_to_weights) X(table_to_conductances) X(single_to_conductances)  \
   X(single_to_weights) X(column_abs_sums) X(table_drift_exponent) X(reram_program) X(reram_drift)             \
   X(weight_modifier) X(weight_clip) X(weight_remap)

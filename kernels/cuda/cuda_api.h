@@ -66,9 +66,12 @@ cpu::AnalogMvmStats analog_mvm_backward(const IOParameters& io, const float* w, 
                                         std::int64_t in_size, const float* d, std::int64_t n, float* dx,
                                         const cpu::AnalogLineValues& lines, const cpu::AnalogRandom& random,
                                         float* nm_running = nullptr);
-// cpu::draw_analog_line_values into device buffers (same values).
+// cpu::draw_analog_line_values and cpu::draw_weight_read_asymmetry into
+// device buffers (same values).
 std::uint64_t draw_analog_line_values(const IOParameters& io, std::int64_t lines, const cpu::AnalogRandom& random,
-                                      float* nonlinearity, float* noise);
+                                      float* nonlinearity, float* noise, float* v_offset = nullptr);
+std::uint64_t draw_weight_read_asymmetry(const IOParameters& io, std::int64_t count, const cpu::AnalogRandom& random,
+                                         float* factors);
 
 // Input ranges (kernels/cuda/input_range.cu), as layers/tiles/input_range.cpp:
 // v[i] = clip(x[i], ±r)/r; dx[i] = g[i]/r inside the range (0 clipped) with

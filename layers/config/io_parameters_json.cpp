@@ -78,6 +78,11 @@ nlohmann::json to_json(const IOParameters& io) {
   j["out_nonlinearity"] = float_to_json(io.out_nonlinearity);
   j["out_nonlinearity_std"] = float_to_json(io.out_nonlinearity_std);
   j["out_scale"] = float_to_json(io.out_scale);
+  j["slope_calibration"] = float_to_json(io.slope_calibration);
+  j["v_offset_std"] = float_to_json(io.v_offset_std);
+  j["v_offset_w_min"] = float_to_json(io.v_offset_w_min);
+  j["r_series"] = float_to_json(io.r_series);
+  j["w_read_asymmetry_dtod"] = float_to_json(io.w_read_asymmetry_dtod);
   j["bound_management"] = to_string(io.bound_management);
   j["noise_management"] = to_string(io.noise_management);
   j["nm_thres"] = float_to_json(io.nm_thres);
@@ -110,6 +115,11 @@ IOParameters io_parameters_from_json(const nlohmann::json& j, const std::string&
   r.read("out_nonlinearity", io.out_nonlinearity);
   r.read("out_nonlinearity_std", io.out_nonlinearity_std);
   r.read("out_scale", io.out_scale);
+  r.read("slope_calibration", io.slope_calibration);
+  r.read("v_offset_std", io.v_offset_std);
+  r.read("v_offset_w_min", io.v_offset_w_min);
+  r.read("r_series", io.r_series);
+  r.read("w_read_asymmetry_dtod", io.w_read_asymmetry_dtod);
   r.read_enum("bound_management", io.bound_management, table(kBoundManagement));
   r.read_enum("noise_management", io.noise_management, table(kNoiseManagement));
   r.read("nm_thres", io.nm_thres);
@@ -148,6 +158,11 @@ void validate(const IOParameters& io, const std::string& prefix) {
   c.at_least("out_nonlinearity", io.out_nonlinearity, 0.0);
   c.at_least("out_nonlinearity_std", io.out_nonlinearity_std, 0.0);
   c.finite("out_scale", io.out_scale);
+  c.at_least("slope_calibration", io.slope_calibration, 0.0);
+  c.at_least("v_offset_std", io.v_offset_std, 0.0);
+  c.finite("v_offset_w_min", io.v_offset_w_min);
+  c.at_least("r_series", io.r_series, 0.0);
+  c.at_least("w_read_asymmetry_dtod", io.w_read_asymmetry_dtod, 0.0);
   c.at_least("nm_thres", io.nm_thres, 0.0);
   c.at_least("w_noise", io.w_noise, 0.0);
   c.at_least("ir_drop", io.ir_drop, 0.0);

@@ -30,7 +30,8 @@ IOParameters io_parameters_from_json(const nlohmann::json& j,
 // finite values; inp_bound > 0 and == 1 when noise management is on;
 // resolutions <= 0 (off) or in (0, 1]; out_bound <= 0 (no bound) only with
 // out_res <= 0; noise strengths, nm_thres, ir_drop >= 0; asymmetries in [-1, 1];
-// ir_drop_g_ratio > 0; max_bm_factor >= 1; max_bm_res > 0.
+// ir_drop_g_ratio > 0; max_bm_factor >= 1; max_bm_res > 0; slope_calibration,
+// v_offset_std, r_series, w_read_asymmetry_dtod >= 0; v_offset_w_min finite.
 void validate(const IOParameters& io, const std::string& prefix = "IOParameters");
 
 }  // namespace aimc

@@ -1,6 +1,8 @@
 // AnalogTile (see analog_tile.h).
 #include "layers/tiles/analog_tile.h"
 
+#include <utility>
+
 #include "engine/error.h"
 #include "kernels/cpu/analog_mvm.h"
 
@@ -10,25 +12,42 @@ namespace {
 constexpr int kForwardStream = 0, kBackwardStream = 1;
 constexpr std::uint64_t kLineStream = 2;
 
-// Per-line values are only needed when a spread is configured.
-void draw_lines(const IOParameters& io, std::int64_t lines, std::uint64_t seed, std::uint64_t stream,
-                std::uint64_t offset, std::vector<float>& nonlinearity, std::vector<float>& noise) {
+const float* data_or_null(const std::vector<float>& v) { return v.empty() ? nullptr : v.data(); }
+float* data_or_null(std::vector<float>& v) { return v.empty() ? nullptr : v.data(); }
+}  // namespace
+
+// Per-line values are only needed when a spread is configured; the lines of
+// a pass come from `offset` of the line stream, its read-asymmetry factors
+// (POS_NEG modes only: no effect otherwise) from `asym_offset`.
+void AnalogTile::draw_lines(const IOParameters& io, std::int64_t lines, std::uint64_t seed, std::uint64_t stream,
+                            std::uint64_t offset, std::uint64_t asym_offset, PassLines& out) const {
+  out = PassLines{};
   const bool need_nl = io.out_nonlinearity != 0 && io.out_nonlinearity_std > 0;
   const bool need_noise = io.out_noise != 0 && io.out_noise_std > 0;
-  if (!need_nl && !need_noise) return;
-  nonlinearity.assign(need_nl ? lines : 0, 0.f);
-  noise.assign(need_noise ? lines : 0, 0.f);
-  cpu::draw_analog_line_values(io, lines, {seed, stream, offset}, need_nl ? nonlinearity.data() : nullptr,
-                               need_noise ? noise.data() : nullptr);
+  const bool need_offset = io.v_offset_std > 0;
+  if (need_nl || need_noise || need_offset) {
+    out.nonlinearity.assign(need_nl ? lines : 0, 0.f);
+    out.noise.assign(need_noise ? lines : 0, 0.f);
+    out.v_offset.assign(need_offset ? lines : 0, 0.f);
+    cpu::draw_analog_line_values(io, lines, {seed, stream, offset}, data_or_null(out.nonlinearity),
+                                 data_or_null(out.noise), data_or_null(out.v_offset));
+  }
+  out.slope_gain = cpu::analog_slope_gain(io, data_or_null(std::as_const(out.nonlinearity)), lines);
+  if (io.w_read_asymmetry_dtod > 0 && io.mv_type != AnalogMVType::OnePass) {
+    out.w_asymmetry.assign(static_cast<std::size_t>(out_size_ * in_size_), 0.f);
+    cpu::draw_weight_read_asymmetry(io, out_size_ * in_size_, {seed, stream, asym_offset}, out.w_asymmetry.data());
+  }
 }
 
-cpu::AnalogLineValues line_values(const std::vector<float>& nonlinearity, const std::vector<float>& noise) {
+cpu::AnalogLineValues AnalogTile::line_values(const PassLines& lines) {
   cpu::AnalogLineValues v;
-  v.out_nonlinearity = nonlinearity.empty() ? nullptr : nonlinearity.data();
-  v.out_noise = noise.empty() ? nullptr : noise.data();
+  v.out_nonlinearity = data_or_null(lines.nonlinearity);
+  v.out_noise = data_or_null(lines.noise);
+  v.v_offset = data_or_null(lines.v_offset);
+  v.w_asymmetry = data_or_null(lines.w_asymmetry);
+  v.slope_gain = lines.slope_gain;
   return v;
 }
-}  // namespace
 
 AnalogTile::AnalogTile(std::int64_t out_size, std::int64_t in_size, const IOParameters& forward_io,
                        const IOParameters& backward_io, std::uint64_t seed, std::uint64_t tile_id)
@@ -67,9 +86,10 @@ void AnalogTile::refresh_lines() {
   const std::uint64_t seed = this->seed();
   if (seed == lines_seed_) return;
   const std::uint64_t stream = tile_id_ * 16 + kLineStream;
-  draw_lines(forward_io_, out_size_, seed, stream, 0, out_nonlinearity_, out_noise_);
-  // Backward lines start far from the forward ones in the same stream.
-  draw_lines(backward_io_, in_size_, seed, stream, std::uint64_t(1) << 40, in_nonlinearity_, in_noise_);
+  // Backward lines and the read-asymmetry matrices start far apart in the same stream.
+  constexpr std::uint64_t kApart = std::uint64_t(1) << 40;
+  draw_lines(forward_io_, out_size_, seed, stream, 0, 2 * kApart, forward_lines_);
+  draw_lines(backward_io_, in_size_, seed, stream, kApart, 3 * kApart, backward_lines_);
   lines_seed_ = seed;
 }
 
@@ -91,7 +111,7 @@ void AnalogTile::run_pass(Kernel kernel, int pass, const IOParameters& io, const
 
 void AnalogTile::forward(const float* x, std::int64_t n, float* y, bool is_test, const float* weights) {
   refresh_lines();  // a loaded state may carry another chip's seed
-  run_pass(cpu::analog_mvm_forward, kForwardStream, forward_io_, line_values(out_nonlinearity_, out_noise_), x, n,
+  run_pass(cpu::analog_mvm_forward, kForwardStream, forward_io_, line_values(forward_lines_), x, n,
            y, is_test, weights);
   if (weights != nullptr || !is_test || !programmed() || !programming_->alpha().defined()) return;
   // Drift compensation: y × α (one value, or one per output).
@@ -131,7 +151,7 @@ void AnalogTile::read_identity(const float* weights, float* y) {
 
 void AnalogTile::backward(const float* d, std::int64_t n, float* dx, bool is_test, const float* weights) {
   refresh_lines();
-  run_pass(cpu::analog_mvm_backward, kBackwardStream, backward_io_, line_values(in_nonlinearity_, in_noise_), d, n,
+  run_pass(cpu::analog_mvm_backward, kBackwardStream, backward_io_, line_values(backward_lines_), d, n,
            dx, is_test, weights);
 }
 

@@ -1,7 +1,8 @@
 // AnalogTile: one physical crossbar and its periphery. It owns the weights it
 // stores ([out, in], normalised conductance units), the IOParameters of the
 // forward and backward passes, the per-output-line values drawn once at
-// construction (output noise spread, nonlinearity), the noise-management
+// construction (output noise spread, nonlinearity, voltage offsets, the
+// read-asymmetry factors of the weights), the noise-management
 // running values, and the Philox counters of its random streams.
 //
 // Inference programming (REFERENCE.md section 5, layers/tiles/tile_programming.h):
@@ -13,7 +14,9 @@
 // the owner or an optimizer step forgets the programming (reset_programming).
 //
 // Streams: the tile draws from (seed, stream = tile_id * 16 + purpose) with
-// purpose 0 forward, 1 backward, 2 per-line values, 3 weight modifier,
+// purpose 0 forward, 1 backward, 2 per-line values (forward lines from
+// block 0, backward lines from 2^40, the forward and backward read-asymmetry
+// matrices from 2·2^40 and 3·2^40), 3 weight modifier,
 // 4 programming (InferenceRPUConfig tiles; TorchInferenceRPUConfig tiles,
 // which are never programmed, draw their lightning output noise there),
 // 5 drift; each pass advances that
@@ -108,10 +111,20 @@ class AnalogTile {
   IOParameters forward_io_, backward_io_;
   std::uint64_t lines_seed_, tile_id_;  // the seed the per-line values were drawn with
   Tensor weight_;
-  std::vector<float> out_nonlinearity_, out_noise_;  // per output line (forward)
-  std::vector<float> in_nonlinearity_, in_noise_;    // per input line (backward)
+  // The values of one pass drawn once per chip (kernels/cpu/analog_mvm.h,
+  // AnalogLineValues); empty when the io needs none.
+  struct PassLines {
+    std::vector<float> nonlinearity, noise, v_offset;  // per output line of the pass
+    std::vector<float> w_asymmetry;                    // per weight, W's layout
+    float slope_gain = 0.f;                            // ADC slope-calibration gain (0: from io)
+  };
+  PassLines forward_lines_;   // per output line (forward)
+  PassLines backward_lines_;  // per input line (backward)
   // Draws the per-line values for seed() unless they are from it already.
   void refresh_lines();
+  void draw_lines(const IOParameters& io, std::int64_t lines, std::uint64_t seed, std::uint64_t stream,
+                  std::uint64_t offset, std::uint64_t asym_offset, PassLines& out) const;
+  static cpu::AnalogLineValues line_values(const PassLines& lines);
 
   Tensor state_;  // float64 [6]: forward/backward counters, forward/backward NM running values, seed lo/hi
   std::shared_ptr<const NoiseModel> noise_model_;
