@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iostream>
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
@@ -83,6 +84,7 @@ AnalogCore::AnalogCore(const TileGrid& grid, const RPUConfig& rpu_config, std::u
   if (rpu_config.holds<TorchInferenceRPUConfig>()) {
     lightning_ = true;
     lightning_config_ = rpu_config.get<TorchInferenceRPUConfig>();
+    lightning_disable_modifier_during_test(lightning_config_, std::cerr);
     clip_ = lightning_config_.clip;
     modifier_ = lightning_config_.modifier;
     if (input_range_param_.enable) {
