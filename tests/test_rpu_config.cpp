@@ -444,6 +444,19 @@ TEST_CASE("TorchInferenceRPUConfig: fields that aihwkit-lightning lacks are reje
   CHECK(torch(json{{"mapping", {{"max_input_size", -1}}}}).get<TorchInferenceRPUConfig>().mapping.max_input_size ==
         -1);
   expect_config_error([&] { torch(json{{"mapping", {{"max_input_size", -2}}}}); }, {"mapping.max_input_size"});
+  // Lightning 2's noise_type / quantization_type combine into the type.
+  const auto mod = [&](json m) { return torch(json{{"modifier", m}}).get<TorchInferenceRPUConfig>().modifier.type; };
+  CHECK(mod(json{{"quantization_type", "DISCRETIZE"}, {"res", 14}}) == WeightModifierType::Discretize);
+  CHECK(mod(json{{"noise_type", "ADD_NORMAL_PER_CHANNEL"}, {"std_dev", 0.02}}) == WeightModifierType::AddNormalPerChannel);
+  CHECK(mod(json{{"noise_type", "AddNormal"}, {"quantization_type", "Discretize"}, {"res", 0.1}}) ==
+        WeightModifierType::DiscretizeAddNormal);
+  CHECK(mod(json{{"noise_type", "NONE"}, {"quantization_type", "NONE"}}) == WeightModifierType::None);
+  expect_config_error([&] { mod(json{{"noise_type", "ADD_NORMAL"}, {"quantization_type", "DISCRETIZE_PER_CHANNEL"},
+                                     {"res", 14}}); },
+                      {"modifier.noise_type", "per channel"});
+  expect_config_error([&] { mod(json{{"noise_type", "ADD_NORMAL"}, {"type", "ADD_NORMAL"}}); }, {"modifier.type"});
+  expect_config_error([&] { mod(json{{"quantization_type", "DISCRETIZE"}}); }, {"modifier.res"});
+  expect_config_error([&] { mod(json{{"noise_type", "MULT_NORMAL"}}); }, {"modifier.noise_type", "MULT_NORMAL"});
   // Written with lightning's fields only, and read back the same.
   const json j = ok.to_json();
   CHECK(j["forward"].size() == 5);

@@ -169,8 +169,54 @@ WeightClipParameter read_lightning_clip(const nlohmann::json& j, const std::stri
   return p;
 }
 
+namespace {
+
+using T = WeightModifierType;
+// Lightning 2's WeightNoiseInjectionType and WeightQuantizationType, as the
+// aimc modifier type each stands for alone.
+constexpr std::array<config::EnumName<T>, 3> kNoiseTypes{{
+    {T::None, "NONE", "None"},
+    {T::AddNormal, "ADD_NORMAL", "AddNormal"},
+    {T::AddNormalPerChannel, "ADD_NORMAL_PER_CHANNEL", "AddNormalPerChannel"},
+}};
+constexpr std::array<config::EnumName<T>, 3> kQuantizationTypes{{
+    {T::None, "NONE", "None"},
+    {T::Discretize, "DISCRETIZE", "Discretize"},
+    {T::DiscretizePerChannel, "DISCRETIZE_PER_CHANNEL", "DiscretizePerChannel"},
+}};
+
+// The aimc type of a (noise_type, quantization_type) pair; aimc has no type
+// for per-channel noise with per-tensor quantisation or the reverse.
+T combined_type(T noise, T quant, const std::string& where) {
+  if (quant == T::None) return noise;
+  if (noise == T::None) return quant;
+  if (noise == T::AddNormal && quant == T::Discretize) return T::DiscretizeAddNormal;
+  if (noise == T::AddNormalPerChannel && quant == T::DiscretizePerChannel) return T::DiscretizeAddNormalPerChannel;
+  throw ConfigError(where + ".noise_type = " + to_string(noise) + " with quantization_type = " + to_string(quant) +
+                    " is not supported: use both per channel or neither");
+}
+
+}  // namespace
+
 WeightModifierParameter read_lightning_modifier(const nlohmann::json& j, const std::string& where) {
-  WeightModifierParameter p = WeightModifierParameter::from_json(j, where);
+  // Lightning 2 writes noise_type and quantization_type (type is its
+  // deprecated < 2 spelling); aimc keeps one type, so they are combined here.
+  nlohmann::json rest = j;
+  T noise = T::None, quant = T::None;
+  if (j.is_object()) {
+    config::ObjectReader r(j, where);  // only these two keys; the rest is read below
+    r.read_enum("noise_type", noise, std::span<const config::EnumName<T>>(kNoiseTypes));
+    r.read_enum("quantization_type", quant, std::span<const config::EnumName<T>>(kQuantizationTypes));
+    rest.erase("noise_type");
+    rest.erase("quantization_type");
+  }
+  WeightModifierParameter p = WeightModifierParameter::from_json(rest, where);
+  if (noise != T::None || quant != T::None) {
+    if (p.type != T::None)
+      throw ConfigError(where + ".type = " + to_string(p.type) +
+                        " together with noise_type / quantization_type: give one of the two spellings");
+    p.type = combined_type(noise, quant, where);
+  }
   validate_lightning_modifier(p, where);
   return p;
 }

@@ -60,7 +60,10 @@ void validate_lightning_clip(const WeightClipParameter& p, const std::string& wh
 void validate_lightning_modifier(const WeightModifierParameter& p, const std::string& where);
 
 // Readers of the family's JSON: missing fields take lightning's defaults,
-// then the validate_lightning_* rules apply.
+// then the validate_lightning_* rules apply. The modifier also takes
+// lightning 2's noise_type (NONE, ADD_NORMAL, ADD_NORMAL_PER_CHANNEL) and
+// quantization_type (NONE, DISCRETIZE, DISCRETIZE_PER_CHANNEL), combined into
+// type (both per channel or neither); type itself is lightning's < 2 spelling.
 MappingParameter read_lightning_mapping(const nlohmann::json& j, const std::string& where);
 WeightClipParameter read_lightning_clip(const nlohmann::json& j, const std::string& where);
 WeightModifierParameter read_lightning_modifier(const nlohmann::json& j, const std::string& where);
