@@ -543,3 +543,33 @@ TEST_CASE("lightning output split: off by default (one max|W| over all outputs),
     if (split > 0) CHECK(clipped_low > 20);  // the split changes the result
   }
 }
+
+TEST_CASE("lightning weight clip: LAYER_GAUSSIAN(_PER_CHANNEL) over the whole layer matrix, not per tile") {
+  // 14 -> 5 on 2x2 tiles; lightning clamps W to +-sigma*std (unbiased) of all of
+  // W, or of each whole row, whatever the tiles.
+  std::vector<float> w(5 * 14);
+  for (int i = 0; i < 5; ++i)
+    for (int j = 0; j < 14; ++j) w[i * 14 + j] = (j < 7 ? 0.1f : 1.f) * float((i * 5 + j * 3) % 7 - 3) * (1.f + i);
+  for (WeightClipType type : {WeightClipType::LayerGaussian, WeightClipType::LayerGaussianPerChannel}) {
+    TorchInferenceRPUConfig c = lightning_config(0.f);
+    c.clip.type = type;
+    c.clip.sigma = 1.f;
+    Generator gen(341);
+    AnalogLinear layer(14, 5, false, c, gen);
+    REQUIRE(layer.analog_tiles().size() == 4);
+    layer.set_weights(Tensor::from_vector(w, {5, 14}));
+    layer.post_update_step();
+    const auto got = layer.get_weights().to_vector();
+    const bool per_row = type == WeightClipType::LayerGaussianPerChannel;
+    for (int i = 0; i < 5; ++i) {
+      const int lo = per_row ? i * 14 : 0, hi = per_row ? lo + 14 : 70;
+      double s = 0, s2 = 0;
+      for (int k = lo; k < hi; ++k) s += w[k];
+      const double mean = s / (hi - lo);
+      for (int k = lo; k < hi; ++k) s2 += (w[k] - mean) * (w[k] - mean);
+      const double bound = std::sqrt(s2 / (hi - lo - 1));
+      for (int j = 0; j < 14; ++j)
+        CHECK(got[i * 14 + j] == Approx(std::clamp(double(w[i * 14 + j]), -bound, bound)).margin(1e-5));
+    }
+  }
+}
