@@ -444,6 +444,18 @@ TEST_CASE("TorchInferenceRPUConfig: fields that aihwkit-lightning lacks are reje
   CHECK(torch(json{{"mapping", {{"max_input_size", -1}}}}).get<TorchInferenceRPUConfig>().mapping.max_input_size ==
         -1);
   expect_config_error([&] { torch(json{{"mapping", {{"max_input_size", -2}}}}); }, {"mapping.max_input_size"});
+  // pre_post.input_range: lightning's fast_mode / dynamic / act_range_momentum at
+  // its defaults; aihwkit's extra fields at aihwkit's defaults.
+  CHECK_NOTHROW(torch(json{{"pre_post", {{"input_range", {{"enable", true}, {"fast_mode", false}, {"dynamic", false},
+                                                           {"act_range_momentum", 0.95}, {"gradient_scale", 1.0}}}}}}));
+  expect_config_error([&] { torch(json{{"pre_post", {{"input_range", {{"fast_mode", true}}}}}}); },
+                      {"pre_post.input_range.fast_mode", "not implemented"});
+  expect_config_error([&] { torch(json{{"pre_post", {{"input_range", {{"dynamic", true}}}}}}); },
+                      {"pre_post.input_range.dynamic"});
+  expect_config_error([&] { torch(json{{"pre_post", {{"input_range", {{"gradient_scale", 2.0}}}}}}); },
+                      {"pre_post.input_range.gradient_scale", "aihwkit-lightning"});
+  expect_config_error([&] { torch(json{{"pre_post", {{"input_range", {{"fast_mod", false}}}}}}); },
+                      {"fast_mod", "known fields"});
   // Lightning 2's noise_type / quantization_type combine into the type.
   const auto mod = [&](json m) { return torch(json{{"modifier", m}}).get<TorchInferenceRPUConfig>().modifier.type; };
   CHECK(mod(json{{"quantization_type", "DISCRETIZE"}, {"res", 14}}) == WeightModifierType::Discretize);

@@ -19,6 +19,10 @@ constexpr std::array<std::string_view, 5> kLightningIOFields{"inp_res", "out_noi
                                                              "out_bound", "out_res"};
 constexpr std::array<std::string_view, 4> kLightningModifierFields{"std_dev", "res", "enable_during_test", "type"};
 constexpr std::array<std::string_view, 2> kLightningClipFields{"sigma", "type"};
+// Lightning's InputRangeParameter fields that aimc also has (it adds
+// fast_mode, act_range_momentum and dynamic, see read_lightning_pre_post).
+constexpr std::array<std::string_view, 7> kLightningInputRangeFields{
+    "enable", "learn_input_range", "init_value", "init_from_data", "init_std_alpha", "decay", "input_min_percentage"};
 
 template <std::size_t N>
 bool is_one_of(std::string_view key, const std::array<std::string_view, N>& keys) {
@@ -218,6 +222,40 @@ WeightModifierParameter read_lightning_modifier(const nlohmann::json& j, const s
     p.type = combined_type(noise, quant, where);
   }
   validate_lightning_modifier(p, where);
+  return p;
+}
+
+void validate_lightning_pre_post(const PrePostProcessingParameter& p, const std::string& where) {
+  p.validate(where);
+  reject_foreign_fields(p.input_range.to_json(), InputRangeParameter{}.to_json(), kLightningInputRangeFields,
+                        where + ".input_range", "InputRangeParameter");
+}
+
+PrePostProcessingParameter read_lightning_pre_post(const nlohmann::json& j, const std::string& where) {
+  nlohmann::json rest = j;
+  if (j.is_object() && j.contains("input_range") && j["input_range"].is_object()) {
+    // Lightning's own input-range modes, accepted at its defaults only (aimc
+    // runs the learned, non-dynamic input range).
+    const std::string ir_where = where + ".input_range";
+    nlohmann::json& ir = rest["input_range"];
+    config::ObjectReader r(ir, ir_where);  // only these three keys; the rest is read below
+    bool fast_mode = false, dynamic = false;
+    float momentum = 0.95f;
+    r.read("fast_mode", fast_mode);
+    r.read("dynamic", dynamic);
+    r.read("act_range_momentum", momentum);
+    const config::RangeCheck c(ir_where);
+    if (fast_mode) c.fail("fast_mode", "true", "false (lightning's fast mode is not implemented in aimc)");
+    if (dynamic) c.fail("dynamic", "true", "false (lightning's dynamic input range is not implemented in aimc)");
+    if (momentum != 0.95f)
+      c.fail("act_range_momentum", config::format_number(momentum),
+             "0.95, lightning's default (it is read only by the fast mode, not implemented in aimc)");
+    ir.erase("fast_mode");
+    ir.erase("dynamic");
+    ir.erase("act_range_momentum");
+  }
+  PrePostProcessingParameter p = PrePostProcessingParameter::from_json(rest, where);
+  validate_lightning_pre_post(p, where);
   return p;
 }
 

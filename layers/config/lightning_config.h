@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "layers/config/mapping.h"
+#include "layers/config/pre_post.h"
 #include "layers/config/weight_clip.h"
 #include "layers/config/weight_modifier.h"
 
@@ -58,6 +59,10 @@ WeightClipParameter lightning_clip_defaults();
 void validate_lightning_mapping(const MappingParameter& m, const std::string& where);
 void validate_lightning_clip(const WeightClipParameter& p, const std::string& where);
 void validate_lightning_modifier(const WeightModifierParameter& p, const std::string& where);
+// pre_post.input_range: the fields lightning lacks (manage_output_clipping,
+// output_min_percentage, gradient_scale, gradient_relative, calibration_info)
+// at aihwkit's defaults.
+void validate_lightning_pre_post(const PrePostProcessingParameter& p, const std::string& where);
 
 // Readers of the family's JSON: missing fields take lightning's defaults,
 // then the validate_lightning_* rules apply. The modifier also takes
@@ -67,6 +72,10 @@ void validate_lightning_modifier(const WeightModifierParameter& p, const std::st
 MappingParameter read_lightning_mapping(const nlohmann::json& j, const std::string& where);
 WeightClipParameter read_lightning_clip(const nlohmann::json& j, const std::string& where);
 WeightModifierParameter read_lightning_modifier(const nlohmann::json& j, const std::string& where);
+// Also takes lightning's input_range.fast_mode, dynamic (false) and
+// act_range_momentum (0.95) at those defaults; other values are rejected
+// (not implemented in aimc).
+PrePostProcessingParameter read_lightning_pre_post(const nlohmann::json& j, const std::string& where);
 
 // The fields lightning has, as it writes them (clip: sigma, type; modifier:
 // std_dev, res, enable_during_test, type).

@@ -187,7 +187,7 @@ void TorchInferenceRPUConfig::validate(const std::string& where) const {
   validate_lightning_modifier(modifier, where + ".modifier");
   check_tile_array_class(tile_array_class, where);
   validate_lightning_mapping(mapping, where + ".mapping");
-  pre_post.validate(where + ".pre_post");
+  validate_lightning_pre_post(pre_post, where + ".pre_post");
 }
 
 nlohmann::json TorchInferenceRPUConfig::to_json() const {
@@ -208,7 +208,7 @@ TorchInferenceRPUConfig TorchInferenceRPUConfig::from_json(const nlohmann::json&
   if (auto* v = r.find("modifier")) c.modifier = read_lightning_modifier(*v, r.path("modifier"));
   r.read("tile_array_class", c.tile_array_class);
   if (auto* v = r.find("mapping")) c.mapping = read_lightning_mapping(*v, r.path("mapping"));
-  if (auto* v = r.find("pre_post")) c.pre_post = PrePostProcessingParameter::from_json(*v, r.path("pre_post"));
+  if (auto* v = r.find("pre_post")) c.pre_post = read_lightning_pre_post(*v, r.path("pre_post"));
   r.finish();
   c.validate(where);
   return c;
