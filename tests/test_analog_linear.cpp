@@ -199,7 +199,9 @@ TEST_CASE("AnalogLinear rejects configs it cannot run yet and wrong input shapes
   InferenceRPUConfig c;
   c.mapping.weight_scaling_lr_compensation = true;  // clip is not wired yet
   CHECK_THROWS_AS(AnalogLinear(4, 3, true, c, gen), ConfigError);
-  CHECK_THROWS_AS(AnalogLinear(4, 3, true, TorchInferenceRPUConfig{}, gen), ConfigError);
+  TorchInferenceRPUConfig dac_without_range;
+  dac_without_range.forward.inp_res = 1.f / 254.f;  // lightning: the DAC needs an input range
+  CHECK_THROWS_AS(AnalogLinear(4, 3, true, dac_without_range, gen), ConfigError);
   AnalogLinear ok(4, 3, true, InferenceRPUConfig{}, gen);
   CHECK_THROWS_AS(ok(Tensor::zeros({2, 5})), ShapeError);
 }

@@ -337,7 +337,7 @@ TEST_CASE("CUDA GEMM equals the CPU GEMM for every transpose") {
     }
 }
 
-TEST_CASE("CUDA lightning forward equals the CPU (eval and training, with input ranges and modifier)") {
+TEST_CASE("CUDA lightning forward equals the CPU (eval and training, with input ranges and modifiers)") {
   const std::int64_t m = 48, in = 70, out = 45;
   const TileGrid grid = make_tile_grid(out, in, 32, 32);  // 2 x 3 tiles of unequal sizes
   Generator g(21);
@@ -355,14 +355,19 @@ TEST_CASE("CUDA lightning forward equals the CPU (eval and training, with input 
   cfg.forward.out_res = 1.f / 254.f;
   cfg.forward.out_bound = 10.f;
   cfg.forward.out_noise = 0.04f;
-  cfg.modifier.type = WeightModifierType::AddNormal;
   cfg.modifier.std_dev = 0.02f;
+  cfg.modifier.res = 1.f / 14.f;
+  cfg.clip.sigma = 3.f;
   std::vector<Tensor> d_weights;
   for (const Tensor& w : weights) d_weights.push_back(w.to(Device::cuda()));
   const Tensor d_x = x.to(Device::cuda());
   for (const bool training : {false, true}) {
     for (const bool per_row : {false, true}) {
+      // Per row: the ADC bound (clip type), the output noise and the modifier.
       cfg.clip.type = per_row ? WeightClipType::LayerGaussianPerChannel : WeightClipType::None;
+      cfg.forward.out_noise_per_channel = per_row;
+      cfg.modifier.type =
+          per_row ? WeightModifierType::DiscretizeAddNormalPerChannel : WeightModifierType::DiscretizeAddNormal;
       std::uint64_t c_cpu = 17, c_gpu = 17;
       NoGradGuard no_grad;
       const Tensor y = lightning_forward(x, weights, grid, cfg, ranges, training, {99, 3, &c_cpu});

@@ -416,7 +416,7 @@ TEST_CASE("resolve_rpu_config takes presets, families and JSON files") {
   CHECK(preset.get<InferenceRPUConfig>().forward.out_noise == 0.04f);
   CHECK(resolve_rpu_config("FloatingPointPreset").family() == "FloatingPointRPUConfig");
   const RPUConfig fam = resolve_rpu_config("TorchInferenceRPUConfig");
-  CHECK(fam.get<TorchInferenceRPUConfig>().forward.out_noise == 0.06f);
+  CHECK(fam.get<TorchInferenceRPUConfig>().forward.out_noise == 0.0f);  // lightning's default
 
   const auto dir = scratch_dir();
   const auto good = dir / "hwa.json";
@@ -449,4 +449,79 @@ TEST_CASE("resolve_rpu_config takes presets, families and JSON files") {
                       {"StandardHWAPreset", "StandardHWATrainingPreset", "FloatingPointPreset",
                        "InferenceRPUConfig", "TorchInferenceRPUConfig"});
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("TorchInferenceRPUConfig: fields that aihwkit-lightning lacks are rejected unless at aihwkit's default") {
+  const auto torch = [](json fields) {
+    fields["family"] = "TorchInferenceRPUConfig";
+    return RPUConfig::from_json(fields);
+  };
+  // Lightning's own fields, resolutions as steps.
+  const RPUConfig ok = torch(json{{"forward", {{"inp_res", 254}, {"out_res", 254}, {"out_bound", 10},
+                                               {"out_noise", 0.04}, {"out_noise_per_channel", true}}},
+                                  {"pre_post", {{"input_range", {{"enable", true}}}}}});
+  const auto& f = ok.get<TorchInferenceRPUConfig>().forward;
+  CHECK(f.inp_res == 1.f / 254.f);
+  CHECK(f.out_noise_per_channel);
+  CHECK(f.out_bound == 10.f);
+  // aihwkit IOParameters fields: at aihwkit's default accepted (configs written by
+  // aihwkit or earlier aimc name them all), otherwise rejected naming the field.
+  CHECK_NOTHROW(torch(json{{"forward", {{"w_noise", 0.0}, {"w_noise_type", "NONE"}, {"noise_management", "ABS_MAX"},
+                                        {"bound_management", "ITERATIVE"}, {"inp_bound", 1.0}}}}));
+  CHECK_NOTHROW(torch(json{{"forward", aimc::to_json(IOParameters{})}}));
+  expect_config_error([&] { torch(json{{"forward", {{"w_noise", 0.02}}}}); },
+                      {"TorchInferenceRPUConfig.forward.w_noise", "aihwkit-lightning", "out_noise_per_channel"});
+  expect_config_error([&] { torch(json{{"forward", {{"w_noise_type", "PCM_READ"}}}}); },
+                      {"forward.w_noise_type", "PCM_READ"});
+  expect_config_error([&] { torch(json{{"forward", {{"noise_management", "NONE"}}}}); },
+                      {"forward.noise_management", "ABS_MAX"});
+  for (const char* field : {"inp_noise", "out_nonlinearity", "ir_drop", "out_noise_std", "inp_asymmetry", "r_series",
+                            "slope_calibration", "v_offset_std", "w_read_asymmetry_dtod"})
+    expect_config_error([&] { torch(json{{"forward", {{field, 0.1}}}}); }, {std::string("forward.") + field});
+  expect_config_error([&] { torch(json{{"forward", {{"is_perfect", true}}}}); }, {"forward.is_perfect"});
+  expect_config_error([&] { torch(json{{"forward", {{"out_nois", 0.1}}}}); }, {"out_nois", "known fields"});
+  // The modifier and clip: lightning's types only, its other fields at aihwkit's defaults.
+  expect_config_error([&] { torch(json{{"modifier", {{"type", "POLY"}}}}); }, {"modifier.type", "POLY"});
+  expect_config_error([&] { torch(json{{"modifier", {{"pdrop", 0.1}}}}); }, {"modifier.pdrop"});
+  expect_config_error([&] { torch(json{{"modifier", {{"rel_to_actual_wmax", false}}}}); },
+                      {"modifier.rel_to_actual_wmax"});
+  expect_config_error([&] { torch(json{{"clip", {{"type", "FIXED_VALUE"}, {"fixed_value", 1.0}}}}); },
+                      {"clip.type", "FIXED_VALUE"});
+  expect_config_error([&] { torch(json{{"clip", {{"type", "LAYER_GAUSSIAN"}}}}); }, {"clip.sigma", "-1"});
+  CHECK(torch(json{{"clip", {{"type", "LAYER_GAUSSIAN"}, {"sigma", 2.0}}}}).get<TorchInferenceRPUConfig>().clip.sigma ==
+        2.f);
+  // Lightning's mapping writes -1 for no split; aimc's other families do not take it.
+  CHECK(torch(json{{"mapping", {{"max_input_size", -1}}}}).get<TorchInferenceRPUConfig>().mapping.max_input_size ==
+        -1);
+  expect_config_error([&] { torch(json{{"mapping", {{"max_input_size", -2}}}}); }, {"mapping.max_input_size"});
+  // pre_post.input_range: lightning's fast_mode / dynamic / act_range_momentum at
+  // its defaults; aihwkit's extra fields at aihwkit's defaults.
+  CHECK_NOTHROW(torch(json{{"pre_post", {{"input_range", {{"enable", true}, {"fast_mode", false}, {"dynamic", false},
+                                                           {"act_range_momentum", 0.95}, {"gradient_scale", 1.0}}}}}}));
+  expect_config_error([&] { torch(json{{"pre_post", {{"input_range", {{"fast_mode", true}}}}}}); },
+                      {"pre_post.input_range.fast_mode", "not implemented"});
+  expect_config_error([&] { torch(json{{"pre_post", {{"input_range", {{"dynamic", true}}}}}}); },
+                      {"pre_post.input_range.dynamic"});
+  expect_config_error([&] { torch(json{{"pre_post", {{"input_range", {{"gradient_scale", 2.0}}}}}}); },
+                      {"pre_post.input_range.gradient_scale", "aihwkit-lightning"});
+  expect_config_error([&] { torch(json{{"pre_post", {{"input_range", {{"fast_mod", false}}}}}}); },
+                      {"fast_mod", "known fields"});
+  // Lightning 2's noise_type / quantization_type combine into the type.
+  const auto mod = [&](json m) { return torch(json{{"modifier", m}}).get<TorchInferenceRPUConfig>().modifier.type; };
+  CHECK(mod(json{{"quantization_type", "DISCRETIZE"}, {"res", 14}}) == WeightModifierType::Discretize);
+  CHECK(mod(json{{"noise_type", "ADD_NORMAL_PER_CHANNEL"}, {"std_dev", 0.02}}) == WeightModifierType::AddNormalPerChannel);
+  CHECK(mod(json{{"noise_type", "AddNormal"}, {"quantization_type", "Discretize"}, {"res", 0.1}}) ==
+        WeightModifierType::DiscretizeAddNormal);
+  CHECK(mod(json{{"noise_type", "NONE"}, {"quantization_type", "NONE"}}) == WeightModifierType::None);
+  expect_config_error([&] { mod(json{{"noise_type", "ADD_NORMAL"}, {"quantization_type", "DISCRETIZE_PER_CHANNEL"},
+                                     {"res", 14}}); },
+                      {"modifier.noise_type", "per channel"});
+  expect_config_error([&] { mod(json{{"noise_type", "ADD_NORMAL"}, {"type", "ADD_NORMAL"}}); }, {"modifier.type"});
+  expect_config_error([&] { mod(json{{"quantization_type", "DISCRETIZE"}}); }, {"modifier.res"});
+  expect_config_error([&] { mod(json{{"noise_type", "MULT_NORMAL"}}); }, {"modifier.noise_type", "MULT_NORMAL"});
+  // Written with lightning's fields only, and read back the same.
+  const json j = ok.to_json();
+  CHECK(j["forward"].size() == 5);
+  CHECK(j["modifier"].size() == 4);
+  CHECK(RPUConfig::from_json(j).to_json() == j);
 }

@@ -85,16 +85,15 @@ void input_range_data_stats(const float* x, std::int64_t n, double* mean, double
 
 // The lightning-style forward of layers/tiles/lightning_forward.h on CUDA
 // (kernels/cuda/lightning.cu), forward only: y[M, Σ out_pieces] from x[M,
-// Σ in_pieces] over the tile grid (tile t = r·C + c, row-major). used_weights[t]
-// are multiplied (after any modifier); stored_weights[t] set wmax (noise and
-// ADC bound). input_ranges: one per tile column, or empty when the input range
-// is off. The noise of tile t draws Generator::normal's values from (seed,
-// (first_tile_id + t)·16 + 4, counter). Returns the Philox blocks the noise of
-// one tile used (0 without noise).
+// Σ in_pieces] over the tile grid (tile t = r·C + c, row-major) with the stored
+// weights[t]; the modifier (law.quant_states, law.weight_noise) is applied to a
+// copy. input_ranges: one per tile column, or empty when the input range is
+// off. Tile t draws Generator::normal's values from (seed, (first_tile_id +
+// t)·16 + 3, counter) for the weight noise and (..·16 + 4, counter) for the
+// output noise. Returns the most Philox blocks one tile's draws used.
 std::uint64_t lightning_forward(const analog::LightningLaw& law, const float* x, std::int64_t m,
                                 const std::vector<std::int64_t>& in_pieces, const std::vector<std::int64_t>& out_pieces,
-                                const std::vector<const float*>& used_weights,
-                                const std::vector<const float*>& stored_weights, const std::vector<float>& input_ranges,
+                                const std::vector<const float*>& weights, const std::vector<float>& input_ranges,
                                 std::uint64_t seed, std::uint64_t first_tile_id, std::uint64_t counter, float* y);
 
 // Device-model kernels (kernels/cuda/device_noise.cu), device pointers. They

@@ -1,6 +1,7 @@
 // The lightning-style forward (layers/tiles/lightning_forward.h) on CUDA,
 // forward only: per tile column the inputs are clipped, scaled and quantised
-// (one thread per value), every tile is one cuBLAS GEMM, and one kernel adds
+// (one thread per value), one kernel applies the weight modifier to a copy of
+// the tile, every tile is one cuBLAS GEMM, and one kernel adds
 // the output noise, runs the ADC, scales by r and sums into the output in the
 // CPU's order (tile columns c = 0, 1, ...). Per-element code:
 // kernels/analog/lightning_law.h; noise: the normals of Generator::normal.
@@ -18,7 +19,7 @@ namespace aimc::cuda {
 namespace {
 
 constexpr unsigned kThreads = 256;
-constexpr std::uint64_t kOutNoiseStream = 4;  // stream purpose of the output noise (as the CPU)
+constexpr std::uint64_t kModifierStream = 3, kOutNoiseStream = 4;  // stream purposes (as the CPU)
 
 // v[M, piece] = DAC(clip(x[:, offset + j], ±r)/r) (r <= 0: input range off).
 __global__ void inputs_kernel(const float* x, std::int64_t m, std::int64_t in_size, std::int64_t offset,
@@ -31,33 +32,54 @@ __global__ void inputs_kernel(const float* x, std::int64_t m, std::int64_t in_si
   }
 }
 
-// wmax[0] = max_i wmax[i] (one thread; exact in any order).
-__global__ void all_max_kernel(float* wmax, std::int64_t rows) {
+// *all = max_i wrow[i] (one thread; exact in any order).
+__global__ void all_max_kernel(const float* wrow, std::int64_t rows, float* all) {
   if (blockIdx.x != 0 || threadIdx.x != 0) return;
   float m = 0.f;
-  for (std::int64_t i = 0; i < rows; ++i) m = analog::max_value(m, wmax[i]);
-  wmax[0] = m;
+  for (std::int64_t i = 0; i < rows; ++i) m = analog::max_value(m, wrow[i]);
+  *all = m;
+}
+
+// out[i, j] = discretize(w[i, j]) + weight_noise·wmax·ξ_e (e = i·cols + j), as
+// the CPU's lightning_modified_weights; no fused multiply-add.
+__global__ void modifier_kernel(analog::LightningLaw law, const float* w, std::int64_t rows, std::int64_t cols,
+                                const float* wrow, const float* wall, std::uint64_t seed, std::uint64_t stream,
+                                std::uint64_t counter, float* out) {
+  AIMC_GRID_STRIDE(e, rows * cols) {
+    const std::int64_t i = e / cols;
+    const float step = law.quant_states > 0.f
+                           ? analog::lightning_weight_step(law.quant_per_row ? wrow[i] : *wall, law.quant_states)
+                           : 0.f;
+    float v = analog::lightning_discretize(w[e], step, law.quant_states);
+    if (law.weight_noise > 0.f) {
+      const float sd = __fmul_rn(law.weight_noise, law.weight_noise_per_row ? wrow[i] : *wall);
+      v = __fadd_rn(v, __fmul_rn(sd, analog::generator_normal_at(seed, stream, counter, static_cast<std::uint64_t>(e))));
+    }
+    out[e] = v;
+  }
 }
 
 // y[i, off + j] (+)= r·ADC(z[i, j] + noise) for the tile's z[M, n_out].
 // Products and sums are rounded separately (no fused multiply-add), as the
 // CPU's separate tensor ops.
 __global__ void outputs_kernel(analog::LightningLaw law, const float* z, std::int64_t m, std::int64_t n_out,
-                               const float* wmax, std::uint64_t seed, std::uint64_t stream, std::uint64_t counter,
-                               float r, bool accumulate, float* y, std::int64_t out_size, std::int64_t out_offset) {
+                               const float* wrow, const float* wall, std::uint64_t seed, std::uint64_t stream,
+                               std::uint64_t counter, float r, bool accumulate, float* y, std::int64_t out_size,
+                               std::int64_t out_offset) {
   AIMC_GRID_STRIDE(e, m * n_out) {
     const std::int64_t i = e / n_out, j = e % n_out;
     float value = z[e];
-    // wmax is computed (and read) only when the noise or the ADC needs it.
-    const float wm = law.out_noise > 0.f || law.adc() ? (law.per_row_wmax ? wmax[j] : wmax[0]) : 0.f;
     if (law.out_noise > 0.f) {
+      const float wm = law.noise_per_row ? wrow[j] : *wall;
       const float xi = __fmul_rn(analog::generator_normal_at(seed, stream, counter, static_cast<std::uint64_t>(e)),
                                  __fmul_rn(law.out_noise, wm));
       value = __fadd_rn(value, xi);
     }
-    if (law.adc())
+    if (law.adc()) {
+      const float wm = law.bound_per_row ? wrow[j] : *wall;
       value = analog::lightning_adc(value, __fmul_rn(law.out_bound, wm), law.out_res_frac, law.out_res_frac > 0.f,
                                     law.out_bound > 0.f);
+    }
     if (r != 1.f) value = __fmul_rn(value, r);
     float* target = y + i * out_size + out_offset + j;
     *target = accumulate ? __fadd_rn(*target, value) : value;
@@ -68,15 +90,12 @@ __global__ void outputs_kernel(analog::LightningLaw law, const float* z, std::in
 
 std::uint64_t lightning_forward(const analog::LightningLaw& law, const float* x, std::int64_t m,
                                 const std::vector<std::int64_t>& in_pieces, const std::vector<std::int64_t>& out_pieces,
-                                const std::vector<const float*>& used_weights,
-                                const std::vector<const float*>& stored_weights, const std::vector<float>& input_ranges,
+                                const std::vector<const float*>& weights, const std::vector<float>& input_ranges,
                                 std::uint64_t seed, std::uint64_t first_tile_id, std::uint64_t counter, float* y) {
   const auto R = static_cast<std::int64_t>(out_pieces.size()), C = static_cast<std::int64_t>(in_pieces.size());
-  if (R == 0 || C == 0 || std::int64_t(used_weights.size()) != R * C ||
-      std::int64_t(stored_weights.size()) != R * C)
-    throw ShapeError("cuda::lightning_forward: " + std::to_string(used_weights.size()) + " / " +
-                     std::to_string(stored_weights.size()) + " tile weights for a " + std::to_string(R) + " x " +
-                     std::to_string(C) + " grid");
+  if (R == 0 || C == 0 || std::int64_t(weights.size()) != R * C)
+    throw ShapeError("cuda::lightning_forward: " + std::to_string(weights.size()) + " tile weights for a " +
+                     std::to_string(R) + " x " + std::to_string(C) + " grid");
   if (!input_ranges.empty() && std::int64_t(input_ranges.size()) != C)
     throw ShapeError("cuda::lightning_forward: " + std::to_string(input_ranges.size()) + " input ranges for " +
                      std::to_string(C) + " tile columns");
@@ -86,8 +105,9 @@ std::uint64_t lightning_forward(const analog::LightningLaw& law, const float* x,
   if (m == 0) return 0;
 
   Buffer<float> v(static_cast<std::size_t>(m * piece_max)), z(static_cast<std::size_t>(m * out_max));
-  Buffer<float> wmax(static_cast<std::size_t>(out_max));
-  std::uint64_t noise_blocks = 0;
+  Buffer<float> wrow(static_cast<std::size_t>(out_max)), wall(1);
+  Buffer<float> modified(law.modifies() ? static_cast<std::size_t>(out_max * piece_max) : 1);
+  std::uint64_t blocks = 0;
   std::int64_t in_offset = 0;
   for (std::int64_t c = 0; c < C; ++c) {
     const std::int64_t piece = in_pieces[c];
@@ -101,24 +121,34 @@ std::uint64_t lightning_forward(const analog::LightningLaw& law, const float* x,
     std::int64_t out_offset = 0;
     for (std::int64_t rr = 0; rr < R; ++rr) {
       const std::int64_t t = rr * C + c, n_out = out_pieces[rr];
-      cuda::gemm(cpu::gemm_shape(false, true, m, n_out, piece), 1.f, v.get(), used_weights[t], 0.f, z.get());
-      if (law.out_noise > 0.f || law.adc()) {
-        row_abs_max(stored_weights[t], n_out, piece, piece, wmax.get());
-        if (!law.per_row_wmax) AIMC_LAUNCH(all_max_kernel, 1, 1)(wmax.get(), n_out);
+      const std::uint64_t tile_id = first_tile_id + static_cast<std::uint64_t>(t);
+      if (law.needs_wmax()) {
+        row_abs_max(weights[t], n_out, piece, piece, wrow.get());
+        AIMC_LAUNCH(all_max_kernel, 1, 1)(wrow.get(), n_out, wall.get());
         launched("lightning wmax kernels");
       }
-      const std::uint64_t stream = (first_tile_id + static_cast<std::uint64_t>(t)) * 16 + kOutNoiseStream;
-      if (law.out_noise > 0.f) noise_blocks = std::max(noise_blocks, static_cast<std::uint64_t>((m * n_out + 3) / 4));
+      const float* used = weights[t];
+      if (law.modifies()) {
+        AIMC_LAUNCH(modifier_kernel, blocks_for(n_out * piece), kThreads)(
+            law, weights[t], n_out, piece, wrow.get(), wall.get(), seed, tile_id * 16 + kModifierStream, counter,
+            modified.get());
+        launched("lightning modifier kernel");
+        if (law.weight_noise > 0.f) blocks = std::max(blocks, static_cast<std::uint64_t>((n_out * piece + 3) / 4));
+        used = modified.get();
+      }
+      cuda::gemm(cpu::gemm_shape(false, true, m, n_out, piece), 1.f, v.get(), used, 0.f, z.get());
+      if (law.out_noise > 0.f) blocks = std::max(blocks, static_cast<std::uint64_t>((m * n_out + 3) / 4));
       const float scale = input_ranges.empty() ? 1.f : r;
-      AIMC_LAUNCH(outputs_kernel, blocks_for(m * n_out), kThreads)(law, z.get(), m, n_out, wmax.get(), seed, stream,
-                                                                   counter, scale, c > 0, y, out_size, out_offset);
+      AIMC_LAUNCH(outputs_kernel, blocks_for(m * n_out), kThreads)(law, z.get(), m, n_out, wrow.get(), wall.get(),
+                                                                   seed, tile_id * 16 + kOutNoiseStream, counter,
+                                                                   scale, c > 0, y, out_size, out_offset);
       launched("lightning outputs kernel");
       out_offset += n_out;
     }
     in_offset += piece;
   }
   synchronize();
-  return noise_blocks;
+  return blocks;
 }
 
 }  // namespace aimc::cuda

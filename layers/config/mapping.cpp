@@ -5,11 +5,11 @@
 
 namespace aimc {
 
-void MappingParameter::validate(const std::string& where) const {
+void MappingParameter::validate(const std::string& where, int min_size) const {
   const config::RangeCheck c(where);
   c.at_least("weight_scaling_omega", weight_scaling_omega, 0.0);
-  c.at_least("max_input_size", max_input_size, 0.0);
-  c.at_least("max_output_size", max_output_size, 0.0);
+  c.at_least("max_input_size", max_input_size, min_size);
+  c.at_least("max_output_size", max_output_size, min_size);
 }
 
 nlohmann::json MappingParameter::to_json() const {
@@ -26,7 +26,12 @@ nlohmann::json MappingParameter::to_json() const {
 }
 
 MappingParameter MappingParameter::from_json(const nlohmann::json& j, const std::string& where) {
-  MappingParameter m;
+  return from_json(j, where, MappingParameter{}, 0);
+}
+
+MappingParameter MappingParameter::from_json(const nlohmann::json& j, const std::string& where,
+                                            const MappingParameter& defaults, int min_size) {
+  MappingParameter m = defaults;
   config::ObjectReader r(j, where);
   r.read("digital_bias", m.digital_bias);
   r.read("weight_scaling_omega", m.weight_scaling_omega);
@@ -37,7 +42,7 @@ MappingParameter MappingParameter::from_json(const nlohmann::json& j, const std:
   r.read("max_input_size", m.max_input_size);
   r.read("max_output_size", m.max_output_size);
   r.finish();
-  m.validate(where);
+  m.validate(where, min_size);
   return m;
 }
 

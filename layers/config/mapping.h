@@ -27,12 +27,16 @@ struct MappingParameter {
   // Largest tile output size (rows); larger layers are split; 0 = no split.
   int max_output_size = 512;
 
-  // Throws ConfigError naming `where`.field, its value and the allowed range.
-  void validate(const std::string& where = "MappingParameter") const;
+  // Throws ConfigError naming `where`.field, its value and the allowed range
+  // (max sizes >= min_size; aihwkit: 0, aihwkit-lightning also -1).
+  void validate(const std::string& where = "MappingParameter", int min_size = 0) const;
   nlohmann::json to_json() const;
   // Missing fields keep defaults; unknown fields / wrong types throw ConfigError.
   static MappingParameter from_json(const nlohmann::json& j,
                                     const std::string& where = "MappingParameter");
+  // The same with other defaults and minimum max sizes (aihwkit-lightning's -1).
+  static MappingParameter from_json(const nlohmann::json& j, const std::string& where,
+                                    const MappingParameter& defaults, int min_size);
 };
 
 }  // namespace aimc

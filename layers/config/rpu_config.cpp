@@ -188,17 +188,18 @@ InferenceRPUConfig InferenceRPUConfig::from_json(const nlohmann::json& j,
 // ---- TorchInferenceRPUConfig ----
 
 void TorchInferenceRPUConfig::validate(const std::string& where) const {
-  aimc::validate(forward, where + ".forward");
-  clip.validate(where + ".clip");
-  modifier.validate(where + ".modifier");
-  validate_mappable(*this, where);
-  check_input_range(pre_post, forward, where);
+  forward.validate(where + ".forward");
+  validate_lightning_clip(clip, where + ".clip");
+  validate_lightning_modifier(modifier, where + ".modifier");
+  check_tile_array_class(tile_array_class, where);
+  validate_lightning_mapping(mapping, where + ".mapping");
+  validate_lightning_pre_post(pre_post, where + ".pre_post");
 }
 
 nlohmann::json TorchInferenceRPUConfig::to_json() const {
-  nlohmann::json j{{"forward", aimc::to_json(forward)},
-                        {"clip", clip.to_json()},
-                        {"modifier", modifier.to_json()}};
+  nlohmann::json j{{"forward", forward.to_json()},
+                   {"clip", lightning_clip_json(clip)},
+                   {"modifier", lightning_modifier_json(modifier)}};
   write_mappable(*this, j);
   return j;
 }
@@ -208,12 +209,12 @@ TorchInferenceRPUConfig TorchInferenceRPUConfig::from_json(const nlohmann::json&
   TorchInferenceRPUConfig c;
   config::ObjectReader r(j, where);
   check_family_key(r, kFamily);
-  if (auto* v = r.find("forward")) c.forward = io_parameters_from_json(*v, r.path("forward"));
-  if (auto* v = r.find("clip")) c.clip = WeightClipParameter::from_json(*v, r.path("clip"));
-  if (auto* v = r.find("modifier")) {
-    c.modifier = WeightModifierParameter::from_json(*v, r.path("modifier"));
-  }
-  read_mappable(r, c);
+  if (auto* v = r.find("forward")) c.forward = LightningIOParameters::from_json(*v, r.path("forward"));
+  if (auto* v = r.find("clip")) c.clip = read_lightning_clip(*v, r.path("clip"));
+  if (auto* v = r.find("modifier")) c.modifier = read_lightning_modifier(*v, r.path("modifier"));
+  r.read("tile_array_class", c.tile_array_class);
+  if (auto* v = r.find("mapping")) c.mapping = read_lightning_mapping(*v, r.path("mapping"));
+  if (auto* v = r.find("pre_post")) c.pre_post = read_lightning_pre_post(*v, r.path("pre_post"));
   r.finish();
   c.validate(where);
   return c;

@@ -18,6 +18,7 @@
 
 #include "kernels/analog/io_parameters.h"
 #include "layers/config/io_parameters_json.h"
+#include "layers/config/lightning_config.h"
 #include "layers/config/mapping.h"
 #include "layers/config/pre_post.h"
 #include "layers/config/weight_clip.h"
@@ -85,17 +86,26 @@ struct InferenceRPUConfig {
                                       const std::string& where = kFamily);
 };
 
+// aihwkit-lightning 2.1's TorchInferenceRPUConfig, with lightning's defaults
+// (layers/config/lightning_config.h): every forward nonideality off, no input
+// range, no tile split. Fields of aihwkit's classes that lightning lacks are
+// accepted only at aihwkit's defaults (so configs written by aihwkit or by
+// earlier aimc still read) and rejected otherwise, naming the field.
 struct TorchInferenceRPUConfig {
   static constexpr const char* kFamily = "TorchInferenceRPUConfig";
 
-  IOParameters forward;
-  WeightClipParameter clip;
+  LightningIOParameters forward;
+  WeightClipParameter clip = lightning_clip_defaults();
+  // Lightning's modifier types only; enable_during_test is turned off (with a
+  // warning) when a layer is built, as lightning does.
   WeightModifierParameter modifier;
   // aihwkit's tile_array_class: "TileModuleArray" maps a layer larger than
   // mapping.max_input_size / max_output_size onto a grid of tiles; "" (JSON
   // null) keeps every layer on one tile of its full size.
   std::string tile_array_class = "TileModuleArray";
-  MappingParameter mapping;
+  // max_input_size -1: no split (lightning). max_output_size (not in
+  // lightning) splits the outputs too, each tile with its own max|W|; -1: off.
+  MappingParameter mapping = lightning_mapping_defaults();
   PrePostProcessingParameter pre_post;
 
   void validate(const std::string& where = kFamily) const;

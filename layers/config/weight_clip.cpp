@@ -30,7 +30,13 @@ void WeightClipParameter::validate(const std::string& where) const {
   if (type == WeightClipType::FixedValue && !(fixed_value > 0.0f)) {
     c.fail("fixed_value", config::format_number(fixed_value), "> 0 when type is FIXED_VALUE");
   }
-  c.greater("sigma", sigma, 0.0);
+  // sigma is read only by the LAYER_GAUSSIAN types (aihwkit-lightning's
+  // default is -1, "set it before use").
+  if (type == WeightClipType::LayerGaussian || type == WeightClipType::LayerGaussianPerChannel) {
+    c.greater("sigma", sigma, 0.0);
+  } else {
+    c.finite("sigma", sigma);
+  }
 }
 
 nlohmann::json WeightClipParameter::to_json() const {

@@ -28,7 +28,8 @@ struct WeightClipParameter {
   // Clipping type; NONE turns clipping off.
   WeightClipType type = WeightClipType::None;
 
-  // Throws ConfigError: FIXED_VALUE needs fixed_value > 0; sigma > 0.
+  // Throws ConfigError: FIXED_VALUE needs fixed_value > 0; the LAYER_GAUSSIAN
+  // types need sigma > 0.
   void validate(const std::string& where = "WeightClipParameter") const;
   nlohmann::json to_json() const;
   static WeightClipParameter from_json(const nlohmann::json& j,

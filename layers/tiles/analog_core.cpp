@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iostream>
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
@@ -83,6 +84,7 @@ AnalogCore::AnalogCore(const TileGrid& grid, const RPUConfig& rpu_config, std::u
   if (rpu_config.holds<TorchInferenceRPUConfig>()) {
     lightning_ = true;
     lightning_config_ = rpu_config.get<TorchInferenceRPUConfig>();
+    lightning_disable_modifier_during_test(lightning_config_, std::cerr);
     clip_ = lightning_config_.clip;
     modifier_ = lightning_config_.modifier;
     if (input_range_param_.enable) {
@@ -305,11 +307,18 @@ AnalogCore::NamedTensorList AnalogCore::programming_buffers() const {
 void AnalogCore::post_update_step() {
   NoGradGuard no_grad;
   for (AnalogTile* t : tiles_.tiles()) t->reset_programming();
-  if (clip_.type != WeightClipType::None)
+  if (clip_.type != WeightClipType::None && lightning_) {
+    // aihwkit-lightning clips the whole layer matrix (std over all of it, or
+    // over whole output rows), not tile by tile.
+    Tensor w = tiles_.get_weights();
+    apply_weight_clip_(w, clip_);
+    tiles_.set_weights(w);
+  } else if (clip_.type != WeightClipType::None) {
     for (AnalogTile* t : tiles_.tiles()) {
       Tensor w = t->weight().detach();
       apply_weight_clip_(w, clip_);
     }
+  }
   if (remap_.type != WeightRemapType::None) {
     // The remap sees whole output rows, across the tile columns.
     Tensor w = tiles_.get_weights();

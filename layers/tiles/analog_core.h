@@ -52,7 +52,9 @@
 // column, "input_range_<c>" [1] (parameter when learned, else buffer), each
 // data-initialised from its own input slice as above, and
 // "input_range_update_idx" is [columns]. The config's weight clip is applied
-// per tile by post_update_step(); weight scaling and learned out scaling are
+// by post_update_step() to the whole [out, in] matrix, as lightning (not per
+// tile); a modifier with enable_during_test is turned off with a warning on
+// stderr when the core is built; weight scaling and learned out scaling are
 // not part of this convention (ConfigError).
 #pragma once
 

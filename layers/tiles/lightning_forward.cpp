@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <ostream>
 #include <string>
 
 #include "engine/autograd.h"
@@ -13,7 +14,7 @@
 #include "kernels/analog/lightning_law.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cuda/backend.h"
-#include "layers/tiles/weight_transforms.h"
+#include "layers/config/json_fields.h"
 
 namespace aimc {
 namespace {
@@ -79,18 +80,53 @@ Tensor stand_in(const Tensor& w, const Tensor& modified) {
   return record(modified, "lightning_weight_modifier", {w}, [](const Tensor& g) -> std::vector<Tensor> { return {g}; });
 }
 
-// max|W| of the tile, or per row; 0 stays 0.
-std::vector<float> tile_wmax(const Tensor& w_in, bool per_row) {
+// max|W| of every row of the tile (0 for an all-zero row).
+std::vector<float> row_wmax(const Tensor& w_in) {
   const Tensor w = w_in.detach().contiguous();
   const std::int64_t rows = w.size(0), cols = w.size(1);
   const float* ws = w.data<float>();
-  std::vector<float> m(per_row ? rows : 1, 0.f);
+  std::vector<float> m(static_cast<std::size_t>(rows), 0.f);
   for (std::int64_t i = 0; i < rows; ++i)
-    for (std::int64_t j = 0; j < cols; ++j) {
-      float& t = m[per_row ? i : 0];
-      t = std::max(t, std::abs(ws[i * cols + j]));
-    }
+    for (std::int64_t j = 0; j < cols; ++j) m[i] = std::max(m[i], std::abs(ws[i * cols + j]));
   return m;
+}
+
+// The weights the tile multiplies with (lightning's clip_and_quantize, then
+// modify_weight in training): quantised with step 2·wmax/n, then
+// weight_noise·wmax·ξ added, ξ = Generator::normal's value e = i·cols + j from
+// (seed, stream, counter); *blocks = Philox blocks used.
+Tensor lightning_modified_weights(const Tensor& w_in, const analog::LightningLaw& law, const std::vector<float>& wrow,
+                                  float wall, std::uint64_t seed, std::uint64_t stream, std::uint64_t counter,
+                                  std::uint64_t* blocks) {
+  const Tensor w = w_in.detach().contiguous();
+  const std::int64_t rows = w.size(0), cols = w.size(1), n = rows * cols;
+  Tensor out = Tensor::empty(w.shape());
+  float* os = out.data<float>();
+  const float* ws = w.data<float>();
+  *blocks = 0;
+  if (law.weight_noise > 0.f) {
+    Generator gen(seed, stream);
+    gen.set_offset(counter);
+    gen.normal(os, n);
+    *blocks = gen.offset() - counter;
+  }
+  cpu::parallel_for(0, rows, cpu::grain_for(n, 1 << 14) / std::max<std::int64_t>(cols, 1) + 1,
+                    [&](std::int64_t lo, std::int64_t hi) {
+                      for (std::int64_t i = lo; i < hi; ++i) {
+                        const float step = law.quant_states > 0.f
+                                               ? analog::lightning_weight_step(law.quant_per_row ? wrow[i] : wall,
+                                                                               law.quant_states)
+                                               : 0.f;
+                        const float sd = law.weight_noise * (law.weight_noise_per_row ? wrow[i] : wall);
+                        for (std::int64_t j = 0; j < cols; ++j) {
+                          const std::int64_t e = i * cols + j;
+                          float v = analog::lightning_discretize(ws[e], step, law.quant_states);
+                          if (law.weight_noise > 0.f) v = v + sd * os[e];
+                          os[e] = v;
+                        }
+                      }
+                    });
+  return out;
 }
 
 // The checks shared by the CPU and CUDA forwards (op names the caller).
@@ -126,30 +162,65 @@ void check_lightning_inputs(const char* op, const Tensor& x_rows, const std::vec
 
 void check_lightning_config(const TorchInferenceRPUConfig& cfg) {
   const bool ir = cfg.pre_post.input_range.enable;
-  if (cfg.forward.inp_res > 0 && !ir)
-    throw ConfigError("TorchInferenceRPUConfig: forward.inp_res = " + std::to_string(cfg.forward.inp_res) +
-                      " > 0 needs pre_post.input_range.enable = true (or inp_res <= 0)");
-  if (cfg.forward.out_res > 0 && !ir)
-    throw ConfigError("TorchInferenceRPUConfig: forward.out_res = " + std::to_string(cfg.forward.out_res) +
-                      " > 0 needs pre_post.input_range.enable = true (or out_res <= 0)");
-  if (cfg.forward.out_res > 0 && !(cfg.forward.out_bound > 0))
-    throw ConfigError("TorchInferenceRPUConfig: forward.out_res > 0 needs forward.out_bound > 0, got out_bound = " +
-                      std::to_string(cfg.forward.out_bound));
+  const LightningIOParameters& io = cfg.forward;
+  // aihwkit-lightning asserts these in its forward (the DAC, the ADC bound and
+  // the output noise are in units of the input range).
+  const auto needs_range = [&](const char* field, float value) {
+    if (value > 0 && !ir)
+      throw ConfigError(std::string("TorchInferenceRPUConfig.forward.") + field + " = " +
+                        config::format_number(value) +
+                        " > 0 needs pre_post.input_range.enable = true (or " + field + " <= 0)");
+  };
+  needs_range("inp_res", io.inp_res);
+  needs_range("out_res", io.out_res);
+  needs_range("out_bound", io.out_bound);
+  needs_range("out_noise", io.out_noise);
 }
 
 analog::LightningLaw lightning_law(const TorchInferenceRPUConfig& cfg, bool training, std::int64_t tile_columns) {
-  const IOParameters& io = cfg.forward;
+  const LightningIOParameters& io = cfg.forward;
   analog::LightningLaw law;
   if (io.inp_res > 0) law.inp_step = io.inp_res > 1 ? 2.f / io.inp_res : 2.f * io.inp_res;
   if (training && io.out_noise > 0) law.out_noise = io.out_noise / std::sqrt(float(tile_columns));
+  law.noise_per_row = io.out_noise_per_channel;
   law.out_bound = io.out_bound > 0 ? io.out_bound : 0.f;
   if (io.out_res > 0) law.out_res_frac = io.out_res > 1 ? 1.f / io.out_res : io.out_res;
-  law.per_row_wmax = cfg.clip.type == WeightClipType::LayerGaussianPerChannel;
+  law.bound_per_row = cfg.clip.type == WeightClipType::LayerGaussianPerChannel;
+  // The modifier (lightning's noise_type / quantization_type from the
+  // WeightModifierType): quantisation in training and eval, noise in training.
+  using T = WeightModifierType;
+  const T type = cfg.modifier.type;
+  const bool quant = type == T::Discretize || type == T::DiscretizePerChannel || type == T::DiscretizeAddNormal ||
+                     type == T::DiscretizeAddNormalPerChannel;
+  const bool noise = type == T::AddNormal || type == T::AddNormalPerChannel || type == T::DiscretizeAddNormal ||
+                     type == T::DiscretizeAddNormalPerChannel;
+  const bool per_row =
+      type == T::DiscretizePerChannel || type == T::AddNormalPerChannel || type == T::DiscretizeAddNormalPerChannel;
+  if (quant && cfg.modifier.res > 0) {
+    // n = max(res, 1/res) states; res is stored as 1/steps in float, so 1/res
+    // is the integer step count only up to float rounding: snap to it.
+    const double res = cfg.modifier.res, n = std::max(res, 1.0 / res), whole = std::nearbyint(n);
+    law.quant_states = float(std::abs(n - whole) < 1e-5 * whole ? whole : n);
+    law.quant_per_row = per_row;
+  }
+  if (training && noise && cfg.modifier.std_dev > 0) {
+    law.weight_noise = cfg.modifier.std_dev;
+    law.weight_noise_per_row = per_row;
+  }
   return law;
 }
 
 bool lightning_modifies(const TorchInferenceRPUConfig& cfg, bool training) {
-  return cfg.modifier.type != WeightModifierType::None && (training || cfg.modifier.enable_during_test);
+  return lightning_law(cfg, training, 1).modifies();
+}
+
+bool lightning_disable_modifier_during_test(TorchInferenceRPUConfig& cfg, std::ostream& warnings) {
+  if (!cfg.modifier.enable_during_test) return false;
+  cfg.modifier.enable_during_test = false;
+  warnings << "aimc: warning: TorchInferenceRPUConfig.modifier.enable_during_test = true was set to false, as "
+              "aihwkit-lightning does (deprecated there): the weight noise runs in training only, the weight "
+              "quantisation in training and eval\n";
+  return true;
 }
 
 Tensor lightning_forward(const Tensor& x_rows, const std::vector<Tensor>& tile_weights, const TileGrid& grid,
@@ -160,9 +231,7 @@ Tensor lightning_forward(const Tensor& x_rows, const std::vector<Tensor>& tile_w
   const std::int64_t R = std::int64_t(grid.out_pieces.size()), C = std::int64_t(grid.in_pieces.size());
   const bool ir = cfg.pre_post.input_range.enable;
   const analog::LightningLaw law = lightning_law(cfg, training, C);
-  const bool modify = lightning_modifies(cfg, training);
   const bool noise = law.out_noise > 0.f;
-  const bool per_row = law.per_row_wmax;
   const bool adc_on = law.adc();
   const std::int64_t m = x_rows.size(0);
   const std::uint64_t counter = *random.counter;
@@ -181,16 +250,18 @@ Tensor lightning_forward(const Tensor& x_rows, const std::vector<Tensor>& tile_w
       const std::int64_t t = rr * C + c;
       const std::uint64_t tile_id = random.first_tile_id + std::uint64_t(t);
       const Tensor& w = tile_weights[t];
+      // wmax of the stored weights, per row and over the tile (lightning's assumed_wmax).
+      const std::vector<float> wrow = law.needs_wmax() ? row_wmax(w) : std::vector<float>{};
+      const float wall = wrow.empty() ? 0.f : *std::max_element(wrow.begin(), wrow.end());
       Tensor w_used = w;
-      if (modify) {
+      if (law.modifies()) {
         std::uint64_t used = 0;
-        const Tensor mod = apply_weight_modifier(w.detach(), cfg.modifier, random.seed, tile_id * 16 + kModifierStream,
-                                                 counter, &used);
+        const Tensor mod = lightning_modified_weights(w, law, wrow, wall, random.seed, tile_id * 16 + kModifierStream,
+                                                      counter, &used);
         advance = std::max(advance, used);
         w_used = stand_in(w, mod);
       }
       Tensor z = linear(v, w_used, Tensor());
-      const std::vector<float> wmax = (noise || adc_on) ? tile_wmax(w, per_row) : std::vector<float>{};
       const std::int64_t n_out = grid.out_pieces[rr];
       if (noise) {
         Tensor xi = Tensor::empty({m, n_out});
@@ -200,12 +271,17 @@ Tensor lightning_forward(const Tensor& x_rows, const std::vector<Tensor>& tile_w
         gen.normal(xs, m * n_out);
         advance = std::max(advance, gen.offset() - counter);
         for (std::int64_t i = 0; i < m; ++i)
-          for (std::int64_t j = 0; j < n_out; ++j) xs[i * n_out + j] *= law.out_noise * wmax[per_row ? j : 0];
+          for (std::int64_t j = 0; j < n_out; ++j)
+            xs[i * n_out + j] *= law.out_noise * (law.noise_per_row ? wrow[j] : wall);
         z = add(z, xi);
       }
       if (adc_on) {
-        std::vector<float> bound(wmax.size());
-        for (std::size_t j = 0; j < wmax.size(); ++j) bound[j] = law.out_bound * wmax[j];
+        std::vector<float> bound;
+        if (law.bound_per_row) {
+          for (float a : wrow) bound.push_back(law.out_bound * a);
+        } else {
+          bound.push_back(law.out_bound * wall);
+        }
         z = adc(z, bound, law.out_res_frac, law.out_res_frac > 0.f, law.out_bound > 0.f);
       }
       if (r != 1.f) z = mul_scalar(z, r);
@@ -231,29 +307,15 @@ Tensor lightning_forward_cuda(const Tensor& x_rows, const std::vector<Tensor>& t
   NoGradGuard no_grad;
   const analog::LightningLaw law = lightning_law(cfg, training, C);
   const std::uint64_t counter = *random.counter;
-  std::uint64_t advance = 0;
-  std::vector<Tensor> modified;  // keeps the modified weights alive for the call
-  std::vector<const float*> used, stored;
-  for (std::size_t t = 0; t < tile_weights.size(); ++t) {
-    stored.push_back(tile_weights[t].data<float>());
-    if (lightning_modifies(cfg, training)) {
-      std::uint64_t blocks = 0;
-      const std::uint64_t tile_id = random.first_tile_id + std::uint64_t(t);
-      modified.push_back(apply_weight_modifier(tile_weights[t], cfg.modifier, random.seed,
-                                               tile_id * 16 + kModifierStream, counter, &blocks));
-      advance = std::max(advance, blocks);
-      used.push_back(modified.back().data<float>());
-    } else {
-      used.push_back(stored.back());
-    }
-  }
+  std::vector<const float*> stored;
+  for (const Tensor& w : tile_weights) stored.push_back(w.data<float>());
   std::vector<float> ranges;
   for (const Tensor& r : input_ranges) ranges.push_back(r.detach().to(Device::cpu()).data<float>()[0]);
   Tensor y = Tensor::empty({x_rows.size(0), grid.out_size}, DType::Float32, Device::cuda());
-  const std::uint64_t noise = cuda::backend().lightning_forward(
-      law, x_rows.data<float>(), x_rows.size(0), grid.in_pieces, grid.out_pieces, used, stored, ranges, random.seed,
-      random.first_tile_id, counter, y.data<float>());
-  *random.counter = counter + std::max(advance, noise);
+  const std::uint64_t blocks = cuda::backend().lightning_forward(law, x_rows.data<float>(), x_rows.size(0), grid.in_pieces,
+                                                       grid.out_pieces, stored, ranges, random.seed,
+                                                       random.first_tile_id, counter, y.data<float>());
+  *random.counter = counter + blocks;
   return y;
 }
 
