@@ -183,6 +183,8 @@ TEST_CASE("AnalogConvNd: tile size, type name, config, set_weights and argument 
   AnalogConv2d grouped(6, 4, {3, 2}, exact, gen, ConvOptions{.groups = 2});
   CHECK(grouped.get_tile_size() == 3 * 6);
   CHECK(grouped.type_name() == "AnalogConv2d");
+  CHECK(grouped.analog_tile_class() == AnalogTileClass::FloatingPoint);
+  CHECK(AnalogConv2d(2, 2, 3, InferenceRPUConfig{}, gen).analog_tile_class() == AnalogTileClass::Inference);
   CHECK(grouped.config()["groups"] == 2);
   CHECK(grouped.config()["rpu_config"]["family"] == "FloatingPointRPUConfig");
   CHECK(grouped.get_weights().shape() == Shape{4, 3, 3, 2});

@@ -150,6 +150,10 @@ TEST_CASE("InferenceRPUConfig defaults: perfect backward and PCM-like device mod
   CHECK(c.noise_model == json{{"type", "PCMLikeNoiseModel"}});
   CHECK(c.drift_compensation == json{{"type", "GlobalDriftCompensation"}});
   CHECK_FALSE(c.reconvert_weights_before_drift);  // the physical drift path (tile_programming.h)
+  CHECK(RPUConfig(c).tile_class() == AnalogTileClass::Inference);
+  CHECK(RPUConfig(FloatingPointRPUConfig{}).tile_class() == AnalogTileClass::FloatingPoint);
+  CHECK(RPUConfig(TorchInferenceRPUConfig{}).tile_class() == AnalogTileClass::Inference);
+  CHECK(std::string(to_string(AnalogTileClass::Analog)) == "TILE_CLASS_ANALOG");
   const json on = {{"family", "InferenceRPUConfig"}, {"reconvert_weights_before_drift", true}};
   CHECK(InferenceRPUConfig::from_json(on).reconvert_weights_before_drift);
   CHECK(InferenceRPUConfig::from_json(on).to_json()["reconvert_weights_before_drift"] == true);

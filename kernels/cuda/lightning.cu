@@ -12,6 +12,7 @@
 
 #include "engine/error.h"
 #include "kernels/analog/lightning_law.h"
+#include "kernels/analog/tile_streams.h"
 #include "kernels/cuda/buffer.cuh"
 #include "kernels/cuda/cuda_api.h"
 
@@ -19,7 +20,7 @@ namespace aimc::cuda {
 namespace {
 
 constexpr unsigned kThreads = 256;
-constexpr std::uint64_t kModifierStream = 3, kOutNoiseStream = 4;  // stream purposes (as the CPU)
+using analog::TileStream;
 
 // v[M, piece] = DAC(clip(x[:, offset + j], ±r)/r) (r <= 0: input range off).
 __global__ void inputs_kernel(const float* x, std::int64_t m, std::int64_t in_size, std::int64_t offset,
@@ -130,7 +131,7 @@ std::uint64_t lightning_forward(const analog::LightningLaw& law, const float* x,
       const float* used = weights[t];
       if (law.modifies()) {
         AIMC_LAUNCH(modifier_kernel, blocks_for(n_out * piece), kThreads)(
-            law, weights[t], n_out, piece, wrow.get(), wall.get(), seed, tile_id * 16 + kModifierStream, counter,
+            law, weights[t], n_out, piece, wrow.get(), wall.get(), seed, analog::tile_stream(tile_id, TileStream::WeightModifier), counter,
             modified.get());
         launched("lightning modifier kernel");
         if (law.weight_noise > 0.f) blocks = std::max(blocks, static_cast<std::uint64_t>((n_out * piece + 3) / 4));
@@ -140,7 +141,7 @@ std::uint64_t lightning_forward(const analog::LightningLaw& law, const float* x,
       if (law.out_noise > 0.f) blocks = std::max(blocks, static_cast<std::uint64_t>((m * n_out + 3) / 4));
       const float scale = input_ranges.empty() ? 1.f : r;
       AIMC_LAUNCH(outputs_kernel, blocks_for(m * n_out), kThreads)(law, z.get(), m, n_out, wrow.get(), wall.get(),
-                                                                   seed, tile_id * 16 + kOutNoiseStream, counter,
+                                                                   seed, analog::tile_stream(tile_id, TileStream::LightningOutputNoise), counter,
                                                                    scale, c > 0, y, out_size, out_offset);
       launched("lightning outputs kernel");
       out_offset += n_out;

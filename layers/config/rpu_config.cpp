@@ -242,6 +242,19 @@ std::string RPUConfig::family() const {
                     config);
 }
 
+AnalogTileClass RPUConfig::tile_class() const {
+  return std::visit([](const auto& c) { return std::decay_t<decltype(c)>::kTileClass; }, config);
+}
+
+const char* to_string(AnalogTileClass tile_class) {
+  switch (tile_class) {
+    case AnalogTileClass::FloatingPoint: return "TILE_CLASS_FLOATING_POINT";
+    case AnalogTileClass::Inference: return "TILE_CLASS_INFERENCE";
+    case AnalogTileClass::Analog: return "TILE_CLASS_ANALOG";
+  }
+  return "TILE_CLASS_UNKNOWN";
+}
+
 void RPUConfig::wrong_family(const char* wanted) const {
   throw ConfigError(std::string("RPUConfig: expected a ") + wanted + ", but it holds a " +
                     family());

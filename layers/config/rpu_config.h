@@ -32,8 +32,16 @@ namespace aimc {
 // the defaults, rejects unknown fields and wrong types, accepts an optional
 // "family" key equal to the family's own name, and validates the result.
 
+// What a family's tiles are (aihwkit's TILE_CLASS_FLOATING_POINT /
+// TILE_CLASS_INFERENCE / TILE_CLASS_ANALOG): exact digital tiles, analog
+// forward with digitally trained weights, or weights on pulsed devices.
+enum class AnalogTileClass { FloatingPoint, Inference, Analog };
+// "TILE_CLASS_FLOATING_POINT", "TILE_CLASS_INFERENCE", "TILE_CLASS_ANALOG".
+const char* to_string(AnalogTileClass tile_class);
+
 struct FloatingPointRPUConfig {
   static constexpr const char* kFamily = "FloatingPointRPUConfig";
+  static constexpr AnalogTileClass kTileClass = AnalogTileClass::FloatingPoint;
 
   // aihwkit's tile_array_class: "TileModuleArray" maps a layer larger than
   // mapping.max_input_size / max_output_size onto a grid of tiles; "" (JSON
@@ -53,6 +61,7 @@ IOParameters perfect_io_parameters();
 
 struct InferenceRPUConfig {
   static constexpr const char* kFamily = "InferenceRPUConfig";
+  static constexpr AnalogTileClass kTileClass = AnalogTileClass::Inference;
 
   // Analog MVM of the forward pass (training and inference).
   IOParameters forward;
@@ -93,6 +102,7 @@ struct InferenceRPUConfig {
 // earlier aimc still read) and rejected otherwise, naming the field.
 struct TorchInferenceRPUConfig {
   static constexpr const char* kFamily = "TorchInferenceRPUConfig";
+  static constexpr AnalogTileClass kTileClass = AnalogTileClass::Inference;
 
   LightningIOParameters forward;
   WeightClipParameter clip = lightning_clip_defaults();
@@ -129,6 +139,8 @@ struct RPUConfig {
 
   // The family name ("InferenceRPUConfig", ...).
   std::string family() const;
+  // What the family's tiles are.
+  AnalogTileClass tile_class() const;
   template <class T>
   bool holds() const {
     return std::holds_alternative<T>(config);

@@ -89,6 +89,8 @@ class AnalogConvNd : public Module {
   std::int64_t get_tile_size() const;
 
   const RPUConfig& rpu_config() const { return rpu_config_; }
+  // aihwkit's analog_tile_class: what this layer's tiles are.
+  AnalogTileClass analog_tile_class() const { return rpu_config_.tile_class(); }
   int spatial_dims() const { return dims_; }
   std::int64_t in_channels() const { return in_channels_; }
   std::int64_t out_channels() const { return out_channels_; }

@@ -62,6 +62,8 @@ class AnalogLinear : public Module {
   AnalogCore& analog_core() { return core_; }
   const AnalogCore& analog_core() const { return core_; }
   const RPUConfig& rpu_config() const { return rpu_config_; }
+  // aihwkit's analog_tile_class: what this layer's tiles are.
+  AnalogTileClass analog_tile_class() const { return rpu_config_.tile_class(); }
   std::int64_t in_features() const { return in_features_; }
   std::int64_t out_features() const { return out_features_; }
 

@@ -10,6 +10,7 @@
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
+#include "kernels/analog/tile_streams.h"
 #include "kernels/cpu/parallel.h"
 
 namespace aimc {
@@ -201,11 +202,13 @@ Tensor AnalogCore::forward(const Tensor& x_rows, bool training) {
   }
   std::vector<Tensor> modified;
   if (modifier_.type != WeightModifierType::None && (training || modifier_.enable_during_test)) {
-    // Each tile gets its own modifier stream: (tile seed, tile id * 16 + 3).
+    // Each tile gets its own modifier stream.
     for (AnalogTile* t : tiles_.tiles()) {
       std::uint64_t used = 0;
       modified.push_back(
-          apply_weight_modifier(t->weight().detach(), modifier_, t->seed(), t->tile_id() * 16 + 3, modifier_counter_, &used));
+          apply_weight_modifier(t->weight().detach(), modifier_, t->seed(),
+                                             analog::tile_stream(t->tile_id(), analog::TileStream::WeightModifier),
+                                             modifier_counter_, &used));
       // Tiles draw from disjoint streams, so one shared counter advance is enough.
       if (t == tiles_.tiles().front()) modifier_counter_ += used;
     }

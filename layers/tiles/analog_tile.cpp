@@ -4,13 +4,14 @@
 #include <utility>
 
 #include "engine/error.h"
+#include "kernels/analog/tile_streams.h"
 #include "kernels/cpu/analog_mvm.h"
 
 namespace aimc {
 namespace {
-// Stream purposes; forward and backward double as the slot of their counter.
-constexpr int kForwardStream = 0, kBackwardStream = 1;
-constexpr std::uint64_t kLineStream = 2;
+using analog::TileStream;
+// The passes; each also names the state slot of its stream counter.
+constexpr int kForwardPass = 0, kBackwardPass = 1;
 
 const float* data_or_null(const std::vector<float>& v) { return v.empty() ? nullptr : v.data(); }
 float* data_or_null(std::vector<float>& v) { return v.empty() ? nullptr : v.data(); }
@@ -85,7 +86,7 @@ std::uint64_t AnalogTile::seed() const {
 void AnalogTile::refresh_lines() {
   const std::uint64_t seed = this->seed();
   if (seed == lines_seed_) return;
-  const std::uint64_t stream = tile_id_ * 16 + kLineStream;
+  const std::uint64_t stream = analog::tile_stream(tile_id_, TileStream::LineValues);
   // Backward lines and the read-asymmetry matrices start far apart in the same stream.
   constexpr std::uint64_t kApart = std::uint64_t(1) << 40;
   draw_lines(forward_io_, out_size_, seed, stream, 0, 2 * kApart, forward_lines_);
@@ -99,8 +100,8 @@ template <class Kernel>
 void AnalogTile::run_pass(Kernel kernel, int pass, const IOParameters& io, const cpu::AnalogLineValues& lines,
                           const float* in, std::int64_t n, float* out, bool is_test, const float* weights) {
   double* st = state_.data<double>();
-  const cpu::AnalogRandom random{seed(), tile_id_ * 16 + static_cast<std::uint64_t>(pass),
-                                 static_cast<std::uint64_t>(st[pass])};
+  const TileStream purpose = pass == kForwardPass ? TileStream::Forward : TileStream::Backward;
+  const cpu::AnalogRandom random{seed(), analog::tile_stream(tile_id_, purpose), static_cast<std::uint64_t>(st[pass])};
   float nm_running = static_cast<float>(st[pass + 2]);
   const float* w = weights != nullptr ? weights : weight_.data<float>();
   if (weights == nullptr && is_test && programmed()) w = programming_->weights();
@@ -111,7 +112,7 @@ void AnalogTile::run_pass(Kernel kernel, int pass, const IOParameters& io, const
 
 void AnalogTile::forward(const float* x, std::int64_t n, float* y, bool is_test, const float* weights) {
   refresh_lines();  // a loaded state may carry another chip's seed
-  run_pass(cpu::analog_mvm_forward, kForwardStream, forward_io_, line_values(forward_lines_), x, n,
+  run_pass(cpu::analog_mvm_forward, kForwardPass, forward_io_, line_values(forward_lines_), x, n,
            y, is_test, weights);
   if (weights != nullptr || !is_test || !programmed() || !programming_->alpha().defined()) return;
   // Drift compensation: y × α (one value, or one per output).
@@ -151,7 +152,7 @@ void AnalogTile::read_identity(const float* weights, float* y) {
 
 void AnalogTile::backward(const float* d, std::int64_t n, float* dx, bool is_test, const float* weights) {
   refresh_lines();
-  run_pass(cpu::analog_mvm_backward, kBackwardStream, backward_io_, line_values(backward_lines_), d, n,
+  run_pass(cpu::analog_mvm_backward, kBackwardPass, backward_io_, line_values(backward_lines_), d, n,
            dx, is_test, weights);
 }
 

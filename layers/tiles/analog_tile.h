@@ -13,15 +13,10 @@
 // compensation's alpha. Changing the stored weights through set_weights of
 // the owner or an optimizer step forgets the programming (reset_programming).
 //
-// Streams: the tile draws from (seed, stream = tile_id * 16 + purpose) with
-// purpose 0 forward, 1 backward, 2 per-line values (forward lines from
-// block 0, backward lines from 2^40, the forward and backward read-asymmetry
-// matrices from 2·2^40 and 3·2^40), 3 weight modifier,
-// 4 programming (InferenceRPUConfig tiles; TorchInferenceRPUConfig tiles,
-// which are never programmed, draw their lightning output noise there),
-// 5 drift; each pass advances that
-// stream's counter by the blocks it reserved, so a tile's noise depends only
-// on (seed, tile_id, how many passes ran before), never on threads.
+// Streams: the tile draws from (seed, analog::tile_stream(tile_id, purpose))
+// (kernels/analog/tile_streams.h); each pass advances that stream's counter
+// by the blocks it reserved, so a tile's noise depends only on (seed,
+// tile_id, how many passes ran before), never on threads.
 #pragma once
 
 #include <cstdint>

@@ -12,6 +12,7 @@
 #include "engine/generator.h"
 #include "engine/ops.h"
 #include "kernels/analog/lightning_law.h"
+#include "kernels/analog/tile_streams.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cuda/backend.h"
 #include "layers/config/json_fields.h"
@@ -19,7 +20,7 @@
 namespace aimc {
 namespace {
 
-constexpr std::uint64_t kModifierStream = 3, kOutNoiseStream = 4;
+using analog::TileStream;
 
 // res·round(v/res) (half to even), straight-through gradient.
 Tensor dac_quantize(const Tensor& v_in, float res) {
@@ -256,7 +257,8 @@ Tensor lightning_forward(const Tensor& x_rows, const std::vector<Tensor>& tile_w
       Tensor w_used = w;
       if (law.modifies()) {
         std::uint64_t used = 0;
-        const Tensor mod = lightning_modified_weights(w, law, wrow, wall, random.seed, tile_id * 16 + kModifierStream,
+        const Tensor mod = lightning_modified_weights(w, law, wrow, wall, random.seed,
+                                                      analog::tile_stream(tile_id, TileStream::WeightModifier),
                                                       counter, &used);
         advance = std::max(advance, used);
         w_used = stand_in(w, mod);
@@ -265,7 +267,7 @@ Tensor lightning_forward(const Tensor& x_rows, const std::vector<Tensor>& tile_w
       const std::int64_t n_out = grid.out_pieces[rr];
       if (noise) {
         Tensor xi = Tensor::empty({m, n_out});
-        Generator gen(random.seed, tile_id * 16 + kOutNoiseStream);
+        Generator gen(random.seed, analog::tile_stream(tile_id, TileStream::LightningOutputNoise));
         gen.set_offset(counter);
         float* xs = xi.data<float>();
         gen.normal(xs, m * n_out);

@@ -5,12 +5,13 @@
 #include <cmath>
 
 #include "engine/error.h"
+#include "kernels/analog/tile_streams.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/random_fill.h"
 
 namespace aimc {
 namespace {
-constexpr std::uint64_t kProgramStream = 4, kDriftStream = 5;
+using analog::TileStream;
 constexpr std::int64_t kChunk = 8192;  // conductances per parallel chunk (a multiple of 4)
 
 std::uint64_t padded(std::int64_t n) { return static_cast<std::uint64_t>((n + 3) / 4 * 4); }
@@ -40,10 +41,10 @@ TileProgramming::TileProgramming(std::shared_ptr<const NoiseModel> model,
   }
 }
 
-void TileProgramming::for_chunks(std::uint64_t seed, std::uint64_t stream, std::uint64_t block, int planes,
+void TileProgramming::for_chunks(std::uint64_t seed, analog::TileStream stream, std::uint64_t block, int planes,
                                  const std::function<void(std::int64_t, std::int64_t, const float*)>& body) const {
   const std::uint64_t n4 = padded(n_);
-  const std::uint64_t full_stream = tile_id_ * 16 + stream;
+  const std::uint64_t full_stream = analog::tile_stream(tile_id_, stream);
   cpu::parallel_for(0, n_, kChunk, [&](std::int64_t lo, std::int64_t hi) {
     const std::int64_t len = hi - lo;
     std::vector<float> xi(static_cast<std::size_t>(planes * len));
@@ -66,7 +67,7 @@ void TileProgramming::program(const float* target, std::uint64_t seed, const Rea
   double* st = state_.data<double>();
   float* g_prog = g_prog_.data<float>();
   float* nu = nu_.data<float>();
-  for_chunks(seed, kProgramStream, static_cast<std::uint64_t>(st[2]), static_cast<int>(2 * k),
+  for_chunks(seed, TileStream::Programming, static_cast<std::uint64_t>(st[2]), static_cast<int>(2 * k),
              [&](std::int64_t lo, std::int64_t len, const float* xi) {
                for (std::int64_t d = 0; d < k; ++d) {
                  const std::int64_t off = d * n_ + lo;
@@ -111,7 +112,7 @@ void TileProgramming::drift(double t_inference, std::uint64_t seed, const Readou
   }
   // Conductances are drifted chunk by chunk and converted back to weights
   // right away (a chunk holds every device of its weights).
-  for_chunks(seed, kDriftStream, static_cast<std::uint64_t>(st[3]), static_cast<int>(k * q),
+  for_chunks(seed, TileStream::Drift, static_cast<std::uint64_t>(st[3]), static_cast<int>(k * q),
              [&](std::int64_t lo, std::int64_t len, const float* xi) {
                std::vector<float> g(static_cast<std::size_t>(k * len));
                for (std::int64_t d = 0; d < k; ++d)

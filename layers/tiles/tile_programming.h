@@ -23,7 +23,8 @@
 //     1 s is 0.059 (aihwkit) against 0.056.
 // There is no read noise until the first drift (both paths).
 //
-// Random streams: (tile seed, tile_id·16 + 4) for programming, + 5 for drift.
+// Random streams: (tile seed, tile_stream(tile_id, Programming)) for
+// programming, (…, Drift) for drift (kernels/analog/tile_streams.h).
 // Value (plane p, conductance i) of a call is normal number p·n₄ + i of the
 // call's first block, n₄ = n rounded up to 4: programming planes 0..K−1 are
 // the programming noise of device k and K..2K−1 its drift exponent; drift
@@ -40,6 +41,7 @@
 #include <vector>
 
 #include "engine/tensor.h"
+#include "kernels/analog/tile_streams.h"
 #include "layers/devices/drift_compensation.h"
 #include "layers/devices/noise_model.h"
 
@@ -92,7 +94,7 @@ class TileProgramming {
   // Calls body(lo, len, xi) on chunks [lo, lo + len) of the n conductance
   // indices, xi holding `planes` planes of len normals (plane-major) drawn
   // from (seed, stream) at `block` (see the file comment).
-  void for_chunks(std::uint64_t seed, std::uint64_t stream, std::uint64_t block, int planes,
+  void for_chunks(std::uint64_t seed, analog::TileStream stream, std::uint64_t block, int planes,
                   const std::function<void(std::int64_t, std::int64_t, const float*)>& body) const;
   void update_alpha(const Readout& readout);
 
