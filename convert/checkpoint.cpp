@@ -5,6 +5,7 @@
 #include "engine/generator.h"
 #include "engine/runtime.h"
 #include "engine/safetensors.h"
+#include "layers/config/lightning_config.h"
 #include "layers/optim/optimizer.h"
 #include "layers/tiles/tile_programming.h"
 
@@ -37,6 +38,22 @@ NamedTensors upgrade_tile_states(const Module& model, NamedTensors state) {
     }
   }
   return state;
+}
+
+// Before 0.2.0 a TorchInferenceRPUConfig's JSON carried every field of
+// aihwkit's IOParameters in "forward" (the lightning forward ignored them);
+// 0.2.0 rejects those, so such files keep lightning's fields only.
+void drop_aihwkit_only_lightning_fields(nlohmann::json& description) {
+  if (!description.contains("rpu_config")) return;
+  nlohmann::json& rpu = description["rpu_config"];
+  if (!rpu.is_object() || rpu.value("family", "") != "TorchInferenceRPUConfig" || !rpu.contains("forward") ||
+      !rpu["forward"].is_object())
+    return;
+  const auto& keep = LightningIOParameters::fields();
+  nlohmann::json forward = nlohmann::json::object();
+  for (auto it = rpu["forward"].begin(); it != rpu["forward"].end(); ++it)
+    if (std::find(keep.begin(), keep.end(), it.key()) != keep.end()) forward[it.key()] = it.value();
+  rpu["forward"] = forward;
 }
 
 void load_model_state(Module& model, const NamedTensors& state_in) {
@@ -112,6 +129,7 @@ Checkpoint load_checkpoint(const std::string& path) {
     const bool before_0_2 = version == file.metadata.end() || version->second == "0.1.0";
     if (before_0_2 && description.contains("rpu_config") && !description.contains("mapped"))
       description["conv_channel_split"] = true;
+    if (before_0_2) drop_aihwkit_only_lightning_fields(description);
     ck.model = build_model_from_description(description, gen);
     load_model_state(*ck.model, model_state);
   } catch (const Error& e) {

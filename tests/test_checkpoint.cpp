@@ -381,3 +381,28 @@ TEST_CASE("a checkpoint written before 0.2.0 rebuilds its convolutions with the 
   write("0.2.0");
   CHECK_THROWS_AS(load_checkpoint(path), IoError);
 }
+
+// aimc before 0.2.0 wrote every aihwkit IOParameters field into a
+// TorchInferenceRPUConfig's forward; 0.2.0 rejects them in a config, but such
+// a file still loads (with lightning's fields only).
+TEST_CASE("a 0.1.0 TorchInferenceRPUConfig checkpoint with aihwkit's IOParameters fields still loads") {
+  TempDir dir;
+  const std::string path = (dir.path / "old_lightning.safetensors").string();
+  nlohmann::json description = model_description("mlp");
+  description["rpu_config"] = {{"family", "TorchInferenceRPUConfig"}};
+  description["analog_seed"] = 3;
+  Generator gen(0);
+  auto model = build_model_from_description(description, gen);
+  description["rpu_config"]["forward"] = {{"inp_res", -1}, {"w_noise", 0.0}, {"noise_management", "ABS_MAX"}};
+  auto write = [&](const std::string& version) {
+    write_safetensors(path, model->state_dict(), {{"aimc.model", description.dump()}, {"aimc.version", version}});
+  };
+  write("0.1.0");
+  Checkpoint ck = load_checkpoint(path);
+  model->eval();
+  ck.model->eval();
+  const Tensor x = Generator(4).normal({3, 1, 28, 28});
+  CHECK((*model)(x).to_vector() == (*ck.model)(x).to_vector());
+  write("0.2.0");
+  CHECK_THROWS_WITH(load_checkpoint(path), Catch::Contains("forward.noise_management"));
+}

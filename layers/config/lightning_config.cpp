@@ -89,24 +89,22 @@ LightningIOParameters LightningIOParameters::from_json(const nlohmann::json& j, 
   r.read("out_noise_per_channel", io.out_noise_per_channel);
   r.read("out_bound", io.out_bound);
   r.read_resolution("out_res", io.out_res);
-  // The other keys must be aihwkit IOParameters fields at their defaults:
-  // read them as aihwkit's IOParameters (unknown names and wrong types are
-  // rejected there) and compare in aimc's canonical spelling.
-  nlohmann::json foreign = nlohmann::json::object();
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (is_one_of(it.key(), kLightningIOFields)) continue;
-    (void)r.find(it.key().c_str());
-    foreign[it.key()] = it.value();
+    const bool aihwkit_field = aimc::to_json(IOParameters{}).contains(it.key());
+    throw ConfigError(where + "." + it.key() + " is not supported: " +
+                      (aihwkit_field ? "it is a field of aihwkit's IOParameters, which " : "") +
+                      "aihwkit-lightning's IOParameters does not have (it has " + field_list(kLightningIOFields) +
+                      "); remove it");
   }
   r.finish();
-  if (!foreign.empty()) {
-    const nlohmann::json read = aimc::to_json(io_parameters_from_json(foreign, where));
-    nlohmann::json given = nlohmann::json::object();
-    for (auto it = foreign.begin(); it != foreign.end(); ++it) given[it.key()] = read[it.key()];
-    reject_foreign_fields(given, aimc::to_json(IOParameters{}), kLightningIOFields, where, "IOParameters");
-  }
   io.validate(where);
   return io;
+}
+
+const std::vector<std::string>& LightningIOParameters::fields() {
+  static const std::vector<std::string> names(kLightningIOFields.begin(), kLightningIOFields.end());
+  return names;
 }
 
 // ---- mapping, clip, modifier ----

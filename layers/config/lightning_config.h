@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -35,12 +36,15 @@ struct LightningIOParameters {
   // in (0, 1], out_noise >= 0, out_res > 0 only with out_bound > 0.
   void validate(const std::string& where = "LightningIOParameters") const;
   nlohmann::json to_json() const;
-  // Missing fields keep lightning's defaults. A field of aihwkit's
-  // IOParameters that lightning lacks (w_noise, noise_management, ...) is
-  // accepted only at aihwkit's default value and otherwise rejected with a
-  // ConfigError naming it; any other unknown field is rejected.
+  // Missing fields keep lightning's defaults. Any other field, among them
+  // those of aihwkit's IOParameters that lightning lacks (w_noise,
+  // noise_management, ...: aihwkit's defaults of some, such as
+  // noise_management ABS_MAX, mean "on"), is rejected with a ConfigError
+  // naming it and lightning's fields.
   static LightningIOParameters from_json(const nlohmann::json& j,
                                          const std::string& where = "LightningIOParameters");
+  // The JSON fields above.
+  static const std::vector<std::string>& fields();
 };
 
 // Lightning's MappingParameter defaults: max_input_size -1 (no split). Lightning

@@ -97,9 +97,9 @@ struct InferenceRPUConfig {
 
 // aihwkit-lightning 2.1's TorchInferenceRPUConfig, with lightning's defaults
 // (layers/config/lightning_config.h): every forward nonideality off, no input
-// range, no tile split. Fields of aihwkit's classes that lightning lacks are
-// accepted only at aihwkit's defaults (so configs written by aihwkit or by
-// earlier aimc still read) and rejected otherwise, naming the field.
+// range, no tile split. Fields of aihwkit's IOParameters that lightning
+// lacks are rejected, naming the field; those of the modifier, clip and input
+// range are accepted only at aihwkit's defaults.
 struct TorchInferenceRPUConfig {
   static constexpr const char* kFamily = "TorchInferenceRPUConfig";
   static constexpr AnalogTileClass kTileClass = AnalogTileClass::Inference;
