@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cmath>
 #include <iostream>
+#include <mutex>
+#include <sstream>
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
@@ -85,7 +87,12 @@ AnalogCore::AnalogCore(const TileGrid& grid, const RPUConfig& rpu_config, std::u
   if (rpu_config.holds<TorchInferenceRPUConfig>()) {
     lightning_ = true;
     lightning_config_ = rpu_config.get<TorchInferenceRPUConfig>();
-    lightning_disable_modifier_during_test(lightning_config_, std::cerr);
+    // Warned once per process (every layer and every checkpoint load would repeat it).
+    std::ostringstream warning;
+    if (lightning_disable_modifier_during_test(lightning_config_, warning)) {
+      static std::once_flag once;
+      std::call_once(once, [&] { std::cerr << warning.str(); });
+    }
     clip_ = lightning_config_.clip;
     modifier_ = lightning_config_.modifier;
     if (input_range_param_.enable) {
