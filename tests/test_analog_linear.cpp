@@ -199,6 +199,9 @@ TEST_CASE("AnalogLinear rejects configs it cannot run yet and wrong input shapes
   InferenceRPUConfig c;
   c.mapping.weight_scaling_lr_compensation = true;  // clip is not wired yet
   CHECK_THROWS_AS(AnalogLinear(4, 3, true, c, gen), ConfigError);
+  InferenceRPUConfig per_sample;
+  per_sample.modifier.per_batch_sample = true;  // silently ignored before: now a clear error
+  CHECK_THROWS_WITH(AnalogLinear(4, 3, true, per_sample, gen), Catch::Contains("modifier.per_batch_sample"));
   TorchInferenceRPUConfig dac_without_range;
   dac_without_range.forward.inp_res = 1.f / 254.f;  // lightning: the DAC needs an input range
   CHECK_THROWS_AS(AnalogLinear(4, 3, true, dac_without_range, gen), ConfigError);

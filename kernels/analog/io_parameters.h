@@ -93,7 +93,9 @@ struct IOParameters {
   // current is −v_offset_w_min·Σ_j v_j; 0: no reference column.
   float v_offset_w_min = -1.0f;
   // Series resistance of the output lines, in units of 1/(output current):
-  // a line's current y becomes y/(1 + r_series·|y|) (0 = off).
+  // a current c becomes c/(1 + r_series·|c|) (0 = off); with the reference
+  // column (v_offset_w_min ≠ 0) the line and reference currents are
+  // compressed separately (kernels/cpu/analog_mvm.h has the full formula).
   float r_series = 0.0f;
   // Device-to-device read asymmetry: in the negative-input pass of the
   // POS_NEG_SEPARATE modes every weight reads as W_ij·(1 + w_read_asymmetry_dtod·ξ_ij),

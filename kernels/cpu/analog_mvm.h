@@ -35,10 +35,11 @@
 // - Noise management: α <= 0 with inp_noise <= 0 gives a zero output row; α
 //   <= 0 with input noise runs the row unscaled (α = 1). ABS_MAX_NP_SUM uses
 //   aihwkit's nm_assumed_wmax = 0.6 and, without output bound, bound 1.
-//   AVERAGE_ABS_MAX (batch form, as aihwkit's CUDA): in training the running
-//   value v becomes v·(1−d) + d·mean_rows(max|x|) with d = min(1e-3·N, 1)
-//   (d = 1 when v < 0, i.e. uninitialised), and every row uses the new v; in
-//   eval v is used as is (v < 0: α = 1). The caller owns v (pass a pointer).
+//   AVERAGE_ABS_MAX (as aihwkit's CPU tile, analog::average_abs_max_scan):
+//   row by row, in training and in eval, the running value v becomes
+//   max|x_i| for the first row ever (v < 0: uninitialised), else
+//   v·(1 − 1e-3) + 1e-3·max|x_i|, and row i uses α_i = v. The caller owns v
+//   (pass a pointer; the tile keeps it in its state).
 // - POS_NEG_SEPARATE: after the DAC (noise included) the input is split into
 //   v⁻ = min(v,0) and v⁺ = max(v,0); each goes through the crossbar with its
 //   own IR drop and weight noise (drawn separately); the two analog results

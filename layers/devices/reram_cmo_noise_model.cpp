@@ -9,8 +9,7 @@
 //                σ_read = 0.0277316483·log10(g_d)·√ln((t + t_read)/(2 t_read)), t_read = 1 µs,
 //                g = clamp(g_d + read_noise_scale·σ_read·ξ₂, g_min, g_max)
 //   at t = 0     g = g_prog (not clamped, as aihwkit)
-// The spread s0·ln t + s1 is added in µS, as aihwkit's code does (REFERENCE.md
-// calls it relative).
+// The spread s0·ln t + s1 is added in µS, as aihwkit's code does.
 // Notes: aihwkit's default acceptance_range 0.02 is not a key of its table
 // and silently selects the 0.2 % coefficients; here 0.02 means 2 %, as
 // documented. log10 is taken of max(g_d, 1e-7) so a collapsed device reads

@@ -65,6 +65,9 @@ std::pair<IOParameters, IOParameters> tile_io_parameters(const RPUConfig& rpu_co
     return {exact, exact};
   }
   const auto& c = rpu_config.get<InferenceRPUConfig>();
+  if (c.modifier.per_batch_sample)
+    throw ConfigError("modifier.per_batch_sample = true is not implemented yet (one weight-noise sample per "
+                      "mini-batch and tile; use false)");
   if (!with_core_periphery && (c.modifier.type != WeightModifierType::None || c.clip.type != WeightClipType::None ||
                                c.remap.type != WeightRemapType::None))
     throw ConfigError("weight clip / modifier / remap are not implemented for this layer (use type NONE)");
