@@ -129,6 +129,30 @@ struct CrossbarShape {
   }
 };
 
+// The float GEMM of a device (cpu::gemm or cuda::gemm: the same arguments).
+using GemmFunction = void (*)(const cpu::GemmShape&, float, const float*, const float*, float, float*);
+
+// The crossbar with its weights w, multiplying through the device's GEMM.
+template <GemmFunction Gemm>
+struct Crossbar : CrossbarShape {
+  const float* w;
+  // Y[rows, out_len] = V[rows, in_len]·op(mat), mat laid out like w.
+  void product(const float* mat, const float* v, std::int64_t rows, float* y) const {
+    if (rows > 0) Gemm(gemm(rows), 1.f, v, mat, 0.f, y);
+  }
+  // As product for the rows of both phases: the first m rows (negative
+  // pass) read neg, the rest read mat (one GEMM when they are the same).
+  void product_phases(const float* neg, const float* mat, const float* v, std::int64_t rows, std::int64_t m,
+                      float* y) const {
+    if (neg == mat) {
+      product(mat, v, rows, y);
+      return;
+    }
+    product(neg, v, m, y);
+    product(mat, v + m * in_len(), rows - m, y + m * out_len());
+  }
+};
+
 // The DAC input scale of a row in a pass: 1/α (when α is used and > 0), /r
 // in the iterative modes.
 AIMC_HD float dac_scale(const Periphery& p, float alpha, bool use_alpha, float r) {

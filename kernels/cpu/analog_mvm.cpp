@@ -182,25 +182,7 @@ bool adc_row(const Periphery& p, const float* nl, const float* sigma, float* y, 
   return true;
 }
 
-// The crossbar with its weights (see analog::CrossbarShape).
-struct Crossbar : analog::CrossbarShape {
-  const float* w;
-  // Y[m,out_len] = V[m,in_len]·op(mat)ᵀ, mat laid out like w.
-  void product(const float* mat, const float* v, std::int64_t m, float* y) const {
-    if (m > 0) cpu::gemm(gemm(m), 1.f, v, mat, 0.f, y);
-  }
-  // As product for the rows of both phases: the first m rows (negative
-  // pass) read neg, the rest read mat (one GEMM when they are the same).
-  void product_phases(const float* neg, const float* mat, const float* v, std::int64_t rows, std::int64_t m,
-                      float* y) const {
-    if (neg == mat) {
-      product(mat, v, rows, y);
-      return;
-    }
-    product(neg, v, m, y);
-    product(mat, v + m * in_len(), rows - m, y + m * out_len());
-  }
-};
+using Crossbar = analog::Crossbar<&cpu::gemm>;
 
 // The weights the crossbar reads: W and |W|, and for the negative-input pass
 // (POS_NEG with read asymmetry) W·a and |W·a|; the negative ones alias W's

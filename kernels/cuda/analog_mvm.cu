@@ -251,23 +251,8 @@ unsigned row_blocks(std::int64_t rows) {
   return static_cast<unsigned>(std::min<std::int64_t>(std::max<std::int64_t>(rows, 1), 1 << 20));
 }
 
-// The crossbar with its device weights (see analog::CrossbarShape).
-struct Crossbar : analog::CrossbarShape {
-  const float* w;
-  void product(const float* mat, const float* v, std::int64_t rows, float* y) const {
-    if (rows > 0) cuda::gemm(gemm(rows), 1.f, v, mat, 0.f, y);
-  }
-  // As the CPU's: the first m rows (negative pass) read neg, the rest mat.
-  void product_phases(const float* neg, const float* mat, const float* v, std::int64_t rows, std::int64_t m,
-                      float* y) const {
-    if (neg == mat) {
-      product(mat, v, rows, y);
-      return;
-    }
-    product(neg, v, m, y);
-    product(mat, v + m * in_len(), rows - m, y + m * out_len());
-  }
-};
+// The crossbar with its device weights.
+using Crossbar = analog::Crossbar<&cuda::gemm>;
 
 // α for every row on the host (all 1 without noise management); as the CPU's
 // noise_management(), with the AVERAGE_ABS_MAX scan over the rows on the host.
