@@ -10,6 +10,7 @@
 #include "layers/tiles/tile_programming.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 namespace aimc {
@@ -17,27 +18,45 @@ namespace {
 
 const std::string kOptimPrefix = "optim.";
 
-// A programmed model (REFERENCE.md section 5) saves its tiles' programming
-// state, which exists only after programming: the rebuilt model is programmed
-// (in eval mode) so those tensors exist, then everything is loaded; tiles the
-// file holds no programming for are set back to unprogrammed. Strict
-// otherwise: every other key must match both ways.
-// Checkpoints written before the tile state held the chip seed have a [4]
-// "..._state" per tile; the seed is the one the rebuilt model drew from the
-// description's analog_seed, so those states are completed from the model.
-NamedTensors upgrade_tile_states(const Module& model, NamedTensors state) {
-  const NamedTensors own = model.named_buffers();
-  for (auto& [name, t] : state) {
-    if (t.numel() != 4 || name.size() < 6 || name.compare(name.size() - 6, 6, "_state") != 0) continue;
-    for (const auto& [own_name, own_t] : own) {
-      if (own_name != name || own_t.numel() != 6) continue;
-      Tensor upgraded = own_t.to(DType::Float64).contiguous().clone();
-      const Tensor old = t.to(DType::Float64).contiguous();
-      std::copy(old.data<double>(), old.data<double>() + 4, upgraded.data<double>());
-      t = upgraded;
+// Checkpoints from before the tile state had named entries hold one float64
+// "<tile>_state" per tile with fixed positions: [0]/[1] the forward/backward
+// stream counters, [2]/[3] the forward/backward AVERAGE_ABS_MAX running
+// values and, since the state held the chip seed, [4]/[5] the seed's low and
+// high 32 bits. Such a vector becomes the named entries (analog_tile.h); a
+// [4] one takes the seed the rebuilt model drew from the description's
+// analog_seed, the one the file's model had.
+NamedTensors upgrade_tile_states(const Module& model, const NamedTensors& state) {
+  static const std::string kOld = "_state";
+  std::map<std::string, Tensor> own;
+  for (const auto& [name, t] : model.named_buffers()) own.emplace(name, t);
+  NamedTensors out;
+  for (const auto& [name, t] : state) {
+    const bool old_name = name.size() > kOld.size() && name.compare(name.size() - kOld.size(), kOld.size(), kOld) == 0;
+    const std::string tile = old_name ? name.substr(0, name.size() - kOld.size()) : "";
+    const auto seed_it = own.find(tile + "_seed");
+    if (!old_name || own.count(name) || seed_it == own.end() || !own.count(tile + "_forward_counter")) {
+      out.emplace_back(name, t);
+      continue;
+    }
+    if (t.numel() != 4 && t.numel() != 6)
+      throw ValueError("tile state '" + name + "' has " + std::to_string(t.numel()) +
+                       " values, expected 4 or 6 (forward/backward counters and running values[, seed])");
+    const Tensor v = t.to(Device::cpu()).to(DType::Float64).contiguous();
+    const double* p = v.data<double>();
+    auto int64 = [](std::int64_t x) { return Tensor::from_vector(std::vector<std::int64_t>{x}, {}); };
+    // Counters were exact integers below 2^53, the running values float32s.
+    out.emplace_back(tile + "_forward_counter", int64(static_cast<std::int64_t>(p[0])));
+    out.emplace_back(tile + "_backward_counter", int64(static_cast<std::int64_t>(p[1])));
+    out.emplace_back(tile + "_forward_nm_running", Tensor::scalar(p[2], DType::Float32));
+    out.emplace_back(tile + "_backward_nm_running", Tensor::scalar(p[3], DType::Float32));
+    if (t.numel() == 6) {
+      const std::uint64_t seed = static_cast<std::uint64_t>(p[4]) | (static_cast<std::uint64_t>(p[5]) << 32);
+      out.emplace_back(tile + "_seed", int64(static_cast<std::int64_t>(seed)));
+    } else {
+      out.emplace_back(tile + "_seed", seed_it->second.clone());
     }
   }
-  return state;
+  return out;
 }
 
 // Before 0.2.0 a TorchInferenceRPUConfig's JSON carried every field of
@@ -56,6 +75,11 @@ void drop_aihwkit_only_lightning_fields(nlohmann::json& description) {
   rpu["forward"] = forward;
 }
 
+// A programmed model (REFERENCE.md section 5) saves its tiles' programming
+// state, which exists only after programming: the rebuilt model is programmed
+// (in eval mode) so those tensors exist, then everything is loaded; tiles the
+// file holds no programming for are set back to unprogrammed. Strict
+// otherwise: every other key must match both ways.
 void load_model_state(Module& model, const NamedTensors& state_in) {
   const NamedTensors state = upgrade_tile_states(model, state_in);
   bool programmed = false;

@@ -24,6 +24,7 @@ const char* dtype_code(DType t) {
     case DType::Float32: return "F32";
     case DType::Float64: return "F64";
     case DType::Int32: return "I32";
+    case DType::Int64: return "I64";
   }
   return "?";
 }
@@ -32,6 +33,7 @@ bool parse_dtype(const std::string& code, DType& out) {
   if (code == "F32") out = DType::Float32;
   else if (code == "F64") out = DType::Float64;
   else if (code == "I32") out = DType::Int32;
+  else if (code == "I64") out = DType::Int64;
   else return false;
   return true;
 }
@@ -153,7 +155,7 @@ SafetensorsFile read_safetensors(const std::string& path) {
     if (!info.contains("dtype") || !info["dtype"].is_string()) throw bad("missing dtype");
     Entry e{name, DType::Float32, {}, 0, 0};
     const std::string code = info["dtype"].get<std::string>();
-    if (!parse_dtype(code, e.dtype)) throw bad("unsupported dtype '" + code + "' (expected F32, F64 or I32)");
+    if (!parse_dtype(code, e.dtype)) throw bad("unsupported dtype '" + code + "' (expected F32, F64, I32 or I64)");
     if (!info.contains("shape") || !info["shape"].is_array()) throw bad("missing shape");
     const auto& shape = info["shape"];
     if (shape.size() > static_cast<std::size_t>(kMaxDims))

@@ -6,7 +6,7 @@
 //  "__metadata__": {"key": "value"}} padded with spaces to a multiple of 8,
 // then the raw little-endian tensor data; offsets are relative to the start of
 // the data and the tensors cover it exactly, in write order. Supported dtypes:
-// F32, F64, I32.
+// F32, F64, I32, I64.
 #pragma once
 
 #include <map>
@@ -33,7 +33,7 @@ void write_safetensors(const std::string& path, const std::vector<std::pair<std:
                        const std::map<std::string, std::string>& metadata = {});
 
 // Reads a file written by write_safetensors (or Python's safetensors with
-// F32/F64/I32 tensors of at most 5 dims) into CPU tensors. Every length,
+// F32/F64/I32/I64 tensors of at most 5 dims) into CPU tensors. Every length,
 // offset, dtype and shape is checked against the file: a truncated or corrupt
 // file throws IoError naming the path and the problem.
 SafetensorsFile read_safetensors(const std::string& path);

@@ -2,6 +2,7 @@
 #include "engine/tensor.h"
 
 #include <climits>
+#include <limits>
 #include <cstring>
 #include <type_traits>
 #include <sstream>
@@ -78,6 +79,7 @@ Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device
 Tensor Tensor::from_vector(const std::vector<float>& v, const Shape& s) { return from_values(v, s); }
 Tensor Tensor::from_vector(const std::vector<double>& v, const Shape& s) { return from_values(v, s); }
 Tensor Tensor::from_vector(const std::vector<std::int32_t>& v, const Shape& s) { return from_values(v, s); }
+Tensor Tensor::from_vector(const std::vector<std::int64_t>& v, const Shape& s) { return from_values(v, s); }
 Tensor Tensor::scalar(double value, DType dtype) { return full({}, value, dtype); }
 
 void Tensor::check_defined(const char* what) const {
@@ -118,6 +120,7 @@ double Tensor::item() const {
     case DType::Float32: return *c.data<float>();
     case DType::Float64: return *c.data<double>();
     case DType::Int32: return *c.data<std::int32_t>();
+    case DType::Int64: return static_cast<double>(*c.data<std::int64_t>());
   }
   return 0;
 }
@@ -192,10 +195,15 @@ Tensor Tensor::to(DType target) const {
     const F* s = static_cast<const F*>(src.raw_data());
     T* d = static_cast<T*>(out.raw_data());
     for (std::int64_t i = 0; i < n; ++i) {
-      if constexpr (std::is_same_v<T, std::int32_t> && !std::is_same_v<F, std::int32_t>) {
+      if constexpr (std::is_integral_v<T> && !(std::is_integral_v<F> && sizeof(F) <= sizeof(T))) {
         // NaN -> 0, out of range saturates (a plain cast would be undefined).
+        // 2^63 and -2^63 are exact doubles; int64 -> int32 passes exactly.
+        constexpr double hi = -static_cast<double>(std::numeric_limits<T>::min());  // 2^31 or 2^63
         const double v = static_cast<double>(s[i]);
-        d[i] = v != v ? 0 : v >= 2147483647.0 ? INT32_MAX : v <= -2147483648.0 ? INT32_MIN : static_cast<T>(v);
+        d[i] = v != v     ? T{0}
+               : v >= hi  ? std::numeric_limits<T>::max()
+               : v <= -hi ? std::numeric_limits<T>::min()
+                          : static_cast<T>(v);
       } else {
         d[i] = static_cast<T>(s[i]);
       }
@@ -206,14 +214,16 @@ Tensor Tensor::to(DType target) const {
       case DType::Float32: convert(from, float{}); break;
       case DType::Float64: convert(from, double{}); break;
       case DType::Int32: convert(from, std::int32_t{}); break;
+      case DType::Int64: convert(from, std::int64_t{}); break;
     }
   };
   switch (dtype()) {
     case DType::Float32: with_target(float{}); break;
     case DType::Float64: with_target(double{}); break;
     case DType::Int32: with_target(std::int32_t{}); break;
+    case DType::Int64: with_target(std::int64_t{}); break;
   }
-  if (target == DType::Int32) return out;
+  if (is_integer_dtype(target)) return out;
   return record(out, "to_dtype", {src}, [from = dtype()](const Tensor& g) {
     return std::vector<Tensor>{g.to(from)};
   });
@@ -253,6 +263,7 @@ Tensor& Tensor::fill_(double value) {
     case DType::Float32: run(float{}); break;
     case DType::Float64: run(double{}); break;
     case DType::Int32: run(std::int32_t{}); break;
+    case DType::Int64: run(std::int64_t{}); break;
   }
   return *this;
 }
@@ -321,7 +332,8 @@ bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad; }
 Tensor& Tensor::set_requires_grad(bool value) {
   check_defined("set_requires_grad");
   if (impl_->grad_fn) throw ValueError("set_requires_grad on a non-leaf tensor (detach it first)");
-  if (value && dtype() == DType::Int32) throw ValueError("int32 tensors cannot require grad");
+  if (value && is_integer_dtype(dtype()))
+    throw ValueError(std::string(dtype_name(dtype())) + " tensors cannot require grad");
   impl_->requires_grad = value;
   return *this;
 }

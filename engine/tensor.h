@@ -42,6 +42,7 @@ class Tensor {
   static Tensor from_vector(const std::vector<float>& values, const Shape& shape);
   static Tensor from_vector(const std::vector<double>& values, const Shape& shape);
   static Tensor from_vector(const std::vector<std::int32_t>& values, const Shape& shape);
+  static Tensor from_vector(const std::vector<std::int64_t>& values, const Shape& shape);
   static Tensor scalar(double value, DType dtype = DType::Float32);
 
   bool defined() const { return impl_ != nullptr; }

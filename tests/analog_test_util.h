@@ -4,6 +4,8 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
+#include <cstdint>
+#include <string>
 #include <vector>
 
 #include "engine/ops.h"
@@ -37,6 +39,43 @@ inline bool has_name(const NamedTensors& list, const std::string& name) {
   for (const auto& [n, t] : list)
     if (n == name) return true;
   return false;
+}
+
+// A state dict in the layout of checkpoints from before the tile state had
+// named entries: each tile's entries (analog_tile.h) packed into one float64
+// "<tile>_state" [6] (forward/backward counters, forward/backward running
+// values, seed low/high 32 bits) or, as files from before the state held the
+// seed, [4] without the seed; at the place of the tile's first entry.
+inline NamedTensors packed_tile_states(const NamedTensors& state, int size) {
+  const std::string first = "_forward_counter";
+  auto ends_with = [](const std::string& s, const std::string& end) {
+    return s.size() > end.size() && s.compare(s.size() - end.size(), end.size(), end) == 0;
+  };
+  auto value = [&](const std::string& name) -> const Tensor& {
+    for (const auto& [n, t] : state)
+      if (n == name) return t;
+    FAIL("no entry " << name);
+    return state.front().second;
+  };
+  NamedTensors out;
+  for (const auto& [name, t] : state) {
+    if (ends_with(name, first)) {
+      const std::string tile = name.substr(0, name.size() - first.size());
+      const auto seed = static_cast<std::uint64_t>(*value(tile + "_seed").data<std::int64_t>());
+      std::vector<double> v{value(tile + "_forward_counter").item(), value(tile + "_backward_counter").item(),
+                            value(tile + "_forward_nm_running").item(), value(tile + "_backward_nm_running").item(),
+                            static_cast<double>(seed & 0xffffffffu), static_cast<double>(seed >> 32)};
+      v.resize(static_cast<std::size_t>(size));
+      out.emplace_back(tile + "_state", Tensor::from_vector(v, {size}));
+      continue;
+    }
+    bool tile_entry = false;
+    for (const char* other : {"_backward_counter", "_forward_nm_running", "_backward_nm_running", "_seed"})
+      if (ends_with(name, other) && has_name(state, name.substr(0, name.size() - std::string(other).size()) + first))
+        tile_entry = true;
+    if (!tile_entry) out.emplace_back(name, t);
+  }
+  return out;
 }
 
 // The bits of layer(x) and of d sum(layer(x)) / dx (x must require grad).

@@ -16,12 +16,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "analog_test_util.h"
 #include "convert/checkpoint.h"
 #include "convert/models.h"
 #include "engine/generator.h"
 #include "engine/ops.h"
 #include "engine/safetensors.h"
 #include "layers/modules/analog_conv.h"
+#include "layers/modules/analog_linear.h"
 #include "layers/optim/adam.h"
 #include "layers/optim/sgd.h"
 
@@ -99,15 +101,17 @@ TEST_CASE("safetensors round trip keeps dtypes, shapes, values, order and metada
   Tensor f32 = Tensor::from_vector(std::vector<float>{1.5f, -2.25f, 3e-38f, 7}, {2, 2});
   Tensor f64 = Tensor::from_vector(std::vector<double>{1.0 / 3.0, -1e300}, {2, 1, 1});
   Tensor i32 = Tensor::from_vector(std::vector<std::int32_t>{-7, 2147483647, 0}, {3});
+  Tensor i64 = Tensor::from_vector(std::vector<std::int64_t>{INT64_MIN, (std::int64_t(1) << 53) + 1}, {2});
   Tensor scalar = Tensor::scalar(42.0);
   Tensor empty = Tensor::zeros({0, 4});
   Tensor strided = Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3}).transpose(0, 1);
   write_safetensors(path,
-                    {{"z_f32", f32}, {"f64", f64}, {"i32", i32}, {"scalar", scalar}, {"empty", empty}, {"t", strided}},
+                    {{"z_f32", f32}, {"f64", f64}, {"i32", i32}, {"scalar", scalar}, {"empty", empty}, {"t", strided},
+                     {"i64", i64}},
                     {{"note", "hello"}, {"json", "{\"a\": 1}"}});
   CHECK(!fs::exists(path + ".tmp"));
   SafetensorsFile file = read_safetensors(path);
-  REQUIRE(file.tensors.size() == 6);
+  REQUIRE(file.tensors.size() == 7);
   CHECK(file.tensors[0].first == "z_f32");
   CHECK(same_bits(file.tensors[0].second, f32));
   CHECK(same_bits(file.tensors[1].second, f64));
@@ -117,6 +121,7 @@ TEST_CASE("safetensors round trip keeps dtypes, shapes, values, order and metada
   CHECK(file.tensors[4].second.shape() == Shape{0, 4});
   CHECK(file.tensors[5].second.shape() == Shape{3, 2});
   CHECK(file.tensors[5].second.to_vector() == std::vector<float>{1, 4, 2, 5, 3, 6});
+  CHECK(same_bits(file.tensors[6].second, i64));
   CHECK(file.metadata == std::map<std::string, std::string>{{"note", "hello"}, {"json", "{\"a\": 1}"}});
 }
 
@@ -405,4 +410,74 @@ TEST_CASE("a 0.1.0 TorchInferenceRPUConfig checkpoint with aihwkit's IOParameter
   CHECK((*model)(x).to_vector() == (*ck.model)(x).to_vector());
   write("0.2.0");
   CHECK_THROWS_WITH(load_checkpoint(path), Catch::Contains("forward.noise_management"));
+}
+
+// Before the tile state had named entries, each tile saved one float64
+// "<tile>_state": [6] (counters, AVERAGE_ABS_MAX running values, seed
+// low/high 32 bits) or, before that, [4] without the seed. Such files load
+// into the named entries with the same values, so the loaded model continues
+// the noise streams of the one that wrote it bit for bit.
+TEST_CASE("checkpoints with the packed float64 tile state ([6] and [4]) load into the named entries",
+          "[checkpoint]") {
+  TempDir dir;
+  const std::string path = dir.file("packed.safetensors");
+  nlohmann::json description = model_description("mlp");
+  description["rpu_config"] = {{"family", "InferenceRPUConfig"},
+                               {"forward", {{"noise_management", "AVERAGE_ABS_MAX"}}},
+                               {"mapping", {{"max_input_size", 256}, {"max_output_size", 256}}}};
+  description["analog_seed"] = 7;
+  const Tensor x = Generator(4).normal({3, 1, 28, 28});
+  for (int size : {6, 4}) {
+    CAPTURE(size);
+    Generator gen(0);
+    auto model = build_model_from_description(description, gen);
+    // [6]: a chip only the file knows (another seed, high bits set); [4]: the
+    // one the description's analog_seed gives, as those files assumed.
+    if (size == 6) model->reseed_analog(0x123456789abcdefull);
+    model->eval();
+    (void)(*model)(x);
+    (void)(*model)(x);  // counters and running values past their initial values
+    save_checkpoint(path, *model, description);
+    SafetensorsFile f = read_safetensors(path);
+    const NamedTensors packed = test::packed_tile_states(f.tensors, size);
+    // The mlp's first layer (784 inputs, tiles of at most 256) has four
+    // tiles, the others one each: six tiles, five entries to one each.
+    std::size_t tiles = 0;
+    for (const auto& [name, t] : f.tensors) tiles += name.find("_forward_counter") != std::string::npos;
+    REQUIRE(tiles == 6);
+    REQUIRE(test::has_name(packed, "1.tile_0_3_state"));
+    REQUIRE_FALSE(test::has_name(packed, "1.tile_0_0_seed"));
+    REQUIRE(packed.size() == f.tensors.size() - 4 * tiles);
+    write_safetensors(path, packed, f.metadata);
+
+    Checkpoint ck = load_checkpoint(path);
+    const NamedTensors a = model->state_dict(), b = ck.model->state_dict();
+    REQUIRE(a.size() == b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      CHECK(a[i].first == b[i].first);
+      CHECK(same_bits(a[i].second, b[i].second));  // names, dtypes and values
+    }
+    // The named entries of one tile, by hand: the counters advanced, the
+    // running value was set, the seed is the writer's.
+    const AnalogTile& written = dynamic_cast<AnalogLinear&>(*model->named_children()[1].second).tile_array().tile(0, 2);
+    const AnalogTile& loaded = dynamic_cast<AnalogLinear&>(*ck.model->named_children()[1].second).tile_array().tile(0, 2);
+    CHECK(written.forward_counter() > 0);
+    CHECK(loaded.forward_counter() == written.forward_counter());
+    CHECK(loaded.backward_counter() == written.backward_counter());
+    CHECK(written.nm_running(0) > 0.f);
+    CHECK(loaded.nm_running(0) == written.nm_running(0));
+    CHECK(loaded.nm_running(1) == written.nm_running(1));
+    CHECK(loaded.seed() == written.seed());
+    if (size == 6) CHECK((written.seed() >> 32) != 0);  // the high half travelled too
+    ck.model->eval();
+    CHECK((*model)(x).to_vector() == (*ck.model)(x).to_vector());
+  }
+  // A packed state of another size is refused, naming the key.
+  Generator gen(0);
+  auto model = build_model_from_description(description, gen);
+  NamedTensors state = test::packed_tile_states(model->state_dict(), 6);
+  for (auto& [name, t] : state)
+    if (name == "1.tile_0_0_state") t = t.slice(0, 0, 5).contiguous();
+  write_safetensors(path, state, {{"aimc.model", description.dump()}, {"aimc.version", version()}});
+  CHECK_THROWS_WITH(load_checkpoint(path), Catch::Contains("1.tile_0_0_state") && Catch::Contains("4 or 6"));
 }

@@ -122,3 +122,32 @@ TEST_CASE("float to int32 conversion saturates and maps NaN to 0") {
   CHECK(p[3] == INT32_MIN);
   CHECK(p[4] == 0);
 }
+
+TEST_CASE("int64 holds all 64 bits, converts exactly and saturates from floats") {
+  // 2^53 + 1 and INT64_MIN: exact in int64, not in a double.
+  Tensor i = Tensor::from_vector(std::vector<std::int64_t>{(std::int64_t(1) << 53) + 1, INT64_MIN, -3}, {3});
+  CHECK(i.dtype() == DType::Int64);
+  CHECK(dtype_size(DType::Int64) == 8);
+  CHECK(i.clone().data<std::int64_t>()[0] == (std::int64_t(1) << 53) + 1);
+  CHECK(i.to(DType::Float64).data<double>()[2] == -3.0);
+  const Tensor i32 = i.to(DType::Int32);  // saturates
+  const std::int32_t* narrow = i32.data<std::int32_t>();
+  CHECK(narrow[0] == INT32_MAX);
+  CHECK(narrow[1] == INT32_MIN);
+  CHECK(narrow[2] == -3);
+  CHECK(Tensor::from_vector(std::vector<std::int32_t>{-5}, {1}).to(DType::Int64).data<std::int64_t>()[0] == -5);
+  Tensor f = Tensor::from_vector(std::vector<double>{1.9, -2.5, 1e19, -1e19, std::nan(""), 9007199254740992.0}, {6});
+  const Tensor i64 = f.to(DType::Int64);
+  const std::int64_t* p = i64.data<std::int64_t>();
+  CHECK(p[0] == 1);
+  CHECK(p[1] == -2);
+  CHECK(p[2] == INT64_MAX);
+  CHECK(p[3] == INT64_MIN);
+  CHECK(p[4] == 0);
+  CHECK(p[5] == std::int64_t(1) << 53);
+  Tensor z = Tensor::zeros({2}, DType::Int64);
+  z.fill_(7);
+  CHECK(z.data<std::int64_t>()[1] == 7);
+  CHECK(Tensor::scalar(-4, DType::Int64).item() == -4.0);
+  CHECK_THROWS_AS(z.set_requires_grad(true), ValueError);
+}

@@ -365,8 +365,8 @@ AnalogCore::NamedTensorList AnalogCore::buffers() const {
   NamedTensorList out;
   for (std::int64_t r = 0; r < tiles_.rows(); ++r)
     for (std::int64_t c = 0; c < tiles_.columns(); ++c)
-      out.emplace_back("tile_" + std::to_string(r) + "_" + std::to_string(c) + "_state",
-                       tiles_.tile(r, c).state());
+      for (const auto& [name, t] : tiles_.tile(r, c).state().entries())
+        out.emplace_back("tile_" + std::to_string(r) + "_" + std::to_string(c) + "_" + name, t);
   if (mapping_scales_.defined()) out.emplace_back("mapping_scales", mapping_scales_);
   if (input_range_.defined() && !input_range_param_.learn_input_range) out.emplace_back("input_range", input_range_);
   if (!input_range_param_.learn_input_range)

@@ -137,7 +137,8 @@ class AnalogCore {
   // and learned; lightning: "input_range_<c>" per tile column), "out_scaling"
   // (when learn_out_scaling).
   NamedTensorList parameters() const;
-  // State: "mapping_scales" (omega > 0), "input_range" (enabled, not learned),
+  // State: every tile's state entries, "tile_<r>_<c>_<name>" (AnalogTile::state()),
+  // "mapping_scales" (omega > 0), "input_range" (enabled, not learned),
   // "input_range_update_idx" (enabled).
   NamedTensorList buffers() const;
 

@@ -10,8 +10,10 @@
 namespace aimc {
 namespace {
 using analog::TileStream;
-// The passes; each also names the state slot of its stream counter.
+// The passes, which index the tile's per-pass state handles.
 constexpr int kForwardPass = 0, kBackwardPass = 1;
+
+Tensor int64_scalar() { return Tensor::zeros({}, DType::Int64); }
 
 const float* data_or_null(const std::vector<float>& v) { return v.empty() ? nullptr : v.data(); }
 float* data_or_null(std::vector<float>& v) { return v.empty() ? nullptr : v.data(); }
@@ -58,8 +60,12 @@ AnalogTile::AnalogTile(std::int64_t out_size, std::int64_t in_size, const IOPara
       backward_io_(backward_io),
       lines_seed_(0),
       tile_id_(tile_id),
-      weight_(Tensor::zeros({out_size, in_size})),
-      state_(Tensor::from_vector(std::vector<double>{0, 0, -1, -1, 0, 0}, {6})) {
+      weight_(Tensor::zeros({out_size, in_size})) {
+  counter_[kForwardPass] = state_.add("forward_counter", int64_scalar());
+  counter_[kBackwardPass] = state_.add("backward_counter", int64_scalar());
+  nm_running_[kForwardPass] = state_.add("forward_nm_running", Tensor::zeros({}));
+  nm_running_[kBackwardPass] = state_.add("backward_nm_running", Tensor::zeros({}));
+  seed_ = state_.add("seed", int64_scalar());
   if (out_size < 1 || in_size < 1)
     throw ShapeError("an analog tile needs at least one row and column, got [" + std::to_string(out_size) + ", " +
                      std::to_string(in_size) + "]");
@@ -68,20 +74,17 @@ AnalogTile::AnalogTile(std::int64_t out_size, std::int64_t in_size, const IOPara
 }
 
 void AnalogTile::reseed(std::uint64_t seed) {
-  double* st = state_.data<double>();
-  st[0] = st[1] = 0.0;
-  st[2] = st[3] = -1.0;
-  st[4] = static_cast<double>(seed & 0xffffffffull);
-  st[5] = static_cast<double>(seed >> 32);
+  set_counters(0, 0);
+  for (Tensor& nm : nm_running_) *nm.data<float>() = -1.f;
+  *seed_.data<std::int64_t>() = static_cast<std::int64_t>(seed);  // the same 64 bits
   lines_seed_ = ~seed;  // force the draw
   refresh_lines();
   if (programming_) programming_->restart();
 }
 
-std::uint64_t AnalogTile::seed() const {
-  const double* st = state_.data<double>();
-  return static_cast<std::uint64_t>(st[4]) | (static_cast<std::uint64_t>(st[5]) << 32);
-}
+std::uint64_t AnalogTile::seed() const { return static_cast<std::uint64_t>(*seed_.data<std::int64_t>()); }
+
+float AnalogTile::nm_running(int pass) const { return *nm_running_[pass].data<float>(); }
 
 void AnalogTile::refresh_lines() {
   const std::uint64_t seed = this->seed();
@@ -95,19 +98,19 @@ void AnalogTile::refresh_lines() {
 }
 
 // One pass (0 forward, 1 backward): draws from the pass's stream at its
-// counter state[pass], keeps its noise-management value in state[pass + 2].
+// counter, keeps its noise-management running value.
 template <class Kernel>
 void AnalogTile::run_pass(Kernel kernel, int pass, const IOParameters& io, const cpu::AnalogLineValues& lines,
                           const float* in, std::int64_t n, float* out, bool is_test, const float* weights) {
-  double* st = state_.data<double>();
+  std::int64_t& counter = *counter_[pass].data<std::int64_t>();
   const TileStream purpose = pass == kForwardPass ? TileStream::Forward : TileStream::Backward;
-  const cpu::AnalogRandom random{seed(), analog::tile_stream(tile_id_, purpose), static_cast<std::uint64_t>(st[pass])};
-  float nm_running = static_cast<float>(st[pass + 2]);
+  const cpu::AnalogRandom random{seed(), analog::tile_stream(tile_id_, purpose), static_cast<std::uint64_t>(counter)};
+  float nm_running = *nm_running_[pass].data<float>();
   const float* w = weights != nullptr ? weights : weight_.data<float>();
   if (weights == nullptr && is_test && programmed()) w = programming_->weights();
   const auto stats = kernel(io, w, out_size_, in_size_, in, n, out, lines, random, &nm_running);
-  st[pass] += static_cast<double>(stats.blocks);
-  st[pass + 2] = nm_running;
+  counter += static_cast<std::int64_t>(stats.blocks);
+  *nm_running_[pass].data<float>() = nm_running;
 }
 
 void AnalogTile::forward(const float* x, std::int64_t n, float* y, bool is_test, const float* weights) {
@@ -157,16 +160,15 @@ void AnalogTile::backward(const float* d, std::int64_t n, float* dx, bool is_tes
 }
 
 std::uint64_t AnalogTile::forward_counter() const {
-  return static_cast<std::uint64_t>(state_.data<double>()[0]);
+  return static_cast<std::uint64_t>(*counter_[kForwardPass].data<std::int64_t>());
 }
 std::uint64_t AnalogTile::backward_counter() const {
-  return static_cast<std::uint64_t>(state_.data<double>()[1]);
+  return static_cast<std::uint64_t>(*counter_[kBackwardPass].data<std::int64_t>());
 }
 
 void AnalogTile::set_counters(std::uint64_t forward, std::uint64_t backward) {
-  double* st = state_.data<double>();
-  st[0] = static_cast<double>(forward);
-  st[1] = static_cast<double>(backward);
+  *counter_[kForwardPass].data<std::int64_t>() = static_cast<std::int64_t>(forward);
+  *counter_[kBackwardPass].data<std::int64_t>() = static_cast<std::int64_t>(backward);
 }
 
 }  // namespace aimc

@@ -26,6 +26,7 @@
 #include "engine/tensor.h"
 #include "kernels/analog/io_parameters.h"
 #include "layers/tiles/tile_programming.h"
+#include "layers/tiles/tile_state.h"
 
 namespace aimc::cpu {
 struct AnalogLineValues;
@@ -63,13 +64,17 @@ class AnalogTile {
   std::uint64_t backward_counter() const;
   void set_counters(std::uint64_t forward, std::uint64_t backward);
 
-  // The tile's running state as one float64 tensor [6]: forward and backward
-  // stream counters (exact below 2^53), the AVERAGE_ABS_MAX running values
-  // (< 0: unset) and the seed as its low and high 32 bits. Layers register it
-  // as a buffer, so a checkpoint restores the chip and its noise streams
-  // exactly (the per-line values are drawn again when a loaded seed differs).
-  Tensor& state() { return state_; }
-  const Tensor& state() const { return state_; }
+  // The tile's running state as named, typed entries (tile_state.h), in this
+  // order: "forward_counter", "backward_counter" (int64: Philox blocks the
+  // stream consumed), "forward_nm_running", "backward_nm_running" (float32:
+  // the AVERAGE_ABS_MAX running value, < 0 unset) and "seed" (int64 holding
+  // the chip seed's 64 bits). Layers register each entry as a buffer, so a
+  // checkpoint restores the chip and its noise streams exactly (the per-line
+  // values are drawn again when a loaded seed differs).
+  const TileState& state() const { return state_; }
+
+  // The AVERAGE_ABS_MAX running value of the forward (pass 0) or backward (1) pass; < 0: unset.
+  float nm_running(int pass) const;
 
   // A new chip: a new seed, the per-line values drawn again, the stream
   // counters and running values reset, the programming forgotten. The stored
@@ -121,7 +126,11 @@ class AnalogTile {
                   std::uint64_t offset, std::uint64_t asym_offset, PassLines& out) const;
   static cpu::AnalogLineValues line_values(const PassLines& lines);
 
-  Tensor state_;  // float64 [6]: forward/backward counters, forward/backward NM running values, seed lo/hi
+  TileState state_;
+  // Handles of the state's entries (shared storage), indexed by pass (0 forward, 1 backward).
+  Tensor counter_[2];     // int64 scalars
+  Tensor nm_running_[2];  // float32 scalars
+  Tensor seed_;           // int64 scalar: the seed's bits
   std::shared_ptr<const NoiseModel> noise_model_;
   std::shared_ptr<const DriftCompensation> compensation_;
   bool reconvert_weights_before_drift_ = false;
