@@ -10,6 +10,7 @@
 #include "layers/tiles/tile_programming.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -43,6 +44,23 @@ NamedTensors upgrade_tile_states(const Module& model, const NamedTensors& state)
                        " values, expected 4 or 6 (forward/backward counters and running values[, seed])");
     const Tensor v = t.to(Device::cpu()).to(DType::Float64).contiguous();
     const double* p = v.data<double>();
+    // Untrusted values: counters and seed halves whole numbers in range
+    // (a cast of anything else is undefined), running values finite.
+    auto check = [&](int i, double max, const char* what) {
+      if (!(p[i] >= 0.0 && p[i] <= max && p[i] == std::floor(p[i])))
+        throw ValueError("tile state '" + name + "' [" + std::to_string(i) + "] = " + std::to_string(p[i]) +
+                         " is not a valid " + what);
+    };
+    check(0, 9007199254740992.0, "stream counter (a whole number in [0, 2^53])");
+    check(1, 9007199254740992.0, "stream counter (a whole number in [0, 2^53])");
+    for (int i : {2, 3})
+      if (!std::isfinite(p[i]))
+        throw ValueError("tile state '" + name + "' [" + std::to_string(i) + "] = " + std::to_string(p[i]) +
+                         " is not a finite noise-management running value");
+    if (t.numel() == 6) {
+      check(4, 4294967295.0, "seed half (a whole number in [0, 2^32))");
+      check(5, 4294967295.0, "seed half (a whole number in [0, 2^32))");
+    }
     auto int64 = [](std::int64_t x) { return Tensor::from_vector(std::vector<std::int64_t>{x}, {}); };
     // Counters were exact integers below 2^53, the running values float32s.
     out.emplace_back(tile + "_forward_counter", int64(static_cast<std::int64_t>(p[0])));
@@ -80,8 +98,25 @@ void drop_aihwkit_only_lightning_fields(nlohmann::json& description) {
 // (in eval mode) so those tensors exist, then everything is loaded; tiles the
 // file holds no programming for are set back to unprogrammed. Strict
 // otherwise: every other key must match both ways.
+// The named tile entries of a file (analog_tile.h): counters >= 0 (their
+// blocks are Philox offsets), running values finite (< 0: unset).
+void check_tile_state_values(const NamedTensors& state) {
+  auto ends_with = [](const std::string& s, const std::string& tail) {
+    return s.size() > tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  for (const auto& [name, t] : state) {
+    if (name.find("tile_") == std::string::npos || t.numel() != 1) continue;
+    const double value = t.to(Device::cpu()).to(DType::Float64).item();
+    if ((ends_with(name, "_forward_counter") || ends_with(name, "_backward_counter")) && !(value >= 0.0))
+      throw ValueError("tile state '" + name + "' = " + std::to_string(value) + " must be >= 0");
+    if (ends_with(name, "_nm_running") && !std::isfinite(value))
+      throw ValueError("tile state '" + name + "' = " + std::to_string(value) + " must be finite");
+  }
+}
+
 void load_model_state(Module& model, const NamedTensors& state_in) {
   const NamedTensors state = upgrade_tile_states(model, state_in);
+  check_tile_state_values(state);
   bool programmed = false;
   for (const auto& [name, t] : state) programmed = programmed || is_tile_programming_key(name);
   if (!programmed) {

@@ -7,7 +7,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <csignal>
+#include <limits>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -252,6 +254,8 @@ TEST_CASE("bad dtypes, shapes, offsets and JSON throw IoError") {
   CHECK_THROWS_WITH(read_safetensors(path), Catch::Contains("X32") && Catch::Contains(path));
   with_replaced("\"F32\"", "\"F16\"");  // valid in safetensors, unsupported here
   CHECK_THROWS_AS(read_safetensors(path), IoError);
+  with_replaced("\"F32\"", "\"I64\"");  // 8-byte elements: 6 of them no longer fit the 24 bytes
+  CHECK_THROWS_AS(read_safetensors(path), IoError);
   with_replaced("[2,3]", "[3,3]");  // shape no longer matches the offsets
   CHECK_THROWS_AS(read_safetensors(path), IoError);
   with_replaced("[2,3]", "[2.5]");  // shape entries must be integers
@@ -480,4 +484,44 @@ TEST_CASE("checkpoints with the packed float64 tile state ([6] and [4]) load int
     if (name == "1.tile_0_0_state") t = t.slice(0, 0, 5).contiguous();
   write_safetensors(path, state, {{"aimc.model", description.dump()}, {"aimc.version", version()}});
   CHECK_THROWS_WITH(load_checkpoint(path), Catch::Contains("1.tile_0_0_state") && Catch::Contains("4 or 6"));
+  // Values that cannot be counters, seeds or running values are refused
+  // (casting them would be undefined), naming the key and the position.
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (const auto& [position, value] : std::vector<std::pair<int, double>>{
+           {0, nan}, {1, -1.0}, {0, 2.5}, {0, 1e300}, {2, nan}, {3, INFINITY}, {4, 4294967296.0}, {5, -3.0}}) {
+    CAPTURE(position, value);
+    NamedTensors bad = test::packed_tile_states(model->state_dict(), 6);
+    for (auto& [name, t] : bad)
+      if (name == "1.tile_0_0_state") t.data<double>()[position] = value;
+    write_safetensors(path, bad, {{"aimc.model", description.dump()}, {"aimc.version", version()}});
+    CHECK_THROWS_WITH(load_checkpoint(path), Catch::Contains("1.tile_0_0_state") &&
+                                                 Catch::Contains("[" + std::to_string(position) + "]"));
+  }
+}
+
+TEST_CASE("named tile state entries with impossible values are refused", "[checkpoint]") {
+  TempDir dir;
+  const std::string path = dir.file("bad_state.safetensors");
+  nlohmann::json description = model_description("mlp");
+  description["rpu_config"] = {{"family", "InferenceRPUConfig"}};
+  description["analog_seed"] = 7;
+  Generator gen(0);
+  auto model = build_model_from_description(description, gen);
+  const NamedTensors good = model->state_dict();
+  for (const std::string key : {"1.tile_0_0_forward_counter", "1.tile_0_0_backward_nm_running"}) {
+    CAPTURE(key);
+    NamedTensors bad = good;
+    bool found = false;
+    for (auto& [name, t] : bad)
+      if (name == key) {
+        found = true;
+        t = key.find("counter") != std::string::npos
+                ? Tensor::from_vector(std::vector<std::int64_t>{-5}, {})
+                : Tensor::scalar(std::numeric_limits<double>::quiet_NaN(), DType::Float32);
+      }
+    REQUIRE(found);
+    write_safetensors(path, bad, {{"aimc.model", description.dump()}, {"aimc.version", version()}});
+    CHECK_THROWS_AS(load_checkpoint(path), IoError);
+    CHECK_THROWS_WITH(load_checkpoint(path), Catch::Contains(key));
+  }
 }

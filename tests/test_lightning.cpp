@@ -28,6 +28,13 @@ using namespace aimc::test;
 
 namespace {
 
+// An input range fixed at r (init_from_data 0: r stays).
+void fix_input_range(TorchInferenceRPUConfig& c, float r) {
+  c.pre_post.input_range.enable = true;
+  c.pre_post.input_range.init_value = r;
+  c.pre_post.input_range.init_from_data = 0;
+}
+
 // Lightning config for a 14->5 layer on 2x2 tiles (in [7, 7], out [3, 2]) with
 // every nonideality off; input range r (init_from_data 0: r stays) when r > 0.
 TorchInferenceRPUConfig lightning_config(float r) {
@@ -39,11 +46,7 @@ TorchInferenceRPUConfig lightning_config(float r) {
   c.forward.out_res = 0.f;
   c.forward.out_bound = 0.f;
   c.modifier.type = WeightModifierType::None;
-  if (r > 0) {
-    c.pre_post.input_range.enable = true;
-    c.pre_post.input_range.init_value = r;
-    c.pre_post.input_range.init_from_data = 0;
-  }
+  if (r > 0) fix_input_range(c, r);
   return c;
 }
 
@@ -393,9 +396,7 @@ TEST_CASE("lightning output noise per row only with out_noise_per_channel, not w
   const Tensor x = Generator(311).uniform({m, in}, -1.9, 1.9);
   const auto row_std = [&](bool per_channel, WeightClipType clip) {
     TorchInferenceRPUConfig c;
-    c.pre_post.input_range.enable = true;
-    c.pre_post.input_range.init_value = 2.f;
-    c.pre_post.input_range.init_from_data = 0;
+    fix_input_range(c, 2.f);
     c.forward.out_noise = 0.04f;
     c.forward.out_noise_per_channel = per_channel;
     c.clip.type = clip;
@@ -521,9 +522,7 @@ TEST_CASE("lightning output split: off by default (one max|W| over all outputs),
   };
   for (int split : {-1, 10}) {
     TorchInferenceRPUConfig c;
-    c.pre_post.input_range.enable = true;
-    c.pre_post.input_range.init_value = 1.f;
-    c.pre_post.input_range.init_from_data = 0;
+    fix_input_range(c, 1.f);
     c.forward.out_bound = 0.5f;
     c.mapping.max_output_size = split;
     Generator gen(332);
