@@ -92,7 +92,7 @@ nlohmann::json bench_epoch(const std::string& model_name, double target_seconds,
   opts.lr = 1e-3;
   Generator init(o.seed, 1);
   auto model = build_model(model_name, init);
-  auto optimizer = training::make_optimizer(opts, model->parameters());
+  auto optimizer = training::make_optimizer(opts, *model);
   data::BatchLoader loader(train, opts.batch_size, true, Generator(o.seed, 2));
   Storage::reset_peak_cpu_bytes();
   const std::size_t before = Storage::live_cpu_bytes();

@@ -375,8 +375,9 @@ TEST_CASE("RPUConfig holds one family and checks the family tag") {
                       {"TorchInferenceRPUConfig", "InferenceRPUConfig"});
   expect_config_error([] { RPUConfig::from_json(json{{"mapping", json::object()}}); },
                       {"family", "FloatingPointRPUConfig", "TorchInferenceRPUConfig"});
-  expect_config_error([] { RPUConfig::from_json(json{{"family", "SingleRPUConfig"}}); },
-                      {"SingleRPUConfig", "InferenceRPUConfig"});
+  expect_config_error([] { RPUConfig::from_json(json{{"family", "UnitCellRPUConfig2"}}); },
+                      {"UnitCellRPUConfig2", "InferenceRPUConfig", "SingleRPUConfig"});
+  CHECK(RPUConfig::from_json(json{{"family", "SingleRPUConfig"}}).tile_class() == AnalogTileClass::Analog);
   const RPUConfig fp = RPUConfig::from_json(json{{"family", "FloatingPointRPUConfig"},
                                                  {"mapping", {{"max_input_size", 128}}}});
   CHECK(fp.get<FloatingPointRPUConfig>().mapping.max_input_size == 128);

@@ -24,6 +24,11 @@ enum class TileStream : std::uint64_t {
   // uses the programming purpose.
   LightningOutputNoise = 4,
   Drift = 5,  // read noise at each drift
+  // Pulsed training (TILE_CLASS_ANALOG tiles, layers/tiles/tile_device.h):
+  DeviceValues = 6,    // device-to-device values drawn once per chip (bounds, step sizes, ...)
+  UpdatePulses = 7,    // the stochastic pulse trains of each update
+  UpdateNoise = 8,     // cycle-to-cycle noise of each pulse
+  PostUpdate = 9,      // per mini-batch: diffusion, reset and device-drift noise
 };
 
 constexpr std::uint64_t kStreamsPerTile = 16;

@@ -3,6 +3,7 @@
 
 #include "layers/devices/drift_compensation.h"
 #include "layers/devices/noise_model.h"
+#include "layers/devices/tile_device.h"
 
 #include "engine/error.h"
 #include "layers/config/json_fields.h"
@@ -220,11 +221,46 @@ TorchInferenceRPUConfig TorchInferenceRPUConfig::from_json(const nlohmann::json&
   return c;
 }
 
+// ---- SingleRPUConfig ----
+
+void SingleRPUConfig::validate(const std::string& where) const {
+  aimc::validate(forward, where + ".forward");
+  aimc::validate(backward, where + ".backward");
+  check_model_object(device, where, "device", false);
+  make_device_model(device, where + ".device");  // every field checked
+  update.validate(where + ".update");
+  validate_mappable(*this, where);
+  check_input_range(pre_post, forward, where);
+}
+
+nlohmann::json SingleRPUConfig::to_json() const {
+  nlohmann::json j{{"device", full_model_json(device, make_device_model)},
+                   {"forward", aimc::to_json(forward)},
+                   {"backward", aimc::to_json(backward)},
+                   {"update", update.to_json()}};
+  write_mappable(*this, j);
+  return j;
+}
+
+SingleRPUConfig SingleRPUConfig::from_json(const nlohmann::json& j, const std::string& where) {
+  SingleRPUConfig c;
+  config::ObjectReader r(j, where);
+  check_family_key(r, kFamily);
+  if (auto* v = r.find("device")) c.device = *v;
+  if (auto* v = r.find("forward")) c.forward = io_parameters_from_json(*v, r.path("forward"));
+  if (auto* v = r.find("backward")) c.backward = io_parameters_from_json(*v, r.path("backward"));
+  if (auto* v = r.find("update")) c.update = UpdateParameters::from_json(*v, r.path("update"));
+  read_mappable(r, c);
+  r.finish();
+  c.validate(where);
+  return c;
+}
+
 // ---- RPUConfig ----
 
 std::vector<std::string> rpu_config_families() {
-  return {FloatingPointRPUConfig::kFamily, InferenceRPUConfig::kFamily,
-          TorchInferenceRPUConfig::kFamily};
+  return {FloatingPointRPUConfig::kFamily, InferenceRPUConfig::kFamily, TorchInferenceRPUConfig::kFamily,
+          SingleRPUConfig::kFamily};
 }
 
 namespace {
@@ -283,6 +319,7 @@ RPUConfig RPUConfig::from_json(const nlohmann::json& j) {
   if (family == FloatingPointRPUConfig::kFamily) return FloatingPointRPUConfig::from_json(j);
   if (family == InferenceRPUConfig::kFamily) return InferenceRPUConfig::from_json(j);
   if (family == TorchInferenceRPUConfig::kFamily) return TorchInferenceRPUConfig::from_json(j);
+  if (family == SingleRPUConfig::kFamily) return SingleRPUConfig::from_json(j);
   throw ConfigError("RPUConfig.family: unknown family \"" + family + "\"; allowed: " +
                     family_list());
 }
@@ -291,6 +328,7 @@ RPUConfig RPUConfig::from_family(const std::string& family) {
   if (family == FloatingPointRPUConfig::kFamily) return FloatingPointRPUConfig{};
   if (family == InferenceRPUConfig::kFamily) return InferenceRPUConfig{};
   if (family == TorchInferenceRPUConfig::kFamily) return TorchInferenceRPUConfig{};
+  if (family == SingleRPUConfig::kFamily) return SingleRPUConfig{};
   throw ConfigError("RPUConfig: unknown family \"" + family + "\"; allowed: " + family_list());
 }
 

@@ -21,6 +21,7 @@
 #include "layers/config/lightning_config.h"
 #include "layers/config/mapping.h"
 #include "layers/config/pre_post.h"
+#include "layers/config/update_parameters.h"
 #include "layers/config/weight_clip.h"
 #include "layers/config/weight_modifier.h"
 #include "layers/config/weight_remap.h"
@@ -124,8 +125,32 @@ struct TorchInferenceRPUConfig {
                                            const std::string& where = kFamily);
 };
 
+// aihwkit's SingleRPUConfig (its default for analog layers): every weight is
+// one pulsed device (layers/devices/pulsed/pulsed_device.h) that learns by
+// the pulsed update (AnalogSGD); forward and backward are noisy analog MVMs.
+struct SingleRPUConfig {
+  static constexpr const char* kFamily = "SingleRPUConfig";
+  static constexpr AnalogTileClass kTileClass = AnalogTileClass::Analog;
+
+  // The device model {"type": "ConstantStepDevice", ...} (layers/devices/tile_device.h).
+  nlohmann::json device = nlohmann::json{{"type", "ConstantStepDevice"}};
+  IOParameters forward;
+  IOParameters backward;
+  UpdateParameters update;
+  // aihwkit's tile_array_class: "TileModuleArray" maps a layer larger than
+  // mapping.max_input_size / max_output_size onto a grid of tiles; "" (JSON
+  // null) keeps every layer on one tile of its full size.
+  std::string tile_array_class = "TileModuleArray";
+  MappingParameter mapping;
+  PrePostProcessingParameter pre_post;
+
+  void validate(const std::string& where = kFamily) const;
+  nlohmann::json to_json() const;
+  static SingleRPUConfig from_json(const nlohmann::json& j, const std::string& where = kFamily);
+};
+
 using RPUConfigVariant =
-    std::variant<FloatingPointRPUConfig, InferenceRPUConfig, TorchInferenceRPUConfig>;
+    std::variant<FloatingPointRPUConfig, InferenceRPUConfig, TorchInferenceRPUConfig, SingleRPUConfig>;
 
 // One configuration of any family. JSON: the family's fields plus
 // "family": "InferenceRPUConfig" (required when reading).
@@ -136,6 +161,7 @@ struct RPUConfig {
   RPUConfig(FloatingPointRPUConfig c) : config(std::move(c)) {}   // NOLINT: implicit on purpose
   RPUConfig(InferenceRPUConfig c) : config(std::move(c)) {}       // NOLINT
   RPUConfig(TorchInferenceRPUConfig c) : config(std::move(c)) {}  // NOLINT
+  RPUConfig(SingleRPUConfig c) : config(std::move(c)) {}          // NOLINT
 
   // The family name ("InferenceRPUConfig", ...).
   std::string family() const;
@@ -168,7 +194,7 @@ struct RPUConfig {
   [[noreturn]] void wrong_family(const char* wanted) const;
 };
 
-// {"FloatingPointRPUConfig", "InferenceRPUConfig", "TorchInferenceRPUConfig"}.
+// {"FloatingPointRPUConfig", "InferenceRPUConfig", "TorchInferenceRPUConfig", "SingleRPUConfig"}.
 std::vector<std::string> rpu_config_families();
 
 }  // namespace aimc

@@ -148,7 +148,7 @@ void AnalogConvNd::set_weights(const Tensor& weights, const Tensor& bias, bool f
   if (realistic_read_write_ && !force_exact) program_own_analog_weights();
 }
 
-std::vector<AnalogTile*> AnalogConvNd::analog_tiles() {
+std::vector<AnalogTile*> AnalogConvNd::own_analog_tiles() {
   std::vector<AnalogTile*> out;
   for (auto& group : groups_)
     for (AnalogTile* t : group.tile_array().tiles()) out.push_back(t);

@@ -83,7 +83,6 @@ class AnalogConvNd : public Module {
   Tensor get_bias() const { return bias_; }  // undefined without bias
 
   // All tiles, group by group.
-  std::vector<AnalogTile*> analog_tiles();
   const std::vector<AnalogCore>& analog_cores() const { return groups_; }  // one per group
   // The tile input size of one group: (C_in/groups) * prod(kernel).
   std::int64_t get_tile_size() const;
@@ -106,6 +105,7 @@ class AnalogConvNd : public Module {
 
  protected:
   void post_update() override;
+  std::vector<AnalogTile*> own_analog_tiles() override;
   void program_own_analog_weights() override;
   void drift_own_analog_weights(double t_inference) override;
   void reseed_own_analog(Generator& gen) override;

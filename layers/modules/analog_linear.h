@@ -57,7 +57,6 @@ class AnalogLinear : public Module {
   Tensor realistic_weights() { return core_.read_weights_realistic(); }
   Tensor get_bias() const { return bias_; }
 
-  std::vector<AnalogTile*> analog_tiles() { return core_.tile_array().tiles(); }
   const TileArray& tile_array() const { return core_.tile_array(); }
   AnalogCore& analog_core() { return core_; }
   const AnalogCore& analog_core() const { return core_; }
@@ -73,6 +72,7 @@ class AnalogLinear : public Module {
  protected:
   // Module::post_update_step() (after each optimizer step): the core's weight clip / remap.
   void post_update() override { core_.post_update_step(); }
+  std::vector<AnalogTile*> own_analog_tiles() override { return core_.tile_array().tiles(); }
   void program_own_analog_weights() override;
   void drift_own_analog_weights(double t_inference) override;
   void reseed_own_analog(Generator& gen) override;

@@ -53,6 +53,15 @@ void Module::add_child(const std::string& name, std::shared_ptr<Module> module) 
   children_.emplace_back(name, std::move(module));
 }
 
+std::vector<AnalogTile*> Module::analog_tiles() {
+  std::vector<AnalogTile*> out = own_analog_tiles();
+  for (auto& [name, child] : children_) {
+    const auto tiles = child->analog_tiles();
+    out.insert(out.end(), tiles.begin(), tiles.end());
+  }
+  return out;
+}
+
 void Module::post_update_step() {
   post_update();
   for (auto& [name, child] : children_) child->post_update_step();

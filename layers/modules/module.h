@@ -21,6 +21,8 @@
 
 namespace aimc {
 
+class AnalogTile;
+
 class Generator;
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
@@ -95,6 +97,9 @@ class Module {
   // experiment use this to sample chips.
   void reseed_analog(std::uint64_t seed);
 
+  // Every analog tile of this module and its descendants, in module order.
+  std::vector<AnalogTile*> analog_tiles();
+
   virtual std::string type_name() const = 0;
   // The constructor arguments as JSON (no tensors); {} by default.
   virtual nlohmann::json config() const;
@@ -107,6 +112,8 @@ class Module {
   virtual void program_own_analog_weights() {}
   virtual void drift_own_analog_weights(double /*t_inference*/) {}
   virtual void reseed_own_analog(Generator& /*gen*/) {}
+  // This module's own analog tiles (none by default).
+  virtual std::vector<AnalogTile*> own_analog_tiles() { return {}; }
 
  private:
   void check_new_name(const std::string& name, const char* what) const;

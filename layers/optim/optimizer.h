@@ -1,4 +1,4 @@
-// Optimizer: the base of SGD, Adam (and later AnalogSGD).
+// Optimizer: the base of SGD, AnalogSGD and Adam.
 //
 // Holds the parameters to update, the learning rate and a per-parameter state
 // (named tensors such as "momentum_buffer", created on the first step). Steps
@@ -30,7 +30,7 @@ class Optimizer {
   // gradient are skipped.
   virtual void step() = 0;
   // Drops the gradients of all parameters.
-  void zero_grad();
+  virtual void zero_grad();
 
   double lr() const { return lr_; }
   void set_lr(double lr);  // ConfigError unless lr >= 0

@@ -1,6 +1,7 @@
 // AnalogCore (see analog_core.h).
 #include "layers/tiles/analog_core.h"
 
+#include "layers/devices/tile_device.h"
 #include "layers/tiles/input_range.h"
 #include "layers/tiles/realistic_read.h"
 
@@ -57,6 +58,15 @@ std::pair<IOParameters, IOParameters> tile_io_parameters(const RPUConfig& rpu_co
     if (m.weight_scaling_omega > 0 || m.learn_out_scaling)
       throw ConfigError("TorchInferenceRPUConfig: mapping.weight_scaling_omega / learn_out_scaling are not part of "
                         "the lightning-style forward (use 0 / false)");
+  }
+  if (rpu_config.holds<SingleRPUConfig>()) {
+    // Pulsed tiles: the update reaches the devices as x and d of the tile
+    // itself; the digital scales around the tile would change that d.
+    if (m.weight_scaling_omega > 0 || m.learn_out_scaling || ir.enable)
+      throw ConfigError("SingleRPUConfig: mapping.weight_scaling_omega / learn_out_scaling and "
+                        "pre_post.input_range.enable are not implemented for pulsed tiles yet (use 0 / false / false)");
+    const auto& c = rpu_config.get<SingleRPUConfig>();
+    return {c.forward, c.backward};
   }
   if (!rpu_config.holds<InferenceRPUConfig>()) {
     // Exact tiles (FloatingPoint); lightning tiles only store the weights.
@@ -129,6 +139,11 @@ AnalogCore::AnalogCore(const TileGrid& grid, const RPUConfig& rpu_config, std::u
         make_drift_compensation(c.drift_compensation, "InferenceRPUConfig.drift_compensation");
     for (AnalogTile* t : tiles_.tiles())
       t->set_inference_devices(model, compensation, c.reconvert_weights_before_drift);
+  }
+  if (rpu_config.holds<SingleRPUConfig>()) {
+    const auto& c = rpu_config.get<SingleRPUConfig>();
+    std::shared_ptr<const DeviceModel> device = make_device_model(c.device, "SingleRPUConfig.device");
+    for (AnalogTile* t : tiles_.tiles()) t->set_device(*device, c.update.kernel_params());
   }
   const bool per_row_scales =
       mapping_.weight_scaling_columnwise || remap_.type == WeightRemapType::ChannelwiseSymmetric;

@@ -6,6 +6,7 @@
 #include "engine/error.h"
 #include "kernels/analog/tile_streams.h"
 #include "kernels/cpu/analog_mvm.h"
+#include "layers/devices/tile_device.h"
 
 namespace aimc {
 namespace {
@@ -73,6 +74,43 @@ AnalogTile::AnalogTile(std::int64_t out_size, std::int64_t in_size, const IOPara
   reseed(seed);
 }
 
+AnalogTile::~AnalogTile() = default;
+
+void AnalogTile::set_device(const DeviceModel& model, const analog::UpdatePulseParams& update) {
+  if (device_) throw ValueError("AnalogTile::set_device: the tile has a device already");
+  TileDeviceContext ctx;
+  ctx.out_size = out_size_;
+  ctx.in_size = in_size_;
+  ctx.seed = seed();
+  ctx.tile_id = tile_id_;
+  ctx.state = &state_;
+  ctx.update = update;
+  device_ = model.make(ctx);
+  weight_.set_requires_grad(true);  // keeps the tile in the graph; its gradient stays undefined
+  weights_set();
+}
+
+void AnalogTile::record_update(Tensor x, Tensor d) {
+  if (!device_) throw ValueError("AnalogTile::record_update: the tile has no pulsed device");
+  if (x.dim() != 2 || d.dim() != 2 || x.size(0) != d.size(0) || x.size(1) != in_size_ || d.size(1) != out_size_)
+    throw ShapeError("AnalogTile::record_update: x " + shape_str(x.shape()) + " and d " + shape_str(d.shape()) +
+                     " do not fit a [" + std::to_string(out_size_) + ", " + std::to_string(in_size_) + "] tile");
+  pending_.emplace_back(std::move(x), std::move(d));
+}
+
+void AnalogTile::apply_updates(float lr) {
+  if (!device_ || pending_.empty()) return;
+  reset_programming();
+  float* w = weight_.data<float>();
+  for (const auto& [x, d] : pending_) device_->update(x.data<float>(), d.data<float>(), x.size(0), lr, w, seed());
+  pending_.clear();
+  device_->post_update(w, seed());
+}
+
+void AnalogTile::weights_set() {
+  if (device_) device_->weights_set(weight_.data<float>());
+}
+
 void AnalogTile::reseed(std::uint64_t seed) {
   set_counters(0, 0);
   for (Tensor& nm : nm_running_) *nm.data<float>() = -1.f;
@@ -80,6 +118,11 @@ void AnalogTile::reseed(std::uint64_t seed) {
   lines_seed_ = ~seed;  // force the draw
   refresh_lines();
   if (programming_) programming_->restart();
+  pending_.clear();
+  if (device_) {
+    device_->reseed(seed);
+    weights_set();
+  }
 }
 
 std::uint64_t AnalogTile::seed() const { return static_cast<std::uint64_t>(*seed_.data<std::int64_t>()); }

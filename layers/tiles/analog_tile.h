@@ -25,6 +25,7 @@
 
 #include "engine/tensor.h"
 #include "kernels/analog/io_parameters.h"
+#include "kernels/analog/pulsed_law.h"
 #include "layers/tiles/tile_programming.h"
 #include "layers/tiles/tile_state.h"
 
@@ -34,10 +35,14 @@ struct AnalogLineValues;
 
 namespace aimc {
 
+class DeviceModel;
+class TileDevice;
+
 class AnalogTile {
  public:
   AnalogTile(std::int64_t out_size, std::int64_t in_size, const IOParameters& forward_io,
              const IOParameters& backward_io, std::uint64_t seed, std::uint64_t tile_id);
+  ~AnalogTile();
 
   std::int64_t out_size() const { return out_size_; }
   std::int64_t in_size() const { return in_size_; }
@@ -55,6 +60,27 @@ class AnalogTile {
   void forward(const float* x, std::int64_t n, float* y, bool is_test, const float* weights = nullptr);
   // DX[n, in] = analog(Wᵀ d) for D[n, out].
   void backward(const float* d, std::int64_t n, float* dx, bool is_test, const float* weights = nullptr);
+  // Pulsed training (TILE_CLASS_ANALOG, layers/devices/tile_device.h): the
+  // weights live on the devices of `model`, whose hidden parameters join the
+  // tile state (call while the tile is built, before its layer registers the
+  // state). Such a tile's weight gets no autograd gradient: the backward
+  // pass records the tile's input x and error d instead (record_update) and
+  // the optimizer (AnalogSGD) calls apply_updates with its learning rate.
+  void set_device(const DeviceModel& model, const analog::UpdatePulseParams& update);
+  bool pulsed() const { return device_ != nullptr; }
+  // Keeps x [n, in] and d [n, out] (float32) for the next apply_updates.
+  void record_update(Tensor x, Tensor d);
+  // Every recorded (x, d) through the device's update at learning rate lr,
+  // in the order recorded, then the device's per-mini-batch steps (decay,
+  // diffusion, ...). Forgets the programming. No-op when nothing was recorded.
+  void apply_updates(float lr);
+  // Drops the recorded (x, d) without updating.
+  void clear_updates() { pending_.clear(); }
+  std::size_t pending_updates() const { return pending_.size(); }
+  // The stored weights were set from outside: the devices keep what they
+  // can hold (a pulsed tile clips to its bounds); nothing otherwise.
+  void weights_set();
+
   // The chip seed (kept in the state, so a checkpoint restores it).
   std::uint64_t seed() const;
 
@@ -135,6 +161,8 @@ class AnalogTile {
   std::shared_ptr<const DriftCompensation> compensation_;
   bool reconvert_weights_before_drift_ = false;
   std::unique_ptr<TileProgramming> programming_;
+  std::unique_ptr<TileDevice> device_;
+  std::vector<std::pair<Tensor, Tensor>> pending_;  // (x, d) recorded by backward passes
 };
 
 }  // namespace aimc

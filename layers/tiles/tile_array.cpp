@@ -144,6 +144,10 @@ Tensor TileArray::run(const std::vector<Tensor>& inputs, const std::vector<float
         dx_part[t] = Tensor::empty({n, grid.in_pieces[c]});
         tiles[t]->backward(d.data<float>(), n, dx_part[t].data<float>(), is_test,
                            modified_weights.empty() ? nullptr : modified_weights[t].data<float>());
+        if (tiles[t]->pulsed()) {
+          // The devices learn from x and d (AnalogSGD); no weight gradient.
+          continue;
+        }
         // dW_rc = d_rᵀ x_rc: [out_r, in_c].
         dw[t] = Tensor::empty({grid.out_pieces[r], grid.in_pieces[c]});
         cpu::gemm(cpu::gemm_shape(/*trans_a=*/true, /*trans_b=*/false, grid.out_pieces[r], grid.in_pieces[c], n),
@@ -158,6 +162,13 @@ Tensor TileArray::run(const std::vector<Tensor>& inputs, const std::vector<float
         }
       }
     });
+    // Recorded on the calling thread, in tile order.
+    for (std::int64_t t = 0; t < R * C; ++t) {
+      if (!tiles[t]->pulsed()) continue;
+      Tensor d = d_rows[t / C];
+      d = per_tile && tile_factors[t] != 1.f ? mul_scalar(d, tile_factors[t]).contiguous() : d.clone();
+      tiles[t]->record_update(x_tiles[t], d);
+    }
     std::vector<Tensor> grads;
     if (per_tile) {
       grads = dx_part;
@@ -190,9 +201,11 @@ void TileArray::set_weights(const Tensor& weights) {
                      shape_str({out_size(), in_size()}));
   NoGradGuard no_grad;
   for (std::int64_t r = 0; r < rows(); ++r)
-    for (std::int64_t c = 0; c < columns(); ++c)
+    for (std::int64_t c = 0; c < columns(); ++c) {
       tile(r, c).weight().copy_(weights.slice(0, grid_.out_offsets[r], grid_.out_offsets[r] + grid_.out_pieces[r])
                                     .slice(1, grid_.in_offsets[c], grid_.in_offsets[c] + grid_.in_pieces[c]));
+      tile(r, c).weights_set();
+    }
 }
 
 }  // namespace aimc

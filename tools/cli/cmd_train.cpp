@@ -75,7 +75,7 @@ Runner add_train_command(CLI::App& app) {
                         ? " for hardware-aware training on normalised tiles (mapping.weight_scaling_omega > 0)"
                         : "");
     }
-    auto optimizer = training::make_optimizer(*opts, model->parameters());
+    auto optimizer = training::make_optimizer(*opts, *model);
     auto scheduler = training::make_scheduler(*opts, *optimizer);
     data::BatchLoader loader(train, opts->batch_size, /*shuffle=*/true, Generator(common->seed, 2));
 

@@ -7,6 +7,8 @@
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "layers/optim/adam.h"
+#include "layers/optim/analog_sgd.h"
+#include "layers/tiles/analog_tile.h"
 #include "layers/optim/sgd.h"
 
 namespace aimc::training {
@@ -19,19 +21,26 @@ double default_learning_rate(const RPUConfig* rpu_config) {
   return normalised ? 10.0 * digital : digital;
 }
 
-std::unique_ptr<Optimizer> make_optimizer(const TrainOptions& opts, const std::vector<Tensor>& params) {
+std::unique_ptr<Optimizer> make_optimizer(const TrainOptions& opts, Module& model) {
   if (!(opts.lr > 0) || !std::isfinite(opts.lr))
     throw ConfigError("lr must be a positive number, got " + std::to_string(opts.lr));
+  std::vector<AnalogTile*> pulsed;
+  for (AnalogTile* t : model.analog_tiles())
+    if (t->pulsed()) pulsed.push_back(t);
   if (opts.optimizer == "sgd") {
     SGDOptions o;
     o.momentum = opts.momentum;
     o.weight_decay = opts.weight_decay;
-    return std::make_unique<SGD>(params, opts.lr, o);
+    if (pulsed.empty()) return std::make_unique<SGD>(model.parameters(), opts.lr, o);
+    return std::make_unique<AnalogSGD>(model.parameters(), pulsed, opts.lr, o);
   }
+  if (!pulsed.empty())
+    throw ConfigError("optimizer '" + opts.optimizer + "': tiles on pulsed devices (TILE_CLASS_ANALOG) learn by "
+                      "the pulsed update of AnalogSGD; use --optimizer sgd");
   if (opts.optimizer == "adam") {
     AdamOptions o;
     o.weight_decay = opts.weight_decay;
-    return std::make_unique<Adam>(params, opts.lr, o);
+    return std::make_unique<Adam>(model.parameters(), opts.lr, o);
   }
   throw ConfigError("unknown optimizer '" + opts.optimizer + "' (known: sgd, adam)");
 }

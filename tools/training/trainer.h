@@ -50,8 +50,10 @@ struct EpochStats {
 // (digital: 0.909 at 0.002).
 double default_learning_rate(const RPUConfig* rpu_config);
 
-// Builds the optimizer named in opts ("sgd" or "adam"); ConfigError otherwise.
-std::unique_ptr<Optimizer> make_optimizer(const TrainOptions& opts, const std::vector<Tensor>& params);
+// Builds the optimizer named in opts ("sgd" or "adam") for the model's
+// parameters; ConfigError otherwise. "sgd" on a model with tiles on pulsed
+// devices is AnalogSGD (they learn by pulses); "adam" there is a ConfigError.
+std::unique_ptr<Optimizer> make_optimizer(const TrainOptions& opts, Module& model);
 
 // The per-epoch learning-rate schedule named in opts (nullptr for "none").
 std::unique_ptr<LRScheduler> make_scheduler(const TrainOptions& opts, Optimizer& optimizer);

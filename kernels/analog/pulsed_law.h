@@ -1,0 +1,177 @@
+// The pulsed update of an analog tile (REFERENCE.md section 6), the parts
+// shared by the CPU and CUDA kernels: the pulse schedule of one sample (bit
+// length BL and the probability scales A, B), the stochastic pulse trains as
+// bit masks, and the step laws of the pulsed devices.
+//
+// Target: W ← W − lr·d·xᵀ. Each of BL slots fires row i with probability
+// A·|d_i| and column j with probability B·|x_j|; each coincidence moves w_ij
+// one device step down when d_i·x_j > 0 and up otherwise, so the expected
+// change is −lr·d_i·x_j in units of the device's mean step dw_min.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/random.h"
+#include "kernels/random_normal.h"
+
+namespace aimc::analog {
+
+// aihwkit's PulseType.
+enum class PulseType : int { None, StochasticCompressed, Stochastic, DeterministicImplicit, MeanCount };
+
+// The UpdateParameters the kernels read (layers/config/update_parameters.h).
+struct UpdatePulseParams {
+  PulseType pulse_type = PulseType::StochasticCompressed;
+  int desired_bl = 31;
+  bool fixed_bl = true;
+  bool update_bl_management = true;
+  bool update_management = true;
+  float um_grad_scale = 1.f;
+  float res = 0.f;             // probability resolution (0: continuous)
+  float x_res_implicit = 0.f;  // DETERMINISTIC_IMPLICIT resolutions of x and d
+  float d_res_implicit = 0.f;
+};
+
+// The pulse schedule of one sample: BL slots, row probability A·|d_i|,
+// column probability B·|x_j|. bl = 0: no pulses.
+struct PulseSchedule {
+  int bl = 0;
+  float a = 0.f, b = 0.f;
+};
+
+// aihwkit's calculateBlAB / performUpdateManagement: BL = desired_bl and
+// A = B = sqrt(lr/(dw_min·BL)); with update_bl_management BL = ceil(k) capped
+// at desired_bl, k = lr·max|x|·um_grad_scale·max|d|/dw_min; with
+// update_management A and B rescaled so that the largest x and d
+// probabilities are equal (beyond desired_bl the d probabilities clip, x not).
+AIMC_HD PulseSchedule pulse_schedule(const UpdatePulseParams& up, float x_abs_max, float d_abs_max, float lr,
+                                     float dw_min) {
+  PulseSchedule s;
+  if (!(lr > 0.f) || up.pulse_type == PulseType::None) return s;
+  const int max_bl = up.desired_bl;
+  if (up.fixed_bl || up.update_bl_management) {
+    s.bl = max_bl;
+    s.a = s.b = ::sqrtf(lr / (dw_min * float(s.bl)));
+  } else if (dw_min * float(max_bl) < lr) {
+    s.a = s.b = 1.f;
+    s.bl = int(::ceilf(lr / dw_min));
+    if (s.bl < 1) s.bl = 1;
+  } else {
+    s.bl = max_bl;
+    s.a = s.b = ::sqrtf(lr / (dw_min * float(s.bl)));
+  }
+  if (!(up.update_bl_management || up.update_management)) return s;
+  if (d_abs_max == 0.f || x_abs_max == 0.f) return PulseSchedule{};
+  const float x_val = x_abs_max;
+  float d_val = up.um_grad_scale * d_abs_max;
+  const float k = lr * x_val * d_val / dw_min;
+  if (up.update_bl_management) {
+    s.bl = int(::ceilf(k));
+    if (s.bl > max_bl) s.bl = max_bl;
+    if (s.bl < 1) s.bl = 1;
+    s.a = s.b = ::sqrtf(lr / (dw_min * float(s.bl)));
+  }
+  if (up.update_management) {
+    if (k > float(max_bl)) d_val *= float(max_bl) / k;
+    s.a *= ::sqrtf(x_val / d_val);
+    s.b *= ::sqrtf(d_val / x_val);
+  }
+  return s;
+}
+
+// A probability p on the grid of resolution res (> 0; 0: unchanged),
+// rounded to nearest (aihwkit's getDiscretizedValue without sto_round).
+AIMC_HD float discretize(float p, float res) {
+  return res > 0.f ? res * ::roundf(p / res) : p;
+}
+
+// Blocks of the UpdatePulses stream one (sample, line) pair reserves: eight
+// blocks give the 24 words the bit-sliced comparison below may read.
+constexpr std::uint64_t kPulseBlocksPerLine = 8;
+// Bits of the fixed-point probability (p is compared with a 24-bit uniform).
+constexpr int kPulseProbabilityBits = 24;
+
+// The slots (bits 0 .. bl-1) in which a line with firing probability p
+// fires, each independently with probability p (rounded down to a multiple
+// of 2^-24). All bl slots are decided together: bit s of word t is bit t
+// (most significant first) of slot s's 24-bit uniform U_s, and slot s fires
+// when U_s < P. Reading words stops once every slot is decided (after about
+// seven words), so a line costs two Philox blocks on average.
+AIMC_HD std::uint32_t pulse_train(float p, int bl, std::uint64_t seed, std::uint64_t stream, std::uint64_t block) {
+  const std::uint32_t slots = bl >= 32 ? 0xffffffffu : ((1u << bl) - 1u);
+  if (!(p > 0.f) || bl <= 0) return 0u;
+  if (p >= 1.f) return slots;
+  const std::uint32_t P = std::uint32_t(p * float(1u << kPulseProbabilityBits));
+  std::uint32_t less = 0u, equal = slots;
+  rng::Block b{};
+  for (int t = 0; t < kPulseProbabilityBits && equal != 0u; ++t) {
+    if (t % 4 == 0) b = rng::philox(seed, stream, block + std::uint64_t(t / 4));
+    const std::uint32_t r = b.v[t % 4];
+    if ((P >> (kPulseProbabilityBits - 1 - t)) & 1u) {
+      less |= equal & ~r;  // U's bit 0 where P's is 1: U < P decided
+      equal &= r;
+    } else {
+      equal &= ~r;  // U's bit 1 where P's is 0: U > P decided
+    }
+  }
+  return less;
+}
+
+// Number of set bits.
+AIMC_HD int popcount32(std::uint32_t v) {
+#if defined(__CUDA_ARCH__)
+  return __popc(v);
+#else
+  return __builtin_popcount(v);
+#endif
+}
+
+// ---------------------------------------------------------------------------
+// Step laws. A device element holds its bounds, its mean up and down steps
+// (dwmin_up, dwmin_down, both > 0) and two law-specific values.
+
+enum class PulsedLaw : int { ConstantStep, LinearStep, SoftBounds, ExpStep, PowStep, PiecewiseStep, Ideal };
+
+constexpr int kMaxPiecewiseNodes = 32;
+
+// Device-wide values of a law (layers/devices/pulsed/*.cpp fill them).
+struct PulsedLawParams {
+  PulsedLaw law = PulsedLaw::ConstantStep;
+  float dw_min_std = 0.f;  // cycle-to-cycle spread of a step (relative, or absolute for additive noise)
+  bool mult_noise = true;  // LinearStep/SoftBounds: the noise scales the state-dependent step
+  // ExpStep
+  float A_up = 0.f, A_down = 0.f, gamma_up = 0.f, gamma_down = 0.f, a = 0.f, b = 0.f;
+  // PiecewiseStep: step factors at nodes evenly spaced over [min_bound, max_bound]
+  int n_nodes = 0;
+  float piecewise_up[kMaxPiecewiseNodes] = {};
+  float piecewise_down[kMaxPiecewiseNodes] = {};
+};
+
+// One element's device-to-device values.
+struct PulsedElement {
+  float max_bound, min_bound;  // weight bounds
+  float up, down;              // mean step sizes up / down (> 0)
+  float p0, p1;                // law-specific: LinearStep slope_up/down, PowStep gamma_up/down
+};
+
+// One pulse on w: down (d·x > 0) or up, with the standard normal xi of its
+// cycle-to-cycle noise; the result is clipped to the element's bounds.
+AIMC_HD float pulsed_step(const PulsedLawParams& p, const PulsedElement& e, float w, bool down, float xi) {
+  const float noise = p.dw_min_std * xi;
+  float dw = 0.f;  // magnitude of the move (its sign below)
+  switch (p.law) {
+    case PulsedLaw::ConstantStep:
+    case PulsedLaw::Ideal:
+      dw = (down ? e.down : e.up) * (1.f + noise);
+      break;
+    default:
+      dw = 0.f;  // every law of PulsedLaw has its case above
+      break;
+  }
+  w = down ? w - dw : w + dw;
+  w = w > e.max_bound ? e.max_bound : w;
+  w = w < e.min_bound ? e.min_bound : w;
+  return w;
+}
+
+}  // namespace aimc::analog

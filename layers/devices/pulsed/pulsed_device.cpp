@@ -1,0 +1,323 @@
+// Pulsed devices: the shared fields, the device-to-device draws and the tile
+// device that runs the pulsed update (see pulsed_device.h).
+#include "layers/devices/pulsed/pulsed_device.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/error.h"
+#include "kernels/analog/tile_streams.h"
+#include "kernels/cpu/parallel.h"
+#include "kernels/cpu/pulsed_update.h"
+#include "kernels/random_normal.h"
+
+namespace aimc {
+
+void PulsedDeviceParameter::read(config::ObjectReader& r) {
+  r.read("adjust_bounds_with_up_down", adjust_bounds_with_up_down);
+  r.read("adjust_bounds_with_up_down_dev", adjust_bounds_with_up_down_dev);
+  r.read("apply_write_noise_on_set", apply_write_noise_on_set);
+  r.read("construction_seed", construction_seed);
+  r.read("corrupt_devices_prob", corrupt_devices_prob);
+  r.read("corrupt_devices_range", corrupt_devices_range);
+  r.read("count_pulses", count_pulses);
+  r.read("diffusion", diffusion);
+  r.read("diffusion_dtod", diffusion_dtod);
+  if (const nlohmann::json* v = r.find("drift")) drift = *v;
+  r.read("dw_min", dw_min);
+  r.read("dw_min_dtod", dw_min_dtod);
+  r.read("dw_min_dtod_log_normal", dw_min_dtod_log_normal);
+  r.read("dw_min_std", dw_min_std);
+  r.read("enforce_consistency", enforce_consistency);
+  r.read("lifetime", lifetime);
+  r.read("lifetime_dtod", lifetime_dtod);
+  r.read("perfect_bias", perfect_bias);
+  r.read("reset", reset);
+  r.read("reset_dtod", reset_dtod);
+  r.read("reset_std", reset_std);
+  r.read("up_down", up_down);
+  r.read("up_down_dtod", up_down_dtod);
+  r.read("w_max", w_max);
+  r.read("w_max_dtod", w_max_dtod);
+  r.read("w_min", w_min);
+  r.read("w_min_dtod", w_min_dtod);
+  r.read("write_noise_std", write_noise_std);
+}
+
+void PulsedDeviceParameter::write(nlohmann::json& j) const {
+  using config::float_to_json;
+  j["adjust_bounds_with_up_down"] = adjust_bounds_with_up_down;
+  j["adjust_bounds_with_up_down_dev"] = float_to_json(adjust_bounds_with_up_down_dev);
+  j["apply_write_noise_on_set"] = apply_write_noise_on_set;
+  j["construction_seed"] = construction_seed;
+  j["corrupt_devices_prob"] = float_to_json(corrupt_devices_prob);
+  j["corrupt_devices_range"] = float_to_json(corrupt_devices_range);
+  j["count_pulses"] = count_pulses;
+  j["diffusion"] = float_to_json(diffusion);
+  j["diffusion_dtod"] = float_to_json(diffusion_dtod);
+  j["drift"] = drift;
+  j["dw_min"] = float_to_json(dw_min);
+  j["dw_min_dtod"] = float_to_json(dw_min_dtod);
+  j["dw_min_dtod_log_normal"] = dw_min_dtod_log_normal;
+  j["dw_min_std"] = float_to_json(dw_min_std);
+  j["enforce_consistency"] = enforce_consistency;
+  j["lifetime"] = float_to_json(lifetime);
+  j["lifetime_dtod"] = float_to_json(lifetime_dtod);
+  j["perfect_bias"] = perfect_bias;
+  j["reset"] = float_to_json(reset);
+  j["reset_dtod"] = float_to_json(reset_dtod);
+  j["reset_std"] = float_to_json(reset_std);
+  j["up_down"] = float_to_json(up_down);
+  j["up_down_dtod"] = float_to_json(up_down_dtod);
+  j["w_max"] = float_to_json(w_max);
+  j["w_max_dtod"] = float_to_json(w_max_dtod);
+  j["w_min"] = float_to_json(w_min);
+  j["w_min_dtod"] = float_to_json(w_min_dtod);
+  j["write_noise_std"] = float_to_json(write_noise_std);
+}
+
+void PulsedDeviceParameter::validate(const std::string& where) const {
+  const config::RangeCheck c(where);
+  for (const auto& [name, v] :
+       {std::pair{"adjust_bounds_with_up_down_dev", adjust_bounds_with_up_down_dev},
+        {"corrupt_devices_range", corrupt_devices_range}, {"diffusion_dtod", diffusion_dtod},
+        {"dw_min_dtod", dw_min_dtod}, {"dw_min_std", dw_min_std}, {"lifetime_dtod", lifetime_dtod},
+        {"reset_dtod", reset_dtod}, {"reset_std", reset_std}, {"up_down_dtod", up_down_dtod},
+        {"w_max_dtod", w_max_dtod}, {"w_min_dtod", w_min_dtod}, {"diffusion", diffusion}, {"lifetime", lifetime}})
+    c.at_least(name, v, 0.0);
+  c.finite("reset", reset);
+  c.finite("up_down", up_down);
+  c.in_closed("corrupt_devices_prob", corrupt_devices_prob, 0.0, 1.0);
+  c.greater("dw_min", dw_min, 0.0);
+  c.finite("dw_min", dw_min);
+  c.at_least("w_max", w_max, 0.0);
+  c.finite("w_max", w_max);
+  c.finite("w_min", w_min);
+  if (w_min > 0.f) c.fail("w_min", config::format_number(w_min), "<= 0 ([w_min, w_max] must contain 0)");
+  if (write_noise_std != 0.f)
+    c.fail("write_noise_std", config::format_number(write_noise_std), "0 (write noise is not implemented yet)");
+  if (count_pulses) c.fail("count_pulses", "true", "false (pulse counting is not implemented yet)");
+  if (!drift.is_null()) c.fail("drift", drift.dump(), "null (device drift is not implemented yet)");
+}
+
+nlohmann::json PulsedDeviceModel::to_json() const {
+  nlohmann::json j = own_json();
+  common_.write(j);
+  return j;
+}
+
+namespace {
+
+using analog::TileStream;
+
+// Names of the shared hidden parameters (aihwkit's).
+constexpr const char* kMaxBound = "max_bound";
+constexpr const char* kMinBound = "min_bound";
+constexpr const char* kUp = "dwmin_up";
+constexpr const char* kDown = "dwmin_down";
+constexpr const char* kDecay = "decay_scales";
+constexpr const char* kDiffusion = "diffusion_rates";
+constexpr const char* kResetBias = "reset_bias";
+
+// The DeviceValues stream: blocks 2k, 2k+1 for element k's shared values,
+// the lifetime draws from 2^39, the law's own values from 2^40.
+constexpr std::uint64_t kLifetimeOffset = 1ull << 39;
+constexpr std::uint64_t kLawValuesOffset = 1ull << 40;
+
+class PulsedTileDevice : public TileDevice {
+ public:
+  PulsedTileDevice(std::shared_ptr<const PulsedDeviceModel> model, const TileDeviceContext& ctx)
+      : model_(std::move(model)), out_(ctx.out_size), in_(ctx.in_size), tile_id_(ctx.tile_id), update_params_(ctx.update) {
+    const Shape shape{out_, in_};
+    TileState& s = *ctx.state;
+    auto add = [&](const std::string& name) { return s.add(ctx.prefix + name, Tensor::zeros(shape)); };
+    max_bound_ = add(kMaxBound);
+    min_bound_ = add(kMinBound);
+    up_ = add(kUp);
+    down_ = add(kDown);
+    decay_ = add(kDecay);
+    diffusion_ = add(kDiffusion);
+    reset_bias_ = add(kResetBias);
+    const auto names = model_->law_value_names();
+    if (names.size() > 0) p0_ = add(names[0]);
+    if (names.size() > 1) p1_ = add(names[1]);
+    pulse_counter_ = s.add(ctx.prefix + "pulse_counter", Tensor::zeros({}, DType::Int64));
+    noise_counter_ = s.add(ctx.prefix + "noise_counter", Tensor::zeros({}, DType::Int64));
+    post_counter_ = s.add(ctx.prefix + "post_update_counter", Tensor::zeros({}, DType::Int64));
+    reseed(ctx.seed);
+  }
+
+  void reseed(std::uint64_t seed) override {
+    for (Tensor* t : {&pulse_counter_, &noise_counter_, &post_counter_}) *t->data<std::int64_t>() = 0;
+    draw(seed);
+  }
+
+  void update(const float* x, const float* d, std::int64_t n, float lr, float* w, std::uint64_t seed) override {
+    const PulsedDeviceParameter& p = model_->common();
+    cpu::PulsedUpdateArgs a;
+    a.x = x;
+    a.d = d;
+    a.n = n;
+    a.out = out_;
+    a.in = in_;
+    a.lr = lr;
+    a.dw_min = p.dw_min;
+    a.update = update_params_;
+    a.law = model_->law();
+    a.w = w;
+    a.max_bound = max_bound_.data<float>();
+    a.min_bound = min_bound_.data<float>();
+    a.up = up_.data<float>();
+    a.down = down_.data<float>();
+    a.p0 = p0_.defined() ? p0_.data<float>() : nullptr;
+    a.p1 = p1_.defined() ? p1_.data<float>() : nullptr;
+    a.seed = seed;
+    a.pulse_stream = analog::tile_stream(tile_id_, TileStream::UpdatePulses);
+    a.noise_stream = analog::tile_stream(tile_id_, TileStream::UpdateNoise);
+    std::int64_t& pulse_counter = *pulse_counter_.data<std::int64_t>();
+    std::int64_t& noise_counter = *noise_counter_.data<std::int64_t>();
+    a.pulse_block = std::uint64_t(pulse_counter);
+    a.noise_block = std::uint64_t(noise_counter);
+    cpu::pulsed_update(a);
+    pulse_counter += std::int64_t(cpu::pulse_blocks(n, out_, in_));
+    noise_counter += std::int64_t(cpu::noise_blocks(n, out_, in_));
+  }
+
+  void post_update(float* w, std::uint64_t seed) override {
+    const PulsedDeviceParameter& p = model_->common();
+    const bool decay = p.lifetime > 0.f, diffuse = p.diffusion > 0.f;
+    if (!decay && !diffuse) return;
+    const std::int64_t size = out_ * in_;
+    const float* mx = max_bound_.data<float>();
+    const float* mn = min_bound_.data<float>();
+    const float* scale = decay_.data<float>();
+    const float* bias = reset_bias_.data<float>();
+    const float* rate = diffusion_.data<float>();
+    std::int64_t& counter = *post_counter_.data<std::int64_t>();
+    const std::uint64_t stream = analog::tile_stream(tile_id_, TileStream::PostUpdate);
+    const std::uint64_t block = std::uint64_t(counter);
+    // Diffusion normal k of this step: block + k/4 (rng::normal_at's layout).
+    cpu::parallel_for(0, size, cpu::grain_for(size, 4096), [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t k = lo; k < hi; ++k) {
+        float v = w[k];
+        if (decay) v = (v - bias[k]) * scale[k] + bias[k];
+        if (diffuse) v += rate[k] * rng::normal_at(seed, stream, block, std::uint64_t(k));
+        w[k] = std::min(mx[k], std::max(mn[k], v));
+      }
+    });
+    if (diffuse) counter += (size + 3) / 4;
+  }
+
+  void weights_set(float* w) override {
+    const std::int64_t size = out_ * in_;
+    const float* mx = max_bound_.data<float>();
+    const float* mn = min_bound_.data<float>();
+    for (std::int64_t k = 0; k < size; ++k) w[k] = std::min(mx[k], std::max(mn[k], w[k]));
+  }
+
+ private:
+  // The device-to-device values of a chip (see pulsed_device.h). Element k
+  // reads blocks 2k, 2k+1 of the DeviceValues stream (six normals, two
+  // uniforms), its lifetime normal k from 2^39 and its law's two normals
+  // from block 2^40 + k.
+  void draw(std::uint64_t seed) {
+    const PulsedDeviceParameter& p = model_->common();
+    const std::int64_t size = out_ * in_;
+    const std::uint64_t stream = analog::tile_stream(tile_id_, TileStream::DeviceValues);
+    float* mx = max_bound_.data<float>();
+    float* mn = min_bound_.data<float>();
+    float* up = up_.data<float>();
+    float* down = down_.data<float>();
+    float* decay = decay_.data<float>();
+    float* diffusion = diffusion_.data<float>();
+    float* reset_bias = reset_bias_.data<float>();
+    const float up_bias = p.up_down > 0.f ? 0.f : p.up_down;
+    const float down_bias = p.up_down > 0.f ? -p.up_down : 0.f;
+    cpu::parallel_for(0, size, cpu::grain_for(size, 1024), [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t k = lo; k < hi; ++k) {
+        const rng::Block b0 = rng::philox(seed, stream, 2 * std::uint64_t(k));
+        const rng::Block b1 = rng::philox(seed, stream, 2 * std::uint64_t(k) + 1);
+        float z[6];
+        rng::box_muller_fast(b0.v[0], b0.v[1], z[0], z[1]);
+        rng::box_muller_fast(b0.v[2], b0.v[3], z[2], z[3]);
+        rng::box_muller_fast(b1.v[0], b1.v[1], z[4], z[5]);
+        const float u0 = rng::uniform_open(b1.v[2]), u1 = rng::uniform_open(b1.v[3]);
+        float bmax = p.w_max * (1.f + p.w_max_dtod * z[0]);
+        float bmin = p.w_min * (1.f + p.w_min_dtod * z[1]);
+        const float gain = p.dw_min_dtod_log_normal ? std::exp(p.dw_min_dtod * z[2]) : 1.f + p.dw_min_dtod * z[2];
+        const float r = p.up_down_dtod * z[3];
+        float su = (up_bias + gain + r) * p.dw_min;
+        float sd = (down_bias + gain - r) * p.dw_min;
+        if (p.enforce_consistency) {
+          su = std::abs(su);
+          sd = std::abs(sd);
+          if (bmin > bmax) std::swap(bmin, bmax);
+          bmax = std::abs(bmax);
+          bmin = -std::abs(bmin);
+        } else if (bmin > bmax) {
+          bmax = bmin = bmax + (bmin - bmax) / 2.f;  // a dead device
+        }
+        if (p.adjust_bounds_with_up_down) {
+          if (bmin > bmax) std::swap(bmin, bmax);
+          const float alpha = su / (su + sd), range = bmax - bmin;
+          float lower;
+          if (p.adjust_bounds_with_up_down_dev > 0.f)
+            lower = -((std::tanh((alpha - 0.5f) / p.adjust_bounds_with_up_down_dev) + 1.f) / 2.f) * range;
+          else
+            lower = alpha < 0.5f ? 0.f : alpha == 0.5f ? -range / 2.f : -range;
+          bmin = lower;
+          bmax = lower + range;
+        }
+        if (p.corrupt_devices_prob > u0) {
+          const float lo_v = std::max(std::min(bmax, bmin), -std::abs(p.corrupt_devices_range));
+          const float hi_v = std::min(std::max(bmax, bmin), std::abs(p.corrupt_devices_range));
+          bmax = bmin = lo_v + (hi_v - lo_v) * u1;
+          su = sd = 0.f;
+        }
+        if (p.perfect_bias && k % in_ == in_ - 1) {
+          su = sd = p.dw_min;
+          bmin = 100.f * p.w_min;
+          bmax = 100.f * p.w_max;
+        }
+        mx[k] = bmax;
+        mn[k] = bmin;
+        up[k] = su;
+        down[k] = sd;
+        diffusion[k] = std::abs(p.diffusion * (1.f + p.diffusion_dtod * z[4]));
+        reset_bias[k] = p.reset + p.reset_dtod * z[5];
+        if (p.lifetime > 0.f) {
+          // A third block only when there is decay (keeps the common case at two).
+          const float t = p.lifetime * (1.f + p.lifetime_dtod * rng::normal_at(seed, stream, kLifetimeOffset, std::uint64_t(k)));
+          decay[k] = t > 1.f ? 1.f - 1.f / t : 0.f;
+        } else {
+          decay[k] = 1.f;
+        }
+      }
+    });
+    if (p0_.defined()) {
+      std::vector<float> xi0(size), xi1(size);
+      for (std::int64_t k = 0; k < size; ++k) {
+        const rng::Block b = rng::philox(seed, stream, kLawValuesOffset + std::uint64_t(k));
+        rng::box_muller_fast(b.v[0], b.v[1], xi0[k], xi1[k]);
+      }
+      model_->draw_law_values(size, xi0.data(), xi1.data(), mx, mn, up, down, p0_.data<float>(),
+                              p1_.defined() ? p1_.data<float>() : nullptr);
+    }
+  }
+
+  std::shared_ptr<const PulsedDeviceModel> model_;
+  std::int64_t out_, in_;
+  std::uint64_t tile_id_;
+  analog::UpdatePulseParams update_params_;
+  Tensor max_bound_, min_bound_, up_, down_, decay_, diffusion_, reset_bias_, p0_, p1_;
+  Tensor pulse_counter_, noise_counter_, post_counter_;
+};
+
+}  // namespace
+
+std::unique_ptr<TileDevice> PulsedDeviceModel::make(const TileDeviceContext& ctx) const {
+  auto self = std::static_pointer_cast<const PulsedDeviceModel>(shared_from_this());
+  return std::make_unique<PulsedTileDevice>(self, ctx);
+}
+
+}  // namespace aimc

@@ -1,0 +1,27 @@
+// The registry of tile device models (see tile_device.h).
+#include "layers/devices/tile_device.h"
+
+#include "layers/devices/pulsed/pulsed_device.h"
+#include "layers/devices/registry.h"
+
+namespace aimc {
+namespace {
+
+devices::Registry<DeviceModelFactory>& registry() {
+  static devices::Registry<DeviceModelFactory> r("device", {{"ConstantStepDevice", make_constant_step_device}});
+  return r;
+}
+
+}  // namespace
+
+std::shared_ptr<const DeviceModel> make_device_model(const nlohmann::json& j, const std::string& where) {
+  return registry().get(j, where)(j, where);
+}
+
+void register_device_model(const std::string& type, DeviceModelFactory factory) {
+  registry().add(type, std::move(factory));
+}
+
+std::vector<std::string> device_model_types() { return registry().names(); }
+
+}  // namespace aimc

@@ -1,0 +1,78 @@
+// The device an analog tile's weights live on when the tile learns by pulses
+// (TILE_CLASS_ANALOG, REFERENCE.md section 6). A DeviceModel is the immutable
+// description read from the RPU config ({"type": "ConstantStepDevice", ...});
+// make() builds the TileDevice of one tile: its hidden parameters (drawn once
+// per chip, device to device) and its update rule.
+//
+// Hidden parameters are entries of the tile's TileState, named as aihwkit's
+// hidden parameters ("max_bound", "dwmin_up", ...; a compound device's
+// sub-devices prefix theirs with "<k>_"), so the owning layer registers them
+// as buffers and a checkpoint restores them; the random-stream counters of
+// the update are entries too, so a restored tile continues bit for bit.
+//
+// Models are plug-ins: a registry by type name builds one from JSON
+// (make_device_model); a new device type is one new file plus its registration.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/tensor.h"
+#include "kernels/analog/pulsed_law.h"
+#include "layers/tiles/tile_state.h"
+
+namespace aimc {
+
+// Where a tile device draws from and keeps its state.
+struct TileDeviceContext {
+  std::int64_t out_size = 0, in_size = 0;
+  std::uint64_t seed = 0;     // the chip seed
+  std::uint64_t tile_id = 0;  // selects the tile's streams (kernels/analog/tile_streams.h)
+  TileState* state = nullptr;
+  std::string prefix;         // prefix of the entry names ("" or "<k>_" in a compound)
+  analog::UpdatePulseParams update;  // the config's UpdateParameters
+};
+
+class TileDevice {
+ public:
+  virtual ~TileDevice() = default;
+  // W ← W − lr·Σ_m d_mᵀ x_m by the device's update rule, for x [n, in] and
+  // d [n, out] (contiguous float32); w [out, in] is the tile's weight; seed
+  // the tile's chip seed (a loaded checkpoint may have changed it).
+  virtual void update(const float* x, const float* d, std::int64_t n, float lr, float* w, std::uint64_t seed) = 0;
+  // Once per mini-batch after the updates: decay, diffusion, device drift,
+  // a compound's transfers. w and seed as in update.
+  virtual void post_update(float* w, std::uint64_t seed) = 0;
+  // The weights were set from outside (initialisation, set_weights, a
+  // loaded checkpoint): keep what the devices can hold (clip to the bounds).
+  virtual void weights_set(float* w) = 0;
+  // A new chip: the hidden parameters drawn again for ctx.seed, counters reset.
+  virtual void reseed(std::uint64_t seed) = 0;
+};
+
+class DeviceModel : public std::enable_shared_from_this<DeviceModel> {
+ public:
+  virtual ~DeviceModel() = default;
+  virtual std::string type() const = 0;
+  // Every field plus "type", with aihwkit's names.
+  virtual nlohmann::json to_json() const = 0;
+  // The tile device of one tile; adds its entries to ctx.state.
+  virtual std::unique_ptr<TileDevice> make(const TileDeviceContext& ctx) const = 0;
+};
+
+using DeviceModelFactory =
+    std::function<std::shared_ptr<const DeviceModel>(const nlohmann::json& j, const std::string& where)>;
+
+// Builds a model from {"type": name, ...}; ConfigError naming `where` for an
+// unknown type (listing the known ones), a bad field or a bad value.
+std::shared_ptr<const DeviceModel> make_device_model(const nlohmann::json& j, const std::string& where = "device");
+// Adds a device type (a plug-in); ConfigError if the name is taken.
+void register_device_model(const std::string& type, DeviceModelFactory factory);
+std::vector<std::string> device_model_types();
+
+}  // namespace aimc

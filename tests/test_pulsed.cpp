@@ -1,0 +1,308 @@
+// Training on analog devices: pulse schedules, the pulsed update kernel,
+// pulsed devices, SingleRPUConfig and AnalogSGD (REFERENCE.md sections 6-7).
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <vector>
+
+#include "analog_test_util.h"
+#include "engine/autograd.h"
+#include "engine/generator.h"
+#include "engine/ops.h"
+#include "kernels/analog/pulsed_law.h"
+#include "kernels/cpu/parallel.h"
+#include "kernels/cpu/pulsed_update.h"
+#include "layers/devices/tile_device.h"
+#include "layers/modules/analog_linear.h"
+#include "layers/optim/analog_sgd.h"
+#include "layers/tiles/analog_tile.h"
+
+using namespace aimc;
+
+namespace {
+
+// A ConstantStep device without any variability (steps exactly dw_min).
+nlohmann::json exact_constant_step(float dw_min, float w_bound = 0.6f) {
+  return {{"type", "ConstantStepDevice"}, {"dw_min", dw_min},      {"dw_min_dtod", 0},  {"dw_min_std", 0},
+          {"up_down_dtod", 0},            {"w_max_dtod", 0},       {"w_min_dtod", 0},   {"w_max", w_bound},
+          {"w_min", -w_bound}};
+}
+
+// A tile [out, in] with a device and update parameters, weights zero.
+std::unique_ptr<AnalogTile> make_tile(std::int64_t out, std::int64_t in, const nlohmann::json& device,
+                                      const UpdateParameters& up, std::uint64_t seed = 7) {
+  IOParameters perfect;
+  perfect.is_perfect = true;
+  auto t = std::make_unique<AnalogTile>(out, in, perfect, perfect, seed, 0);
+  t->set_device(*make_device_model(device), up.kernel_params());
+  return t;
+}
+
+void update_once(AnalogTile& t, const std::vector<float>& x, const std::vector<float>& d, float lr) {
+  const std::int64_t n = std::int64_t(x.size()) / t.in_size();
+  t.record_update(Tensor::from_vector(x, {n, t.in_size()}), Tensor::from_vector(d, {n, t.out_size()}));
+  t.apply_updates(lr);
+}
+
+UpdateParameters no_management() {
+  UpdateParameters up;
+  up.update_management = false;
+  up.update_bl_management = false;
+  return up;
+}
+
+}  // namespace
+
+TEST_CASE("pulse schedule: BL management and update management", "[pulsed]") {
+  analog::UpdatePulseParams up;  // defaults: desired_bl 31, both managements on
+  SECTION("k below desired_bl: BL = ceil(k), largest x and d probabilities equal") {
+    // k = lr·xmax·dmax/dw_min = 0.01·1·0.53/0.001 = 5.3 -> BL 6; A = B = sqrt(0.01/(0.001·6)).
+    const auto s = analog::pulse_schedule(up, 1.f, 0.53f, 0.01f, 0.001f);
+    CHECK(s.bl == 6);
+    const double ab = std::sqrt(0.01 / (0.001 * 6));
+    CHECK(s.a == Approx(ab * std::sqrt(1.0 / 0.53)).epsilon(1e-6));
+    CHECK(s.b == Approx(ab * std::sqrt(0.53)).epsilon(1e-6));
+    CHECK(s.a * 0.53f == Approx(s.b * 1.f).epsilon(1e-6));
+    // Expected pulses at the largest pair = BL·pA·pB = k.
+    CHECK(6 * (s.a * 0.53) * (s.b * 1.0) == Approx(5.3).epsilon(1e-5));
+  }
+  SECTION("k above desired_bl: BL truncated, x probability 1, d probability clipped") {
+    // k = 0.1·1·0.5/0.001 = 50 > 31: BL 31, d_val = 0.5·31/50 = 0.31.
+    const auto s = analog::pulse_schedule(up, 1.f, 0.5f, 0.1f, 0.001f);
+    CHECK(s.bl == 31);
+    CHECK(s.b * 1.f == Approx(1.0).epsilon(1e-5));
+    CHECK(s.a * 0.5f == Approx(0.5 / 0.31).epsilon(1e-5));  // > 1: clipped when drawn
+  }
+  SECTION("no management: BL = desired_bl, A = B") {
+    up.update_management = up.update_bl_management = false;
+    const auto s = analog::pulse_schedule(up, 1.f, 0.5f, 0.11f, 0.01f);
+    CHECK(s.bl == 31);
+    CHECK(s.a == Approx(std::sqrt(0.11 / (0.01 * 31))).epsilon(1e-6));
+    CHECK(s.a == s.b);
+  }
+  SECTION("zero x or d: no pulses") {
+    CHECK(analog::pulse_schedule(up, 0.f, 0.5f, 0.1f, 0.001f).bl == 0);
+    CHECK(analog::pulse_schedule(up, 1.f, 0.f, 0.1f, 0.001f).bl == 0);
+  }
+}
+
+TEST_CASE("pulse trains fire each slot with the given probability", "[pulsed]") {
+  // 20000 trains of 31 slots at p = 0.3: 620000 Bernoulli draws; the fraction's
+  // std is sqrt(0.3·0.7/620000) = 5.8e-4, so 5σ = 2.9e-3.
+  const int trains = 20000, bl = 31;
+  std::int64_t fired = 0;
+  std::vector<std::int64_t> per_slot(bl, 0);
+  for (int k = 0; k < trains; ++k) {
+    const std::uint32_t t = analog::pulse_train(0.3f, bl, 11, 3, std::uint64_t(k) * 8);
+    CHECK((t >> bl) == 0u);
+    fired += analog::popcount32(t);
+    for (int s = 0; s < bl; ++s) per_slot[s] += (t >> s) & 1u;
+  }
+  CHECK(double(fired) / (double(trains) * bl) == Approx(0.3).margin(2.9e-3));
+  // Each slot alone: 20000 draws, std 3.2e-3, 5σ = 0.016.
+  for (int s = 0; s < bl; ++s) CHECK(double(per_slot[s]) / trains == Approx(0.3).margin(0.016));
+  CHECK(analog::pulse_train(1.f, 10, 1, 1, 0) == 0x3ffu);
+  CHECK(analog::pulse_train(0.f, 10, 1, 1, 0) == 0u);
+}
+
+TEST_CASE("ConstantStep known answer: one update lowers w by exactly 0.10", "[pulsed]") {
+  // dw_min 0.01, desired_bl 10, no management, lr 0.11, x = d = 1: A = B =
+  // sqrt(0.11/(0.01·10)) > 1, so all 10 slots fire on both lines: 10 steps of 0.01.
+  UpdateParameters up = no_management();
+  up.desired_bl = 10;
+  auto tile = make_tile(1, 1, exact_constant_step(0.01f), up);
+  AnalogTile& t = *tile;
+  update_once(t, {1.f}, {1.f}, 0.11f);
+  CHECK(t.weight().to_vector()[0] == Approx(-0.10).margin(1e-7));
+  // x·d < 0 moves it up by the same amount.
+  update_once(t, {-1.f}, {1.f}, 0.11f);
+  CHECK(t.weight().to_vector()[0] == Approx(0.0).margin(1e-7));
+}
+
+TEST_CASE("pulsed update: mean change equals -lr·d·x for every pulse type", "[pulsed]") {
+  // 4x5 tile, one sample, the same update repeated K times from w = 0 on a
+  // device with cycle-to-cycle noise (dw_min_std 0.3) and bounds far away.
+  const std::vector<float> x{0.9f, -0.4f, 0.2f, 0.0f, -1.0f};
+  const std::vector<float> d{0.5f, -0.25f, 0.1f, -0.6f};
+  const float lr = 0.02f, dw = 0.001f;
+  nlohmann::json device = exact_constant_step(dw, 100.f);
+  device["dw_min_std"] = 0.3;
+  const int K = 400;
+  for (PulseType type : {PulseType::StochasticCompressed, PulseType::Stochastic, PulseType::MeanCount,
+                         PulseType::DeterministicImplicit}) {
+    INFO("pulse type " << to_string(type));
+    UpdateParameters up;
+    up.pulse_type = type;
+    auto tile = make_tile(4, 5, device, up);
+    AnalogTile& t = *tile;
+    for (int k = 0; k < K; ++k) update_once(t, x, d, lr);
+    const auto w = t.weight().to_vector();
+    const auto s = analog::pulse_schedule(up.kernel_params(), 1.f, 0.6f, lr, dw);
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 5; ++j) {
+        const double target = -lr * d[i] * x[j];
+        const double mean = w[i * 5 + j] / K;
+        if (type == PulseType::StochasticCompressed || type == PulseType::Stochastic) {
+          // Per update: c ~ Binomial(BL, q), q = A|d|·B|x|, each step dw(1 + 0.3ξ):
+          // var = dw²·(BL·q(1-q) + BL·q·0.09); the mean of K has std sqrt(var/K); 5σ.
+          const double q = std::min(1.0, double(s.a) * std::abs(d[i])) * std::min(1.0, double(s.b) * std::abs(x[j]));
+          const double var = dw * dw * (s.bl * q * (1 - q) + s.bl * q * 0.09);
+          CHECK(std::abs(mean - target) <= 5 * std::sqrt(var / K) + 1e-9);
+        } else {
+          // Deterministic counts: rounding to whole pulses (at most 1.5 steps per
+          // update for MEAN_COUNT's two roundings, 0.5 for DET_IMPLICIT); the
+          // noise mean is 0 with std dw·0.3·sqrt(c/K) <= 2.4e-5·dw.
+          const double bound = (type == PulseType::MeanCount ? 1.5 : 0.5) * dw + 5 * dw * 0.3 * std::sqrt(31.0 / K);
+          CHECK(std::abs(mean - target) <= bound);
+        }
+      }
+  }
+  SECTION("NONE: no change") {
+    UpdateParameters up;
+    up.pulse_type = PulseType::None;
+    auto tile = make_tile(4, 5, device, up);
+    AnalogTile& t = *tile;
+    update_once(t, x, d, lr);
+    for (float v : t.weight().to_vector()) CHECK(v == 0.f);
+  }
+}
+
+TEST_CASE("pulsed update: same bits for any thread count", "[pulsed][determinism]") {
+  Generator g(5, 0);
+  const Tensor x = g.uniform({64, 96}), d = g.normal({64, 80}, 0., 0.05);
+  std::vector<std::vector<float>> results;
+  for (int threads : {1, 2, 4}) {
+    cpu::set_num_threads(threads);
+    auto tile = make_tile(80, 96, nlohmann::json{{"type", "ConstantStepDevice"}}, UpdateParameters{}, 3);
+    AnalogTile& t = *tile;
+    for (int k = 0; k < 3; ++k) {
+      t.record_update(x, d);
+      t.apply_updates(0.05f);
+    }
+    results.push_back(t.weight().to_vector());
+  }
+  cpu::set_num_threads(0);
+  CHECK(results[0] == results[1]);
+  CHECK(results[0] == results[2]);
+  double moved = 0;
+  for (float v : results[0]) moved += std::abs(v);
+  CHECK(moved > 0);
+}
+
+TEST_CASE("pulsed devices: device-to-device draws have the configured spreads", "[pulsed]") {
+  // 200x200 = 40000 elements: a relative std estimate has std 1/sqrt(2·40000)
+  // = 0.35 %, a mean estimate std σ/200; checks at about 5σ.
+  auto tile = make_tile(200, 200, nlohmann::json{{"type", "ConstantStepDevice"}}, UpdateParameters{});
+  AnalogTile& t = *tile;
+  auto stats = [&](const char* name) {
+    const auto v = t.state().find(name)->to_vector();
+    double s = 0, s2 = 0;
+    for (float e : v) s += e, s2 += double(e) * e;
+    const double mean = s / v.size();
+    return std::pair{mean, std::sqrt(s2 / v.size() - mean * mean)};
+  };
+  const auto [up_mean, up_std] = stats("dwmin_up");
+  CHECK(up_mean == Approx(0.001).epsilon(0.01));
+  // gain 0.3 and up_down_dtod 0.01 add: sqrt(0.3² + 0.01²) = 0.30017.
+  CHECK(up_std / 0.001 == Approx(0.30017).epsilon(0.02));
+  const auto [max_mean, max_std] = stats("max_bound");
+  CHECK(max_mean == Approx(0.6).epsilon(0.01));
+  CHECK(max_std / 0.6 == Approx(0.3).epsilon(0.02));
+  const auto [min_mean, min_std] = stats("min_bound");
+  CHECK(min_mean == Approx(-0.6).epsilon(0.01));
+  CHECK(min_std / 0.6 == Approx(0.3).epsilon(0.02));
+  // Weights set beyond a bound are clipped to it.
+  t.weight().fill_(5.0);
+  t.weights_set();
+  const auto w = t.weight().to_vector();
+  const auto mx = t.state().find("max_bound")->to_vector();
+  CHECK(w == mx);
+}
+
+TEST_CASE("pulsed devices: decay and diffusion per mini-batch", "[pulsed]") {
+  SECTION("lifetime 10: one step gives 0.9·W") {
+    nlohmann::json device = exact_constant_step(0.001f, 10.f);
+    device["lifetime"] = 10;
+    auto tile = make_tile(3, 4, device, UpdateParameters{});
+    AnalogTile& t = *tile;
+    t.weight().copy_(Tensor::from_vector(std::vector<float>{0.5f, -0.2f, 1.f, 2.f, 0.f, -3.f, 0.1f, 0.3f, 4.f, -4.f, 0.7f, -0.7f}, {3, 4}));
+    const auto before = t.weight().to_vector();
+    update_once(t, std::vector<float>(4, 0.f), std::vector<float>(3, 0.f), 0.1f);  // no pulses; the decay runs
+    const auto after = t.weight().to_vector();
+    for (std::size_t k = 0; k < before.size(); ++k) CHECK(after[k] == Approx(0.9 * before[k]).margin(1e-7));
+  }
+  SECTION("diffusion 0.1 on 100x122: std of the change within 10 % of 0.1") {
+    nlohmann::json device = exact_constant_step(0.001f, 100.f);
+    device["diffusion"] = 0.1;
+    auto tile = make_tile(100, 122, device, UpdateParameters{});
+    AnalogTile& t = *tile;
+    update_once(t, std::vector<float>(122, 0.f), std::vector<float>(100, 0.f), 0.1f);
+    double s = 0, s2 = 0;
+    const auto w = t.weight().to_vector();
+    for (float v : w) s += v, s2 += double(v) * v;
+    const double mean = s / w.size();
+    CHECK(std::sqrt(s2 / w.size() - mean * mean) == Approx(0.1).epsilon(0.1));
+  }
+}
+
+TEST_CASE("SingleRPUConfig: JSON round trip and errors that name the field", "[pulsed][config]") {
+  SingleRPUConfig c;
+  c.update.desired_bl = 10;
+  c.update.pulse_type = PulseType::MeanCount;
+  c.device = exact_constant_step(0.01f);
+  const RPUConfig back = RPUConfig::from_json(RPUConfig(c).to_json());
+  CHECK(back.to_json() == RPUConfig(c).to_json());
+  CHECK(back.tile_class() == AnalogTileClass::Analog);
+  CHECK(back.to_json()["device"]["dw_min"] == 0.01);
+  CHECK(back.to_json()["update"]["pulse_type"] == "MEAN_COUNT");
+
+  nlohmann::json bad = RPUConfig(c).to_json();
+  bad["device"]["dw_min"] = -1;
+  CHECK_THROWS_WITH(RPUConfig::from_json(bad), Catch::Contains("SingleRPUConfig.device.dw_min"));
+  bad = RPUConfig(c).to_json();
+  bad["update"]["desired_bl"] = 40;
+  CHECK_THROWS_WITH(RPUConfig::from_json(bad), Catch::Contains("SingleRPUConfig.update.desired_bl"));
+  bad = RPUConfig(c).to_json();
+  bad["device"]["type"] = "NoSuchDevice";
+  CHECK_THROWS_WITH(RPUConfig::from_json(bad), Catch::Contains("ConstantStepDevice"));
+  bad = RPUConfig(c).to_json();
+  bad["device"]["dw_mn"] = 0.1;
+  CHECK_THROWS_WITH(RPUConfig::from_json(bad), Catch::Contains("dw_mn"));
+}
+
+TEST_CASE("AnalogSGD trains an AnalogLinear on pulsed devices", "[pulsed][optim]") {
+  // A 8 -> 4 regression with a fixed teacher; perfect IO isolates the update.
+  Generator g(21, 0);
+  SingleRPUConfig c;
+  c.forward.is_perfect = true;
+  c.backward.is_perfect = true;
+  auto layer = std::make_shared<AnalogLinear>(8, 4, true, RPUConfig(c), g);
+  CHECK(layer->analog_tile_class() == AnalogTileClass::Analog);
+  const Tensor teacher = g.normal({4, 8}, 0., 0.2);
+  AnalogSGD opt(layer->parameters(), layer->analog_tiles(), 0.1);
+  REQUIRE(opt.pulsed_tiles().size() == 1);
+  auto mse = [&](const Tensor& x) {
+    return mse_loss(layer->forward(x), matmul(x, transpose(teacher, 0, 1)));
+  };
+  const Tensor x_eval = g.uniform({256, 8});
+  double first = 0, last = 0;
+  {
+    NoGradGuard no_grad;
+    first = mse(x_eval).item();
+  }
+  for (int step = 0; step < 100; ++step) {
+    const Tensor x = g.uniform({16, 8});
+    opt.zero_grad();
+    Tensor loss = mse(x);
+    loss.backward();
+    CHECK_FALSE(layer->analog_tiles()[0]->weight().grad().defined());
+    opt.step();
+    CHECK(layer->analog_tiles()[0]->pending_updates() == 0);
+  }
+  {
+    NoGradGuard no_grad;
+    last = mse(x_eval).item();
+  }
+  INFO("MSE " << first << " -> " << last);
+  CHECK(last < 0.3 * first);
+}
