@@ -9,6 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 #include <sys/wait.h>
 
 namespace fs = std::filesystem;
@@ -119,6 +120,65 @@ TEST_CASE("train picks its default learning rate by the tiles' weight normalisat
   CHECK(lr_of(" --rpu-config StandardHWATrainingPreset --lr 0.005") == 0.005);
   Run text = run("train --model mlp --epochs 1 --limit-train 128 --limit-test 50 --rpu-config StandardHWATrainingPreset");
   CHECK(text.out.find("lr 0.02 (default for hardware-aware training") != std::string::npos);
+}
+
+// --schedule step with --step-size/--gamma is torch's StepLR: the lr of epoch
+// e (from 0) is lr * gamma^floor(e / step_size), listed per epoch in "history".
+TEST_CASE("train --schedule step takes --step-size and --gamma and reports each epoch's lr") {
+  Run r = run("train --model mlp --optimizer sgd --lr 0.05 --epochs 3 --limit-train 256 --limit-test 100 --json "
+              "--schedule step --step-size 1 --gamma 0.5");
+  REQUIRE(r.code == 0);
+  const auto j = last_json_line(r.out);
+  CHECK(j["schedule"] == "step");
+  CHECK(j["step_size"] == 1);
+  CHECK(j["gamma"].get<double>() == 0.5);
+  CHECK(j["lr"].get<double>() == 0.05);  // the base lr
+  REQUIRE(j["history"].size() == 3);
+  const std::vector<double> expected{0.05, 0.025, 0.0125};
+  for (std::size_t e = 0; e < expected.size(); ++e) {
+    CHECK(j["history"][e]["epoch"] == e + 1);
+    CHECK(j["history"][e]["lr"].get<double>() == Approx(expected[e]).epsilon(1e-15));
+    CHECK(j["history"][e]["train_loss"].get<double>() > 0.0);
+  }
+  CHECK(j["history"][2]["train_loss"].get<double>() == j["train_loss"].get<double>());
+
+  // Without --step-size: the effective max(1, epochs/3) = 1 and gamma 0.1 are reported.
+  Run d = run("train --model mlp --epochs 2 --limit-train 64 --limit-test 50 --json --schedule step --lr 0.01");
+  REQUIRE(d.code == 0);
+  const auto jd = last_json_line(d.out);
+  CHECK(jd["step_size"] == 1);
+  CHECK(jd["gamma"].get<double>() == 0.1);
+  REQUIRE(jd["history"].size() == 2);
+  CHECK(jd["history"][1]["lr"].get<double>() == Approx(0.001).epsilon(1e-15));
+
+  // Other schedules carry no step fields; cosine's first epoch runs at the base lr.
+  Run c = run("train --model mlp --epochs 1 --limit-train 64 --limit-test 50 --json --lr 0.01");
+  REQUIRE(c.code == 0);
+  const auto jc = last_json_line(c.out);
+  CHECK(jc["schedule"] == "cosine");
+  CHECK_FALSE(jc.contains("step_size"));
+  CHECK_FALSE(jc.contains("gamma"));
+  CHECK(jc["history"][0]["lr"].get<double>() == 0.01);
+}
+
+TEST_CASE("--step-size and --gamma out of range or without --schedule step exit 2 with one line") {
+  fs::create_directories(tmp);
+  const std::string err = (tmp / "err_step.txt").string();
+  const std::string base = "train --model mlp --epochs 1 --limit-train 64 --limit-test 50 ";
+  auto check_error = [&](const std::string& extra, const std::vector<std::string>& needles) {
+    CHECK(run(base + extra, err).code == 2);
+    const std::string msg = slurp(err);
+    CHECK(std::count(msg.begin(), msg.end(), '\n') == 1);
+    for (const auto& n : needles) CHECK(msg.find(n) != std::string::npos);
+  };
+  check_error("--step-size 2", {"--step-size", "--schedule step", "cosine"});  // cosine is the default
+  check_error("--schedule none --gamma 0.5", {"--gamma", "--schedule step"});
+  check_error("--schedule step --step-size 0", {"--step-size", ">= 1"});
+  check_error("--schedule step --step-size -3", {"--step-size", ">= 1"});
+  check_error("--schedule step --gamma 0", {"--gamma", "(0, 1]"});
+  check_error("--schedule step --gamma 1.5", {"--gamma", "(0, 1]"});
+  CHECK(run(base + "--schedule step --step-size 1 --gamma 1", err).code == 0);  // gamma 1: the closed end
+  fs::remove_all(tmp);
 }
 
 TEST_CASE("inspect prints the tile grid of every analog layer") {

@@ -36,6 +36,10 @@ Runner add_train_command(CLI::App& app) {
   cmd->add_option("--schedule", opts->schedule, "Learning-rate schedule per epoch: none, step, cosine")
       ->check(CLI::IsMember({"none", "step", "cosine"}))
       ->capture_default_str();
+  cmd->add_option("--step-size", opts->step_size,
+                  "With --schedule step: epochs between lr decays, >= 1 (default max(1, epochs/3))");
+  cmd->add_option("--gamma", opts->gamma, "With --schedule step: lr multiplier at each decay, in (0, 1]")
+      ->capture_default_str();
   cmd->add_option("--limit-train", opts->limit_train, "Use only the first N training samples (0: all)");
   cmd->add_option("--limit-test", opts->limit_test, "Use only the first N test samples (0: all)");
   cmd->add_option("--out", *out, "Write a checkpoint (safetensors) here");
@@ -47,6 +51,14 @@ Runner add_train_command(CLI::App& app) {
   return [cmd, common, opts, out, rpu] {
     apply_common_options(*common);
     opts->seed = common->seed;
+    for (const char* flag : {"--step-size", "--gamma"})
+      if (cmd->count(flag) > 0 && opts->schedule != "step")
+        throw UsageError(std::string(flag) + " applies to --schedule step only (the schedule is " + opts->schedule +
+                         ")");
+    // 0 is the unset default (epochs/3), so an explicit 0 is checked here.
+    if (cmd->count("--step-size") > 0 && opts->step_size < 1)
+      throw ConfigError("--step-size must be an integer >= 1, got " + std::to_string(opts->step_size));
+    training::check_schedule_options(*opts);  // before the data load, so bad values fail fast
     const auto start = std::chrono::steady_clock::now();
     const std::string dir = data::dataset_dir(opts->dataset);
     data::Dataset train = data::load_mnist_split(dir, "train");
@@ -81,8 +93,10 @@ Runner add_train_command(CLI::App& app) {
 
     ProgressBar bar(stderr_is_terminal());
     training::EpochStats last;
+    nlohmann::json history = nlohmann::json::array();  // one entry per epoch: its lr, loss and time
     for (std::int64_t epoch = 0; epoch < opts->epochs; ++epoch) {
       if (scheduler) scheduler->set_epoch(epoch);
+      const double epoch_lr = optimizer->lr();
       const auto t0 = std::chrono::steady_clock::now();
       const std::string label = "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(opts->epochs);
       last = training::train_epoch(*model, *optimizer, loader, epoch,
@@ -92,9 +106,11 @@ Runner add_train_command(CLI::App& app) {
                                      bar.update(label, b, nb, loss, double(b * opts->batch_size) / std::max(secs, 1e-9));
                                    });
       bar.finish();
+      history.push_back({{"epoch", epoch + 1}, {"lr", epoch_lr}, {"train_loss", last.train_loss},
+                         {"seconds", last.seconds}});
       if (!common->json || stdout_is_terminal())
-        std::printf("epoch %lld/%lld  train_loss %.4f  %.1f s\n", static_cast<long long>(epoch + 1),
-                    static_cast<long long>(opts->epochs), last.train_loss, last.seconds);
+        std::printf("epoch %lld/%lld  lr %g  train_loss %.4f  %.1f s\n", static_cast<long long>(epoch + 1),
+                    static_cast<long long>(opts->epochs), epoch_lr, last.train_loss, last.seconds);
       std::fflush(stdout);
     }
     const double accuracy = training::evaluate_accuracy(*model, test);
@@ -104,6 +120,10 @@ Runner add_train_command(CLI::App& app) {
                                     {"batch_size", opts->batch_size}, {"optimizer", opts->optimizer},
                                     {"lr", opts->lr}, {"schedule", opts->schedule}, {"seed", common->seed},
                                     {"train_loss", last.train_loss}, {"test_accuracy", accuracy}};
+    if (opts->schedule == "step") {
+      training_info["step_size"] = training::effective_step_size(*opts);
+      training_info["gamma"] = opts->gamma;
+    }
     description["training"] = training_info;
     if (!out->empty()) save_checkpoint(*out, *model, description, optimizer.get());
 
@@ -116,6 +136,12 @@ Runner add_train_command(CLI::App& app) {
                                {"epochs", opts->epochs},   {"seconds", seconds},
                                {"model", opts->model},     {"seed", common->seed},
                                {"lr", opts->lr}};
+      result["schedule"] = opts->schedule;
+      if (opts->schedule == "step") {
+        result["step_size"] = training::effective_step_size(*opts);
+        result["gamma"] = opts->gamma;
+      }
+      result["history"] = history;
       if (!rpu->empty()) result["rpu_config"] = description["rpu_config"]["family"];
       if (!out->empty()) result["checkpoint"] = *out;
       print_json(result);

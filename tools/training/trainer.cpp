@@ -6,6 +6,7 @@
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
+#include "layers/config/json_fields.h"
 #include "layers/optim/adam.h"
 #include "layers/optim/analog_sgd.h"
 #include "layers/tiles/analog_tile.h"
@@ -45,12 +46,27 @@ std::unique_ptr<Optimizer> make_optimizer(const TrainOptions& opts, Module& mode
   throw ConfigError("unknown optimizer '" + opts.optimizer + "' (known: sgd, adam)");
 }
 
+void check_schedule_options(const TrainOptions& opts) {
+  if (opts.schedule != "none" && opts.schedule != "step" && opts.schedule != "cosine")
+    throw ConfigError("unknown schedule '" + opts.schedule + "' (known: none, step, cosine)");
+  if (opts.step_size < 0)
+    throw ConfigError("step_size (--step-size) must be an integer >= 1 (0: epochs/3), got " +
+                      std::to_string(opts.step_size));
+  // gamma 1 is allowed (a constant lr, as torch accepts); 0 or less would zero or flip the lr.
+  if (!(opts.gamma > 0 && opts.gamma <= 1))
+    throw ConfigError("gamma (--gamma) must be in (0, 1], got " + config::format_number(opts.gamma));
+}
+
+std::int64_t effective_step_size(const TrainOptions& opts) {
+  check_schedule_options(opts);
+  return opts.step_size > 0 ? opts.step_size : std::max<std::int64_t>(1, opts.epochs / 3);
+}
+
 std::unique_ptr<LRScheduler> make_scheduler(const TrainOptions& opts, Optimizer& optimizer) {
-  if (opts.schedule == "none") return nullptr;
-  if (opts.schedule == "step")
-    return std::make_unique<StepLR>(optimizer, std::max<std::int64_t>(1, opts.epochs / 3), 0.1);
+  check_schedule_options(opts);
+  if (opts.schedule == "step") return std::make_unique<StepLR>(optimizer, effective_step_size(opts), opts.gamma);
   if (opts.schedule == "cosine") return std::make_unique<CosineAnnealingLR>(optimizer, std::max<std::int64_t>(1, opts.epochs));
-  throw ConfigError("unknown schedule '" + opts.schedule + "' (known: none, step, cosine)");
+  return nullptr;  // "none"
 }
 
 EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& loader, std::int64_t epoch,

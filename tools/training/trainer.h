@@ -26,7 +26,9 @@ struct TrainOptions {
   double lr = 2e-3;
   double momentum = 0.9;           // sgd only
   double weight_decay = 0.0;
-  std::string schedule = "cosine";  // none | step (x0.1 every epochs/3) | cosine (to 0 over the run)
+  std::string schedule = "cosine";  // none | step (x gamma every step_size epochs) | cosine (to 0 over the run)
+  std::int64_t step_size = 0;      // step only: epochs between decays (0: max(1, epochs/3))
+  double gamma = 0.1;              // step only: lr multiplier at each decay, in (0, 1]
   std::uint64_t seed = 0;
   std::int64_t limit_train = 0;    // use only the first n samples (0: all)
   std::int64_t limit_test = 0;
@@ -55,8 +57,17 @@ double default_learning_rate(const RPUConfig* rpu_config);
 // devices is AnalogSGD (they learn by pulses); "adam" there is a ConfigError.
 std::unique_ptr<Optimizer> make_optimizer(const TrainOptions& opts, Module& model);
 
+// ConfigError for an unknown schedule, step_size < 0 or gamma outside (0, 1]
+// (checked even when the schedule is not "step", so bad values never pass silently).
+void check_schedule_options(const TrainOptions& opts);
+
 // The per-epoch learning-rate schedule named in opts (nullptr for "none").
+// "step" is torch's StepLR(step_size, gamma): lr = base·gamma^floor(epoch/step_size).
+// Validates opts with check_schedule_options.
 std::unique_ptr<LRScheduler> make_scheduler(const TrainOptions& opts, Optimizer& optimizer);
+
+// The step schedule's epochs between decays: opts.step_size, or max(1, epochs/3) when 0.
+std::int64_t effective_step_size(const TrainOptions& opts);
 
 // One pass over the loader; returns the sample-weighted mean loss.
 EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& loader, std::int64_t epoch,
