@@ -35,8 +35,14 @@ struct TileDeviceContext {
   std::uint64_t tile_id = 0;  // selects the tile's streams (kernels/analog/tile_streams.h)
   TileState* state = nullptr;
   std::string prefix;         // prefix of the entry names ("" or "<k>_" in a compound)
+  // Added to every stream number the device draws from: sub-device k of a
+  // compound uses k << 56 (kSubDeviceStreamShift) so that its draws differ
+  // from its siblings'.
+  std::uint64_t stream_offset = 0;
   analog::UpdatePulseParams update;  // the config's UpdateParameters
 };
+
+constexpr int kSubDeviceStreamShift = 56;
 
 class TileDevice {
  public:

@@ -127,7 +127,7 @@ constexpr std::uint64_t kLawValuesOffset = 1ull << 40;
 class PulsedTileDevice : public TileDevice {
  public:
   PulsedTileDevice(std::shared_ptr<const PulsedDeviceModel> model, const TileDeviceContext& ctx)
-      : model_(std::move(model)), out_(ctx.out_size), in_(ctx.in_size), tile_id_(ctx.tile_id), update_params_(ctx.update) {
+      : model_(std::move(model)), out_(ctx.out_size), in_(ctx.in_size), tile_id_(ctx.tile_id), stream_offset_(ctx.stream_offset), update_params_(ctx.update) {
     const Shape shape{out_, in_};
     TileState& s = *ctx.state;
     auto add = [&](const std::string& name) { return s.add(ctx.prefix + name, Tensor::zeros(shape)); };
@@ -172,8 +172,8 @@ class PulsedTileDevice : public TileDevice {
     a.p0 = p0_.defined() ? p0_.data<float>() : nullptr;
     a.p1 = p1_.defined() ? p1_.data<float>() : nullptr;
     a.seed = seed;
-    a.pulse_stream = analog::tile_stream(tile_id_, TileStream::UpdatePulses);
-    a.noise_stream = analog::tile_stream(tile_id_, TileStream::UpdateNoise);
+    a.pulse_stream = stream(TileStream::UpdatePulses);
+    a.noise_stream = stream(TileStream::UpdateNoise);
     std::int64_t& pulse_counter = *pulse_counter_.data<std::int64_t>();
     std::int64_t& noise_counter = *noise_counter_.data<std::int64_t>();
     a.pulse_block = std::uint64_t(pulse_counter);
@@ -194,7 +194,7 @@ class PulsedTileDevice : public TileDevice {
     const float* bias = reset_bias_.data<float>();
     const float* rate = diffusion_.data<float>();
     std::int64_t& counter = *post_counter_.data<std::int64_t>();
-    const std::uint64_t stream = analog::tile_stream(tile_id_, TileStream::PostUpdate);
+    const std::uint64_t stream = stream(TileStream::PostUpdate);
     const std::uint64_t block = std::uint64_t(counter);
     // Diffusion normal k of this step: block + k/4 (rng::normal_at's layout).
     cpu::parallel_for(0, size, cpu::grain_for(size, 4096), [&](std::int64_t lo, std::int64_t hi) {
@@ -216,6 +216,8 @@ class PulsedTileDevice : public TileDevice {
   }
 
  private:
+  std::uint64_t stream(TileStream purpose) const { return analog::tile_stream(tile_id_, purpose) + stream_offset_; }
+
   // The device-to-device values of a chip (see pulsed_device.h). Element k
   // reads blocks 2k, 2k+1 of the DeviceValues stream (six normals, two
   // uniforms), its lifetime normal k from 2^39 and its law's two normals
@@ -223,7 +225,7 @@ class PulsedTileDevice : public TileDevice {
   void draw(std::uint64_t seed) {
     const PulsedDeviceParameter& p = model_->common();
     const std::int64_t size = out_ * in_;
-    const std::uint64_t stream = analog::tile_stream(tile_id_, TileStream::DeviceValues);
+    const std::uint64_t stream = stream(TileStream::DeviceValues);
     float* mx = max_bound_.data<float>();
     float* mn = min_bound_.data<float>();
     float* up = up_.data<float>();
@@ -308,6 +310,7 @@ class PulsedTileDevice : public TileDevice {
   std::shared_ptr<const PulsedDeviceModel> model_;
   std::int64_t out_, in_;
   std::uint64_t tile_id_;
+  std::uint64_t stream_offset_;  // a compound's sub-device: k << kSubDeviceStreamShift
   analog::UpdatePulseParams update_params_;
   Tensor max_bound_, min_bound_, up_, down_, decay_, diffusion_, reset_bias_, p0_, p1_;
   Tensor pulse_counter_, noise_counter_, post_counter_;
