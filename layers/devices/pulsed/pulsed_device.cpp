@@ -194,14 +194,14 @@ class PulsedTileDevice : public TileDevice {
     const float* bias = reset_bias_.data<float>();
     const float* rate = diffusion_.data<float>();
     std::int64_t& counter = *post_counter_.data<std::int64_t>();
-    const std::uint64_t stream = stream(TileStream::PostUpdate);
+    const std::uint64_t stream_id = stream(TileStream::PostUpdate);
     const std::uint64_t block = std::uint64_t(counter);
     // Diffusion normal k of this step: block + k/4 (rng::normal_at's layout).
     cpu::parallel_for(0, size, cpu::grain_for(size, 4096), [&](std::int64_t lo, std::int64_t hi) {
       for (std::int64_t k = lo; k < hi; ++k) {
         float v = w[k];
         if (decay) v = (v - bias[k]) * scale[k] + bias[k];
-        if (diffuse) v += rate[k] * rng::normal_at(seed, stream, block, std::uint64_t(k));
+        if (diffuse) v += rate[k] * rng::normal_at(seed, stream_id, block, std::uint64_t(k));
         w[k] = std::min(mx[k], std::max(mn[k], v));
       }
     });
@@ -225,7 +225,7 @@ class PulsedTileDevice : public TileDevice {
   void draw(std::uint64_t seed) {
     const PulsedDeviceParameter& p = model_->common();
     const std::int64_t size = out_ * in_;
-    const std::uint64_t stream = stream(TileStream::DeviceValues);
+    const std::uint64_t stream_id = stream(TileStream::DeviceValues);
     float* mx = max_bound_.data<float>();
     float* mn = min_bound_.data<float>();
     float* up = up_.data<float>();
@@ -237,8 +237,8 @@ class PulsedTileDevice : public TileDevice {
     const float down_bias = p.up_down > 0.f ? -p.up_down : 0.f;
     cpu::parallel_for(0, size, cpu::grain_for(size, 1024), [&](std::int64_t lo, std::int64_t hi) {
       for (std::int64_t k = lo; k < hi; ++k) {
-        const rng::Block b0 = rng::philox(seed, stream, 2 * std::uint64_t(k));
-        const rng::Block b1 = rng::philox(seed, stream, 2 * std::uint64_t(k) + 1);
+        const rng::Block b0 = rng::philox(seed, stream_id, 2 * std::uint64_t(k));
+        const rng::Block b1 = rng::philox(seed, stream_id, 2 * std::uint64_t(k) + 1);
         float z[6];
         rng::box_muller_fast(b0.v[0], b0.v[1], z[0], z[1]);
         rng::box_muller_fast(b0.v[2], b0.v[3], z[2], z[3]);
@@ -289,7 +289,7 @@ class PulsedTileDevice : public TileDevice {
         reset_bias[k] = p.reset + p.reset_dtod * z[5];
         if (p.lifetime > 0.f) {
           // A third block only when there is decay (keeps the common case at two).
-          const float t = p.lifetime * (1.f + p.lifetime_dtod * rng::normal_at(seed, stream, kLifetimeOffset, std::uint64_t(k)));
+          const float t = p.lifetime * (1.f + p.lifetime_dtod * rng::normal_at(seed, stream_id, kLifetimeOffset, std::uint64_t(k)));
           decay[k] = t > 1.f ? 1.f - 1.f / t : 0.f;
         } else {
           decay[k] = 1.f;
@@ -299,7 +299,7 @@ class PulsedTileDevice : public TileDevice {
     if (p0_.defined()) {
       std::vector<float> xi0(size), xi1(size);
       for (std::int64_t k = 0; k < size; ++k) {
-        const rng::Block b = rng::philox(seed, stream, kLawValuesOffset + std::uint64_t(k));
+        const rng::Block b = rng::philox(seed, stream_id, kLawValuesOffset + std::uint64_t(k));
         rng::box_muller_fast(b.v[0], b.v[1], xi0[k], xi1[k]);
       }
       model_->draw_law_values(size, xi0.data(), xi1.data(), mx, mn, up, down, p0_.data<float>(),
