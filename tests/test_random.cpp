@@ -35,6 +35,19 @@ TEST_CASE("philox4x32-10 matches Random123's published known-answer vectors") {
   }
 }
 
+TEST_CASE("philox_blocks gives the bits of rng::philox for any counters") {
+  for (std::int64_t n : {1, 5, 16, 17, 100}) {
+    std::vector<std::uint64_t> blocks(n);
+    for (std::int64_t k = 0; k < n; ++k) blocks[k] = 3 + 7919 * std::uint64_t(k) + (k % 3 ? 0 : (0xffffffffull << 20));
+    std::vector<std::uint32_t> out(4 * n);
+    cpu::philox_blocks(0xa4093822299f31d0ull, 0x0370734413198a2eull, blocks.data(), n, out.data());
+    for (std::int64_t k = 0; k < n; ++k) {
+      const rng::Block r = rng::philox(0xa4093822299f31d0ull, 0x0370734413198a2eull, blocks[k]);
+      for (int j = 0; j < 4; ++j) REQUIRE(out[4 * k + j] == r.v[j]);
+    }
+  }
+}
+
 TEST_CASE("fill_normal_rows gives each row the bits of fill_normal") {
   for (std::int64_t count : {1, 2, 6, 7, 16, 25, 120, 129, 400}) {
     const std::int64_t rows = 37;

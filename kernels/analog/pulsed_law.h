@@ -93,19 +93,28 @@ constexpr int kPulseProbabilityBits = 24;
 
 // The slots (bits 0 .. bl-1) in which a line with firing probability p
 // fires, each independently with probability p (rounded down to a multiple
-// of 2^-24). All bl slots are decided together: bit s of word t is bit t
-// (most significant first) of slot s's 24-bit uniform U_s, and slot s fires
-// when U_s < P. Reading words stops once every slot is decided (after about
-// seven words), so a line costs two Philox blocks on average.
-AIMC_HD std::uint32_t pulse_train(float p, int bl, std::uint64_t seed, std::uint64_t stream, std::uint64_t block) {
+// of 2^-24): slot s fires when its 24-bit uniform U_s < P = p·2^24. Up to
+// four slots, U_s is the top 24 bits of word s of the line's first block.
+// Beyond, all bl slots are decided together: bit s of word t is bit t
+// (most significant first) of slot s's U_s. Reading words stops once every slot is decided (after about
+// seven words for 31 slots, two for one), so a line costs one or two
+// Philox blocks. `first` is block `block` of the stream; later ones are drawn here.
+AIMC_HD std::uint32_t pulse_train_from(float p, int bl, const rng::Block& first, std::uint64_t seed,
+                                       std::uint64_t stream, std::uint64_t block) {
   const std::uint32_t slots = bl >= 32 ? 0xffffffffu : ((1u << bl) - 1u);
   if (!(p > 0.f) || bl <= 0) return 0u;
   if (p >= 1.f) return slots;
   const std::uint32_t P = std::uint32_t(p * float(1u << kPulseProbabilityBits));
+  if (bl <= 4) {
+    // Few slots: slot s compares the top 24 bits of word s of the first block.
+    std::uint32_t fired = 0u;
+    for (int t = 0; t < bl; ++t) fired |= std::uint32_t((first.v[t] >> 8) < P) << t;
+    return fired;
+  }
   std::uint32_t less = 0u, equal = slots;
-  rng::Block b{};
+  rng::Block b = first;
   for (int t = 0; t < kPulseProbabilityBits && equal != 0u; ++t) {
-    if (t % 4 == 0) b = rng::philox(seed, stream, block + std::uint64_t(t / 4));
+    if (t > 0 && t % 4 == 0) b = rng::philox(seed, stream, block + std::uint64_t(t / 4));
     const std::uint32_t r = b.v[t % 4];
     if ((P >> (kPulseProbabilityBits - 1 - t)) & 1u) {
       less |= equal & ~r;  // U's bit 0 where P's is 1: U < P decided
@@ -115,6 +124,13 @@ AIMC_HD std::uint32_t pulse_train(float p, int bl, std::uint64_t seed, std::uint
     }
   }
   return less;
+}
+
+// The same, drawing the first block too (pulse_train_from takes it from a
+// bulk draw on the CPU).
+AIMC_HD std::uint32_t pulse_train(float p, int bl, std::uint64_t seed, std::uint64_t stream, std::uint64_t block) {
+  if (!(p > 0.f) || bl <= 0 || p >= 1.f) return pulse_train_from(p, bl, rng::Block{}, seed, stream, block);
+  return pulse_train_from(p, bl, rng::philox(seed, stream, block), seed, stream, block);
 }
 
 // Number of set bits.

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/random_fill.h"
 
 namespace aimc::cpu {
 
@@ -33,6 +34,7 @@ struct SampleLines {
   std::vector<std::uint32_t> d_train, x_train;  // stochastic: slots that fire
   std::vector<float> d_value, x_value;          // deterministic: count (MEAN_COUNT) or probability (DET_IMPLICIT)
   std::vector<std::int32_t> active;             // columns that send anything
+  std::vector<std::uint32_t> active_train;      // their trains (stochastic), in the order of `active`
 };
 
 }  // namespace
@@ -58,17 +60,36 @@ std::int64_t pulsed_update(const PulsedUpdateArgs& a) {
       if (s.bl == 0) continue;
       const std::uint64_t base = a.pulse_block + std::uint64_t(m) * std::uint64_t(out + in) * analog::kPulseBlocksPerLine;
       if (stochastic) {
-        L.d_train.resize(out);
-        L.x_train.resize(in);
-        for (std::int64_t i = 0; i < out; ++i)
-          L.d_train[i] = analog::pulse_train(analog::discretize(s.a * std::abs(d[i]), a.update.res), s.bl, a.seed,
-                                             a.pulse_stream, base + std::uint64_t(i) * analog::kPulseBlocksPerLine);
-        for (std::int64_t j = 0; j < in; ++j) {
-          L.x_train[j] =
-              analog::pulse_train(analog::discretize(s.b * std::abs(x[j]), a.update.res), s.bl, a.seed,
-                                  a.pulse_stream, base + std::uint64_t(out + j) * analog::kPulseBlocksPerLine);
-          if (L.x_train[j] != 0u) L.active.push_back(std::int32_t(j));
+        // Probabilities of the d lines then the x lines; the first block of
+        // every line strictly between 0 and 1 drawn in bulk.
+        thread_local std::vector<float> prob;
+        thread_local std::vector<std::uint64_t> blocks;
+        thread_local std::vector<std::int32_t> lines_drawn;
+        thread_local std::vector<std::uint32_t> words, train;
+        prob.resize(out + in);
+        blocks.clear();
+        lines_drawn.clear();
+        for (std::int64_t i = 0; i < out; ++i) prob[i] = analog::discretize(s.a * std::abs(d[i]), a.update.res);
+        for (std::int64_t j = 0; j < in; ++j) prob[out + j] = analog::discretize(s.b * std::abs(x[j]), a.update.res);
+        for (std::int64_t l = 0; l < out + in; ++l)
+          if (prob[l] > 0.f && prob[l] < 1.f) {
+            lines_drawn.push_back(std::int32_t(l));
+            blocks.push_back(base + std::uint64_t(l) * analog::kPulseBlocksPerLine);
+          }
+        words.resize(4 * blocks.size());
+        philox_blocks(a.seed, a.pulse_stream, blocks.data(), std::int64_t(blocks.size()), words.data());
+        train.assign(out + in, 0u);
+        for (std::int64_t l = 0; l < out + in; ++l)
+          if (prob[l] >= 1.f) train[l] = analog::pulse_train(prob[l], s.bl, a.seed, a.pulse_stream, 0);
+        for (std::size_t k = 0; k < lines_drawn.size(); ++k) {
+          const rng::Block first{{words[4 * k], words[4 * k + 1], words[4 * k + 2], words[4 * k + 3]}};
+          train[lines_drawn[k]] = analog::pulse_train_from(prob[lines_drawn[k]], s.bl, first, a.seed, a.pulse_stream,
+                                                           blocks[k]);
         }
+        L.d_train.assign(train.begin(), train.begin() + out);
+        L.x_train.assign(train.begin() + out, train.end());
+        for (std::int64_t j = 0; j < in; ++j)
+          if (L.x_train[j] != 0u) L.active.push_back(std::int32_t(j)), L.active_train.push_back(L.x_train[j]);
       } else {
         // MEAN_COUNT: counts round(BL·p); DETERMINISTIC_IMPLICIT: probabilities p
         // (on the implicit resolution grids), both clipped to [0, BL] / [0, 1].
@@ -89,10 +110,17 @@ std::int64_t pulsed_update(const PulsedUpdateArgs& a) {
     }
   });
 
-  // 2. Coincidences, in parallel over rows; each row runs through the samples in order.
+  // 2. Coincidences, in parallel over rows; each row runs through the samples
+  // in order. Per (row, sample): the coincident columns and their pulse
+  // counts first, then all their normals in one bulk draw, then the pulses
+  // applied column by column.
   std::atomic<std::int64_t> total{0};
+  const bool noisy = a.law.dw_min_std > 0.f;
   parallel_for(0, out, grain_for(out, 4), [&](std::int64_t lo, std::int64_t hi) {
     std::int64_t pulses = 0;
+    std::vector<std::int32_t> cols;
+    std::vector<std::int32_t> counts, all_counts;
+    std::vector<float> z;
     for (std::int64_t i = lo; i < hi; ++i) {
       float* w = a.w + i * in;
       for (std::int64_t m = 0; m < n; ++m) {
@@ -100,50 +128,56 @@ std::int64_t pulsed_update(const PulsedUpdateArgs& a) {
         const SampleLines& L = lines[m];
         if (s.bl == 0) continue;
         const float di = a.d[m * out + i];
-        std::uint32_t d_train = 0u;
-        float d_value = 0.f;
+        // Pulse counts of every listed column, then the coincident ones compacted.
+        const std::size_t na = L.active.size();
+        all_counts.resize(na);
         if (stochastic) {
-          d_train = L.d_train[i];
+          const std::uint32_t d_train = L.d_train[i];
           if (d_train == 0u) continue;
+          const std::uint32_t* t = L.active_train.data();
+          for (std::size_t k = 0; k < na; ++k) all_counts[k] = analog::popcount32(d_train & t[k]);
         } else {
-          d_value = L.d_value[i];
+          const float d_value = L.d_value[i];
           if (d_value == 0.f) continue;
+          for (std::size_t k = 0; k < na; ++k) {
+            const float xv = L.x_value[L.active[k]];
+            all_counts[k] = mean_count ? int(std::round(d_value / float(s.bl) * xv))
+                                       : int(std::round(float(s.bl) * d_value * xv));
+          }
         }
-        const float* x = a.x + m * in;
+        cols.resize(na);
+        counts.resize(na);
+        std::size_t nc = 0;
+        for (std::size_t k = 0; k < na; ++k) {
+          cols[nc] = L.active[k];
+          counts[nc] = all_counts[k];
+          nc += all_counts[k] != 0;
+        }
+        if (nc == 0) continue;
         const std::uint64_t noise_row =
             a.noise_block + (std::uint64_t(m) * std::uint64_t(out) + std::uint64_t(i)) * std::uint64_t(in) * 8u;
-        for (const std::int32_t j : L.active) {
-          int c;
-          if (stochastic) {
-            c = analog::popcount32(d_train & L.x_train[j]);
-          } else if (mean_count) {
-            c = int(std::round(d_value / float(s.bl) * L.x_value[j]));
-          } else {
-            c = int(std::round(float(s.bl) * d_value * L.x_value[j]));
-          }
-          if (c == 0) continue;
-          const bool down = (di > 0.f) == (x[j] > 0.f);
-          const std::int64_t k = i * in + j;
-          const analog::PulsedElement e{a.max_bound[k], a.min_bound[k], a.up[k], a.down[k],
-                                        a.p0 ? a.p0[k] : 0.f, a.p1 ? a.p1[k] : 0.f};
-          float wk = w[j];
-          if (a.law.dw_min_std > 0.f) {
-            const std::uint64_t block = noise_row + std::uint64_t(j) * 8u;
-            float z[4];
-            for (int p = 0; p < c; ++p) {
-              if (p % 4 == 0) {
-                const rng::Block b = rng::philox(a.seed, a.noise_stream, block + std::uint64_t(p / 4));
-                rng::box_muller_fast(b.v[0], b.v[1], z[0], z[1]);
-                rng::box_muller_fast(b.v[2], b.v[3], z[2], z[3]);
-              }
-              wk = analog::pulsed_step(a.law, e, wk, down, z[p % 4]);
-            }
-          } else {
-            for (int p = 0; p < c; ++p) wk = analog::pulsed_step(a.law, e, wk, down, 0.f);
-          }
-          w[j] = wk;
-          pulses += c;
+        // The cycle-to-cycle normals of this (row, sample): normal k of the
+        // stream from block noise_row for its k-th pulse (columns in order).
+        std::int64_t row_pulses = 0;
+        for (std::size_t k = 0; k < nc; ++k) row_pulses += counts[k];
+        if (noisy) {
+          z.resize(std::size_t(row_pulses));
+          fill_normal(a.seed, a.noise_stream, noise_row, row_pulses, z.data());
         }
+        const float* x = a.x + m * in;
+        std::size_t next = 0;  // the next normal
+        for (std::size_t k = 0; k < nc; ++k) {
+          const std::int32_t j = cols[k];
+          const int c = counts[k];
+          const bool down = (di > 0.f) == (x[j] > 0.f);
+          const std::int64_t e_idx = i * in + j;
+          const analog::PulsedElement e{a.max_bound[e_idx], a.min_bound[e_idx], a.up[e_idx], a.down[e_idx],
+                                        a.p0 ? a.p0[e_idx] : 0.f, a.p1 ? a.p1[e_idx] : 0.f};
+          float wk = w[j];
+          for (int p = 0; p < c; ++p) wk = analog::pulsed_step(a.law, e, wk, down, noisy ? z[next++] : 0.f);
+          w[j] = wk;
+        }
+        pulses += row_pulses;
       }
     }
     total += pulses;

@@ -9,10 +9,14 @@
 //
 // Deterministic: rows run in parallel (oneTBB) and every random number is
 // addressed by what it is for: the pulse train of line l in sample m reads
-// blocks pulse_block + (m·(out + in) + l)·8 (d lines l < out, x lines
-// out + j), and the k-th pulse of element (i, j) in sample m reads normal
-// k of block noise_block + ((m·out + i)·in + j)·8. The result has the same
-// bits for any thread count, and the CUDA twin draws the same numbers.
+// blocks from pulse_block + (m·(out + in) + l)·8 (d lines l < out, x lines
+// out + j; analog::pulse_train). The pulses of row i in sample m, counted
+// over its coincident columns in increasing j (and a column's pulses in
+// order), take the normals 0, 1, 2, ... of the stream from block
+// noise_block + (m·out + i)·in·8 (cpu::fill_normal's layout: four normals a
+// block; a row-sample has at most in·32 pulses, so the ranges never meet).
+// The result has the same bits for any thread count, and the CUDA twin
+// draws the same numbers.
 #pragma once
 
 #include <cstdint>

@@ -85,4 +85,12 @@ void fill_uniform(std::uint64_t seed, std::uint64_t stream, std::uint64_t block,
   }
 }
 
+void philox_blocks(std::uint64_t seed, std::uint64_t stream, const std::uint64_t* blocks, std::int64_t n,
+                   std::uint32_t* out) {
+  for (std::int64_t k = 0; k < n; ++k) {
+    const rng::Block b = rng::philox(seed, stream, blocks[k]);
+    for (int j = 0; j < 4; ++j) out[4 * k + j] = b.v[j];
+  }
+}
+
 }  // namespace aimc::cpu
