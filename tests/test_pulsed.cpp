@@ -87,22 +87,30 @@ TEST_CASE("pulse schedule: BL management and update management", "[pulsed]") {
 }
 
 TEST_CASE("pulse trains fire each slot with the given probability", "[pulsed]") {
-  // 20000 trains of 31 slots at p = 0.3: 620000 Bernoulli draws; the fraction's
-  // std is sqrt(0.3·0.7/620000) = 5.8e-4, so 5σ = 2.9e-3.
-  const int trains = 20000, bl = 31;
-  std::int64_t fired = 0;
-  std::vector<std::int64_t> per_slot(bl, 0);
-  for (int k = 0; k < trains; ++k) {
-    const std::uint32_t t = analog::pulse_train(0.3f, bl, 11, 3, std::uint64_t(k) * 8);
-    CHECK((t >> bl) == 0u);
-    fired += analog::popcount32(t);
-    for (int s = 0; s < bl; ++s) per_slot[s] += (t >> s) & 1u;
+  // For 31 slots (bit-sliced) and 1, 3 slots (shared words): 20000 trains per
+  // case at p = 0.3. Over all slots of 31: 620000 draws, the fraction's std
+  // sqrt(0.3·0.7/620000) = 5.8e-4, 5σ = 2.9e-3; one slot alone: 20000 draws,
+  // std 3.2e-3, 5σ = 0.016.
+  const int trains = 20000;
+  for (int bl : {31, 3, 1}) {
+    INFO("bl " << bl);
+    std::int64_t fired = 0;
+    std::vector<std::int64_t> per_slot(bl, 0);
+    for (int k = 0; k < trains; ++k) {
+      // Lines of a few samples: line k % 500 of sample k / 500.
+      const std::uint64_t sample_block = std::uint64_t(k / 500) * 500 * analog::kPulseBlocksPerLine;
+      const std::uint32_t t = analog::pulse_train(0.3f, bl, 11, 3, sample_block, std::uint64_t(k % 500));
+      CHECK((t & ~analog::pulse_slots(bl)) == 0u);
+      fired += analog::popcount32(t);
+      for (int s = 0; s < bl; ++s) per_slot[s] += (t >> s) & 1u;
+    }
+    const double draws = double(trains) * bl;
+    CHECK(double(fired) / draws == Approx(0.3).margin(5 * std::sqrt(0.21 / draws)));
+    for (int s = 0; s < bl; ++s) CHECK(double(per_slot[s]) / trains == Approx(0.3).margin(0.016));
   }
-  CHECK(double(fired) / (double(trains) * bl) == Approx(0.3).margin(2.9e-3));
-  // Each slot alone: 20000 draws, std 3.2e-3, 5σ = 0.016.
-  for (int s = 0; s < bl; ++s) CHECK(double(per_slot[s]) / trains == Approx(0.3).margin(0.016));
-  CHECK(analog::pulse_train(1.f, 10, 1, 1, 0) == 0x3ffu);
-  CHECK(analog::pulse_train(0.f, 10, 1, 1, 0) == 0u);
+  CHECK(analog::pulse_train(1.f, 10, 1, 1, 0, 0) == 0x3ffu);
+  CHECK(analog::pulse_train(0.f, 10, 1, 1, 0, 0) == 0u);
+  CHECK(analog::pulse_train(2.f, 3, 1, 1, 0, 5) == 0x7u);
 }
 
 TEST_CASE("ConstantStep known answer: one update lowers w by exactly 0.10", "[pulsed]") {
@@ -305,4 +313,73 @@ TEST_CASE("AnalogSGD trains an AnalogLinear on pulsed devices", "[pulsed][optim]
   }
   INFO("MSE " << first << " -> " << last);
   CHECK(last < 0.3 * first);
+}
+
+TEST_CASE("pulsed update kernel equals a plain reference of its random addressing", "[pulsed][determinism]") {
+  // The reference draws each line's train with analog::pulse_train and the
+  // k-th pulse of row i in sample m with rng::normal_at from the row-sample's
+  // block (pulsed_update.h), one pulse at a time: the kernel's bulk draws and
+  // sparse loops must give the same bits.
+  for (int bl_case : {0, 1}) {
+    const std::int64_t n = 5, out = 7, in = 13;
+    Generator g(3, 1);
+    const Tensor x = g.uniform({n, in}, -1, 1), d = g.normal({n, out}, 0., bl_case ? 0.5 : 0.01);
+    const Tensor mx = g.uniform({out, in}, 0.3, 0.6), mn = g.uniform({out, in}, -0.6, -0.3);
+    const Tensor up = g.uniform({out, in}, 0.0005, 0.0015), down = g.uniform({out, in}, 0.0005, 0.0015);
+    cpu::PulsedUpdateArgs a;
+    a.x = x.data<float>();
+    a.d = d.data<float>();
+    a.n = n;
+    a.out = out;
+    a.in = in;
+    a.lr = 0.05f;
+    a.dw_min = 0.001f;
+    a.law.dw_min_std = 0.3f;
+    a.max_bound = mx.data<float>();
+    a.min_bound = mn.data<float>();
+    a.up = up.data<float>();
+    a.down = down.data<float>();
+    a.seed = 99;
+    a.pulse_stream = 17;
+    a.noise_stream = 18;
+    a.pulse_block = 1000;
+    a.noise_block = 5000;
+    std::vector<float> w(out * in, 0.f), ref(out * in, 0.f);
+    a.w = w.data();
+    cpu::pulsed_update(a);
+    const float* xs = x.data<float>();
+    const float* ds = d.data<float>();
+    int max_bl = 0;
+    for (std::int64_t m = 0; m < n; ++m) {
+      float xm = 0, dm = 0;
+      for (std::int64_t j = 0; j < in; ++j) xm = std::max(xm, std::abs(xs[m * in + j]));
+      for (std::int64_t i = 0; i < out; ++i) dm = std::max(dm, std::abs(ds[m * out + i]));
+      const auto s = analog::pulse_schedule(a.update, xm, dm, a.lr, a.dw_min);
+      max_bl = std::max(max_bl, s.bl);
+      const std::uint64_t sample_block = a.pulse_block + std::uint64_t(m) * (out + in) * analog::kPulseBlocksPerLine;
+      for (std::int64_t i = 0; i < out; ++i) {
+        const std::uint32_t dt =
+            analog::pulse_train(s.a * std::abs(ds[m * out + i]), s.bl, a.seed, a.pulse_stream, sample_block, i);
+        const std::uint64_t row_block = a.noise_block + (std::uint64_t(m) * out + i) * in * 8;
+        std::uint64_t k = 0;
+        for (std::int64_t j = 0; j < in; ++j) {
+          const std::uint32_t xt = analog::pulse_train(s.b * std::abs(xs[m * in + j]), s.bl, a.seed, a.pulse_stream,
+                                                       sample_block, out + j);
+          const int c = analog::popcount32(dt & xt);
+          const std::int64_t e = i * in + j;
+          const analog::PulsedElement el{mx.data<float>()[e], mn.data<float>()[e], up.data<float>()[e],
+                                         down.data<float>()[e], 0.f, 0.f};
+          const bool dn = (ds[m * out + i] > 0) == (xs[m * in + j] > 0);
+          for (int p = 0; p < c; ++p)
+            ref[e] = analog::pulsed_step(a.law, el, ref[e], dn, rng::normal_at(a.seed, a.noise_stream, row_block, k++));
+        }
+      }
+    }
+    INFO("largest BL " << max_bl);
+    CHECK((bl_case ? max_bl > analog::kFewSlots : max_bl <= analog::kFewSlots));
+    CHECK(w == ref);
+    double moved = 0;
+    for (float v : w) moved += std::abs(v);
+    CHECK(moved > 0);
+  }
 }

@@ -85,36 +85,46 @@ AIMC_HD float discretize(float p, float res) {
   return res > 0.f ? res * ::roundf(p / res) : p;
 }
 
-// Blocks of the UpdatePulses stream one (sample, line) pair reserves: eight
-// blocks give the 24 words the bit-sliced comparison below may read.
+// The pulse trains of one sample come from the UpdatePulses stream from
+// `sample_block`, which reserves kPulseBlocksPerLine blocks per line.
 constexpr std::uint64_t kPulseBlocksPerLine = 8;
 // Bits of the fixed-point probability (p is compared with a 24-bit uniform).
 constexpr int kPulseProbabilityBits = 24;
+// Trains of up to this many slots share the sample's words (pulse_train_few).
+constexpr int kFewSlots = 4;
 
 // The slots (bits 0 .. bl-1) in which a line with firing probability p
-// fires, each independently with probability p (rounded down to a multiple
-// of 2^-24): slot s fires when its 24-bit uniform U_s < P = p·2^24. Up to
-// four slots, U_s is the top 24 bits of word s of the line's first block.
-// Beyond, all bl slots are decided together: bit s of word t is bit t
-// (most significant first) of slot s's U_s. Reading words stops once every slot is decided (after about
-// seven words for 31 slots, two for one), so a line costs one or two
-// Philox blocks. `first` is block `block` of the stream; later ones are drawn here.
-AIMC_HD std::uint32_t pulse_train_from(float p, int bl, const rng::Block& first, std::uint64_t seed,
-                                       std::uint64_t stream, std::uint64_t block) {
-  const std::uint32_t slots = bl >= 32 ? 0xffffffffu : ((1u << bl) - 1u);
+// fires, each independently with probability p rounded down to a multiple
+// of 2^-24: slot s fires when its 24-bit uniform U_s < P = p·2^24.
+AIMC_HD std::uint32_t pulse_slots(int bl) { return bl >= 32 ? 0xffffffffu : ((1u << bl) - 1u); }
+AIMC_HD std::uint32_t pulse_threshold(float p) { return std::uint32_t(p * float(1u << kPulseProbabilityBits)); }
+
+// Few slots (bl <= kFewSlots): the lines of a sample share its words, slot s
+// of line l reading word w = l·bl + s (word w % 4 of block sample_block +
+// w / 4); U_s is its top 24 bits. `words` are the line's bl words.
+AIMC_HD std::uint32_t pulse_train_few(float p, int bl, const std::uint32_t* words) {
   if (!(p > 0.f) || bl <= 0) return 0u;
-  if (p >= 1.f) return slots;
-  const std::uint32_t P = std::uint32_t(p * float(1u << kPulseProbabilityBits));
-  if (bl <= 4) {
-    // Few slots: slot s compares the top 24 bits of word s of the first block.
-    std::uint32_t fired = 0u;
-    for (int t = 0; t < bl; ++t) fired |= std::uint32_t((first.v[t] >> 8) < P) << t;
-    return fired;
-  }
-  std::uint32_t less = 0u, equal = slots;
+  if (p >= 1.f) return pulse_slots(bl);
+  const std::uint32_t P = pulse_threshold(p);
+  std::uint32_t fired = 0u;
+  for (int s = 0; s < bl; ++s) fired |= std::uint32_t((words[s] >> 8) < P) << s;
+  return fired;
+}
+
+// Many slots: line l reads its own blocks from sample_block + l·8 and all
+// bl slots are decided together: bit s of word t is bit t (most significant
+// first) of slot s's U_s. Reading stops once every slot is decided (about
+// seven words for 31 slots). `first` is the line's first block; later ones
+// are drawn here.
+AIMC_HD std::uint32_t pulse_train_many(float p, int bl, const rng::Block& first, std::uint64_t seed,
+                                       std::uint64_t stream, std::uint64_t line_block) {
+  if (!(p > 0.f) || bl <= 0) return 0u;
+  if (p >= 1.f) return pulse_slots(bl);
+  const std::uint32_t P = pulse_threshold(p);
+  std::uint32_t less = 0u, equal = pulse_slots(bl);
   rng::Block b = first;
   for (int t = 0; t < kPulseProbabilityBits && equal != 0u; ++t) {
-    if (t > 0 && t % 4 == 0) b = rng::philox(seed, stream, block + std::uint64_t(t / 4));
+    if (t > 0 && t % 4 == 0) b = rng::philox(seed, stream, line_block + std::uint64_t(t / 4));
     const std::uint32_t r = b.v[t % 4];
     if ((P >> (kPulseProbabilityBits - 1 - t)) & 1u) {
       less |= equal & ~r;  // U's bit 0 where P's is 1: U < P decided
@@ -126,11 +136,24 @@ AIMC_HD std::uint32_t pulse_train_from(float p, int bl, const rng::Block& first,
   return less;
 }
 
-// The same, drawing the first block too (pulse_train_from takes it from a
-// bulk draw on the CPU).
-AIMC_HD std::uint32_t pulse_train(float p, int bl, std::uint64_t seed, std::uint64_t stream, std::uint64_t block) {
-  if (!(p > 0.f) || bl <= 0 || p >= 1.f) return pulse_train_from(p, bl, rng::Block{}, seed, stream, block);
-  return pulse_train_from(p, bl, rng::philox(seed, stream, block), seed, stream, block);
+// The train of line l of a sample, drawing what it needs (one thread per
+// line on CUDA; the CPU draws the words of a sample in bulk instead).
+AIMC_HD std::uint32_t pulse_train(float p, int bl, std::uint64_t seed, std::uint64_t stream,
+                                  std::uint64_t sample_block, std::uint64_t line) {
+  if (!(p > 0.f) || bl <= 0 || p >= 1.f) return pulse_train_few(p, bl, nullptr);
+  if (bl <= kFewSlots) {
+    std::uint32_t words[kFewSlots];
+    const std::uint64_t w0 = line * std::uint64_t(bl);
+    rng::Block b = rng::philox(seed, stream, sample_block + w0 / 4);
+    for (int s = 0; s < bl; ++s) {
+      const std::uint64_t w = w0 + std::uint64_t(s);
+      if (s > 0 && w % 4 == 0) b = rng::philox(seed, stream, sample_block + w / 4);
+      words[s] = b.v[w % 4];
+    }
+    return pulse_train_few(p, bl, words);
+  }
+  const std::uint64_t line_block = sample_block + line * kPulseBlocksPerLine;
+  return pulse_train_many(p, bl, rng::philox(seed, stream, line_block), seed, stream, line_block);
 }
 
 // Number of set bits.

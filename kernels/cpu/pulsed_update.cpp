@@ -60,31 +60,42 @@ std::int64_t pulsed_update(const PulsedUpdateArgs& a) {
       if (s.bl == 0) continue;
       const std::uint64_t base = a.pulse_block + std::uint64_t(m) * std::uint64_t(out + in) * analog::kPulseBlocksPerLine;
       if (stochastic) {
-        // Probabilities of the d lines then the x lines; the first block of
-        // every line strictly between 0 and 1 drawn in bulk.
+        // Probabilities of the d lines then the x lines; the words they read
+        // drawn in bulk (see analog::pulse_train).
         thread_local std::vector<float> prob;
         thread_local std::vector<std::uint64_t> blocks;
         thread_local std::vector<std::int32_t> lines_drawn;
         thread_local std::vector<std::uint32_t> words, train;
-        prob.resize(out + in);
-        blocks.clear();
-        lines_drawn.clear();
+        const std::int64_t lines_n = out + in;
+        prob.resize(lines_n);
         for (std::int64_t i = 0; i < out; ++i) prob[i] = analog::discretize(s.a * std::abs(d[i]), a.update.res);
         for (std::int64_t j = 0; j < in; ++j) prob[out + j] = analog::discretize(s.b * std::abs(x[j]), a.update.res);
-        for (std::int64_t l = 0; l < out + in; ++l)
-          if (prob[l] > 0.f && prob[l] < 1.f) {
-            lines_drawn.push_back(std::int32_t(l));
-            blocks.push_back(base + std::uint64_t(l) * analog::kPulseBlocksPerLine);
+        train.assign(lines_n, 0u);
+        if (s.bl <= analog::kFewSlots) {
+          const std::int64_t n_words = lines_n * s.bl, n_blocks = (n_words + 3) / 4;
+          blocks.resize(n_blocks);
+          for (std::int64_t k = 0; k < n_blocks; ++k) blocks[k] = base + std::uint64_t(k);
+          words.resize(4 * n_blocks);
+          philox_blocks(a.seed, a.pulse_stream, blocks.data(), n_blocks, words.data());
+          for (std::int64_t l = 0; l < lines_n; ++l) train[l] = analog::pulse_train_few(prob[l], s.bl, &words[l * s.bl]);
+        } else {
+          // The first block of every line strictly between 0 and 1 in bulk.
+          blocks.clear();
+          lines_drawn.clear();
+          for (std::int64_t l = 0; l < lines_n; ++l) {
+            if (prob[l] >= 1.f) train[l] = analog::pulse_slots(s.bl);
+            if (prob[l] > 0.f && prob[l] < 1.f) {
+              lines_drawn.push_back(std::int32_t(l));
+              blocks.push_back(base + std::uint64_t(l) * analog::kPulseBlocksPerLine);
+            }
           }
-        words.resize(4 * blocks.size());
-        philox_blocks(a.seed, a.pulse_stream, blocks.data(), std::int64_t(blocks.size()), words.data());
-        train.assign(out + in, 0u);
-        for (std::int64_t l = 0; l < out + in; ++l)
-          if (prob[l] >= 1.f) train[l] = analog::pulse_train(prob[l], s.bl, a.seed, a.pulse_stream, 0);
-        for (std::size_t k = 0; k < lines_drawn.size(); ++k) {
-          const rng::Block first{{words[4 * k], words[4 * k + 1], words[4 * k + 2], words[4 * k + 3]}};
-          train[lines_drawn[k]] = analog::pulse_train_from(prob[lines_drawn[k]], s.bl, first, a.seed, a.pulse_stream,
-                                                           blocks[k]);
+          words.resize(4 * blocks.size());
+          philox_blocks(a.seed, a.pulse_stream, blocks.data(), std::int64_t(blocks.size()), words.data());
+          for (std::size_t k = 0; k < lines_drawn.size(); ++k) {
+            const rng::Block first{{words[4 * k], words[4 * k + 1], words[4 * k + 2], words[4 * k + 3]}};
+            train[lines_drawn[k]] =
+                analog::pulse_train_many(prob[lines_drawn[k]], s.bl, first, a.seed, a.pulse_stream, blocks[k]);
+          }
         }
         L.d_train.assign(train.begin(), train.begin() + out);
         L.x_train.assign(train.begin() + out, train.end());

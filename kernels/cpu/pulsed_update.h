@@ -8,9 +8,9 @@
 // times the firing columns, not rows × columns × slots.
 //
 // Deterministic: rows run in parallel (oneTBB) and every random number is
-// addressed by what it is for: the pulse train of line l in sample m reads
-// blocks from pulse_block + (m·(out + in) + l)·8 (d lines l < out, x lines
-// out + j; analog::pulse_train). The pulses of row i in sample m, counted
+// addressed by what it is for: the pulse trains of sample m read the blocks
+// from pulse_block + m·(out + in)·8, line l as analog::pulse_train says
+// (d lines l < out, x lines out + j). The pulses of row i in sample m, counted
 // over its coincident columns in increasing j (and a column's pulses in
 // order), take the normals 0, 1, 2, ... of the stream from block
 // noise_block + (m·out + i)·in·8 (cpu::fill_normal's layout: four normals a
