@@ -22,6 +22,7 @@ Runner add_train_command(CLI::App& app) {
   auto opts = std::make_shared<training::TrainOptions>();
   auto out = std::make_shared<std::string>();
   auto rpu = std::make_shared<std::string>();
+  auto eval_each_epoch = std::make_shared<bool>(false);
   cmd->add_option("--model", opts->model, "Model: mlp, mlp_sigmoid, lenet5, vgg_small, resnet20, resnet32")
       ->capture_default_str();
   cmd->add_option("--dataset", opts->dataset, "fashion-mnist[:DIR] or mnist:DIR")->capture_default_str();
@@ -44,11 +45,14 @@ Runner add_train_command(CLI::App& app) {
   cmd->add_option("--limit-test", opts->limit_test, "Use only the first N test samples (0: all)");
   cmd->add_option("--out", *out, "Write a checkpoint (safetensors) here");
   cmd->add_option("--rpu-config", *rpu,
-                  "Train hardware-aware on analog tiles: a JSON file, a preset (StandardHWATrainingPreset) or a "
-                  "family name (InferenceRPUConfig)");
+                  "Train on analog tiles: a JSON file, a preset (StandardHWATrainingPreset, ReRamSBPreset, ...) or a "
+                  "family name (InferenceRPUConfig: hardware-aware; SingleRPUConfig: on pulsed devices, with "
+                  "--optimizer sgd)");
+  cmd->add_flag("--eval-each-epoch", *eval_each_epoch,
+                "Evaluate the test accuracy after every epoch (reported per epoch in the JSON history)");
   add_common_options(*cmd, *common);
 
-  return [cmd, common, opts, out, rpu] {
+  return [cmd, common, opts, out, rpu, eval_each_epoch] {
     apply_common_options(*common);
     opts->seed = common->seed;
     for (const char* flag : {"--step-size", "--gamma"})
@@ -108,12 +112,20 @@ Runner add_train_command(CLI::App& app) {
       bar.finish();
       history.push_back({{"epoch", epoch + 1}, {"lr", epoch_lr}, {"train_loss", last.train_loss},
                          {"seconds", last.seconds}});
+      std::string epoch_accuracy;
+      if (*eval_each_epoch && epoch + 1 < opts->epochs) {
+        const double a = training::evaluate_accuracy(*model, test);
+        history.back()["test_accuracy"] = a;
+        epoch_accuracy = "  test_accuracy " + std::to_string(a).substr(0, 6);
+      }
       if (!common->json || stdout_is_terminal())
-        std::printf("epoch %lld/%lld  lr %g  train_loss %.4f  %.1f s\n", static_cast<long long>(epoch + 1),
-                    static_cast<long long>(opts->epochs), epoch_lr, last.train_loss, last.seconds);
+        std::printf("epoch %lld/%lld  lr %g  train_loss %.4f  %.1f s%s\n", static_cast<long long>(epoch + 1),
+                    static_cast<long long>(opts->epochs), epoch_lr, last.train_loss, last.seconds,
+                    epoch_accuracy.c_str());
       std::fflush(stdout);
     }
     const double accuracy = training::evaluate_accuracy(*model, test);
+    if (*eval_each_epoch) history.back()["test_accuracy"] = accuracy;
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
     nlohmann::json training_info = {{"dataset", opts->dataset}, {"epochs", opts->epochs},
