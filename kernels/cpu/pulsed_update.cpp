@@ -196,4 +196,13 @@ std::int64_t pulsed_update(const PulsedUpdateArgs& a) {
   return total.load();
 }
 
+void pulsed_post_update(const PulsedPostUpdateArgs& a) {
+  if (!a.law.decay && !a.law.diffuse) return;
+  parallel_for(0, a.size, grain_for(a.size, 4096), [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t k = lo; k < hi; ++k)
+      a.w[k] = analog::pulsed_post_update_element(a.law, a.w[k], a.max_bound[k], a.min_bound[k], a.scale[k],
+                                                  a.bias[k], a.rate[k], a.seed, a.stream, a.block, std::uint64_t(k));
+  });
+}
+
 }  // namespace aimc::cpu

@@ -17,11 +17,17 @@
 // block; a row-sample has at most in·32 pulses, so the ranges never meet).
 // The result has the same bits for any thread count, and the CUDA twin
 // draws the same numbers.
+//
+// This file is compiled with -ffp-contract=off (kernels/meson.build) and its
+// CUDA twin with --fmad=false, so no a·b + c of the step laws is fused into
+// an fma on either side: both round every operation alike, and their results
+// agree bit for bit (kernels/cuda/pulsed_update.cu).
 #pragma once
 
 #include <cstdint>
 
 #include "kernels/analog/pulsed_law.h"
+#include "kernels/analog/pulsed_post_update_law.h"
 
 namespace aimc::cpu {
 
@@ -48,5 +54,19 @@ std::uint64_t noise_blocks(std::int64_t n, std::int64_t out, std::int64_t in);
 
 // Applies the update; returns the number of pulses applied (coincidences).
 std::int64_t pulsed_update(const PulsedUpdateArgs& args);
+
+// The once-per-mini-batch decay and diffusion of a pulsed device
+// (kernels/analog/pulsed_post_update_law.h) on size elements.
+struct PulsedPostUpdateArgs {
+  analog::PostUpdateLaw law;
+  std::int64_t size = 0;
+  float* w = nullptr;  // [size] weights, updated in place
+  // [size] device-to-device values: bounds, decay scales, reset biases, diffusion rates.
+  const float *max_bound = nullptr, *min_bound = nullptr, *scale = nullptr, *bias = nullptr, *rate = nullptr;
+  std::uint64_t seed = 0, stream = 0, block = 0;  // the diffusion normals: element k reads normal k from block
+};
+
+// Applies it; the stream's counter advances by analog::post_update_blocks(law, size).
+void pulsed_post_update(const PulsedPostUpdateArgs& args);
 
 }  // namespace aimc::cpu

@@ -18,6 +18,7 @@
 #include "kernels/analog/weight_transform_law.h"
 #include "kernels/cpu/analog_mvm.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/pulsed_update.h"
 
 namespace aimc::cuda {
 
@@ -142,5 +143,12 @@ std::uint64_t weight_modifier(const ModifierLaw& law, const float* w, std::size_
 void weight_clip(ClipKind kind, float sigma, float fixed_value, float* w, std::size_t rows, std::size_t cols);
 // Remaps w in place and updates the device scales [rows] (per-row factors on the host).
 void weight_remap(const RemapLaw& law, float* w, std::size_t rows, std::size_t cols, float* scales);
+// Pulsed training (kernels/cuda/pulsed_update.cu): cpu::pulsed_update and
+// cpu::pulsed_post_update on device pointers (x, d, w and the per-element
+// device values; the structs themselves on the host), with the same random
+// numbers and the same bits as the CPU. pulses, when not null, receives the
+// number of pulses applied (the call then waits for the kernels).
+void pulsed_update(const cpu::PulsedUpdateArgs& args, std::int64_t* pulses = nullptr);
+void pulsed_post_update(const cpu::PulsedPostUpdateArgs& args);
 
 }  // namespace aimc::cuda

@@ -185,27 +185,23 @@ class PulsedTileDevice : public TileDevice {
 
   void post_update(float* w, std::uint64_t seed) override {
     const PulsedDeviceParameter& p = model_->common();
-    const bool decay = p.lifetime > 0.f, diffuse = p.diffusion > 0.f;
-    if (!decay && !diffuse) return;
-    const std::int64_t size = out_ * in_;
-    const float* mx = max_bound_.data<float>();
-    const float* mn = min_bound_.data<float>();
-    const float* scale = decay_.data<float>();
-    const float* bias = reset_bias_.data<float>();
-    const float* rate = diffusion_.data<float>();
+    cpu::PulsedPostUpdateArgs a;
+    a.law.decay = p.lifetime > 0.f;
+    a.law.diffuse = p.diffusion > 0.f;
+    if (!a.law.decay && !a.law.diffuse) return;
+    a.size = out_ * in_;
+    a.w = w;
+    a.max_bound = max_bound_.data<float>();
+    a.min_bound = min_bound_.data<float>();
+    a.scale = decay_.data<float>();
+    a.bias = reset_bias_.data<float>();
+    a.rate = diffusion_.data<float>();
     std::int64_t& counter = *post_counter_.data<std::int64_t>();
-    const std::uint64_t stream_id = stream(TileStream::PostUpdate);
-    const std::uint64_t block = std::uint64_t(counter);
-    // Diffusion normal k of this step: block + k/4 (rng::normal_at's layout).
-    cpu::parallel_for(0, size, cpu::grain_for(size, 4096), [&](std::int64_t lo, std::int64_t hi) {
-      for (std::int64_t k = lo; k < hi; ++k) {
-        float v = w[k];
-        if (decay) v = (v - bias[k]) * scale[k] + bias[k];
-        if (diffuse) v += rate[k] * rng::normal_at(seed, stream_id, block, std::uint64_t(k));
-        w[k] = std::min(mx[k], std::max(mn[k], v));
-      }
-    });
-    if (diffuse) counter += (size + 3) / 4;
+    a.seed = seed;
+    a.stream = stream(TileStream::PostUpdate);
+    a.block = std::uint64_t(counter);
+    cpu::pulsed_post_update(a);
+    counter += std::int64_t(analog::post_update_blocks(a.law, a.size));
   }
 
   void weights_set(float* w) override {
