@@ -36,6 +36,8 @@ if command -v compute-sanitizer >/dev/null 2>&1; then
   for tool in memcheck racecheck; do
     compute-sanitizer --tool "$tool" --error-exitcode 9 ./build-device/tests/test_cuda "CUDA analog MVM*" \
       >"$out/sanitizer-$tool.log" 2>&1 || status=1
+    compute-sanitizer --tool "$tool" --error-exitcode 9 ./build-device/tests/test_cuda "[pulsed]" \
+      >"$out/sanitizer-$tool-pulsed.log" 2>&1 || status=1
   done
 fi
 ./build-device/tools/cli/aimc bench tile_forward_cuda tile_backward_cuda tile_forward gemm --json \
