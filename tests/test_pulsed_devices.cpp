@@ -413,3 +413,133 @@ TEST_CASE("preset devices: aihwkit's values, JSON round trip, errors naming the 
   bad["device"]["slope_up_dtod"] = -1;
   CHECK_THROWS_WITH(RPUConfig::from_json(bad), Catch::Contains("SingleRPUConfig.device.slope_up_dtod"));
 }
+
+TEST_CASE("device drift: w·(Δt/t_0)^−ν, restarted by a change", "[pulsed_devices]") {
+  // REFERENCE known answer: ν = 0.1, t_0 = 1, Δt = 2: 2^−0.1 = 0.93303·W.
+  const nlohmann::json dev = exact("ConstantStepDevice", {{"w_max", 10.0}, {"w_min", -10.0}, {"dw_min", 0.01},
+                                                         {"drift", {{"nu", 0.1}, {"t_0", 1.0}}}});
+  auto tile = make_tile(1, 3, dev, bl(1));
+  AnalogTile& t = *tile;
+  t.weight().copy_(Tensor::from_vector(std::vector<float>{0.5f, -0.2f, 1.5f}, {1, 3}));
+  t.weights_set();
+  t.drift_device_weights(2.f);
+  auto w = t.weight().to_vector();
+  CHECK(w[0] == Approx(0.93303 * 0.5).epsilon(1e-5));
+  CHECK(w[1] == Approx(0.93303 * -0.2).epsilon(1e-5));
+  CHECK(w[2] == Approx(0.93303 * 1.5).epsilon(1e-5));
+  // Two more: t = 4, the drift continues from the first weights: 4^−0.1 = 0.87055.
+  t.drift_device_weights(2.f);
+  w = t.weight().to_vector();
+  CHECK(w[0] == Approx(std::pow(4.0, -0.1) * 0.5).epsilon(1e-5));
+  // An update moves every element: the drift restarts from the new weights
+  // at t = 4 (no change in that call); t_0 = 2 units later: 2^−0.1.
+  t.record_update(Tensor::full({1, 3}, -1.f), Tensor::full({1, 1}, 1.f));
+  t.apply_updates(1.1f * 0.01f);
+  const auto moved = t.weight().to_vector();
+  t.drift_device_weights(1.f);
+  for (int k = 0; k < 3; ++k) CHECK(t.weight().to_vector()[k] == moved[k]);
+  t.drift_device_weights(1.f);
+  // dt = max(6 − 5, 1) = 1 after the restart call at t = 5: unchanged; then t = 7: dt 2.
+  for (int k = 0; k < 3; ++k) CHECK(t.weight().to_vector()[k] == Approx(moved[k]).epsilon(1e-6));
+  t.drift_device_weights(1.f);
+  for (int k = 0; k < 3; ++k) CHECK(t.weight().to_vector()[k] == Approx(moved[k] * 0.93303).epsilon(1e-5));
+  CHECK(t.state().find("drift_nu")->to_vector()[0] == Approx(0.1f));
+
+  SECTION("nu_dtod: relative spread of ν") {
+    // 40000 elements: mean within 5·0.02/200, std within 2 %.
+    nlohmann::json d = dev;
+    d["drift"]["nu_dtod"] = 0.2;
+    auto big = make_tile(200, 200, d);
+    const auto [m, s] = mean_std(big->state().find("drift_nu")->to_vector());
+    CHECK(m == Approx(0.1).margin(5 * 0.02 / 200));
+    CHECK(s == Approx(0.02).epsilon(0.02));
+  }
+  SECTION("JSON: aihwkit's DriftParameter fields; errors name the field") {
+    const nlohmann::json j = make_device_model(dev)->to_json();
+    CHECK(j["drift"]["nu"].get<double>() == Approx(0.1));
+    CHECK(j["drift"]["reset_tol"].get<double>() == Approx(1e-7));
+    CHECK(make_device_model(j)->to_json() == j);
+    nlohmann::json bad = dev;
+    bad["drift"]["t_0"] = 0;
+    CHECK_THROWS_WITH(make_device_model(bad, "dev"), Catch::Contains("dev.drift.t_0"));
+    bad = dev;
+    bad["drift"]["nu_x"] = 0;
+    CHECK_THROWS_WITH(make_device_model(bad, "dev"), Catch::Contains("nu_x"));
+  }
+}
+
+TEST_CASE("reset_columns: reset bias plus reset_std noise, per column", "[pulsed_devices]") {
+  // 200 rows × 4 columns; columns 3 and 0 (wrap-around) reset to reset 0.2
+  // with reset_std 0.05: mean within 5·0.05/sqrt(400), std within 5/sqrt(2·400) = 18 %.
+  const nlohmann::json dev = exact("ConstantStepDevice", {{"reset", 0.2}, {"reset_std", 0.05}});
+  auto tile = make_tile(200, 4, dev);
+  AnalogTile& t = *tile;
+  t.weight().fill_(-0.3);
+  t.weights_set();
+  t.reset_columns(3, 2);
+  const auto w = t.weight().to_vector();
+  std::vector<float> reset;
+  for (int i = 0; i < 200; ++i) {
+    reset.push_back(w[i * 4 + 3]);
+    reset.push_back(w[i * 4 + 0]);
+    CHECK(w[i * 4 + 1] == -0.3f);
+    CHECK(w[i * 4 + 2] == -0.3f);
+  }
+  const auto [m, s] = mean_std(reset);
+  CHECK(m == Approx(0.2).margin(5 * 0.05 / 20));
+  CHECK(s == Approx(0.05).epsilon(0.18));
+  SECTION("reset_prob 0.5: about half the elements") {
+    // 800 elements, fraction std sqrt(0.25/800) = 0.018; 5σ = 0.09.
+    auto t2 = make_tile(200, 4, exact("ConstantStepDevice", {{"reset", 0.2}, {"reset_std", 0.0}}));
+    t2->weight().fill_(-0.3);
+    t2->weights_set();
+    t2->reset_columns(0, -1, 0.5f);
+    int n = 0;
+    for (float v : t2->weight().to_vector()) {
+      CHECK((v == 0.2f || v == -0.3f));
+      n += v == 0.2f;
+    }
+    CHECK(n / 800.0 == Approx(0.5).margin(0.09));
+  }
+  SECTION("IdealDevice: w = reset_std·ξ") {
+    auto t3 = make_tile(100, 100, nlohmann::json{{"type", "IdealDevice"}, {"reset_std", 0.1}});
+    t3->weight().fill_(1.0);
+    t3->reset_columns(0, -1);
+    const auto [m3, s3] = mean_std(t3->weight().to_vector());
+    CHECK(m3 == Approx(0.0).margin(0.005));
+    CHECK(s3 == Approx(0.1).epsilon(0.05));
+  }
+}
+
+TEST_CASE("write noise and drift state: a restored layer continues bit for bit", "[pulsed_devices][checkpoint]") {
+  SingleRPUConfig c = single_device_preset("ReRamSBPresetDevice");
+  c.device["drift"] = {{"nu", 0.05}, {"nu_std", 0.1}};
+  Generator data(3, 0);
+  std::vector<std::pair<Tensor, Tensor>> batches;
+  for (int k = 0; k < 10; ++k) batches.emplace_back(data.uniform({8, 6}), data.normal({8, 3}, 0., 1.));
+  auto train = [&](AnalogLinear& layer, int from, int to) {
+    AnalogSGD opt(layer.parameters(), layer.analog_tiles(), 0.05);
+    for (int k = from; k < to; ++k) {
+      opt.zero_grad();
+      Tensor loss = mse_loss(layer.forward(batches[k].first), batches[k].second);
+      loss.backward();
+      opt.step();
+      layer.analog_tiles()[0]->drift_device_weights(1.f);
+    }
+  };
+  Generator g1(5, 0), g2(6, 0);
+  AnalogLinear a(6, 3, false, RPUConfig(c), g1);
+  train(a, 0, 5);
+  NamedTensors saved;
+  for (const auto& [name, t] : a.state_dict()) saved.emplace_back(name, t.clone());
+  bool has_persistent = false;
+  for (const auto& [name, t] : saved) has_persistent |= name.find("persistent_weights") != std::string::npos;
+  CHECK(has_persistent);
+  const std::vector<float> at_save = a.analog_tiles()[0]->weight().to_vector();
+  train(a, 5, 10);
+  AnalogLinear b(6, 3, false, RPUConfig(c), g2);
+  b.load_state_dict(saved);
+  train(b, 5, 10);
+  CHECK(a.analog_tiles()[0]->weight().to_vector() == b.analog_tiles()[0]->weight().to_vector());
+  CHECK(at_save != a.analog_tiles()[0]->weight().to_vector());  // the last 5 steps moved it
+}

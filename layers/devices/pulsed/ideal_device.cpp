@@ -1,7 +1,7 @@
 // IdealDevice (aihwkit's IdealResistiveDevice): no bounds and no pulses; the
 // update is the exact float W ← W − lr·Σ_m d_mᵀ x_m (one GEMM). After each
 // mini-batch: decay W ← (1 − 1/lifetime)·W when lifetime > 1, then diffusion
-// W += diffusion·ξ (no clipping).
+// W += diffusion·ξ (no clipping). A reset sets w = reset_std·ξ.
 #include "engine/error.h"
 #include "kernels/analog/tile_streams.h"
 #include "kernels/cpu/gemm.h"
@@ -17,7 +17,7 @@ struct IdealParameter {
   int construction_seed = 0;  // aihwkit's; accepted, unused
   float diffusion = 0.f;
   float lifetime = 0.f;
-  float reset_std = 0.01f;  // aihwkit's reset spread (accepted; aimc has no reset yet)
+  float reset_std = 0.01f;  // spread of a reset weight (AnalogTile::reset_columns)
 };
 
 class IdealTileDevice : public TileDevice {
@@ -48,6 +48,23 @@ class IdealTileDevice : public TileDevice {
     if (diffuse) counter += (size + 3) / 4;
   }
   void weights_set(float*) override {}
+  // aihwkit's reset of an ideal device: w = reset_std·ξ (no bias, no bounds).
+  void reset_columns(float* w, std::int64_t start, std::int64_t n, float reset_prob, std::uint64_t seed) override {
+    if (n < 0 || n > in_) n = in_;
+    start = ((start % in_) + in_) % in_;
+    std::int64_t& counter = *counter_.data<std::int64_t>();
+    const std::uint64_t block = std::uint64_t(counter);
+    for (std::int64_t i = 0; i < out_; ++i)
+      for (std::int64_t c = 0; c < n; ++c) {
+        const std::int64_t k = i * in_ + (start + c) % in_;
+        const rng::Block b = rng::philox(seed, stream_, block + std::uint64_t(k));
+        if (reset_prob < 1.f && !(rng::uniform_open(b.v[0]) < reset_prob)) continue;
+        float z0, z1;
+        rng::box_muller_fast(b.v[2], b.v[3], z0, z1);
+        w[k] = p_.reset_std * z0;
+      }
+    counter += out_ * in_;
+  }
   void reseed(std::uint64_t) override { *counter_.data<std::int64_t>() = 0; }
 
  private:

@@ -37,10 +37,37 @@
 
 namespace aimc {
 
+// aihwkit's DriftParameter (device drift, applied only when asked:
+// AnalogTile::drift_device_weights(Δt)). Per element ν = nu·(1 + nu_dtod·ξ),
+// drawn with the chip. Each call advances the device time by Δt/t_0; an
+// element whose weight changed since the last call (by more than reset_tol)
+// restarts its drift from the current weight w0 at the current time t_s,
+// the others become w0·dt^(−ν') (+ a·(dt^(−ν') − 1) with a = g_offset·wg_ratio
+// + w_offset) for dt = max(t − t_s, 1), with ν' = ν·(1 + nu_std·ξ) and, if
+// nu_k ≠ 0, ν' − nu_k·log((w − w_offset)/wg_ratio + g_offset) + nu_k·log_g0;
+// then w += w_noise_std·ξ and the bounds clip. nu = 0: no drift.
+struct DriftParameter {
+  float nu = 0.f;
+  float nu_dtod = 0.f;
+  float nu_std = 0.f;
+  float wg_ratio = 1.f;
+  float g_offset = 0.f;
+  float w_offset = 0.f;
+  float nu_k = 0.f;
+  float log_g0 = 0.f;
+  float t_0 = 1.f;
+  float reset_tol = 1e-7f;
+  float w_noise_std = 0.f;
+
+  void read(const nlohmann::json& j, const std::string& where);
+  nlohmann::json to_json() const;
+  void validate(const std::string& where) const;
+};
+
 struct PulsedDeviceParameter {
   int construction_seed = 0;  // aihwkit's; aimc draws from the chip seed (accepted, unused)
   float corrupt_devices_prob = 0.f;
-  float corrupt_devices_range = 1000.f;
+  float corrupt_devices_range = 0.1f;
   float diffusion = 0.f;
   float diffusion_dtod = 0.f;
   float dw_min = 0.001f;
@@ -70,9 +97,9 @@ struct PulsedDeviceParameter {
   // ConstantStepDevice has none (0 only).
   float write_noise_std = 0.f;
   bool apply_write_noise_on_set = true;
-  // Not implemented yet: accepted only at these values (ConfigError otherwise).
+  DriftParameter drift;
+  // aihwkit's GPU-only pulse counters: accepted only false (ConfigError otherwise).
   bool count_pulses = false;
-  nlohmann::json drift = nullptr;  // aihwkit's DriftParameter (device drift): null only for now
 
   // Reads / writes / checks the shared fields; a device reads its own next.
   void read(config::ObjectReader& r);
