@@ -11,6 +11,13 @@ class ConstantStepDevice : public PulsedDeviceModel {
   static constexpr const char* kType = "ConstantStepDevice";
   explicit ConstantStepDevice(const PulsedDeviceParameter& p) { common_ = p; }
   std::string base_type() const override { return kType; }
+  // aihwkit's ConstantStepDevice has no write-noise fields.
+  nlohmann::json to_json() const override {
+    nlohmann::json j = PulsedDeviceModel::to_json();
+    j.erase("write_noise_std");
+    j.erase("apply_write_noise_on_set");
+    return j;
+  }
   analog::PulsedLawParams law() const override {
     analog::PulsedLawParams l;
     l.law = analog::PulsedLaw::ConstantStep;
