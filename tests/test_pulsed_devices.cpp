@@ -11,6 +11,7 @@
 #include "engine/generator.h"
 #include "engine/ops.h"
 #include "kernels/analog/pulsed_law.h"
+#include "kernels/cpu/parallel.h"
 #include "layers/config/presets.h"
 #include "layers/devices/pulsed/pulsed_device.h"
 #include "layers/devices/tile_device.h"
@@ -569,5 +570,30 @@ TEST_CASE("preset devices: every field equals aihwkit 1.1.0's", "[pulsed_devices
     }
     for (const auto& [key, value] : ours.items())
       if (key != "type" && key != "adjust_bounds_with_up_down" && key != "adjust_bounds_with_up_down_dev") CHECK(ref.contains(key));
+  }
+}
+
+TEST_CASE("new laws and write noise: same bits for any thread count", "[pulsed_devices][determinism]") {
+  Generator g(5, 0);
+  const Tensor x = g.uniform({32, 64}), d = g.normal({32, 48}, 0., 0.05);
+  for (const char* type : {"ReRamSBPresetDevice", "ReRamESPresetDevice", "EcRamPresetDevice", "PowStepDevice",
+                           "PiecewiseStepDevice", "SoftBoundsDevice"}) {
+    INFO(type);
+    nlohmann::json dev{{"type", type}, {"diffusion", 0.001}};
+    if (std::string(type) != "ReRamSBPresetDevice" && std::string(type) != "ReRamESPresetDevice")
+      dev["write_noise_std"] = 2.0;
+    std::vector<std::vector<float>> results;
+    for (int threads : {1, 2, 4}) {
+      cpu::set_num_threads(threads);
+      auto tile = make_tile(48, 64, dev, UpdateParameters{}, 3);
+      for (int k = 0; k < 3; ++k) {
+        tile->record_update(x, d);
+        tile->apply_updates(0.05f);
+      }
+      results.push_back(tile->weight().to_vector());
+    }
+    cpu::set_num_threads(0);
+    CHECK(results[0] == results[1]);
+    CHECK(results[0] == results[2]);
   }
 }
