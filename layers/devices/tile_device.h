@@ -59,6 +59,15 @@ class TileDevice {
   virtual void weights_set(float* w) = 0;
   // A new chip: the hidden parameters drawn again for ctx.seed, counters reset.
   virtual void reseed(std::uint64_t seed) = 0;
+  // Device drift over delta_t (aihwkit's drift_weights; only when asked).
+  // Devices without drift leave w alone.
+  virtual void drift_weights(float* w, float delta_t, std::uint64_t seed) { (void)w, (void)delta_t, (void)seed; }
+  // aihwkit's reset_columns: the columns start .. start+n−1 (modulo in_size;
+  // n < 0: all) are reset, each element with probability reset_prob, to the
+  // device's reset value. Devices without a reset leave w alone.
+  virtual void reset_columns(float* w, std::int64_t start, std::int64_t n, float reset_prob, std::uint64_t seed) {
+    (void)w, (void)start, (void)n, (void)reset_prob, (void)seed;
+  }
 };
 
 class DeviceModel : public std::enable_shared_from_this<DeviceModel> {

@@ -107,6 +107,18 @@ void AnalogTile::apply_updates(float lr) {
   device_->post_update(w, seed());
 }
 
+void AnalogTile::drift_device_weights(float delta_t) {
+  if (!device_) return;
+  reset_programming();
+  device_->drift_weights(weight_.data<float>(), delta_t, seed());
+}
+
+void AnalogTile::reset_columns(std::int64_t start, std::int64_t n, float reset_prob) {
+  if (!device_) return;
+  reset_programming();
+  device_->reset_columns(weight_.data<float>(), start, n, reset_prob, seed());
+}
+
 void AnalogTile::weights_set() {
   if (device_) device_->weights_set(weight_.data<float>());
 }

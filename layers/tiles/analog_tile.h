@@ -102,6 +102,14 @@ class AnalogTile {
   // The AVERAGE_ABS_MAX running value of the forward (pass 0) or backward (1) pass; < 0: unset.
   float nm_running(int pass) const;
 
+  // Pulsed devices (TILE_CLASS_ANALOG), only when asked as in aihwkit:
+  // device drift over delta_t (aihwkit's AnalogTile.drift_weights(delta_t),
+  // DriftParameter) and the reset of columns start .. start+n−1 (n < 0: all)
+  // with probability reset_prob per element (aihwkit's reset_columns).
+  // Without a pulsed device they do nothing.
+  void drift_device_weights(float delta_t);
+  void reset_columns(std::int64_t start, std::int64_t n, float reset_prob = 1.f);
+
   // A new chip: a new seed, the per-line values drawn again, the stream
   // counters and running values reset, the programming forgotten. The stored
   // weights stay.

@@ -13,6 +13,48 @@
 
 namespace aimc {
 
+void DriftParameter::read(const nlohmann::json& j, const std::string& where) {
+  if (j.is_null()) return;  // null: the defaults (no drift)
+  config::ObjectReader r(j, where);
+  r.read("nu", nu);
+  r.read("nu_dtod", nu_dtod);
+  r.read("nu_std", nu_std);
+  r.read("wg_ratio", wg_ratio);
+  r.read("g_offset", g_offset);
+  r.read("w_offset", w_offset);
+  r.read("nu_k", nu_k);
+  r.read("log_g0", log_g0);
+  r.read("t_0", t_0);
+  r.read("reset_tol", reset_tol);
+  r.read("w_noise_std", w_noise_std);
+  r.finish();
+}
+
+nlohmann::json DriftParameter::to_json() const {
+  using config::float_to_json;
+  return {{"nu", float_to_json(nu)},           {"nu_dtod", float_to_json(nu_dtod)},
+          {"nu_std", float_to_json(nu_std)},   {"wg_ratio", float_to_json(wg_ratio)},
+          {"g_offset", float_to_json(g_offset)}, {"w_offset", float_to_json(w_offset)},
+          {"nu_k", float_to_json(nu_k)},       {"log_g0", float_to_json(log_g0)},
+          {"t_0", float_to_json(t_0)},         {"reset_tol", float_to_json(reset_tol)},
+          {"w_noise_std", float_to_json(w_noise_std)}};
+}
+
+void DriftParameter::validate(const std::string& where) const {
+  const config::RangeCheck c(where);
+  c.at_least("nu", nu, 0.0);
+  c.at_least("nu_dtod", nu_dtod, 0.0);
+  c.at_least("nu_std", nu_std, 0.0);
+  c.greater("wg_ratio", wg_ratio, 0.0);
+  c.finite("g_offset", g_offset);
+  c.finite("w_offset", w_offset);
+  c.finite("nu_k", nu_k);
+  c.finite("log_g0", log_g0);
+  c.greater("t_0", t_0, 0.0);
+  c.at_least("reset_tol", reset_tol, 0.0);
+  c.at_least("w_noise_std", w_noise_std, 0.0);
+}
+
 void PulsedDeviceParameter::read(config::ObjectReader& r) {
   r.read("adjust_bounds_with_up_down", adjust_bounds_with_up_down);
   r.read("adjust_bounds_with_up_down_dev", adjust_bounds_with_up_down_dev);
@@ -23,7 +65,7 @@ void PulsedDeviceParameter::read(config::ObjectReader& r) {
   r.read("count_pulses", count_pulses);
   r.read("diffusion", diffusion);
   r.read("diffusion_dtod", diffusion_dtod);
-  if (const nlohmann::json* v = r.find("drift")) drift = *v;
+  if (const nlohmann::json* v = r.find("drift")) drift.read(*v, r.path("drift"));
   r.read("dw_min", dw_min);
   r.read("dw_min_dtod", dw_min_dtod);
   r.read("dw_min_dtod_log_normal", dw_min_dtod_log_normal);
@@ -55,7 +97,7 @@ void PulsedDeviceParameter::write(nlohmann::json& j) const {
   j["count_pulses"] = count_pulses;
   j["diffusion"] = float_to_json(diffusion);
   j["diffusion_dtod"] = float_to_json(diffusion_dtod);
-  j["drift"] = drift;
+  j["drift"] = drift.to_json();
   j["dw_min"] = float_to_json(dw_min);
   j["dw_min_dtod"] = float_to_json(dw_min_dtod);
   j["dw_min_dtod_log_normal"] = dw_min_dtod_log_normal;
@@ -94,17 +136,19 @@ void PulsedDeviceParameter::validate(const std::string& where) const {
   c.finite("w_max", w_max);
   c.finite("w_min", w_min);
   if (w_min > 0.f) c.fail("w_min", config::format_number(w_min), "<= 0 ([w_min, w_max] must contain 0)");
-  if (write_noise_std != 0.f)
-    c.fail("write_noise_std", config::format_number(write_noise_std), "0 (write noise is not implemented yet)");
+  c.at_least("write_noise_std", write_noise_std, 0.0);
   if (count_pulses) c.fail("count_pulses", "true", "false (pulse counting is not implemented yet)");
-  if (!drift.is_null()) c.fail("drift", drift.dump(), "null (device drift is not implemented yet)");
+  drift.validate(where + ".drift");
 }
 
 nlohmann::json PulsedDeviceModel::to_json() const {
   nlohmann::json j = own_json();
   common_.write(j);
+  if (!preset_type_.empty()) j["type"] = preset_type_;
   return j;
 }
+
+std::string PulsedDeviceModel::type() const { return preset_type_.empty() ? base_type() : preset_type_; }
 
 namespace {
 
@@ -118,11 +162,14 @@ constexpr const char* kDown = "dwmin_down";
 constexpr const char* kDecay = "decay_scales";
 constexpr const char* kDiffusion = "diffusion_rates";
 constexpr const char* kResetBias = "reset_bias";
+constexpr const char* kPersistent = "persistent_weights";
 
 // The DeviceValues stream: blocks 2k, 2k+1 for element k's shared values,
 // the lifetime draws from 2^39, the law's own values from 2^40.
 constexpr std::uint64_t kLifetimeOffset = 1ull << 39;
 constexpr std::uint64_t kLawValuesOffset = 1ull << 40;
+// The drift exponents' normals from 2^41.
+constexpr std::uint64_t kDriftOffset = 1ull << 41;
 
 class PulsedTileDevice : public TileDevice {
  public:
@@ -141,6 +188,15 @@ class PulsedTileDevice : public TileDevice {
     const auto names = model_->law_value_names();
     if (names.size() > 0) p0_ = add(names[0]);
     if (names.size() > 1) p1_ = add(names[1]);
+    if (model_->common().write_noise_std > 0.f) persistent_ = add(kPersistent);
+    if (model_->common().drift.nu > 0.f) {
+      drift_nu_ = add("drift_nu");
+      drift_w0_ = add("drift_w0");
+      drift_start_ = add("drift_start");
+      drift_previous_ = add("drift_previous");
+      drift_time_ = s.add(ctx.prefix + "drift_time", Tensor::zeros({}, DType::Float64));
+      drift_started_ = s.add(ctx.prefix + "drift_started", Tensor::zeros({}, DType::Int64));
+    }
     pulse_counter_ = s.add(ctx.prefix + "pulse_counter", Tensor::zeros({}, DType::Int64));
     noise_counter_ = s.add(ctx.prefix + "noise_counter", Tensor::zeros({}, DType::Int64));
     post_counter_ = s.add(ctx.prefix + "post_update_counter", Tensor::zeros({}, DType::Int64));
@@ -148,12 +204,13 @@ class PulsedTileDevice : public TileDevice {
   }
 
   void reseed(std::uint64_t seed) override {
+    seed_ = seed;
     for (Tensor* t : {&pulse_counter_, &noise_counter_, &post_counter_}) *t->data<std::int64_t>() = 0;
+    if (drift_started_.defined()) *drift_started_.data<std::int64_t>() = 0;
     draw(seed);
   }
 
   void update(const float* x, const float* d, std::int64_t n, float lr, float* w, std::uint64_t seed) override {
-    const PulsedDeviceParameter& p = model_->common();
     cpu::PulsedUpdateArgs a;
     a.x = x;
     a.d = d;
@@ -161,10 +218,13 @@ class PulsedTileDevice : public TileDevice {
     a.out = out_;
     a.in = in_;
     a.lr = lr;
-    a.dw_min = p.dw_min;
+    a.dw_min = model_->granularity();
     a.update = update_params_;
     a.law = model_->law();
-    a.w = w;
+    // With write noise the pulses move the true (persistent) weights.
+    float* target = persistent_.defined() ? persistent_.data<float>() : w;
+    if (persistent_.defined()) before_.assign(target, target + out_ * in_);
+    a.w = target;
     a.max_bound = max_bound_.data<float>();
     a.min_bound = min_bound_.data<float>();
     a.up = up_.data<float>();
@@ -181,6 +241,12 @@ class PulsedTileDevice : public TileDevice {
     cpu::pulsed_update(a);
     pulse_counter += std::int64_t(cpu::pulse_blocks(n, out_, in_));
     noise_counter += std::int64_t(cpu::noise_blocks(n, out_, in_));
+    if (persistent_.defined()) {
+      // Only the elements the update moved are written again (aihwkit
+      // redraws the write noise of every element a pulse touched).
+      const std::vector<float>& old = before_;
+      write_noise(w, seed, [&](std::int64_t k) { return target[k] != old[k]; });
+    }
   }
 
   void post_update(float* w, std::uint64_t seed) override {
@@ -190,7 +256,7 @@ class PulsedTileDevice : public TileDevice {
     a.law.diffuse = p.diffusion > 0.f;
     if (!a.law.decay && !a.law.diffuse) return;
     a.size = out_ * in_;
-    a.w = w;
+    a.w = persistent_.defined() ? persistent_.data<float>() : w;
     a.max_bound = max_bound_.data<float>();
     a.min_bound = min_bound_.data<float>();
     a.scale = decay_.data<float>();
@@ -202,6 +268,88 @@ class PulsedTileDevice : public TileDevice {
     a.block = std::uint64_t(counter);
     cpu::pulsed_post_update(a);
     counter += std::int64_t(analog::post_update_blocks(a.law, a.size));
+    if (persistent_.defined()) write_noise(w, seed, [](std::int64_t) { return true; });
+  }
+
+  void drift_weights(float* w, float delta_t, std::uint64_t seed) override {
+    if (!drift_nu_.defined()) return;
+    const DriftParameter& dp = model_->common().drift;
+    const std::int64_t size = out_ * in_;
+    float* target = persistent_.defined() ? persistent_.data<float>() : w;
+    float* w0 = drift_w0_.data<float>();
+    float* start = drift_start_.data<float>();
+    float* previous = drift_previous_.data<float>();
+    const float* nu0 = drift_nu_.data<float>();
+    const float* mx = max_bound_.data<float>();
+    const float* mn = min_bound_.data<float>();
+    double& time = *drift_time_.data<double>();
+    std::int64_t& started = *drift_started_.data<std::int64_t>();
+    if (started == 0) {
+      // The first call: every element starts drifting now, from where it is.
+      std::copy(target, target + size, w0);
+      std::copy(target, target + size, previous);
+      std::fill(start, start + size, 0.f);
+      time = 0.0;
+      started = 1;
+    }
+    time += double(delta_t) / double(dp.t_0);
+    const float now = float(time);
+    float a = dp.g_offset * dp.wg_ratio + dp.w_offset;
+    if (std::abs(a) < dp.reset_tol) a = 0.f;
+    std::int64_t& counter = *post_counter_.data<std::int64_t>();
+    const std::uint64_t stream_id = stream(TileStream::PostUpdate), block = std::uint64_t(counter);
+    // Normals 2k (ν spread) and 2k + 1 (read noise) of this call.
+    cpu::parallel_for(0, size, cpu::grain_for(size, 4096), [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t k = lo; k < hi; ++k) {
+        float v = target[k];
+        if (std::abs(previous[k] - v) > dp.reset_tol) {
+          start[k] = now;  // changed since the last call: drift restarts here
+          w0[k] = v;
+        } else {
+          float nu = nu0[k];
+          if (dp.nu_std > 0.f) nu += dp.nu_std * nu * rng::normal_at(seed, stream_id, block, 2 * std::uint64_t(k));
+          if (dp.nu_k != 0.f) nu += dp.nu_k * (dp.log_g0 - std::log((v - dp.w_offset) / dp.wg_ratio + dp.g_offset));
+          const float f = std::pow(std::max(now - start[k], 1.f), -nu);
+          v = w0[k] * f;
+          if (a != 0.f) v += a * (f - 1.f);
+        }
+        if (dp.w_noise_std > 0.f) v += dp.w_noise_std * rng::normal_at(seed, stream_id, block, 2 * std::uint64_t(k) + 1);
+        v = std::min(mx[k], std::max(mn[k], v));
+        previous[k] = v;
+        target[k] = v;
+      }
+    });
+    counter += (2 * size + 3) / 4;
+    if (persistent_.defined()) write_noise(w, seed, [](std::int64_t) { return true; });
+  }
+
+  void reset_columns(float* w, std::int64_t start, std::int64_t n, float reset_prob, std::uint64_t seed) override {
+    const PulsedDeviceParameter& p = model_->common();
+    const std::int64_t size = out_ * in_;
+    float* target = persistent_.defined() ? persistent_.data<float>() : w;
+    const float* bias = reset_bias_.data<float>();
+    const float* mx = max_bound_.data<float>();
+    const float* mn = min_bound_.data<float>();
+    if (n < 0 || n > in_) n = in_;
+    start = ((start % in_) + in_) % in_;
+    std::vector<char> column(std::size_t(in_), 0);
+    for (std::int64_t c = 0; c < n; ++c) column[std::size_t((start + c) % in_)] = 1;
+    std::int64_t& counter = *post_counter_.data<std::int64_t>();
+    const std::uint64_t stream_id = stream(TileStream::PostUpdate), block = std::uint64_t(counter);
+    // Element k reads block + k: a uniform (reset or not) and a normal (the value).
+    cpu::parallel_for(0, size, cpu::grain_for(size, 4096), [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t k = lo; k < hi; ++k) {
+        if (!column[std::size_t(k % in_)]) continue;
+        const rng::Block b = rng::philox(seed, stream_id, block + std::uint64_t(k));
+        if (reset_prob < 1.f && !(rng::uniform_open(b.v[0]) < reset_prob)) continue;
+        float z0, z1;
+        rng::box_muller_fast(b.v[2], b.v[3], z0, z1);
+        const float v = bias[k] + (p.reset_std > 0.f ? p.reset_std * z0 : 0.f);
+        target[k] = std::min(mx[k], std::max(mn[k], v));
+      }
+    });
+    counter += size;
+    if (persistent_.defined()) write_noise(w, seed, [](std::int64_t) { return true; });
   }
 
   void weights_set(float* w) override {
@@ -209,10 +357,32 @@ class PulsedTileDevice : public TileDevice {
     const float* mx = max_bound_.data<float>();
     const float* mn = min_bound_.data<float>();
     for (std::int64_t k = 0; k < size; ++k) w[k] = std::min(mx[k], std::max(mn[k], w[k]));
+    if (persistent_.defined()) {
+      std::copy(w, w + size, persistent_.data<float>());
+      if (model_->common().apply_write_noise_on_set) write_noise(w, seed_, [](std::int64_t) { return true; });
+    }
   }
 
  private:
   std::uint64_t stream(TileStream purpose) const { return analog::tile_stream(tile_id_, purpose) + stream_offset_; }
+
+  // The apparent weights w = persistent + write_noise_std·dw_min·ξ for the
+  // elements k with redraw(k); normal k from the PostUpdate stream at the
+  // post-update counter, which then advances past all out·in of them.
+  template <class Redraw>
+  void write_noise(float* w, std::uint64_t seed, Redraw redraw) {
+    const PulsedDeviceParameter& p = model_->common();
+    const std::int64_t size = out_ * in_;
+    const float s = p.write_noise_std * p.dw_min;
+    const float* pw = persistent_.data<float>();
+    std::int64_t& counter = *post_counter_.data<std::int64_t>();
+    const std::uint64_t stream_id = stream(TileStream::PostUpdate), block = std::uint64_t(counter);
+    cpu::parallel_for(0, size, cpu::grain_for(size, 4096), [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t k = lo; k < hi; ++k)
+        if (redraw(k)) w[k] = pw[k] + s * rng::normal_at(seed, stream_id, block, std::uint64_t(k));
+    });
+    counter += (size + 3) / 4;
+  }
 
   // The device-to-device values of a chip (see pulsed_device.h). Element k
   // reads blocks 2k, 2k+1 of the DeviceValues stream (six normals, two
@@ -292,14 +462,31 @@ class PulsedTileDevice : public TileDevice {
         }
       }
     });
+    if (drift_nu_.defined()) {
+      float* nu = drift_nu_.data<float>();
+      const DriftParameter& dp = p.drift;
+      for (std::int64_t k = 0; k < size; ++k)
+        nu[k] = dp.nu * (1.f + dp.nu_dtod * rng::normal_at(seed, stream_id, kDriftOffset, std::uint64_t(k)));
+    }
     if (p0_.defined()) {
-      std::vector<float> xi0(size), xi1(size);
+      std::vector<float> xi[4];
+      for (auto& v : xi) v.resize(size);
       for (std::int64_t k = 0; k < size; ++k) {
         const rng::Block b = rng::philox(seed, stream_id, kLawValuesOffset + std::uint64_t(k));
-        rng::box_muller_fast(b.v[0], b.v[1], xi0[k], xi1[k]);
+        rng::box_muller_fast(b.v[0], b.v[1], xi[0][k], xi[1][k]);
+        rng::box_muller_fast(b.v[2], b.v[3], xi[2][k], xi[3][k]);
       }
-      model_->draw_law_values(size, xi0.data(), xi1.data(), mx, mn, up, down, p0_.data<float>(),
-                              p1_.defined() ? p1_.data<float>() : nullptr);
+      PulsedDeviceModel::ChipValues v;
+      v.size = size;
+      for (int q = 0; q < 4; ++q) v.xi[q] = xi[q].data();
+      v.max_bound = mx;
+      v.min_bound = mn;
+      v.up = up;
+      v.down = down;
+      v.reset_bias = reset_bias;
+      v.p0 = p0_.data<float>();
+      v.p1 = p1_.defined() ? p1_.data<float>() : nullptr;
+      model_->draw_law_values(v);
     }
   }
 
@@ -309,6 +496,10 @@ class PulsedTileDevice : public TileDevice {
   std::uint64_t stream_offset_;  // a compound's sub-device: k << kSubDeviceStreamShift
   analog::UpdatePulseParams update_params_;
   Tensor max_bound_, min_bound_, up_, down_, decay_, diffusion_, reset_bias_, p0_, p1_;
+  Tensor persistent_;          // write noise only: the true weights
+  Tensor drift_nu_, drift_w0_, drift_start_, drift_previous_, drift_time_, drift_started_;  // drift only
+  std::vector<float> before_;  // write noise: the persistent weights before an update
+  std::uint64_t seed_ = 0;     // the chip seed of the last draw (weights_set has none)
   Tensor pulse_counter_, noise_counter_, post_counter_;
 };
 
