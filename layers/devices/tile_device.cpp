@@ -1,6 +1,7 @@
 // The registry of tile device models (see tile_device.h).
 #include "layers/devices/tile_device.h"
 
+#include "layers/devices/compound/compound_device.h"
 #include "layers/devices/pulsed/pulsed_device.h"
 #include "layers/devices/registry.h"
 
@@ -8,7 +9,10 @@ namespace aimc {
 namespace {
 
 devices::Registry<DeviceModelFactory>& registry() {
-  static devices::Registry<DeviceModelFactory> r("device", {{"ConstantStepDevice", make_constant_step_device}});
+  static devices::Registry<DeviceModelFactory> r("device", {{"ConstantStepDevice", make_constant_step_device},
+                                                             {"VectorUnitCell", make_vector_unit_cell},
+                                                             {"ReferenceUnitCell", make_reference_unit_cell},
+                                                             {"TransferCompound", make_transfer_compound}});
   return r;
 }
 

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,10 @@ struct TileDeviceContext {
   // compound uses k << 56 (kSubDeviceStreamShift) so that its draws differ
   // from its siblings'.
   std::uint64_t stream_offset = 0;
+  // The pulse trains (UpdatePulses stream) use this offset instead when set:
+  // sub-devices that receive the same coincidences (a VectorUnitCell
+  // updating all of them) keep their compound's, as aihwkit's do.
+  std::optional<std::uint64_t> pulse_stream_offset;
   analog::UpdatePulseParams update;  // the config's UpdateParameters
 };
 

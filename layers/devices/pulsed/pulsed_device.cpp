@@ -127,7 +127,8 @@ constexpr std::uint64_t kLawValuesOffset = 1ull << 40;
 class PulsedTileDevice : public TileDevice {
  public:
   PulsedTileDevice(std::shared_ptr<const PulsedDeviceModel> model, const TileDeviceContext& ctx)
-      : model_(std::move(model)), out_(ctx.out_size), in_(ctx.in_size), tile_id_(ctx.tile_id), stream_offset_(ctx.stream_offset), update_params_(ctx.update) {
+      : model_(std::move(model)), out_(ctx.out_size), in_(ctx.in_size), tile_id_(ctx.tile_id), stream_offset_(ctx.stream_offset),
+        pulse_stream_offset_(ctx.pulse_stream_offset.value_or(ctx.stream_offset)), update_params_(ctx.update) {
     const Shape shape{out_, in_};
     TileState& s = *ctx.state;
     auto add = [&](const std::string& name) { return s.add(ctx.prefix + name, Tensor::zeros(shape)); };
@@ -172,7 +173,7 @@ class PulsedTileDevice : public TileDevice {
     a.p0 = p0_.defined() ? p0_.data<float>() : nullptr;
     a.p1 = p1_.defined() ? p1_.data<float>() : nullptr;
     a.seed = seed;
-    a.pulse_stream = stream(TileStream::UpdatePulses);
+    a.pulse_stream = analog::tile_stream(tile_id_, TileStream::UpdatePulses) + pulse_stream_offset_;
     a.noise_stream = stream(TileStream::UpdateNoise);
     std::int64_t& pulse_counter = *pulse_counter_.data<std::int64_t>();
     std::int64_t& noise_counter = *noise_counter_.data<std::int64_t>();
@@ -311,6 +312,7 @@ class PulsedTileDevice : public TileDevice {
   std::int64_t out_, in_;
   std::uint64_t tile_id_;
   std::uint64_t stream_offset_;  // a compound's sub-device: k << kSubDeviceStreamShift
+  std::uint64_t pulse_stream_offset_;  // of the pulse trains (TileDeviceContext::pulse_stream_offset)
   analog::UpdatePulseParams update_params_;
   Tensor max_bound_, min_bound_, up_, down_, decay_, diffusion_, reset_bias_, p0_, p1_;
   Tensor pulse_counter_, noise_counter_, post_counter_;

@@ -1,0 +1,308 @@
+// TransferCompound (aihwkit 1.1.0's TransferResistiveDevice, "Tiki-Taka"):
+// n ≥ 2 sub-devices; unit_cell_devices[0] is the fast device A, every other
+// one is a copy of unit_cell_devices[1] (the slow devices C). Only A receives
+// the SGD pulses; every `transfer_every` samples (units_in_mbatch: times the
+// mini-batch rows) the next n_reads_per_transfer columns of device k are read
+// with analog forward passes of one-hot inputs (transfer_forward, noise and
+// bound management forced to NONE as aihwkit) and pulsed onto device k+1 with
+// transfer_update:
+//     W_{k+1}[:, c] += lr_t·read(W_k)[:, c],  lr_t = transfer_lr_vec[k]·(scale_transfer_lr ? SGD lr : 1)
+// (in expectation; it is a stochastic pulsed update of the read values).
+// Columns go round in order (random_selection: a uniform start column).
+// The weight is W = Σ_k γ_k·W_k with γ = gamma_vec, or γ_{n−1−i} = gamma^i
+// (gamma 0, the default: W = W_{n−1}, A hidden).
+// aihwkit's quirk, kept: with fast_lr > 0 (default 1.0) A is pulsed with
+// learning rate fast_lr whatever the SGD learning rate; the SGD learning rate
+// only scales the transfers.
+// Default transfer cycles (transfer_every_vec empty): t_0 = transfer_every,
+// t_{k+1} = t_k·out_size/n_reads_per_transfer, and t_{n−1} = 0 with
+// no_self_transfer (aihwkit multiplies by the output size, not the input size
+// its docs name).
+// Setting the weights zeroes every device and writes W/γ_{n−1} to the last.
+// Not implemented (ConfigError): transfer_columns = false (row transfers),
+// with_reset_prob > 0, a transfer read with weight read asymmetry.
+#include <algorithm>
+#include <cmath>
+
+#include "engine/error.h"
+#include "kernels/cpu/analog_mvm.h"
+#include "layers/config/io_parameters_json.h"
+#include "layers/config/update_parameters.h"
+#include "layers/devices/compound/compound_device.h"
+
+namespace aimc {
+namespace {
+
+using compound::value;
+
+struct TransferParameter {
+  int construction_seed = 0;  // accepted, unused (aimc draws from the chip seed)
+  float gamma = 0.f;
+  std::vector<float> gamma_vec;
+  float transfer_every = 1.f;
+  bool no_self_transfer = true;
+  std::vector<float> transfer_every_vec;
+  bool units_in_mbatch = true;
+  int n_reads_per_transfer = 1;
+  bool transfer_columns = true;
+  float with_reset_prob = 0.f;
+  bool random_selection = false;
+  float fast_lr = 1.f;
+  float transfer_lr = 1.f;
+  std::vector<float> transfer_lr_vec;
+  bool scale_transfer_lr = true;
+  IOParameters transfer_forward;
+  UpdateParameters transfer_update;
+};
+
+class TransferCompoundModel : public CompoundDeviceModel {
+ public:
+  TransferCompoundModel(TransferParameter p, compound::Models devices) : p_(std::move(p)), devices_(std::move(devices)) {}
+  std::string type() const override { return "TransferCompound"; }
+  const TransferParameter& parameter() const { return p_; }
+  // Device 0, then devices_[1] for every other.
+  compound::Models devices() const {
+    compound::Models m{devices_[0]};
+    for (std::size_t k = 1; k < devices_.size(); ++k) m.push_back(devices_[1]);
+    return m;
+  }
+  nlohmann::json to_json() const override {
+    using compound::float_list_json;
+    using config::float_to_json;
+    return {{"type", type()},
+            {"unit_cell_devices", compound::devices_json(devices_)},
+            {"construction_seed", p_.construction_seed},
+            {"gamma", float_to_json(p_.gamma)},
+            {"gamma_vec", float_list_json(p_.gamma_vec)},
+            {"transfer_every", float_to_json(p_.transfer_every)},
+            {"no_self_transfer", p_.no_self_transfer},
+            {"transfer_every_vec", float_list_json(p_.transfer_every_vec)},
+            {"units_in_mbatch", p_.units_in_mbatch},
+            {"n_reads_per_transfer", p_.n_reads_per_transfer},
+            {"transfer_columns", p_.transfer_columns},
+            {"with_reset_prob", float_to_json(p_.with_reset_prob)},
+            {"random_selection", p_.random_selection},
+            {"fast_lr", float_to_json(p_.fast_lr)},
+            {"transfer_lr", float_to_json(p_.transfer_lr)},
+            {"transfer_lr_vec", float_list_json(p_.transfer_lr_vec)},
+            {"scale_transfer_lr", p_.scale_transfer_lr},
+            {"transfer_forward", aimc::to_json(p_.transfer_forward)},
+            {"transfer_update", p_.transfer_update.to_json()}};
+  }
+  std::unique_ptr<TileDevice> make(const TileDeviceContext& ctx) const override;
+
+ private:
+  TransferParameter p_;
+  compound::Models devices_;
+};
+
+// Blocks of the TransferRead stream where the read's per-line values are drawn.
+constexpr std::uint64_t kTransferLinesOffset = 1ull << 40;
+
+class TransferTileDevice : public TileDevice {
+ public:
+  TransferTileDevice(std::shared_ptr<const TransferCompoundModel> model, const TileDeviceContext& ctx)
+      : model_(std::move(model)),
+        p_(model_->parameter()),
+        n_(model_->devices().size()),
+        subs_(ctx, model_->devices(), updates(ctx), /*shared_pulses=*/false),
+        streams_(ctx),
+        out_(ctx.out_size),
+        in_(ctx.in_size) {
+    const std::size_t n = n_;
+    n_reads_ = std::min<std::int64_t>(p_.n_reads_per_transfer, in_);
+    gamma_ = p_.gamma_vec;
+    if (gamma_.empty()) {
+      gamma_.assign(n, 0.f);
+      for (std::size_t i = 0; i < n; ++i) gamma_[n - 1 - i] = i == 0 ? 1.f : std::pow(p_.gamma, float(i));
+    }
+    every_ = p_.transfer_every_vec;
+    if (every_.empty()) {
+      every_.assign(n, 0.f);
+      every_[0] = p_.transfer_every;
+      for (std::size_t k = 1; k < n; ++k) every_[k] = every_[k - 1] * float(out_) / float(n_reads_);
+      if (p_.no_self_transfer) every_[n - 1] = 0.f;
+    }
+    lr_vec_ = p_.transfer_lr_vec.empty() ? std::vector<float>(n, p_.transfer_lr) : p_.transfer_lr_vec;
+    read_io_ = p_.transfer_forward;
+    read_io_.noise_management = NoiseManagementType::None;
+    read_io_.bound_management = BoundManagementType::None;
+    update_count_ = compound::add_counter(ctx, "update_count");
+    slices_ = compound::add_counter(ctx, "current_slice", std::int64_t(n));
+    read_counter_ = compound::add_counter(ctx, "transfer_read_counter");
+    choices_ = compound::add_counter(ctx, "choice_counter");
+    draw_lines(ctx.seed);
+  }
+
+  void update(const float* x, const float* d, std::int64_t n, float lr, float* w, std::uint64_t seed) override {
+    const float count_lr = p_.fast_lr > 0.f ? p_.fast_lr : lr;
+    std::vector<std::int64_t> every(n_);
+    for (std::size_t k = 0; k < n_; ++k)
+      every[k] = p_.units_in_mbatch ? std::max<std::int64_t>(std::int64_t(std::ceil(every_[k] * float(n))), 0)
+                                    : std::max<std::int64_t>(std::int64_t(std::round(every_[k])), 0);
+    std::int64_t& count = value(update_count_);
+    std::int64_t start = 0;
+    for (std::int64_t m = 0; m < n; ++m) {
+      ++count;
+      bool any = false;
+      for (std::size_t k = 0; k < n_; ++k) any = any || (every[k] > 0 && count % every[k] == 0);
+      if (!any) continue;
+      // The samples so far reach A before the transfer reads it.
+      subs_.device(0).update(x + start * in_, d + start * out_, m + 1 - start, count_lr, subs_.weights(0), seed);
+      start = m + 1;
+      for (std::size_t k = 0; k < n_; ++k)
+        if (every[k] > 0 && count % every[k] == 0) transfer(std::min(k + 1, n_ - 1), k, lr, seed);
+    }
+    if (start < n) subs_.device(0).update(x + start * in_, d + start * out_, n - start, count_lr, subs_.weights(0), seed);
+    subs_.reduce(gamma_, w);
+  }
+
+  void post_update(float* w, std::uint64_t seed) override {
+    subs_.post_update(seed);
+    subs_.reduce(gamma_, w);
+  }
+
+  void weights_set(float* w) override {
+    const std::int64_t size = subs_.numel();
+    for (std::size_t k = 0; k < n_; ++k) {
+      float* wk = subs_.weights(k);
+      for (std::int64_t i = 0; i < size; ++i) wk[i] = k + 1 == n_ ? w[i] / gamma_[k] : 0.f;
+      subs_.device(k).weights_set(wk);
+    }
+    subs_.reduce(gamma_, w);
+  }
+
+  void reseed(std::uint64_t seed) override {
+    subs_.reseed(seed);
+    value(update_count_) = 0;
+    for (std::size_t k = 0; k < n_; ++k) value(slices_, std::int64_t(k)) = 0;
+    value(read_counter_) = 0;
+    value(choices_) = 0;
+    draw_lines(seed);
+  }
+
+ private:
+  // A learns with the config's UpdateParameters, the others with transfer_update.
+  std::vector<analog::UpdatePulseParams> updates(const TileDeviceContext& ctx) const {
+    std::vector<analog::UpdatePulseParams> u(n_, p_.transfer_update.kernel_params());
+    u[0] = ctx.update;
+    return u;
+  }
+
+  // Device `from`'s next columns read and pulsed onto device `to`.
+  void transfer(std::size_t to, std::size_t from, float sgd_lr, std::uint64_t seed) {
+    std::int64_t first = value(slices_, std::int64_t(from));
+    if (p_.random_selection) {
+      first = std::min(in_ - 1, std::int64_t(streams_.uniform(seed, std::uint64_t(value(choices_))) * float(in_)));
+      ++value(choices_);
+    }
+    const float lr = lr_vec_[from] * (p_.scale_transfer_lr ? sgd_lr : 1.f);
+    std::vector<float> v(std::size_t(n_reads_ * in_), 0.f), y(std::size_t(n_reads_ * out_), 0.f);
+    for (std::int64_t r = 0; r < n_reads_; ++r) v[std::size_t(r * in_ + (first + r) % in_)] = 1.f;
+    std::int64_t& counter = value(read_counter_);
+    const cpu::AnalogRandom random{seed, streams_.stream(analog::TileStream::TransferRead), std::uint64_t(counter)};
+    const auto stats =
+        cpu::analog_mvm_forward(read_io_, subs_.weights(from), out_, in_, v.data(), n_reads_, y.data(), lines(), random);
+    counter += std::int64_t(stats.blocks);
+    // W_to −= lr·d·vᵀ with d = −y.
+    for (float& e : y) e = -e;
+    subs_.device(to).update(v.data(), y.data(), n_reads_, lr, subs_.weights(to), seed);
+    value(slices_, std::int64_t(from)) = (first + n_reads_) % in_;
+  }
+
+  cpu::AnalogLineValues lines() const {
+    cpu::AnalogLineValues l;
+    l.out_nonlinearity = nonlinearity_.data();
+    l.out_noise = noise_.data();
+    l.v_offset = v_offset_.data();
+    l.slope_gain = slope_gain_;
+    return l;
+  }
+
+  // The read's per-output-line values for this chip.
+  void draw_lines(std::uint64_t seed) {
+    nonlinearity_.assign(std::size_t(out_), 0.f);
+    noise_.assign(std::size_t(out_), 0.f);
+    v_offset_.assign(std::size_t(out_), 0.f);
+    const cpu::AnalogRandom random{seed, streams_.stream(analog::TileStream::TransferRead), kTransferLinesOffset};
+    cpu::draw_analog_line_values(read_io_, out_, random, nonlinearity_.data(), noise_.data(), v_offset_.data());
+    slope_gain_ = cpu::analog_slope_gain(read_io_, nonlinearity_.data(), out_);
+  }
+
+  std::shared_ptr<const TransferCompoundModel> model_;
+  const TransferParameter& p_;
+  std::size_t n_;
+  compound::SubDevices subs_;
+  compound::Streams streams_;
+  std::int64_t out_, in_, n_reads_ = 1;
+  std::vector<float> gamma_, every_, lr_vec_;
+  IOParameters read_io_;
+  std::vector<float> nonlinearity_, noise_, v_offset_;
+  float slope_gain_ = 1.f;
+  Tensor update_count_, slices_, read_counter_, choices_;
+};
+
+std::unique_ptr<TileDevice> TransferCompoundModel::make(const TileDeviceContext& ctx) const {
+  auto self = std::static_pointer_cast<const TransferCompoundModel>(shared_from_this());
+  return std::make_unique<TransferTileDevice>(self, ctx);
+}
+
+}  // namespace
+
+std::shared_ptr<const DeviceModel> make_transfer_compound(const nlohmann::json& j, const std::string& where) {
+  TransferParameter p;
+  config::ObjectReader r(j, where);
+  r.find("type");
+  compound::Models devices = compound::read_devices(r, 2);
+  r.read("construction_seed", p.construction_seed);
+  r.read("gamma", p.gamma);
+  p.gamma_vec = compound::read_float_list(r, "gamma_vec", {});
+  r.read("transfer_every", p.transfer_every);
+  r.read("no_self_transfer", p.no_self_transfer);
+  p.transfer_every_vec = compound::read_float_list(r, "transfer_every_vec", {});
+  r.read("units_in_mbatch", p.units_in_mbatch);
+  r.read("n_reads_per_transfer", p.n_reads_per_transfer);
+  r.read("transfer_columns", p.transfer_columns);
+  r.read("with_reset_prob", p.with_reset_prob);
+  r.read("random_selection", p.random_selection);
+  r.read("fast_lr", p.fast_lr);
+  r.read("transfer_lr", p.transfer_lr);
+  p.transfer_lr_vec = compound::read_float_list(r, "transfer_lr_vec", {});
+  r.read("scale_transfer_lr", p.scale_transfer_lr);
+  if (auto* v = r.find("transfer_forward")) p.transfer_forward = io_parameters_from_json(*v, r.path("transfer_forward"));
+  if (auto* v = r.find("transfer_update")) p.transfer_update = UpdateParameters::from_json(*v, r.path("transfer_update"));
+  r.finish();
+
+  const config::RangeCheck c(where);
+  const std::size_t n = devices.size();
+  auto check_list = [&](const char* field, const std::vector<float>& list, bool non_negative) {
+    if (!list.empty() && list.size() != n)
+      c.fail(field, compound::float_list_json(list).dump(),
+             "empty or one value per device (" + std::to_string(n) + ")");
+    for (float e : list) non_negative ? c.at_least(field, e, 0.0) : c.finite(field, e);
+  };
+  c.finite("gamma", p.gamma);
+  check_list("gamma_vec", p.gamma_vec, false);
+  if (!p.gamma_vec.empty() && p.gamma_vec.back() == 0.f)
+    c.fail("gamma_vec", compound::float_list_json(p.gamma_vec).dump(), "a last value other than 0");
+  c.at_least("transfer_every", p.transfer_every, 0.0);
+  c.finite("transfer_every", p.transfer_every);
+  check_list("transfer_every_vec", p.transfer_every_vec, true);
+  c.at_least("n_reads_per_transfer", p.n_reads_per_transfer, 1.0);
+  if (!p.transfer_columns)
+    c.fail("transfer_columns", "false", "true (row transfers are not implemented yet)");
+  if (p.with_reset_prob != 0.f)
+    c.fail("with_reset_prob", config::format_number(p.with_reset_prob), "0 (resets on transfer are not implemented yet)");
+  c.at_least("fast_lr", p.fast_lr, 0.0);
+  c.finite("fast_lr", p.fast_lr);
+  c.at_least("transfer_lr", p.transfer_lr, 0.0);
+  c.finite("transfer_lr", p.transfer_lr);
+  check_list("transfer_lr_vec", p.transfer_lr_vec, true);
+  if (p.transfer_forward.w_read_asymmetry_dtod != 0.f)
+    config::RangeCheck(where + ".transfer_forward")
+        .fail("w_read_asymmetry_dtod", config::format_number(p.transfer_forward.w_read_asymmetry_dtod),
+              "0 (not implemented for transfer reads yet)");
+  return std::make_shared<TransferCompoundModel>(std::move(p), std::move(devices));
+}
+
+}  // namespace aimc
