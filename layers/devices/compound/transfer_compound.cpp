@@ -199,6 +199,7 @@ class TransferTileDevice : public TileDevice {
     const float lr = lr_vec_[from] * (p_.scale_transfer_lr ? sgd_lr : 1.f);
     std::vector<float> v(std::size_t(n_reads_ * in_), 0.f), y(std::size_t(n_reads_ * out_), 0.f);
     for (std::int64_t r = 0; r < n_reads_; ++r) v[std::size_t(r * in_ + (first + r) % in_)] = 1.f;
+    if (seed != lines_seed_) draw_lines(seed);  // a loaded checkpoint may carry another chip's seed
     std::int64_t& counter = value(read_counter_);
     const cpu::AnalogRandom random{seed, streams_.stream(analog::TileStream::TransferRead), std::uint64_t(counter)};
     const auto stats =
@@ -227,6 +228,7 @@ class TransferTileDevice : public TileDevice {
     const cpu::AnalogRandom random{seed, streams_.stream(analog::TileStream::TransferRead), kTransferLinesOffset};
     cpu::draw_analog_line_values(read_io_, out_, random, nonlinearity_.data(), noise_.data(), v_offset_.data());
     slope_gain_ = cpu::analog_slope_gain(read_io_, nonlinearity_.data(), out_);
+    lines_seed_ = seed;
   }
 
   std::shared_ptr<const TransferCompoundModel> model_;
@@ -239,6 +241,7 @@ class TransferTileDevice : public TileDevice {
   IOParameters read_io_;
   std::vector<float> nonlinearity_, noise_, v_offset_;
   float slope_gain_ = 1.f;
+  std::uint64_t lines_seed_ = 0;  // the seed the read's line values were drawn with
   Tensor update_count_, slices_, read_counter_, choices_;
 };
 
