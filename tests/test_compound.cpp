@@ -2,6 +2,7 @@
 // update policies, ReferenceUnitCell, TransferCompound (Tiki-Taka).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "engine/autograd.h"
 #include "engine/generator.h"
 #include "engine/ops.h"
+#include "layers/config/compound_presets.h"
 #include "layers/config/presets.h"
 #include "layers/devices/tile_device.h"
 #include "layers/modules/analog_linear.h"
@@ -398,4 +400,64 @@ TEST_CASE("Every compound reduces the MSE of a small regression over 100 AnalogS
     INFO("MSE " << first << " -> " << last);
     CHECK(last < 0.5 * first);
   }
+}
+
+TEST_CASE("Compound presets: aihwkit's names and values", "[compound][config]") {
+  SECTION("TikiTakaIdealizedPreset") {
+    const RPUConfig r = resolve_rpu_config("TikiTakaIdealizedPreset");
+    r.validate();
+    const auto& c = r.get<UnitCellRPUConfig>();
+    CHECK(c.device["type"] == "TransferCompound");
+    REQUIRE(c.device["unit_cell_devices"].size() == 2);
+    for (const auto& d : c.device["unit_cell_devices"]) {
+      CHECK(d["type"] == "ConstantStepDevice");
+      CHECK(d["dw_min"] == 0.0002);
+      CHECK(d["w_max"] == 1.0);
+      CHECK(d["up_down_dtod"] == 0.0);
+    }
+    CHECK(c.device["transfer_every"] == 1.0);
+    CHECK(c.device["units_in_mbatch"] == true);
+    CHECK(c.device["transfer_forward"]["noise_management"] == "NONE");
+    CHECK(c.device["transfer_forward"]["bound_management"] == "NONE");
+    CHECK(c.device["transfer_forward"]["out_bound"] == 20.0);
+    CHECK(c.device["transfer_forward"]["out_noise"] == Approx(0.1));
+    CHECK(c.device["transfer_update"]["desired_bl"] == 31);
+    CHECK(c.forward.bound_management == BoundManagementType::Iterative);
+    CHECK(c.forward.noise_management == NoiseManagementType::AbsMax);
+    CHECK(c.forward.inp_res == 1.0f / 126.0f);
+    CHECK(c.forward.out_res == 1.0f / 510.0f);
+    CHECK(c.backward.out_bound == 20.0f);
+    // The full JSON (every field written) reads back the same.
+    CHECK(RPUConfig::from_json(r.to_json()).to_json() == r.to_json());
+  }
+  SECTION("Idealized4Preset: a VectorUnitCell of four, one random device per sample") {
+    const auto c = resolve_rpu_config("Idealized4Preset").get<UnitCellRPUConfig>();
+    CHECK(c.device["type"] == "VectorUnitCell");
+    CHECK(c.device["update_policy"] == "SINGLE_RANDOM");
+    CHECK(c.device["unit_cell_devices"].size() == 4);
+  }
+  SECTION("ReRamSB: the Tiki-Taka devices subtract the symmetry point, the vector cells' do not") {
+    const auto tt = make_compound_rpu_config_preset("TikiTakaReRamSBPreset");
+    CHECK(tt.device["unit_cell_devices"][0]["type"] == "SoftBoundsReferenceDevice");
+    CHECK(tt.device["unit_cell_devices"][0]["subtract_symmetry_point"] == true);
+    CHECK(tt.device["unit_cell_devices"][1]["w_min_dtod"] == Approx(0.4));
+    const auto v = make_compound_rpu_config_preset("ReRamSB2Preset");
+    CHECK_FALSE(v.device["unit_cell_devices"][0].contains("subtract_symmetry_point"));
+  }
+  SECTION("every compound preset whose devices exist builds a layer") {
+    const auto types = device_model_types();
+    int built = 0;
+    for (const auto& name : compound_rpu_config_presets()) {
+      const UnitCellRPUConfig c = make_compound_rpu_config_preset(name);
+      const std::string type = c.device["unit_cell_devices"][0]["type"];
+      if (std::find(types.begin(), types.end(), type) == types.end()) continue;  // device type not in aimc yet
+      INFO(name);
+      Generator g(1, 0);
+      AnalogLinear layer(6, 5, true, RPUConfig(c), g);
+      CHECK(layer.analog_tile_class() == AnalogTileClass::Analog);
+      ++built;
+    }
+    CHECK(built >= 3);
+  }
+  CHECK_THROWS_WITH(make_compound_rpu_config_preset("TikiTakaFooPreset"), Catch::Contains("TikiTakaReRamSBPreset"));
 }

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "layers/config/compound_presets.h"
 
 namespace aimc {
 
@@ -83,7 +84,9 @@ FloatingPointRPUConfig floating_point_preset() {
 }
 
 std::vector<std::string> rpu_config_presets() {
-  return {"StandardHWATrainingPreset", "FloatingPointPreset"};
+  std::vector<std::string> names{"StandardHWATrainingPreset", "FloatingPointPreset"};
+  for (const auto& n : compound_rpu_config_presets()) names.push_back(n);
+  return names;
 }
 
 namespace {
@@ -126,6 +129,8 @@ RPUConfig read_rpu_config_file(const std::string& path) {
 RPUConfig make_rpu_config_preset(const std::string& name) {
   if (name == "StandardHWATrainingPreset") return standard_hwa_training_preset();
   if (name == "FloatingPointPreset") return floating_point_preset();
+  for (const auto& n : compound_rpu_config_presets())
+    if (n == name) return make_compound_rpu_config_preset(name);
   throw ConfigError("unknown RPU config preset \"" + name + "\"; presets: " +
                     join(rpu_config_presets()));
 }

@@ -16,7 +16,8 @@ InferenceRPUConfig standard_hwa_training_preset();
 // A FloatingPointRPUConfig baseline (see presets.cpp for what it holds).
 FloatingPointRPUConfig floating_point_preset();
 
-// {"StandardHWATrainingPreset", "FloatingPointPreset"}.
+// {"StandardHWATrainingPreset", "FloatingPointPreset"} and the compound
+// presets (layers/config/compound_presets.h: ReRamSB2Preset, TikiTakaReRamSBPreset, ...).
 std::vector<std::string> rpu_config_presets();
 // A preset by name; throws ConfigError listing the presets.
 RPUConfig make_rpu_config_preset(const std::string& name);
