@@ -185,6 +185,67 @@ TEST_CASE("ReferenceUnitCell: W = W_0 - W_1, only W_0 learns", "[compound]") {
   CHECK(j["update_policy"] == "SINGLE_FIXED");
 }
 
+TEST_CASE("OneSidedUnitCell: W = W_1 - W_0, both devices only move up", "[compound]") {
+  const json cell{{"type", "OneSidedUnitCell"}, {"unit_cell_devices", {exact_constant_step(0.01f)}}};
+  SECTION("setting the weights splits them into g+ = max(W, 0) and g- = max(-W, 0)") {
+    auto tile = make_tile(2, 3, cell, no_management());
+    tile->weight().copy_(Tensor::from_vector(std::vector<float>{0.3f, -0.2f, 0.f, 0.1f, 0.f, -0.5f}, {2, 3}));
+    tile->weights_set();
+    CHECK(values(*tile, "1_weights") == std::vector<float>{0.3f, 0.f, 0.f, 0.1f, 0.f, 0.f});
+    CHECK(values(*tile, "0_weights") == std::vector<float>{0.f, 0.2f, 0.f, 0.f, 0.f, 0.5f});
+    CHECK(tile->weight().to_vector() == std::vector<float>{0.3f, -0.2f, 0.f, 0.1f, 0.f, -0.5f});
+  }
+  SECTION("a down pulse moves g- up, an up pulse moves g+ up") {
+    // Known answer per sample: 10 pulses of 0.01 (BL 10, lr 0.11, |x| = |d| = 1).
+    auto tile = make_tile(1, 1, cell, no_management());
+    update_once(*tile, {1.f}, {1.f}, 0.11f);
+    CHECK(values(*tile, "0_weights")[0] == Approx(0.1).margin(1e-6));
+    CHECK(values(*tile, "1_weights")[0] == 0.f);
+    CHECK(tile->weight().to_vector()[0] == Approx(-0.1).margin(1e-6));
+    update_once(*tile, {-1.f}, {1.f}, 0.11f);
+    CHECK(values(*tile, "0_weights")[0] == Approx(0.1).margin(1e-6));
+    CHECK(values(*tile, "1_weights")[0] == Approx(0.1).margin(1e-6));
+    CHECK(tile->weight().to_vector()[0] == Approx(0.0).margin(1e-6));
+  }
+  SECTION("a second device entry is ignored: both are the first") {
+    json two = cell;
+    two["unit_cell_devices"] = {exact_constant_step(0.01f), exact_constant_step(0.05f)};
+    auto tile = make_tile(1, 1, two, no_management());
+    CHECK(values(*tile, "1_dwmin_up")[0] == Approx(0.01));
+  }
+}
+
+TEST_CASE("OneSidedUnitCell: refresh resets a saturating pair and rewrites the difference", "[compound]") {
+  // Devices with steps 0.1 and bounds ±1, reset to exactly 0; perfect reads;
+  // the refresh writes with MEAN_COUNT, BL 10 and lr 1, so A = B = 1 and a
+  // difference v is round(10·v) steps of 0.1, exactly v. One sample with
+  // refresh_every 1 (units of the mini-batch) triggers one refresh.
+  json device = exact_constant_step(0.1f, 1.f);
+  device["reset_std"] = 0;
+  UpdateParameters refresh_update = no_management(10);
+  refresh_update.pulse_type = PulseType::MeanCount;
+  json perfect = RPUConfig(SingleRPUConfig{}).to_json()["forward"];
+  perfect["is_perfect"] = true;
+  const json cell{{"type", "OneSidedUnitCell"},  {"unit_cell_devices", {device}}, {"refresh_every", 1},
+                  {"refresh_forward", perfect},  {"refresh_update", refresh_update.to_json()}};
+  auto tile = make_tile(1, 4, cell, no_management());
+  AnalogTile& t = *tile;
+  // Elements: (g+, g-) = (0.9, 0.6) refresh (0.9 > 0.75, 0.6 > 0.25): g+ 0.3, g- 0;
+  // (0.5, 0.2) stays (0.5 < 0.75); (0.3, 0.8) refresh: g- 0.5, g+ 0;
+  // (0.2, 0.9) stays (0.2 < 0.25).
+  set_entry(t, "1_weights", {0.9f, 0.5f, 0.3f, 0.2f});
+  set_entry(t, "0_weights", {0.6f, 0.2f, 0.8f, 0.9f});
+  update_once(t, {0.f, 0.f, 0.f, 0.f}, {0.f}, 0.1f);
+  const auto plus = values(t, "1_weights"), minus = values(t, "0_weights"), w = t.weight().to_vector();
+  const std::vector<float> e_plus{0.3f, 0.5f, 0.f, 0.2f}, e_minus{0.f, 0.2f, 0.5f, 0.9f};
+  for (int k = 0; k < 4; ++k) {
+    CHECK(plus[k] == Approx(e_plus[k]).margin(1e-6));
+    CHECK(minus[k] == Approx(e_minus[k]).margin(1e-6));
+    CHECK(w[k] == Approx(e_plus[k] - e_minus[k]).margin(1e-6));
+  }
+  CHECK(entry(t, "refresh_count").item() == 1);
+}
+
 TEST_CASE("TransferCompound: a transfer moves a column of A into C", "[compound]") {
   // Tile 2x3, fully hidden (gamma 0: W = C). One sample per update with
   // transfer_every 1 in units of the mini-batch: one column per update,
@@ -271,7 +332,7 @@ TEST_CASE("Compounds: state entries and a restored tile continues bit for bit", 
   cell["transfer_update"] = UpdateParameters{}.to_json();
   for (const char* name : {"0_weights", "0_max_bound", "0_min_bound", "0_dwmin_up", "0_dwmin_down", "0_decay_scales",
                            "0_diffusion_rates", "0_reset_bias", "0_pulse_counter", "1_weights", "1_max_bound",
-                           "1_dwmin_up", "1_pulse_counter", "update_count", "current_slice", "transfer_read_counter"}) {
+                           "1_dwmin_up", "1_pulse_counter", "update_count", "current_slice", "read_counter"}) {
     auto t = make_tile(3, 4, cell, UpdateParameters{});
     INFO(name);
     CHECK(t->state().find(name) != nullptr);
@@ -367,7 +428,10 @@ TEST_CASE("Every compound reduces the MSE of a small regression over 100 AnalogS
   json vector_random = vector_all;
   vector_random["update_policy"] = "SINGLE_RANDOM";
   json reference{{"type", "ReferenceUnitCell"}, {"unit_cell_devices", {json{{"type", "ConstantStepDevice"}}}}};
-  for (const json& device : {vector_all, vector_random, reference, transfer}) {
+  json one_sided{{"type", "OneSidedUnitCell"},
+                 {"unit_cell_devices", {json{{"type", "ConstantStepDevice"}}}},
+                 {"refresh_every", 1}};
+  for (const json& device : {vector_all, vector_random, reference, one_sided, transfer}) {
     INFO(device.dump());
     // A 8 -> 4 regression with a fixed teacher; perfect IO isolates the update.
     Generator g(21, 0);

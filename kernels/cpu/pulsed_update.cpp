@@ -122,7 +122,11 @@ std::int64_t pulsed_update(const PulsedUpdateArgs& a) {
             c = int(std::round(float(s.bl) * d_value * L.x_value[j]));
           }
           if (c == 0) continue;
-          const bool down = (di > 0.f) == (x[j] > 0.f);
+          bool down = (di > 0.f) == (x[j] > 0.f);
+          if (a.directions != analog::PulseDirections::Both) {
+            if (down != (a.directions == analog::PulseDirections::DownAsUp)) continue;
+            down = false;  // taken as an up pulse
+          }
           const std::int64_t k = i * in + j;
           const analog::PulsedElement e{a.max_bound[k], a.min_bound[k], a.up[k], a.down[k],
                                         a.p0 ? a.p0[k] : 0.f, a.p1 ? a.p1[k] : 0.f};

@@ -49,6 +49,12 @@ struct TileDeviceContext {
 
 constexpr int kSubDeviceStreamShift = 56;
 
+// How a compound pulses one of its sub-devices (TileDevice::update_with).
+struct PulseOptions {
+  const analog::UpdatePulseParams* update = nullptr;  // other UpdateParameters (nullptr: the device's own)
+  analog::PulseDirections directions = analog::PulseDirections::Both;
+};
+
 class TileDevice {
  public:
   virtual ~TileDevice() = default;
@@ -64,6 +70,14 @@ class TileDevice {
   virtual void weights_set(float* w) = 0;
   // A new chip: the hidden parameters drawn again for ctx.seed, counters reset.
   virtual void reseed(std::uint64_t seed) = 0;
+
+  // For compounds (layers/devices/compound/): update() with other update
+  // parameters or pulse directions, and aihwkit's resetAtIndices (elements
+  // k = i·in + j back to reset_bias + reset_std·ξ, clipped). Devices without
+  // them throw ValueError.
+  virtual void update_with(const PulseOptions& options, const float* x, const float* d, std::int64_t n, float lr,
+                           float* w, std::uint64_t seed);
+  virtual void reset_elements(float* w, const std::vector<std::int64_t>& elements, std::uint64_t seed);
 };
 
 class DeviceModel : public std::enable_shared_from_this<DeviceModel> {

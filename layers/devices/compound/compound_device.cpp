@@ -2,6 +2,7 @@
 #include "layers/devices/compound/compound_device.h"
 
 #include "engine/error.h"
+#include "kernels/cpu/analog_mvm.h"
 #include "kernels/random.h"
 
 namespace aimc::compound {
@@ -84,6 +85,44 @@ Tensor add_counter(const TileDeviceContext& ctx, const std::string& name, std::i
 float Streams::uniform(std::uint64_t seed, std::uint64_t k) const {
   const rng::Block b = rng::philox(seed, stream(analog::TileStream::CompoundChoice), k / 4);
   return rng::uniform_open(b.v[k % 4]);
+}
+
+// Blocks of the TransferRead stream where the read's per-line values are drawn.
+constexpr std::uint64_t kReadLinesOffset = 1ull << 40;
+
+AnalogReader::AnalogReader(const TileDeviceContext& ctx, const IOParameters& io)
+    : io_(io), streams_(ctx), out_(ctx.out_size), in_(ctx.in_size) {
+  counter_ = add_counter(ctx, "read_counter");
+  draw_lines(ctx.seed);
+}
+
+void AnalogReader::read(const float* w, const float* v, std::int64_t n, float* y, std::uint64_t seed) {
+  if (seed != lines_seed_) draw_lines(seed);
+  cpu::AnalogLineValues lines;
+  lines.out_nonlinearity = nonlinearity_.data();
+  lines.out_noise = noise_.data();
+  lines.v_offset = v_offset_.data();
+  lines.slope_gain = slope_gain_;
+  std::int64_t& counter = value(counter_);
+  const cpu::AnalogRandom random{seed, streams_.stream(analog::TileStream::TransferRead), std::uint64_t(counter)};
+  const auto stats = cpu::analog_mvm_forward(io_, w, out_, in_, v, n, y, lines, random, &nm_running_);
+  counter += std::int64_t(stats.blocks);
+}
+
+void AnalogReader::reseed(std::uint64_t seed) {
+  value(counter_) = 0;
+  nm_running_ = -1.f;
+  draw_lines(seed);
+}
+
+void AnalogReader::draw_lines(std::uint64_t seed) {
+  nonlinearity_.assign(std::size_t(out_), 0.f);
+  noise_.assign(std::size_t(out_), 0.f);
+  v_offset_.assign(std::size_t(out_), 0.f);
+  const cpu::AnalogRandom random{seed, streams_.stream(analog::TileStream::TransferRead), kReadLinesOffset};
+  cpu::draw_analog_line_values(io_, out_, random, nonlinearity_.data(), noise_.data(), v_offset_.data());
+  slope_gain_ = cpu::analog_slope_gain(io_, nonlinearity_.data(), out_);
+  lines_seed_ = seed;
 }
 
 }  // namespace aimc::compound

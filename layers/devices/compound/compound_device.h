@@ -6,6 +6,7 @@
 // post-update step. A compound type is one file in this folder:
 //   vector_unit_cell.cpp     VectorUnitCell (update policies, gamma_vec)
 //   reference_unit_cell.cpp  ReferenceUnitCell (W = W_0 − W_1, only W_0 learns)
+//   one_sided_unit_cell.cpp  OneSidedUnitCell (W = W_1 − W_0, both only move up; refresh)
 //   transfer_compound.cpp    TransferCompound (Tiki-Taka)
 //
 // State entries: sub-device k's weights are "<k>_weights" and its hidden
@@ -20,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kernels/analog/io_parameters.h"
 #include "kernels/analog/tile_streams.h"
 #include "layers/config/json_fields.h"
 #include "layers/devices/tile_device.h"
@@ -82,11 +84,36 @@ struct Streams {
   float uniform(std::uint64_t seed, std::uint64_t k) const;
 };
 
+// Analog reads of a sub-device's weights (transfers, refreshes): forward
+// passes with `io` (kernels/cpu/analog_mvm.h) drawing from the tile's
+// TransferRead stream at the state counter "<prefix>read_counter"; the
+// per-output-line values of the read are drawn per chip from block 2^40 of
+// that stream (again when a loaded state carries another seed).
+class AnalogReader {
+ public:
+  AnalogReader(const TileDeviceContext& ctx, const IOParameters& io);
+  // Y[n, out] = analog(W·V) for V [n, in].
+  void read(const float* w, const float* v, std::int64_t n, float* y, std::uint64_t seed);
+  void reseed(std::uint64_t seed);
+
+ private:
+  void draw_lines(std::uint64_t seed);
+  IOParameters io_;
+  Streams streams_;
+  std::int64_t out_, in_;
+  Tensor counter_;
+  std::vector<float> nonlinearity_, noise_, v_offset_;
+  float slope_gain_ = 1.f;
+  float nm_running_ = -1.f;       // AVERAGE_ABS_MAX running value (not saved)
+  std::uint64_t lines_seed_ = 0;  // the seed the line values were drawn with
+};
+
 }  // namespace compound
 
 // Built-in compound types (registered in layers/devices/tile_device.cpp).
 std::shared_ptr<const DeviceModel> make_vector_unit_cell(const nlohmann::json& j, const std::string& where);
 std::shared_ptr<const DeviceModel> make_reference_unit_cell(const nlohmann::json& j, const std::string& where);
+std::shared_ptr<const DeviceModel> make_one_sided_unit_cell(const nlohmann::json& j, const std::string& where);
 std::shared_ptr<const DeviceModel> make_transfer_compound(const nlohmann::json& j, const std::string& where);
 
 }  // namespace aimc

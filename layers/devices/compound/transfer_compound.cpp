@@ -96,8 +96,12 @@ class TransferCompoundModel : public CompoundDeviceModel {
   compound::Models devices_;
 };
 
-// Blocks of the TransferRead stream where the read's per-line values are drawn.
-constexpr std::uint64_t kTransferLinesOffset = 1ull << 40;
+// The transfer read: aihwkit turns noise and bound management off.
+IOParameters read_io(IOParameters io) {
+  io.noise_management = NoiseManagementType::None;
+  io.bound_management = BoundManagementType::None;
+  return io;
+}
 
 class TransferTileDevice : public TileDevice {
  public:
@@ -108,7 +112,8 @@ class TransferTileDevice : public TileDevice {
         subs_(ctx, model_->devices(), updates(ctx), /*shared_pulses=*/false),
         streams_(ctx),
         out_(ctx.out_size),
-        in_(ctx.in_size) {
+        in_(ctx.in_size),
+        reader_(ctx, read_io(p_.transfer_forward)) {
     const std::size_t n = n_;
     n_reads_ = std::min<std::int64_t>(p_.n_reads_per_transfer, in_);
     gamma_ = p_.gamma_vec;
@@ -124,14 +129,9 @@ class TransferTileDevice : public TileDevice {
       if (p_.no_self_transfer) every_[n - 1] = 0.f;
     }
     lr_vec_ = p_.transfer_lr_vec.empty() ? std::vector<float>(n, p_.transfer_lr) : p_.transfer_lr_vec;
-    read_io_ = p_.transfer_forward;
-    read_io_.noise_management = NoiseManagementType::None;
-    read_io_.bound_management = BoundManagementType::None;
     update_count_ = compound::add_counter(ctx, "update_count");
     slices_ = compound::add_counter(ctx, "current_slice", std::int64_t(n));
-    read_counter_ = compound::add_counter(ctx, "transfer_read_counter");
     choices_ = compound::add_counter(ctx, "choice_counter");
-    draw_lines(ctx.seed);
   }
 
   void update(const float* x, const float* d, std::int64_t n, float lr, float* w, std::uint64_t seed) override {
@@ -176,9 +176,8 @@ class TransferTileDevice : public TileDevice {
     subs_.reseed(seed);
     value(update_count_) = 0;
     for (std::size_t k = 0; k < n_; ++k) value(slices_, std::int64_t(k)) = 0;
-    value(read_counter_) = 0;
     value(choices_) = 0;
-    draw_lines(seed);
+    reader_.reseed(seed);
   }
 
  private:
@@ -199,36 +198,11 @@ class TransferTileDevice : public TileDevice {
     const float lr = lr_vec_[from] * (p_.scale_transfer_lr ? sgd_lr : 1.f);
     std::vector<float> v(std::size_t(n_reads_ * in_), 0.f), y(std::size_t(n_reads_ * out_), 0.f);
     for (std::int64_t r = 0; r < n_reads_; ++r) v[std::size_t(r * in_ + (first + r) % in_)] = 1.f;
-    if (seed != lines_seed_) draw_lines(seed);  // a loaded checkpoint may carry another chip's seed
-    std::int64_t& counter = value(read_counter_);
-    const cpu::AnalogRandom random{seed, streams_.stream(analog::TileStream::TransferRead), std::uint64_t(counter)};
-    const auto stats =
-        cpu::analog_mvm_forward(read_io_, subs_.weights(from), out_, in_, v.data(), n_reads_, y.data(), lines(), random);
-    counter += std::int64_t(stats.blocks);
+    reader_.read(subs_.weights(from), v.data(), n_reads_, y.data(), seed);
     // W_to −= lr·d·vᵀ with d = −y.
     for (float& e : y) e = -e;
     subs_.device(to).update(v.data(), y.data(), n_reads_, lr, subs_.weights(to), seed);
     value(slices_, std::int64_t(from)) = (first + n_reads_) % in_;
-  }
-
-  cpu::AnalogLineValues lines() const {
-    cpu::AnalogLineValues l;
-    l.out_nonlinearity = nonlinearity_.data();
-    l.out_noise = noise_.data();
-    l.v_offset = v_offset_.data();
-    l.slope_gain = slope_gain_;
-    return l;
-  }
-
-  // The read's per-output-line values for this chip.
-  void draw_lines(std::uint64_t seed) {
-    nonlinearity_.assign(std::size_t(out_), 0.f);
-    noise_.assign(std::size_t(out_), 0.f);
-    v_offset_.assign(std::size_t(out_), 0.f);
-    const cpu::AnalogRandom random{seed, streams_.stream(analog::TileStream::TransferRead), kTransferLinesOffset};
-    cpu::draw_analog_line_values(read_io_, out_, random, nonlinearity_.data(), noise_.data(), v_offset_.data());
-    slope_gain_ = cpu::analog_slope_gain(read_io_, nonlinearity_.data(), out_);
-    lines_seed_ = seed;
   }
 
   std::shared_ptr<const TransferCompoundModel> model_;
@@ -238,11 +212,8 @@ class TransferTileDevice : public TileDevice {
   compound::Streams streams_;
   std::int64_t out_, in_, n_reads_ = 1;
   std::vector<float> gamma_, every_, lr_vec_;
-  IOParameters read_io_;
-  std::vector<float> nonlinearity_, noise_, v_offset_;
-  float slope_gain_ = 1.f;
-  std::uint64_t lines_seed_ = 0;  // the seed the read's line values were drawn with
-  Tensor update_count_, slices_, read_counter_, choices_;
+  compound::AnalogReader reader_;
+  Tensor update_count_, slices_, choices_;
 };
 
 std::unique_ptr<TileDevice> TransferCompoundModel::make(const TileDeviceContext& ctx) const {

@@ -154,6 +154,11 @@ class PulsedTileDevice : public TileDevice {
   }
 
   void update(const float* x, const float* d, std::int64_t n, float lr, float* w, std::uint64_t seed) override {
+    update_with(PulseOptions{}, x, d, n, lr, w, seed);
+  }
+
+  void update_with(const PulseOptions& options, const float* x, const float* d, std::int64_t n, float lr, float* w,
+                   std::uint64_t seed) override {
     const PulsedDeviceParameter& p = model_->common();
     cpu::PulsedUpdateArgs a;
     a.x = x;
@@ -163,7 +168,8 @@ class PulsedTileDevice : public TileDevice {
     a.in = in_;
     a.lr = lr;
     a.dw_min = p.dw_min;
-    a.update = update_params_;
+    a.update = options.update != nullptr ? *options.update : update_params_;
+    a.directions = options.directions;
     a.law = model_->law();
     a.w = w;
     a.max_bound = max_bound_.data<float>();
@@ -207,6 +213,24 @@ class PulsedTileDevice : public TileDevice {
       }
     });
     if (diffuse) counter += (size + 3) / 4;
+  }
+
+  // aihwkit's resetAtIndices: w = reset_bias + reset_std·ξ, clipped; normal
+  // k of the PostUpdate stream at its counter for element k.
+  void reset_elements(float* w, const std::vector<std::int64_t>& elements, std::uint64_t seed) override {
+    const PulsedDeviceParameter& p = model_->common();
+    const std::int64_t size = out_ * in_;
+    const float* mx = max_bound_.data<float>();
+    const float* mn = min_bound_.data<float>();
+    const float* bias = reset_bias_.data<float>();
+    std::int64_t& counter = *post_counter_.data<std::int64_t>();
+    const std::uint64_t stream_id = stream(TileStream::PostUpdate);
+    for (const std::int64_t k : elements) {
+      float v = bias[k];
+      if (p.reset_std > 0.f) v += p.reset_std * rng::normal_at(seed, stream_id, std::uint64_t(counter), std::uint64_t(k));
+      w[k] = std::min(mx[k], std::max(mn[k], v));
+    }
+    if (p.reset_std > 0.f) counter += (size + 3) / 4;
   }
 
   void weights_set(float* w) override {
