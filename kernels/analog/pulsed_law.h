@@ -9,6 +9,7 @@
 // change is −lr·d_i·x_j in units of the device's mean step dw_min.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "kernels/random.h"
@@ -135,7 +136,18 @@ AIMC_HD int popcount32(std::uint32_t v) {
 // Step laws. A device element holds its bounds, its mean up and down steps
 // (dwmin_up, dwmin_down, both > 0) and two law-specific values.
 
-enum class PulsedLaw : int { ConstantStep, LinearStep, SoftBounds, ExpStep, PowStep, PiecewiseStep, Ideal };
+// SoftBounds shares LinearStep's law (its slopes are -dwmin/bound);
+// SoftBoundsReference was added last to keep the earlier values.
+enum class PulsedLaw : int {
+  ConstantStep,
+  LinearStep,
+  SoftBounds,
+  ExpStep,
+  PowStep,
+  PiecewiseStep,
+  Ideal,
+  SoftBoundsReference
+};
 
 constexpr int kMaxPiecewiseNodes = 32;
 
@@ -143,9 +155,10 @@ constexpr int kMaxPiecewiseNodes = 32;
 struct PulsedLawParams {
   PulsedLaw law = PulsedLaw::ConstantStep;
   float dw_min_std = 0.f;  // cycle-to-cycle spread of a step (relative, or absolute for additive noise)
-  bool mult_noise = true;  // LinearStep/SoftBounds: the noise scales the state-dependent step
+  bool mult_noise = true;  // LinearStep/SoftBounds/SoftBoundsReference: the noise scales the whole step
   // ExpStep
   float A_up = 0.f, A_down = 0.f, gamma_up = 0.f, gamma_down = 0.f, a = 0.f, b = 0.f;
+  float dw_min_std_add = 0.f, dw_min_std_slope = 0.f;  // ExpStep's additive noise terms (weight units)
   // PiecewiseStep: step factors at nodes evenly spaced over [min_bound, max_bound]
   int n_nodes = 0;
   float piecewise_up[kMaxPiecewiseNodes] = {};
@@ -156,19 +169,79 @@ struct PulsedLawParams {
 struct PulsedElement {
   float max_bound, min_bound;  // weight bounds
   float up, down;              // mean step sizes up / down (> 0)
-  float p0, p1;                // law-specific: LinearStep slope_up/down, PowStep gamma_up/down
+  // law-specific: LinearStep/SoftBounds slope_up/slope_down, PowStep
+  // gamma_up/gamma_down, SoftBoundsReference the reference (p0)
+  float p0, p1;
 };
 
 // One pulse on w: down (d·x > 0) or up, with the standard normal xi of its
 // cycle-to-cycle noise; the result is clipped to the element's bounds.
+// SoftBoundsReference moves the conductance g = w + reference and clips g.
 AIMC_HD float pulsed_step(const PulsedLawParams& p, const PulsedElement& e, float w, bool down, float xi) {
   const float noise = p.dw_min_std * xi;
+  const float step = down ? e.down : e.up;
+  const float range = e.max_bound - e.min_bound;
+  const float ref = p.law == PulsedLaw::SoftBoundsReference ? e.p0 : 0.f;
+  w += ref;
   float dw = 0.f;  // magnitude of the move (its sign below)
   switch (p.law) {
     case PulsedLaw::ConstantStep:
     case PulsedLaw::Ideal:
-      dw = (down ? e.down : e.up) * (1.f + noise);
+      dw = step * (1.f + noise);
       break;
+    case PulsedLaw::LinearStep:
+    case PulsedLaw::SoftBounds: {
+      // The step changes linearly with w: slope·w + dwmin.
+      const float linear = (down ? e.p1 : e.p0) * w;
+      dw = p.mult_noise ? (linear + step) * (1.f + noise) : linear + step * (1.f + noise);
+      break;
+    }
+    case PulsedLaw::SoftBoundsReference: {
+      // The step shrinks to 0 at the bound it moves towards.
+      const float bound = down ? e.min_bound : e.max_bound;
+      const float rel = (down ? bound < 0.f : bound > 0.f) ? w / bound : 0.f;
+      dw = p.mult_noise ? step * (1.f - rel) * (1.f + noise) : step * (1.f - rel + noise);
+      break;
+    }
+    case PulsedLaw::ExpStep: {
+      if (!(range > 0.f)) return w - ref;  // a device without range does not move
+      const float z = 2.f * p.a * w / range + p.b;
+      float y = down ? 1.f - p.A_down * ::expf(-p.gamma_down * z) : 1.f - p.A_up * ::expf(p.gamma_up * z);
+      y = y > 0.f ? y : 0.f;
+      const float mean = y * step;
+      if (p.dw_min_std_add != 0.f || p.dw_min_std_slope != 0.f) {
+        // Noise of the signed change, with a floor and a part growing with |w|.
+        const float spread = mean + p.dw_min_std_add + p.dw_min_std_slope * ::fabsf(w);
+        dw = mean + (down ? -noise : noise) * spread;
+      } else {
+        dw = mean * (1.f + noise);
+      }
+      break;
+    }
+    case PulsedLaw::PowStep: {
+      if (range == 0.f) return w - ref;
+      float frac = down ? (w - e.min_bound) / range : (e.max_bound - w) / range;
+      frac = frac > 0.f ? frac : 0.f;
+      dw = step * ::powf(frac, down ? e.p1 : e.p0) * (1.f + noise);
+      break;
+    }
+    case PulsedLaw::PiecewiseStep: {
+      const float* f = down ? p.piecewise_down : p.piecewise_up;
+      const int sections = p.n_nodes - 1;
+      float factor = f[0];
+      if (sections > 0 && e.max_bound > e.min_bound) {
+        // Linear interpolation between the nodes around w.
+        float ws = (w - e.min_bound) / range * float(sections);
+        ws = ws > 0.f ? ws : 0.f;
+        int k = int(::floorf(ws));
+        k = k < sections - 1 ? k : sections - 1;
+        float t = ws - float(k);
+        t = t < 1.f ? t : 1.f;
+        factor = (1.f - t) * f[k] + t * f[k + 1];
+      }
+      dw = step * factor * (1.f + noise);
+      break;
+    }
     default:
       dw = 0.f;  // every law of PulsedLaw has its case above
       break;
@@ -176,7 +249,7 @@ AIMC_HD float pulsed_step(const PulsedLawParams& p, const PulsedElement& e, floa
   w = down ? w - dw : w + dw;
   w = w > e.max_bound ? e.max_bound : w;
   w = w < e.min_bound ? e.min_bound : w;
-  return w;
+  return w - ref;
 }
 
 }  // namespace aimc::analog

@@ -83,8 +83,56 @@ FloatingPointRPUConfig floating_point_preset() {
   return FloatingPointRPUConfig{};
 }
 
+IOParameters preset_io_parameters() {
+  // presets/utils.py PresetIOParameters(IOParameters): the fields it sets.
+  IOParameters io;
+  io.bound_management = BoundManagementType::Iterative;
+  io.noise_management = NoiseManagementType::AbsMax;
+  io.inp_res = 1.0f / (128.0f - 2.0f);  // 7 bits
+  io.inp_sto_round = false;
+  io.out_bound = 20.0f;
+  io.out_noise = 0.1f;
+  io.out_res = 1.0f / (512.0f - 2.0f);  // 9 bits
+  io.w_noise = 0.0f;
+  io.w_noise_type = WeightNoiseType::None;
+  return io;
+}
+
+UpdateParameters preset_update_parameters() {
+  UpdateParameters up;
+  up.desired_bl = 31;
+  up.pulse_type = PulseType::StochasticCompressed;
+  up.update_bl_management = true;
+  up.update_management = true;
+  return up;
+}
+
+SingleRPUConfig single_device_preset(const std::string& device) {
+  SingleRPUConfig c;
+  c.device = nlohmann::json{{"type", device}};
+  c.forward = preset_io_parameters();
+  c.backward = preset_io_parameters();
+  c.update = preset_update_parameters();
+  return c;
+}
+
+namespace {
+
+// presets/configs.py: the single-device presets and their devices.
+const std::vector<std::pair<std::string, std::string>>& single_device_presets() {
+  static const std::vector<std::pair<std::string, std::string>> presets{
+      {"ReRamESPreset", "ReRamESPresetDevice"},         {"ReRamSBPreset", "ReRamSBPresetDevice"},
+      {"CapacitorPreset", "CapacitorPresetDevice"},     {"EcRamPreset", "EcRamPresetDevice"},
+      {"EcRamMOPreset", "EcRamMOPresetDevice"},         {"IdealizedPreset", "IdealizedPresetDevice"},
+      {"GokmenVlasovPreset", "GokmenVlasovPresetDevice"}};
+  return presets;
+}
+
+}  // namespace
+
 std::vector<std::string> rpu_config_presets() {
   std::vector<std::string> names{"StandardHWATrainingPreset", "FloatingPointPreset"};
+  for (const auto& [name, device] : single_device_presets()) names.push_back(name);
   for (const auto& n : compound_rpu_config_presets()) names.push_back(n);
   return names;
 }
@@ -129,6 +177,8 @@ RPUConfig read_rpu_config_file(const std::string& path) {
 RPUConfig make_rpu_config_preset(const std::string& name) {
   if (name == "StandardHWATrainingPreset") return standard_hwa_training_preset();
   if (name == "FloatingPointPreset") return floating_point_preset();
+  for (const auto& [preset, device] : single_device_presets())
+    if (name == preset) return single_device_preset(device);
   for (const auto& n : compound_rpu_config_presets())
     if (n == name) return make_compound_rpu_config_preset(name);
   throw ConfigError("unknown RPU config preset \"" + name + "\"; presets: " +

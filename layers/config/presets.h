@@ -16,8 +16,22 @@ InferenceRPUConfig standard_hwa_training_preset();
 // A FloatingPointRPUConfig baseline (see presets.cpp for what it holds).
 FloatingPointRPUConfig floating_point_preset();
 
-// {"StandardHWATrainingPreset", "FloatingPointPreset"} and the compound
-// presets (layers/config/compound_presets.h: ReRamSB2Preset, TikiTakaReRamSBPreset, ...).
+// aihwkit's PresetIOParameters (presets/utils.py): iterative bound
+// management, abs-max noise management, 7-bit inputs, 9-bit outputs,
+// out_bound 20, out_noise 0.1, no weight noise.
+IOParameters preset_io_parameters();
+// aihwkit's PresetUpdateParameters: desired_bl 31, stochastic compressed
+// pulses, BL and update management on (the UpdateParameters defaults).
+UpdateParameters preset_update_parameters();
+// A SingleRPUConfig on the preset device `device` ({"type": "ReRamSBPresetDevice"}
+// etc.) with PresetIOParameters forward and backward and PresetUpdateParameters
+// (aihwkit's single-device presets in presets/configs.py).
+SingleRPUConfig single_device_preset(const std::string& device);
+
+// The presets: StandardHWATrainingPreset, FloatingPointPreset and the
+// single-device training presets ReRamESPreset, ReRamSBPreset, ..., and the
+// compound presets (layers/config/compound_presets.h: ReRamSB2Preset,
+// TikiTakaReRamSBPreset, ...).
 std::vector<std::string> rpu_config_presets();
 // A preset by name; throws ConfigError listing the presets.
 RPUConfig make_rpu_config_preset(const std::string& name);

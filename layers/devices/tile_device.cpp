@@ -10,11 +10,24 @@ namespace aimc {
 namespace {
 
 devices::Registry<DeviceModelFactory>& registry() {
-  static devices::Registry<DeviceModelFactory> r("device", {{"ConstantStepDevice", make_constant_step_device},
-                                                             {"VectorUnitCell", make_vector_unit_cell},
-                                                             {"ReferenceUnitCell", make_reference_unit_cell},
-                                                             {"OneSidedUnitCell", make_one_sided_unit_cell},
-                                                             {"TransferCompound", make_transfer_compound}});
+  static devices::Registry<DeviceModelFactory> r("device", [] {
+    std::vector<std::pair<std::string, DeviceModelFactory>> types{
+        {"ConstantStepDevice", make_constant_step_device},
+        {"LinearStepDevice", make_linear_step_device},
+        {"SoftBoundsDevice", make_soft_bounds_device},
+        {"SoftBoundsPmaxDevice", make_soft_bounds_pmax_device},
+        {"SoftBoundsReferenceDevice", make_soft_bounds_reference_device},
+        {"ExpStepDevice", make_exp_step_device},
+        {"PowStepDevice", make_pow_step_device},
+        {"PiecewiseStepDevice", make_piecewise_step_device},
+        {"IdealDevice", make_ideal_device},
+        {"VectorUnitCell", make_vector_unit_cell},
+        {"ReferenceUnitCell", make_reference_unit_cell},
+        {"OneSidedUnitCell", make_one_sided_unit_cell},
+        {"TransferCompound", make_transfer_compound}};
+    for (const PresetDeviceType& t : preset_device_types()) types.emplace_back(t.name, t.make);
+    return types;
+  }());
   return r;
 }
 

@@ -223,6 +223,9 @@ std::shared_ptr<const DeviceModel> make_one_sided_unit_cell(const nlohmann::json
   c.finite("refresh_upper_thres", p.refresh_upper_thres);
   c.finite("refresh_lower_thres", p.refresh_lower_thres);
   if (p.copy_inverted) c.fail("copy_inverted", "true", "false (not implemented yet)");
+  if (p.refresh_every > 0 && std::static_pointer_cast<const PulsedDeviceModel>(devices[0])->common().write_noise_std > 0.f)
+    c.fail("refresh_every", std::to_string(p.refresh_every),
+           "0 with a device that has write noise (aihwkit cannot reset single elements then)");
   if (p.refresh_every > 0 && std::static_pointer_cast<const PulsedDeviceModel>(devices[0])->common().w_max == 0.f)
     c.fail("unit_cell_devices", devices[0]->type(), "a device with w_max > 0 (the refresh divides by it)");
   return std::make_shared<OneSidedModel>(std::move(p), std::move(devices));

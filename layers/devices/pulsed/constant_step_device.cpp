@@ -10,7 +10,7 @@ class ConstantStepDevice : public PulsedDeviceModel {
  public:
   static constexpr const char* kType = "ConstantStepDevice";
   explicit ConstantStepDevice(const PulsedDeviceParameter& p) { common_ = p; }
-  std::string type() const override { return kType; }
+  std::string base_type() const override { return kType; }
   analog::PulsedLawParams law() const override {
     analog::PulsedLawParams l;
     l.law = analog::PulsedLaw::ConstantStep;
@@ -31,6 +31,10 @@ std::shared_ptr<const DeviceModel> make_constant_step_device(const nlohmann::jso
   p.read(r);
   r.finish();
   p.validate(where);
+  // aihwkit's ConstantStepDevice has no write noise.
+  if (p.write_noise_std != 0.f)
+    config::RangeCheck(where).fail("write_noise_std", config::format_number(p.write_noise_std),
+                                   "0 (ConstantStepDevice has no write noise)");
   return std::make_shared<ConstantStepDevice>(p);
 }
 

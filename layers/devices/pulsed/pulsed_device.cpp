@@ -94,8 +94,7 @@ void PulsedDeviceParameter::validate(const std::string& where) const {
   c.finite("w_max", w_max);
   c.finite("w_min", w_min);
   if (w_min > 0.f) c.fail("w_min", config::format_number(w_min), "<= 0 ([w_min, w_max] must contain 0)");
-  if (write_noise_std != 0.f)
-    c.fail("write_noise_std", config::format_number(write_noise_std), "0 (write noise is not implemented yet)");
+  c.at_least("write_noise_std", write_noise_std, 0.0);
   if (count_pulses) c.fail("count_pulses", "true", "false (pulse counting is not implemented yet)");
   if (!drift.is_null()) c.fail("drift", drift.dump(), "null (device drift is not implemented yet)");
 }
@@ -103,8 +102,11 @@ void PulsedDeviceParameter::validate(const std::string& where) const {
 nlohmann::json PulsedDeviceModel::to_json() const {
   nlohmann::json j = own_json();
   common_.write(j);
+  if (!preset_type_.empty()) j["type"] = preset_type_;
   return j;
 }
+
+std::string PulsedDeviceModel::type() const { return preset_type_.empty() ? base_type() : preset_type_; }
 
 namespace {
 
@@ -118,6 +120,7 @@ constexpr const char* kDown = "dwmin_down";
 constexpr const char* kDecay = "decay_scales";
 constexpr const char* kDiffusion = "diffusion_rates";
 constexpr const char* kResetBias = "reset_bias";
+constexpr const char* kPersistent = "persistent_weights";
 
 // The DeviceValues stream: blocks 2k, 2k+1 for element k's shared values,
 // the lifetime draws from 2^39, the law's own values from 2^40.
@@ -142,6 +145,7 @@ class PulsedTileDevice : public TileDevice {
     const auto names = model_->law_value_names();
     if (names.size() > 0) p0_ = add(names[0]);
     if (names.size() > 1) p1_ = add(names[1]);
+    if (model_->common().write_noise_std > 0.f) persistent_ = add(kPersistent);
     pulse_counter_ = s.add(ctx.prefix + "pulse_counter", Tensor::zeros({}, DType::Int64));
     noise_counter_ = s.add(ctx.prefix + "noise_counter", Tensor::zeros({}, DType::Int64));
     post_counter_ = s.add(ctx.prefix + "post_update_counter", Tensor::zeros({}, DType::Int64));
@@ -149,6 +153,7 @@ class PulsedTileDevice : public TileDevice {
   }
 
   void reseed(std::uint64_t seed) override {
+    seed_ = seed;
     for (Tensor* t : {&pulse_counter_, &noise_counter_, &post_counter_}) *t->data<std::int64_t>() = 0;
     draw(seed);
   }
@@ -167,11 +172,14 @@ class PulsedTileDevice : public TileDevice {
     a.out = out_;
     a.in = in_;
     a.lr = lr;
-    a.dw_min = p.dw_min;
+    a.dw_min = model_->granularity();
     a.update = options.update != nullptr ? *options.update : update_params_;
     a.directions = options.directions;
     a.law = model_->law();
-    a.w = w;
+    // With write noise the pulses move the true (persistent) weights.
+    float* target = persistent_.defined() ? persistent_.data<float>() : w;
+    if (persistent_.defined()) before_.assign(target, target + out_ * in_);
+    a.w = target;
     a.max_bound = max_bound_.data<float>();
     a.min_bound = min_bound_.data<float>();
     a.up = up_.data<float>();
@@ -188,6 +196,12 @@ class PulsedTileDevice : public TileDevice {
     cpu::pulsed_update(a);
     pulse_counter += std::int64_t(cpu::pulse_blocks(n, out_, in_));
     noise_counter += std::int64_t(cpu::noise_blocks(n, out_, in_));
+    if (persistent_.defined()) {
+      // Only the elements the update moved are written again (aihwkit
+      // redraws the write noise of every element a pulse touched).
+      const std::vector<float>& old = before_;
+      write_noise(w, seed, [&](std::int64_t k) { return target[k] != old[k]; });
+    }
   }
 
   void post_update(float* w, std::uint64_t seed) override {
@@ -200,24 +214,27 @@ class PulsedTileDevice : public TileDevice {
     const float* scale = decay_.data<float>();
     const float* bias = reset_bias_.data<float>();
     const float* rate = diffusion_.data<float>();
+    float* target = persistent_.defined() ? persistent_.data<float>() : w;
     std::int64_t& counter = *post_counter_.data<std::int64_t>();
     const std::uint64_t stream_id = stream(TileStream::PostUpdate);
     const std::uint64_t block = std::uint64_t(counter);
     // Diffusion normal k of this step: block + k/4 (rng::normal_at's layout).
     cpu::parallel_for(0, size, cpu::grain_for(size, 4096), [&](std::int64_t lo, std::int64_t hi) {
       for (std::int64_t k = lo; k < hi; ++k) {
-        float v = w[k];
+        float v = target[k];
         if (decay) v = (v - bias[k]) * scale[k] + bias[k];
         if (diffuse) v += rate[k] * rng::normal_at(seed, stream_id, block, std::uint64_t(k));
-        w[k] = std::min(mx[k], std::max(mn[k], v));
+        target[k] = std::min(mx[k], std::max(mn[k], v));
       }
     });
     if (diffuse) counter += (size + 3) / 4;
+    if (persistent_.defined()) write_noise(w, seed, [](std::int64_t) { return true; });
   }
 
   // aihwkit's resetAtIndices: w = reset_bias + reset_std·ξ, clipped; normal
   // k of the PostUpdate stream at its counter for element k.
   void reset_elements(float* w, const std::vector<std::int64_t>& elements, std::uint64_t seed) override {
+    if (persistent_.defined()) throw ValueError("reset of single elements is not supported with write noise (as aihwkit)");
     const PulsedDeviceParameter& p = model_->common();
     const std::int64_t size = out_ * in_;
     const float* mx = max_bound_.data<float>();
@@ -238,10 +255,32 @@ class PulsedTileDevice : public TileDevice {
     const float* mx = max_bound_.data<float>();
     const float* mn = min_bound_.data<float>();
     for (std::int64_t k = 0; k < size; ++k) w[k] = std::min(mx[k], std::max(mn[k], w[k]));
+    if (persistent_.defined()) {
+      std::copy(w, w + size, persistent_.data<float>());
+      if (model_->common().apply_write_noise_on_set) write_noise(w, seed_, [](std::int64_t) { return true; });
+    }
   }
 
  private:
   std::uint64_t stream(TileStream purpose) const { return analog::tile_stream(tile_id_, purpose) + stream_offset_; }
+
+  // The apparent weights w = persistent + write_noise_std·dw_min·ξ for the
+  // elements k with redraw(k); normal k from the PostUpdate stream at the
+  // post-update counter, which then advances past all out·in of them.
+  template <class Redraw>
+  void write_noise(float* w, std::uint64_t seed, Redraw redraw) {
+    const PulsedDeviceParameter& p = model_->common();
+    const std::int64_t size = out_ * in_;
+    const float s = p.write_noise_std * p.dw_min;
+    const float* pw = persistent_.data<float>();
+    std::int64_t& counter = *post_counter_.data<std::int64_t>();
+    const std::uint64_t stream_id = stream(TileStream::PostUpdate), block = std::uint64_t(counter);
+    cpu::parallel_for(0, size, cpu::grain_for(size, 4096), [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t k = lo; k < hi; ++k)
+        if (redraw(k)) w[k] = pw[k] + s * rng::normal_at(seed, stream_id, block, std::uint64_t(k));
+    });
+    counter += (size + 3) / 4;
+  }
 
   // The device-to-device values of a chip (see pulsed_device.h). Element k
   // reads blocks 2k, 2k+1 of the DeviceValues stream (six normals, two
@@ -322,13 +361,24 @@ class PulsedTileDevice : public TileDevice {
       }
     });
     if (p0_.defined()) {
-      std::vector<float> xi0(size), xi1(size);
+      std::vector<float> xi[4];
+      for (auto& v : xi) v.resize(size);
       for (std::int64_t k = 0; k < size; ++k) {
         const rng::Block b = rng::philox(seed, stream_id, kLawValuesOffset + std::uint64_t(k));
-        rng::box_muller_fast(b.v[0], b.v[1], xi0[k], xi1[k]);
+        rng::box_muller_fast(b.v[0], b.v[1], xi[0][k], xi[1][k]);
+        rng::box_muller_fast(b.v[2], b.v[3], xi[2][k], xi[3][k]);
       }
-      model_->draw_law_values(size, xi0.data(), xi1.data(), mx, mn, up, down, p0_.data<float>(),
-                              p1_.defined() ? p1_.data<float>() : nullptr);
+      PulsedDeviceModel::ChipValues v;
+      v.size = size;
+      for (int q = 0; q < 4; ++q) v.xi[q] = xi[q].data();
+      v.max_bound = mx;
+      v.min_bound = mn;
+      v.up = up;
+      v.down = down;
+      v.reset_bias = reset_bias;
+      v.p0 = p0_.data<float>();
+      v.p1 = p1_.defined() ? p1_.data<float>() : nullptr;
+      model_->draw_law_values(v);
     }
   }
 
@@ -339,6 +389,9 @@ class PulsedTileDevice : public TileDevice {
   std::uint64_t pulse_stream_offset_;  // of the pulse trains (TileDeviceContext::pulse_stream_offset)
   analog::UpdatePulseParams update_params_;
   Tensor max_bound_, min_bound_, up_, down_, decay_, diffusion_, reset_bias_, p0_, p1_;
+  Tensor persistent_;          // write noise only: the true weights
+  std::vector<float> before_;  // write noise: the persistent weights before an update
+  std::uint64_t seed_ = 0;     // the chip seed of the last draw (weights_set has none)
   Tensor pulse_counter_, noise_counter_, post_counter_;
 };
 

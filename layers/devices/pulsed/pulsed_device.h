@@ -62,9 +62,15 @@ struct PulsedDeviceParameter {
   float w_min_dtod = 0.3f;
   bool adjust_bounds_with_up_down = false;
   float adjust_bounds_with_up_down_dev = 0.f;
-  // Not implemented yet: accepted only at these values (ConfigError otherwise).
+  // Write noise (aihwkit's write_noise_std, in units of dw_min): the device
+  // keeps its true weights as the hidden parameter persistent_weights and the
+  // tile's weights read persistent + write_noise_std·dw_min·ξ, drawn anew for
+  // every element an update changes and for all after decay/diffusion and
+  // (with apply_write_noise_on_set) when the weights are set.
+  // ConstantStepDevice has none (0 only).
   float write_noise_std = 0.f;
   bool apply_write_noise_on_set = true;
+  // Not implemented yet: accepted only at these values (ConfigError otherwise).
   bool count_pulses = false;
   nlohmann::json drift = nullptr;  // aihwkit's DriftParameter (device drift): null only for now
 
@@ -78,17 +84,27 @@ struct PulsedDeviceParameter {
 class PulsedDeviceModel : public DeviceModel {
  public:
   const PulsedDeviceParameter& common() const { return common_; }
+  // The type name: the preset's (ReRamSBPresetDevice, ...) or the base type's.
+  std::string type() const override;
+  // The device type's own name (SoftBoundsReferenceDevice, ...).
+  virtual std::string base_type() const = 0;
   // The device-wide values the step law reads.
   virtual analog::PulsedLawParams law() const = 0;
   // aihwkit names of the law's per-element values p0, p1 ({} when it has none).
   virtual std::vector<std::string> law_value_names() const { return {}; }
-  // Draws p0, p1 [out·in] for one chip from the standard normals xi0, xi1
-  // (one per element) and the drawn bounds and steps.
-  virtual void draw_law_values(std::int64_t size, const float* xi0, const float* xi1, const float* max_bound,
-                               const float* min_bound, const float* up, const float* down, float* p0,
-                               float* p1) const {
-    (void)size, (void)xi0, (void)xi1, (void)max_bound, (void)min_bound, (void)up, (void)down, (void)p0, (void)p1;
-  }
+  // The step the pulse schedule counts in (aihwkit's weight granularity).
+  virtual float granularity() const { return common_.dw_min; }
+  // The chip's per-element values when the law's own are drawn (arrays of
+  // `size` = out·in, row-major); xi[0..3] are four standard normals per
+  // element reserved for the law. The law may also change the bounds and the
+  // reset bias (SoftBoundsReference).
+  struct ChipValues {
+    std::int64_t size = 0;
+    const float* xi[4] = {};
+    float *max_bound = nullptr, *min_bound = nullptr, *up = nullptr, *down = nullptr, *reset_bias = nullptr;
+    float *p0 = nullptr, *p1 = nullptr;  // p1 null when the law has one value
+  };
+  virtual void draw_law_values(const ChipValues& v) const { (void)v; }
 
   nlohmann::json to_json() const override;
   std::unique_ptr<TileDevice> make(const TileDeviceContext& ctx) const override;
@@ -97,9 +113,35 @@ class PulsedDeviceModel : public DeviceModel {
   // The device's own fields, with "type" (to_json adds the shared ones).
   virtual nlohmann::json own_json() const = 0;
   PulsedDeviceParameter common_;
+
+ private:
+  friend std::shared_ptr<const DeviceModel> make_preset_device(const nlohmann::json&, const std::string&,
+                                                               const char*, const char*, const nlohmann::json&);
+  std::string preset_type_;  // set by make_preset_device only
 };
+
+// A preset device (layers/devices/pulsed/preset_devices.cpp): a device of
+// type `base` whose defaults are `defaults` (aihwkit's *PresetDevice
+// classes); the fields of j override them. Its JSON says "type": preset.
+std::shared_ptr<const DeviceModel> make_preset_device(const nlohmann::json& j, const std::string& where,
+                                                      const char* preset, const char* base,
+                                                      const nlohmann::json& defaults);
+// The preset device types (registered in layers/devices/tile_device.cpp).
+struct PresetDeviceType {
+  const char* name;
+  std::shared_ptr<const DeviceModel> (*make)(const nlohmann::json& j, const std::string& where);
+};
+const std::vector<PresetDeviceType>& preset_device_types();
 
 // Built-in device types (registered in layers/devices/tile_device.cpp).
 std::shared_ptr<const DeviceModel> make_constant_step_device(const nlohmann::json& j, const std::string& where);
+std::shared_ptr<const DeviceModel> make_linear_step_device(const nlohmann::json& j, const std::string& where);
+std::shared_ptr<const DeviceModel> make_soft_bounds_device(const nlohmann::json& j, const std::string& where);
+std::shared_ptr<const DeviceModel> make_soft_bounds_pmax_device(const nlohmann::json& j, const std::string& where);
+std::shared_ptr<const DeviceModel> make_soft_bounds_reference_device(const nlohmann::json& j, const std::string& where);
+std::shared_ptr<const DeviceModel> make_exp_step_device(const nlohmann::json& j, const std::string& where);
+std::shared_ptr<const DeviceModel> make_pow_step_device(const nlohmann::json& j, const std::string& where);
+std::shared_ptr<const DeviceModel> make_piecewise_step_device(const nlohmann::json& j, const std::string& where);
+std::shared_ptr<const DeviceModel> make_ideal_device(const nlohmann::json& j, const std::string& where);
 
 }  // namespace aimc
