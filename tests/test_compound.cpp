@@ -302,6 +302,100 @@ TEST_CASE("TransferCompound: a transfer moves a column of A into C", "[compound]
   }
 }
 
+TEST_CASE("BufferedTransferCompound: the transfer goes through a float buffer", "[compound]") {
+  // Step 0.01 devices, perfect reads, SGD lr 0.1: h = H + 0.1·A[:, c],
+  // n = trunc(h/0.01) capped at ±1 (desired_bl 1); C moves n steps (one pulse
+  // of 0.01: lr = step·g = 0.01, BL 1, probabilities 1); H keeps
+  // momentum·h when n ≠ 0 (forget_buffer), else h.
+  json perfect = RPUConfig(SingleRPUConfig{}).to_json()["forward"];
+  perfect["is_perfect"] = true;
+  json cell{{"type", "BufferedTransferCompound"},
+            {"unit_cell_devices", {exact_constant_step(0.01f), exact_constant_step(0.01f)}},
+            {"transfer_forward", perfect}};
+  auto run = [&](const json& c) {
+    auto tile = make_tile(2, 3, c, no_management());
+    set_entry(*tile, "0_weights", {0.35f, 0.f, 0.f, -0.25f, 0.f, 0.f});
+    update_once(*tile, {0.f, 0.f, 0.f}, {0.f, 0.f}, 0.1f);
+    return std::pair{values(*tile, "1_weights"), values(*tile, "transfer_buffer_0")};
+  };
+  SECTION("forget_buffer") {
+    const auto [c, h] = run(cell);
+    CHECK(c[0] == Approx(0.01).margin(1e-6));
+    CHECK(c[3] == Approx(-0.01).margin(1e-6));
+    CHECK(h[0] == Approx(0.1 * 0.035).margin(1e-7));   // momentum 0.1 (the default)
+    CHECK(h[3] == Approx(-0.1 * 0.025).margin(1e-7));
+    CHECK(c[1] == 0.f);
+  }
+  SECTION("keep the remainder: h − (1 − momentum)·n·thr") {
+    json c2 = cell;
+    c2["forget_buffer"] = false;
+    c2["unit_cell_devices"][0] = exact_constant_step(0.01f);
+    const auto [c, h] = run(c2);
+    CHECK(c[0] == Approx(0.01).margin(1e-6));
+    CHECK(h[0] == Approx(0.035 - 0.9 * 0.01).margin(1e-7));
+    CHECK(h[3] == Approx(-0.025 + 0.9 * 0.01).margin(1e-7));
+  }
+  SECTION("below the threshold the buffer accumulates") {
+    json c2 = cell;
+    auto tile = make_tile(1, 1, c2, no_management());
+    set_entry(*tile, "0_weights", {0.04f});
+    update_once(*tile, {0.f}, {0.f}, 0.1f);  // h = 0.004 < 0.01
+    CHECK(values(*tile, "1_weights")[0] == 0.f);
+    update_once(*tile, {0.f}, {0.f}, 0.1f);  // 0.008
+    CHECK(values(*tile, "1_weights")[0] == 0.f);
+    update_once(*tile, {0.f}, {0.f}, 0.1f);  // 0.012: one step, H = 0.0012
+    CHECK(values(*tile, "1_weights")[0] == Approx(0.01).margin(1e-6));
+    CHECK(values(*tile, "transfer_buffer_0")[0] == Approx(0.0012).margin(1e-7));
+  }
+}
+
+TEST_CASE("ChoppedTransferCompound: choppers flip the gradient and the transfer", "[compound]") {
+  // Tile 2x3, step 0.01 devices, perfect reads, in_chop_prob 1 (every
+  // transfer flips its column's chopper), fast_lr 0.11 with BL 10 (one
+  // sample x = e_0, d = e_0 moves A[0, 0] by exactly ∓0.10), SGD lr 0.05:
+  // the buffer scale is 0.05/0.01 = 5. One column per sample.
+  //   sample 1: A00 = −0.1; transfer col 0: H00 = 5·(−0.1) = −0.5; chopper 0 on
+  //   sample 2: A00 = 0 (flipped pulse); col 1; sample 3: A00 = 0.1; col 2
+  //   sample 4: A00 = 0.2; col 0 with chopper on: h = −0.5 − 5·0.2 = −1.5,
+  //             n = −1: C00 = −0.01, H00 = 0; chopper 0 off
+  json perfect = RPUConfig(SingleRPUConfig{}).to_json()["forward"];
+  perfect["is_perfect"] = true;
+  const json cell{{"type", "ChoppedTransferCompound"},
+                  {"unit_cell_devices", {exact_constant_step(0.01f), exact_constant_step(0.01f)}},
+                  {"transfer_forward", perfect},
+                  {"in_chop_prob", 1.0},
+                  {"fast_lr", 0.11}};
+  auto tile = make_tile(2, 3, cell, no_management());
+  AnalogTile& t = *tile;
+  update_once(t, {1.f, 0.f, 0.f}, {1.f, 0.f}, 0.05f);
+  CHECK(values(t, "0_weights")[0] == Approx(-0.1).margin(1e-6));
+  CHECK(values(t, "transfer_buffer")[0] == Approx(-0.5).margin(1e-5));
+  CHECK(entry(t, "in_chopper").to_vector() == std::vector<float>{1.f, 0.f, 0.f});
+  const std::vector<float> x3{1.f, 0.f, 0.f, 1.f, 0.f, 0.f, 1.f, 0.f, 0.f}, d3{1.f, 0.f, 1.f, 0.f, 1.f, 0.f};
+  update_once(t, x3, d3, 0.05f);  // samples 2-4 in one mini-batch
+  CHECK(values(t, "0_weights")[0] == Approx(0.2).margin(1e-6));
+  CHECK(values(t, "1_weights")[0] == Approx(-0.01).margin(1e-6));
+  CHECK(t.weight().to_vector()[0] == Approx(-0.01).margin(1e-6));
+  CHECK(values(t, "transfer_buffer")[0] == Approx(0.0).margin(1e-6));
+  CHECK(entry(t, "in_chopper").to_vector() == std::vector<float>{0.f, 1.f, 1.f});
+  CHECK(entry(t, "transfer_counter").item() == 1);
+
+  SECTION("auto_scale: running maxima set the pulse lr fast_lr·BL·g/(m_x·m_d)") {
+    json c2 = cell;
+    c2["auto_scale"] = true;
+    c2["fast_lr"] = 0.1;
+    c2["in_chop_prob"] = 0.0;
+    auto t2 = make_tile(2, 3, c2, UpdateParameters{});  // desired_bl 31
+    // Two samples: the first sets m = (0.5, 0.2); the second moves them by
+    // τ = (1 − 0.99)/2 towards (1.0, 0.4).
+    update_once(*t2, {0.5f, -0.1f, 0.f, 1.f, 0.f, 0.f}, {0.2f, 0.f, -0.4f, 0.f}, 0.05f);
+    const auto m = values(*t2, "auto_scale_m");
+    CHECK(m[0] == Approx(0.995 * 0.5 + 0.005 * 1.0).epsilon(1e-6));
+    CHECK(m[1] == Approx(0.995 * 0.2 + 0.005 * 0.4).epsilon(1e-6));
+    CHECK(values(*t2, "count_lr")[0] == Approx(0.1 * 31 * 0.01 / (m[0] * m[1])).epsilon(1e-5));
+  }
+}
+
 TEST_CASE("TransferCompound: fast_lr sets A's pulse learning rate (aihwkit's quirk)", "[compound]") {
   // 64x64 tile, x = d = 0.1, ConstantStep dw_min 0.001, default update
   // management. fast_lr 1: k = 1·0.1·0.1/0.001 = 10, BL 10, probabilities 1:
@@ -431,7 +525,11 @@ TEST_CASE("Every compound reduces the MSE of a small regression over 100 AnalogS
   json one_sided{{"type", "OneSidedUnitCell"},
                  {"unit_cell_devices", {json{{"type", "ConstantStepDevice"}}}},
                  {"refresh_every", 1}};
-  for (const json& device : {vector_all, vector_random, reference, one_sided, transfer}) {
+  json buffered = transfer;
+  buffered["type"] = "BufferedTransferCompound";
+  json chopped = transfer;
+  chopped["type"] = "ChoppedTransferCompound";
+  for (const json& device : {vector_all, vector_random, reference, one_sided, transfer, buffered, chopped}) {
     INFO(device.dump());
     // A 8 -> 4 regression with a fixed teacher; perfect IO isolates the update.
     Generator g(21, 0);
@@ -511,7 +609,7 @@ TEST_CASE("Compound presets: aihwkit's names and values", "[compound][config]") 
     CHECK(v["unit_cell_devices"][0]["subtract_symmetry_point"] == false);
   }
   SECTION("every compound preset builds a layer") {
-    CHECK(compound_rpu_config_presets().size() == 18);
+    CHECK(compound_rpu_config_presets().size() == 24);
     for (const auto& name : compound_rpu_config_presets()) {
       INFO(name);
       const RPUConfig c = resolve_rpu_config(name);

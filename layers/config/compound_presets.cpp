@@ -56,6 +56,36 @@ json tiki_taka(const std::string& family) {
           {"units_in_mbatch", true}};
 }
 
+// aihwkit's TTv2 presets: ChoppedTransferCompound without choppers
+// (in_chop_prob 0) or with them (ChoppedTTv2*), auto_scale, one column per
+// sample. Only those whose update uses desired_bl 31: aimc's pulse trains
+// hold at most 32 slots, and the EcRam/EcRamMO/Idealized TTv2 presets ask for 100.
+struct Ttv2 {
+  const char* family;
+  float fast_lr, auto_granularity, chopped_in_chop_prob;
+};
+const Ttv2 kTtv2[] = {{"ReRamES", 0.5f, 1000.f, 0.01f}, {"ReRamSB", 0.5f, 1000.f, 0.01f}, {"Capacitor", 0.1f, 1000.f, 0.01f}};
+
+json ttv2(const Ttv2& t, bool chopped) {
+  IOParameters read = preset_io_parameters();
+  read.noise_management = NoiseManagementType::None;
+  read.bound_management = BoundManagementType::None;
+  UpdateParameters write = preset_update_parameters();
+  write.desired_bl = 1;
+  write.update_bl_management = false;
+  write.update_management = false;
+  const json d = family_device(t.family, true);
+  return {{"type", "ChoppedTransferCompound"},
+          {"unit_cell_devices", {d, d}},
+          {"transfer_forward", to_json(read)},
+          {"transfer_update", write.to_json()},
+          {"units_in_mbatch", false},
+          {"auto_scale", true},
+          {"fast_lr", t.fast_lr},
+          {"auto_granularity", t.auto_granularity},
+          {"in_chop_prob", chopped ? t.chopped_in_chop_prob : 0.f}};
+}
+
 json vector_cell(const std::string& family, int n) {
   json devices = json::array();
   for (int k = 0; k < n; ++k) devices.push_back(family_device(family, false));
@@ -69,6 +99,8 @@ std::vector<std::string> compound_rpu_config_presets() {
   for (const char* f : kFamilies) names.push_back(std::string(f) + "2Preset");
   for (const char* f : kFamilies) names.push_back(std::string(f) + "4Preset");
   for (const char* f : kFamilies) names.push_back(std::string("TikiTaka") + f + "Preset");
+  for (const Ttv2& t : kTtv2) names.push_back(std::string("TTv2") + t.family + "Preset");
+  for (const Ttv2& t : kTtv2) names.push_back(std::string("ChoppedTTv2") + t.family + "Preset");
   return names;
 }
 
@@ -82,6 +114,14 @@ UnitCellRPUConfig make_compound_rpu_config_preset(const std::string& name) {
     }
     if (name == "TikiTaka" + f + "Preset") {
       c.device = tiki_taka(f);
+      return c;
+    }
+  }
+  for (const Ttv2& t : kTtv2) {
+    const bool plain = name == std::string("TTv2") + t.family + "Preset";
+    if (plain || name == std::string("ChoppedTTv2") + t.family + "Preset") {
+      UnitCellRPUConfig c = preset_base();
+      c.device = ttv2(t, !plain);
       return c;
     }
   }

@@ -1,6 +1,7 @@
 // aihwkit's presets of compound cells (simulator/presets/configs.py): the
 // UnitCellRPUConfig presets *2Preset / *4Preset (VectorUnitCell),
-// TikiTaka*Preset (TransferCompound), made of the preset devices
+// TikiTaka*Preset (TransferCompound), TTv2*Preset and ChoppedTTv2*Preset
+// (ChoppedTransferCompound; those with desired_bl 31), made of the preset devices
 // ({"type": "ReRamSBPresetDevice"}, ...).
 #pragma once
 

@@ -274,7 +274,7 @@ void UnitCellRPUConfig::validate(const std::string& where) const {
   validate_pulsed(*this, where);
   if (!std::dynamic_pointer_cast<const CompoundDeviceModel>(make_device_model(device, where + ".device")))
     config::RangeCheck(where).fail("device", device.value("type", std::string("?")),
-                                   "a unit cell (VectorUnitCell, ReferenceUnitCell, OneSidedUnitCell, TransferCompound)");
+                                   "a unit cell (VectorUnitCell, ReferenceUnitCell, OneSidedUnitCell, TransferCompound, BufferedTransferCompound, ChoppedTransferCompound)");
 }
 nlohmann::json UnitCellRPUConfig::to_json() const { return pulsed_to_json(*this); }
 UnitCellRPUConfig UnitCellRPUConfig::from_json(const nlohmann::json& j, const std::string& where) {

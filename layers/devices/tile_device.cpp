@@ -24,7 +24,9 @@ devices::Registry<DeviceModelFactory>& registry() {
         {"VectorUnitCell", make_vector_unit_cell},
         {"ReferenceUnitCell", make_reference_unit_cell},
         {"OneSidedUnitCell", make_one_sided_unit_cell},
-        {"TransferCompound", make_transfer_compound}};
+        {"TransferCompound", make_transfer_compound},
+        {"BufferedTransferCompound", make_buffered_transfer_compound},
+        {"ChoppedTransferCompound", make_chopped_transfer_compound}};
     for (const PresetDeviceType& t : preset_device_types()) types.emplace_back(t.name, t.make);
     return types;
   }());

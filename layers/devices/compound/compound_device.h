@@ -8,6 +8,8 @@
 //   reference_unit_cell.cpp  ReferenceUnitCell (W = W_0 − W_1, only W_0 learns)
 //   one_sided_unit_cell.cpp  OneSidedUnitCell (W = W_1 − W_0, both only move up; refresh)
 //   transfer_compound.cpp    TransferCompound (Tiki-Taka)
+//   buffered_transfer_compound.cpp  BufferedTransferCompound (TTv2)
+//   chopped_transfer_compound.cpp   ChoppedTransferCompound (TTv3 / c-TTv2)
 //
 // State entries: sub-device k's weights are "<k>_weights" and its hidden
 // parameters "<k>_max_bound", ... (TileDeviceContext::prefix "<k>_"); its
@@ -115,5 +117,7 @@ std::shared_ptr<const DeviceModel> make_vector_unit_cell(const nlohmann::json& j
 std::shared_ptr<const DeviceModel> make_reference_unit_cell(const nlohmann::json& j, const std::string& where);
 std::shared_ptr<const DeviceModel> make_one_sided_unit_cell(const nlohmann::json& j, const std::string& where);
 std::shared_ptr<const DeviceModel> make_transfer_compound(const nlohmann::json& j, const std::string& where);
+std::shared_ptr<const DeviceModel> make_buffered_transfer_compound(const nlohmann::json& j, const std::string& where);
+std::shared_ptr<const DeviceModel> make_chopped_transfer_compound(const nlohmann::json& j, const std::string& where);
 
 }  // namespace aimc
