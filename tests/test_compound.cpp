@@ -302,11 +302,41 @@ TEST_CASE("TransferCompound: a transfer moves a column of A into C", "[compound]
   }
 }
 
+TEST_CASE("TransferCompound: four updates as aihwkit 1.1.0 computes them", "[compound]") {
+  // MEAN_COUNT pulses (deterministic), BL 10, no management, step 0.01
+  // devices, fast_lr 0.05, SGD lr 0.1, perfect transfer reads; x = [1, 0.5,
+  // −0.3], d = [0.2, −0.4] four times. A moves by round-offs of −0.05·d·xᵀ:
+  // [−0.01, 0, 0; 0.02, 0.01, −0.01] per update; columns 0, 1, 2, 0 are
+  // transferred, 0.1·A[:, c] each, and only the last transfer (0.1·0.08 =
+  // 0.008, rounded to one step) reaches C. aihwkit 1.1.0 (AnalogTile with
+  // this UnitCellRPUConfig) prints the same A and C after each update.
+  json perfect = RPUConfig(SingleRPUConfig{}).to_json()["forward"];
+  perfect["is_perfect"] = true;
+  UpdateParameters up = no_management(10);
+  up.pulse_type = PulseType::MeanCount;
+  const json cell{{"type", "TransferCompound"},
+                  {"unit_cell_devices", {exact_constant_step(0.01f, 1.f), exact_constant_step(0.01f, 1.f)}},
+                  {"transfer_forward", perfect},
+                  {"transfer_update", up.to_json()},
+                  {"fast_lr", 0.05}};
+  auto tile = make_tile(2, 3, cell, up);
+  const std::vector<float> a1{-0.01f, 0.f, 0.f, 0.02f, 0.01f, -0.01f};
+  for (int k = 1; k <= 4; ++k) {
+    update_once(*tile, {1.f, 0.5f, -0.3f}, {0.2f, -0.4f}, 0.1f);
+    const auto a = values(*tile, "0_weights"), c = values(*tile, "1_weights");
+    for (int e = 0; e < 6; ++e) {
+      CHECK(a[e] == Approx(k * a1[e]).margin(1e-6));
+      CHECK(c[e] == Approx(k == 4 && e == 3 ? 0.01 : 0.0).margin(1e-6));
+    }
+  }
+}
+
 TEST_CASE("BufferedTransferCompound: the transfer goes through a float buffer", "[compound]") {
   // Step 0.01 devices, perfect reads, SGD lr 0.1: h = H + 0.1·A[:, c],
   // n = trunc(h/0.01) capped at ±1 (desired_bl 1); C moves n steps (one pulse
   // of 0.01: lr = step·g = 0.01, BL 1, probabilities 1); H keeps
-  // momentum·h when n ≠ 0 (forget_buffer), else h.
+  // momentum·h when n ≠ 0 (forget_buffer), else h. aihwkit 1.1.0 moves C by
+  // the same [0.01, 0, 0; −0.01, 0, 0] in the first section's case.
   json perfect = RPUConfig(SingleRPUConfig{}).to_json()["forward"];
   perfect["is_perfect"] = true;
   json cell{{"type", "BufferedTransferCompound"},
@@ -358,6 +388,7 @@ TEST_CASE("ChoppedTransferCompound: choppers flip the gradient and the transfer"
   //   sample 2: A00 = 0 (flipped pulse); col 1; sample 3: A00 = 0.1; col 2
   //   sample 4: A00 = 0.2; col 0 with chopper on: h = −0.5 − 5·0.2 = −1.5,
   //             n = −1: C00 = −0.01, H00 = 0; chopper 0 off
+  // aihwkit 1.1.0 (AnalogTile, this UnitCellRPUConfig) gives A00 = 0.2 and C00 = −0.01 too.
   json perfect = RPUConfig(SingleRPUConfig{}).to_json()["forward"];
   perfect["is_perfect"] = true;
   const json cell{{"type", "ChoppedTransferCompound"},
@@ -619,4 +650,42 @@ TEST_CASE("Compound presets: aihwkit's names and values", "[compound][config]") 
     }
   }
   CHECK_THROWS_WITH(make_compound_rpu_config_preset("TikiTakaFooPreset"), Catch::Contains("TikiTakaReRamSBPreset"));
+}
+
+TEST_CASE("A layer on compound cells saved mid-training continues bit for bit", "[compound][checkpoint]") {
+  // Noisy presets (read noise, device variability, stochastic pulses): every
+  // random number comes from the tile's streams and counters in the state.
+  for (const char* preset : {"TikiTakaIdealizedPreset", "TTv2ReRamSBPreset", "Idealized2Preset"}) {
+    INFO(preset);
+    const RPUConfig c = resolve_rpu_config(preset);
+    Generator g(9, 0);
+    const Tensor teacher = g.normal({3, 5}, 0., 0.3);
+    std::vector<Tensor> xs;
+    for (int k = 0; k < 5; ++k) xs.push_back(g.uniform({4, 5}));
+    auto train = [&](AnalogLinear& layer, int from, int to) {
+      AnalogSGD opt(layer.parameters(), layer.analog_tiles(), 0.05);
+      for (int k = from; k < to; ++k) {
+        opt.zero_grad();
+        Tensor loss = mse_loss(layer.forward(xs[k]), matmul(xs[k], transpose(teacher, 0, 1)));
+        loss.backward();
+        opt.step();
+      }
+    };
+    Generator ga(1, 0), gb(1, 0), gc(2, 0);
+    AnalogLinear a(5, 3, true, c, ga), b(5, 3, true, c, gb), restored(5, 3, true, c, gc);
+    train(a, 0, 5);
+    train(b, 0, 2);
+    bool has_hidden = false;
+    for (const auto& [name, t] : b.state_dict()) has_hidden = has_hidden || name.find("1_weights") != std::string::npos;
+    CHECK(has_hidden);
+    restored.load_state_dict(b.state_dict());
+    train(restored, 2, 5);
+    CHECK(restored.analog_tiles()[0]->weight().to_vector() == a.analog_tiles()[0]->weight().to_vector());
+    for (const auto& [name, t] : a.state_dict()) {
+      INFO(name);
+      const auto other = restored.state_dict();
+      for (const auto& [n2, t2] : other)
+        if (n2 == name) CHECK(t2.to_vector() == t.to_vector());
+    }
+  }
 }
