@@ -33,6 +33,11 @@ struct UpdatePulseParams {
   float d_res_implicit = 0.f;
 };
 
+// Which coincidences a device takes. A OneSidedUnitCell's devices only move
+// up: its plus device takes the up pulses (UpOnly), its minus device takes
+// the down pulses as up pulses (DownAsUp).
+enum class PulseDirections : int { Both, UpOnly, DownAsUp };
+
 // The pulse schedule of one sample: BL slots, row probability A·|d_i|,
 // column probability B·|x_j|. bl = 0: no pulses.
 struct PulseSchedule {

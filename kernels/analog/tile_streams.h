@@ -29,6 +29,9 @@ enum class TileStream : std::uint64_t {
   UpdatePulses = 7,    // the stochastic pulse trains of each update
   UpdateNoise = 8,     // cycle-to-cycle noise of each pulse
   PostUpdate = 9,      // per mini-batch: diffusion, reset and device-drift noise
+  // Compound devices (layers/devices/compound/):
+  CompoundChoice = 10,  // random choices: a VectorUnitCell's device, a transfer's column
+  TransferRead = 11,    // the analog reads of transfers and refreshes (per-line values from 2^40)
 };
 
 constexpr std::uint64_t kStreamsPerTile = 16;

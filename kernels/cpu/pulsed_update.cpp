@@ -156,6 +156,13 @@ std::int64_t pulsed_update(const PulsedUpdateArgs& a) {
                                        : int(std::round(float(s.bl) * d_value * xv));
           }
         }
+        const float* x = a.x + m * in;
+        if (a.directions != analog::PulseDirections::Both) {
+          // A one-sided device takes only the coincidences of one direction.
+          const bool take_down = a.directions == analog::PulseDirections::DownAsUp;
+          for (std::size_t k = 0; k < na; ++k)
+            if (((di > 0.f) == (x[L.active[k]] > 0.f)) != take_down) all_counts[k] = 0;
+        }
         cols.resize(na);
         counts.resize(na);
         std::size_t nc = 0;
@@ -175,12 +182,12 @@ std::int64_t pulsed_update(const PulsedUpdateArgs& a) {
           z.resize(std::size_t(row_pulses));
           fill_normal(a.seed, a.noise_stream, noise_row, row_pulses, z.data());
         }
-        const float* x = a.x + m * in;
         std::size_t next = 0;  // the next normal
         for (std::size_t k = 0; k < nc; ++k) {
           const std::int32_t j = cols[k];
           const int c = counts[k];
-          const bool down = (di > 0.f) == (x[j] > 0.f);
+          // One-sided: the taken pulses are applied as up pulses.
+          const bool down = a.directions == analog::PulseDirections::Both && (di > 0.f) == (x[j] > 0.f);
           const std::int64_t e_idx = i * in + j;
           const analog::PulsedElement e{a.max_bound[e_idx], a.min_bound[e_idx], a.up[e_idx], a.down[e_idx],
                                         a.p0 ? a.p0[e_idx] : 0.f, a.p1 ? a.p1[e_idx] : 0.f};

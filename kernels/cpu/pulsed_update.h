@@ -45,6 +45,7 @@ struct PulsedUpdateArgs {
   const float *p0 = nullptr, *p1 = nullptr;
   std::uint64_t seed = 0, pulse_stream = 0, noise_stream = 0;
   std::uint64_t pulse_block = 0, noise_block = 0;  // first blocks of this update
+  analog::PulseDirections directions = analog::PulseDirections::Both;  // the coincidences taken
 };
 
 // Blocks of the pulse and noise streams one update of this shape reserves

@@ -124,10 +124,15 @@ __global__ void pulse_rows_kernel(cpu::PulsedUpdateArgs a, const analog::PulseSc
           c = mean_count ? int(::roundf(dv / float(s.bl) * xv)) : int(::roundf(float(s.bl) * dv * xv));
         }
         if (c == 0) continue;
+        bool down = (di > 0.f) == (a.x[m * in + j] > 0.f);
+        if (a.directions != analog::PulseDirections::Both) {
+          // A one-sided device takes only one direction's coincidences, as up pulses.
+          if (down != (a.directions == analog::PulseDirections::DownAsUp)) continue;
+          down = false;
+        }
         const std::int64_t k = i * in + j;
         const analog::PulsedElement e{a.max_bound[k], a.min_bound[k], a.up[k], a.down[k], a.p0 ? a.p0[k] : 0.f,
                                       a.p1 ? a.p1[k] : 0.f};
-        const bool down = (di > 0.f) == (a.x[m * in + j] > 0.f);
         float wk = w[j];
         for (int p = 0; p < c; ++p) {
           const float xi =

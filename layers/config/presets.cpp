@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "layers/config/compound_presets.h"
 
 namespace aimc {
 
@@ -132,6 +133,7 @@ const std::vector<std::pair<std::string, std::string>>& single_device_presets() 
 std::vector<std::string> rpu_config_presets() {
   std::vector<std::string> names{"StandardHWATrainingPreset", "FloatingPointPreset"};
   for (const auto& [name, device] : single_device_presets()) names.push_back(name);
+  for (const auto& n : compound_rpu_config_presets()) names.push_back(n);
   return names;
 }
 
@@ -177,6 +179,8 @@ RPUConfig make_rpu_config_preset(const std::string& name) {
   if (name == "FloatingPointPreset") return floating_point_preset();
   for (const auto& [preset, device] : single_device_presets())
     if (name == preset) return single_device_preset(device);
+  for (const auto& n : compound_rpu_config_presets())
+    if (n == name) return make_compound_rpu_config_preset(name);
   throw ConfigError("unknown RPU config preset \"" + name + "\"; presets: " +
                     join(rpu_config_presets()));
 }

@@ -29,7 +29,9 @@ UpdateParameters preset_update_parameters();
 SingleRPUConfig single_device_preset(const std::string& device);
 
 // The presets: StandardHWATrainingPreset, FloatingPointPreset and the
-// single-device training presets ReRamESPreset, ReRamSBPreset, ...
+// single-device training presets ReRamESPreset, ReRamSBPreset, ..., and the
+// compound presets (layers/config/compound_presets.h: ReRamSB2Preset,
+// TikiTakaReRamSBPreset, ...).
 std::vector<std::string> rpu_config_presets();
 // A preset by name; throws ConfigError listing the presets.
 RPUConfig make_rpu_config_preset(const std::string& name);

@@ -3,6 +3,7 @@
 
 #include "layers/devices/drift_compensation.h"
 #include "layers/devices/noise_model.h"
+#include "layers/devices/compound/compound_device.h"
 #include "layers/devices/tile_device.h"
 
 #include "engine/error.h"
@@ -221,31 +222,36 @@ TorchInferenceRPUConfig TorchInferenceRPUConfig::from_json(const nlohmann::json&
   return c;
 }
 
-// ---- SingleRPUConfig ----
+// ---- SingleRPUConfig and UnitCellRPUConfig (pulsed tiles) ----
 
-void SingleRPUConfig::validate(const std::string& where) const {
-  aimc::validate(forward, where + ".forward");
-  aimc::validate(backward, where + ".backward");
-  check_model_object(device, where, "device", false);
-  make_device_model(device, where + ".device");  // every field checked
-  update.validate(where + ".update");
-  validate_mappable(*this, where);
-  check_input_range(pre_post, forward, where);
+namespace {
+
+template <class Family>
+void validate_pulsed(const Family& c, const std::string& where) {
+  aimc::validate(c.forward, where + ".forward");
+  aimc::validate(c.backward, where + ".backward");
+  check_model_object(c.device, where, "device", false);
+  make_device_model(c.device, where + ".device");  // every field checked
+  c.update.validate(where + ".update");
+  validate_mappable(c, where);
+  check_input_range(c.pre_post, c.forward, where);
 }
 
-nlohmann::json SingleRPUConfig::to_json() const {
-  nlohmann::json j{{"device", full_model_json(device, make_device_model)},
-                   {"forward", aimc::to_json(forward)},
-                   {"backward", aimc::to_json(backward)},
-                   {"update", update.to_json()}};
-  write_mappable(*this, j);
+template <class Family>
+nlohmann::json pulsed_to_json(const Family& c) {
+  nlohmann::json j{{"device", full_model_json(c.device, make_device_model)},
+                   {"forward", aimc::to_json(c.forward)},
+                   {"backward", aimc::to_json(c.backward)},
+                   {"update", c.update.to_json()}};
+  write_mappable(c, j);
   return j;
 }
 
-SingleRPUConfig SingleRPUConfig::from_json(const nlohmann::json& j, const std::string& where) {
-  SingleRPUConfig c;
+template <class Family>
+Family pulsed_from_json(const nlohmann::json& j, const std::string& where) {
+  Family c;
   config::ObjectReader r(j, where);
-  check_family_key(r, kFamily);
+  check_family_key(r, Family::kFamily);
   if (auto* v = r.find("device")) c.device = *v;
   if (auto* v = r.find("forward")) c.forward = io_parameters_from_json(*v, r.path("forward"));
   if (auto* v = r.find("backward")) c.backward = io_parameters_from_json(*v, r.path("backward"));
@@ -256,11 +262,30 @@ SingleRPUConfig SingleRPUConfig::from_json(const nlohmann::json& j, const std::s
   return c;
 }
 
+}  // namespace
+
+void SingleRPUConfig::validate(const std::string& where) const { validate_pulsed(*this, where); }
+nlohmann::json SingleRPUConfig::to_json() const { return pulsed_to_json(*this); }
+SingleRPUConfig SingleRPUConfig::from_json(const nlohmann::json& j, const std::string& where) {
+  return pulsed_from_json<SingleRPUConfig>(j, where);
+}
+
+void UnitCellRPUConfig::validate(const std::string& where) const {
+  validate_pulsed(*this, where);
+  if (!std::dynamic_pointer_cast<const CompoundDeviceModel>(make_device_model(device, where + ".device")))
+    config::RangeCheck(where).fail("device", device.value("type", std::string("?")),
+                                   "a unit cell (VectorUnitCell, ReferenceUnitCell, OneSidedUnitCell, TransferCompound, BufferedTransferCompound, ChoppedTransferCompound)");
+}
+nlohmann::json UnitCellRPUConfig::to_json() const { return pulsed_to_json(*this); }
+UnitCellRPUConfig UnitCellRPUConfig::from_json(const nlohmann::json& j, const std::string& where) {
+  return pulsed_from_json<UnitCellRPUConfig>(j, where);
+}
+
 // ---- RPUConfig ----
 
 std::vector<std::string> rpu_config_families() {
   return {FloatingPointRPUConfig::kFamily, InferenceRPUConfig::kFamily, TorchInferenceRPUConfig::kFamily,
-          SingleRPUConfig::kFamily};
+          SingleRPUConfig::kFamily, UnitCellRPUConfig::kFamily};
 }
 
 namespace {
@@ -320,6 +345,7 @@ RPUConfig RPUConfig::from_json(const nlohmann::json& j) {
   if (family == InferenceRPUConfig::kFamily) return InferenceRPUConfig::from_json(j);
   if (family == TorchInferenceRPUConfig::kFamily) return TorchInferenceRPUConfig::from_json(j);
   if (family == SingleRPUConfig::kFamily) return SingleRPUConfig::from_json(j);
+  if (family == UnitCellRPUConfig::kFamily) return UnitCellRPUConfig::from_json(j);
   throw ConfigError("RPUConfig.family: unknown family \"" + family + "\"; allowed: " +
                     family_list());
 }
@@ -329,6 +355,7 @@ RPUConfig RPUConfig::from_family(const std::string& family) {
   if (family == InferenceRPUConfig::kFamily) return InferenceRPUConfig{};
   if (family == TorchInferenceRPUConfig::kFamily) return TorchInferenceRPUConfig{};
   if (family == SingleRPUConfig::kFamily) return SingleRPUConfig{};
+  if (family == UnitCellRPUConfig::kFamily) return UnitCellRPUConfig{};
   throw ConfigError("RPUConfig: unknown family \"" + family + "\"; allowed: " + family_list());
 }
 

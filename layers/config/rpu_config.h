@@ -149,8 +149,36 @@ struct SingleRPUConfig {
   static SingleRPUConfig from_json(const nlohmann::json& j, const std::string& where = kFamily);
 };
 
-using RPUConfigVariant =
-    std::variant<FloatingPointRPUConfig, InferenceRPUConfig, TorchInferenceRPUConfig, SingleRPUConfig>;
+// aihwkit's UnitCellRPUConfig: every weight is a compound cell of several
+// devices (layers/devices/compound/compound_device.h: VectorUnitCell,
+// ReferenceUnitCell, TransferCompound, ...), learning by the pulsed update.
+// aihwkit's default device (the abstract UnitCell) cannot build a tile;
+// aimc's default is a VectorUnitCell of two ConstantStepDevices.
+struct UnitCellRPUConfig {
+  static constexpr const char* kFamily = "UnitCellRPUConfig";
+  static constexpr AnalogTileClass kTileClass = AnalogTileClass::Analog;
+
+  nlohmann::json device = nlohmann::json{
+      {"type", "VectorUnitCell"},
+      {"unit_cell_devices", {{{"type", "ConstantStepDevice"}}, {{"type", "ConstantStepDevice"}}}}};
+  IOParameters forward;
+  IOParameters backward;
+  UpdateParameters update;
+  // aihwkit's tile_array_class: "TileModuleArray" maps a layer larger than
+  // mapping.max_input_size / max_output_size onto a grid of tiles; "" (JSON
+  // null) keeps every layer on one tile of its full size.
+  std::string tile_array_class = "TileModuleArray";
+  MappingParameter mapping;
+  PrePostProcessingParameter pre_post;
+
+  // Also checks that device is a compound (a unit cell).
+  void validate(const std::string& where = kFamily) const;
+  nlohmann::json to_json() const;
+  static UnitCellRPUConfig from_json(const nlohmann::json& j, const std::string& where = kFamily);
+};
+
+using RPUConfigVariant = std::variant<FloatingPointRPUConfig, InferenceRPUConfig, TorchInferenceRPUConfig,
+                                      SingleRPUConfig, UnitCellRPUConfig>;
 
 // One configuration of any family. JSON: the family's fields plus
 // "family": "InferenceRPUConfig" (required when reading).
@@ -162,6 +190,7 @@ struct RPUConfig {
   RPUConfig(InferenceRPUConfig c) : config(std::move(c)) {}       // NOLINT
   RPUConfig(TorchInferenceRPUConfig c) : config(std::move(c)) {}  // NOLINT
   RPUConfig(SingleRPUConfig c) : config(std::move(c)) {}          // NOLINT
+  RPUConfig(UnitCellRPUConfig c) : config(std::move(c)) {}        // NOLINT
 
   // The family name ("InferenceRPUConfig", ...).
   std::string family() const;
@@ -194,7 +223,8 @@ struct RPUConfig {
   [[noreturn]] void wrong_family(const char* wanted) const;
 };
 
-// {"FloatingPointRPUConfig", "InferenceRPUConfig", "TorchInferenceRPUConfig", "SingleRPUConfig"}.
+// {"FloatingPointRPUConfig", "InferenceRPUConfig", "TorchInferenceRPUConfig", "SingleRPUConfig",
+//  "UnitCellRPUConfig"}.
 std::vector<std::string> rpu_config_families();
 
 }  // namespace aimc

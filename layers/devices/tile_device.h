@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,10 +40,20 @@ struct TileDeviceContext {
   // compound uses k << 56 (kSubDeviceStreamShift) so that its draws differ
   // from its siblings'.
   std::uint64_t stream_offset = 0;
+  // The pulse trains (UpdatePulses stream) use this offset instead when set:
+  // sub-devices that receive the same coincidences (a VectorUnitCell
+  // updating all of them) keep their compound's, as aihwkit's do.
+  std::optional<std::uint64_t> pulse_stream_offset;
   analog::UpdatePulseParams update;  // the config's UpdateParameters
 };
 
 constexpr int kSubDeviceStreamShift = 56;
+
+// How a compound pulses one of its sub-devices (TileDevice::update_with).
+struct PulseOptions {
+  const analog::UpdatePulseParams* update = nullptr;  // other UpdateParameters (nullptr: the device's own)
+  analog::PulseDirections directions = analog::PulseDirections::Both;
+};
 
 class TileDevice {
  public:
@@ -68,6 +79,14 @@ class TileDevice {
   virtual void reset_columns(float* w, std::int64_t start, std::int64_t n, float reset_prob, std::uint64_t seed) {
     (void)w, (void)start, (void)n, (void)reset_prob, (void)seed;
   }
+
+  // For compounds (layers/devices/compound/): update() with other update
+  // parameters or pulse directions, and aihwkit's resetAtIndices (elements
+  // k = i·in + j back to reset_bias + reset_std·ξ, clipped). Devices without
+  // them throw ValueError.
+  virtual void update_with(const PulseOptions& options, const float* x, const float* d, std::int64_t n, float lr,
+                           float* w, std::uint64_t seed);
+  virtual void reset_elements(float* w, const std::vector<std::int64_t>& elements, std::uint64_t seed);
 };
 
 class DeviceModel : public std::enable_shared_from_this<DeviceModel> {

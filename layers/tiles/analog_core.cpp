@@ -9,6 +9,7 @@
 #include <cmath>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 
 #include "engine/autograd.h"
@@ -20,6 +21,26 @@ namespace aimc {
 namespace {
 
 Tensor ones_or_rows(std::int64_t rows, bool per_row) { return Tensor::ones({per_row ? rows : 1}); }
+
+// What the pulsed families (SingleRPUConfig, UnitCellRPUConfig) share.
+struct PulsedFamily {
+  const char* family;
+  const nlohmann::json& device;
+  const IOParameters &forward, &backward;
+  const UpdateParameters& update;
+};
+
+std::optional<PulsedFamily> pulsed_family(const RPUConfig& c) {
+  return std::visit(
+      [](const auto& f) -> std::optional<PulsedFamily> {
+        using F = std::decay_t<decltype(f)>;
+        if constexpr (F::kTileClass == AnalogTileClass::Analog)
+          return PulsedFamily{F::kFamily, f.device, f.forward, f.backward, f.update};
+        else
+          return std::nullopt;
+      },
+      c.config);
+}
 
 }  // namespace
 
@@ -59,14 +80,14 @@ std::pair<IOParameters, IOParameters> tile_io_parameters(const RPUConfig& rpu_co
       throw ConfigError("TorchInferenceRPUConfig: mapping.weight_scaling_omega / learn_out_scaling are not part of "
                         "the lightning-style forward (use 0 / false)");
   }
-  if (rpu_config.holds<SingleRPUConfig>()) {
+  if (const auto pulsed = pulsed_family(rpu_config)) {
     // Pulsed tiles: the update reaches the devices as x and d of the tile
     // itself; the digital scales around the tile would change that d.
     if (m.weight_scaling_omega > 0 || m.learn_out_scaling || ir.enable)
-      throw ConfigError("SingleRPUConfig: mapping.weight_scaling_omega / learn_out_scaling and "
+      throw ConfigError(std::string(pulsed->family) +
+                        ": mapping.weight_scaling_omega / learn_out_scaling and "
                         "pre_post.input_range.enable are not implemented for pulsed tiles yet (use 0 / false / false)");
-    const auto& c = rpu_config.get<SingleRPUConfig>();
-    return {c.forward, c.backward};
+    return {pulsed->forward, pulsed->backward};
   }
   if (!rpu_config.holds<InferenceRPUConfig>()) {
     // Exact tiles (FloatingPoint); lightning tiles only store the weights.
@@ -140,10 +161,10 @@ AnalogCore::AnalogCore(const TileGrid& grid, const RPUConfig& rpu_config, std::u
     for (AnalogTile* t : tiles_.tiles())
       t->set_inference_devices(model, compensation, c.reconvert_weights_before_drift);
   }
-  if (rpu_config.holds<SingleRPUConfig>()) {
-    const auto& c = rpu_config.get<SingleRPUConfig>();
-    std::shared_ptr<const DeviceModel> device = make_device_model(c.device, "SingleRPUConfig.device");
-    for (AnalogTile* t : tiles_.tiles()) t->set_device(*device, c.update.kernel_params());
+  if (const auto pulsed = pulsed_family(rpu_config)) {
+    std::shared_ptr<const DeviceModel> device =
+        make_device_model(pulsed->device, std::string(pulsed->family) + ".device");
+    for (AnalogTile* t : tiles_.tiles()) t->set_device(*device, pulsed->update.kernel_params());
   }
   const bool per_row_scales =
       mapping_.weight_scaling_columnwise || remap_.type == WeightRemapType::ChannelwiseSymmetric;

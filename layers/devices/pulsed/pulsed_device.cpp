@@ -174,7 +174,8 @@ constexpr std::uint64_t kDriftOffset = 1ull << 41;
 class PulsedTileDevice : public TileDevice {
  public:
   PulsedTileDevice(std::shared_ptr<const PulsedDeviceModel> model, const TileDeviceContext& ctx)
-      : model_(std::move(model)), out_(ctx.out_size), in_(ctx.in_size), tile_id_(ctx.tile_id), stream_offset_(ctx.stream_offset), update_params_(ctx.update) {
+      : model_(std::move(model)), out_(ctx.out_size), in_(ctx.in_size), tile_id_(ctx.tile_id), stream_offset_(ctx.stream_offset),
+        pulse_stream_offset_(ctx.pulse_stream_offset.value_or(ctx.stream_offset)), update_params_(ctx.update) {
     const Shape shape{out_, in_};
     TileState& s = *ctx.state;
     auto add = [&](const std::string& name) { return s.add(ctx.prefix + name, Tensor::zeros(shape)); };
@@ -211,6 +212,11 @@ class PulsedTileDevice : public TileDevice {
   }
 
   void update(const float* x, const float* d, std::int64_t n, float lr, float* w, std::uint64_t seed) override {
+    update_with(PulseOptions{}, x, d, n, lr, w, seed);
+  }
+
+  void update_with(const PulseOptions& options, const float* x, const float* d, std::int64_t n, float lr, float* w,
+                   std::uint64_t seed) override {
     cpu::PulsedUpdateArgs a;
     a.x = x;
     a.d = d;
@@ -219,7 +225,8 @@ class PulsedTileDevice : public TileDevice {
     a.in = in_;
     a.lr = lr;
     a.dw_min = model_->granularity();
-    a.update = update_params_;
+    a.update = options.update != nullptr ? *options.update : update_params_;
+    a.directions = options.directions;
     a.law = model_->law();
     // With write noise the pulses move the true (persistent) weights.
     float* target = persistent_.defined() ? persistent_.data<float>() : w;
@@ -232,7 +239,7 @@ class PulsedTileDevice : public TileDevice {
     a.p0 = p0_.defined() ? p0_.data<float>() : nullptr;
     a.p1 = p1_.defined() ? p1_.data<float>() : nullptr;
     a.seed = seed;
-    a.pulse_stream = stream(TileStream::UpdatePulses);
+    a.pulse_stream = analog::tile_stream(tile_id_, TileStream::UpdatePulses) + pulse_stream_offset_;
     a.noise_stream = stream(TileStream::UpdateNoise);
     std::int64_t& pulse_counter = *pulse_counter_.data<std::int64_t>();
     std::int64_t& noise_counter = *noise_counter_.data<std::int64_t>();
@@ -350,6 +357,25 @@ class PulsedTileDevice : public TileDevice {
     });
     counter += size;
     if (persistent_.defined()) write_noise(w, seed, [](std::int64_t) { return true; });
+  }
+
+  // aihwkit's resetAtIndices: w = reset_bias + reset_std·ξ, clipped; normal
+  // k of the PostUpdate stream at its counter for element k.
+  void reset_elements(float* w, const std::vector<std::int64_t>& elements, std::uint64_t seed) override {
+    if (persistent_.defined()) throw ValueError("reset of single elements is not supported with write noise (as aihwkit)");
+    const PulsedDeviceParameter& p = model_->common();
+    const std::int64_t size = out_ * in_;
+    const float* mx = max_bound_.data<float>();
+    const float* mn = min_bound_.data<float>();
+    const float* bias = reset_bias_.data<float>();
+    std::int64_t& counter = *post_counter_.data<std::int64_t>();
+    const std::uint64_t stream_id = stream(TileStream::PostUpdate);
+    for (const std::int64_t k : elements) {
+      float v = bias[k];
+      if (p.reset_std > 0.f) v += p.reset_std * rng::normal_at(seed, stream_id, std::uint64_t(counter), std::uint64_t(k));
+      w[k] = std::min(mx[k], std::max(mn[k], v));
+    }
+    if (p.reset_std > 0.f) counter += (size + 3) / 4;
   }
 
   void weights_set(float* w) override {
@@ -494,6 +520,7 @@ class PulsedTileDevice : public TileDevice {
   std::int64_t out_, in_;
   std::uint64_t tile_id_;
   std::uint64_t stream_offset_;  // a compound's sub-device: k << kSubDeviceStreamShift
+  std::uint64_t pulse_stream_offset_;  // of the pulse trains (TileDeviceContext::pulse_stream_offset)
   analog::UpdatePulseParams update_params_;
   Tensor max_bound_, min_bound_, up_, down_, decay_, diffusion_, reset_bias_, p0_, p1_;
   Tensor persistent_;          // write noise only: the true weights
