@@ -403,9 +403,21 @@ class PulsedTileDevice : public TileDevice {
     const float* pw = persistent_.data<float>();
     std::int64_t& counter = *post_counter_.data<std::int64_t>();
     const std::uint64_t stream_id = stream(TileStream::PostUpdate), block = std::uint64_t(counter);
-    cpu::parallel_for(0, size, cpu::grain_for(size, 4096), [&](std::int64_t lo, std::int64_t hi) {
-      for (std::int64_t k = lo; k < hi; ++k)
-        if (redraw(k)) w[k] = pw[k] + s * rng::normal_at(seed, stream_id, block, std::uint64_t(k));
+    // Normal k is normal k % 4 of block + k / 4 (rng::normal_at's layout): one
+    // Philox block serves four neighbours, drawn only when one of them is redrawn.
+    cpu::parallel_for(0, (size + 3) / 4, cpu::grain_for((size + 3) / 4, 1024), [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t q = lo; q < hi; ++q) {
+        const std::int64_t k0 = 4 * q, k1 = std::min(size, k0 + 4);
+        bool any = false;
+        for (std::int64_t k = k0; k < k1; ++k) any = any || redraw(k);
+        if (!any) continue;
+        const rng::Block b = rng::philox(seed, stream_id, block + std::uint64_t(q));
+        float z[4];
+        rng::box_muller_fast(b.v[0], b.v[1], z[0], z[1]);
+        rng::box_muller_fast(b.v[2], b.v[3], z[2], z[3]);
+        for (std::int64_t k = k0; k < k1; ++k)
+          if (redraw(k)) w[k] = pw[k] + s * z[k - k0];
+      }
     });
     counter += (size + 3) / 4;
   }
