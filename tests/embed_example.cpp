@@ -2,7 +2,8 @@
 //   g++ -std=c++20 embed_example.cpp $(pkg-config --cflags --libs aimc)
 // Trains y = 2x - 1 with one Linear layer and prints the learned weight, then
 // deploys a small model on PCM-like analog tiles and drifts it for a day (the
-// README's inference example), and asks for a GPU, which either works or
+// README's inference example), trains it one AnalogSGD step on pulsed
+// devices (the README's training example), and asks for a GPU, which either works or
 // throws DeviceError saying why (tests/embed_test.sh runs it with the CUDA
 // libraries hidden).
 #include <aimc/aimc.h>
@@ -40,6 +41,22 @@ int main() {
     if (logits.shape() != Shape{4, 10}) return 1;
   }
   std::printf("drifted to 1 day\n");
+
+  // Training on analog devices (the README's example): one AnalogSGD step moves the device weights.
+  SingleRPUConfig pulsed;
+  pulsed.device = {{"type", "SoftBoundsDevice"}, {"dw_min", 0.002}};
+  auto trained = convert_to_analog(build_model("mlp", gen), pulsed, analog_gen);
+  AnalogSGD analog_sgd(trained->parameters(), trained->analog_tiles(), 0.05);
+  const Tensor before = trained->analog_tiles()[0]->weight().clone();
+  Tensor labels = Tensor::from_vector(std::vector<std::int32_t>{0, 1, 2, 3}, {4});
+  analog_sgd.zero_grad();
+  cross_entropy((*trained)(images), labels).backward();
+  analog_sgd.step();
+  const auto w0 = before.to_vector(), w1 = trained->analog_tiles()[0]->weight().to_vector();
+  int moved = 0;
+  for (std::size_t k = 0; k < w0.size(); ++k) moved += w0[k] != w1[k];
+  std::printf("pulsed update moved %d weights\n", moved);
+  if (moved == 0) return 1;
 
   try {
     const Tensor on_gpu = Tensor::zeros({4}, DType::Float32, Device::cuda());
