@@ -169,15 +169,20 @@ struct PulsedElement {
   float p0, p1;
 };
 
+// w clipped to the element's bounds.
+AIMC_HD float clip_to_bounds(const PulsedElement& e, float w) {
+  w = w > e.max_bound ? e.max_bound : w;
+  return w < e.min_bound ? e.min_bound : w;
+}
+
 // One pulse on w: down (d·x > 0) or up, with the standard normal xi of its
 // cycle-to-cycle noise; the result is clipped to the element's bounds.
 // SoftBoundsReference moves the conductance g = w + reference and clips g.
+// (The common ConstantStep path stays a short dependency chain: the law
+// sits inside the kernel's per-pulse loop.)
 AIMC_HD float pulsed_step(const PulsedLawParams& p, const PulsedElement& e, float w, bool down, float xi) {
   const float noise = p.dw_min_std * xi;
   const float step = down ? e.down : e.up;
-  const float range = e.max_bound - e.min_bound;
-  const float ref = p.law == PulsedLaw::SoftBoundsReference ? e.p0 : 0.f;
-  w += ref;
   float dw = 0.f;  // magnitude of the move (its sign below)
   switch (p.law) {
     case PulsedLaw::ConstantStep:
@@ -192,14 +197,17 @@ AIMC_HD float pulsed_step(const PulsedLawParams& p, const PulsedElement& e, floa
       break;
     }
     case PulsedLaw::SoftBoundsReference: {
-      // The step shrinks to 0 at the bound it moves towards.
+      // The step shrinks to 0 at the bound the conductance moves towards.
+      float g = w + e.p0;
       const float bound = down ? e.min_bound : e.max_bound;
-      const float rel = (down ? bound < 0.f : bound > 0.f) ? w / bound : 0.f;
-      dw = p.mult_noise ? step * (1.f - rel) * (1.f + noise) : step * (1.f - rel + noise);
-      break;
+      const float rel = (down ? bound < 0.f : bound > 0.f) ? g / bound : 0.f;
+      const float dg = p.mult_noise ? step * (1.f - rel) * (1.f + noise) : step * (1.f - rel + noise);
+      g = down ? g - dg : g + dg;
+      return clip_to_bounds(e, g) - e.p0;
     }
     case PulsedLaw::ExpStep: {
-      if (!(range > 0.f)) return w - ref;  // a device without range does not move
+      const float range = e.max_bound - e.min_bound;
+      if (!(range > 0.f)) return w;  // a device without range does not move
       const float z = 2.f * p.a * w / range + p.b;
       float y = down ? 1.f - p.A_down * ::expf(-p.gamma_down * z) : 1.f - p.A_up * ::expf(p.gamma_up * z);
       y = y > 0.f ? y : 0.f;
@@ -214,7 +222,8 @@ AIMC_HD float pulsed_step(const PulsedLawParams& p, const PulsedElement& e, floa
       break;
     }
     case PulsedLaw::PowStep: {
-      if (range == 0.f) return w - ref;
+      const float range = e.max_bound - e.min_bound;
+      if (range == 0.f) return w;
       float frac = down ? (w - e.min_bound) / range : (e.max_bound - w) / range;
       frac = frac > 0.f ? frac : 0.f;
       dw = step * ::powf(frac, down ? e.p1 : e.p0) * (1.f + noise);
@@ -226,7 +235,7 @@ AIMC_HD float pulsed_step(const PulsedLawParams& p, const PulsedElement& e, floa
       float factor = f[0];
       if (sections > 0 && e.max_bound > e.min_bound) {
         // Linear interpolation between the nodes around w.
-        float ws = (w - e.min_bound) / range * float(sections);
+        float ws = (w - e.min_bound) / (e.max_bound - e.min_bound) * float(sections);
         ws = ws > 0.f ? ws : 0.f;
         int k = int(::floorf(ws));
         k = k < sections - 1 ? k : sections - 1;
@@ -241,10 +250,7 @@ AIMC_HD float pulsed_step(const PulsedLawParams& p, const PulsedElement& e, floa
       dw = 0.f;  // every law of PulsedLaw has its case above
       break;
   }
-  w = down ? w - dw : w + dw;
-  w = w > e.max_bound ? e.max_bound : w;
-  w = w < e.min_bound ? e.min_bound : w;
-  return w - ref;
+  return clip_to_bounds(e, down ? w - dw : w + dw);
 }
 
 }  // namespace aimc::analog
