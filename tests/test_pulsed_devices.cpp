@@ -597,3 +597,22 @@ TEST_CASE("new laws and write noise: same bits for any thread count", "[pulsed_d
     CHECK(results[0] == results[2]);
   }
 }
+
+TEST_CASE("write noise: a new chip keeps the true weights and draws new noise", "[pulsed_devices]") {
+  // 100x100, write noise std 10·0.01 = 0.1: after reseed the apparent weights
+  // are persistent + one fresh draw (std 0.1 within 5 %), not two (0.141).
+  auto tile = make_tile(100, 100, exact("SoftBoundsDevice", {{"dw_min", 0.01}, {"write_noise_std", 10}}));
+  AnalogTile& t = *tile;
+  t.weight().fill_(0.3);
+  t.weights_set();
+  const auto first = t.weight().to_vector();
+  t.reseed(99);
+  for (float v : t.state().find("persistent_weights")->to_vector()) CHECK(v == Approx(0.3f));
+  std::vector<float> dev;
+  const auto w = t.weight().to_vector();
+  for (float v : w) dev.push_back(v - 0.3f);
+  const auto [m, s] = mean_std(dev);
+  CHECK(m == Approx(0.0).margin(0.005));
+  CHECK(s == Approx(0.1).epsilon(0.05));
+  CHECK(w != first);
+}
