@@ -616,3 +616,28 @@ TEST_CASE("write noise: a new chip keeps the true weights and draws new noise", 
   CHECK(s == Approx(0.1).epsilon(0.05));
   CHECK(w != first);
 }
+
+TEST_CASE("the laws' portable exp and pow agree with libm", "[pulsed_devices]") {
+  // Relative error bound: the r^8/8! Taylor remainder (6e-9) plus a few float
+  // roundings in the Horner steps and the scaling: 5e-7 is ample.
+  double worst = 0;
+  for (float x = -80.f; x <= 80.f; x += 0.01234f) {
+    const double ref = std::exp(double(x));
+    worst = std::max(worst, std::abs(analog::exp_portable(x) - ref) / ref);
+  }
+  CHECK(worst < 5e-7);
+  // pow on [0, 1] (the law's range) with gamma in [0.1, 5]: rounding g·log a
+  // (|g·log a| <= 46 here) to float alone costs up to 46·6e-8 = 2.8e-6 relative.
+  worst = 0;
+  for (float a = 1e-4f; a <= 1.f; a += 0.00731f)
+    for (float g = 0.1f; g <= 5.f; g += 0.37f) {
+      const double ref = std::pow(double(a), double(g));
+      worst = std::max(worst, std::abs(analog::pow_portable(a, g) - ref) / ref);
+    }
+  CHECK(worst < 5e-6);
+  CHECK(analog::pow_portable(0.f, 2.f) == 0.f);
+  CHECK(analog::pow_portable(0.f, 0.f) == 1.f);
+  CHECK(analog::pow_portable(-0.1f, 2.f) == 0.f);
+  CHECK(analog::exp_portable(0.f) == 1.f);
+  CHECK(analog::exp_portable(-200.f) == Approx(std::exp(-87.0)).epsilon(1e-6));
+}

@@ -169,6 +169,33 @@ struct PulsedElement {
   float p0, p1;
 };
 
+// e^x from IEEE-exact operations only (+, ×, fma, roundf, exponent bits), so
+// the CPU and CUDA laws give the same bits (libm's expf and CUDA's differ in
+// the last place): x = k·ln2 + r with |r| <= ln2/2, e^r by its Taylor series
+// to r^7 (relative error < 1e-7), times 2^k. x is clamped to [−87, 88].
+AIMC_HD float exp_portable(float x) {
+  x = x < -87.f ? -87.f : (x > 88.f ? 88.f : x);
+  const float k = ::roundf(x * 1.44269504f);
+  // ln 2 split as in rng::log_positive: k·0.693145752 is exact for |k| <= 127.
+  float r = std::fma(k, -0.693145752f, x);
+  r = std::fma(k, -1.42860677e-06f, r);
+  float q = std::fma(r, 1.98412698e-04f, 1.38888889e-03f);
+  q = std::fma(r, q, 8.33333333e-03f);
+  q = std::fma(r, q, 4.16666667e-02f);
+  q = std::fma(r, q, 1.66666667e-01f);
+  q = std::fma(r, q, 0.5f);
+  q = std::fma(r, q, 1.f);
+  q = std::fma(r, q, 1.f);
+  return q * rng::bits_float(std::uint32_t(int(k) + 127) << 23);
+}
+
+// a^g for a >= 0 as exp(g·log a) with the portable exp and log (0^g = 0 for
+// g > 0, 1 for g = 0; a below the smallest normal float counts as 0).
+AIMC_HD float pow_portable(float a, float g) {
+  if (!(a >= 1.17549435e-38f)) return g == 0.f ? 1.f : 0.f;
+  return exp_portable(g * rng::log_positive(a));
+}
+
 // w clipped to the element's bounds.
 AIMC_HD float clip_to_bounds(const PulsedElement& e, float w) {
   w = w > e.max_bound ? e.max_bound : w;
@@ -209,7 +236,7 @@ AIMC_HD float pulsed_step(const PulsedLawParams& p, const PulsedElement& e, floa
       const float range = e.max_bound - e.min_bound;
       if (!(range > 0.f)) return w;  // a device without range does not move
       const float z = 2.f * p.a * w / range + p.b;
-      float y = down ? 1.f - p.A_down * ::expf(-p.gamma_down * z) : 1.f - p.A_up * ::expf(p.gamma_up * z);
+      float y = down ? 1.f - p.A_down * exp_portable(-p.gamma_down * z) : 1.f - p.A_up * exp_portable(p.gamma_up * z);
       y = y > 0.f ? y : 0.f;
       const float mean = y * step;
       if (p.dw_min_std_add != 0.f || p.dw_min_std_slope != 0.f) {
@@ -224,9 +251,8 @@ AIMC_HD float pulsed_step(const PulsedLawParams& p, const PulsedElement& e, floa
     case PulsedLaw::PowStep: {
       const float range = e.max_bound - e.min_bound;
       if (range == 0.f) return w;
-      float frac = down ? (w - e.min_bound) / range : (e.max_bound - w) / range;
-      frac = frac > 0.f ? frac : 0.f;
-      dw = step * ::powf(frac, down ? e.p1 : e.p0) * (1.f + noise);
+      const float frac = down ? (w - e.min_bound) / range : (e.max_bound - w) / range;
+      dw = step * pow_portable(frac, down ? e.p1 : e.p0) * (1.f + noise);
       break;
     }
     case PulsedLaw::PiecewiseStep: {
