@@ -641,3 +641,22 @@ TEST_CASE("the laws' portable exp and pow agree with libm", "[pulsed_devices]") 
   CHECK(analog::exp_portable(0.f) == 1.f);
   CHECK(analog::exp_portable(-200.f) == Approx(std::exp(-87.0)).epsilon(1e-6));
 }
+
+TEST_CASE("LinearStep: reverse_up references the lower bound shifted by reverse_offset", "[pulsed_devices]") {
+  // gamma_up 0.5, reverse_up, w_min −0.6, reverse_offset 0.01: ref_up = −0.61,
+  // slope_up = −0.5·0.001/(−0.61) = +0.00081967 (the up step grows with w).
+  const nlohmann::json dev = exact("LinearStepDevice", {{"gamma_up", 0.5}, {"gamma_up_dtod", 0}, {"gamma_down_dtod", 0},
+                                                         {"reverse_up", true}});
+  auto tile = make_tile(1, 1, dev);
+  CHECK(hidden(*tile, "slope_up") == Approx(0.5 * 0.001 / 0.61).epsilon(1e-5));
+  CHECK(hidden(*tile, "slope_down") == 0.f);  // gamma_down 0
+  nlohmann::json additive = dev;
+  additive["mult_noise"] = false;
+  CHECK_THROWS_WITH(make_device_model(additive, "dev"), Catch::Contains("dev.mult_noise"));
+  // mean_bound_reference false: the element's own bounds (here equal to the mean ones).
+  nlohmann::json own = dev;
+  own["mean_bound_reference"] = false;
+  own["w_min"] = -0.4;
+  auto t2 = make_tile(1, 1, own);
+  CHECK(hidden(*t2, "slope_up") == Approx(0.5 * 0.001 / 0.41).epsilon(1e-5));
+}
