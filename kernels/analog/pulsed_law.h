@@ -213,15 +213,47 @@ struct PulsedElement {
   float p0, p1;
 };
 
+// e^x from IEEE-exact operations only (+, ×, fma, roundf, exponent bits), so
+// the CPU and CUDA laws give the same bits (libm's expf and CUDA's differ in
+// the last place): x = k·ln2 + r with |r| <= ln2/2, e^r by its Taylor series
+// to r^7 (relative error < 1e-7), times 2^k. x is clamped to [−87, 88].
+AIMC_HD float exp_portable(float x) {
+  x = x < -87.f ? -87.f : (x > 88.f ? 88.f : x);
+  const float k = ::roundf(x * 1.44269504f);
+  // ln 2 split as in rng::log_positive: k·0.693145752 is exact for |k| <= 127.
+  float r = std::fma(k, -0.693145752f, x);
+  r = std::fma(k, -1.42860677e-06f, r);
+  float q = std::fma(r, 1.98412698e-04f, 1.38888889e-03f);
+  q = std::fma(r, q, 8.33333333e-03f);
+  q = std::fma(r, q, 4.16666667e-02f);
+  q = std::fma(r, q, 1.66666667e-01f);
+  q = std::fma(r, q, 0.5f);
+  q = std::fma(r, q, 1.f);
+  q = std::fma(r, q, 1.f);
+  return q * rng::bits_float(std::uint32_t(int(k) + 127) << 23);
+}
+
+// a^g for a >= 0 as exp(g·log a) with the portable exp and log (0^g = 0 for
+// g > 0, 1 for g = 0; a below the smallest normal float counts as 0).
+AIMC_HD float pow_portable(float a, float g) {
+  if (!(a >= 1.17549435e-38f)) return g == 0.f ? 1.f : 0.f;
+  return exp_portable(g * rng::log_positive(a));
+}
+
+// w clipped to the element's bounds.
+AIMC_HD float clip_to_bounds(const PulsedElement& e, float w) {
+  w = w > e.max_bound ? e.max_bound : w;
+  return w < e.min_bound ? e.min_bound : w;
+}
+
 // One pulse on w: down (d·x > 0) or up, with the standard normal xi of its
 // cycle-to-cycle noise; the result is clipped to the element's bounds.
 // SoftBoundsReference moves the conductance g = w + reference and clips g.
+// (The common ConstantStep path stays a short dependency chain: the law
+// sits inside the kernel's per-pulse loop.)
 AIMC_HD float pulsed_step(const PulsedLawParams& p, const PulsedElement& e, float w, bool down, float xi) {
   const float noise = p.dw_min_std * xi;
   const float step = down ? e.down : e.up;
-  const float range = e.max_bound - e.min_bound;
-  const float ref = p.law == PulsedLaw::SoftBoundsReference ? e.p0 : 0.f;
-  w += ref;
   float dw = 0.f;  // magnitude of the move (its sign below)
   switch (p.law) {
     case PulsedLaw::ConstantStep:
@@ -236,16 +268,19 @@ AIMC_HD float pulsed_step(const PulsedLawParams& p, const PulsedElement& e, floa
       break;
     }
     case PulsedLaw::SoftBoundsReference: {
-      // The step shrinks to 0 at the bound it moves towards.
+      // The step shrinks to 0 at the bound the conductance moves towards.
+      float g = w + e.p0;
       const float bound = down ? e.min_bound : e.max_bound;
-      const float rel = (down ? bound < 0.f : bound > 0.f) ? w / bound : 0.f;
-      dw = p.mult_noise ? step * (1.f - rel) * (1.f + noise) : step * (1.f - rel + noise);
-      break;
+      const float rel = (down ? bound < 0.f : bound > 0.f) ? g / bound : 0.f;
+      const float dg = p.mult_noise ? step * (1.f - rel) * (1.f + noise) : step * (1.f - rel + noise);
+      g = down ? g - dg : g + dg;
+      return clip_to_bounds(e, g) - e.p0;
     }
     case PulsedLaw::ExpStep: {
-      if (!(range > 0.f)) return w - ref;  // a device without range does not move
+      const float range = e.max_bound - e.min_bound;
+      if (!(range > 0.f)) return w;  // a device without range does not move
       const float z = 2.f * p.a * w / range + p.b;
-      float y = down ? 1.f - p.A_down * ::expf(-p.gamma_down * z) : 1.f - p.A_up * ::expf(p.gamma_up * z);
+      float y = down ? 1.f - p.A_down * exp_portable(-p.gamma_down * z) : 1.f - p.A_up * exp_portable(p.gamma_up * z);
       y = y > 0.f ? y : 0.f;
       const float mean = y * step;
       if (p.dw_min_std_add != 0.f || p.dw_min_std_slope != 0.f) {
@@ -258,10 +293,10 @@ AIMC_HD float pulsed_step(const PulsedLawParams& p, const PulsedElement& e, floa
       break;
     }
     case PulsedLaw::PowStep: {
-      if (range == 0.f) return w - ref;
-      float frac = down ? (w - e.min_bound) / range : (e.max_bound - w) / range;
-      frac = frac > 0.f ? frac : 0.f;
-      dw = step * ::powf(frac, down ? e.p1 : e.p0) * (1.f + noise);
+      const float range = e.max_bound - e.min_bound;
+      if (range == 0.f) return w;
+      const float frac = down ? (w - e.min_bound) / range : (e.max_bound - w) / range;
+      dw = step * pow_portable(frac, down ? e.p1 : e.p0) * (1.f + noise);
       break;
     }
     case PulsedLaw::PiecewiseStep: {
@@ -270,7 +305,7 @@ AIMC_HD float pulsed_step(const PulsedLawParams& p, const PulsedElement& e, floa
       float factor = f[0];
       if (sections > 0 && e.max_bound > e.min_bound) {
         // Linear interpolation between the nodes around w.
-        float ws = (w - e.min_bound) / range * float(sections);
+        float ws = (w - e.min_bound) / (e.max_bound - e.min_bound) * float(sections);
         ws = ws > 0.f ? ws : 0.f;
         int k = int(::floorf(ws));
         k = k < sections - 1 ? k : sections - 1;
@@ -285,10 +320,7 @@ AIMC_HD float pulsed_step(const PulsedLawParams& p, const PulsedElement& e, floa
       dw = 0.f;  // every law of PulsedLaw has its case above
       break;
   }
-  w = down ? w - dw : w + dw;
-  w = w > e.max_bound ? e.max_bound : w;
-  w = w < e.min_bound ? e.min_bound : w;
-  return w - ref;
+  return clip_to_bounds(e, down ? w - dw : w + dw);
 }
 
 }  // namespace aimc::analog

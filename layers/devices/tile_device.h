@@ -62,7 +62,7 @@ class TileDevice {
   // d [n, out] (contiguous float32); w [out, in] is the tile's weight; seed
   // the tile's chip seed (a loaded checkpoint may have changed it).
   virtual void update(const float* x, const float* d, std::int64_t n, float lr, float* w, std::uint64_t seed) = 0;
-  // Once per mini-batch after the updates: decay, diffusion, device drift,
+  // Once per mini-batch after the updates: decay, diffusion (write noise),
   // a compound's transfers. w and seed as in update.
   virtual void post_update(float* w, std::uint64_t seed) = 0;
   // The weights were set from outside (initialisation, set_weights, a

@@ -14,6 +14,7 @@ std::shared_ptr<const DeviceModel> make_preset_device(const nlohmann::json& j, c
   for (const auto& [key, value] : j.items())
     if (key != "type") merged[key] = value;
   merged["type"] = base;
+  // The model was just built and nobody else holds it: naming it is safe.
   auto model = std::const_pointer_cast<DeviceModel>(make_device_model(merged, where));
   auto pulsed = std::dynamic_pointer_cast<PulsedDeviceModel>(model);
   if (!pulsed) throw ConfigError(where + ": preset base type " + base + " is not a pulsed device");
@@ -126,5 +127,7 @@ const std::vector<PresetDeviceType>& preset_device_types() {
   };
   return types;
 }
+
+#undef AIMC_PRESET
 
 }  // namespace aimc

@@ -202,10 +202,14 @@ class PulsedTileDevice : public TileDevice {
     noise_counter_ = s.add(ctx.prefix + "noise_counter", Tensor::zeros({}, DType::Int64));
     post_counter_ = s.add(ctx.prefix + "post_update_counter", Tensor::zeros({}, DType::Int64));
     reseed(ctx.seed);
+    from_persistent_ = false;  // a new device: the tile's weights are the true ones
   }
 
   void reseed(std::uint64_t seed) override {
     seed_ = seed;
+    // The tile's weights hold last chip's write noise: the next weights_set
+    // starts from the true (persistent) weights.
+    from_persistent_ = persistent_.defined();
     for (Tensor* t : {&pulse_counter_, &noise_counter_, &post_counter_}) *t->data<std::int64_t>() = 0;
     if (drift_started_.defined()) *drift_started_.data<std::int64_t>() = 0;
     draw(seed);
@@ -380,6 +384,8 @@ class PulsedTileDevice : public TileDevice {
 
   void weights_set(float* w) override {
     const std::int64_t size = out_ * in_;
+    if (from_persistent_) std::copy(persistent_.data<float>(), persistent_.data<float>() + size, w);
+    from_persistent_ = false;
     const float* mx = max_bound_.data<float>();
     const float* mn = min_bound_.data<float>();
     for (std::int64_t k = 0; k < size; ++k) w[k] = std::min(mx[k], std::max(mn[k], w[k]));
@@ -539,6 +545,7 @@ class PulsedTileDevice : public TileDevice {
   Tensor drift_nu_, drift_w0_, drift_start_, drift_previous_, drift_time_, drift_started_;  // drift only
   std::vector<float> before_;  // write noise: the persistent weights before an update
   std::uint64_t seed_ = 0;     // the chip seed of the last draw (weights_set has none)
+  bool from_persistent_ = false;  // reseeded: weights_set starts from the persistent weights
   Tensor pulse_counter_, noise_counter_, post_counter_;
 };
 
