@@ -247,6 +247,36 @@ TEST_CASE("train --rpu-config trains on analog tiles; eval rebuilds the analog m
   CHECK(run("train --model mlp --epochs 1 --limit-train 64 --rpu-config NoSuchConfig").code == 2);
 }
 
+TEST_CASE("train on pulsed devices: sgd is AnalogSGD, adam is refused, --eval-each-epoch reports each epoch") {
+  fs::create_directories(tmp);
+  const std::string ckpt = (tmp / "pulsed.safetensors").string();
+  Run t = run("train --model mlp --epochs 2 --limit-train 1024 --limit-test 300 --seed 1 --json --optimizer sgd "
+              "--momentum 0 --lr 0.1 --schedule none --rpu-config SingleRPUConfig --eval-each-epoch --out " + ckpt);
+  REQUIRE(t.code == 0);
+  const auto jt = last_json_line(t.out);
+  CHECK(jt["rpu_config"] == "SingleRPUConfig");
+  REQUIRE(jt["history"].size() == 2);
+  const double first = jt["history"][0]["test_accuracy"].get<double>();
+  const double last = jt["history"][1]["test_accuracy"].get<double>();
+  CHECK(last == jt["test_accuracy"].get<double>());
+  CHECK(last > 0.3);  // 10 classes: the pulses learned (chance is 0.1)
+  INFO("epoch accuracies " << first << ", " << last);
+  // The checkpoint rebuilds the pulsed model and evaluates it.
+  Run e = run("eval --checkpoint " + ckpt + " --limit-test 300 --json");
+  REQUIRE(e.code == 0);
+  CHECK(last_json_line(e.out)["rpu_config"] == "SingleRPUConfig");
+  // Pulsed tiles learn through AnalogSGD only.
+  const std::string err = (tmp / "adam.err").string();
+  Run a = run("train --model mlp --epochs 1 --limit-train 64 --optimizer adam --rpu-config SingleRPUConfig", err);
+  CHECK(a.code == 2);
+  CHECK(slurp(err).find("--optimizer sgd") != std::string::npos);
+  // Without --eval-each-epoch the history has no accuracies.
+  Run n = run("train --model mlp --epochs 1 --limit-train 64 --limit-test 50 --json --optimizer sgd "
+              "--rpu-config SingleRPUConfig");
+  REQUIRE(n.code == 0);
+  CHECK_FALSE(last_json_line(n.out)["history"][0].contains("test_accuracy"));
+}
+
 TEST_CASE("drift reports accuracy vs time over repeated chips, independent of the thread count") {
   const fs::path dir = tmp / "drift";
   fs::create_directories(dir);
