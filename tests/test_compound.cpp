@@ -640,7 +640,7 @@ TEST_CASE("Compound presets: aihwkit's names and values", "[compound][config]") 
     CHECK(v["unit_cell_devices"][0]["subtract_symmetry_point"] == false);
   }
   SECTION("every compound preset builds a layer") {
-    CHECK(compound_rpu_config_presets().size() == 24);
+    CHECK(compound_rpu_config_presets().size() == 31);
     for (const auto& name : compound_rpu_config_presets()) {
       INFO(name);
       const RPUConfig c = resolve_rpu_config(name);
@@ -687,5 +687,94 @@ TEST_CASE("A layer on compound cells saved mid-training continues bit for bit", 
       for (const auto& [n2, t2] : other)
         if (n2 == name) CHECK(t2.to_vector() == t.to_vector());
     }
+  }
+}
+
+TEST_CASE("MixedPrecisionCompound: digital rank update, whole steps onto the device", "[compound]") {
+  SECTION("known answer: chi collects lr·d·xᵀ, a transfer moves trunc(chi/g) steps") {
+    // g = dw_min = 0.01; two samples x = [1, 0.5], d = [0.37], lr 0.1: chi =
+    // [0.074, 0.037]. The transfer (before the third sample counts: it runs
+    // at the second sample, c = 1 = transfer_every·m_batch with m_batch 1 per
+    // call) pulses k = [7, 3] steps with MEAN_COUNT (exact counts) and keeps
+    // chi = [0.004, 0.007]. aihwkit 1.1.0 (DigitalRankUpdateRPUConfig, AnalogTile) gives the same W and chi.
+    UpdateParameters up;
+    up.pulse_type = PulseType::MeanCount;
+    const json cell{{"type", "MixedPrecisionCompound"}, {"device", exact_constant_step(0.01f)}};
+    auto tile = make_tile(1, 2, cell, up);
+    update_once(*tile, {1.f, 0.5f}, {0.37f}, 0.1f);
+    CHECK(tile->weight().to_vector() == std::vector<float>{0.f, 0.f});
+    update_once(*tile, {1.f, 0.5f}, {0.37f}, 0.1f);
+    const auto w = tile->weight().to_vector(), chi = values(*tile, "hidden_weights_chi");
+    CHECK(w[0] == Approx(-0.07).margin(1e-6));
+    CHECK(w[1] == Approx(-0.03).margin(1e-6));
+    CHECK(chi[0] == Approx(0.004).margin(1e-6));
+    CHECK(chi[1] == Approx(0.007).margin(1e-6));
+    CHECK(entry(*tile, "current_update_index").item() == 2);
+  }
+  SECTION("quantised x: deterministic rounding, and stochastic rounding is unbiased") {
+    json cell{{"type", "MixedPrecisionCompound"}, {"device", exact_constant_step(0.01f)}, {"transfer_every", 0},
+              {"n_x_bins", 4}, {"stoc_round_x", false}};
+    auto tile = make_tile(1, 3, cell, UpdateParameters{});
+    // width = max|x|/2 = 0.5: 1 -> 1.0, 0.3 -> 0.5, -0.6 -> -0.5.
+    update_once(*tile, {1.f, 0.3f, -0.6f}, {1.f}, 1.f);
+    CHECK(values(*tile, "hidden_weights_chi") == std::vector<float>{1.f, 0.5f, -0.5f});
+    cell["stoc_round_x"] = true;
+    auto t2 = make_tile(1, 2, cell, UpdateParameters{});
+    // 4000 samples: 0.3 rounds to 0.5 with probability 0.6, so chi/4000 has
+    // mean 0.3 and std 0.5·sqrt(0.24/4000) = 0.0039; 5σ = 0.02.
+    const int n = 4000;
+    std::vector<float> x, d(n, 1.f);
+    for (int k = 0; k < n; ++k) x.insert(x.end(), {1.f, 0.3f});
+    update_once(*t2, x, d, 1.f);
+    const auto chi = values(*t2, "hidden_weights_chi");
+    CHECK(chi[0] == Approx(n).margin(1e-3));
+    CHECK(chi[1] / n == Approx(0.3).margin(0.02));
+  }
+  SECTION("DigitalRankUpdateRPUConfig: JSON round trip, errors naming the field, MSE over 100 steps") {
+    DigitalRankUpdateRPUConfig c;
+    c.device["n_x_bins"] = 8;
+    const RPUConfig back = RPUConfig::from_json(RPUConfig(c).to_json());
+    CHECK(back.family() == "DigitalRankUpdateRPUConfig");
+    CHECK(back.to_json() == RPUConfig(c).to_json());
+    for (const char* field : {"transfer_every", "n_rows_per_transfer", "random_row", "granularity", "transfer_lr",
+                              "n_x_bins", "n_d_bins", "stoc_round_x", "stoc_round_d", "device"})
+      CHECK(back.to_json()["device"].contains(field));
+    json bad = RPUConfig(c).to_json();
+    bad["device"]["n_x_bins"] = -2;
+    CHECK_THROWS_WITH(RPUConfig::from_json(bad), Catch::Contains("DigitalRankUpdateRPUConfig.device.n_x_bins"));
+    bad = RPUConfig(c).to_json();
+    bad["device"] = {{"type", "VectorUnitCell"}, {"unit_cell_devices", {exact_constant_step(0.01f)}}};
+    CHECK_THROWS_WITH(RPUConfig::from_json(bad), Catch::Contains("DigitalRankUpdateRPUConfig.device"));
+    bad = RPUConfig(UnitCellRPUConfig{}).to_json();
+    bad["device"] = RPUConfig(c).to_json()["device"];
+    CHECK_THROWS_WITH(RPUConfig::from_json(bad), Catch::Contains("UnitCellRPUConfig.device"));
+
+    Generator g(21, 0);
+    DigitalRankUpdateRPUConfig rc;
+    rc.forward.is_perfect = true;
+    rc.backward.is_perfect = true;
+    auto layer = std::make_shared<AnalogLinear>(8, 4, true, RPUConfig(rc), g);
+    const Tensor teacher = g.normal({4, 8}, 0., 0.2);
+    AnalogSGD opt(layer->parameters(), layer->analog_tiles(), 0.1);
+    auto mse = [&](const Tensor& x) { return mse_loss(layer->forward(x), matmul(x, transpose(teacher, 0, 1))); };
+    const Tensor x_eval = g.uniform({256, 8});
+    double first = 0, last = 0;
+    {
+      NoGradGuard no_grad;
+      first = mse(x_eval).item();
+    }
+    for (int step = 0; step < 100; ++step) {
+      const Tensor x = g.uniform({16, 8});
+      opt.zero_grad();
+      Tensor loss = mse(x);
+      loss.backward();
+      opt.step();
+    }
+    {
+      NoGradGuard no_grad;
+      last = mse(x_eval).item();
+    }
+    INFO("MSE " << first << " -> " << last);
+    CHECK(last < 0.5 * first);
   }
 }

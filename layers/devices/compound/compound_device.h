@@ -10,6 +10,7 @@
 //   transfer_compound.cpp    TransferCompound (Tiki-Taka)
 //   buffered_transfer_compound.cpp  BufferedTransferCompound (TTv2)
 //   chopped_transfer_compound.cpp   ChoppedTransferCompound (TTv3 / c-TTv2)
+//   mixed_precision_compound.cpp    MixedPrecisionCompound (digital rank update, DigitalRankUpdateRPUConfig)
 //
 // State entries: sub-device k's weights are "<k>_weights" and its hidden
 // parameters "<k>_max_bound", ... (TileDeviceContext::prefix "<k>_"); its
@@ -32,6 +33,8 @@ namespace aimc {
 
 // A compound device type (UnitCellRPUConfig's device must be one).
 class CompoundDeviceModel : public DeviceModel {};
+// A device with a digital rank update (DigitalRankUpdateRPUConfig's device must be one).
+class DigitalRankUpdateDeviceModel : public DeviceModel {};
 
 namespace compound {
 
@@ -117,6 +120,7 @@ std::shared_ptr<const DeviceModel> make_vector_unit_cell(const nlohmann::json& j
 std::shared_ptr<const DeviceModel> make_reference_unit_cell(const nlohmann::json& j, const std::string& where);
 std::shared_ptr<const DeviceModel> make_one_sided_unit_cell(const nlohmann::json& j, const std::string& where);
 std::shared_ptr<const DeviceModel> make_transfer_compound(const nlohmann::json& j, const std::string& where);
+std::shared_ptr<const DeviceModel> make_mixed_precision_compound(const nlohmann::json& j, const std::string& where);
 std::shared_ptr<const DeviceModel> make_buffered_transfer_compound(const nlohmann::json& j, const std::string& where);
 std::shared_ptr<const DeviceModel> make_chopped_transfer_compound(const nlohmann::json& j, const std::string& where);
 
