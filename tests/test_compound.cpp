@@ -543,6 +543,9 @@ TEST_CASE("UnitCellRPUConfig: JSON round trip with aihwkit's names, errors that 
   vbad = RPUConfig(UnitCellRPUConfig{}).to_json();
   vbad["device"]["first_update_idx"] = 2;
   fails_with(vbad, "UnitCellRPUConfig.device.first_update_idx");
+  json single = RPUConfig(SingleRPUConfig{}).to_json();
+  single["device"] = RPUConfig(c).to_json()["device"];
+  fails_with(single, "SingleRPUConfig.device = TransferCompound");
 }
 
 TEST_CASE("Every compound reduces the MSE of a small regression over 100 AnalogSGD steps", "[compound][optim]") {

@@ -264,7 +264,15 @@ Family pulsed_from_json(const nlohmann::json& j, const std::string& where) {
 
 }  // namespace
 
-void SingleRPUConfig::validate(const std::string& where) const { validate_pulsed(*this, where); }
+void SingleRPUConfig::validate(const std::string& where) const {
+  validate_pulsed(*this, where);
+  const auto model = make_device_model(device, where + ".device");
+  if (std::dynamic_pointer_cast<const CompoundDeviceModel>(model) ||
+      std::dynamic_pointer_cast<const DigitalRankUpdateDeviceModel>(model))
+    config::RangeCheck(where).fail("device", model->type(),
+                                   "a single device (unit cells need UnitCellRPUConfig, "
+                                   "MixedPrecisionCompound DigitalRankUpdateRPUConfig)");
+}
 nlohmann::json SingleRPUConfig::to_json() const { return pulsed_to_json(*this); }
 SingleRPUConfig SingleRPUConfig::from_json(const nlohmann::json& j, const std::string& where) {
   return pulsed_from_json<SingleRPUConfig>(j, where);
