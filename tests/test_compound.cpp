@@ -605,7 +605,8 @@ TEST_CASE("Compound presets: aihwkit's names and values", "[compound][config]") 
     const auto& c = r.get<UnitCellRPUConfig>();
     CHECK(c.device["type"] == "TransferCompound");
     REQUIRE(c.device["unit_cell_devices"].size() == 2);
-    for (const auto& d : r.to_json()["device"]["unit_cell_devices"]) {
+    const json full = r.to_json();
+    for (const auto& d : full["device"]["unit_cell_devices"]) {
       CHECK(d["type"] == "IdealizedPresetDevice");
       CHECK(d["dw_min"] == 0.0002);
       CHECK(d["w_max"] == 1.0);
