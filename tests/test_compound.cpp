@@ -215,7 +215,7 @@ TEST_CASE("OneSidedUnitCell: W = W_1 - W_0, both devices only move up", "[compou
   }
 }
 
-TEST_CASE("OneSidedUnitCell: refresh resets a saturating pair and rewrites the difference", "[compound]") {
+TEST_CASE("OneSidedUnitCell: refresh resets a saturating pair and writes the difference as aihwkit", "[compound]") {
   // Devices with steps 0.1 and bounds ±1, reset to exactly 0; perfect reads;
   // the refresh writes with MEAN_COUNT, BL 10 and lr 1, so A = B = 1 and a
   // difference v is round(10·v) steps of 0.1, exactly v. One sample with
@@ -230,14 +230,16 @@ TEST_CASE("OneSidedUnitCell: refresh resets a saturating pair and rewrites the d
                   {"refresh_forward", perfect},  {"refresh_update", refresh_update.to_json()}};
   auto tile = make_tile(1, 4, cell, no_management());
   AnalogTile& t = *tile;
-  // Elements: (g+, g-) = (0.9, 0.6) refresh (0.9 > 0.75, 0.6 > 0.25): g+ 0.3, g- 0;
-  // (0.5, 0.2) stays (0.5 < 0.75); (0.3, 0.8) refresh: g- 0.5, g+ 0;
-  // (0.2, 0.9) stays (0.2 < 0.25).
+  // Elements: (g+, g-) = (0.9, 0.6) refresh (0.9 > 0.75, 0.6 > 0.25): both
+  // reset to 0, then the difference 0.3 written onto g+ with aihwkit 1.1.0's
+  // sign (subtracted): g+ −0.3; (0.5, 0.2) stays (0.5 < 0.75); (0.3, 0.8)
+  // refresh: g- −0.5, g+ 0; (0.2, 0.9) stays (0.2 < 0.25). aihwkit 1.1.0
+  // (AnalogTile with this config) gives exactly these g+, g- and W.
   set_entry(t, "1_weights", {0.9f, 0.5f, 0.3f, 0.2f});
   set_entry(t, "0_weights", {0.6f, 0.2f, 0.8f, 0.9f});
   update_once(t, {0.f, 0.f, 0.f, 0.f}, {0.f}, 0.1f);
   const auto plus = values(t, "1_weights"), minus = values(t, "0_weights"), w = t.weight().to_vector();
-  const std::vector<float> e_plus{0.3f, 0.5f, 0.f, 0.2f}, e_minus{0.f, 0.2f, 0.5f, 0.9f};
+  const std::vector<float> e_plus{-0.3f, 0.5f, 0.f, 0.2f}, e_minus{0.f, 0.2f, -0.5f, 0.9f};
   for (int k = 0; k < 4; ++k) {
     CHECK(plus[k] == Approx(e_plus[k]).margin(1e-6));
     CHECK(minus[k] == Approx(e_minus[k]).margin(1e-6));
@@ -644,7 +646,7 @@ TEST_CASE("Compound presets: aihwkit's names and values", "[compound][config]") 
     CHECK(v["unit_cell_devices"][0]["subtract_symmetry_point"] == false);
   }
   SECTION("every compound preset builds a layer") {
-    CHECK(compound_rpu_config_presets().size() == 31);
+    CHECK(compound_rpu_config_presets().size() == 32);
     for (const auto& name : compound_rpu_config_presets()) {
       INFO(name);
       const RPUConfig c = resolve_rpu_config(name);
@@ -652,6 +654,15 @@ TEST_CASE("Compound presets: aihwkit's names and values", "[compound][config]") 
       AnalogLinear layer(6, 5, true, c, g);
       CHECK(layer.analog_tile_class() == AnalogTileClass::Analog);
     }
+  }
+  SECTION("PCMPreset: a OneSidedUnitCell of PCM devices refreshed every mini-batch") {
+    const json d = resolve_rpu_config("PCMPreset").to_json()["device"];
+    CHECK(d["type"] == "OneSidedUnitCell");
+    CHECK(d["unit_cell_devices"][0]["type"] == "PCMPresetDevice");
+    CHECK(d["unit_cell_devices"][0]["w_min"] == 0.0);
+    CHECK(d["refresh_every"] == 1);
+    CHECK(d["refresh_forward"]["out_bound"] == 20.0);
+    CHECK(d["refresh_update"]["desired_bl"] == 31);
   }
   CHECK_THROWS_WITH(make_compound_rpu_config_preset("TikiTakaFooPreset"), Catch::Contains("TikiTakaReRamSBPreset"));
 }

@@ -108,6 +108,7 @@ std::vector<std::string> compound_rpu_config_presets() {
   for (const Ttv2& t : kTtv2) names.push_back(std::string("TTv2") + t.family + "Preset");
   for (const Ttv2& t : kTtv2) names.push_back(std::string("ChoppedTTv2") + t.family + "Preset");
   for (const char* f : kMixedPrecisionFamilies) names.push_back(std::string("MixedPrecision") + f + "Preset");
+  names.push_back("PCMPreset");
   return names;
 }
 
@@ -131,6 +132,19 @@ RPUConfig make_compound_rpu_config_preset(const std::string& name) {
       c.device = ttv2(t, !plain);
       return c;
     }
+  }
+  if (name == "PCMPreset") {
+    // UnitCellRPUConfig(device=PCMPresetUnitCell()): a OneSidedUnitCell of two
+    // PCMPresetDevices refreshed after every mini-batch, the refresh read with
+    // PresetIOParameters and written with PresetUpdateParameters(desired_bl=31).
+    UnitCellRPUConfig c = preset_base();
+    c.device = {{"type", "OneSidedUnitCell"},
+                {"unit_cell_devices", {json{{"type", "PCMPresetDevice"}}, json{{"type", "PCMPresetDevice"}}}},
+                {"refresh_every", 1},
+                {"units_in_mbatch", true},
+                {"refresh_forward", to_json(preset_io_parameters())},
+                {"refresh_update", preset_update_parameters().to_json()}};
+    return c;
   }
   for (const char* f : kMixedPrecisionFamilies) {
     if (name == std::string("MixedPrecision") + f + "Preset") {

@@ -2,7 +2,8 @@
 // UnitCellRPUConfig presets *2Preset / *4Preset (VectorUnitCell),
 // TikiTaka*Preset (TransferCompound), TTv2*Preset and ChoppedTTv2*Preset
 // (ChoppedTransferCompound; those with desired_bl 31), and the
-// DigitalRankUpdateRPUConfig presets MixedPrecision*Preset, made of the preset devices
+// DigitalRankUpdateRPUConfig presets MixedPrecision*Preset, and PCMPreset
+// (OneSidedUnitCell with refresh), made of the preset devices
 // ({"type": "ReRamSBPresetDevice"}, ...).
 #pragma once
 
