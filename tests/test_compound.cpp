@@ -471,7 +471,13 @@ TEST_CASE("Compounds: state entries and a restored tile continues bit for bit", 
   Generator g(5, 0);
   const auto x1 = g.uniform({8, 4}).to_vector(), d1 = g.normal({8, 3}, 0., 1.).to_vector();
   const auto x2 = g.uniform({8, 4}).to_vector(), d2 = g.normal({8, 3}, 0., 1.).to_vector();
-  for (const json& c : {cell, vector_cell("SINGLE_RANDOM", 3)}) {
+  // A OneSidedUnitCell refreshed every sample (noisy AVERAGE_ABS_MAX reads, noisy resets).
+  const json one_sided{{"type", "OneSidedUnitCell"},
+                       {"unit_cell_devices", {json{{"type", "ConstantStepDevice"}, {"w_max", 0.05}}}},
+                       {"refresh_every", 1},
+                       {"units_in_mbatch", false},
+                       {"refresh_forward", {{"noise_management", "AVERAGE_ABS_MAX"}}}};
+  for (const json& c : {cell, vector_cell("SINGLE_RANDOM", 3), one_sided}) {
     auto a = make_tile(3, 4, c, UpdateParameters{});
     update_once(*a, x1, d1, 0.1f);
     update_once(*a, x2, d2, 0.1f);
@@ -487,6 +493,11 @@ TEST_CASE("Compounds: state entries and a restored tile continues bit for bit", 
     CHECK(restored->weight().to_vector() == a->weight().to_vector());
     CHECK(values(*restored, "0_weights") == values(*a, "0_weights"));
   }
+  // The one-sided cell did refresh (the restore above covers its reads and resets).
+  auto r = make_tile(3, 4, one_sided, UpdateParameters{});
+  update_once(*r, x1, d1, 0.1f);
+  CHECK(entry(*r, "refresh_count").item() > 0);
+  CHECK(values(*r, "read_nm_running")[0] > 0.f);
 }
 
 TEST_CASE("UnitCellRPUConfig: JSON round trip with aihwkit's names, errors that name the field",

@@ -91,7 +91,8 @@ struct Streams {
 
 // Analog reads of a sub-device's weights (transfers, refreshes): forward
 // passes with `io` (kernels/cpu/analog_mvm.h) drawing from the tile's
-// TransferRead stream at the state counter "<prefix>read_counter"; the
+// TransferRead stream at the state counter "<prefix>read_counter" (its
+// AVERAGE_ABS_MAX running value is "<prefix>read_nm_running"); the
 // per-output-line values of the read are drawn per chip from block 2^40 of
 // that stream (again when a loaded state carries another seed).
 class AnalogReader {
@@ -109,7 +110,7 @@ class AnalogReader {
   Tensor counter_;
   std::vector<float> nonlinearity_, noise_, v_offset_;
   float slope_gain_ = 1.f;
-  float nm_running_ = -1.f;       // AVERAGE_ABS_MAX running value (not saved)
+  Tensor nm_running_;             // AVERAGE_ABS_MAX running value (< 0: unset), a state entry
   std::uint64_t lines_seed_ = 0;  // the seed the line values were drawn with
 };
 
