@@ -10,6 +10,7 @@
 #include "engine/autograd.h"
 #include "engine/generator.h"
 #include "engine/ops.h"
+#include "kernels/cpu/parallel.h"
 #include "layers/config/compound_presets.h"
 #include "layers/config/presets.h"
 #include "layers/devices/tile_device.h"
@@ -802,5 +803,30 @@ TEST_CASE("MixedPrecisionCompound: digital rank update, whole steps onto the dev
     }
     INFO("MSE " << first << " -> " << last);
     CHECK(last < 0.5 * first);
+  }
+}
+
+TEST_CASE("Compound presets: same bits for any thread count", "[compound][determinism]") {
+  Generator g(5, 0);
+  const Tensor x = g.uniform({32, 40}), d = g.normal({32, 24}, 0., 0.05);
+  for (const char* preset : {"TikiTakaReRamSBPreset", "ChoppedTTv2ReRamSBPreset", "ReRamSB4Preset", "PCMPreset",
+                             "MixedPrecisionReRamSBPreset"}) {
+    INFO(preset);
+    const RPUConfig c = resolve_rpu_config(preset);
+    std::vector<std::vector<float>> results;
+    for (int threads : {1, 2, 4}) {
+      cpu::set_num_threads(threads);
+      Generator gl(3, 0);
+      AnalogLinear layer(40, 24, false, c, gl);
+      AnalogTile& t = *layer.analog_tiles()[0];
+      for (int k = 0; k < 3; ++k) {
+        t.record_update(x, d);
+        t.apply_updates(0.05f);
+      }
+      results.push_back(t.weight().to_vector());
+    }
+    cpu::set_num_threads(0);
+    CHECK(results[0] == results[1]);
+    CHECK(results[0] == results[2]);
   }
 }
