@@ -10,6 +10,7 @@
 #include "engine/autograd.h"
 #include "engine/generator.h"
 #include "engine/ops.h"
+#include "kernels/cpu/parallel.h"
 #include "layers/config/compound_presets.h"
 #include "layers/config/presets.h"
 #include "layers/devices/tile_device.h"
@@ -215,7 +216,7 @@ TEST_CASE("OneSidedUnitCell: W = W_1 - W_0, both devices only move up", "[compou
   }
 }
 
-TEST_CASE("OneSidedUnitCell: refresh resets a saturating pair and rewrites the difference", "[compound]") {
+TEST_CASE("OneSidedUnitCell: refresh resets a saturating pair and writes the difference as aihwkit", "[compound]") {
   // Devices with steps 0.1 and bounds ±1, reset to exactly 0; perfect reads;
   // the refresh writes with MEAN_COUNT, BL 10 and lr 1, so A = B = 1 and a
   // difference v is round(10·v) steps of 0.1, exactly v. One sample with
@@ -230,14 +231,16 @@ TEST_CASE("OneSidedUnitCell: refresh resets a saturating pair and rewrites the d
                   {"refresh_forward", perfect},  {"refresh_update", refresh_update.to_json()}};
   auto tile = make_tile(1, 4, cell, no_management());
   AnalogTile& t = *tile;
-  // Elements: (g+, g-) = (0.9, 0.6) refresh (0.9 > 0.75, 0.6 > 0.25): g+ 0.3, g- 0;
-  // (0.5, 0.2) stays (0.5 < 0.75); (0.3, 0.8) refresh: g- 0.5, g+ 0;
-  // (0.2, 0.9) stays (0.2 < 0.25).
+  // Elements: (g+, g-) = (0.9, 0.6) refresh (0.9 > 0.75, 0.6 > 0.25): both
+  // reset to 0, then the difference 0.3 written onto g+ with aihwkit 1.1.0's
+  // sign (subtracted): g+ −0.3; (0.5, 0.2) stays (0.5 < 0.75); (0.3, 0.8)
+  // refresh: g- −0.5, g+ 0; (0.2, 0.9) stays (0.2 < 0.25). aihwkit 1.1.0
+  // (AnalogTile with this config) gives exactly these g+, g- and W.
   set_entry(t, "1_weights", {0.9f, 0.5f, 0.3f, 0.2f});
   set_entry(t, "0_weights", {0.6f, 0.2f, 0.8f, 0.9f});
   update_once(t, {0.f, 0.f, 0.f, 0.f}, {0.f}, 0.1f);
   const auto plus = values(t, "1_weights"), minus = values(t, "0_weights"), w = t.weight().to_vector();
-  const std::vector<float> e_plus{0.3f, 0.5f, 0.f, 0.2f}, e_minus{0.f, 0.2f, 0.5f, 0.9f};
+  const std::vector<float> e_plus{-0.3f, 0.5f, 0.f, 0.2f}, e_minus{0.f, 0.2f, -0.5f, 0.9f};
   for (int k = 0; k < 4; ++k) {
     CHECK(plus[k] == Approx(e_plus[k]).margin(1e-6));
     CHECK(minus[k] == Approx(e_minus[k]).margin(1e-6));
@@ -469,7 +472,13 @@ TEST_CASE("Compounds: state entries and a restored tile continues bit for bit", 
   Generator g(5, 0);
   const auto x1 = g.uniform({8, 4}).to_vector(), d1 = g.normal({8, 3}, 0., 1.).to_vector();
   const auto x2 = g.uniform({8, 4}).to_vector(), d2 = g.normal({8, 3}, 0., 1.).to_vector();
-  for (const json& c : {cell, vector_cell("SINGLE_RANDOM", 3)}) {
+  // A OneSidedUnitCell refreshed every sample (noisy AVERAGE_ABS_MAX reads, noisy resets).
+  const json one_sided{{"type", "OneSidedUnitCell"},
+                       {"unit_cell_devices", {json{{"type", "ConstantStepDevice"}, {"w_max", 0.05}}}},
+                       {"refresh_every", 1},
+                       {"units_in_mbatch", false},
+                       {"refresh_forward", {{"noise_management", "AVERAGE_ABS_MAX"}}}};
+  for (const json& c : {cell, vector_cell("SINGLE_RANDOM", 3), one_sided}) {
     auto a = make_tile(3, 4, c, UpdateParameters{});
     update_once(*a, x1, d1, 0.1f);
     update_once(*a, x2, d2, 0.1f);
@@ -485,6 +494,11 @@ TEST_CASE("Compounds: state entries and a restored tile continues bit for bit", 
     CHECK(restored->weight().to_vector() == a->weight().to_vector());
     CHECK(values(*restored, "0_weights") == values(*a, "0_weights"));
   }
+  // The one-sided cell did refresh (the restore above covers its reads and resets).
+  auto r = make_tile(3, 4, one_sided, UpdateParameters{});
+  update_once(*r, x1, d1, 0.1f);
+  CHECK(entry(*r, "refresh_count").item() > 0);
+  CHECK(values(*r, "read_nm_running")[0] > 0.f);
 }
 
 TEST_CASE("UnitCellRPUConfig: JSON round trip with aihwkit's names, errors that name the field",
@@ -543,6 +557,9 @@ TEST_CASE("UnitCellRPUConfig: JSON round trip with aihwkit's names, errors that 
   vbad = RPUConfig(UnitCellRPUConfig{}).to_json();
   vbad["device"]["first_update_idx"] = 2;
   fails_with(vbad, "UnitCellRPUConfig.device.first_update_idx");
+  json single = RPUConfig(SingleRPUConfig{}).to_json();
+  single["device"] = RPUConfig(c).to_json()["device"];
+  fails_with(single, "SingleRPUConfig.device = TransferCompound");
 }
 
 TEST_CASE("Every compound reduces the MSE of a small regression over 100 AnalogSGD steps", "[compound][optim]") {
@@ -602,8 +619,8 @@ TEST_CASE("Compound presets: aihwkit's names and values", "[compound][config]") 
     const auto& c = r.get<UnitCellRPUConfig>();
     CHECK(c.device["type"] == "TransferCompound");
     REQUIRE(c.device["unit_cell_devices"].size() == 2);
-    const nlohmann::json written = r.to_json();  // kept alive: a range over a temporary's member dangles
-    for (const auto& d : written["device"]["unit_cell_devices"]) {
+    const json full = r.to_json();
+    for (const auto& d : full["device"]["unit_cell_devices"]) {
       CHECK(d["type"] == "IdealizedPresetDevice");
       CHECK(d["dw_min"] == 0.0002);
       CHECK(d["w_max"] == 1.0);
@@ -641,7 +658,7 @@ TEST_CASE("Compound presets: aihwkit's names and values", "[compound][config]") 
     CHECK(v["unit_cell_devices"][0]["subtract_symmetry_point"] == false);
   }
   SECTION("every compound preset builds a layer") {
-    CHECK(compound_rpu_config_presets().size() == 24);
+    CHECK(compound_rpu_config_presets().size() == 32);
     for (const auto& name : compound_rpu_config_presets()) {
       INFO(name);
       const RPUConfig c = resolve_rpu_config(name);
@@ -649,6 +666,15 @@ TEST_CASE("Compound presets: aihwkit's names and values", "[compound][config]") 
       AnalogLinear layer(6, 5, true, c, g);
       CHECK(layer.analog_tile_class() == AnalogTileClass::Analog);
     }
+  }
+  SECTION("PCMPreset: a OneSidedUnitCell of PCM devices refreshed every mini-batch") {
+    const json d = resolve_rpu_config("PCMPreset").to_json()["device"];
+    CHECK(d["type"] == "OneSidedUnitCell");
+    CHECK(d["unit_cell_devices"][0]["type"] == "PCMPresetDevice");
+    CHECK(d["unit_cell_devices"][0]["w_min"] == 0.0);
+    CHECK(d["refresh_every"] == 1);
+    CHECK(d["refresh_forward"]["out_bound"] == 20.0);
+    CHECK(d["refresh_update"]["desired_bl"] == 31);
   }
   CHECK_THROWS_WITH(make_compound_rpu_config_preset("TikiTakaFooPreset"), Catch::Contains("TikiTakaReRamSBPreset"));
 }
@@ -688,5 +714,119 @@ TEST_CASE("A layer on compound cells saved mid-training continues bit for bit", 
       for (const auto& [n2, t2] : other)
         if (n2 == name) CHECK(t2.to_vector() == t.to_vector());
     }
+  }
+}
+
+TEST_CASE("MixedPrecisionCompound: digital rank update, whole steps onto the device", "[compound]") {
+  SECTION("known answer: chi collects lr·d·xᵀ, a transfer moves trunc(chi/g) steps") {
+    // g = dw_min = 0.01; two samples x = [1, 0.5], d = [0.37], lr 0.1: chi =
+    // [0.074, 0.037]. The transfer (before the third sample counts: it runs
+    // at the second sample, c = 1 = transfer_every·m_batch with m_batch 1 per
+    // call) pulses k = [7, 3] steps with MEAN_COUNT (exact counts) and keeps
+    // chi = [0.004, 0.007]. aihwkit 1.1.0 (DigitalRankUpdateRPUConfig, AnalogTile) gives the same W and chi.
+    UpdateParameters up;
+    up.pulse_type = PulseType::MeanCount;
+    const json cell{{"type", "MixedPrecisionCompound"}, {"device", exact_constant_step(0.01f)}};
+    auto tile = make_tile(1, 2, cell, up);
+    update_once(*tile, {1.f, 0.5f}, {0.37f}, 0.1f);
+    CHECK(tile->weight().to_vector() == std::vector<float>{0.f, 0.f});
+    update_once(*tile, {1.f, 0.5f}, {0.37f}, 0.1f);
+    const auto w = tile->weight().to_vector(), chi = values(*tile, "hidden_weights_chi");
+    CHECK(w[0] == Approx(-0.07).margin(1e-6));
+    CHECK(w[1] == Approx(-0.03).margin(1e-6));
+    CHECK(chi[0] == Approx(0.004).margin(1e-6));
+    CHECK(chi[1] == Approx(0.007).margin(1e-6));
+    CHECK(entry(*tile, "current_update_index").item() == 2);
+  }
+  SECTION("quantised x: deterministic rounding, and stochastic rounding is unbiased") {
+    json cell{{"type", "MixedPrecisionCompound"}, {"device", exact_constant_step(0.01f)}, {"transfer_every", 0},
+              {"n_x_bins", 4}, {"stoc_round_x", false}};
+    auto tile = make_tile(1, 3, cell, UpdateParameters{});
+    // width = max|x|/2 = 0.5: 1 -> 1.0, 0.3 -> 0.5, -0.6 -> -0.5.
+    update_once(*tile, {1.f, 0.3f, -0.6f}, {1.f}, 1.f);
+    CHECK(values(*tile, "hidden_weights_chi") == std::vector<float>{1.f, 0.5f, -0.5f});
+    cell["stoc_round_x"] = true;
+    auto t2 = make_tile(1, 2, cell, UpdateParameters{});
+    // 4000 samples: 0.3 rounds to 0.5 with probability 0.6, so chi/4000 has
+    // mean 0.3 and std 0.5·sqrt(0.24/4000) = 0.0039; 5σ = 0.02.
+    const int n = 4000;
+    std::vector<float> x, d(n, 1.f);
+    for (int k = 0; k < n; ++k) x.insert(x.end(), {1.f, 0.3f});
+    update_once(*t2, x, d, 1.f);
+    const auto chi = values(*t2, "hidden_weights_chi");
+    CHECK(chi[0] == Approx(n).margin(1e-3));
+    CHECK(chi[1] / n == Approx(0.3).margin(0.02));
+  }
+  SECTION("DigitalRankUpdateRPUConfig: JSON round trip, errors naming the field, MSE over 100 steps") {
+    DigitalRankUpdateRPUConfig c;
+    c.device["n_x_bins"] = 8;
+    const RPUConfig back = RPUConfig::from_json(RPUConfig(c).to_json());
+    CHECK(back.family() == "DigitalRankUpdateRPUConfig");
+    CHECK(back.to_json() == RPUConfig(c).to_json());
+    for (const char* field : {"transfer_every", "n_rows_per_transfer", "random_row", "granularity", "transfer_lr",
+                              "n_x_bins", "n_d_bins", "stoc_round_x", "stoc_round_d", "device"})
+      CHECK(back.to_json()["device"].contains(field));
+    json bad = RPUConfig(c).to_json();
+    bad["device"]["n_x_bins"] = -2;
+    CHECK_THROWS_WITH(RPUConfig::from_json(bad), Catch::Contains("DigitalRankUpdateRPUConfig.device.n_x_bins"));
+    bad = RPUConfig(c).to_json();
+    bad["device"] = {{"type", "VectorUnitCell"}, {"unit_cell_devices", {exact_constant_step(0.01f)}}};
+    CHECK_THROWS_WITH(RPUConfig::from_json(bad), Catch::Contains("DigitalRankUpdateRPUConfig.device"));
+    bad = RPUConfig(UnitCellRPUConfig{}).to_json();
+    bad["device"] = RPUConfig(c).to_json()["device"];
+    CHECK_THROWS_WITH(RPUConfig::from_json(bad), Catch::Contains("UnitCellRPUConfig.device"));
+
+    Generator g(21, 0);
+    DigitalRankUpdateRPUConfig rc;
+    rc.forward.is_perfect = true;
+    rc.backward.is_perfect = true;
+    auto layer = std::make_shared<AnalogLinear>(8, 4, true, RPUConfig(rc), g);
+    const Tensor teacher = g.normal({4, 8}, 0., 0.2);
+    AnalogSGD opt(layer->parameters(), layer->analog_tiles(), 0.1);
+    auto mse = [&](const Tensor& x) { return mse_loss(layer->forward(x), matmul(x, transpose(teacher, 0, 1))); };
+    const Tensor x_eval = g.uniform({256, 8});
+    double first = 0, last = 0;
+    {
+      NoGradGuard no_grad;
+      first = mse(x_eval).item();
+    }
+    for (int step = 0; step < 100; ++step) {
+      const Tensor x = g.uniform({16, 8});
+      opt.zero_grad();
+      Tensor loss = mse(x);
+      loss.backward();
+      opt.step();
+    }
+    {
+      NoGradGuard no_grad;
+      last = mse(x_eval).item();
+    }
+    INFO("MSE " << first << " -> " << last);
+    CHECK(last < 0.5 * first);
+  }
+}
+
+TEST_CASE("Compound presets: same bits for any thread count", "[compound][determinism]") {
+  Generator g(5, 0);
+  const Tensor x = g.uniform({32, 40}), d = g.normal({32, 24}, 0., 0.05);
+  for (const char* preset : {"TikiTakaReRamSBPreset", "ChoppedTTv2ReRamSBPreset", "ReRamSB4Preset", "PCMPreset",
+                             "MixedPrecisionReRamSBPreset"}) {
+    INFO(preset);
+    const RPUConfig c = resolve_rpu_config(preset);
+    std::vector<std::vector<float>> results;
+    for (int threads : {1, 2, 4}) {
+      cpu::set_num_threads(threads);
+      Generator gl(3, 0);
+      AnalogLinear layer(40, 24, false, c, gl);
+      AnalogTile& t = *layer.analog_tiles()[0];
+      for (int k = 0; k < 3; ++k) {
+        t.record_update(x, d);
+        t.apply_updates(0.05f);
+      }
+      results.push_back(t.weight().to_vector());
+    }
+    cpu::set_num_threads(0);
+    CHECK(results[0] == results[1]);
+    CHECK(results[0] == results[2]);
   }
 }

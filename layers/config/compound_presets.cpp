@@ -86,6 +86,12 @@ json ttv2(const Ttv2& t, bool chopped) {
           {"in_chop_prob", chopped ? t.chopped_in_chop_prob : 0.f}};
 }
 
+// aihwkit's MixedPrecision*Preset devices (MixedPrecisionPCMPreset, on a
+// OneSidedUnitCell, is not among them: aimc's MixedPrecisionCompound takes
+// pulsed devices only).
+const char* const kMixedPrecisionFamilies[] = {"ReRamES", "ReRamSB",   "Capacitor",   "EcRam",
+                                               "EcRamMO", "Idealized", "GokmenVlasov"};
+
 json vector_cell(const std::string& family, int n) {
   json devices = json::array();
   for (int k = 0; k < n; ++k) devices.push_back(family_device(family, false));
@@ -101,10 +107,12 @@ std::vector<std::string> compound_rpu_config_presets() {
   for (const char* f : kFamilies) names.push_back(std::string("TikiTaka") + f + "Preset");
   for (const Ttv2& t : kTtv2) names.push_back(std::string("TTv2") + t.family + "Preset");
   for (const Ttv2& t : kTtv2) names.push_back(std::string("ChoppedTTv2") + t.family + "Preset");
+  for (const char* f : kMixedPrecisionFamilies) names.push_back(std::string("MixedPrecision") + f + "Preset");
+  names.push_back("PCMPreset");
   return names;
 }
 
-UnitCellRPUConfig make_compound_rpu_config_preset(const std::string& name) {
+RPUConfig make_compound_rpu_config_preset(const std::string& name) {
   for (const char* family : kFamilies) {
     const std::string f = family;
     UnitCellRPUConfig c = preset_base();
@@ -122,6 +130,30 @@ UnitCellRPUConfig make_compound_rpu_config_preset(const std::string& name) {
     if (plain || name == std::string("ChoppedTTv2") + t.family + "Preset") {
       UnitCellRPUConfig c = preset_base();
       c.device = ttv2(t, !plain);
+      return c;
+    }
+  }
+  if (name == "PCMPreset") {
+    // UnitCellRPUConfig(device=PCMPresetUnitCell()): a OneSidedUnitCell of two
+    // PCMPresetDevices refreshed after every mini-batch, the refresh read with
+    // PresetIOParameters and written with PresetUpdateParameters(desired_bl=31).
+    UnitCellRPUConfig c = preset_base();
+    c.device = {{"type", "OneSidedUnitCell"},
+                {"unit_cell_devices", {json{{"type", "PCMPresetDevice"}}, json{{"type", "PCMPresetDevice"}}}},
+                {"refresh_every", 1},
+                {"units_in_mbatch", true},
+                {"refresh_forward", to_json(preset_io_parameters())},
+                {"refresh_update", preset_update_parameters().to_json()}};
+    return c;
+  }
+  for (const char* f : kMixedPrecisionFamilies) {
+    if (name == std::string("MixedPrecision") + f + "Preset") {
+      // DigitalRankUpdateRPUConfig(device=MixedPrecisionCompound(device=<preset device>)).
+      DigitalRankUpdateRPUConfig c;
+      c.forward = preset_io_parameters();
+      c.backward = preset_io_parameters();
+      c.update = preset_update_parameters();
+      c.device = {{"type", "MixedPrecisionCompound"}, {"device", family_device(f, false)}};
       return c;
     }
   }

@@ -1,7 +1,9 @@
 // aihwkit's presets of compound cells (simulator/presets/configs.py): the
 // UnitCellRPUConfig presets *2Preset / *4Preset (VectorUnitCell),
 // TikiTaka*Preset (TransferCompound), TTv2*Preset and ChoppedTTv2*Preset
-// (ChoppedTransferCompound; those with desired_bl 31), made of the preset devices
+// (ChoppedTransferCompound; those with desired_bl 31), and the
+// DigitalRankUpdateRPUConfig presets MixedPrecision*Preset, and PCMPreset
+// (OneSidedUnitCell with refresh), made of the preset devices
 // ({"type": "ReRamSBPresetDevice"}, ...).
 #pragma once
 
@@ -16,6 +18,6 @@ namespace aimc {
 
 // The compound presets' names and configs; ConfigError listing them.
 std::vector<std::string> compound_rpu_config_presets();
-UnitCellRPUConfig make_compound_rpu_config_preset(const std::string& name);
+RPUConfig make_compound_rpu_config_preset(const std::string& name);
 
 }  // namespace aimc

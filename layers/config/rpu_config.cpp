@@ -264,7 +264,15 @@ Family pulsed_from_json(const nlohmann::json& j, const std::string& where) {
 
 }  // namespace
 
-void SingleRPUConfig::validate(const std::string& where) const { validate_pulsed(*this, where); }
+void SingleRPUConfig::validate(const std::string& where) const {
+  validate_pulsed(*this, where);
+  const auto model = make_device_model(device, where + ".device");
+  if (std::dynamic_pointer_cast<const CompoundDeviceModel>(model) ||
+      std::dynamic_pointer_cast<const DigitalRankUpdateDeviceModel>(model))
+    config::RangeCheck(where).fail("device", model->type(),
+                                   "a single device (unit cells need UnitCellRPUConfig, "
+                                   "MixedPrecisionCompound DigitalRankUpdateRPUConfig)");
+}
 nlohmann::json SingleRPUConfig::to_json() const { return pulsed_to_json(*this); }
 SingleRPUConfig SingleRPUConfig::from_json(const nlohmann::json& j, const std::string& where) {
   return pulsed_from_json<SingleRPUConfig>(j, where);
@@ -281,11 +289,22 @@ UnitCellRPUConfig UnitCellRPUConfig::from_json(const nlohmann::json& j, const st
   return pulsed_from_json<UnitCellRPUConfig>(j, where);
 }
 
+void DigitalRankUpdateRPUConfig::validate(const std::string& where) const {
+  validate_pulsed(*this, where);
+  if (!std::dynamic_pointer_cast<const DigitalRankUpdateDeviceModel>(make_device_model(device, where + ".device")))
+    config::RangeCheck(where).fail("device", device.value("type", std::string("?")),
+                                   "a digital rank-update cell (MixedPrecisionCompound)");
+}
+nlohmann::json DigitalRankUpdateRPUConfig::to_json() const { return pulsed_to_json(*this); }
+DigitalRankUpdateRPUConfig DigitalRankUpdateRPUConfig::from_json(const nlohmann::json& j, const std::string& where) {
+  return pulsed_from_json<DigitalRankUpdateRPUConfig>(j, where);
+}
+
 // ---- RPUConfig ----
 
 std::vector<std::string> rpu_config_families() {
   return {FloatingPointRPUConfig::kFamily, InferenceRPUConfig::kFamily, TorchInferenceRPUConfig::kFamily,
-          SingleRPUConfig::kFamily, UnitCellRPUConfig::kFamily};
+          SingleRPUConfig::kFamily, UnitCellRPUConfig::kFamily, DigitalRankUpdateRPUConfig::kFamily};
 }
 
 namespace {
@@ -346,6 +365,7 @@ RPUConfig RPUConfig::from_json(const nlohmann::json& j) {
   if (family == TorchInferenceRPUConfig::kFamily) return TorchInferenceRPUConfig::from_json(j);
   if (family == SingleRPUConfig::kFamily) return SingleRPUConfig::from_json(j);
   if (family == UnitCellRPUConfig::kFamily) return UnitCellRPUConfig::from_json(j);
+  if (family == DigitalRankUpdateRPUConfig::kFamily) return DigitalRankUpdateRPUConfig::from_json(j);
   throw ConfigError("RPUConfig.family: unknown family \"" + family + "\"; allowed: " +
                     family_list());
 }
@@ -356,6 +376,7 @@ RPUConfig RPUConfig::from_family(const std::string& family) {
   if (family == TorchInferenceRPUConfig::kFamily) return TorchInferenceRPUConfig{};
   if (family == SingleRPUConfig::kFamily) return SingleRPUConfig{};
   if (family == UnitCellRPUConfig::kFamily) return UnitCellRPUConfig{};
+  if (family == DigitalRankUpdateRPUConfig::kFamily) return DigitalRankUpdateRPUConfig{};
   throw ConfigError("RPUConfig: unknown family \"" + family + "\"; allowed: " + family_list());
 }
 

@@ -177,8 +177,35 @@ struct UnitCellRPUConfig {
   static UnitCellRPUConfig from_json(const nlohmann::json& j, const std::string& where = kFamily);
 };
 
+// aihwkit's DigitalRankUpdateRPUConfig: the rank update is computed
+// digitally and moved onto the analog devices in whole steps
+// (MixedPrecisionCompound). aihwkit's default device (the abstract
+// DigitalRankUpdateCell) cannot build a tile; aimc's default is a
+// MixedPrecisionCompound on a ConstantStepDevice.
+struct DigitalRankUpdateRPUConfig {
+  static constexpr const char* kFamily = "DigitalRankUpdateRPUConfig";
+  static constexpr AnalogTileClass kTileClass = AnalogTileClass::Analog;
+
+  nlohmann::json device =
+      nlohmann::json{{"type", "MixedPrecisionCompound"}, {"device", {{"type", "ConstantStepDevice"}}}};
+  IOParameters forward;
+  IOParameters backward;
+  UpdateParameters update;
+  // aihwkit's tile_array_class: "TileModuleArray" maps a layer larger than
+  // mapping.max_input_size / max_output_size onto a grid of tiles; "" (JSON
+  // null) keeps every layer on one tile of its full size.
+  std::string tile_array_class = "TileModuleArray";
+  MappingParameter mapping;
+  PrePostProcessingParameter pre_post;
+
+  // Also checks that device is a digital rank-update cell.
+  void validate(const std::string& where = kFamily) const;
+  nlohmann::json to_json() const;
+  static DigitalRankUpdateRPUConfig from_json(const nlohmann::json& j, const std::string& where = kFamily);
+};
+
 using RPUConfigVariant = std::variant<FloatingPointRPUConfig, InferenceRPUConfig, TorchInferenceRPUConfig,
-                                      SingleRPUConfig, UnitCellRPUConfig>;
+                                      SingleRPUConfig, UnitCellRPUConfig, DigitalRankUpdateRPUConfig>;
 
 // One configuration of any family. JSON: the family's fields plus
 // "family": "InferenceRPUConfig" (required when reading).
@@ -191,6 +218,7 @@ struct RPUConfig {
   RPUConfig(TorchInferenceRPUConfig c) : config(std::move(c)) {}  // NOLINT
   RPUConfig(SingleRPUConfig c) : config(std::move(c)) {}          // NOLINT
   RPUConfig(UnitCellRPUConfig c) : config(std::move(c)) {}        // NOLINT
+  RPUConfig(DigitalRankUpdateRPUConfig c) : config(std::move(c)) {}  // NOLINT
 
   // The family name ("InferenceRPUConfig", ...).
   std::string family() const;
@@ -224,7 +252,7 @@ struct RPUConfig {
 };
 
 // {"FloatingPointRPUConfig", "InferenceRPUConfig", "TorchInferenceRPUConfig", "SingleRPUConfig",
-//  "UnitCellRPUConfig"}.
+//  "UnitCellRPUConfig", "DigitalRankUpdateRPUConfig"}.
 std::vector<std::string> rpu_config_families();
 
 }  // namespace aimc

@@ -26,7 +26,8 @@ devices::Registry<DeviceModelFactory>& registry() {
         {"OneSidedUnitCell", make_one_sided_unit_cell},
         {"TransferCompound", make_transfer_compound},
         {"BufferedTransferCompound", make_buffered_transfer_compound},
-        {"ChoppedTransferCompound", make_chopped_transfer_compound}};
+        {"ChoppedTransferCompound", make_chopped_transfer_compound},
+        {"MixedPrecisionCompound", make_mixed_precision_compound}};
     for (const PresetDeviceType& t : preset_device_types()) types.emplace_back(t.name, t.make);
     return types;
   }());

@@ -93,6 +93,7 @@ constexpr std::uint64_t kReadLinesOffset = 1ull << 40;
 AnalogReader::AnalogReader(const TileDeviceContext& ctx, const IOParameters& io)
     : io_(io), streams_(ctx), out_(ctx.out_size), in_(ctx.in_size) {
   counter_ = add_counter(ctx, "read_counter");
+  nm_running_ = ctx.state->add(ctx.prefix + "read_nm_running", Tensor::full({1}, -1.f));
   draw_lines(ctx.seed);
 }
 
@@ -105,13 +106,13 @@ void AnalogReader::read(const float* w, const float* v, std::int64_t n, float* y
   lines.slope_gain = slope_gain_;
   std::int64_t& counter = value(counter_);
   const cpu::AnalogRandom random{seed, streams_.stream(analog::TileStream::TransferRead), std::uint64_t(counter)};
-  const auto stats = cpu::analog_mvm_forward(io_, w, out_, in_, v, n, y, lines, random, &nm_running_);
+  const auto stats = cpu::analog_mvm_forward(io_, w, out_, in_, v, n, y, lines, random, nm_running_.data<float>());
   counter += std::int64_t(stats.blocks);
 }
 
 void AnalogReader::reseed(std::uint64_t seed) {
   value(counter_) = 0;
-  nm_running_ = -1.f;
+  nm_running_.data<float>()[0] = -1.f;
   draw_lines(seed);
 }
 

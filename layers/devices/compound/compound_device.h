@@ -10,6 +10,7 @@
 //   transfer_compound.cpp    TransferCompound (Tiki-Taka)
 //   buffered_transfer_compound.cpp  BufferedTransferCompound (TTv2)
 //   chopped_transfer_compound.cpp   ChoppedTransferCompound (TTv3 / c-TTv2)
+//   mixed_precision_compound.cpp    MixedPrecisionCompound (digital rank update, DigitalRankUpdateRPUConfig)
 //
 // State entries: sub-device k's weights are "<k>_weights" and its hidden
 // parameters "<k>_max_bound", ... (TileDeviceContext::prefix "<k>_"); its
@@ -32,6 +33,8 @@ namespace aimc {
 
 // A compound device type (UnitCellRPUConfig's device must be one).
 class CompoundDeviceModel : public DeviceModel {};
+// A device with a digital rank update (DigitalRankUpdateRPUConfig's device must be one).
+class DigitalRankUpdateDeviceModel : public DeviceModel {};
 
 namespace compound {
 
@@ -88,7 +91,8 @@ struct Streams {
 
 // Analog reads of a sub-device's weights (transfers, refreshes): forward
 // passes with `io` (kernels/cpu/analog_mvm.h) drawing from the tile's
-// TransferRead stream at the state counter "<prefix>read_counter"; the
+// TransferRead stream at the state counter "<prefix>read_counter" (its
+// AVERAGE_ABS_MAX running value is "<prefix>read_nm_running"); the
 // per-output-line values of the read are drawn per chip from block 2^40 of
 // that stream (again when a loaded state carries another seed).
 class AnalogReader {
@@ -106,7 +110,7 @@ class AnalogReader {
   Tensor counter_;
   std::vector<float> nonlinearity_, noise_, v_offset_;
   float slope_gain_ = 1.f;
-  float nm_running_ = -1.f;       // AVERAGE_ABS_MAX running value (not saved)
+  Tensor nm_running_;             // AVERAGE_ABS_MAX running value (< 0: unset), a state entry
   std::uint64_t lines_seed_ = 0;  // the seed the line values were drawn with
 };
 
@@ -117,6 +121,7 @@ std::shared_ptr<const DeviceModel> make_vector_unit_cell(const nlohmann::json& j
 std::shared_ptr<const DeviceModel> make_reference_unit_cell(const nlohmann::json& j, const std::string& where);
 std::shared_ptr<const DeviceModel> make_one_sided_unit_cell(const nlohmann::json& j, const std::string& where);
 std::shared_ptr<const DeviceModel> make_transfer_compound(const nlohmann::json& j, const std::string& where);
+std::shared_ptr<const DeviceModel> make_mixed_precision_compound(const nlohmann::json& j, const std::string& where);
 std::shared_ptr<const DeviceModel> make_buffered_transfer_compound(const nlohmann::json& j, const std::string& where);
 std::shared_ptr<const DeviceModel> make_chopped_transfer_compound(const nlohmann::json& j, const std::string& where);
 

@@ -10,8 +10,11 @@
 //   w⁺ > w⁻ ? (w⁺/w_max > upper && w⁻/w_max > lower) : (w⁺/w_max > lower && w⁻/w_max > upper)
 // (upper, lower = refresh_upper_thres, refresh_lower_thres). Both devices of
 // a refreshed element are reset (reset_bias + reset_std·ξ) and the
-// difference is written back with a pulsed update (refresh_update): onto g⁺
-// when w⁺ > w⁻, else onto g⁻.
+// difference is written with a pulsed update (refresh_update) onto g⁺ when
+// w⁺ > w⁻, else onto g⁻ — as aihwkit 1.1.0 does it: it asks for lr −1 to
+// add the difference, but its pulse updater uses |lr|, so the difference is
+// subtracted (measured: a pair (0.9, 0.6) with bounds ±1 becomes (−0.3, 0)).
+// With devices bounded below at 0 (PCM) a refreshed pair is simply reset.
 // Setting the weights gives g⁺ = max(W, 0), g⁻ = max(−W, 0).
 // Not implemented (ConfigError): copy_inverted = true.
 #include <algorithm>
@@ -144,7 +147,7 @@ class OneSidedTileDevice : public TileDevice {
     const float w_max = model_->w_max();
     const float upper = p_.refresh_upper_thres, lower = p_.refresh_lower_thres;
     std::vector<std::int64_t> elements;
-    // Rewrite rows (one per column with a refreshed element): x one-hot, d = −difference.
+    // Rewrite rows (one per column with a refreshed element): x one-hot, d = the difference.
     std::vector<std::int64_t> columns;
     std::vector<float> d_plus, d_minus;
     for (std::int64_t j = 0; j < in_; ++j) {
@@ -158,9 +161,9 @@ class OneSidedTileDevice : public TileDevice {
         any = true;
         elements.push_back(i * in_ + j);
         if (wp > wm)
-          dp[std::size_t(i)] = -(wp - wm);
+          dp[std::size_t(i)] = wp - wm;
         else
-          dm[std::size_t(i)] = -(wm - wp);
+          dm[std::size_t(i)] = wm - wp;
       }
       if (!any) continue;
       columns.push_back(j);
@@ -174,7 +177,7 @@ class OneSidedTileDevice : public TileDevice {
     const auto rows = std::int64_t(columns.size());
     std::vector<float> x(std::size_t(rows * in_), 0.f);
     for (std::int64_t r = 0; r < rows; ++r) x[std::size_t(r * in_ + columns[std::size_t(r)])] = 1.f;
-    // aihwkit writes with lr −1 and d = +difference; the same update as lr 1 and −difference.
+    // aihwkit's lr −1 acts as |lr| = 1 (see the top of the file): W −= difference.
     subs_.device(kPlus).update_with({&refresh_update_, analog::PulseDirections::Both}, x.data(), d_plus.data(), rows,
                                     1.f, subs_.weights(kPlus), seed);
     subs_.device(kMinus).update_with({&refresh_update_, analog::PulseDirections::Both}, x.data(), d_minus.data(),

@@ -6,6 +6,9 @@
 //   SINGLE_SEQUENTIAL idx ← (idx + 1) mod n before each sample, so the
 //                     first sample goes to first_update_idx + 1
 //   SINGLE_RANDOM     idx = floor(U·n) for each sample
+// Each device converts lr·d·xᵀ to pulses with its own weight granularity
+// (aihwkit uses the mean over the devices: the same for devices of one kind,
+// as in every preset).
 // Setting the weights gives every device W_k = W (SINGLE_FIXED: only the
 // fixed one), each clipped to its bounds, and W is recomputed.
 // ReferenceUnitCell (reference_unit_cell.cpp) is this cell with other defaults.
