@@ -1,4 +1,4 @@
-// Compound devices (aihwkit's unit cells, REFERENCE.md section 6): one tile
+// Compound devices (aihwkit's unit cells): one tile
 // weight made of several sub-devices k = 0..n−1, each a device of its own
 // (layers/devices/tile_device.h) with its own weights W_k and hidden
 // parameters. The tile's visible weight is their combination
