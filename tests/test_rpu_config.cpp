@@ -529,3 +529,34 @@ TEST_CASE("TorchInferenceRPUConfig: fields that aihwkit-lightning lacks are reje
   CHECK(j["modifier"].size() == 4);
   CHECK(RPUConfig::from_json(j).to_json() == j);
 }
+
+TEST_CASE("each family says what its tiles are (tile_recipe)") {
+  for (const std::string& family : rpu_config_families()) {
+    INFO(family);
+    const RPUConfig c = RPUConfig::from_family(family);
+    const TileRecipe r = c.tile_recipe();
+    CHECK(std::string(r.family) == family);
+    CHECK(r.tile_class == c.tile_class());
+    // Pulsed tiles carry a device, inference tiles a device model, lightning its forward.
+    CHECK(r.device.has_value() == (r.tile_class == AnalogTileClass::Analog));
+    CHECK(r.noise_model.has_value() == (family == "InferenceRPUConfig"));
+    CHECK((r.lightning != nullptr) == (family == "TorchInferenceRPUConfig"));
+    // Exact MVMs where the tiles only store weights.
+    if (family == "FloatingPointRPUConfig" || family == "TorchInferenceRPUConfig") {
+      CHECK(r.forward.is_perfect);
+      CHECK(r.backward.is_perfect);
+    }
+  }
+  SingleRPUConfig s;
+  s.update.desired_bl = 7;
+  s.forward.out_noise = 0.5f;
+  const TileRecipe r = RPUConfig(s).tile_recipe();  // copies: outlives the temporary config
+  CHECK(r.update.desired_bl == 7);
+  CHECK(r.forward.out_noise == 0.5f);
+  CHECK((*r.device)["type"] == "ConstantStepDevice");
+  InferenceRPUConfig i;
+  i.clip.type = WeightClipType::FixedValue;
+  i.clip.fixed_value = 0.3f;
+  CHECK(RPUConfig(i).tile_recipe().clip.fixed_value == 0.3f);
+  CHECK(RPUConfig(i).tile_recipe().backward.is_perfect);  // aihwkit's InferenceRPUConfig backward
+}

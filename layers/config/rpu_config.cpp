@@ -127,6 +127,14 @@ FloatingPointRPUConfig FloatingPointRPUConfig::from_json(const nlohmann::json& j
   return c;
 }
 
+TileRecipe FloatingPointRPUConfig::tile_recipe() const {
+  TileRecipe r;
+  r.family = kFamily;
+  r.tile_class = kTileClass;
+  r.forward = r.backward = perfect_io_parameters();  // exact digital tiles
+  return r;
+}
+
 // ---- InferenceRPUConfig ----
 
 IOParameters perfect_io_parameters() {
@@ -187,6 +195,21 @@ InferenceRPUConfig InferenceRPUConfig::from_json(const nlohmann::json& j,
   return c;
 }
 
+TileRecipe InferenceRPUConfig::tile_recipe() const {
+  TileRecipe r;
+  r.family = kFamily;
+  r.tile_class = kTileClass;
+  r.forward = forward;
+  r.backward = backward;
+  r.clip = clip;
+  r.modifier = modifier;
+  r.remap = remap;
+  r.noise_model = noise_model;
+  r.drift_compensation = drift_compensation;
+  r.reconvert_weights_before_drift = reconvert_weights_before_drift;
+  return r;
+}
+
 // ---- TorchInferenceRPUConfig ----
 
 void TorchInferenceRPUConfig::validate(const std::string& where) const {
@@ -220,6 +243,17 @@ TorchInferenceRPUConfig TorchInferenceRPUConfig::from_json(const nlohmann::json&
   r.finish();
   c.validate(where);
   return c;
+}
+
+TileRecipe TorchInferenceRPUConfig::tile_recipe() const {
+  TileRecipe r;
+  r.family = kFamily;
+  r.tile_class = kTileClass;
+  r.forward = r.backward = perfect_io_parameters();  // the tiles only store the weights
+  r.clip = clip;
+  r.modifier = modifier;
+  r.lightning = std::make_shared<const TorchInferenceRPUConfig>(*this);
+  return r;
 }
 
 // ---- SingleRPUConfig and UnitCellRPUConfig (pulsed tiles) ----
@@ -262,7 +296,24 @@ Family pulsed_from_json(const nlohmann::json& j, const std::string& where) {
   return c;
 }
 
+// Pulsed tiles: the device on every weight and its update.
+template <class Family>
+TileRecipe pulsed_recipe(const Family& c) {
+  TileRecipe r;
+  r.family = Family::kFamily;
+  r.tile_class = Family::kTileClass;
+  r.forward = c.forward;
+  r.backward = c.backward;
+  r.device = c.device;
+  r.update = c.update;
+  return r;
+}
+
 }  // namespace
+
+TileRecipe SingleRPUConfig::tile_recipe() const { return pulsed_recipe(*this); }
+TileRecipe UnitCellRPUConfig::tile_recipe() const { return pulsed_recipe(*this); }
+TileRecipe DigitalRankUpdateRPUConfig::tile_recipe() const { return pulsed_recipe(*this); }
 
 void SingleRPUConfig::validate(const std::string& where) const {
   validate_pulsed(*this, where);
@@ -320,6 +371,10 @@ std::string family_list() {
 std::string RPUConfig::family() const {
   return std::visit([](const auto& c) { return std::string(std::decay_t<decltype(c)>::kFamily); },
                     config);
+}
+
+TileRecipe RPUConfig::tile_recipe() const {
+  return std::visit([](const auto& c) { return c.tile_recipe(); }, config);
 }
 
 AnalogTileClass RPUConfig::tile_class() const {

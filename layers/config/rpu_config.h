@@ -10,6 +10,8 @@
 // Presets and resolve_rpu_config are in layers/config/presets.h.
 #pragma once
 
+#include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -40,6 +42,33 @@ enum class AnalogTileClass { FloatingPoint, Inference, Analog };
 // "TILE_CLASS_FLOATING_POINT", "TILE_CLASS_INFERENCE", "TILE_CLASS_ANALOG".
 const char* to_string(AnalogTileClass tile_class);
 
+struct TorchInferenceRPUConfig;
+
+// What a family's tiles are, as AnalogCore builds them: each family fills
+// its own recipe (tile_recipe()), so the code that builds tiles never asks
+// which family it holds. The recipe holds copies: it outlives its config.
+struct TileRecipe {
+  const char* family = "";
+  AnalogTileClass tile_class = AnalogTileClass::FloatingPoint;
+  // The tiles' forward and backward MVMs (exact for digital tiles and for
+  // lightning tiles, which only store the weights).
+  IOParameters forward, backward;
+  // Hardware-aware training's weight transforms (type NONE where the family has none).
+  WeightClipParameter clip;
+  WeightModifierParameter modifier;
+  WeightRemapParameter remap;
+  // TILE_CLASS_INFERENCE with programmable devices (InferenceRPUConfig): the
+  // inference device model and the drift compensation (null: none).
+  std::optional<nlohmann::json> noise_model;
+  nlohmann::json drift_compensation;
+  bool reconvert_weights_before_drift = false;
+  // The lightning-style forward replaces the tiles' MVM (TorchInferenceRPUConfig).
+  std::shared_ptr<const TorchInferenceRPUConfig> lightning;
+  // TILE_CLASS_ANALOG: the device model of every weight and its pulses.
+  std::optional<nlohmann::json> device;
+  UpdateParameters update;
+};
+
 struct FloatingPointRPUConfig {
   static constexpr const char* kFamily = "FloatingPointRPUConfig";
   static constexpr AnalogTileClass kTileClass = AnalogTileClass::FloatingPoint;
@@ -51,6 +80,7 @@ struct FloatingPointRPUConfig {
   MappingParameter mapping;
   PrePostProcessingParameter pre_post;
 
+  TileRecipe tile_recipe() const;
   void validate(const std::string& where = kFamily) const;
   nlohmann::json to_json() const;
   static FloatingPointRPUConfig from_json(const nlohmann::json& j,
@@ -90,6 +120,7 @@ struct InferenceRPUConfig {
   // Also checks: noise_model / drift_compensation shapes; input range enabled
   // => forward.inp_bound == 1; manage_output_clipping => forward noise and
   // bound management NONE and not is_perfect.
+  TileRecipe tile_recipe() const;
   void validate(const std::string& where = kFamily) const;
   nlohmann::json to_json() const;
   static InferenceRPUConfig from_json(const nlohmann::json& j,
@@ -119,6 +150,7 @@ struct TorchInferenceRPUConfig {
   MappingParameter mapping = lightning_mapping_defaults();
   PrePostProcessingParameter pre_post;
 
+  TileRecipe tile_recipe() const;
   void validate(const std::string& where = kFamily) const;
   nlohmann::json to_json() const;
   static TorchInferenceRPUConfig from_json(const nlohmann::json& j,
@@ -144,6 +176,7 @@ struct SingleRPUConfig {
   MappingParameter mapping;
   PrePostProcessingParameter pre_post;
 
+  TileRecipe tile_recipe() const;
   void validate(const std::string& where = kFamily) const;
   nlohmann::json to_json() const;
   static SingleRPUConfig from_json(const nlohmann::json& j, const std::string& where = kFamily);
@@ -172,6 +205,7 @@ struct UnitCellRPUConfig {
   PrePostProcessingParameter pre_post;
 
   // Also checks that device is a compound (a unit cell).
+  TileRecipe tile_recipe() const;
   void validate(const std::string& where = kFamily) const;
   nlohmann::json to_json() const;
   static UnitCellRPUConfig from_json(const nlohmann::json& j, const std::string& where = kFamily);
@@ -199,6 +233,7 @@ struct DigitalRankUpdateRPUConfig {
   PrePostProcessingParameter pre_post;
 
   // Also checks that device is a digital rank-update cell.
+  TileRecipe tile_recipe() const;
   void validate(const std::string& where = kFamily) const;
   nlohmann::json to_json() const;
   static DigitalRankUpdateRPUConfig from_json(const nlohmann::json& j, const std::string& where = kFamily);
@@ -224,6 +259,8 @@ struct RPUConfig {
   std::string family() const;
   // What the family's tiles are.
   AnalogTileClass tile_class() const;
+  // How its tiles are built (each family's tile_recipe()).
+  TileRecipe tile_recipe() const;
   template <class T>
   bool holds() const {
     return std::holds_alternative<T>(config);

@@ -9,7 +9,6 @@
 #include <cmath>
 #include <iostream>
 #include <mutex>
-#include <optional>
 #include <sstream>
 
 #include "engine/autograd.h"
@@ -21,26 +20,6 @@ namespace aimc {
 namespace {
 
 Tensor ones_or_rows(std::int64_t rows, bool per_row) { return Tensor::ones({per_row ? rows : 1}); }
-
-// What the pulsed families (SingleRPUConfig, UnitCellRPUConfig) share.
-struct PulsedFamily {
-  const char* family;
-  const nlohmann::json& device;
-  const IOParameters &forward, &backward;
-  const UpdateParameters& update;
-};
-
-std::optional<PulsedFamily> pulsed_family(const RPUConfig& c) {
-  return std::visit(
-      [](const auto& f) -> std::optional<PulsedFamily> {
-        using F = std::decay_t<decltype(f)>;
-        if constexpr (F::kTileClass == AnalogTileClass::Analog)
-          return PulsedFamily{F::kFamily, f.device, f.forward, f.backward, f.update};
-        else
-          return std::nullopt;
-      },
-      c.config);
-}
 
 }  // namespace
 
@@ -61,8 +40,9 @@ std::pair<int, int> tile_size_limits(const RPUConfig& c) {
 
 std::pair<IOParameters, IOParameters> tile_io_parameters(const RPUConfig& rpu_config, bool with_core_periphery) {
   rpu_config.validate();
-  if (rpu_config.holds<TorchInferenceRPUConfig>() && !with_core_periphery)
-    throw ConfigError("TorchInferenceRPUConfig (lightning-style forward) needs an AnalogCore; this layer supports "
+  const TileRecipe r = rpu_config.tile_recipe();
+  if (r.lightning && !with_core_periphery)
+    throw ConfigError(std::string(r.family) + " (lightning-style forward) needs an AnalogCore; this layer supports "
                       "InferenceRPUConfig and FloatingPointRPUConfig");
   const MappingParameter& m = rpu_mapping(rpu_config);
   const InputRangeParameter& ir = rpu_pre_post(rpu_config).input_range;
@@ -74,35 +54,25 @@ std::pair<IOParameters, IOParameters> tile_io_parameters(const RPUConfig& rpu_co
   if (!with_core_periphery && (m.weight_scaling_omega > 0 || m.learn_out_scaling || ir.enable))
     throw ConfigError("mapping.weight_scaling_omega / learn_out_scaling and pre_post.input_range.enable are "
                       "not implemented for this layer yet (use 0 / false / false)");
-  if (rpu_config.holds<TorchInferenceRPUConfig>()) {
-    check_lightning_config(rpu_config.get<TorchInferenceRPUConfig>());
+  if (r.lightning) {
+    check_lightning_config(*r.lightning);
     if (m.weight_scaling_omega > 0 || m.learn_out_scaling)
-      throw ConfigError("TorchInferenceRPUConfig: mapping.weight_scaling_omega / learn_out_scaling are not part of "
-                        "the lightning-style forward (use 0 / false)");
+      throw ConfigError(std::string(r.family) + ": mapping.weight_scaling_omega / learn_out_scaling are not part "
+                        "of the lightning-style forward (use 0 / false)");
   }
-  if (const auto pulsed = pulsed_family(rpu_config)) {
+  if (r.device && (m.weight_scaling_omega > 0 || m.learn_out_scaling || ir.enable))
     // Pulsed tiles: the update reaches the devices as x and d of the tile
     // itself; the digital scales around the tile would change that d.
-    if (m.weight_scaling_omega > 0 || m.learn_out_scaling || ir.enable)
-      throw ConfigError(std::string(pulsed->family) +
-                        ": mapping.weight_scaling_omega / learn_out_scaling and "
-                        "pre_post.input_range.enable are not implemented for pulsed tiles yet (use 0 / false / false)");
-    return {pulsed->forward, pulsed->backward};
-  }
-  if (!rpu_config.holds<InferenceRPUConfig>()) {
-    // Exact tiles (FloatingPoint); lightning tiles only store the weights.
-    IOParameters exact;
-    exact.is_perfect = true;
-    return {exact, exact};
-  }
-  const auto& c = rpu_config.get<InferenceRPUConfig>();
-  if (c.modifier.per_batch_sample)
+    throw ConfigError(std::string(r.family) +
+                      ": mapping.weight_scaling_omega / learn_out_scaling and pre_post.input_range.enable are not "
+                      "implemented for pulsed tiles yet (use 0 / false / false)");
+  if (!r.lightning && r.modifier.per_batch_sample)
     throw ConfigError("modifier.per_batch_sample = true is not implemented yet (one weight-noise sample per "
                       "mini-batch and tile; use false)");
-  if (!with_core_periphery && (c.modifier.type != WeightModifierType::None || c.clip.type != WeightClipType::None ||
-                               c.remap.type != WeightRemapType::None))
+  if (!with_core_periphery && (r.modifier.type != WeightModifierType::None || r.clip.type != WeightClipType::None ||
+                               r.remap.type != WeightRemapType::None))
     throw ConfigError("weight clip / modifier / remap are not implemented for this layer (use type NONE)");
-  return {c.forward, c.backward};
+  return {r.forward, r.backward};
 }
 
 namespace {
@@ -118,17 +88,20 @@ AnalogCore::AnalogCore(const TileGrid& grid, const RPUConfig& rpu_config, std::u
     : tiles_(make_tile_array(grid, rpu_config, seed, first_tile_id)),
       mapping_(rpu_mapping(rpu_config)),
       input_range_param_(rpu_pre_post(rpu_config).input_range) {
-  if (rpu_config.holds<TorchInferenceRPUConfig>()) {
+  const TileRecipe recipe = rpu_config.tile_recipe();
+  clip_ = recipe.clip;
+  modifier_ = recipe.modifier;
+  remap_ = recipe.remap;
+  if (recipe.lightning) {
     lightning_ = true;
-    lightning_config_ = rpu_config.get<TorchInferenceRPUConfig>();
+    lightning_config_ = *recipe.lightning;
     // Warned once per process (every layer and every checkpoint load would repeat it).
     std::ostringstream warning;
     if (lightning_disable_modifier_during_test(lightning_config_, warning)) {
       static std::once_flag once;
       std::call_once(once, [&] { std::cerr << warning.str(); });
     }
-    clip_ = lightning_config_.clip;
-    modifier_ = lightning_config_.modifier;
+    modifier_ = lightning_config_.modifier;  // enable_during_test may have been turned off above
     if (input_range_param_.enable) {
       for (std::int64_t c = 0; c < tiles_.columns(); ++c) {
         input_ranges_.push_back(Tensor::full({1}, input_range_param_.init_value));
@@ -150,21 +123,17 @@ AnalogCore::AnalogCore(const TileGrid& grid, const RPUConfig& rpu_config, std::u
     }
     input_range_update_idx_ = Tensor::zeros({tiles_.grid().tiles()});
   }
-  if (rpu_config.holds<InferenceRPUConfig>()) {
-    const auto& c = rpu_config.get<InferenceRPUConfig>();
-    clip_ = c.clip;
-    modifier_ = c.modifier;
-    remap_ = c.remap;
-    std::shared_ptr<const NoiseModel> model = make_noise_model(c.noise_model, "InferenceRPUConfig.noise_model");
+  if (recipe.noise_model) {
+    const std::string family = recipe.family;
+    std::shared_ptr<const NoiseModel> model = make_noise_model(*recipe.noise_model, family + ".noise_model");
     std::shared_ptr<const DriftCompensation> compensation =
-        make_drift_compensation(c.drift_compensation, "InferenceRPUConfig.drift_compensation");
+        make_drift_compensation(recipe.drift_compensation, family + ".drift_compensation");
     for (AnalogTile* t : tiles_.tiles())
-      t->set_inference_devices(model, compensation, c.reconvert_weights_before_drift);
+      t->set_inference_devices(model, compensation, recipe.reconvert_weights_before_drift);
   }
-  if (const auto pulsed = pulsed_family(rpu_config)) {
-    std::shared_ptr<const DeviceModel> device =
-        make_device_model(pulsed->device, std::string(pulsed->family) + ".device");
-    for (AnalogTile* t : tiles_.tiles()) t->set_device(*device, pulsed->update.kernel_params());
+  if (recipe.device) {
+    std::shared_ptr<const DeviceModel> device = make_device_model(*recipe.device, std::string(recipe.family) + ".device");
+    for (AnalogTile* t : tiles_.tiles()) t->set_device(*device, recipe.update.kernel_params());
   }
   const bool per_row_scales =
       mapping_.weight_scaling_columnwise || remap_.type == WeightRemapType::ChannelwiseSymmetric;
