@@ -17,32 +17,19 @@
 #include "layers/modules/analog_linear.h"
 #include "layers/optim/analog_sgd.h"
 #include "layers/tiles/analog_tile.h"
+#include "pulsed_test_util.h"
 
 using namespace aimc;
 using nlohmann::json;
 
 namespace {
 
-// A ConstantStep device without any variability (steps exactly dw_min).
-json exact_constant_step(float dw_min, float w_bound = 0.6f) {
-  return {{"type", "ConstantStepDevice"}, {"dw_min", dw_min}, {"dw_min_dtod", 0},  {"dw_min_std", 0},
-          {"up_down_dtod", 0},            {"w_max_dtod", 0},  {"w_min_dtod", 0},   {"w_max", w_bound},
-          {"w_min", -w_bound}};
-}
+using test::exact_constant_step;
+using test::update_once;
 
 std::unique_ptr<AnalogTile> make_tile(std::int64_t out, std::int64_t in, const json& device, const UpdateParameters& up,
                                       std::uint64_t seed = 7) {
-  IOParameters perfect;
-  perfect.is_perfect = true;
-  auto t = std::make_unique<AnalogTile>(out, in, perfect, perfect, seed, 0);
-  t->set_device(*make_device_model(device), up.kernel_params());
-  return t;
-}
-
-void update_once(AnalogTile& t, const std::vector<float>& x, const std::vector<float>& d, float lr) {
-  const std::int64_t n = std::int64_t(x.size()) / t.in_size();
-  t.record_update(Tensor::from_vector(x, {n, t.in_size()}), Tensor::from_vector(d, {n, t.out_size()}));
-  t.apply_updates(lr);
+  return test::make_pulsed_tile(out, in, device, up, seed);
 }
 
 // The state entry `name` of a tile (shares its storage).
@@ -579,34 +566,9 @@ TEST_CASE("Every compound reduces the MSE of a small regression over 100 AnalogS
   chopped["type"] = "ChoppedTransferCompound";
   for (const json& device : {vector_all, vector_random, reference, one_sided, transfer, buffered, chopped}) {
     INFO(device.dump());
-    // A 8 -> 4 regression with a fixed teacher; perfect IO isolates the update.
-    Generator g(21, 0);
-    UnitCellRPUConfig c;
+    UnitCellRPUConfig c = test::with_perfect_io(UnitCellRPUConfig{});
     c.device = device;
-    c.forward.is_perfect = true;
-    c.backward.is_perfect = true;
-    auto layer = std::make_shared<AnalogLinear>(8, 4, true, RPUConfig(c), g);
-    const Tensor teacher = g.normal({4, 8}, 0., 0.2);
-    AnalogSGD opt(layer->parameters(), layer->analog_tiles(), 0.1);
-    REQUIRE(opt.pulsed_tiles().size() == 1);
-    auto mse = [&](const Tensor& x) { return mse_loss(layer->forward(x), matmul(x, transpose(teacher, 0, 1))); };
-    const Tensor x_eval = g.uniform({256, 8});
-    double first = 0, last = 0;
-    {
-      NoGradGuard no_grad;
-      first = mse(x_eval).item();
-    }
-    for (int step = 0; step < 100; ++step) {
-      const Tensor x = g.uniform({16, 8});
-      opt.zero_grad();
-      Tensor loss = mse(x);
-      loss.backward();
-      opt.step();
-    }
-    {
-      NoGradGuard no_grad;
-      last = mse(x_eval).item();
-    }
+    const auto [first, last] = test::regression_mse(c);
     INFO("MSE " << first << " -> " << last);
     CHECK(last < 0.5 * first);
   }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "analog_test_util.h"
+#include "pulsed_test_util.h"
 #include "engine/autograd.h"
 #include "engine/generator.h"
 #include "engine/ops.h"
@@ -21,27 +22,12 @@ using namespace aimc;
 
 namespace {
 
-// A ConstantStep device without any variability (steps exactly dw_min).
-nlohmann::json exact_constant_step(float dw_min, float w_bound = 0.6f) {
-  return {{"type", "ConstantStepDevice"}, {"dw_min", dw_min},      {"dw_min_dtod", 0},  {"dw_min_std", 0},
-          {"up_down_dtod", 0},            {"w_max_dtod", 0},       {"w_min_dtod", 0},   {"w_max", w_bound},
-          {"w_min", -w_bound}};
-}
+using test::exact_constant_step;
+using test::update_once;
 
-// A tile [out, in] with a device and update parameters, weights zero.
 std::unique_ptr<AnalogTile> make_tile(std::int64_t out, std::int64_t in, const nlohmann::json& device,
                                       const UpdateParameters& up, std::uint64_t seed = 7) {
-  IOParameters perfect;
-  perfect.is_perfect = true;
-  auto t = std::make_unique<AnalogTile>(out, in, perfect, perfect, seed, 0);
-  t->set_device(*make_device_model(device), up.kernel_params());
-  return t;
-}
-
-void update_once(AnalogTile& t, const std::vector<float>& x, const std::vector<float>& d, float lr) {
-  const std::int64_t n = std::int64_t(x.size()) / t.in_size();
-  t.record_update(Tensor::from_vector(x, {n, t.in_size()}), Tensor::from_vector(d, {n, t.out_size()}));
-  t.apply_updates(lr);
+  return test::make_pulsed_tile(out, in, device, up, seed);
 }
 
 UpdateParameters no_management() {
@@ -279,38 +265,10 @@ TEST_CASE("SingleRPUConfig: JSON round trip and errors that name the field", "[p
 }
 
 TEST_CASE("AnalogSGD trains an AnalogLinear on pulsed devices", "[pulsed][optim]") {
-  // A 8 -> 4 regression with a fixed teacher; perfect IO isolates the update.
+  SingleRPUConfig c = test::with_perfect_io(SingleRPUConfig{});
   Generator g(21, 0);
-  SingleRPUConfig c;
-  c.forward.is_perfect = true;
-  c.backward.is_perfect = true;
-  auto layer = std::make_shared<AnalogLinear>(8, 4, true, RPUConfig(c), g);
-  CHECK(layer->analog_tile_class() == AnalogTileClass::Analog);
-  const Tensor teacher = g.normal({4, 8}, 0., 0.2);
-  AnalogSGD opt(layer->parameters(), layer->analog_tiles(), 0.1);
-  REQUIRE(opt.pulsed_tiles().size() == 1);
-  auto mse = [&](const Tensor& x) {
-    return mse_loss(layer->forward(x), matmul(x, transpose(teacher, 0, 1)));
-  };
-  const Tensor x_eval = g.uniform({256, 8});
-  double first = 0, last = 0;
-  {
-    NoGradGuard no_grad;
-    first = mse(x_eval).item();
-  }
-  for (int step = 0; step < 100; ++step) {
-    const Tensor x = g.uniform({16, 8});
-    opt.zero_grad();
-    Tensor loss = mse(x);
-    loss.backward();
-    CHECK_FALSE(layer->analog_tiles()[0]->weight().grad().defined());
-    opt.step();
-    CHECK(layer->analog_tiles()[0]->pending_updates() == 0);
-  }
-  {
-    NoGradGuard no_grad;
-    last = mse(x_eval).item();
-  }
+  CHECK(AnalogLinear(8, 4, true, RPUConfig(c), g).analog_tile_class() == AnalogTileClass::Analog);
+  const auto [first, last] = test::regression_mse(c);
   INFO("MSE " << first << " -> " << last);
   CHECK(last < 0.3 * first);
 }

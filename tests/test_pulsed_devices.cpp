@@ -18,6 +18,7 @@
 #include "layers/modules/analog_linear.h"
 #include "layers/optim/analog_sgd.h"
 #include "layers/tiles/analog_tile.h"
+#include "pulsed_test_util.h"
 
 using namespace aimc;
 
@@ -33,11 +34,7 @@ nlohmann::json exact(const char* type, nlohmann::json extra = nlohmann::json::ob
 
 std::unique_ptr<AnalogTile> make_tile(std::int64_t out, std::int64_t in, const nlohmann::json& device,
                                       const UpdateParameters& up = UpdateParameters{}, std::uint64_t seed = 7) {
-  IOParameters perfect;
-  perfect.is_perfect = true;
-  auto t = std::make_unique<AnalogTile>(out, in, perfect, perfect, seed, 0);
-  t->set_device(*make_device_model(device), up.kernel_params());
-  return t;
+  return test::make_pulsed_tile(out, in, device, up, seed);
 }
 
 // Exactly `pulses` pulses on every element of a 1x1 tile: BL = pulses, no
@@ -339,32 +336,9 @@ TEST_CASE("every device type trains an AnalogLinear with AnalogSGD", "[pulsed_de
   };
   for (const auto& [device, ratio] : devices) {
     INFO(device.dump());
-    Generator g(21, 0);
-    SingleRPUConfig c;
-    c.forward.is_perfect = true;
-    c.backward.is_perfect = true;
+    SingleRPUConfig c = test::with_perfect_io(SingleRPUConfig{});
     c.device = device;
-    auto layer = std::make_shared<AnalogLinear>(8, 4, true, RPUConfig(c), g);
-    const Tensor teacher = g.normal({4, 8}, 0., 0.2);
-    AnalogSGD opt(layer->parameters(), layer->analog_tiles(), 0.1);
-    auto mse = [&](const Tensor& x) { return mse_loss(layer->forward(x), matmul(x, transpose(teacher, 0, 1))); };
-    const Tensor x_eval = g.uniform({256, 8});
-    double first = 0, last = 0;
-    {
-      NoGradGuard no_grad;
-      first = mse(x_eval).item();
-    }
-    for (int step = 0; step < 100; ++step) {
-      const Tensor x = g.uniform({16, 8});
-      opt.zero_grad();
-      Tensor loss = mse(x);
-      loss.backward();
-      opt.step();
-    }
-    {
-      NoGradGuard no_grad;
-      last = mse(x_eval).item();
-    }
+    const auto [first, last] = test::regression_mse(c);
     INFO("MSE " << first << " -> " << last);
     CHECK(last < ratio * first);
   }
