@@ -157,15 +157,9 @@ struct TorchInferenceRPUConfig {
                                            const std::string& where = kFamily);
 };
 
-// aihwkit's SingleRPUConfig (its default for analog layers): every weight is
-// one pulsed device (layers/devices/pulsed/pulsed_device.h) that learns by
-// the pulsed update (AnalogSGD); forward and backward are noisy analog MVMs.
-struct SingleRPUConfig {
-  static constexpr const char* kFamily = "SingleRPUConfig";
-  static constexpr AnalogTileClass kTileClass = AnalogTileClass::Analog;
-
-  // The device model {"type": "ConstantStepDevice", ...} (layers/devices/tile_device.h).
-  nlohmann::json device = nlohmann::json{{"type", "ConstantStepDevice"}};
+// The fields the pulsed families share (their tiles learn on the devices):
+// the forward and backward MVMs, the pulses of the update, the tile mapping.
+struct PulsedRPUConfigFields {
   IOParameters forward;
   IOParameters backward;
   UpdateParameters update;
@@ -175,6 +169,17 @@ struct SingleRPUConfig {
   std::string tile_array_class = "TileModuleArray";
   MappingParameter mapping;
   PrePostProcessingParameter pre_post;
+};
+
+// aihwkit's SingleRPUConfig (its default for analog layers): every weight is
+// one pulsed device (layers/devices/pulsed/pulsed_device.h) that learns by
+// the pulsed update (AnalogSGD); forward and backward are noisy analog MVMs.
+struct SingleRPUConfig : PulsedRPUConfigFields {
+  static constexpr const char* kFamily = "SingleRPUConfig";
+  static constexpr AnalogTileClass kTileClass = AnalogTileClass::Analog;
+
+  // The device model {"type": "ConstantStepDevice", ...} (layers/devices/tile_device.h).
+  nlohmann::json device = nlohmann::json{{"type", "ConstantStepDevice"}};
 
   TileRecipe tile_recipe() const;
   void validate(const std::string& where = kFamily) const;
@@ -187,25 +192,16 @@ struct SingleRPUConfig {
 // ReferenceUnitCell, TransferCompound, ...), learning by the pulsed update.
 // aihwkit's default device (the abstract UnitCell) cannot build a tile;
 // aimc's default is a VectorUnitCell of two ConstantStepDevices.
-struct UnitCellRPUConfig {
+struct UnitCellRPUConfig : PulsedRPUConfigFields {
   static constexpr const char* kFamily = "UnitCellRPUConfig";
   static constexpr AnalogTileClass kTileClass = AnalogTileClass::Analog;
 
   nlohmann::json device = nlohmann::json{
       {"type", "VectorUnitCell"},
       {"unit_cell_devices", {{{"type", "ConstantStepDevice"}}, {{"type", "ConstantStepDevice"}}}}};
-  IOParameters forward;
-  IOParameters backward;
-  UpdateParameters update;
-  // aihwkit's tile_array_class: "TileModuleArray" maps a layer larger than
-  // mapping.max_input_size / max_output_size onto a grid of tiles; "" (JSON
-  // null) keeps every layer on one tile of its full size.
-  std::string tile_array_class = "TileModuleArray";
-  MappingParameter mapping;
-  PrePostProcessingParameter pre_post;
 
-  // Also checks that device is a compound (a unit cell).
   TileRecipe tile_recipe() const;
+  // Also checks that device is a compound (a unit cell).
   void validate(const std::string& where = kFamily) const;
   nlohmann::json to_json() const;
   static UnitCellRPUConfig from_json(const nlohmann::json& j, const std::string& where = kFamily);
@@ -216,24 +212,15 @@ struct UnitCellRPUConfig {
 // (MixedPrecisionCompound). aihwkit's default device (the abstract
 // DigitalRankUpdateCell) cannot build a tile; aimc's default is a
 // MixedPrecisionCompound on a ConstantStepDevice.
-struct DigitalRankUpdateRPUConfig {
+struct DigitalRankUpdateRPUConfig : PulsedRPUConfigFields {
   static constexpr const char* kFamily = "DigitalRankUpdateRPUConfig";
   static constexpr AnalogTileClass kTileClass = AnalogTileClass::Analog;
 
   nlohmann::json device =
       nlohmann::json{{"type", "MixedPrecisionCompound"}, {"device", {{"type", "ConstantStepDevice"}}}};
-  IOParameters forward;
-  IOParameters backward;
-  UpdateParameters update;
-  // aihwkit's tile_array_class: "TileModuleArray" maps a layer larger than
-  // mapping.max_input_size / max_output_size onto a grid of tiles; "" (JSON
-  // null) keeps every layer on one tile of its full size.
-  std::string tile_array_class = "TileModuleArray";
-  MappingParameter mapping;
-  PrePostProcessingParameter pre_post;
 
-  // Also checks that device is a digital rank-update cell.
   TileRecipe tile_recipe() const;
+  // Also checks that device is a digital rank-update cell.
   void validate(const std::string& where = kFamily) const;
   nlohmann::json to_json() const;
   static DigitalRankUpdateRPUConfig from_json(const nlohmann::json& j, const std::string& where = kFamily);
