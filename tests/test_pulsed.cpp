@@ -341,3 +341,44 @@ TEST_CASE("pulsed update kernel equals a plain reference of its random addressin
     CHECK(moved > 0);
   }
 }
+
+TEST_CASE("a mapped layer updates each physical tile with its own slice of x and d", "[pulsed]") {
+  // Linear 14 -> 5 on tiles of at most 10 inputs and 4 outputs: 2x2 tiles of
+  // [7, 7] inputs x [3, 2] outputs. With exact devices and deterministic
+  // pulses, each tile's change must equal that of a lone tile given its
+  // slices (each tile has its own pulse schedule, from its own max|x|, max|d|).
+  SingleRPUConfig c = test::with_perfect_io(SingleRPUConfig{});
+  c.device = exact_constant_step(0.001f, 1.f);
+  c.update.pulse_type = PulseType::DeterministicImplicit;
+  c.mapping.max_input_size = 10;
+  c.mapping.max_output_size = 4;
+  Generator g(8, 0);
+  AnalogLinear layer(14, 5, false, RPUConfig(c), g);
+  const auto tiles = layer.analog_tiles();
+  REQUIRE(tiles.size() == 4);
+  std::vector<std::vector<float>> before;
+  for (AnalogTile* t : tiles) before.push_back(t->weight().to_vector());
+  const Tensor x = g.uniform({6, 14}, -1, 1), d = g.normal({6, 5}, 0., 0.3);
+  AnalogSGD opt(layer.parameters(), tiles, 0.05);
+  opt.zero_grad();
+  // Backward with d as the gradient of the output: sum(y ⊙ d).
+  sum(mul(layer.forward(x), d)).backward();
+  opt.step();
+  const std::int64_t in_off[2] = {0, 7}, out_off[2] = {0, 3}, in_n[2] = {7, 7}, out_n[2] = {3, 2};
+  double moved = 0;
+  for (int r = 0; r < 2; ++r)
+    for (int col = 0; col < 2; ++col) {
+      AnalogTile& mapped = *tiles[r * 2 + col];
+      REQUIRE(mapped.out_size() == out_n[r]);
+      REQUIRE(mapped.in_size() == in_n[col]);
+      auto lone = make_tile(out_n[r], in_n[col], c.device, c.update);
+      lone->weight().copy_(Tensor::from_vector(before[r * 2 + col], {out_n[r], in_n[col]}));
+      lone->record_update(x.slice(1, in_off[col], in_off[col] + in_n[col]).contiguous(),
+                          d.slice(1, out_off[r], out_off[r] + out_n[r]).contiguous());
+      lone->apply_updates(0.05f);
+      const auto a = mapped.weight().to_vector(), b = lone->weight().to_vector();
+      CHECK(a == b);
+      for (std::size_t k = 0; k < a.size(); ++k) moved += std::abs(a[k] - before[r * 2 + col][k]);
+    }
+  CHECK(moved > 0);
+}
