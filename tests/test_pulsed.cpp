@@ -382,3 +382,15 @@ TEST_CASE("a mapped layer updates each physical tile with its own slice of x and
     }
   CHECK(moved > 0);
 }
+
+TEST_CASE("a pulsed update refuses non-finite or mistyped x and d, naming them", "[pulsed]") {
+  auto tile = make_tile(2, 3, nlohmann::json{{"type", "ConstantStepDevice"}}, UpdateParameters{});
+  const Tensor x = Tensor::from_vector(std::vector<float>{0.1f, 0.2f, 0.3f}, {1, 3});
+  const Tensor d_nan = Tensor::from_vector(std::vector<float>{0.1f, std::nanf("")}, {1, 2});
+  CHECK_THROWS_WITH(tile->record_update(x, d_nan), Catch::Contains("the error d") && Catch::Contains("index 1"));
+  const Tensor x_inf = Tensor::from_vector(std::vector<float>{0.1f, INFINITY, 0.3f}, {1, 3});
+  CHECK_THROWS_WITH(tile->record_update(x_inf, Tensor::zeros({1, 2})), Catch::Contains("the input x"));
+  CHECK_THROWS_AS(tile->record_update(x.to(DType::Float64), Tensor::zeros({1, 2})), Error);
+  CHECK_THROWS_AS(tile->record_update(x, Tensor::zeros({1, 3})), ShapeError);
+  CHECK(tile->pending_updates() == 0);  // nothing half-recorded
+}

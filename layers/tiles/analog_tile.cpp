@@ -1,6 +1,8 @@
 // AnalogTile (see analog_tile.h).
 #include "layers/tiles/analog_tile.h"
 
+#include <cmath>
+#include <string>
 #include <utility>
 
 #include "engine/error.h"
@@ -95,6 +97,19 @@ void AnalogTile::record_update(Tensor x, Tensor d) {
   if (x.dim() != 2 || d.dim() != 2 || x.size(0) != d.size(0) || x.size(1) != in_size_ || d.size(1) != out_size_)
     throw ShapeError("AnalogTile::record_update: x " + shape_str(x.shape()) + " and d " + shape_str(d.shape()) +
                      " do not fit a [" + std::to_string(out_size_) + ", " + std::to_string(in_size_) + "] tile");
+  check_dtype(x, DType::Float32, "AnalogTile::record_update (x)");
+  check_dtype(d, DType::Float32, "AnalogTile::record_update (d)");
+  x = x.contiguous();
+  d = d.contiguous();
+  // A non-finite value would make the pulse schedule undefined (BL from NaN).
+  for (const Tensor* t : {&x, &d}) {
+    const float* v = t->data<float>();
+    for (std::int64_t k = 0; k < t->numel(); ++k)
+      if (!std::isfinite(v[k]))
+        throw ValueError(std::string("AnalogTile::record_update: ") + (t == &x ? "the input x" : "the error d") +
+                         " holds a non-finite value (" + std::to_string(v[k]) + ") at index " + std::to_string(k) +
+                         "; a pulsed update needs finite x and d");
+  }
   pending_.emplace_back(std::move(x), std::move(d));
 }
 
