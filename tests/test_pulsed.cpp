@@ -2,6 +2,7 @@
 // pulsed devices, SingleRPUConfig and AnalogSGD (REFERENCE.md sections 6-7).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -393,4 +394,34 @@ TEST_CASE("a pulsed update refuses non-finite or mistyped x and d, naming them",
   CHECK_THROWS_AS(tile->record_update(x.to(DType::Float64), Tensor::zeros({1, 2})), Error);
   CHECK_THROWS_AS(tile->record_update(x, Tensor::zeros({1, 3})), ShapeError);
   CHECK(tile->pending_updates() == 0);  // nothing half-recorded
+}
+
+TEST_CASE("hidden parameters are readable and settable by name", "[pulsed]") {
+  auto tile = make_tile(3, 4, nlohmann::json{{"type", "ConstantStepDevice"}}, UpdateParameters{});
+  const auto hidden = tile->hidden_parameters();
+  std::vector<std::string> names;
+  for (const auto& [n, t] : hidden) names.push_back(n);
+  REQUIRE(names.size() >= 7);
+  CHECK(names[0] == "max_bound");
+  CHECK(names[3] == "dwmin_down");
+  // Not the tile's own periphery state.
+  CHECK(std::find(names.begin(), names.end(), "forward_counter") == names.end());
+  // Set the upper bounds to 0.05: a step up from 0.04 stops there.
+  tile->set_hidden_parameter("max_bound", Tensor::full({3, 4}, 0.05));
+  CHECK(tile->hidden_parameters()[0].second.to_vector() == std::vector<float>(12, 0.05f));
+  CHECK(tile->state().find("max_bound")->to_vector()[5] == 0.05f);  // the same storage
+  tile->set_hidden_parameter("dwmin_up", Tensor::full({3, 4}, 0.02));
+  tile->weight().fill_(0.04);
+  UpdateParameters up = no_management();
+  up.desired_bl = 1;
+  auto exact = make_tile(3, 4, nlohmann::json{{"type", "ConstantStepDevice"}, {"dw_min_std", 0}}, up);
+  exact->set_hidden_parameter("max_bound", Tensor::full({3, 4}, 0.05));
+  exact->set_hidden_parameter("dwmin_up", Tensor::full({3, 4}, 0.02));
+  exact->weight().fill_(0.04);
+  update_once(*exact, std::vector<float>(4, -1.f), std::vector<float>(3, 1.f), 0.5f);  // x·d < 0: up, p = 1
+  for (float v : exact->weight().to_vector()) CHECK(v == 0.05f);
+  CHECK_THROWS_WITH(tile->set_hidden_parameter("max_bond", Tensor::zeros({3, 4})),
+                    Catch::Contains("max_bond") && Catch::Contains("max_bound"));
+  CHECK_THROWS_AS(tile->set_hidden_parameter("max_bound", Tensor::zeros({4, 3})), ShapeError);
+  CHECK_THROWS_WITH(tile->set_hidden_parameter("max_bound", Tensor::full({3, 4}, NAN)), Catch::Contains("non-finite"));
 }

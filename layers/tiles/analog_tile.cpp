@@ -5,6 +5,7 @@
 #include <string>
 #include <utility>
 
+#include "engine/autograd.h"
 #include "engine/error.h"
 #include "kernels/analog/tile_streams.h"
 #include "kernels/cpu/analog_mvm.h"
@@ -87,9 +88,41 @@ void AnalogTile::set_device(const DeviceModel& model, const analog::UpdatePulseP
   ctx.tile_id = tile_id_;
   ctx.state = &state_;
   ctx.update = update;
+  first_hidden_ = state_.entries().size();
   device_ = model.make(ctx);
   weight_.set_requires_grad(true);  // keeps the tile in the graph; its gradient stays undefined
   weights_set();
+}
+
+std::vector<std::pair<std::string, Tensor>> AnalogTile::hidden_parameters() const {
+  if (!device_) return {};
+  const auto& e = state_.entries();
+  return {e.begin() + static_cast<std::ptrdiff_t>(first_hidden_), e.end()};
+}
+
+void AnalogTile::set_hidden_parameter(const std::string& name, const Tensor& value) {
+  std::string known;
+  for (const auto& [n, t] : hidden_parameters()) {
+    if (n != name) {
+      known += (known.empty() ? "" : ", ") + n;
+      continue;
+    }
+    if (value.shape() != t.shape())
+      throw ShapeError("AnalogTile::set_hidden_parameter('" + name + "'): got " + shape_str(value.shape()) +
+                       ", expected " + shape_str(t.shape()));
+    const Tensor v = value.to(DType::Float64).contiguous();
+    const double* p = v.data<double>();
+    for (std::int64_t k = 0; k < v.numel(); ++k)
+      if (!std::isfinite(p[k]))
+        throw ValueError("AnalogTile::set_hidden_parameter('" + name + "'): non-finite value at index " +
+                         std::to_string(k));
+    Tensor target = t;  // shares the entry's storage
+    NoGradGuard no_grad;
+    target.copy_(value);
+    return;
+  }
+  throw ValueError("AnalogTile::set_hidden_parameter: no hidden parameter '" + name + "'" +
+                   (known.empty() ? std::string(" (the tile has no pulsed device)") : "; known: " + known));
 }
 
 void AnalogTile::record_update(Tensor x, Tensor d) {

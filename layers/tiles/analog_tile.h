@@ -68,6 +68,14 @@ class AnalogTile {
   // the optimizer (AnalogSGD) calls apply_updates with its learning rate.
   void set_device(const DeviceModel& model, const analog::UpdatePulseParams& update);
   bool pulsed() const { return device_ != nullptr; }
+  // aihwkit's get/set_hidden_parameters: the device's state entries (every
+  // entry set_device added: "max_bound", "dwmin_up", ..., a compound's
+  // "0_weights", the stream counters), in order; empty without a device.
+  // set_hidden_parameter copies `value` into the entry of that name:
+  // ValueError for an unknown name (listing the known ones) or a non-finite
+  // value, ShapeError for a shape that does not fit.
+  std::vector<std::pair<std::string, Tensor>> hidden_parameters() const;
+  void set_hidden_parameter(const std::string& name, const Tensor& value);
   // Keeps x [n, in] and d [n, out] (float32) for the next apply_updates.
   void record_update(Tensor x, Tensor d);
   // Every recorded (x, d) through the device's update at learning rate lr,
@@ -170,6 +178,7 @@ class AnalogTile {
   bool reconvert_weights_before_drift_ = false;
   std::unique_ptr<TileProgramming> programming_;
   std::unique_ptr<TileDevice> device_;
+  std::size_t first_hidden_ = 0;  // index of the device's first state entry
   std::vector<std::pair<Tensor, Tensor>> pending_;  // (x, d) recorded by backward passes
 };
 
