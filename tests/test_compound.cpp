@@ -620,7 +620,8 @@ TEST_CASE("Compound presets: aihwkit's names and values", "[compound][config]") 
     CHECK(v["unit_cell_devices"][0]["subtract_symmetry_point"] == false);
   }
   SECTION("every compound preset builds a layer") {
-    CHECK(compound_rpu_config_presets().size() == 32);
+    // 6 x (2, 4, TikiTaka, TTv2, ChoppedTTv2) + 7 MixedPrecision + PCMPreset.
+    CHECK(compound_rpu_config_presets().size() == 38);
     for (const auto& name : compound_rpu_config_presets()) {
       INFO(name);
       const RPUConfig c = resolve_rpu_config(name);
@@ -639,6 +640,33 @@ TEST_CASE("Compound presets: aihwkit's names and values", "[compound][config]") 
     CHECK(d["refresh_update"]["desired_bl"] == 31);
   }
   CHECK_THROWS_WITH(make_compound_rpu_config_preset("TikiTakaFooPreset"), Catch::Contains("TikiTakaReRamSBPreset"));
+}
+
+TEST_CASE("TTv2 presets on EcRam, EcRamMO and Idealized: desired_bl 100 as aihwkit, and they train", "[compound][config]") {
+  const struct {
+    const char* name;
+    double fast_lr, in_chop_prob;
+  } presets[] = {{"TTv2EcRamPreset", 0.1, 0.0},          {"TTv2EcRamMOPreset", 0.1, 0.0},
+                 {"TTv2IdealizedPreset", 0.1, 0.0},      {"ChoppedTTv2EcRamPreset", 1.0, 0.01},
+                 {"ChoppedTTv2EcRamMOPreset", 0.1, 0.001}, {"ChoppedTTv2IdealizedPreset", 0.1, 0.001}};
+  for (const auto& p : presets) {
+    INFO(p.name);
+    const RPUConfig r = resolve_rpu_config(p.name);
+    const auto& c = r.get<UnitCellRPUConfig>();
+    CHECK(c.update.desired_bl == 100);
+    const json full = r.to_json();
+    CHECK(full["device"]["type"] == "ChoppedTransferCompound");
+    CHECK(full["device"]["auto_granularity"].get<double>() == 500.0);
+    CHECK(full["device"]["fast_lr"].get<double>() == Approx(p.fast_lr));
+    CHECK(full["device"]["in_chop_prob"].get<double>() == Approx(p.in_chop_prob));
+    CHECK(RPUConfig::from_json(full).to_json() == full);
+  }
+  // Trains of up to 100 slots move the devices (the regression improves).
+  UnitCellRPUConfig c = resolve_rpu_config("TTv2IdealizedPreset").get<UnitCellRPUConfig>();
+  c = test::with_perfect_io(c);
+  const auto [first, last] = test::regression_mse(c);
+  INFO("MSE " << first << " -> " << last);
+  CHECK(last < first);
 }
 
 TEST_CASE("A layer on compound cells saved mid-training continues bit for bit", "[compound][checkpoint]") {

@@ -178,6 +178,24 @@ TEST_CASE("pulsed update on CUDA: ConstantStep weights equal the CPU's bit for b
     }
 }
 
+TEST_CASE("pulsed update on CUDA: trains of several words (desired_bl 100) equal the CPU's", "[cuda][pulsed]") {
+  const Problem p(16, 9, 11);
+  for (const bool management : {true, false}) {
+    INFO("management " << management);
+    analog::UpdatePulseParams up;
+    up.desired_bl = 100;
+    up.update_management = up.update_bl_management = management;
+    analog::PulsedLawParams law;
+    law.dw_min_std = 0.3f;
+    auto a = p.args(up, law);
+    a.lr = 5.f;  // k well above 32: BL up to 100, four words
+    const Result cpu = run_cpu(p, a), gpu = run_cuda(p, a);
+    CHECK(bits_differ(gpu.w, cpu.w) == 0);
+    CHECK(gpu.pulses == cpu.pulses);
+    CHECK(cpu.pulses > 0);
+  }
+}
+
 TEST_CASE("pulsed update on CUDA: probability and implicit resolutions equal the CPU's", "[cuda][pulsed]") {
   const Problem p(16, 9, 11);
   for (const PulseType type : {PulseType::StochasticCompressed, PulseType::MeanCount,

@@ -74,22 +74,25 @@ TEST_CASE("pulse schedule: BL management and update management", "[pulsed]") {
 }
 
 TEST_CASE("pulse trains fire each slot with the given probability", "[pulsed]") {
-  // For 31 slots (bit-sliced) and 1, 3 slots (shared words): 20000 trains per
+  // For 31 and 100 slots (bit-sliced, one and four words) and 1, 3 slots
+  // (shared words): 20000 trains per
   // case at p = 0.3. Over all slots of 31: 620000 draws, the fraction's std
   // sqrt(0.3·0.7/620000) = 5.8e-4, 5σ = 2.9e-3; one slot alone: 20000 draws,
   // std 3.2e-3, 5σ = 0.016.
   const int trains = 20000;
-  for (int bl : {31, 3, 1}) {
+  for (int bl : {31, 3, 1, 100}) {
     INFO("bl " << bl);
     std::int64_t fired = 0;
     std::vector<std::int64_t> per_slot(bl, 0);
     for (int k = 0; k < trains; ++k) {
       // Lines of a few samples: line k % 500 of sample k / 500.
       const std::uint64_t sample_block = std::uint64_t(k / 500) * 500 * analog::kPulseBlocksPerLine;
-      const std::uint32_t t = analog::pulse_train(0.3f, bl, 11, 3, sample_block, std::uint64_t(k % 500));
-      CHECK((t & ~analog::pulse_slots(bl)) == 0u);
-      fired += analog::popcount32(t);
-      for (int s = 0; s < bl; ++s) per_slot[s] += (t >> s) & 1u;
+      for (int w = 0; w < analog::pulse_words(bl); ++w) {
+        const std::uint32_t t = analog::pulse_train(0.3f, bl, 11, 3, sample_block, std::uint64_t(k % 500), w);
+        CHECK((t & ~analog::pulse_slots(analog::pulse_word_slots(bl, w))) == 0u);
+        fired += analog::popcount32(t);
+        for (int s = 0; s < analog::pulse_word_slots(bl, w); ++s) per_slot[32 * w + s] += (t >> s) & 1u;
+      }
     }
     const double draws = double(trains) * bl;
     CHECK(double(fired) / draws == Approx(0.3).margin(5 * std::sqrt(0.21 / draws)));
@@ -255,7 +258,7 @@ TEST_CASE("SingleRPUConfig: JSON round trip and errors that name the field", "[p
   bad["device"]["dw_min"] = -1;
   CHECK_THROWS_WITH(RPUConfig::from_json(bad), Catch::Contains("SingleRPUConfig.device.dw_min"));
   bad = RPUConfig(c).to_json();
-  bad["update"]["desired_bl"] = 40;
+  bad["update"]["desired_bl"] = 129;
   CHECK_THROWS_WITH(RPUConfig::from_json(bad), Catch::Contains("SingleRPUConfig.update.desired_bl"));
   bad = RPUConfig(c).to_json();
   bad["device"]["type"] = "NoSuchDevice";
@@ -279,7 +282,7 @@ TEST_CASE("pulsed update kernel equals a plain reference of its random addressin
   // k-th pulse of row i in sample m with rng::normal_at from the row-sample's
   // block (pulsed_update.h), one pulse at a time: the kernel's bulk draws and
   // sparse loops must give the same bits.
-  for (int bl_case : {0, 1}) {
+  for (int bl_case : {0, 1, 2}) {
     const std::int64_t n = 5, out = 7, in = 13;
     Generator g(3, 1);
     const Tensor x = g.uniform({n, in}, -1, 1), d = g.normal({n, out}, 0., bl_case ? 0.5 : 0.01);
@@ -298,6 +301,7 @@ TEST_CASE("pulsed update kernel equals a plain reference of its random addressin
     a.min_bound = mn.data<float>();
     a.up = up.data<float>();
     a.down = down.data<float>();
+    if (bl_case == 2) a.update.desired_bl = 100;  // trains of two to four words
     a.seed = 99;
     a.pulse_stream = 17;
     a.noise_stream = 18;
@@ -317,14 +321,17 @@ TEST_CASE("pulsed update kernel equals a plain reference of its random addressin
       max_bl = std::max(max_bl, s.bl);
       const std::uint64_t sample_block = a.pulse_block + std::uint64_t(m) * (out + in) * analog::kPulseBlocksPerLine;
       for (std::int64_t i = 0; i < out; ++i) {
-        const std::uint32_t dt =
-            analog::pulse_train(s.a * std::abs(ds[m * out + i]), s.bl, a.seed, a.pulse_stream, sample_block, i);
-        const std::uint64_t row_block = a.noise_block + (std::uint64_t(m) * out + i) * in * 8;
+        const std::uint64_t row_block = a.noise_block + (std::uint64_t(m) * out + i) * in * cpu::kNoiseBlocksPerElement;
         std::uint64_t k = 0;
         for (std::int64_t j = 0; j < in; ++j) {
-          const std::uint32_t xt = analog::pulse_train(s.b * std::abs(xs[m * in + j]), s.bl, a.seed, a.pulse_stream,
-                                                       sample_block, out + j);
-          const int c = analog::popcount32(dt & xt);
+          int c = 0;
+          for (int w = 0; w < analog::pulse_words(s.bl); ++w) {
+            const std::uint32_t dt = analog::pulse_train(s.a * std::abs(ds[m * out + i]), s.bl, a.seed, a.pulse_stream,
+                                                         sample_block, i, w);
+            const std::uint32_t xt = analog::pulse_train(s.b * std::abs(xs[m * in + j]), s.bl, a.seed,
+                                                         a.pulse_stream, sample_block, out + j, w);
+            c += analog::popcount32(dt & xt);
+          }
           const std::int64_t e = i * in + j;
           const analog::PulsedElement el{mx.data<float>()[e], mn.data<float>()[e], up.data<float>()[e],
                                          down.data<float>()[e], 0.f, 0.f};
@@ -335,7 +342,9 @@ TEST_CASE("pulsed update kernel equals a plain reference of its random addressin
       }
     }
     INFO("largest BL " << max_bl);
-    CHECK((bl_case ? max_bl > analog::kFewSlots : max_bl <= analog::kFewSlots));
+    if (bl_case == 0) CHECK(max_bl <= analog::kFewSlots);
+    if (bl_case == 1) CHECK((max_bl > analog::kFewSlots && max_bl <= 32));
+    if (bl_case == 2) CHECK(max_bl > 32);
     CHECK(w == ref);
     double moved = 0;
     for (float v : w) moved += std::abs(v);

@@ -91,9 +91,15 @@ AIMC_HD float discretize(float p, float res) {
   return res > 0.f ? res * ::roundf(p / res) : p;
 }
 
+// A train of BL slots is pulse_words(BL) 32-bit words (slot s: bit s % 32
+// of word s / 32); BL is at most 32·kMaxPulseWords = 128.
+constexpr int kMaxPulseWords = 4;
+AIMC_HD int pulse_words(int bl) { return (bl + 31) / 32; }
 // The pulse trains of one sample come from the UpdatePulses stream from
-// `sample_block`, which reserves kPulseBlocksPerLine blocks per line.
-constexpr std::uint64_t kPulseBlocksPerLine = 8;
+// `sample_block`, which reserves kPulseBlocksPerLine blocks per line (eight
+// per word).
+constexpr std::uint64_t kPulseBlocksPerWord = 8;
+constexpr std::uint64_t kPulseBlocksPerLine = kPulseBlocksPerWord * kMaxPulseWords;
 // Bits of the fixed-point probability (p is compared with a 24-bit uniform).
 constexpr int kPulseProbabilityBits = 24;
 // Trains of up to this many slots share the sample's words (pulse_train_few).
@@ -102,7 +108,10 @@ constexpr int kFewSlots = 4;
 // The slots (bits 0 .. bl-1) in which a line with firing probability p
 // fires, each independently with probability p rounded down to a multiple
 // of 2^-24: slot s fires when its 24-bit uniform U_s < P = p·2^24.
+// pulse_slots: the mask of a word's slots (bl: the slots in that word, <= 32).
 AIMC_HD std::uint32_t pulse_slots(int bl) { return bl >= 32 ? 0xffffffffu : ((1u << bl) - 1u); }
+// The slots of word w of a bl-slot train.
+AIMC_HD int pulse_word_slots(int bl, int w) { return bl - 32 * w < 32 ? bl - 32 * w : 32; }
 AIMC_HD std::uint32_t pulse_threshold(float p) { return std::uint32_t(p * float(1u << kPulseProbabilityBits)); }
 
 // Few slots (bl <= kFewSlots): the lines of a sample share its words, slot s
@@ -117,20 +126,20 @@ AIMC_HD std::uint32_t pulse_train_few(float p, int bl, const std::uint32_t* word
   return fired;
 }
 
-// Many slots: line l reads its own blocks from sample_block + l·8 and all
-// bl slots are decided together: bit s of word t is bit t (most significant
-// first) of slot s's U_s. Reading stops once every slot is decided (about
-// seven words for 31 slots). `first` is the line's first block; later ones
-// are drawn here.
+// Many slots: word w of line l reads its own blocks from sample_block +
+// l·kPulseBlocksPerLine + w·8, and the word's bl (<= 32) slots are decided
+// together: bit s of Philox word t is bit t (most significant first) of slot
+// s's U_s. Reading stops once every slot is decided (about seven words for
+// 31 slots). `first` is the word's first block; later ones are drawn here.
 AIMC_HD std::uint32_t pulse_train_many(float p, int bl, const rng::Block& first, std::uint64_t seed,
-                                       std::uint64_t stream, std::uint64_t line_block) {
+                                       std::uint64_t stream, std::uint64_t word_block) {
   if (!(p > 0.f) || bl <= 0) return 0u;
   if (p >= 1.f) return pulse_slots(bl);
   const std::uint32_t P = pulse_threshold(p);
   std::uint32_t less = 0u, equal = pulse_slots(bl);
   rng::Block b = first;
   for (int t = 0; t < kPulseProbabilityBits && equal != 0u; ++t) {
-    if (t > 0 && t % 4 == 0) b = rng::philox(seed, stream, line_block + std::uint64_t(t / 4));
+    if (t > 0 && t % 4 == 0) b = rng::philox(seed, stream, word_block + std::uint64_t(t / 4));
     const std::uint32_t r = b.v[t % 4];
     if ((P >> (kPulseProbabilityBits - 1 - t)) & 1u) {
       less |= equal & ~r;  // U's bit 0 where P's is 1: U < P decided
@@ -142,24 +151,31 @@ AIMC_HD std::uint32_t pulse_train_many(float p, int bl, const rng::Block& first,
   return less;
 }
 
-// The train of line l of a sample, drawing what it needs (one thread per
-// line on CUDA; the CPU draws the words of a sample in bulk instead).
+// The block word w of line l starts from (many slots).
+AIMC_HD std::uint64_t pulse_word_block(std::uint64_t sample_block, std::uint64_t line, int w) {
+  return sample_block + line * kPulseBlocksPerLine + std::uint64_t(w) * kPulseBlocksPerWord;
+}
+
+// Word w of the train of line l of a sample, drawing what it needs (one
+// thread per line on CUDA; the CPU draws the words of a sample in bulk).
 AIMC_HD std::uint32_t pulse_train(float p, int bl, std::uint64_t seed, std::uint64_t stream,
-                                  std::uint64_t sample_block, std::uint64_t line) {
-  if (!(p > 0.f) || bl <= 0 || p >= 1.f) return pulse_train_few(p, bl, nullptr);
+                                  std::uint64_t sample_block, std::uint64_t line, int w = 0) {
+  if (bl <= 0 || w >= pulse_words(bl)) return 0u;
+  const int slots = pulse_word_slots(bl, w);
+  if (!(p > 0.f) || p >= 1.f) return pulse_train_few(p, slots, nullptr);
   if (bl <= kFewSlots) {
     std::uint32_t words[kFewSlots];
     const std::uint64_t w0 = line * std::uint64_t(bl);
     rng::Block b = rng::philox(seed, stream, sample_block + w0 / 4);
     for (int s = 0; s < bl; ++s) {
-      const std::uint64_t w = w0 + std::uint64_t(s);
-      if (s > 0 && w % 4 == 0) b = rng::philox(seed, stream, sample_block + w / 4);
-      words[s] = b.v[w % 4];
+      const std::uint64_t k = w0 + std::uint64_t(s);
+      if (s > 0 && k % 4 == 0) b = rng::philox(seed, stream, sample_block + k / 4);
+      words[s] = b.v[k % 4];
     }
     return pulse_train_few(p, bl, words);
   }
-  const std::uint64_t line_block = sample_block + line * kPulseBlocksPerLine;
-  return pulse_train_many(p, bl, rng::philox(seed, stream, line_block), seed, stream, line_block);
+  const std::uint64_t word_block = pulse_word_block(sample_block, line, w);
+  return pulse_train_many(p, slots, rng::philox(seed, stream, word_block), seed, stream, word_block);
 }
 
 // Number of set bits.

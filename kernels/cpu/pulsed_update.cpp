@@ -18,7 +18,7 @@ std::uint64_t pulse_blocks(std::int64_t n, std::int64_t out, std::int64_t in) {
 }
 
 std::uint64_t noise_blocks(std::int64_t n, std::int64_t out, std::int64_t in) {
-  return std::uint64_t(n) * std::uint64_t(out) * std::uint64_t(in) * 8u;
+  return std::uint64_t(n) * std::uint64_t(out) * std::uint64_t(in) * kNoiseBlocksPerElement;
 }
 
 namespace {
@@ -29,12 +29,14 @@ float abs_max(const float* v, std::int64_t size) {
   return m;
 }
 
-// What one sample sends: for every line its pulse count or pulse train and sign.
+// What one sample sends: for every line its pulse count or pulse train.
+// Trains have `words` 32-bit words per line (pulse_words of the sample's BL).
 struct SampleLines {
-  std::vector<std::uint32_t> d_train, x_train;  // stochastic: slots that fire
+  int words = 1;
+  std::vector<std::uint32_t> d_train, x_train;  // stochastic: slots that fire, [line][word]
   std::vector<float> d_value, x_value;          // deterministic: count (MEAN_COUNT) or probability (DET_IMPLICIT)
   std::vector<std::int32_t> active;             // columns that send anything
-  std::vector<std::uint32_t> active_train;      // their trains (stochastic), in the order of `active`
+  std::vector<std::uint32_t> active_train;      // their trains (stochastic), [active][word]
 };
 
 }  // namespace
@@ -64,13 +66,15 @@ std::int64_t pulsed_update(const PulsedUpdateArgs& a) {
         // drawn in bulk (see analog::pulse_train).
         thread_local std::vector<float> prob;
         thread_local std::vector<std::uint64_t> blocks;
-        thread_local std::vector<std::int32_t> lines_drawn;
+        thread_local std::vector<std::int64_t> drawn;  // line·W + word of each bulk block
         thread_local std::vector<std::uint32_t> words, train;
         const std::int64_t lines_n = out + in;
+        const int W = analog::pulse_words(s.bl);
+        L.words = W;
         prob.resize(lines_n);
         for (std::int64_t i = 0; i < out; ++i) prob[i] = analog::discretize(s.a * std::abs(d[i]), a.update.res);
         for (std::int64_t j = 0; j < in; ++j) prob[out + j] = analog::discretize(s.b * std::abs(x[j]), a.update.res);
-        train.assign(lines_n, 0u);
+        train.assign(lines_n * W, 0u);
         if (s.bl <= analog::kFewSlots) {
           const std::int64_t n_words = lines_n * s.bl, n_blocks = (n_words + 3) / 4;
           blocks.resize(n_blocks);
@@ -79,28 +83,36 @@ std::int64_t pulsed_update(const PulsedUpdateArgs& a) {
           philox_blocks(a.seed, a.pulse_stream, blocks.data(), n_blocks, words.data());
           for (std::int64_t l = 0; l < lines_n; ++l) train[l] = analog::pulse_train_few(prob[l], s.bl, &words[l * s.bl]);
         } else {
-          // The first block of every line strictly between 0 and 1 in bulk.
+          // The first block of every word of every line strictly between 0 and 1 in bulk.
           blocks.clear();
-          lines_drawn.clear();
-          for (std::int64_t l = 0; l < lines_n; ++l) {
-            if (prob[l] >= 1.f) train[l] = analog::pulse_slots(s.bl);
-            if (prob[l] > 0.f && prob[l] < 1.f) {
-              lines_drawn.push_back(std::int32_t(l));
-              blocks.push_back(base + std::uint64_t(l) * analog::kPulseBlocksPerLine);
+          drawn.clear();
+          for (std::int64_t l = 0; l < lines_n; ++l)
+            for (int w = 0; w < W; ++w) {
+              if (prob[l] >= 1.f) train[l * W + w] = analog::pulse_slots(analog::pulse_word_slots(s.bl, w));
+              if (prob[l] > 0.f && prob[l] < 1.f) {
+                drawn.push_back(l * W + w);
+                blocks.push_back(analog::pulse_word_block(base, std::uint64_t(l), w));
+              }
             }
-          }
           words.resize(4 * blocks.size());
           philox_blocks(a.seed, a.pulse_stream, blocks.data(), std::int64_t(blocks.size()), words.data());
-          for (std::size_t k = 0; k < lines_drawn.size(); ++k) {
+          for (std::size_t k = 0; k < drawn.size(); ++k) {
+            const std::int64_t l = drawn[k] / W;
+            const int w = int(drawn[k] % W);
             const rng::Block first{{words[4 * k], words[4 * k + 1], words[4 * k + 2], words[4 * k + 3]}};
-            train[lines_drawn[k]] =
-                analog::pulse_train_many(prob[lines_drawn[k]], s.bl, first, a.seed, a.pulse_stream, blocks[k]);
+            train[drawn[k]] = analog::pulse_train_many(prob[l], analog::pulse_word_slots(s.bl, w), first, a.seed,
+                                                       a.pulse_stream, blocks[k]);
           }
         }
-        L.d_train.assign(train.begin(), train.begin() + out);
-        L.x_train.assign(train.begin() + out, train.end());
-        for (std::int64_t j = 0; j < in; ++j)
-          if (L.x_train[j] != 0u) L.active.push_back(std::int32_t(j)), L.active_train.push_back(L.x_train[j]);
+        L.d_train.assign(train.begin(), train.begin() + out * W);
+        L.x_train.assign(train.begin() + out * W, train.end());
+        for (std::int64_t j = 0; j < in; ++j) {
+          std::uint32_t any = 0u;
+          for (int w = 0; w < W; ++w) any |= L.x_train[j * W + w];
+          if (any == 0u) continue;
+          L.active.push_back(std::int32_t(j));
+          for (int w = 0; w < W; ++w) L.active_train.push_back(L.x_train[j * W + w]);
+        }
       } else {
         // MEAN_COUNT: counts round(BL·p); DETERMINISTIC_IMPLICIT: probabilities p
         // (on the implicit resolution grids), both clipped to [0, BL] / [0, 1].
@@ -143,10 +155,21 @@ std::int64_t pulsed_update(const PulsedUpdateArgs& a) {
         const std::size_t na = L.active.size();
         all_counts.resize(na);
         if (stochastic) {
-          const std::uint32_t d_train = L.d_train[i];
-          if (d_train == 0u) continue;
+          const int W = L.words;
+          const std::uint32_t* dt = &L.d_train[i * W];
+          std::uint32_t any = 0u;
+          for (int w = 0; w < W; ++w) any |= dt[w];
+          if (any == 0u) continue;
           const std::uint32_t* t = L.active_train.data();
-          for (std::size_t k = 0; k < na; ++k) all_counts[k] = analog::popcount32(d_train & t[k]);
+          if (W == 1) {
+            for (std::size_t k = 0; k < na; ++k) all_counts[k] = analog::popcount32(dt[0] & t[k]);
+          } else {
+            for (std::size_t k = 0; k < na; ++k) {
+              int c = 0;
+              for (int w = 0; w < W; ++w) c += analog::popcount32(dt[w] & t[k * W + w]);
+              all_counts[k] = c;
+            }
+          }
         } else {
           const float d_value = L.d_value[i];
           if (d_value == 0.f) continue;
@@ -172,8 +195,8 @@ std::int64_t pulsed_update(const PulsedUpdateArgs& a) {
           nc += all_counts[k] != 0;
         }
         if (nc == 0) continue;
-        const std::uint64_t noise_row =
-            a.noise_block + (std::uint64_t(m) * std::uint64_t(out) + std::uint64_t(i)) * std::uint64_t(in) * 8u;
+        const std::uint64_t noise_row = a.noise_block + (std::uint64_t(m) * std::uint64_t(out) + std::uint64_t(i)) *
+                                                            std::uint64_t(in) * kNoiseBlocksPerElement;
         // The cycle-to-cycle normals of this (row, sample): normal k of the
         // stream from block noise_row for its k-th pulse (columns in order).
         std::int64_t row_pulses = 0;

@@ -9,12 +9,13 @@
 //
 // Deterministic: rows run in parallel (oneTBB) and every random number is
 // addressed by what it is for: the pulse trains of sample m read the blocks
-// from pulse_block + m·(out + in)·8, line l as analog::pulse_train says
-// (d lines l < out, x lines out + j). The pulses of row i in sample m, counted
-// over its coincident columns in increasing j (and a column's pulses in
-// order), take the normals 0, 1, 2, ... of the stream from block
-// noise_block + (m·out + i)·in·8 (cpu::fill_normal's layout: four normals a
-// block; a row-sample has at most in·32 pulses, so the ranges never meet).
+// from pulse_block + m·(out + in)·kPulseBlocksPerLine, line l as
+// analog::pulse_train says (d lines l < out, x lines out + j). The pulses of
+// row i in sample m, counted over its coincident columns in increasing j
+// (and a column's pulses in order), take the normals 0, 1, 2, ... of the
+// stream from block noise_block + (m·out + i)·in·kNoiseBlocksPerElement
+// (cpu::fill_normal's layout: four normals a block; a row-sample has at most
+// in·128 pulses, so the ranges never meet).
 // The result has the same bits for any thread count, and the CUDA twin
 // draws the same numbers.
 //
@@ -47,6 +48,10 @@ struct PulsedUpdateArgs {
   std::uint64_t pulse_block = 0, noise_block = 0;  // first blocks of this update
   analog::PulseDirections directions = analog::PulseDirections::Both;  // the coincidences taken
 };
+
+// Noise blocks a (row, sample) reserves per column: 32 normals, enough for
+// the most pulses one element can get in a sample (BL <= 128: 4·32).
+constexpr std::uint64_t kNoiseBlocksPerElement = 8 * analog::kMaxPulseWords;
 
 // Blocks of the pulse and noise streams one update of this shape reserves
 // (the counters advance by these whatever was used).

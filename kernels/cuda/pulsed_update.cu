@@ -49,7 +49,7 @@ AIMC_HD float min_of(float a, float b) { return b < a ? b : a; }
 // Lines of sample m: d lines l < out, x lines out + j, at m·(out + in) + l of
 // `trains` (stochastic) or `values` (deterministic types).
 __global__ void pulse_lines_kernel(cpu::PulsedUpdateArgs a, analog::PulseSchedule* schedule, std::uint32_t* trains,
-                                   float* values) {
+                                   float* values, int max_words) {
   __shared__ float x_max[kThreads];
   __shared__ float d_max[kThreads];
   const std::int64_t out = a.out, in = a.in, lines = out + in;
@@ -83,8 +83,10 @@ __global__ void pulse_lines_kernel(cpu::PulsedUpdateArgs a, analog::PulseSchedul
       const bool is_d = l < out;
       const float p = (is_d ? s.a : s.b) * ::fabsf(is_d ? d[l] : x[l - out]);
       if (stochastic) {
-        trains[m * lines + l] =
-            analog::pulse_train(analog::discretize(p, a.update.res), s.bl, a.seed, a.pulse_stream, base, l);
+        const int W = analog::pulse_words(s.bl);
+        for (int w = 0; w < W; ++w)
+          trains[(m * lines + l) * max_words + w] =
+              analog::pulse_train(analog::discretize(p, a.update.res), s.bl, a.seed, a.pulse_stream, base, l, w);
       } else {
         const float q = min_of(1.f, max_of(0.f, analog::discretize(p, is_d ? d_res : x_res)));
         values[m * lines + l] = mean_count ? ::roundf(float(s.bl) * q) : q;
@@ -98,7 +100,8 @@ __global__ void pulse_lines_kernel(cpu::PulsedUpdateArgs a, analog::PulseSchedul
 // stream from the row-sample's block, as on the CPU. Block b adds its pulses
 // into block_pulses[b] (when not null).
 __global__ void pulse_rows_kernel(cpu::PulsedUpdateArgs a, const analog::PulseSchedule* schedule,
-                                  const std::uint32_t* trains, const float* values, long long* block_pulses) {
+                                  const std::uint32_t* trains, const float* values, int max_words,
+                                  long long* block_pulses) {
   __shared__ long long counted[kThreads];
   const std::int64_t out = a.out, in = a.in, lines = out + in;
   const bool stochastic = is_stochastic(a.update.pulse_type);
@@ -110,14 +113,16 @@ __global__ void pulse_rows_kernel(cpu::PulsedUpdateArgs a, const analog::PulseSc
       const analog::PulseSchedule s = schedule[m];
       if (s.bl == 0) continue;
       const std::int64_t row = m * lines;
-      const std::uint64_t row_block =
-          a.noise_block + (std::uint64_t(m) * std::uint64_t(out) + std::uint64_t(i)) * std::uint64_t(in) * 8u;
+      const std::uint64_t row_block = a.noise_block + (std::uint64_t(m) * std::uint64_t(out) + std::uint64_t(i)) *
+                                                          std::uint64_t(in) * cpu::kNoiseBlocksPerElement;
       std::uint64_t next = 0;  // the row-sample's next normal
       const float di = a.d[m * out + i];
       for (std::int64_t j = 0; j < in; ++j) {
         int c;
         if (stochastic) {
-          c = analog::popcount32(trains[row + i] & trains[row + out + j]);
+          c = 0;
+          for (int w = 0; w < analog::pulse_words(s.bl); ++w)
+            c += analog::popcount32(trains[(row + i) * max_words + w] & trains[(row + out + j) * max_words + w]);
         } else {
           const float dv = values[row + i], xv = values[row + out + j];
           if (dv == 0.f || xv == 0.f) continue;
@@ -171,10 +176,11 @@ void pulsed_update(const cpu::PulsedUpdateArgs& a, std::int64_t* pulses) {
   const bool stochastic = is_stochastic(a.update.pulse_type);
   const std::size_t lines = std::size_t(a.n) * std::size_t(a.out + a.in);
   Buffer<analog::PulseSchedule> schedule(std::size_t(a.n));
-  Buffer<std::uint32_t> trains(stochastic ? lines : 0);
+  const int max_words = analog::pulse_words(a.update.desired_bl);
+  Buffer<std::uint32_t> trains(stochastic ? lines * std::size_t(max_words) : 0);
   Buffer<float> values(stochastic ? 0 : lines);
   AIMC_LAUNCH(pulse_lines_kernel, grid_for(std::size_t(a.n), 1), kThreads)(a, schedule.get(), trains.get(),
-                                                                             values.get());
+                                                                             values.get(), max_words);
   launched("pulsed_update lines kernel launch");
   // Counting: at most 1024 blocks (the grid-stride loop covers the rest), each
   // writing its own partial sum; the host adds them.
@@ -182,7 +188,8 @@ void pulsed_update(const cpu::PulsedUpdateArgs& a, std::int64_t* pulses) {
   std::vector<long long> partial(pulses ? grid : 0, 0);
   Buffer<long long> block_pulses(partial.size());
   block_pulses.upload(partial.data(), partial.size());
-  AIMC_LAUNCH(pulse_rows_kernel, grid, kThreads)(a, schedule.get(), trains.get(), values.get(), block_pulses.get());
+  AIMC_LAUNCH(pulse_rows_kernel, grid, kThreads)(a, schedule.get(), trains.get(), values.get(), max_words,
+                                                 block_pulses.get());
   launched("pulsed_update rows kernel launch");
   if (!pulses) return;
   block_pulses.download(partial.data(), partial.size());

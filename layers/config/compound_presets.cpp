@@ -58,13 +58,17 @@ json tiki_taka(const std::string& family) {
 
 // aihwkit's TTv2 presets: ChoppedTransferCompound without choppers
 // (in_chop_prob 0) or with them (ChoppedTTv2*), auto_scale, one column per
-// sample. Only those whose update uses desired_bl 31: aimc's pulse trains
-// hold at most 32 slots, and the EcRam/EcRamMO/Idealized TTv2 presets ask for 100.
+// sample; the config's update has desired_bl 31 or 100. ChoppedTTv2EcRamPreset
+// leaves fast_lr at the compound's default 1.0 (aihwkit's preset sets none).
 struct Ttv2 {
   const char* family;
   float fast_lr, auto_granularity, chopped_in_chop_prob;
+  int desired_bl;
+  float chopped_fast_lr;
 };
-const Ttv2 kTtv2[] = {{"ReRamES", 0.5f, 1000.f, 0.01f}, {"ReRamSB", 0.5f, 1000.f, 0.01f}, {"Capacitor", 0.1f, 1000.f, 0.01f}};
+const Ttv2 kTtv2[] = {{"ReRamES", 0.5f, 1000.f, 0.01f, 31, 0.5f},  {"ReRamSB", 0.5f, 1000.f, 0.01f, 31, 0.5f},
+                      {"Capacitor", 0.1f, 1000.f, 0.01f, 31, 0.1f}, {"EcRam", 0.1f, 500.f, 0.01f, 100, 1.0f},
+                      {"EcRamMO", 0.1f, 500.f, 0.001f, 100, 0.1f},  {"Idealized", 0.1f, 500.f, 0.001f, 100, 0.1f}};
 
 json ttv2(const Ttv2& t, bool chopped) {
   IOParameters read = preset_io_parameters();
@@ -81,7 +85,7 @@ json ttv2(const Ttv2& t, bool chopped) {
           {"transfer_update", write.to_json()},
           {"units_in_mbatch", false},
           {"auto_scale", true},
-          {"fast_lr", t.fast_lr},
+          {"fast_lr", chopped ? t.chopped_fast_lr : t.fast_lr},
           {"auto_granularity", t.auto_granularity},
           {"in_chop_prob", chopped ? t.chopped_in_chop_prob : 0.f}};
 }
@@ -130,6 +134,7 @@ RPUConfig make_compound_rpu_config_preset(const std::string& name) {
     if (plain || name == std::string("ChoppedTTv2") + t.family + "Preset") {
       UnitCellRPUConfig c = preset_base();
       c.device = ttv2(t, !plain);
+      c.update.desired_bl = t.desired_bl;
       return c;
     }
   }

@@ -36,7 +36,7 @@ analog::UpdatePulseParams UpdateParameters::kernel_params() const {
 
 void UpdateParameters::validate(const std::string& where) const {
   const config::RangeCheck c(where);
-  c.in_closed("desired_bl", desired_bl, 1, 32);
+  c.in_closed("desired_bl", desired_bl, 1, 32 * analog::kMaxPulseWords);
   c.resolution("res", res);
   c.resolution("x_res_implicit", x_res_implicit);
   c.resolution("d_res_implicit", d_res_implicit);

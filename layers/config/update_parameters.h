@@ -15,7 +15,7 @@ using analog::PulseType;
 const char* to_string(PulseType value);
 
 struct UpdateParameters {
-  // Largest number of pulse slots per update (aimc packs a train into 32 bits: 1..32).
+  // Largest number of pulse slots per update (1..128: a train is at most four 32-bit words).
   int desired_bl = 31;
   // BL is desired_bl (when neither management is on).
   bool fixed_bl = true;
