@@ -98,19 +98,29 @@ void drop_aihwkit_only_lightning_fields(nlohmann::json& description) {
 // (in eval mode) so those tensors exist, then everything is loaded; tiles the
 // file holds no programming for are set back to unprogrammed. Strict
 // otherwise: every other key must match both ways.
-// The named tile entries of a file (analog_tile.h): counters >= 0 (their
-// blocks are Philox offsets), running values finite (< 0: unset).
+// The tile entries of a file (analog_tile.h, and a pulsed device's hidden
+// parameters, layers/devices/tile_device.h): stream counters ("..._counter")
+// >= 0 (their blocks are Philox offsets), every floating-point value finite
+// (running values < 0 mean unset; bounds, steps, weights and buffers feed
+// the update's arithmetic).
 void check_tile_state_values(const NamedTensors& state) {
   auto ends_with = [](const std::string& s, const std::string& tail) {
     return s.size() > tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
   };
   for (const auto& [name, t] : state) {
-    if (name.find("tile_") == std::string::npos || t.numel() != 1) continue;
-    const double value = t.to(Device::cpu()).to(DType::Float64).item();
-    if ((ends_with(name, "_forward_counter") || ends_with(name, "_backward_counter")) && !(value >= 0.0))
-      throw ValueError("tile state '" + name + "' = " + std::to_string(value) + " must be >= 0");
-    if (ends_with(name, "_nm_running") && !std::isfinite(value))
-      throw ValueError("tile state '" + name + "' = " + std::to_string(value) + " must be finite");
+    if (name.find("tile_") == std::string::npos) continue;
+    const bool counter = ends_with(name, "_counter");
+    const bool floating = t.dtype() == DType::Float32 || t.dtype() == DType::Float64;
+    if (!counter && !floating) continue;
+    const Tensor v = t.to(Device::cpu()).to(DType::Float64).contiguous();
+    const double* p = v.data<double>();
+    for (std::int64_t k = 0; k < v.numel(); ++k) {
+      const std::string at = v.numel() == 1 ? "" : "[" + std::to_string(k) + "]";
+      if (counter && !(p[k] >= 0.0))
+        throw ValueError("tile state '" + name + "'" + at + " = " + std::to_string(p[k]) + " must be >= 0");
+      if (floating && !std::isfinite(p[k]))
+        throw ValueError("tile state '" + name + "'" + at + " = " + std::to_string(p[k]) + " must be finite");
+    }
   }
 }
 

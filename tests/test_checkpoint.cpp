@@ -566,3 +566,41 @@ TEST_CASE("a model on pulsed devices continues training bit for bit after a chec
   auto fresh = build_model_from_description(description, gen2);
   CHECK_FALSE(same_bits(fresh->state_dict()[0].second, a[0].second));
 }
+
+// Pulsed devices' entries from an untrusted file: a stream counter below 0
+// or a non-finite bound, step or sub-device weight is refused, naming the
+// entry and the element (the update would read them unchecked).
+TEST_CASE("a pulsed checkpoint with a negative counter or a non-finite hidden parameter is refused") {
+  TempDir dir;
+  const std::string path = dir.file("bad_pulsed.safetensors");
+  nlohmann::json description = model_description("mlp");
+  description["rpu_config"] = {{"family", "UnitCellRPUConfig"}};  // a VectorUnitCell of two devices
+  description["analog_seed"] = 3;
+  Generator gen(0);
+  auto model = build_model_from_description(description, gen);
+  const NamedTensors good = model->state_dict();
+  write_safetensors(path, good, {{"aimc.model", description.dump()}, {"aimc.version", version()}});
+  CHECK_NOTHROW(load_checkpoint(path));
+  for (const std::string key : {"1.tile_0_0_0_pulse_counter", "1.tile_0_0_0_max_bound", "1.tile_0_1_1_dwmin_up",
+                                "1.tile_0_0_1_weights"}) {
+    CAPTURE(key);
+    NamedTensors bad = good;
+    bool found = false;
+    for (auto& [name, t] : bad)
+      if (name == key) {
+        found = true;
+        if (key.find("counter") != std::string::npos) {
+          t = Tensor::from_vector(std::vector<std::int64_t>{-1}, {});
+        } else {
+          t = t.clone();
+          t.data<float>()[7] = key.find("weights") != std::string::npos ? INFINITY : std::nanf("");
+        }
+      }
+    REQUIRE(found);
+    write_safetensors(path, bad, {{"aimc.model", description.dump()}, {"aimc.version", version()}});
+    CHECK_THROWS_AS(load_checkpoint(path), IoError);
+    CHECK_THROWS_WITH(load_checkpoint(path), Catch::Contains(key));
+    if (key.find("counter") == std::string::npos)
+      CHECK_THROWS_WITH(load_checkpoint(path), Catch::Contains("[7]") && Catch::Contains("finite"));
+  }
+}
