@@ -33,7 +33,7 @@ float abs_max(const float* v, std::int64_t size) {
 // Trains have `words` 32-bit words per line (pulse_words of the sample's BL).
 struct SampleLines {
   int words = 1;
-  std::vector<std::uint32_t> d_train, x_train;  // stochastic: slots that fire, [line][word]
+  std::vector<std::uint32_t> d_train;           // stochastic: slots that fire, [row][word]
   std::vector<float> d_value, x_value;          // deterministic: count (MEAN_COUNT) or probability (DET_IMPLICIT)
   std::vector<std::int32_t> active;             // columns that send anything
   std::vector<std::uint32_t> active_train;      // their trains (stochastic), [active][word]
@@ -105,13 +105,13 @@ std::int64_t pulsed_update(const PulsedUpdateArgs& a) {
           }
         }
         L.d_train.assign(train.begin(), train.begin() + out * W);
-        L.x_train.assign(train.begin() + out * W, train.end());
+        const std::uint32_t* x_train = train.data() + out * W;
         for (std::int64_t j = 0; j < in; ++j) {
           std::uint32_t any = 0u;
-          for (int w = 0; w < W; ++w) any |= L.x_train[j * W + w];
+          for (int w = 0; w < W; ++w) any |= x_train[j * W + w];
           if (any == 0u) continue;
           L.active.push_back(std::int32_t(j));
-          for (int w = 0; w < W; ++w) L.active_train.push_back(L.x_train[j * W + w]);
+          for (int w = 0; w < W; ++w) L.active_train.push_back(x_train[j * W + w]);
         }
       } else {
         // MEAN_COUNT: counts round(BL·p); DETERMINISTIC_IMPLICIT: probabilities p

@@ -162,11 +162,14 @@ Tensor TileArray::run(const std::vector<Tensor>& inputs, const std::vector<float
         }
       }
     });
-    // Recorded on the calling thread, in tile order.
+    // Recorded on the calling thread, in tile order. A row block is a copy of
+    // the gradient except for one tile row (the gradient itself, which the
+    // engine owns): only that is copied.
     for (std::int64_t t = 0; t < R * C; ++t) {
       if (!tiles[t]->pulsed()) continue;
       Tensor d = d_rows[t / C];
-      d = per_tile && tile_factors[t] != 1.f ? mul_scalar(d, tile_factors[t]).contiguous() : d.clone();
+      if (per_tile && tile_factors[t] != 1.f) d = mul_scalar(d, tile_factors[t]).contiguous();
+      else if (R == 1) d = d.clone();
       tiles[t]->record_update(x_tiles[t], d);
     }
     std::vector<Tensor> grads;
