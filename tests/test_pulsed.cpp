@@ -279,9 +279,9 @@ TEST_CASE("AnalogSGD trains an AnalogLinear on pulsed devices", "[pulsed][optim]
 
 TEST_CASE("pulsed update kernel equals a plain reference of its random addressing", "[pulsed][determinism]") {
   // The reference draws each line's train with analog::pulse_train and the
-  // k-th pulse of row i in sample m with rng::normal_at from the row-sample's
+  // k-th pulse of row i in the mini-batch with rng::normal_at from the row's
   // block (pulsed_update.h), one pulse at a time: the kernel's bulk draws and
-  // sparse loops must give the same bits.
+  // sparse, vectorised loops must give the same bits.
   for (int bl_case : {0, 1, 2}) {
     const std::int64_t n = 5, out = 7, in = 13;
     Generator g(3, 1);
@@ -313,6 +313,7 @@ TEST_CASE("pulsed update kernel equals a plain reference of its random addressin
     const float* xs = x.data<float>();
     const float* ds = d.data<float>();
     int max_bl = 0;
+    std::vector<std::uint64_t> next(out, 0);  // each row's next normal over the mini-batch
     for (std::int64_t m = 0; m < n; ++m) {
       float xm = 0, dm = 0;
       for (std::int64_t j = 0; j < in; ++j) xm = std::max(xm, std::abs(xs[m * in + j]));
@@ -321,8 +322,8 @@ TEST_CASE("pulsed update kernel equals a plain reference of its random addressin
       max_bl = std::max(max_bl, s.bl);
       const std::uint64_t sample_block = a.pulse_block + std::uint64_t(m) * (out + in) * analog::kPulseBlocksPerLine;
       for (std::int64_t i = 0; i < out; ++i) {
-        const std::uint64_t row_block = a.noise_block + (std::uint64_t(m) * out + i) * in * cpu::kNoiseBlocksPerElement;
-        std::uint64_t k = 0;
+        const std::uint64_t row_block = a.noise_block + std::uint64_t(i) * n * in * cpu::kNoiseBlocksPerElement;
+        std::uint64_t& k = next[i];
         for (std::int64_t j = 0; j < in; ++j) {
           int c = 0;
           for (int w = 0; w < analog::pulse_words(s.bl); ++w) {

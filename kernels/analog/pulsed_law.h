@@ -38,6 +38,9 @@ struct UpdatePulseParams {
 // the down pulses as up pulses (DownAsUp).
 enum class PulseDirections : int { Both, UpOnly, DownAsUp };
 
+// A train has at most kMaxPulseWords 32-bit words (BL <= 128).
+constexpr int kMaxPulseWords = 4;
+
 // The pulse schedule of one sample: BL slots, row probability A·|d_i|,
 // column probability B·|x_j|. bl = 0: no pulses.
 struct PulseSchedule {
@@ -66,6 +69,10 @@ AIMC_HD PulseSchedule pulse_schedule(const UpdatePulseParams& up, float x_abs_ma
     s.bl = max_bl;
     s.a = s.b = ::sqrtf(lr / (dw_min * float(s.bl)));
   }
+  // aihwkit does not cap this BL; trains here hold at most 128 slots, so a
+  // learning rate above 128·dw_min (fixed_bl and update_bl_management both
+  // off) moves a weight by at most 128 steps per sample.
+  if (s.bl > 32 * kMaxPulseWords) s.bl = 32 * kMaxPulseWords;
   if (!(up.update_bl_management || up.update_management)) return s;
   if (d_abs_max == 0.f || x_abs_max == 0.f) return PulseSchedule{};
   const float x_val = x_abs_max;
@@ -93,8 +100,12 @@ AIMC_HD float discretize(float p, float res) {
 
 // A train of BL slots is pulse_words(BL) 32-bit words (slot s: bit s % 32
 // of word s / 32); BL is at most 32·kMaxPulseWords = 128.
-constexpr int kMaxPulseWords = 4;
 AIMC_HD int pulse_words(int bl) { return (bl + 31) / 32; }
+// The most words a sample's train can need under these parameters (BL is
+// at most desired_bl unless both fixed_bl and update_bl_management are off).
+AIMC_HD int max_pulse_words(const UpdatePulseParams& up) {
+  return up.fixed_bl || up.update_bl_management ? pulse_words(up.desired_bl) : kMaxPulseWords;
+}
 // The pulse trains of one sample come from the UpdatePulses stream from
 // `sample_block`, which reserves kPulseBlocksPerLine blocks per line (eight
 // per word).
@@ -112,7 +123,12 @@ constexpr int kFewSlots = 4;
 AIMC_HD std::uint32_t pulse_slots(int bl) { return bl >= 32 ? 0xffffffffu : ((1u << bl) - 1u); }
 // The slots of word w of a bl-slot train.
 AIMC_HD int pulse_word_slots(int bl, int w) { return bl - 32 * w < 32 ? bl - 32 * w : 32; }
-AIMC_HD std::uint32_t pulse_threshold(float p) { return std::uint32_t(p * float(1u << kPulseProbabilityBits)); }
+// The 24-bit threshold P of probability p, clipped to [0, 1] (NaN: 0), so
+// that P = 2^24 fires every slot and P = 0 none.
+AIMC_HD std::uint32_t pulse_threshold(float p) {
+  p = p > 0.f ? (p < 1.f ? p : 1.f) : 0.f;
+  return std::uint32_t(p * float(1u << kPulseProbabilityBits));
+}
 
 // Few slots (bl <= kFewSlots): the lines of a sample share its words, slot s
 // of line l reading word w = l·bl + s (word w % 4 of block sample_block +
@@ -124,6 +140,11 @@ AIMC_HD std::uint32_t pulse_train_few(float p, int bl, const std::uint32_t* word
   std::uint32_t fired = 0u;
   for (int s = 0; s < bl; ++s) fired |= std::uint32_t((words[s] >> 8) < P) << s;
   return fired;
+}
+
+// One slot (bl = 1): pulse_train_few(p, 1, &word), without branches.
+AIMC_HD std::uint32_t pulse_train_one(float p, std::uint32_t word) {
+  return std::uint32_t((word >> 8) < pulse_threshold(p));
 }
 
 // Many slots: word w of line l reads its own blocks from sample_block +
@@ -262,81 +283,89 @@ AIMC_HD float clip_to_bounds(const PulsedElement& e, float w) {
   return w < e.min_bound ? e.min_bound : w;
 }
 
-// One pulse on w: down (d·x > 0) or up, with the standard normal xi of its
-// cycle-to-cycle noise; the result is clipped to the element's bounds.
-// SoftBoundsReference moves the conductance g = w + reference and clips g.
-// (The common ConstantStep path stays a short dependency chain: the law
-// sits inside the kernel's per-pulse loop.)
-AIMC_HD float pulsed_step(const PulsedLawParams& p, const PulsedElement& e, float w, bool down, float xi) {
+// One pulse on w under law L: down (d·x > 0) or up, with the standard
+// normal xi of its cycle-to-cycle noise; the result is clipped to the
+// element's bounds. SoftBoundsReference moves the conductance g = w +
+// reference and clips g. The law is a template parameter so that the CPU
+// kernel's per-pulse loop compiles to one straight (vectorisable) law;
+// pulsed_step below picks it at run time.
+template <PulsedLaw L>
+AIMC_HD float pulsed_step_as(const PulsedLawParams& p, const PulsedElement& e, float w, bool down, float xi) {
   const float noise = p.dw_min_std * xi;
   const float step = down ? e.down : e.up;
   float dw = 0.f;  // magnitude of the move (its sign below)
-  switch (p.law) {
-    case PulsedLaw::ConstantStep:
-    case PulsedLaw::Ideal:
-      dw = step * (1.f + noise);
-      break;
-    case PulsedLaw::LinearStep:
-    case PulsedLaw::SoftBounds: {
-      // The step changes linearly with w: slope·w + dwmin.
-      const float linear = (down ? e.p1 : e.p0) * w;
-      dw = p.mult_noise ? (linear + step) * (1.f + noise) : linear + step * (1.f + noise);
-      break;
+  if constexpr (L == PulsedLaw::ConstantStep || L == PulsedLaw::Ideal) {
+    dw = step * (1.f + noise);
+  } else if constexpr (L == PulsedLaw::LinearStep || L == PulsedLaw::SoftBounds) {
+    // The step changes linearly with w: slope·w + dwmin.
+    const float linear = (down ? e.p1 : e.p0) * w;
+    dw = p.mult_noise ? (linear + step) * (1.f + noise) : linear + step * (1.f + noise);
+  } else if constexpr (L == PulsedLaw::SoftBoundsReference) {
+    // The step shrinks to 0 at the bound the conductance moves towards.
+    float g = w + e.p0;
+    const float bound = down ? e.min_bound : e.max_bound;
+    const float rel = (down ? bound < 0.f : bound > 0.f) ? g / bound : 0.f;
+    const float dg = p.mult_noise ? step * (1.f - rel) * (1.f + noise) : step * (1.f - rel + noise);
+    g = down ? g - dg : g + dg;
+    return clip_to_bounds(e, g) - e.p0;
+  } else if constexpr (L == PulsedLaw::ExpStep) {
+    const float range = e.max_bound - e.min_bound;
+    if (!(range > 0.f)) return w;  // a device without range does not move
+    const float z = 2.f * p.a * w / range + p.b;
+    float y = down ? 1.f - p.A_down * exp_portable(-p.gamma_down * z) : 1.f - p.A_up * exp_portable(p.gamma_up * z);
+    y = y > 0.f ? y : 0.f;
+    const float mean = y * step;
+    if (p.dw_min_std_add != 0.f || p.dw_min_std_slope != 0.f) {
+      // Noise of the signed change, with a floor and a part growing with |w|.
+      const float spread = mean + p.dw_min_std_add + p.dw_min_std_slope * ::fabsf(w);
+      dw = mean + (down ? -noise : noise) * spread;
+    } else {
+      dw = mean * (1.f + noise);
     }
-    case PulsedLaw::SoftBoundsReference: {
-      // The step shrinks to 0 at the bound the conductance moves towards.
-      float g = w + e.p0;
-      const float bound = down ? e.min_bound : e.max_bound;
-      const float rel = (down ? bound < 0.f : bound > 0.f) ? g / bound : 0.f;
-      const float dg = p.mult_noise ? step * (1.f - rel) * (1.f + noise) : step * (1.f - rel + noise);
-      g = down ? g - dg : g + dg;
-      return clip_to_bounds(e, g) - e.p0;
+  } else if constexpr (L == PulsedLaw::PowStep) {
+    const float range = e.max_bound - e.min_bound;
+    if (range == 0.f) return w;
+    const float frac = down ? (w - e.min_bound) / range : (e.max_bound - w) / range;
+    dw = step * pow_portable(frac, down ? e.p1 : e.p0) * (1.f + noise);
+  } else if constexpr (L == PulsedLaw::PiecewiseStep) {
+    const float* f = down ? p.piecewise_down : p.piecewise_up;
+    const int sections = p.n_nodes - 1;
+    float factor = f[0];
+    if (sections > 0 && e.max_bound > e.min_bound) {
+      // Linear interpolation between the nodes around w.
+      float ws = (w - e.min_bound) / (e.max_bound - e.min_bound) * float(sections);
+      ws = ws > 0.f ? ws : 0.f;
+      int k = int(::floorf(ws));
+      k = k < sections - 1 ? k : sections - 1;
+      float t = ws - float(k);
+      t = t < 1.f ? t : 1.f;
+      factor = (1.f - t) * f[k] + t * f[k + 1];
     }
-    case PulsedLaw::ExpStep: {
-      const float range = e.max_bound - e.min_bound;
-      if (!(range > 0.f)) return w;  // a device without range does not move
-      const float z = 2.f * p.a * w / range + p.b;
-      float y = down ? 1.f - p.A_down * exp_portable(-p.gamma_down * z) : 1.f - p.A_up * exp_portable(p.gamma_up * z);
-      y = y > 0.f ? y : 0.f;
-      const float mean = y * step;
-      if (p.dw_min_std_add != 0.f || p.dw_min_std_slope != 0.f) {
-        // Noise of the signed change, with a floor and a part growing with |w|.
-        const float spread = mean + p.dw_min_std_add + p.dw_min_std_slope * ::fabsf(w);
-        dw = mean + (down ? -noise : noise) * spread;
-      } else {
-        dw = mean * (1.f + noise);
-      }
-      break;
-    }
-    case PulsedLaw::PowStep: {
-      const float range = e.max_bound - e.min_bound;
-      if (range == 0.f) return w;
-      const float frac = down ? (w - e.min_bound) / range : (e.max_bound - w) / range;
-      dw = step * pow_portable(frac, down ? e.p1 : e.p0) * (1.f + noise);
-      break;
-    }
-    case PulsedLaw::PiecewiseStep: {
-      const float* f = down ? p.piecewise_down : p.piecewise_up;
-      const int sections = p.n_nodes - 1;
-      float factor = f[0];
-      if (sections > 0 && e.max_bound > e.min_bound) {
-        // Linear interpolation between the nodes around w.
-        float ws = (w - e.min_bound) / (e.max_bound - e.min_bound) * float(sections);
-        ws = ws > 0.f ? ws : 0.f;
-        int k = int(::floorf(ws));
-        k = k < sections - 1 ? k : sections - 1;
-        float t = ws - float(k);
-        t = t < 1.f ? t : 1.f;
-        factor = (1.f - t) * f[k] + t * f[k + 1];
-      }
-      dw = step * factor * (1.f + noise);
-      break;
-    }
-    default:
-      dw = 0.f;  // every law of PulsedLaw has its case above
-      break;
+    dw = step * factor * (1.f + noise);
   }
   return clip_to_bounds(e, down ? w - dw : w + dw);
+}
+
+// Whether law L reads the element's law-specific values p0 / p1.
+template <PulsedLaw L>
+constexpr bool law_reads_p0 = L == PulsedLaw::LinearStep || L == PulsedLaw::SoftBounds ||
+                              L == PulsedLaw::SoftBoundsReference || L == PulsedLaw::PowStep;
+template <PulsedLaw L>
+constexpr bool law_reads_p1 = L == PulsedLaw::LinearStep || L == PulsedLaw::SoftBounds || L == PulsedLaw::PowStep;
+
+// One pulse on w under the law p.law (pulsed_step_as).
+AIMC_HD float pulsed_step(const PulsedLawParams& p, const PulsedElement& e, float w, bool down, float xi) {
+  switch (p.law) {
+    case PulsedLaw::LinearStep: return pulsed_step_as<PulsedLaw::LinearStep>(p, e, w, down, xi);
+    case PulsedLaw::SoftBounds: return pulsed_step_as<PulsedLaw::SoftBounds>(p, e, w, down, xi);
+    case PulsedLaw::ExpStep: return pulsed_step_as<PulsedLaw::ExpStep>(p, e, w, down, xi);
+    case PulsedLaw::PowStep: return pulsed_step_as<PulsedLaw::PowStep>(p, e, w, down, xi);
+    case PulsedLaw::PiecewiseStep: return pulsed_step_as<PulsedLaw::PiecewiseStep>(p, e, w, down, xi);
+    case PulsedLaw::Ideal: return pulsed_step_as<PulsedLaw::Ideal>(p, e, w, down, xi);
+    case PulsedLaw::SoftBoundsReference: return pulsed_step_as<PulsedLaw::SoftBoundsReference>(p, e, w, down, xi);
+    case PulsedLaw::ConstantStep:
+    default: return pulsed_step_as<PulsedLaw::ConstantStep>(p, e, w, down, xi);
+  }
 }
 
 }  // namespace aimc::analog

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <vector>
 
@@ -23,21 +24,200 @@ std::uint64_t noise_blocks(std::int64_t n, std::int64_t out, std::int64_t in) {
 
 namespace {
 
+// max |v_k| of finite v (the tile checks x and d), on the bits: |v| orders
+// as an unsigned integer, and that loop vectorises where a float max does not.
 float abs_max(const float* v, std::int64_t size) {
-  float m = 0.f;
-  for (std::int64_t k = 0; k < size; ++k) m = std::max(m, std::abs(v[k]));
-  return m;
+  std::uint32_t m = 0u;
+  for (std::int64_t k = 0; k < size; ++k) {
+    const std::uint32_t b = std::bit_cast<std::uint32_t>(v[k]) & 0x7fffffffu;
+    m = b > m ? b : m;
+  }
+  return std::bit_cast<float>(m);
 }
 
-// What one sample sends: for every line its pulse count or pulse train.
-// Trains have `words` 32-bit words per line (pulse_words of the sample's BL).
-struct SampleLines {
+// probability[k] = discretize(scale·|v_k|, res) for k < size.
+void probabilities(const float* v, std::int64_t size, float scale, float res, float* probability) {
+  if (res > 0.f) {
+    for (std::int64_t k = 0; k < size; ++k) probability[k] = analog::discretize(scale * std::abs(v[k]), res);
+  } else {
+    for (std::int64_t k = 0; k < size; ++k) probability[k] = scale * std::abs(v[k]);
+  }
+}
+
+// What the samples send. Per sample m: its schedule, and its active
+// columns (those that fire at all) in increasing j, at m·in + k: the column,
+// its train (stochastic: `words` words from (m·in + k)·words) or value
+// (MEAN_COUNT: count, DETERMINISTIC_IMPLICIT: probability), and whether
+// x_j > 0. Per row i: its train or value in sample m at i·n + m, so a row
+// scans its samples contiguously.
+struct Lines {
   int words = 1;
-  std::vector<std::uint32_t> d_train;           // stochastic: slots that fire, [row][word]
-  std::vector<float> d_value, x_value;          // deterministic: count (MEAN_COUNT) or probability (DET_IMPLICIT)
-  std::vector<std::int32_t> active;             // columns that send anything
-  std::vector<std::uint32_t> active_train;      // their trains (stochastic), [active][word]
+  std::vector<analog::PulseSchedule> schedule;  // [n]
+  std::vector<std::uint32_t> d_train, x_train;
+  std::vector<float> d_value, x_value;
+  std::vector<std::int32_t> x_col, x_count;
+  std::vector<std::uint8_t> x_positive;
 };
+
+// The loop after it has no dependences between iterations (vectorise it).
+#if defined(__clang__)
+#define AIMC_IVDEP _Pragma("clang loop vectorize(assume_safety)")
+#elif defined(__GNUC__)
+#define AIMC_IVDEP _Pragma("GCC ivdep")
+#else
+#define AIMC_IVDEP
+#endif
+
+// Calls f.template operator()<L>() with the run-time law as L.
+template <typename F>
+void with_law(analog::PulsedLaw law, F&& f) {
+  using analog::PulsedLaw;
+  switch (law) {
+    case PulsedLaw::LinearStep: return f.template operator()<PulsedLaw::LinearStep>();
+    case PulsedLaw::SoftBounds: return f.template operator()<PulsedLaw::SoftBounds>();
+    case PulsedLaw::ExpStep: return f.template operator()<PulsedLaw::ExpStep>();
+    case PulsedLaw::PowStep: return f.template operator()<PulsedLaw::PowStep>();
+    case PulsedLaw::PiecewiseStep: return f.template operator()<PulsedLaw::PiecewiseStep>();
+    case PulsedLaw::Ideal: return f.template operator()<PulsedLaw::Ideal>();
+    case PulsedLaw::SoftBoundsReference: return f.template operator()<PulsedLaw::SoftBoundsReference>();
+    case PulsedLaw::ConstantStep: return f.template operator()<PulsedLaw::ConstantStep>();
+  }
+}
+
+// The coincidences of one row over a mini-batch: one group per sample that
+// fires the row, in sample order. A group holds the sample's active columns
+// (col, Lines::x_col) with their pulse counts (0 where the column does not
+// coincide, or its direction is one a one-sided device does not take), the
+// directions, and where each column's normals start among the group's
+// (first); the group's normals start at z_begin among the row's.
+struct RowPulses {
+  struct Group {
+    const std::int32_t* col;
+    std::int64_t begin, size;  // its entries in count / down / first
+    std::int64_t z_begin;
+    std::int32_t pulses, most;  // its pulses (at most in·128) and most pulses of one column
+  };
+  std::vector<Group> groups;
+  std::vector<std::int32_t> count, down, first;
+  std::vector<float> z;  // the row's normals
+  std::int64_t pulses = 0;
+
+  void clear() {
+    groups.clear();
+    pulses = 0;
+  }
+  // Room for a group of na entries; returns its first entry.
+  std::int64_t reserve(std::size_t na) {
+    const std::int64_t begin = groups.empty() ? 0 : groups.back().begin + groups.back().size;
+    const std::size_t need = std::size_t(begin) + na;
+    if (count.size() < need) count.resize(need), down.resize(need), first.resize(need);
+    return begin;
+  }
+  // Adds the group whose counts were written at `begin`: sets its
+  // directions (d_positive: the row's d > 0; x_positive[k]: column k's x > 0)
+  // and drops the counts of the direction a one-sided device does not take,
+  // then numbers the normals.
+  void add(const std::int32_t* col, const std::uint8_t* x_positive, std::int64_t begin, std::size_t na,
+           bool d_positive, analog::PulseDirections directions) {
+    std::int32_t* c = &count[begin];
+    std::int32_t* dn = &down[begin];
+    const bool both = directions == analog::PulseDirections::Both;
+    const bool take_down = directions == analog::PulseDirections::DownAsUp;
+    for (std::size_t k = 0; k < na; ++k) {
+      const bool is_down = d_positive == (x_positive[k] != 0);
+      c[k] = (both || is_down == take_down) ? c[k] : 0;
+      dn[k] = both && is_down;
+    }
+    std::int32_t* f = &first[begin];
+    std::int32_t next = 0, most = 0;
+    for (std::size_t k = 0; k < na; ++k) {
+      f[k] = next;
+      next += c[k];
+      most = std::max(most, c[k]);
+    }
+    if (next == 0) return;
+    groups.push_back({col, begin, std::int64_t(na), pulses, next, most});
+    pulses += next;
+  }
+};
+
+// The pulses of row i under law Law (with cycle-to-cycle normals when
+// Noisy). Within a group the columns are distinct, so its elements are
+// independent and the loop vectorises (gathers and scatters); pass p applies
+// every column's pulse p, a column with fewer pulses keeping its w.
+template <analog::PulsedLaw Law, bool Noisy>
+void apply_row(const PulsedUpdateArgs& a, std::int64_t i, const RowPulses& r) {
+  const std::int64_t row = i * a.in;
+  float* w = a.w + row;
+  const float *mx = a.max_bound + row, *mn = a.min_bound + row, *up = a.up + row, *dn = a.down + row;
+  const float* p0 = analog::law_reads_p0<Law> ? a.p0 + row : nullptr;
+  const float* p1 = analog::law_reads_p1<Law> ? a.p1 + row : nullptr;
+  for (const RowPulses::Group& g : r.groups) {
+    const std::int32_t* col = g.col;
+    const std::int32_t *count = &r.count[g.begin], *first = &r.first[g.begin], *down = &r.down[g.begin];
+    const float* z = Noisy ? r.z.data() + g.z_begin : nullptr;
+    const std::int32_t last = g.pulses - 1;  // keeps the unused reads of finished columns inside z
+    for (std::int32_t p = 0; p < g.most; ++p) {
+      AIMC_IVDEP
+      for (std::int64_t k = 0; k < g.size; ++k) {
+        const std::int32_t j = col[k];
+        analog::PulsedElement e{mx[j], mn[j], up[j], dn[j], 0.f, 0.f};
+        if constexpr (analog::law_reads_p0<Law>) e.p0 = p0[j];
+        if constexpr (analog::law_reads_p1<Law>) e.p1 = p1[j];
+        float xi = 0.f;
+        if constexpr (Noisy) xi = z[std::min(first[k] + p, last)];
+        const float moved = analog::pulsed_step_as<Law>(a.law, e, w[j], down[k] != 0, xi);
+        w[j] = p < count[k] ? moved : w[j];
+      }
+    }
+  }
+}
+
+// The trains of one sample's lines_n lines (probabilities prob) for a
+// bl-slot schedule, W words per line into train (zeroed), drawn from the
+// sample's blocks from `base` (analog::pulse_train's addressing).
+void sample_trains(const PulsedUpdateArgs& a, int bl, std::uint64_t base, const float* prob, std::int64_t lines_n,
+                   int W, std::uint32_t* train) {
+  thread_local std::vector<std::uint64_t> blocks;
+  thread_local std::vector<std::int64_t> drawn;  // line·W + word of each bulk block
+  thread_local std::vector<std::uint32_t> words;
+  if (bl <= analog::kFewSlots) {
+    // The lines share the sample's words: line l reads words l·bl .. l·bl + bl − 1.
+    const std::int64_t n_words = lines_n * bl, n_blocks = (n_words + 3) / 4;
+    blocks.resize(n_blocks);
+    for (std::int64_t k = 0; k < n_blocks; ++k) blocks[k] = base + std::uint64_t(k);
+    words.resize(4 * n_blocks);
+    philox_blocks(a.seed, a.pulse_stream, blocks.data(), n_blocks, words.data());
+    if (bl == 1) {
+      for (std::int64_t l = 0; l < lines_n; ++l) train[l * W] = analog::pulse_train_one(prob[l], words[l]);
+    } else {
+      for (std::int64_t l = 0; l < lines_n; ++l) train[l * W] = analog::pulse_train_few(prob[l], bl, &words[l * bl]);
+    }
+    return;
+  }
+  // Many slots: the first block of every word of every line strictly between
+  // 0 and 1 in bulk, the rest as analog::pulse_train_many needs them.
+  const int words_used = analog::pulse_words(bl);
+  blocks.clear();
+  drawn.clear();
+  for (std::int64_t l = 0; l < lines_n; ++l)
+    for (int w = 0; w < words_used; ++w) {
+      if (prob[l] >= 1.f) train[l * W + w] = analog::pulse_slots(analog::pulse_word_slots(bl, w));
+      if (prob[l] > 0.f && prob[l] < 1.f) {
+        drawn.push_back(l * W + w);
+        blocks.push_back(analog::pulse_word_block(base, std::uint64_t(l), w));
+      }
+    }
+  words.resize(4 * blocks.size());
+  philox_blocks(a.seed, a.pulse_stream, blocks.data(), std::int64_t(blocks.size()), words.data());
+  for (std::size_t k = 0; k < drawn.size(); ++k) {
+    const std::int64_t l = drawn[k] / W;
+    const int w = int(drawn[k] % W);
+    const rng::Block first{{words[4 * k], words[4 * k + 1], words[4 * k + 2], words[4 * k + 3]}};
+    train[drawn[k]] =
+        analog::pulse_train_many(prob[l], analog::pulse_word_slots(bl, w), first, a.seed, a.pulse_stream, blocks[k]);
+  }
+}
 
 }  // namespace
 
@@ -48,70 +228,71 @@ std::int64_t pulsed_update(const PulsedUpdateArgs& a) {
       a.update.pulse_type == PulseType::StochasticCompressed || a.update.pulse_type == PulseType::Stochastic;
   const bool mean_count = a.update.pulse_type == PulseType::MeanCount;
 
-  // 1. Schedules and pulse trains (or counts) of every sample, in parallel over samples.
-  std::vector<analog::PulseSchedule> schedule(n);
-  std::vector<SampleLines> lines(n);
+  // 1. Schedules of every sample, then their pulse trains (or counts), in
+  // parallel over samples. Trains have as many words as the longest needs.
+  Lines L;
+  L.schedule.resize(n);
+  parallel_for(0, n, grain_for(n, 4), [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t m = lo; m < hi; ++m)
+      L.schedule[m] = analog::pulse_schedule(a.update, abs_max(a.x + m * in, in), abs_max(a.d + m * out, out), a.lr,
+                                             a.dw_min);
+  });
+  int W = 1;
+  for (const analog::PulseSchedule& s : L.schedule) W = std::max(W, analog::pulse_words(s.bl));
+  L.words = W;
+  L.x_col.resize(n * in);
+  L.x_positive.resize(n * in);
+  L.x_count.assign(n, 0);
+  if (stochastic) {
+    L.d_train.assign(out * n * W, 0u);
+    L.x_train.resize(n * in * W);
+  } else {
+    L.d_value.assign(out * n, 0.f);
+    L.x_value.resize(n * in);
+  }
   parallel_for(0, n, grain_for(n, 1), [&](std::int64_t lo, std::int64_t hi) {
+    std::vector<std::uint32_t> train;  // the sample's trains: d lines then x lines, W words each
+    std::vector<float> prob;
     for (std::int64_t m = lo; m < hi; ++m) {
       const float* x = a.x + m * in;
       const float* d = a.d + m * out;
-      const analog::PulseSchedule s =
-          analog::pulse_schedule(a.update, abs_max(x, in), abs_max(d, out), a.lr, a.dw_min);
-      schedule[m] = s;
-      SampleLines& L = lines[m];
+      const analog::PulseSchedule s = L.schedule[m];
       if (s.bl == 0) continue;
-      const std::uint64_t base = a.pulse_block + std::uint64_t(m) * std::uint64_t(out + in) * analog::kPulseBlocksPerLine;
+      std::int32_t* col = &L.x_col[m * in];
+      std::uint8_t* positive = &L.x_positive[m * in];
+      std::int64_t na = 0;
       if (stochastic) {
-        // Probabilities of the d lines then the x lines; the words they read
-        // drawn in bulk (see analog::pulse_train).
-        thread_local std::vector<float> prob;
-        thread_local std::vector<std::uint64_t> blocks;
-        thread_local std::vector<std::int64_t> drawn;  // line·W + word of each bulk block
-        thread_local std::vector<std::uint32_t> words, train;
+        // Probabilities of the d lines then the x lines, then their trains.
         const std::int64_t lines_n = out + in;
-        const int W = analog::pulse_words(s.bl);
-        L.words = W;
         prob.resize(lines_n);
-        for (std::int64_t i = 0; i < out; ++i) prob[i] = analog::discretize(s.a * std::abs(d[i]), a.update.res);
-        for (std::int64_t j = 0; j < in; ++j) prob[out + j] = analog::discretize(s.b * std::abs(x[j]), a.update.res);
+        probabilities(d, out, s.a, a.update.res, prob.data());
+        probabilities(x, in, s.b, a.update.res, prob.data() + out);
         train.assign(lines_n * W, 0u);
-        if (s.bl <= analog::kFewSlots) {
-          const std::int64_t n_words = lines_n * s.bl, n_blocks = (n_words + 3) / 4;
-          blocks.resize(n_blocks);
-          for (std::int64_t k = 0; k < n_blocks; ++k) blocks[k] = base + std::uint64_t(k);
-          words.resize(4 * n_blocks);
-          philox_blocks(a.seed, a.pulse_stream, blocks.data(), n_blocks, words.data());
-          for (std::int64_t l = 0; l < lines_n; ++l) train[l] = analog::pulse_train_few(prob[l], s.bl, &words[l * s.bl]);
-        } else {
-          // The first block of every word of every line strictly between 0 and 1 in bulk.
-          blocks.clear();
-          drawn.clear();
-          for (std::int64_t l = 0; l < lines_n; ++l)
-            for (int w = 0; w < W; ++w) {
-              if (prob[l] >= 1.f) train[l * W + w] = analog::pulse_slots(analog::pulse_word_slots(s.bl, w));
-              if (prob[l] > 0.f && prob[l] < 1.f) {
-                drawn.push_back(l * W + w);
-                blocks.push_back(analog::pulse_word_block(base, std::uint64_t(l), w));
-              }
-            }
-          words.resize(4 * blocks.size());
-          philox_blocks(a.seed, a.pulse_stream, blocks.data(), std::int64_t(blocks.size()), words.data());
-          for (std::size_t k = 0; k < drawn.size(); ++k) {
-            const std::int64_t l = drawn[k] / W;
-            const int w = int(drawn[k] % W);
-            const rng::Block first{{words[4 * k], words[4 * k + 1], words[4 * k + 2], words[4 * k + 3]}};
-            train[drawn[k]] = analog::pulse_train_many(prob[l], analog::pulse_word_slots(s.bl, w), first, a.seed,
-                                                       a.pulse_stream, blocks[k]);
+        const std::uint64_t base = a.pulse_block + std::uint64_t(m) * std::uint64_t(lines_n) * analog::kPulseBlocksPerLine;
+        sample_trains(a, s.bl, base, prob.data(), lines_n, W, train.data());
+        for (std::int64_t i = 0; i < out; ++i)
+          for (int w = 0; w < W; ++w) L.d_train[(i * n + m) * W + w] = train[i * W + w];
+        // The active columns, compacted.
+        const std::uint32_t* xt = train.data() + out * W;
+        std::uint32_t* x_train = &L.x_train[m * in * W];
+        if (W == 1) {
+          for (std::int64_t j = 0; j < in; ++j) {
+            x_train[na] = xt[j];
+            col[na] = std::int32_t(j);
+            positive[na] = x[j] > 0.f;
+            na += xt[j] != 0u;
           }
-        }
-        L.d_train.assign(train.begin(), train.begin() + out * W);
-        const std::uint32_t* x_train = train.data() + out * W;
-        for (std::int64_t j = 0; j < in; ++j) {
-          std::uint32_t any = 0u;
-          for (int w = 0; w < W; ++w) any |= x_train[j * W + w];
-          if (any == 0u) continue;
-          L.active.push_back(std::int32_t(j));
-          for (int w = 0; w < W; ++w) L.active_train.push_back(x_train[j * W + w]);
+        } else {
+          for (std::int64_t j = 0; j < in; ++j) {
+            std::uint32_t any = 0u;
+            for (int w = 0; w < W; ++w) {
+              any |= xt[j * W + w];
+              x_train[na * W + w] = xt[j * W + w];
+            }
+            col[na] = std::int32_t(j);
+            positive[na] = x[j] > 0.f;
+            na += any != 0u;
+          }
         }
       } else {
         // MEAN_COUNT: counts round(BL·p); DETERMINISTIC_IMPLICIT: probabilities p
@@ -122,104 +303,77 @@ std::int64_t pulsed_update(const PulsedUpdateArgs& a) {
           p = std::min(1.f, std::max(0.f, analog::discretize(p, res)));
           return mean_count ? std::round(float(s.bl) * p) : p;
         };
-        L.d_value.resize(out);
-        L.x_value.resize(in);
-        for (std::int64_t i = 0; i < out; ++i) L.d_value[i] = value(s.a * std::abs(d[i]), d_res);
+        for (std::int64_t i = 0; i < out; ++i) L.d_value[i * n + m] = value(s.a * std::abs(d[i]), d_res);
+        float* x_value = &L.x_value[m * in];
         for (std::int64_t j = 0; j < in; ++j) {
-          L.x_value[j] = value(s.b * std::abs(x[j]), x_res);
-          if (L.x_value[j] != 0.f) L.active.push_back(std::int32_t(j));
+          const float v = value(s.b * std::abs(x[j]), x_res);
+          x_value[na] = v;
+          col[na] = std::int32_t(j);
+          positive[na] = x[j] > 0.f;
+          na += v != 0.f;
         }
       }
+      L.x_count[m] = std::int32_t(na);
     }
   });
 
   // 2. Coincidences, in parallel over rows; each row runs through the samples
-  // in order. Per (row, sample): the coincident columns and their pulse
-  // counts first, then all their normals in one bulk draw, then the pulses
-  // applied column by column.
+  // in order: first the coincidences of all its samples (RowPulses), then all
+  // their normals in one bulk draw, then the pulses, sample after sample.
   std::atomic<std::int64_t> total{0};
   const bool noisy = a.law.dw_min_std > 0.f;
   parallel_for(0, out, grain_for(out, 4), [&](std::int64_t lo, std::int64_t hi) {
     std::int64_t pulses = 0;
-    std::vector<std::int32_t> cols;
-    std::vector<std::int32_t> counts, all_counts;
-    std::vector<float> z;
+    thread_local RowPulses r;  // reused: no allocation per update
     for (std::int64_t i = lo; i < hi; ++i) {
-      float* w = a.w + i * in;
+      r.clear();
       for (std::int64_t m = 0; m < n; ++m) {
-        const analog::PulseSchedule& s = schedule[m];
-        const SampleLines& L = lines[m];
+        const analog::PulseSchedule& s = L.schedule[m];
         if (s.bl == 0) continue;
-        const float di = a.d[m * out + i];
-        // Pulse counts of every listed column, then the coincident ones compacted.
-        const std::size_t na = L.active.size();
-        all_counts.resize(na);
+        const std::size_t na = std::size_t(L.x_count[m]);
+        // Pulse counts of every active column.
+        std::int64_t begin;
         if (stochastic) {
-          const int W = L.words;
-          const std::uint32_t* dt = &L.d_train[i * W];
+          const std::uint32_t* dt = &L.d_train[(i * n + m) * W];
           std::uint32_t any = 0u;
           for (int w = 0; w < W; ++w) any |= dt[w];
           if (any == 0u) continue;
-          const std::uint32_t* t = L.active_train.data();
+          begin = r.reserve(na);
+          std::int32_t* counts = &r.count[begin];
+          const std::uint32_t* t = &L.x_train[m * in * W];
           if (W == 1) {
-            for (std::size_t k = 0; k < na; ++k) all_counts[k] = analog::popcount32(dt[0] & t[k]);
+            const std::uint32_t d0 = dt[0];
+            for (std::size_t k = 0; k < na; ++k) counts[k] = analog::popcount32(d0 & t[k]);
           } else {
             for (std::size_t k = 0; k < na; ++k) {
               int c = 0;
               for (int w = 0; w < W; ++w) c += analog::popcount32(dt[w] & t[k * W + w]);
-              all_counts[k] = c;
+              counts[k] = c;
             }
           }
         } else {
-          const float d_value = L.d_value[i];
+          const float d_value = L.d_value[i * n + m];
           if (d_value == 0.f) continue;
-          for (std::size_t k = 0; k < na; ++k) {
-            const float xv = L.x_value[L.active[k]];
-            all_counts[k] = mean_count ? int(std::round(d_value / float(s.bl) * xv))
-                                       : int(std::round(float(s.bl) * d_value * xv));
-          }
-        }
-        const float* x = a.x + m * in;
-        if (a.directions != analog::PulseDirections::Both) {
-          // A one-sided device takes only the coincidences of one direction.
-          const bool take_down = a.directions == analog::PulseDirections::DownAsUp;
+          begin = r.reserve(na);
+          std::int32_t* counts = &r.count[begin];
+          const float* xv = &L.x_value[m * in];
           for (std::size_t k = 0; k < na; ++k)
-            if (((di > 0.f) == (x[L.active[k]] > 0.f)) != take_down) all_counts[k] = 0;
+            counts[k] = mean_count ? int(std::round(d_value / float(s.bl) * xv[k]))
+                                   : int(std::round(float(s.bl) * d_value * xv[k]));
         }
-        cols.resize(na);
-        counts.resize(na);
-        std::size_t nc = 0;
-        for (std::size_t k = 0; k < na; ++k) {
-          cols[nc] = L.active[k];
-          counts[nc] = all_counts[k];
-          nc += all_counts[k] != 0;
-        }
-        if (nc == 0) continue;
-        const std::uint64_t noise_row = a.noise_block + (std::uint64_t(m) * std::uint64_t(out) + std::uint64_t(i)) *
-                                                            std::uint64_t(in) * kNoiseBlocksPerElement;
-        // The cycle-to-cycle normals of this (row, sample): normal k of the
-        // stream from block noise_row for its k-th pulse (columns in order).
-        std::int64_t row_pulses = 0;
-        for (std::size_t k = 0; k < nc; ++k) row_pulses += counts[k];
-        if (noisy) {
-          z.resize(std::size_t(row_pulses));
-          fill_normal(a.seed, a.noise_stream, noise_row, row_pulses, z.data());
-        }
-        std::size_t next = 0;  // the next normal
-        for (std::size_t k = 0; k < nc; ++k) {
-          const std::int32_t j = cols[k];
-          const int c = counts[k];
-          // One-sided: the taken pulses are applied as up pulses.
-          const bool down = a.directions == analog::PulseDirections::Both && (di > 0.f) == (x[j] > 0.f);
-          const std::int64_t e_idx = i * in + j;
-          const analog::PulsedElement e{a.max_bound[e_idx], a.min_bound[e_idx], a.up[e_idx], a.down[e_idx],
-                                        a.p0 ? a.p0[e_idx] : 0.f, a.p1 ? a.p1[e_idx] : 0.f};
-          float wk = w[j];
-          for (int p = 0; p < c; ++p) wk = analog::pulsed_step(a.law, e, wk, down, noisy ? z[next++] : 0.f);
-          w[j] = wk;
-        }
-        pulses += row_pulses;
+        r.add(&L.x_col[m * in], &L.x_positive[m * in], begin, na, a.d[m * out + i] > 0.f, a.directions);
       }
+      const std::int64_t row_pulses = r.pulses;
+      if (row_pulses == 0) continue;
+      if (noisy) {
+        r.z.resize(std::size_t(row_pulses));
+        fill_normal(a.seed, a.noise_stream, row_noise_block(a, i), row_pulses, r.z.data());
+      }
+      with_law(a.law.law, [&]<analog::PulsedLaw Law>() {
+        if (noisy) apply_row<Law, true>(a, i, r);
+        else apply_row<Law, false>(a, i, r);
+      });
+      pulses += row_pulses;
     }
     total += pulses;
   });

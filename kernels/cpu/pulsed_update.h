@@ -11,11 +11,12 @@
 // addressed by what it is for: the pulse trains of sample m read the blocks
 // from pulse_block + m·(out + in)·kPulseBlocksPerLine, line l as
 // analog::pulse_train says (d lines l < out, x lines out + j). The pulses of
-// row i in sample m, counted over its coincident columns in increasing j
-// (and a column's pulses in order), take the normals 0, 1, 2, ... of the
-// stream from block noise_block + (m·out + i)·in·kNoiseBlocksPerElement
-// (cpu::fill_normal's layout: four normals a block; a row-sample has at most
-// in·128 pulses, so the ranges never meet).
+// row i over the mini-batch, counted sample after sample, in a sample over
+// its coincident columns in increasing j (and a column's pulses in order),
+// take the normals 0, 1, 2, ... of the stream from block row_noise_block(i)
+// = noise_block + i·n·in·kNoiseBlocksPerElement (cpu::fill_normal's layout:
+// four normals a block; a row has at most n·in·128 pulses, so the ranges
+// never meet).
 // The result has the same bits for any thread count, and the CUDA twin
 // draws the same numbers.
 //
@@ -49,9 +50,14 @@ struct PulsedUpdateArgs {
   analog::PulseDirections directions = analog::PulseDirections::Both;  // the coincidences taken
 };
 
-// Noise blocks a (row, sample) reserves per column: 32 normals, enough for
-// the most pulses one element can get in a sample (BL <= 128: 4·32).
+// Noise blocks a row reserves per (sample, column): 128 normals, enough for
+// the most pulses one element can get in a sample (BL <= 128).
 constexpr std::uint64_t kNoiseBlocksPerElement = 8 * analog::kMaxPulseWords;
+
+// The first noise block of row i's normals (see above).
+AIMC_HD std::uint64_t row_noise_block(const PulsedUpdateArgs& a, std::int64_t i) {
+  return a.noise_block + std::uint64_t(i) * std::uint64_t(a.n) * std::uint64_t(a.in) * kNoiseBlocksPerElement;
+}
 
 // Blocks of the pulse and noise streams one update of this shape reserves
 // (the counters advance by these whatever was used).

@@ -8,12 +8,12 @@
 // DETERMINISTIC_IMPLICIT) of each of its out + in lines. pulse_rows_kernel,
 // one thread per row: the samples in order, and in each the coincidences of
 // the row one pulse after the other through analog::pulsed_step, with the
-// cycle-to-cycle normals of the CPU's layout (a row-sample's pulses number
-// its normals, so a row is one thread; a faster split is issue 11's).
+// cycle-to-cycle normals of the CPU's layout (a row's pulses number its
+// normals, so a row is one thread; a faster split is issue 11's).
 //
 // What is bitwise, and why: every random number is addressed by what it is
 // for (the same pulse_train blocks per (sample, line), the same noise
-// normals per (sample, row) and pulse, box_muller_fast's IEEE-exact normals), the schedule,
+// normals per row and pulse, box_muller_fast's IEEE-exact normals), the schedule,
 // probabilities and counts come from the same shared functions
 // (kernels/analog/pulsed_law.h), and each element sees its pulses in the
 // CPU's order. This file is compiled with --fmad=false and the CPU kernel
@@ -96,8 +96,8 @@ __global__ void pulse_lines_kernel(cpu::PulsedUpdateArgs a, analog::PulseSchedul
 }
 
 // Every row through the samples in order, and in each its coincident columns
-// in increasing j: the k-th pulse of (row i, sample m) takes normal k of the
-// stream from the row-sample's block, as on the CPU. Block b adds its pulses
+// in increasing j: the k-th pulse of row i in the mini-batch takes normal k
+// of the stream from the row's block, as on the CPU. Block b adds its pulses
 // into block_pulses[b] (when not null).
 __global__ void pulse_rows_kernel(cpu::PulsedUpdateArgs a, const analog::PulseSchedule* schedule,
                                   const std::uint32_t* trains, const float* values, int max_words,
@@ -109,13 +109,12 @@ __global__ void pulse_rows_kernel(cpu::PulsedUpdateArgs a, const analog::PulseSc
   long long pulses = 0;
   AIMC_GRID_STRIDE(i, out) {
     float* w = a.w + i * in;
+    const std::uint64_t row_block = cpu::row_noise_block(a, i);
+    std::uint64_t next = 0;  // the row's next normal
     for (std::int64_t m = 0; m < a.n; ++m) {
       const analog::PulseSchedule s = schedule[m];
       if (s.bl == 0) continue;
       const std::int64_t row = m * lines;
-      const std::uint64_t row_block = a.noise_block + (std::uint64_t(m) * std::uint64_t(out) + std::uint64_t(i)) *
-                                                          std::uint64_t(in) * cpu::kNoiseBlocksPerElement;
-      std::uint64_t next = 0;  // the row-sample's next normal
       const float di = a.d[m * out + i];
       for (std::int64_t j = 0; j < in; ++j) {
         int c;
@@ -176,7 +175,7 @@ void pulsed_update(const cpu::PulsedUpdateArgs& a, std::int64_t* pulses) {
   const bool stochastic = is_stochastic(a.update.pulse_type);
   const std::size_t lines = std::size_t(a.n) * std::size_t(a.out + a.in);
   Buffer<analog::PulseSchedule> schedule(std::size_t(a.n));
-  const int max_words = analog::pulse_words(a.update.desired_bl);
+  const int max_words = analog::max_pulse_words(a.update);
   Buffer<std::uint32_t> trains(stochastic ? lines * std::size_t(max_words) : 0);
   Buffer<float> values(stochastic ? 0 : lines);
   AIMC_LAUNCH(pulse_lines_kernel, grid_for(std::size_t(a.n), 1), kThreads)(a, schedule.get(), trains.get(),
