@@ -121,19 +121,18 @@ struct RowPulses {
            bool d_positive, analog::PulseDirections directions) {
     std::int32_t* c = &count[begin];
     std::int32_t* dn = &down[begin];
+    std::int32_t* f = &first[begin];
     const bool both = directions == analog::PulseDirections::Both;
     const bool take_down = directions == analog::PulseDirections::DownAsUp;
-    for (std::size_t k = 0; k < na; ++k) {
-      const bool is_down = d_positive == (x_positive[k] != 0);
-      c[k] = (both || is_down == take_down) ? c[k] : 0;
-      dn[k] = both && is_down;
-    }
-    std::int32_t* f = &first[begin];
     std::int32_t next = 0, most = 0;
     for (std::size_t k = 0; k < na; ++k) {
+      const bool is_down = d_positive == (x_positive[k] != 0);
+      const std::int32_t ck = (both || is_down == take_down) ? c[k] : 0;
+      c[k] = ck;
+      dn[k] = both && is_down;
       f[k] = next;
-      next += c[k];
-      most = std::max(most, c[k]);
+      next += ck;
+      most = std::max(most, ck);
     }
     if (next == 0) return;
     groups.push_back({col, begin, std::int64_t(na), pulses, next, most});
@@ -156,6 +155,18 @@ void apply_row(const PulsedUpdateArgs& a, std::int64_t i, const RowPulses& r) {
     const std::int32_t* col = g.col;
     const std::int32_t *count = &r.count[g.begin], *first = &r.first[g.begin], *down = &r.down[g.begin];
     const float* z = Noisy ? r.z.data() + g.z_begin : nullptr;
+    if (g.most == 1 && g.pulses == g.size) {
+      // One pulse on every column (as with BL 1): normal k is column k's.
+      AIMC_IVDEP
+      for (std::int64_t k = 0; k < g.size; ++k) {
+        const std::int32_t j = col[k];
+        analog::PulsedElement e{mx[j], mn[j], up[j], dn[j], 0.f, 0.f};
+        if constexpr (analog::law_reads_p0<Law>) e.p0 = p0[j];
+        if constexpr (analog::law_reads_p1<Law>) e.p1 = p1[j];
+        w[j] = analog::pulsed_step_as<Law>(a.law, e, w[j], down[k] != 0, Noisy ? z[k] : 0.f);
+      }
+      continue;
+    }
     const std::int32_t last = g.pulses - 1;  // keeps the unused reads of finished columns inside z
     for (std::int32_t p = 0; p < g.most; ++p) {
       AIMC_IVDEP
@@ -230,7 +241,8 @@ std::int64_t pulsed_update(const PulsedUpdateArgs& a) {
 
   // 1. Schedules of every sample, then their pulse trains (or counts), in
   // parallel over samples. Trains have as many words as the longest needs.
-  Lines L;
+  static thread_local Lines lines_workspace;
+  Lines& L = lines_workspace;
   L.schedule.resize(n);
   parallel_for(0, n, grain_for(n, 4), [&](std::int64_t lo, std::int64_t hi) {
     for (std::int64_t m = lo; m < hi; ++m)
@@ -251,8 +263,8 @@ std::int64_t pulsed_update(const PulsedUpdateArgs& a) {
     L.x_value.resize(n * in);
   }
   parallel_for(0, n, grain_for(n, 1), [&](std::int64_t lo, std::int64_t hi) {
-    std::vector<std::uint32_t> train;  // the sample's trains: d lines then x lines, W words each
-    std::vector<float> prob;
+    thread_local std::vector<std::uint32_t> train;  // the sample's trains: d lines then x lines, W words each
+    thread_local std::vector<float> prob;
     for (std::int64_t m = lo; m < hi; ++m) {
       const float* x = a.x + m * in;
       const float* d = a.d + m * out;

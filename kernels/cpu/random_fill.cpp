@@ -9,6 +9,61 @@
 
 namespace aimc::cpu {
 
+namespace {
+
+// Philox4x32-10 of `count` blocks, block k being block_of(k), words to
+// out[4k .. 4k+3]: Random123's rounds written lane by lane over 64 blocks so
+// that the compiler vectorises them (about 3.7 ns a block here, against 5 for
+// Random123's scalar call in a loop, which 16 lanes do not beat). Equal to
+// rng::philox bit for bit (tests/test_random.cpp).
+template <typename BlockOf>
+void philox_lanes(std::uint64_t seed, std::uint64_t stream, std::int64_t count, BlockOf&& block_of,
+                  std::uint32_t* out) {
+  constexpr std::int64_t kLanes = 64;
+  constexpr std::uint64_t kLow = 0xffffffffu;
+  // Random123's Philox4x32 multipliers and Weyl key increments.
+  constexpr std::uint64_t kM0 = 0xD2511F53u, kM1 = 0xCD9E8D57u;
+  constexpr std::uint32_t kW0 = 0x9E3779B9u, kW1 = 0xBB67AE85u;
+  for (std::int64_t b0 = 0; b0 < count; b0 += kLanes) {
+    const std::int64_t lanes = std::min(kLanes, count - b0);
+    if (lanes < 16) {  // a short tail: one scalar call a block is cheaper than 64 lanes
+      for (std::int64_t l = 0; l < lanes; ++l) {
+        const rng::Block r = rng::philox(seed, stream, block_of(b0 + l));
+        for (int j = 0; j < 4; ++j) out[4 * (b0 + l) + j] = r.v[j];
+      }
+      return;
+    }
+    const std::int64_t width = (lanes + 15) / 16 * 16;  // whole vectors
+    alignas(64) std::uint32_t c0[kLanes], c1[kLanes], c2[kLanes], c3[kLanes];
+    for (std::int64_t l = 0; l < width; ++l) {
+      const std::uint64_t b = block_of(b0 + std::min(l, lanes - 1));
+      c0[l] = static_cast<std::uint32_t>(b);
+      c1[l] = static_cast<std::uint32_t>(b >> 32);
+      c2[l] = static_cast<std::uint32_t>(stream);
+      c3[l] = static_cast<std::uint32_t>(stream >> 32);
+    }
+    std::uint32_t k0 = static_cast<std::uint32_t>(seed), k1 = static_cast<std::uint32_t>(seed >> 32);
+    for (int round = 0; round < 10; ++round) {
+      if (round > 0) k0 += kW0, k1 += kW1;
+      for (std::int64_t l = 0; l < width; ++l) {
+        const std::uint64_t p0 = kM0 * c0[l], p1 = kM1 * c2[l];
+        const std::uint32_t n0 = static_cast<std::uint32_t>(p1 >> 32) ^ c1[l] ^ k0;
+        const std::uint32_t n2 = static_cast<std::uint32_t>(p0 >> 32) ^ c3[l] ^ k1;
+        c1[l] = static_cast<std::uint32_t>(p1 & kLow);
+        c3[l] = static_cast<std::uint32_t>(p0 & kLow);
+        c0[l] = n0;
+        c2[l] = n2;
+      }
+    }
+    for (std::int64_t l = 0; l < lanes; ++l) {
+      std::uint32_t* o = out + 4 * (b0 + l);
+      o[0] = c0[l], o[1] = c1[l], o[2] = c2[l], o[3] = c3[l];
+    }
+  }
+}
+
+}  // namespace
+
 // Normals: count standard normals from consecutive blocks, four per Philox call
 // (rng::box_muller_fast on words (0,1) and (2,3)). Tiles of 512 values: the
 // Philox words first, then one vectorised loop for log/sin/cos and a short
@@ -20,10 +75,9 @@ void fill_normal(std::uint64_t seed, std::uint64_t stream, std::uint64_t block, 
   for (std::int64_t t0 = 0; t0 < count; t0 += kTile) {
     const std::int64_t len = std::min(kTile, count - t0);
     const std::int64_t blocks = (len + 3) / 4;
-    for (std::int64_t b = 0; b < blocks; ++b) {
-      const rng::Block k = rng::philox(seed, stream, block + static_cast<std::uint64_t>(t0 / 4 + b));
-      for (int j = 0; j < 4; ++j) words[4 * b + j] = k.v[j];
-    }
+    const std::uint64_t first = block + static_cast<std::uint64_t>(t0 / 4);
+    philox_lanes(seed, stream, blocks, [first](std::int64_t b) { return first + static_cast<std::uint64_t>(b); },
+                 words);
     const std::int64_t pairs = (len + 1) / 2;
     for (std::int64_t i = 0; i < pairs; ++i) {
       radius2[i] = rng::box_muller_radius2(words[2 * i]);
@@ -87,10 +141,7 @@ void fill_uniform(std::uint64_t seed, std::uint64_t stream, std::uint64_t block,
 
 void philox_blocks(std::uint64_t seed, std::uint64_t stream, const std::uint64_t* blocks, std::int64_t n,
                    std::uint32_t* out) {
-  for (std::int64_t k = 0; k < n; ++k) {
-    const rng::Block b = rng::philox(seed, stream, blocks[k]);
-    for (int j = 0; j < 4; ++j) out[4 * k + j] = b.v[j];
-  }
+  philox_lanes(seed, stream, n, [blocks](std::int64_t k) { return blocks[k]; }, out);
 }
 
 }  // namespace aimc::cpu

@@ -21,8 +21,7 @@ void fill_normal_rows(std::uint64_t seed, std::uint64_t stream, const std::uint6
 void fill_uniform(std::uint64_t seed, std::uint64_t stream, std::uint64_t block, std::int64_t count, float* u);
 
 // Blocks blocks[k] of (seed, stream) for k < n, words out[4k .. 4k+3] (the
-// bits of rng::philox). One call per block: Random123's scalar Philox (about
-// 4.5 ns a block here) beat a version written on arrays for the vectoriser.
+// bits of rng::philox), vectorised across blocks.
 void philox_blocks(std::uint64_t seed, std::uint64_t stream, const std::uint64_t* blocks, std::int64_t n,
                    std::uint32_t* out);
 
