@@ -5,6 +5,8 @@
 #include <atomic>
 #include <bit>
 #include <cmath>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 #include "kernels/cpu/parallel.h"
@@ -57,6 +59,41 @@ struct Lines {
   std::vector<float> d_value, x_value;
   std::vector<std::int32_t> x_col, x_count;
   std::vector<std::uint8_t> x_positive;
+};
+
+// A Lines workspace for the duration of one update, reused from earlier
+// updates (their buffers keep their pages: no page faults per update). A
+// pool rather than thread_local: a thread waiting in one update's parallel
+// loop may start another update.
+class PooledLines {
+ public:
+  PooledLines() {
+    const std::lock_guard<std::mutex> lock(mutex());
+    auto& free = pool();
+    if (free.empty()) {
+      lines = new Lines;
+    } else {
+      lines = free.back().release();
+      free.pop_back();
+    }
+  }
+  ~PooledLines() {
+    const std::lock_guard<std::mutex> lock(mutex());
+    pool().emplace_back(lines);
+  }
+  PooledLines(const PooledLines&) = delete;
+  PooledLines& operator=(const PooledLines&) = delete;
+  Lines* lines;
+
+ private:
+  static std::mutex& mutex() {
+    static std::mutex m;
+    return m;
+  }
+  static std::vector<std::unique_ptr<Lines>>& pool() {
+    static std::vector<std::unique_ptr<Lines>> free;
+    return free;
+  }
 };
 
 // The loop after it has no dependences between iterations (vectorise it).
@@ -241,8 +278,8 @@ std::int64_t pulsed_update(const PulsedUpdateArgs& a) {
 
   // 1. Schedules of every sample, then their pulse trains (or counts), in
   // parallel over samples. Trains have as many words as the longest needs.
-  static thread_local Lines lines_workspace;
-  Lines& L = lines_workspace;
+  const PooledLines pooled;
+  Lines& L = *pooled.lines;
   L.schedule.resize(n);
   parallel_for(0, n, grain_for(n, 4), [&](std::int64_t lo, std::int64_t hi) {
     for (std::int64_t m = lo; m < hi; ++m)
