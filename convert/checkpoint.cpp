@@ -3,6 +3,7 @@
 
 #include "convert/models.h"
 #include "engine/generator.h"
+#include "engine/json_input.h"
 #include "engine/runtime.h"
 #include "engine/safetensors.h"
 #include "layers/config/lightning_config.h"
@@ -18,6 +19,15 @@ namespace aimc {
 namespace {
 
 const std::string kOptimPrefix = "optim.";
+
+// The start of untrusted text, for a message.
+std::string excerpt(const std::string& text) {
+  constexpr std::size_t kMax = 200;
+  if (text.size() <= kMax) return text;
+  std::string out(text, 0, kMax);
+  out += "...";
+  return out;
+}
 
 // Checkpoints from before the tile state had named entries hold one float64
 // "<tile>_state" per tile with fixed positions: [0]/[1] the forward/backward
@@ -115,7 +125,8 @@ void check_tile_state_values(const NamedTensors& state) {
     const Tensor v = t.to(Device::cpu()).to(DType::Float64).contiguous();
     const double* p = v.data<double>();
     for (std::int64_t k = 0; k < v.numel(); ++k) {
-      const std::string at = v.numel() == 1 ? "" : "[" + std::to_string(k) + "]";
+      std::string at;  // built by appends: "[" + ... trips a false -Wrestrict in GCC 12
+      if (v.numel() != 1) at.append("[").append(std::to_string(k)).append("]");
       if (counter && !(p[k] >= 0.0))
         throw ValueError("tile state '" + name + "'" + at + " = " + std::to_string(p[k]) + " must be >= 0");
       if (floating && !std::isfinite(p[k]))
@@ -173,15 +184,19 @@ Checkpoint load_checkpoint(const std::string& path) {
   ck.metadata = file.metadata;
   auto it = file.metadata.find("aimc.model");
   if (it == file.metadata.end()) throw bad("no \"aimc.model\" metadata (not an aimc checkpoint?)");
-  ck.description = nlohmann::json::parse(it->second, nullptr, false);
-  if (ck.description.is_discarded() || !ck.description.is_object() || !ck.description.contains("model") ||
-      !ck.description["model"].is_string())
-    throw bad("\"aimc.model\" metadata is not a model description: " + it->second);
+  std::string json_error;
+  auto description = parse_json_bounded<nlohmann::json>(it->second, json_error);
+  if (!description) throw bad("\"aimc.model\" metadata: " + json_error);
+  ck.description = std::move(*description);
+  if (!ck.description.is_object() || !ck.description.contains("model") || !ck.description["model"].is_string())
+    throw bad("\"aimc.model\" metadata is not a model description: " + excerpt(it->second));
   auto opt = file.metadata.find("aimc.optimizer");
   if (opt != file.metadata.end()) {
-    ck.optimizer = nlohmann::json::parse(opt->second, nullptr, false);
-    if (ck.optimizer.is_discarded() || !ck.optimizer.is_object())
-      throw bad("\"aimc.optimizer\" metadata is not a JSON object: " + opt->second);
+    auto optimizer = parse_json_bounded<nlohmann::json>(opt->second, json_error);
+    if (!optimizer) throw bad("\"aimc.optimizer\" metadata: " + json_error);
+    ck.optimizer = std::move(*optimizer);
+    if (!ck.optimizer.is_object())
+      throw bad("\"aimc.optimizer\" metadata is not a JSON object: " + excerpt(opt->second));
   }
 
   NamedTensors model_state;

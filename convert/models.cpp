@@ -128,7 +128,14 @@ std::shared_ptr<Sequential> build_model_from_description(const nlohmann::json& d
   if (description.contains("rpu_config")) {
     // An analog model: the same conversion with the same seed as when it was made.
     const RPUConfig rpu = RPUConfig::from_json(description["rpu_config"]);
-    Generator analog_gen(description.value("analog_seed", std::uint64_t(0)), kAnalogConversionStream);
+    std::uint64_t analog_seed = 0;
+    if (description.contains("analog_seed")) {
+      const nlohmann::json& seed = description["analog_seed"];
+      if (!seed.is_number_integer() || (!seed.is_number_unsigned() && seed.get<std::int64_t>() < 0))
+        throw ConfigError("model description: \"analog_seed\" must be a non-negative integer, got " + seed.dump());
+      analog_seed = seed.get<std::uint64_t>();
+    }
+    Generator analog_gen(analog_seed, kAnalogConversionStream);
     const auto flag = [&](const char* key) {
       if (!description.contains(key)) return false;
       if (!description[key].is_boolean())

@@ -10,6 +10,8 @@
 
 #include <unistd.h>
 
+#include "engine/json_input.h"
+
 #include <nlohmann/json.hpp>
 
 namespace aimc {
@@ -18,6 +20,18 @@ namespace {
 static_assert(std::endian::native == std::endian::little, "safetensors I/O assumes a little-endian host");
 
 constexpr std::uint64_t kMaxHeaderBytes = 100'000'000;  // as Python's safetensors
+// At most 2^34 elements per tensor (64 GiB of float32); the product of a
+// shape's non-zero dims is checked against it before anything is allocated.
+constexpr std::uint64_t kMaxElements = std::uint64_t(1) << 34;
+// At most this many tensors in one file.
+constexpr std::size_t kMaxTensors = 1'000'000;
+
+// A JSON shape as text, e.g. [0, 4294967296] (for messages).
+std::string shape_text(const nlohmann::ordered_json& shape) {
+  std::string t = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) t += (i ? ", " : "") + shape[i].dump();
+  return t + "]";
+}
 
 const char* dtype_code(DType t) {
   switch (t) {
@@ -129,8 +143,14 @@ SafetensorsFile read_safetensors(const std::string& path) {
   if (n > kMaxHeaderBytes) throw corrupt("header length " + std::to_string(n) + " exceeds 100 MB");
   std::string text(n, '\0');
   if (std::fread(text.data(), 1, n, file.f) != n) throw corrupt("cannot read the header");
-  const nlohmann::ordered_json header = nlohmann::ordered_json::parse(text, nullptr, false);
-  if (header.is_discarded() || !header.is_object()) throw corrupt("header is not a JSON object");
+  std::string json_error;
+  const std::optional<nlohmann::ordered_json> parsed = parse_json_bounded<nlohmann::ordered_json>(text, json_error);
+  if (!parsed) throw corrupt("header: " + json_error);
+  const nlohmann::ordered_json& header = *parsed;
+  if (!header.is_object()) throw corrupt("header is not a JSON object");
+  if (header.size() > kMaxTensors + 1)
+    throw corrupt("header lists " + std::to_string(header.size()) + " entries, more than the limit of " +
+                  std::to_string(kMaxTensors) + " tensors");
   const std::uint64_t data_size = file_size - 8 - n;
 
   struct Entry {
@@ -141,7 +161,11 @@ SafetensorsFile read_safetensors(const std::string& path) {
   };
   std::vector<Entry> entries;
   SafetensorsFile out;
-  for (const auto& [name, info] : header.items()) {
+  for (const auto& item : header.items()) {
+    // Plain references, not a structured binding: a lambda below captures
+    // name, which C++20 (and so clang) does not allow for a binding.
+    const std::string& name = item.key();
+    const auto& info = item.value();
     if (name == "__metadata__") {
       if (!info.is_object()) throw corrupt("__metadata__ is not an object");
       for (const auto& [k, v] : info.items()) {
@@ -160,19 +184,20 @@ SafetensorsFile read_safetensors(const std::string& path) {
     const auto& shape = info["shape"];
     if (shape.size() > static_cast<std::size_t>(kMaxDims))
       throw bad("shape has " + std::to_string(shape.size()) + " dims, at most 5 supported");
-    std::uint64_t numel = 1;
-    bool overflow = false, has_zero_dim = false;
+    // The product of the non-zero dims bounds every stride, so it must stay
+    // within the element limit even when a zero dim makes the tensor empty.
+    std::uint64_t span = 1;
+    bool has_zero_dim = false;
     for (const auto& d : shape) {
       if (!d.is_number_unsigned()) throw bad("shape entries must be non-negative integers");
       const std::uint64_t v = d.get<std::uint64_t>();
-      if (v > static_cast<std::uint64_t>(INT64_MAX)) throw bad("shape entry too large");
-      e.shape.push_back(static_cast<std::int64_t>(v));
       has_zero_dim = has_zero_dim || v == 0;
-      overflow = overflow || __builtin_mul_overflow(numel, v, &numel);
+      if (v != 0 && (__builtin_mul_overflow(span, v, &span) || span > kMaxElements))
+        throw bad("shape " + shape_text(shape) + " exceeds the limit of " + std::to_string(kMaxElements) +
+                  " elements per tensor");
+      e.shape.push_back(static_cast<std::int64_t>(v));
     }
-    if (has_zero_dim) overflow = false;  // an empty tensor, whatever the other dims
-    std::uint64_t bytes = 0;
-    if (overflow || __builtin_mul_overflow(numel, dtype_size(e.dtype), &bytes)) throw bad("shape too large");
+    const std::uint64_t bytes = has_zero_dim ? 0 : span * dtype_size(e.dtype);
     const auto& offsets = info.contains("data_offsets") ? info["data_offsets"] : nlohmann::ordered_json();
     if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
         !offsets[1].is_number_unsigned())

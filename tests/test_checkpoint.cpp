@@ -87,6 +87,14 @@ void train_step(Module& model, Optimizer& opt, const Shape& input) {
   opt.step();
 }
 
+// A file of just an 8-byte length and the (space-padded) JSON header.
+void write_header_only(const std::string& path, const std::string& header) {
+  const std::string padded = header + std::string((8 - header.size() % 8) % 8, ' ');
+  std::string file(8, '\0');
+  for (int i = 0; i < 8; ++i) file[i] = static_cast<char>((padded.size() >> (8 * i)) & 0xff);
+  write_bytes(path, file + padded);
+}
+
 // A small file with two tensors and metadata, for corruption tests.
 std::string small_file(const TempDir& dir) {
   const std::string path = dir.file("small.safetensors");
@@ -269,14 +277,8 @@ TEST_CASE("bad dtypes, shapes, offsets and JSON throw IoError") {
   with_replaced("\"v\"", "123");  // metadata values must be strings
   CHECK_THROWS_AS(read_safetensors(path), IoError);
   // Dims whose product wraps to 0 in 64 bits are not an empty tensor.
-  {
-    const std::string header = "{\"x\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,0]}}";
-    std::string padded = header + std::string((8 - header.size() % 8) % 8, ' ');
-    std::string file(8, '\0');
-    for (int i = 0; i < 8; ++i) file[i] = static_cast<char>((padded.size() >> (8 * i)) & 0xff);
-    write_bytes(path, file + padded);
-    CHECK_THROWS_WITH(read_safetensors(path), Catch::Contains("too large"));
-  }
+  write_header_only(path, "{\"x\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,0]}}");
+  CHECK_THROWS_WITH(read_safetensors(path), Catch::Contains("exceeds the limit"));
 
   // Any single corrupted header byte: either still readable or IoError, never a crash.
   const std::uint64_t n = header_length(bytes);
@@ -291,6 +293,49 @@ TEST_CASE("bad dtypes, shapes, offsets and JSON throw IoError") {
       }
     }
   }
+}
+
+TEST_CASE("a zero dim beside huge ones, or a header nested thousands deep, is refused without a crash") {
+  TempDir dir;
+  const std::string path = dir.file("limits.safetensors");
+  // Empty, but its strides would overflow: the non-zero dims are bounded too.
+  write_header_only(path, "{\"x\":{\"dtype\":\"F32\",\"shape\":[0,4294967296,4294967296],\"data_offsets\":[0,0]}}");
+  CHECK_THROWS_AS(read_safetensors(path), IoError);
+  CHECK_THROWS_WITH(read_safetensors(path), Catch::Contains("exceeds the limit") && Catch::Contains("'x'"));
+  // A modest empty tensor still loads.
+  write_header_only(path, "{\"x\":{\"dtype\":\"F32\",\"shape\":[0,3],\"data_offsets\":[0,0]}}");
+  const SafetensorsFile file = read_safetensors(path);
+  REQUIRE(file.tensors.size() == 1);
+  CHECK(file.tensors[0].second.shape() == Shape{0, 3});
+  // 3000 levels of nesting in the header.
+  write_header_only(path, "{\"x\":" + std::string(3000, '[') + std::string(3000, ']') + "}");
+  CHECK_THROWS_AS(read_safetensors(path), IoError);
+  CHECK_THROWS_WITH(read_safetensors(path), Catch::Contains("nested deeper than 64"));
+}
+
+TEST_CASE("a model description with a non-numeric analog_seed or a deeply nested config is refused") {
+  TempDir dir;
+  Generator gen(5);
+  auto model = build_model("mlp", gen);
+  const std::string path = dir.file("seed.safetensors");
+  for (const nlohmann::json& seed : {nlohmann::json("7"), nlohmann::json(nullptr), nlohmann::json::array({1}),
+                                    nlohmann::json(-3)}) {
+    const nlohmann::json description = {
+        {"model", "mlp"}, {"rpu_config", {{"family", "InferenceRPUConfig"}}}, {"analog_seed", seed}};
+    write_safetensors(path, model->state_dict(), {{"aimc.model", description.dump()}});
+    INFO(seed.dump());
+    CHECK_THROWS_AS(load_checkpoint(path), IoError);
+    CHECK_THROWS_WITH(load_checkpoint(path), Catch::Contains("analog_seed") && Catch::Contains(path));
+  }
+  // A noise model nested 3000 levels deep (its copy would overflow the stack).
+  const std::string deep = std::string(3000, '[') + std::string(3000, ']');
+  write_safetensors(path, model->state_dict(),
+                    {{"aimc.model", "{\"model\": \"mlp\", \"rpu_config\": {\"family\": \"InferenceRPUConfig\", "
+                                    "\"noise_model\": " + deep + "}}"}});
+  CHECK_THROWS_AS(load_checkpoint(path), IoError);
+  CHECK_THROWS_WITH(load_checkpoint(path), Catch::Contains("nested deeper than 64"));
+  write_safetensors(path, model->state_dict(), {{"aimc.model", "{\"model\": \"mlp\"}"}, {"aimc.optimizer", deep}});
+  CHECK_THROWS_WITH(load_checkpoint(path), Catch::Contains("aimc.optimizer") && Catch::Contains("nested deeper"));
 }
 
 TEST_CASE("missing or garbled checkpoint metadata throws IoError naming the path") {

@@ -4,6 +4,8 @@
 // convergence on a small linear regression.
 #include <catch2/catch.hpp>
 
+#include <limits>
+
 #include <cmath>
 #include <vector>
 
@@ -204,6 +206,24 @@ TEST_CASE("optimizer state restores so that training continues identically") {
   CHECK_THROWS_AS(opt.load_state({{"0.momentum", Tensor::zeros({3})}}), ValueError);
   SGD sgd({w}, 0.1, {.momentum = 0.9});
   CHECK_THROWS_AS(sgd.load_state({{"0.exp_avg", Tensor::zeros({3})}}), ValueError);
+}
+
+TEST_CASE("optimizer state values from a file are range-checked, the message naming key and element") {
+  Tensor w = param(w0);
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  SGD sgd({w}, 0.1, {.momentum = 0.9});
+  CHECK_THROWS_WITH(sgd.load_state({{"0.momentum_buffer", param({0.0, nan, 1.0})}}),
+                    Catch::Contains("'0.momentum_buffer' element 1") && Catch::Contains("finite"));
+  CHECK_THROWS_AS(sgd.load_state({{"0.momentum_buffer", param({inf, 0.0, 1.0})}}), ValueError);
+  sgd.load_state({{"0.momentum_buffer", param({-1.0, 0.0, 1.0})}});  // any finite value
+  Adam adam({w}, 0.01);
+  auto step = [](double v) { return Tensor::scalar(v, DType::Float64); };
+  CHECK_THROWS_WITH(adam.load_state({{"0.step", step(-1)}}), Catch::Contains("whole number >= 0"));
+  CHECK_THROWS_AS(adam.load_state({{"0.step", step(2.5)}}), ValueError);
+  CHECK_THROWS_WITH(adam.load_state({{"0.exp_avg_sq", param({0.1, -0.2, 0.3})}}),
+                    Catch::Contains("element 1") && Catch::Contains(">= 0"));
+  CHECK_THROWS_AS(adam.load_state({{"0.exp_avg", param({0.1, nan, 0.3})}}), ValueError);
+  adam.load_state({{"0.step", step(3)}, {"0.exp_avg", param({-0.1, 0.0, 0.2})}, {"0.exp_avg_sq", param({0, 1, 2})}});
 }
 
 TEST_CASE("config() reports the hyperparameters") {

@@ -450,6 +450,11 @@ TEST_CASE("resolve_rpu_config takes presets, families and JSON files") {
   write_file(invalid, R"({"family": "InferenceRPUConfig", "forward": {"out_noise": -1}})");
   expect_config_error([&] { resolve_rpu_config(invalid.string()); },
                       {invalid.string(), "InferenceRPUConfig.forward.out_noise", "-1"});
+  // Nested 3000 levels deep: refused while parsing (copying it would overflow the stack).
+  const auto deep = dir / "deep.json";
+  write_file(deep, "{\"family\": \"InferenceRPUConfig\", \"drift_compensation\": " + std::string(3000, '[') +
+                       std::string(3000, ']') + "}");
+  expect_config_error([&] { resolve_rpu_config(deep.string()); }, {deep.string(), "nested deeper than 64"});
   expect_config_error([] { resolve_rpu_config("StandardHWAPreset"); },
                       {"StandardHWAPreset", "StandardHWATrainingPreset", "FloatingPointPreset",
                        "InferenceRPUConfig", "TorchInferenceRPUConfig"});

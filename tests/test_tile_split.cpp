@@ -45,3 +45,16 @@ TEST_CASE("conv tile grids split along whole input channels") {
   CHECK_THROWS_AS(make_conv_tile_grid(8, 4, 600, 512, 512), ConfigError);
   CHECK(make_conv_tile_grid(8, 4, 600, 512, 0).in_pieces == V{2400});  // 0: no split
 }
+
+TEST_CASE("a layer needing more than kMaxTilesPerLayer tiles is refused before any tile is made") {
+  // 1x1 tiles: a 256x784 layer would be 200 704 tiles.
+  CHECK_THROWS_AS(make_tile_grid(256, 784, 1, 1), ConfigError);
+  CHECK_THROWS_WITH(make_tile_grid(256, 784, 1, 1),
+                    Catch::Contains("256 x 784 tiles") && Catch::Contains(std::to_string(kMaxTilesPerLayer)));
+  // Huge sizes do not allocate a piece list first.
+  CHECK_THROWS_AS(make_tile_grid(std::int64_t(1) << 40, std::int64_t(1) << 40, 1, 1), ConfigError);
+  CHECK_THROWS_AS(make_conv_tile_grid(4096, 4096, 1, 1, 1), ConfigError);
+  // At the limit it is fine: 128 x 128 tiles.
+  CHECK(make_tile_grid(128, 128, 1, 1).tiles() == kMaxTilesPerLayer);
+  CHECK_THROWS_AS(make_tile_grid(129, 128, 1, 1), ConfigError);
+}

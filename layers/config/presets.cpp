@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "engine/json_input.h"
 #include "layers/config/compound_presets.h"
 
 namespace aimc {
@@ -157,14 +158,11 @@ RPUConfig read_rpu_config_file(const std::string& path) {
   if (!in) throw ConfigError("RPU config file " + path + ": cannot open it for reading");
   std::stringstream buffer;
   buffer << in.rdbuf();
-  nlohmann::json j;
+  std::string json_error;
+  const std::optional<nlohmann::json> j = parse_json_bounded<nlohmann::json>(buffer.str(), json_error);
+  if (!j) throw ConfigError("RPU config file " + path + ": " + json_error);
   try {
-    j = nlohmann::json::parse(buffer.str());
-  } catch (const nlohmann::json::exception& e) {
-    throw ConfigError("RPU config file " + path + ": malformed JSON: " + e.what());
-  }
-  try {
-    RPUConfig c = RPUConfig::from_json(j);
+    RPUConfig c = RPUConfig::from_json(*j);
     c.validate();
     return c;
   } catch (const ConfigError& e) {

@@ -85,6 +85,18 @@ Shape Adam::state_shape(std::size_t i, const std::string& name) const {
   throw ValueError("Adam state: unknown state name '" + name + "' (expected exp_avg, exp_avg_sq or step)");
 }
 
+const char* Adam::state_value_range(const std::string& name) const {
+  if (name == "step") return "a whole number >= 0";
+  if (name == "exp_avg_sq") return "a finite value >= 0";
+  return "a finite value";
+}
+
+bool Adam::state_value_ok(const std::string& name, double v) const {
+  if (name == "step") return v >= 0 && v == std::floor(v);
+  if (name == "exp_avg_sq") return v >= 0;
+  return true;
+}
+
 void Adam::step() {
   NoGradGuard no_grad;
   const auto& ps = params();

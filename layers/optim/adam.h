@@ -29,6 +29,9 @@ class Adam : public Optimizer {
 
  protected:
   Shape state_shape(std::size_t i, const std::string& name) const override;
+  // step: a whole number >= 0; exp_avg_sq >= 0 (its square root divides).
+  const char* state_value_range(const std::string& name) const override;
+  bool state_value_ok(const std::string& name, double v) const override;
 
  private:
   AdamOptions options_;

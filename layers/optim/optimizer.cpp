@@ -1,6 +1,7 @@
 // Optimizer base: parameter checks, gradients, state transfer (see optimizer.h).
 #include "layers/optim/optimizer.h"
 
+#include <cmath>
 #include <cstdlib>
 
 namespace aimc {
@@ -28,6 +29,10 @@ void Optimizer::set_lr(double lr) {
 
 Shape Optimizer::state_shape(std::size_t i, const std::string&) const { return params_[i].shape(); }
 
+const char* Optimizer::state_value_range(const std::string&) const { return "a finite value"; }
+
+bool Optimizer::state_value_ok(const std::string&, double v) const { return std::isfinite(v); }
+
 std::vector<std::pair<std::string, Tensor>> Optimizer::named_state() const {
   std::vector<std::pair<std::string, Tensor>> out;
   for (std::size_t i = 0; i < state_.size(); ++i)
@@ -53,6 +58,11 @@ void Optimizer::load_state(const std::vector<std::pair<std::string, Tensor>>& st
       throw ShapeError(type_name() + " state: shape mismatch for '" + key + "': " + shape_str(value.shape()) +
                        " vs expected " + shape_str(expected));
     if (fresh[index].count(name)) throw ValueError(type_name() + " state: key '" + key + "' appears twice");
+    const std::vector<double> values = value.to(DType::Float64).to_double_vector();
+    for (std::size_t k = 0; k < values.size(); ++k)
+      if (!std::isfinite(values[k]) || !state_value_ok(name, values[k]))
+        throw ValueError(type_name() + " state: '" + key + "' element " + std::to_string(k) + " is " +
+                         std::to_string(values[k]) + ", expected " + state_value_range(name));
     fresh[index][name] = value.detach().to(params_[index].dtype()).to(params_[index].device()).clone();
   }
   state_ = std::move(fresh);

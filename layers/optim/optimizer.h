@@ -43,7 +43,8 @@ class Optimizer {
   // The state tensors in a deterministic order (parameter index, then name).
   std::vector<std::pair<std::string, Tensor>> named_state() const;
   // Replaces the state with copies of `state` (keys as named_state()). Checks
-  // everything first: ValueError naming a malformed key or parameter index,
+  // everything first: ValueError naming a malformed key, parameter index or
+  // a value out of its range (non-finite, or what state_value_range says),
   // ShapeError naming a key whose shape does not fit.
   void load_state(const std::vector<std::pair<std::string, Tensor>>& state);
 
@@ -52,6 +53,10 @@ class Optimizer {
   std::map<std::string, Tensor>& state(std::size_t i) { return state_[i]; }
   // Expected shape of state `name` of parameter i; the parameter's shape by default.
   virtual Shape state_shape(std::size_t i, const std::string& name) const;
+  // The values state `name` may hold, as a phrase for messages, and whether
+  // v is one of them; every finite value by default.
+  virtual const char* state_value_range(const std::string& name) const;
+  virtual bool state_value_ok(const std::string& name, double v) const;
 
  private:
   std::vector<Tensor> params_;

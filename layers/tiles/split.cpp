@@ -38,7 +38,31 @@ double TileGrid::utilisation() const {
   return double(out_size) * double(in_size) / (double(tiles()) * rows * cols);
 }
 
+namespace {
+
+// Pieces balanced_split(size, max_size) makes, without making them.
+std::int64_t piece_count(std::int64_t size, std::int64_t max_size) {
+  return max_size <= 0 || size <= max_size ? 1 : (size + max_size - 1) / max_size;
+}
+
+// ConfigError when an [out_size, in_size] matrix would need more than
+// kMaxTilesPerLayer tiles (out_tiles x in_tiles).
+void check_tile_count(std::int64_t out_size, std::int64_t in_size, std::int64_t max_out, std::int64_t max_in,
+                      std::int64_t out_tiles, std::int64_t in_tiles) {
+  std::int64_t tiles = 0;
+  if (__builtin_mul_overflow(out_tiles, in_tiles, &tiles) || tiles > kMaxTilesPerLayer)
+    throw ConfigError("mapping: a [" + std::to_string(out_size) + ", " + std::to_string(in_size) +
+                      "] layer on tiles of at most " + std::to_string(max_out) + " x " + std::to_string(max_in) +
+                      " needs " + std::to_string(out_tiles) + " x " + std::to_string(in_tiles) +
+                      " tiles, more than the limit of " + std::to_string(kMaxTilesPerLayer) +
+                      " per layer (raise max_output_size / max_input_size)");
+}
+
+}  // namespace
+
 TileGrid make_tile_grid(std::int64_t out_size, std::int64_t in_size, std::int64_t max_out, std::int64_t max_in) {
+  if (out_size >= 1 && in_size >= 1)
+    check_tile_count(out_size, in_size, max_out, max_in, piece_count(out_size, max_out), piece_count(in_size, max_in));
   TileGrid g;
   g.out_size = out_size;
   g.in_size = in_size;
@@ -60,6 +84,8 @@ TileGrid make_conv_tile_grid(std::int64_t out_channels, std::int64_t in_channels
   TileGrid g = make_tile_grid(out_channels, in_channels * kernel_volume, max_out, 0);
   g.max_in = max_in;
   const std::int64_t channels_per_tile = max_in > 0 ? max_in / kernel_volume : 0;
+  check_tile_count(out_channels, in_channels * kernel_volume, max_out, max_in, std::int64_t(g.out_pieces.size()),
+                   piece_count(in_channels, channels_per_tile));
   g.in_pieces = balanced_split(in_channels, channels_per_tile);
   for (auto& p : g.in_pieces) p *= kernel_volume;
   g.in_offsets = split_offsets(g.in_pieces);

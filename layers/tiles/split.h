@@ -29,6 +29,11 @@ struct TileGrid {
   double utilisation() const;
 };
 
+// The most tiles one layer may map onto: beyond it (1x1 tiles would make a
+// 784x256 layer 200 704 tiles, minutes and hundreds of MB per evaluation)
+// make_tile_grid throws ConfigError naming the tile count and the limit.
+constexpr std::int64_t kMaxTilesPerLayer = 16384;
+
 TileGrid make_tile_grid(std::int64_t out_size, std::int64_t in_size, std::int64_t max_out, std::int64_t max_in);
 
 // A convolution's tile grid: the input side is split along input channels
