@@ -417,6 +417,10 @@ TEST_CASE("numeric flags outside their range exit 2 with one line naming the fla
                      {"--times", "1e99", "[0, 1e+10]"});
   expect_usage_error("drift --checkpoint x.safetensors --rpu-config InferenceRPUConfig --times 1,nan",
                      {"--times", "nan"});
+  std::string many = "0";
+  for (int i = 1; i <= 1000; ++i) many += "," + std::to_string(i);  // 1001 entries
+  expect_usage_error("drift --checkpoint x.safetensors --rpu-config InferenceRPUConfig --times " + many,
+                     {"--times", "more than 1000 entries"});
   // The ends are allowed, and the ranges are in --help.
   CHECK(run("train --model mlp --epochs 1 --limit-train 64 --limit-test 100000000 --batch-size 65536 --momentum 0 "
             "--weight-decay 1 --optimizer sgd").code == 0);

@@ -64,11 +64,11 @@ std::vector<double> parse_times(const std::string& spec) {
     const auto e = item.find_last_not_of(" \t");
     std::string v = b == std::string::npos ? std::string() : item.substr(b, e - b + 1);
     if (v.empty()) throw bad(item, "is empty");
-    const std::string value = v;
-    const std::string why = in_range(v);
-    if (!why.empty()) throw bad(value, why);
-    if (times.size() == kMaxTimes) throw bad(spec, "has more than " + std::to_string(kMaxTimes) + " times");
-    times.push_back(std::strtod(value.c_str(), nullptr));
+    const std::string why = in_range(v);  // "must be a finite number in [0, 1e+10] (got V)"
+    if (!why.empty())
+      throw UsageError("--times: each entry " + why + "; expected comma-separated seconds after programming");
+    if (times.size() == kMaxTimes) throw bad(spec, "has more than " + std::to_string(kMaxTimes) + " entries");
+    times.push_back(std::strtod(v.c_str(), nullptr));
   }
   if (!spec.empty() && spec.back() == ',') throw bad("", "is empty (trailing comma)");
   if (times.empty()) throw bad(spec, "gives no times");
@@ -381,8 +381,8 @@ Runner add_drift_command(CLI::App& app) {
                   "Analog tiles to use (JSON file, preset or family name); required for digital checkpoints, "
                   "replaces an analog checkpoint's own config");
   cmd->add_option("--times", *times_spec,
-                  "Comma-separated seconds after programming, each in [0, 1e10], at most " +
-                      std::to_string(kMaxTimes))
+                  "Comma-separated seconds after programming, each in " + real_range(0, kMaxTime).get_description() +
+                      ", at most " + std::to_string(kMaxTimes))
       ->capture_default_str();
   cmd->add_option("--repeats", *repeats, "Chips (noise seeds) per model")
       ->check(integer_range<std::int64_t>(1, kMaxRepeats))
