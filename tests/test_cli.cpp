@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 namespace fs = std::filesystem;
@@ -21,9 +22,9 @@ struct Run {
   std::string out;
 };
 
-// Runs the CLI with args; stderr goes to err_file.
-Run run(const std::string& args, const std::string& err_file = "/dev/null") {
-  const std::string cmd = std::string(AIMC_CLI_PATH) + " " + args + " 2>" + err_file;
+// Runs a shell command; stderr goes to err_file.
+Run run_command(const std::string& command, const std::string& err_file) {
+  const std::string cmd = command + " 2>" + err_file;
   FILE* p = popen(cmd.c_str(), "r");
   REQUIRE(p != nullptr);
   std::string out;
@@ -31,6 +32,11 @@ Run run(const std::string& args, const std::string& err_file = "/dev/null") {
   while (std::fgets(buf, sizeof buf, p)) out += buf;
   const int status = pclose(p);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// Runs the CLI with args; stderr goes to err_file.
+Run run(const std::string& args, const std::string& err_file = "/dev/null") {
+  return run_command(std::string(AIMC_CLI_PATH) + " " + args, err_file);
 }
 
 nlohmann::json last_json_line(const std::string& out) {
@@ -46,6 +52,40 @@ std::string slurp(const std::string& path) {
 }
 
 const fs::path tmp = fs::temp_directory_path() / ("aimc_cli_" + std::to_string(::getpid()));
+
+// Runs the CLI, expects exit code 2 and one stderr line holding every needle.
+// A 60 s timeout turns a hang (a FIFO opened for reading) into a failure.
+void expect_usage_error(const std::string& args, const std::vector<std::string>& needles) {
+  fs::create_directories(tmp);
+  const std::string err = (tmp / "usage.err").string();
+  const Run r = run_command("timeout 60 " + std::string(AIMC_CLI_PATH) + " " + args, err);
+  INFO("aimc " << args);
+  CHECK(r.code == 2);
+  const std::string msg = slurp(err);
+  INFO("stderr: " << msg);
+  CHECK(std::count(msg.begin(), msg.end(), '\n') == 1);
+  for (const auto& n : needles) CHECK(msg.find(n) != std::string::npos);
+}
+
+// An MNIST-format split of n 28x28 images in dir (raw IDX), labels i % 10
+// unless given.
+void write_split(const fs::path& dir, const std::string& split, int n, std::vector<int> labels = {}) {
+  fs::create_directories(dir);
+  auto be32 = [](std::vector<unsigned char>& b, int v) {
+    for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<unsigned char>((v >> s) & 0xff));
+  };
+  std::vector<unsigned char> img = {0, 0, 8, 3}, lab = {0, 0, 8, 1};
+  for (int v : {n, 28, 28}) be32(img, v);
+  img.resize(img.size() + std::size_t(n) * 28 * 28, 128);
+  be32(lab, n);
+  if (labels.empty())
+    for (int i = 0; i < n; ++i) labels.push_back(i % 10);
+  for (int v : labels) lab.push_back(static_cast<unsigned char>(v));
+  std::ofstream((dir / (split + "-images-idx3-ubyte")).string(), std::ios::binary)
+      .write(reinterpret_cast<const char*>(img.data()), std::streamsize(img.size()));
+  std::ofstream((dir / (split + "-labels-idx1-ubyte")).string(), std::ios::binary)
+      .write(reinterpret_cast<const char*>(lab.data()), std::streamsize(lab.size()));
+}
 
 }  // namespace
 
@@ -173,8 +213,8 @@ TEST_CASE("--step-size and --gamma out of range or without --schedule step exit 
   };
   check_error("--step-size 2", {"--step-size", "--schedule step", "cosine"});  // cosine is the default
   check_error("--schedule none --gamma 0.5", {"--gamma", "--schedule step"});
-  check_error("--schedule step --step-size 0", {"--step-size", ">= 1"});
-  check_error("--schedule step --step-size -3", {"--step-size", ">= 1"});
+  check_error("--schedule step --step-size 0", {"--step-size", "between 1 and 10000", "(got 0)"});
+  check_error("--schedule step --step-size -3", {"--step-size", "between 1 and 10000", "(got -3)"});
   check_error("--schedule step --gamma 0", {"--gamma", "(0, 1]"});
   check_error("--schedule step --gamma 1.5", {"--gamma", "(0, 1]"});
   CHECK(run(base + "--schedule step --step-size 1 --gamma 1", err).code == 0);  // gamma 1: the closed end
@@ -339,4 +379,103 @@ TEST_CASE("drift reports accuracy vs time over repeated chips, independent of th
   CHECK(j3["models"][0]["accuracy"] == j1["accuracy"]);
   CHECK(j3["models"][1]["accuracy"] == j1["accuracy"]);
   fs::remove_all(dir);
+}
+
+// Issue 12, part 1: every numeric flag has a range, stated in --help, and a
+// value outside it (or overflowing 64 bits, or nan/inf) is one line naming the
+// flag, the range and the value, exit 2, before any work.
+TEST_CASE("numeric flags outside their range exit 2 with one line naming the flag and the range") {
+  const std::string train = "train --model mlp --epochs 1 --limit-train 64 --limit-test 50 ";
+  expect_usage_error(train + "--batch-size 9223372036854775807",
+                     {"--batch-size", "between 1 and 65536", "(got 9223372036854775807)"});
+  expect_usage_error(train + "--epochs 99999999999999999999",
+                     {"--epochs", "between 1 and 10000", "(got 99999999999999999999)"});
+  expect_usage_error(train + "--epochs 10001", {"--epochs", "between 1 and 10000"});
+  expect_usage_error(train + "--epochs 1.5", {"--epochs", "an integer"});
+  expect_usage_error("drift --checkpoint x.safetensors --repeats 4611686018427387904",
+                     {"--repeats", "between 1 and 1000", "(got 4611686018427387904)"});
+  expect_usage_error("drift --checkpoint x.safetensors --repeats 0", {"--repeats", "between 1 and 1000"});
+  // Negative sample limits: refused alike by train, eval and drift (0 means all).
+  expect_usage_error(train + "--limit-train -5", {"--limit-train", "between 0 and 100000000", "(got -5)"});
+  expect_usage_error(train + "--limit-test=-1", {"--limit-test", "between 0 and 100000000"});
+  expect_usage_error("eval --checkpoint x.safetensors --limit-test=-1", {"--limit-test", "between 0 and 100000000"});
+  expect_usage_error("drift --checkpoint x.safetensors --limit-test=-1", {"--limit-test", "between 0 and 100000000"});
+  // Floats: nan and inf are refused, as are values outside the interval.
+  expect_usage_error(train + "--lr nan", {"--lr", "finite number in (0, 10]", "(got nan)"});
+  expect_usage_error(train + "--lr inf", {"--lr", "(0, 10]"});
+  expect_usage_error(train + "--lr 0", {"--lr", "(0, 10]"});
+  expect_usage_error(train + "--momentum 1", {"--momentum", "[0, 1)"});
+  expect_usage_error(train + "--weight-decay=-0.1", {"--weight-decay", "[0, 1]"});
+  expect_usage_error(train + "--schedule step --gamma=-inf", {"--gamma", "(0, 1]"});
+  // Flags every subcommand takes.
+  expect_usage_error("inspect --threads 5000", {"--threads", "between 0 and 1024"});
+  expect_usage_error("inspect --threads=-1", {"--threads", "between 0 and 1024"});
+  expect_usage_error("inspect --seed=-1", {"--seed", "between 0 and 18446744073709551615"});
+  expect_usage_error("bench --seed 99999999999999999999", {"--seed", "(got 99999999999999999999)"});
+  // drift --times: each entry in [0, 1e10] s.
+  expect_usage_error("drift --checkpoint x.safetensors --rpu-config InferenceRPUConfig --times 1,1e99",
+                     {"--times", "1e99", "[0, 1e+10]"});
+  expect_usage_error("drift --checkpoint x.safetensors --rpu-config InferenceRPUConfig --times 1,nan",
+                     {"--times", "nan"});
+  std::string many = "0";
+  for (int i = 1; i <= 1000; ++i) many += "," + std::to_string(i);  // 1001 entries
+  expect_usage_error("drift --checkpoint x.safetensors --rpu-config InferenceRPUConfig --times " + many,
+                     {"--times", "more than 1000 entries"});
+  // The ends are allowed, and the ranges are in --help.
+  CHECK(run("train --model mlp --epochs 1 --limit-train 64 --limit-test 100000000 --batch-size 65536 --momentum 0 "
+            "--weight-decay 1 --optimizer sgd").code == 0);
+  CHECK(run("inspect --model mlp --threads 1024 --seed 18446744073709551615").code == 0);
+  const std::string help = run("train --help").out;
+  for (const char* range : {"--batch-size INT:[1, 65536]", "--epochs INT:[1, 10000]", "--lr FLOAT:(0, 10]",
+                            "--momentum FLOAT:[0, 1)", "--limit-test INT:[0, 100000000]", "--threads INT:[0, 1024]"})
+    CHECK(help.find(range) != std::string::npos);
+  CHECK(run("drift --help").out.find("--repeats INT:[1, 1000]") != std::string::npos);
+}
+
+// Issue 12, part 2: bad dataset files and config files that were accepted
+// silently (accuracy 0.0) or blocked forever.
+TEST_CASE("labels outside 0..9, an empty test set and a FIFO or directory as config exit 2 naming them") {
+  const fs::path data = tmp / "data12";
+  write_split(data, "train", 20);
+  write_split(data, "t10k", 5, {0, 1, 12, 3, 4});
+  const std::string train = "train --model mlp --epochs 1 --dataset fashion-mnist:" + data.string() + " ";
+  expect_usage_error(train, {"t10k-labels-idx1-ubyte", "label 12 of sample 2", "0..9"});
+  write_split(data, "t10k", 0);
+  expect_usage_error(train, {"t10k has no samples"});
+  write_split(data, "t10k", 5);
+  CHECK(run(train + "--json").code == 0);  // the same files with good labels train
+
+  const std::string fifo = (tmp / "config.json").string();
+  fs::remove(fifo);
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  expect_usage_error("inspect --rpu-config " + fifo, {fifo, "not a regular file"});
+  const std::string plain_fifo = (tmp / "config").string();  // not named .json
+  REQUIRE(::mkfifo(plain_fifo.c_str(), 0600) == 0);
+  expect_usage_error("inspect --rpu-config " + plain_fifo, {plain_fifo, "not a regular file"});
+  const fs::path dir_json = tmp / "x.json";
+  fs::create_directories(dir_json);
+  expect_usage_error("inspect --rpu-config " + dir_json.string(), {dir_json.string(), "is a directory"});
+  fs::remove_all(tmp);
+}
+
+// Issue 12, part 3: output paths are checked before the run, not after it.
+TEST_CASE("bad output paths exit 2 before any work, naming the flag and the path") {
+  fs::create_directories(tmp);
+  const std::string missing_dir = (tmp / "no_such_dir" / "m.safetensors").string();
+  const std::string train = "train --model mlp --epochs 1 --limit-train 64 --limit-test 50 ";
+  expect_usage_error(train + "--out " + missing_dir, {"--out", missing_dir, "does not exist"});
+  expect_usage_error(train + "--out " + tmp.string(), {"--out", tmp.string(), "is a directory"});
+  // Before any work: no epoch is printed.
+  CHECK(run(train + "--out " + missing_dir).out.find("epoch") == std::string::npos);
+  // drift checks --csv and --plot before it even reads the checkpoint (which is missing here).
+  const std::string drift = "drift --checkpoint " + (tmp / "missing.safetensors").string() +
+                            " --rpu-config InferenceRPUConfig ";
+  expect_usage_error(drift + "--csv " + (tmp / "no_such_dir" / "d.csv").string(), {"--csv", "does not exist"});
+  expect_usage_error(drift + "--plot " + tmp.string(), {"--plot", tmp.string(), "is a directory"});
+  const std::string fifo = (tmp / "out.csv").string();
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  expect_usage_error(drift + "--csv " + fifo, {"--csv", fifo, "not a regular file"});
+  // A good --csv passes the check and fails on the missing checkpoint instead.
+  expect_usage_error(drift + "--csv " + (tmp / "d.csv").string(), {"missing.safetensors"});
+  fs::remove_all(tmp);
 }

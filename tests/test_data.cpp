@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sys/stat.h>
 
 #include "tools/data/idx.h"
 #include "tools/data/loader.h"
@@ -87,6 +88,41 @@ TEST_CASE("missing, truncated and corrupt IDX files raise IoError naming the pat
   fs::remove_all(d);
 }
 
+// Issue 12: labels outside the classes, empty splits and non-regular files
+// were accepted (accuracy 0.0, or a read that blocks forever on a FIFO).
+TEST_CASE("labels outside 0..9, an empty split and a FIFO or directory as data file raise IoError naming it") {
+  const fs::path d = temp_dir();
+  write_raw(d / "t10k-images-idx3-ubyte", idx_images(4, 2, 2));
+  auto labels = idx_labels(4);
+  labels[8 + 2] = 12;  // sample 2 of 4: header is 8 bytes
+  write_raw(d / "t10k-labels-idx1-ubyte", labels);
+  CHECK_THROWS_AS(data::load_mnist_split(d.string(), "t10k"), IoError);
+  CHECK_THROWS_WITH(data::load_mnist_split(d.string(), "t10k"),
+                    Catch::Contains("t10k-labels-idx1-ubyte") && Catch::Contains("label 12 of sample 2") &&
+                        Catch::Contains("0..9"));
+  // Label 9 is the last class and is accepted; with 5 classes it is not.
+  labels[8 + 2] = 9;
+  write_raw(d / "t10k-labels-idx1-ubyte", labels);
+  CHECK(data::load_mnist_split(d.string(), "t10k").labels.data<std::int32_t>()[2] == 9);
+  CHECK_THROWS_WITH(data::read_idx_labels((d / "t10k-labels-idx1-ubyte").string(), 5),
+                    Catch::Contains("label 9 of sample 2") && Catch::Contains("0..4"));
+
+  write_raw(d / "e-images-idx3-ubyte", idx_images(0, 2, 2));
+  write_raw(d / "e-labels-idx1-ubyte", idx_labels(0));
+  CHECK_THROWS_AS(data::load_mnist_split(d.string(), "e"), IoError);
+  CHECK_THROWS_WITH(data::load_mnist_split(d.string(), "e"), Catch::Contains("e has no samples"));
+
+  // Checked before opening: the test would hang if the FIFO were opened.
+  REQUIRE(::mkfifo((d / "f-labels-idx1-ubyte").c_str(), 0600) == 0);
+  write_raw(d / "f-images-idx3-ubyte", idx_images(4, 2, 2));
+  CHECK_THROWS_WITH(data::load_mnist_split(d.string(), "f"),
+                    Catch::Contains("f-labels-idx1-ubyte") && Catch::Contains("not a regular file"));
+  fs::create_directories(d / "g-images-idx3-ubyte");
+  CHECK_THROWS_WITH(data::load_mnist_split(d.string(), "g"),
+                    Catch::Contains("g-images-idx3-ubyte") && Catch::Contains("is a directory"));
+  fs::remove_all(d);
+}
+
 TEST_CASE("Fashion-MNIST from dataset-fashion-mnist has 60000/10000 balanced samples") {
   const std::string dir = data::dataset_dir("fashion-mnist");
   REQUIRE(fs::exists(fs::path(dir) / "t10k-images-idx3-ubyte.gz"));
@@ -135,6 +171,16 @@ TEST_CASE("the loader visits every sample once per epoch, reproducibly") {
   CHECK(e0 != e1);
   CHECK(order(b, 1) == e1);
   CHECK_THROWS_AS(data::BatchLoader(ds, 0, true), ConfigError);
+
+  // Issue 12: a batch size near INT64_MAX overflowed the batch count
+  // (size + batch - 1); it is one batch holding all 10 samples.
+  data::BatchLoader huge(ds, INT64_MAX, false);
+  CHECK(huge.num_batches() == 1);
+  CHECK(huge.batch(0).labels.size(0) == 10);
+  data::BatchLoader three(ds, 3, false);  // 10 = 3 + 3 + 3 + 1
+  CHECK(three.num_batches() == 4);
+  CHECK(three.batch(3).labels.size(0) == 1);
+  CHECK(three.batch(3).labels.data<std::int32_t>()[0] == 9);
 }
 
 TEST_CASE("the loader rejects images and labels of different lengths") {

@@ -8,6 +8,7 @@
 #include <initializer_list>
 #include <string>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "engine/error.h"
@@ -455,6 +456,16 @@ TEST_CASE("resolve_rpu_config takes presets, families and JSON files") {
   write_file(deep, "{\"family\": \"InferenceRPUConfig\", \"drift_compensation\": " + std::string(3000, '[') +
                        std::string(3000, ']') + "}");
   expect_config_error([&] { resolve_rpu_config(deep.string()); }, {deep.string(), "nested deeper than 64"});
+  // Issue 12: a FIFO blocked the read forever, a directory read as "malformed JSON".
+  const auto fifo = (dir / "fifo.json").string();
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  expect_config_error([&] { resolve_rpu_config(fifo); }, {fifo, "not a regular file"});
+  const auto fifo_plain = (dir / "fifo_without_suffix").string();
+  REQUIRE(::mkfifo(fifo_plain.c_str(), 0600) == 0);
+  expect_config_error([&] { resolve_rpu_config(fifo_plain); }, {fifo_plain, "not a regular file"});
+  const auto folder = dir / "folder.json";
+  std::filesystem::create_directories(folder);
+  expect_config_error([&] { resolve_rpu_config(folder.string()); }, {folder.string(), "is a directory"});
   expect_config_error([] { resolve_rpu_config("StandardHWAPreset"); },
                       {"StandardHWAPreset", "StandardHWATrainingPreset", "FloatingPointPreset",
                        "InferenceRPUConfig", "TorchInferenceRPUConfig"});

@@ -154,6 +154,14 @@ bool is_known(const std::vector<std::string>& names, const std::string& name) {
 }
 
 RPUConfig read_rpu_config_file(const std::string& path) {
+  // Only a regular file: opening a FIFO blocks forever, a directory reads as
+  // "malformed JSON".
+  std::error_code ec;
+  const std::filesystem::file_status st = std::filesystem::status(path, ec);
+  if (!std::filesystem::exists(st)) throw ConfigError("RPU config file " + path + ": no such file");
+  if (std::filesystem::is_directory(st)) throw ConfigError("RPU config file " + path + ": is a directory, not a file");
+  if (!std::filesystem::is_regular_file(st))
+    throw ConfigError("RPU config file " + path + ": not a regular file (a FIFO, device or socket)");
   std::ifstream in(path);
   if (!in) throw ConfigError("RPU config file " + path + ": cannot open it for reading");
   std::stringstream buffer;
@@ -185,11 +193,13 @@ RPUConfig make_rpu_config_preset(const std::string& name) {
 
 RPUConfig resolve_rpu_config(const std::string& spec) {
   std::error_code ec;
-  const bool exists = std::filesystem::is_regular_file(spec, ec);
+  const bool file = std::filesystem::is_regular_file(spec, ec);
   const bool json_name = spec.size() >= 5 && spec.compare(spec.size() - 5, 5, ".json") == 0;
-  if (exists || json_name) return read_rpu_config_file(spec);
+  if (file || json_name) return read_rpu_config_file(spec);
   if (is_known(rpu_config_presets(), spec)) return make_rpu_config_preset(spec);
   if (is_known(rpu_config_families(), spec)) return RPUConfig::from_family(spec);
+  // Something else of that name (a FIFO, a directory): say what it is.
+  if (std::filesystem::exists(spec, ec)) return read_rpu_config_file(spec);
   throw ConfigError("unknown RPU config \"" + spec + "\": not a file, preset or family; presets: " +
                     join(rpu_config_presets()) + "; families: " + join(rpu_config_families()) +
                     "; or give a path to a .json file");

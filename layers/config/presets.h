@@ -42,7 +42,8 @@ RPUConfig make_rpu_config_preset(const std::string& name);
 //  - a preset name (rpu_config_presets());
 //  - a family name (rpu_config_families()) meaning its defaults.
 // Unknown names throw ConfigError listing presets and families; a missing,
-// unreadable or malformed file throws ConfigError naming the path. The result
+// unreadable, non-regular (a directory, a FIFO) or malformed file throws
+// ConfigError naming the path and what is wrong. The result
 // is validated.
 RPUConfig resolve_rpu_config(const std::string& spec);
 

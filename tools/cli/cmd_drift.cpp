@@ -30,6 +30,7 @@
 #include "layers/config/presets.h"
 #include "layers/tiles/tile_programming.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/option_checks.h"
 #include "tools/training/trainer.h"
 
 namespace aimc::cli {
@@ -38,33 +39,36 @@ namespace {
 namespace fs = std::filesystem;
 
 const char* const kDefaultTimes = "1,3600,86400,2592000,31536000";
+constexpr double kMaxTime = 1e10;           // seconds (about 317 years)
+constexpr std::size_t kMaxTimes = 1000;     // entries of --times
+constexpr std::int64_t kMaxRepeats = 1000;  // chips per model
 
 // The chip seed of repeat r (documented in the file comment).
 std::uint64_t seed_for(std::uint64_t seed, std::int64_t r) {
   return seed * 1000003ULL + static_cast<std::uint64_t>(r) + 1ULL;
 }
 
-// "1,3600,86400" -> seconds; every entry finite and >= 0.
+// "1,3600,86400" -> seconds; at most kMaxTimes entries, each as the
+// real_range validator of the other flags allows (finite, in [0, kMaxTime]).
 std::vector<double> parse_times(const std::string& spec) {
   std::vector<double> times;
   std::stringstream in(spec);
   std::string item;
+  CLI::Validator in_range = real_range(0, kMaxTime);
   auto bad = [&](const std::string& value, const std::string& why) {
-    return UsageError("--times: '" + value + "' " + why +
-                      "; expected comma-separated seconds after programming, each finite and >= 0 (e.g. " +
-                      kDefaultTimes + ")");
+    return UsageError("--times: '" + quote_value(value) + "' " + why +
+                      "; expected comma-separated seconds after programming (e.g. " + kDefaultTimes + ")");
   };
   while (std::getline(in, item, ',')) {
     const auto b = item.find_first_not_of(" \t");
     const auto e = item.find_last_not_of(" \t");
-    const std::string v = b == std::string::npos ? std::string() : item.substr(b, e - b + 1);
+    std::string v = b == std::string::npos ? std::string() : item.substr(b, e - b + 1);
     if (v.empty()) throw bad(item, "is empty");
-    char* end = nullptr;
-    const double t = std::strtod(v.c_str(), &end);
-    if (end == v.c_str() || *end != '\0') throw bad(v, "is not a number");
-    if (!std::isfinite(t)) throw bad(v, "is not finite");
-    if (t < 0) throw bad(v, "is negative");
-    times.push_back(t);
+    const std::string why = in_range(v);  // "must be a finite number in [0, 1e+10] (got V)"
+    if (!why.empty())
+      throw UsageError("--times: each entry " + why + "; expected comma-separated seconds after programming");
+    if (times.size() == kMaxTimes) throw bad(spec, "has more than " + std::to_string(kMaxTimes) + " entries");
+    times.push_back(std::strtod(v.c_str(), nullptr));
   }
   if (!spec.empty() && spec.back() == ',') throw bad("", "is empty (trailing comma)");
   if (times.empty()) throw bad(spec, "gives no times");
@@ -97,15 +101,6 @@ std::string exact(double v) {
   char buf[64];
   const auto res = std::to_chars(buf, buf + sizeof buf, v);
   return std::string(buf, res.ptr);
-}
-
-// Creates the folder a requested output file goes into; IoError naming it.
-void ensure_parent_dir(const std::string& path) {
-  const fs::path parent = fs::path(path).parent_path();
-  if (parent.empty()) return;
-  std::error_code ec;
-  fs::create_directories(parent, ec);
-  if (ec || !fs::is_directory(parent)) throw IoError("cannot create the folder " + parent.string() + " for " + path);
 }
 
 struct Stats {
@@ -385,26 +380,32 @@ Runner add_drift_command(CLI::App& app) {
   cmd->add_option("--rpu-config", *rpu,
                   "Analog tiles to use (JSON file, preset or family name); required for digital checkpoints, "
                   "replaces an analog checkpoint's own config");
-  cmd->add_option("--times", *times_spec, "Comma-separated seconds after programming")->capture_default_str();
-  cmd->add_option("--repeats", *repeats, "Chips (noise seeds) per model")->capture_default_str();
-  cmd->add_option("--csv", *csv, "Write one row per (label, time) with every repeat's accuracy");
-  cmd->add_option("--plot", *plot, "Draw accuracy vs time to this PNG with gnuplot (data written next to it)");
+  cmd->add_option("--times", *times_spec,
+                  "Comma-separated seconds after programming, each in " + real_range(0, kMaxTime).get_description() +
+                      ", at most " + std::to_string(kMaxTimes))
+      ->capture_default_str();
+  cmd->add_option("--repeats", *repeats, "Chips (noise seeds) per model")
+      ->check(integer_range<std::int64_t>(1, kMaxRepeats))
+      ->capture_default_str();
+  cmd->add_option("--csv", *csv,
+                  "Write one row per (label, time) with every repeat's accuracy; its directory must exist");
+  cmd->add_option("--plot", *plot,
+                  "Draw accuracy vs time to this PNG with gnuplot (data written next to it); its directory must exist");
   cmd->add_option("--dataset", *dataset, "fashion-mnist[:DIR] or mnist:DIR")->capture_default_str();
-  cmd->add_option("--limit-test", *limit, "Use only the first N test samples (0: all)");
+  add_sample_limit(*cmd, "--limit-test", *limit, "test");
   add_common_options(*cmd, *common);
 
   return [=] {
     apply_common_options(*common);
     const auto start = std::chrono::steady_clock::now();
     const std::vector<double> times = parse_times(*times_spec);
-    if (*repeats < 1) throw UsageError("--repeats must be >= 1, got " + std::to_string(*repeats));
-    if (*limit < 0) throw UsageError("--limit-test must be >= 0, got " + std::to_string(*limit));
     if (!labels->empty() && labels->size() != checkpoints->size())
       throw UsageError("got " + std::to_string(labels->size()) + " --label for " +
                        std::to_string(checkpoints->size()) + " --checkpoint; give one label per checkpoint or none");
 
-    if (!csv->empty()) ensure_parent_dir(*csv);
-    if (!plot->empty()) ensure_parent_dir(*plot);
+    // Output paths before the work, so a typo does not cost the whole run.
+    if (!csv->empty()) check_output_file("--csv", *csv);
+    if (!plot->empty()) check_output_file("--plot", *plot);
 
     std::vector<DriftModel> models;
     for (std::size_t k = 0; k < checkpoints->size(); ++k) {

@@ -9,6 +9,7 @@
 #include "engine/generator.h"
 #include "layers/config/presets.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/option_checks.h"
 #include "tools/training/trainer.h"
 
 namespace aimc::cli {
@@ -22,7 +23,7 @@ Runner add_eval_command(CLI::App& app) {
   auto rpu = std::make_shared<std::string>();
   cmd->add_option("--checkpoint", *checkpoint, "Checkpoint written by aimc train --out")->required();
   cmd->add_option("--dataset", *dataset, "fashion-mnist[:DIR] or mnist:DIR")->capture_default_str();
-  cmd->add_option("--limit-test", *limit, "Use only the first N test samples (0: all)");
+  add_sample_limit(*cmd, "--limit-test", *limit, "test");
   cmd->add_option("--rpu-config", *rpu,
                   "Evaluate on analog tiles with this RPU config instead of the checkpoint's own (JSON file, "
                   "preset or family name)");

@@ -11,6 +11,7 @@
 #include "convert/models.h"
 #include "engine/generator.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/option_checks.h"
 #include "tools/cli/progress.h"
 #include "tools/training/trainer.h"
 
@@ -26,24 +27,35 @@ Runner add_train_command(CLI::App& app) {
   cmd->add_option("--model", opts->model, "Model: mlp, mlp_sigmoid, lenet5, vgg_small, resnet20, resnet32")
       ->capture_default_str();
   cmd->add_option("--dataset", opts->dataset, "fashion-mnist[:DIR] or mnist:DIR")->capture_default_str();
-  cmd->add_option("--epochs", opts->epochs, "Training epochs")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--batch-size", opts->batch_size, "Mini-batch size")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--epochs", opts->epochs, "Training epochs")
+      ->check(integer_range<std::int64_t>(1, kMaxEpochs))
+      ->capture_default_str();
+  cmd->add_option("--batch-size", opts->batch_size, "Mini-batch size")
+      ->check(integer_range<std::int64_t>(1, kMaxBatchSize))
+      ->capture_default_str();
   cmd->add_option("--lr", opts->lr,
                   "Learning rate (default 0.002; 0.02 for hardware-aware training on normalised tiles, "
-                  "mapping.weight_scaling_omega > 0)");
+                  "mapping.weight_scaling_omega > 0)")
+      ->check(real_range(0, 10, Ends::kOpenLow));
   cmd->add_option("--optimizer", opts->optimizer, "sgd or adam")->check(CLI::IsMember({"sgd", "adam"}))->capture_default_str();
-  cmd->add_option("--momentum", opts->momentum, "SGD momentum")->capture_default_str();
-  cmd->add_option("--weight-decay", opts->weight_decay, "L2 weight decay")->capture_default_str();
+  cmd->add_option("--momentum", opts->momentum, "SGD momentum")
+      ->check(real_range(0, 1, Ends::kOpenHigh))
+      ->capture_default_str();
+  cmd->add_option("--weight-decay", opts->weight_decay, "L2 weight decay")
+      ->check(real_range(0, 1))
+      ->capture_default_str();
   cmd->add_option("--schedule", opts->schedule, "Learning-rate schedule per epoch: none, step, cosine")
       ->check(CLI::IsMember({"none", "step", "cosine"}))
       ->capture_default_str();
   cmd->add_option("--step-size", opts->step_size,
-                  "With --schedule step: epochs between lr decays, >= 1 (default max(1, epochs/3))");
-  cmd->add_option("--gamma", opts->gamma, "With --schedule step: lr multiplier at each decay, in (0, 1]")
+                  "With --schedule step: epochs between lr decays (default max(1, epochs/3))")
+      ->check(integer_range<std::int64_t>(1, kMaxEpochs));
+  cmd->add_option("--gamma", opts->gamma, "With --schedule step: lr multiplier at each decay")
+      ->check(real_range(0, 1, Ends::kOpenLow))
       ->capture_default_str();
-  cmd->add_option("--limit-train", opts->limit_train, "Use only the first N training samples (0: all)");
-  cmd->add_option("--limit-test", opts->limit_test, "Use only the first N test samples (0: all)");
-  cmd->add_option("--out", *out, "Write a checkpoint (safetensors) here");
+  add_sample_limit(*cmd, "--limit-train", opts->limit_train, "training");
+  add_sample_limit(*cmd, "--limit-test", opts->limit_test, "test");
+  cmd->add_option("--out", *out, "Write a checkpoint (safetensors) here; its directory must exist");
   cmd->add_option("--rpu-config", *rpu,
                   "Train on analog tiles: a JSON file, a preset (StandardHWATrainingPreset, ReRamSBPreset, ...) or a "
                   "family name (InferenceRPUConfig: hardware-aware; SingleRPUConfig: on pulsed devices, with "
@@ -59,10 +71,8 @@ Runner add_train_command(CLI::App& app) {
       if (cmd->count(flag) > 0 && opts->schedule != "step")
         throw UsageError(std::string(flag) + " applies to --schedule step only (the schedule is " + opts->schedule +
                          ")");
-    // 0 is the unset default (epochs/3), so an explicit 0 is checked here.
-    if (cmd->count("--step-size") > 0 && opts->step_size < 1)
-      throw ConfigError("--step-size must be an integer >= 1, got " + std::to_string(opts->step_size));
     training::check_schedule_options(*opts);  // before the data load, so bad values fail fast
+    if (!out->empty()) check_output_file("--out", *out);  // before the work, not after it
     const auto start = std::chrono::steady_clock::now();
     const std::string dir = data::dataset_dir(opts->dataset);
     data::Dataset train = data::load_mnist_split(dir, "train");

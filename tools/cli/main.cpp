@@ -10,13 +10,21 @@
 #include "engine/error.h"
 #include "engine/runtime.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/option_checks.h"
 
 namespace aimc::cli {
 
+namespace {
+constexpr int kMaxThreads = 1024;
+}  // namespace
+
 void add_common_options(CLI::App& cmd, CommonOptions& common) {
-  cmd.add_option("--seed", common.seed, "Random seed (same seed, same bits)")->capture_default_str();
-  cmd.add_option("--threads", common.threads, "Worker threads (0: all cores); results do not depend on it")
-      ->check(CLI::NonNegativeNumber)
+  cmd.add_option("--seed", common.seed, "Random seed (same seed, same bits)")
+      ->check(integer_range<std::uint64_t>(0, UINT64_MAX))
+      ->capture_default_str();
+  cmd.add_option("--threads", common.threads,
+                 "Worker threads (0: all cores); results do not depend on it")
+      ->check(integer_range(0, kMaxThreads))
       ->capture_default_str();
   cmd.add_flag("--json", common.json, "Print the results as one JSON object on the last stdout line");
 }
@@ -34,6 +42,10 @@ int main(int argc, char** argv) {
   CLI::App app{"aimc: analog in-memory-computing simulator"};
   app.require_subcommand(1);
   app.set_version_flag("--version", aimc::version());
+  // One line per parse error (the flag and what is wrong), as for the errors below.
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return std::string("aimc: usage error: ") + e.what() + " (see --help)\n";
+  });
   std::map<CLI::App*, Runner> runners;
   {
     Runner r = add_train_command(app);

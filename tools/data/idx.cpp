@@ -19,11 +19,18 @@ struct GzCloser {
 };
 using GzPtr = std::unique_ptr<std::remove_pointer_t<gzFile>, GzCloser>;
 
-// Picks path or path + ".gz", whichever exists.
+// Picks path or path + ".gz", whichever exists; it must be a regular file
+// (a FIFO would block the read forever, a directory is no data).
 std::string resolve(const std::string& path) {
   namespace fs = std::filesystem;
-  if (fs::exists(path)) return path;
-  if (fs::exists(path + ".gz")) return path + ".gz";
+  std::error_code ec;
+  for (const std::string& p : {path, path + ".gz"}) {
+    const fs::file_status st = fs::status(p, ec);
+    if (!fs::exists(st)) continue;
+    if (fs::is_directory(st)) throw IoError("data file " + p + " is a directory");
+    if (!fs::is_regular_file(st)) throw IoError("data file " + p + " is not a regular file (a FIFO, device or socket)");
+    return p;
+  }
   throw IoError("data file not found: " + path + " (nor " + path + ".gz)");
 }
 
@@ -77,7 +84,7 @@ Tensor read_idx_images(const std::string& path_in) {
   const auto dims = read_header(f.get(), path, 3);
   const std::int64_t n = dims[0], h = dims[1], w = dims[2];
   // At most 2^31 pixels (8 GiB as float): anything larger is a corrupt header.
-  if (h == 0 || w == 0 || h > 4096 || w > 4096 || n > 100000000 || n * h * w > (std::int64_t(1) << 31))
+  if (h == 0 || w == 0 || h > 4096 || w > 4096 || n > kMaxSamples || n * h * w > (std::int64_t(1) << 31))
     throw IoError(path + ": implausible image dimensions " + std::to_string(n) + "x" + std::to_string(h) + "x" +
                   std::to_string(w));
   // Decompress and convert in pieces, so the raw bytes never exist whole.
@@ -94,27 +101,39 @@ Tensor read_idx_images(const std::string& path_in) {
   return images;
 }
 
-Tensor read_idx_labels(const std::string& path_in) {
+Tensor read_idx_labels(const std::string& path_in, int num_classes) {
+  if (num_classes < 1 || num_classes > 256)
+    throw ValueError("read_idx_labels: num_classes must be in 1..256 (byte labels), got " +
+                     std::to_string(num_classes));
   const std::string path = resolve(path_in);
   GzPtr f = open(path);
   const auto dims = read_header(f.get(), path, 1);
   const std::int64_t n = dims[0];
-  if (n > 100000000) throw IoError(path + ": implausible label count " + std::to_string(n));
+  if (n > kMaxSamples) throw IoError(path + ": implausible label count " + std::to_string(n));
   std::vector<unsigned char> raw(static_cast<std::size_t>(n));
   read_exact(f.get(), raw.data(), raw.size(), path, "the labels");
   Tensor labels = Tensor::empty({n}, DType::Int32);
   std::int32_t* out = labels.data<std::int32_t>();
-  for (std::int64_t i = 0; i < n; ++i) out[i] = raw[i];
+  for (std::int64_t i = 0; i < n; ++i) {
+    // A label outside the classes would silently count as a wrong prediction.
+    if (raw[i] >= num_classes)
+      throw IoError(path + ": label " + std::to_string(raw[i]) + " of sample " + std::to_string(i) +
+                    " is outside 0.." + std::to_string(num_classes - 1) + " (" + std::to_string(num_classes) +
+                    " classes)");
+    out[i] = raw[i];
+  }
   return labels;
 }
 
 Dataset load_mnist_split(const std::string& dir, const std::string& split) {
   Dataset d;
   d.images = read_idx_images(dir + "/" + split + "-images-idx3-ubyte");
-  d.labels = read_idx_labels(dir + "/" + split + "-labels-idx1-ubyte");
+  d.labels = read_idx_labels(dir + "/" + split + "-labels-idx1-ubyte", kMnistClasses);
   if (d.images.size(0) != d.labels.size(0))
     throw IoError(dir + ": " + split + " has " + std::to_string(d.images.size(0)) + " images but " +
                   std::to_string(d.labels.size(0)) + " labels");
+  // An empty split would train on nothing or report accuracy 0 of 0 samples.
+  if (d.size() == 0) throw IoError(dir + ": " + split + " has no samples (its IDX files hold 0 images)");
   return d;
 }
 

@@ -16,17 +16,24 @@ struct Dataset {
   std::int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
 };
 
+// The most samples an IDX file may hold (larger counts are a corrupt header).
+inline constexpr std::int64_t kMaxSamples = 100000000;
+// MNIST and Fashion-MNIST have ten classes: labels 0..9.
+inline constexpr int kMnistClasses = 10;
+
 // Where Debian's dataset-fashion-mnist installs the files.
 inline const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 
 // Reads an idx3-ubyte image file; throws IoError naming the path when it is
-// missing, truncated or not an image file.
+// missing, not a regular file, truncated or not an image file.
 Tensor read_idx_images(const std::string& path);
-// Reads an idx1-ubyte label file (values must be < 256).
-Tensor read_idx_labels(const std::string& path);
+// Reads an idx1-ubyte label file; every label must be in 0..num_classes-1
+// (IoError naming the path, the sample and the label otherwise).
+Tensor read_idx_labels(const std::string& path, int num_classes);
 
 // Loads "train" or "t10k" from dir (files NAME-images-idx3-ubyte[.gz] and
-// NAME-labels-idx1-ubyte[.gz]). Image and label counts must agree.
+// NAME-labels-idx1-ubyte[.gz]) with labels 0..9. Image and label counts must
+// agree and be > 0.
 Dataset load_mnist_split(const std::string& dir, const std::string& split);
 
 // Parses "fashion-mnist" or "fashion-mnist:DIR" (also "mnist:DIR"); returns the directory.

@@ -41,12 +41,17 @@ void BatchLoader::start_epoch(std::int64_t epoch) {
   order_ = g.permutation(data_.size());
 }
 
-std::int64_t BatchLoader::num_batches() const { return (data_.size() + batch_size_ - 1) / batch_size_; }
+// Rounded up without forming size + batch_size - 1, which overflows for a
+// batch size near INT64_MAX.
+std::int64_t BatchLoader::num_batches() const {
+  return data_.size() / batch_size_ + (data_.size() % batch_size_ != 0 ? 1 : 0);
+}
 
 Batch BatchLoader::batch(std::int64_t i) const {
   if (i < 0 || i >= num_batches())
     throw ValueError("batch index " + std::to_string(i) + " out of [0, " + std::to_string(num_batches()) + ")");
-  const std::int64_t lo = i * batch_size_, hi = std::min(lo + batch_size_, data_.size());
+  // i < num_batches, so lo < size and neither lo nor hi overflows.
+  const std::int64_t lo = i * batch_size_, hi = lo + std::min(batch_size_, data_.size() - lo);
   const std::int64_t b = hi - lo;
   Shape shape = data_.images.shape();
   shape[0] = b;

@@ -100,6 +100,8 @@ EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& l
 
 double evaluate_accuracy(Module& model, const data::Dataset& data, std::int64_t batch_size) {
   if (batch_size < 1) throw ConfigError("evaluation batch size must be >= 1, got " + std::to_string(batch_size));
+  // An accuracy of 0 samples is no measurement.
+  if (data.size() == 0) throw ValueError("evaluate_accuracy: the dataset has no samples");
   NoGradGuard no_grad;
   model.eval();
   std::int64_t correct = 0;
@@ -111,7 +113,7 @@ double evaluate_accuracy(Module& model, const data::Dataset& data, std::int64_t 
     const std::int32_t* labels = data.labels.data<std::int32_t>() + lo;
     for (std::int64_t i = 0; i < hi - lo; ++i) correct += predicted[i] == labels[i];
   }
-  return n == 0 ? 0.0 : double(correct) / double(n);
+  return double(correct) / double(n);
 }
 
 }  // namespace aimc::training

@@ -73,7 +73,8 @@ std::int64_t effective_step_size(const TrainOptions& opts);
 EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& loader, std::int64_t epoch,
                        const ProgressFn& progress = nullptr);
 
-// Fraction of correctly classified samples, in eval mode, batches of batch_size.
+// Fraction of correctly classified samples, in eval mode, batches of batch_size;
+// ValueError for an empty dataset.
 double evaluate_accuracy(Module& model, const data::Dataset& data, std::int64_t batch_size = 1000);
 
 }  // namespace aimc::training
