@@ -41,7 +41,9 @@ NamedTensors upgrade_tile_states(const Module& model, const NamedTensors& state)
   std::map<std::string, Tensor> own;
   for (const auto& [name, t] : model.named_buffers()) own.emplace(name, t);
   NamedTensors out;
-  for (const auto& [name, t] : state) {
+  for (const auto& entry : state) {
+    const std::string& name = entry.first;  // not a structured binding: the lambdas below capture it
+    const Tensor& t = entry.second;
     const bool old_name = name.size() > kOld.size() && name.compare(name.size() - kOld.size(), kOld.size(), kOld) == 0;
     const std::string tile = old_name ? name.substr(0, name.size() - kOld.size()) : "";
     const auto seed_it = own.find(tile + "_seed");

@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <catch2/catch.hpp>
+#include <sys/resource.h>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -85,6 +86,51 @@ TEST_CASE("missing, truncated and corrupt IDX files raise IoError naming the pat
   write_raw(d / "x-images-idx3-ubyte", idx_images(5, 2, 2));
   write_raw(d / "x-labels-idx1-ubyte", idx_labels(4));
   CHECK_THROWS_AS(data::load_mnist_split(d.string(), "x"), IoError);
+  fs::remove_all(d);
+}
+
+TEST_CASE("a header claiming gigabytes in a tiny file fails as truncated, allocating only what is there") {
+  const fs::path d = temp_dir();
+  // 8 192 003 images of 4x58 (1.9e9 pixels: 7.6 GB as float32) in a 40-byte file;
+  // found by the IDX fuzz target (tests/fuzz/regressions/idx).
+  std::vector<unsigned char> images = {0, 0, 8, 3, 0, 0x7d, 0, 3, 0, 0, 0, 4, 0, 0, 0, 0x3a};
+  for (int i = 0; i < 24; ++i) images.push_back(static_cast<unsigned char>(i));
+  std::vector<unsigned char> labels = {0, 0, 8, 1, 0x05, 0xf5, 0xe1, 0x00, 1, 2, 3};  // 1e8 labels claimed
+  // Under a 1 GiB address-space limit a claimed-size allocation would fail
+  // with std::bad_alloc instead of the IoError (not under AddressSanitizer,
+  // whose shadow memory needs terabytes of address space).
+#if defined(__SANITIZE_ADDRESS__)
+  constexpr bool limit_memory = false;
+#elif defined(__has_feature)
+  constexpr bool limit_memory = !__has_feature(address_sanitizer);
+#else
+  constexpr bool limit_memory = true;
+#endif
+  struct rlimit old {};
+  REQUIRE(::getrlimit(RLIMIT_AS, &old) == 0);
+  for (const bool gz : {false, true}) {
+    const fs::path ip = d / (gz ? "big_images.gz" : "big_images"), lp = d / (gz ? "big_labels.gz" : "big_labels");
+    if (gz) write_gz(ip, images), write_gz(lp, labels);
+    else write_raw(ip, images), write_raw(lp, labels);
+    struct rlimit small = old;
+    small.rlim_cur = std::min<rlim_t>(old.rlim_cur, rlim_t(1) << 30);
+    if (limit_memory) REQUIRE(::setrlimit(RLIMIT_AS, &small) == 0);
+    bool images_truncated = false, labels_truncated = false;
+    try {
+      data::read_idx_images(ip.string());
+    } catch (const IoError& e) {
+      images_truncated = std::string(e.what()).find("truncated") != std::string::npos;
+    }
+    try {
+      data::read_idx_labels(lp.string(), 10);
+    } catch (const IoError& e) {
+      labels_truncated = std::string(e.what()).find("truncated") != std::string::npos;
+    }
+    REQUIRE(::setrlimit(RLIMIT_AS, &old) == 0);
+    INFO((gz ? "gzip" : "raw"));
+    CHECK(images_truncated);
+    CHECK(labels_truncated);
+  }
   fs::remove_all(d);
 }
 

@@ -9,7 +9,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const bool gzip = size > 2 && data[1] == 0x1f && data[2] == 0x8b;
   const std::string path = aimc::fuzz::input_file(data + 1, size - 1, gzip ? ".gz" : "");
   aimc::fuzz::expect_aimc_errors_only([&] {
-    if (labels) (void)aimc::data::read_idx_labels(path);
+    if (labels) (void)aimc::data::read_idx_labels(path, 10);
     else (void)aimc::data::read_idx_images(path);
   });
   return 0;

@@ -56,6 +56,20 @@ void read_exact(gzFile f, void* dst, std::size_t bytes, const std::string& path,
   }
 }
 
+// Reads `bytes` bytes, the buffer growing only as data arrives: a header
+// that claims more than the file holds ends in a truncation error at the end
+// of the data, never in an allocation of the claimed size.
+std::vector<unsigned char> read_claimed(gzFile f, std::size_t bytes, const std::string& path, const char* what) {
+  constexpr std::size_t kPiece = std::size_t(1) << 20;
+  std::vector<unsigned char> out;
+  while (out.size() < bytes) {
+    const std::size_t at = out.size(), piece = std::min(kPiece, bytes - at);
+    out.resize(at + piece);
+    read_exact(f, out.data() + at, piece, path, what);
+  }
+  return out;
+}
+
 std::uint32_t big_endian(const unsigned char* p) {
   return (std::uint32_t(p[0]) << 24) | (std::uint32_t(p[1]) << 16) | (std::uint32_t(p[2]) << 8) | p[3];
 }
@@ -87,17 +101,11 @@ Tensor read_idx_images(const std::string& path_in) {
   if (h == 0 || w == 0 || h > 4096 || w > 4096 || n > kMaxSamples || n * h * w > (std::int64_t(1) << 31))
     throw IoError(path + ": implausible image dimensions " + std::to_string(n) + "x" + std::to_string(h) + "x" +
                   std::to_string(w));
-  // Decompress and convert in pieces, so the raw bytes never exist whole.
+  // The bytes first (as many as the file really holds), then the tensor.
+  const std::vector<unsigned char> raw = read_claimed(f.get(), static_cast<std::size_t>(n * h * w), path, "the pixels");
   Tensor images = Tensor::empty({n, 1, h, w});
   float* out = images.data<float>();
-  const std::size_t total = static_cast<std::size_t>(n * h * w);
-  std::vector<unsigned char> raw(std::min<std::size_t>(total, std::size_t(1) << 20));
-  for (std::size_t done = 0; done < total;) {
-    const std::size_t piece = std::min(raw.size(), total - done);
-    read_exact(f.get(), raw.data(), piece, path, "the pixels");
-    for (std::size_t i = 0; i < piece; ++i) out[done + i] = static_cast<float>(raw[i]) * (1.0f / 255.0f);
-    done += piece;
-  }
+  for (std::size_t i = 0; i < raw.size(); ++i) out[i] = static_cast<float>(raw[i]) * (1.0f / 255.0f);
   return images;
 }
 
@@ -110,8 +118,7 @@ Tensor read_idx_labels(const std::string& path_in, int num_classes) {
   const auto dims = read_header(f.get(), path, 1);
   const std::int64_t n = dims[0];
   if (n > kMaxSamples) throw IoError(path + ": implausible label count " + std::to_string(n));
-  std::vector<unsigned char> raw(static_cast<std::size_t>(n));
-  read_exact(f.get(), raw.data(), raw.size(), path, "the labels");
+  const std::vector<unsigned char> raw = read_claimed(f.get(), static_cast<std::size_t>(n), path, "the labels");
   Tensor labels = Tensor::empty({n}, DType::Int32);
   std::int32_t* out = labels.data<std::int32_t>();
   for (std::int64_t i = 0; i < n; ++i) {
