@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds into build/ and runs the whole test suite.
-# CUDA tests report "skipped" on machines without a GPU.
-#   tools/check.sh            # from the repository root
+# CUDA tests report "skipped" on machines without a GPU. Then, unless
+# AIMC_SANITIZERS=0, the sanitizer and fuzz stage (tools/sanitize.sh):
+# clang builds with AddressSanitizer + UndefinedBehaviorSanitizer and with
+# ThreadSanitizer, their test runs, and each fuzz target for a bounded time.
+#   tools/check.sh                       # from the repository root
+#   AIMC_SANITIZERS=0 tools/check.sh     # the main build and suite only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/install_deps.sh
@@ -24,4 +28,7 @@ for line in open(sys.argv[1]):
 failed = counts["FAIL"] + counts["TIMEOUT"] + counts["ERROR"] + counts["UNEXPECTEDPASS"]
 print(f"{counts['OK']} passed, {failed} failed, {counts['SKIP']} skipped")
 PY
+if [ "${AIMC_SANITIZERS:-1}" != 0 ]; then
+  bash tools/sanitize.sh || status=1
+fi
 exit $status

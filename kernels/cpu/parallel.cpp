@@ -9,7 +9,10 @@
 #include <algorithm>
 #include <atomic>
 #include <memory>
+#include <exception>
 #include <mutex>
+#include <thread>
+#include <vector>
 
 namespace aimc::cpu {
 namespace {
@@ -45,6 +48,29 @@ void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t grain,
       body(begin + k * grain, std::min(end, begin + (k + 1) * grain));
     return;
   }
+#if defined(AIMC_PARALLEL_STD_THREADS)
+  // ThreadSanitizer builds (tools/sanitize.sh): the same chunks on plain
+  // std::threads, whose start, join and atomics the sanitizer sees; inside
+  // the uninstrumented libtbb it cannot, and reports TBB's own hand-offs as
+  // races. Exceptions reach the caller as with TBB.
+  const std::int64_t workers = std::min<std::int64_t>(num_threads(), chunks);
+  std::atomic<std::int64_t> next{0};
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  auto work = [&] {
+    try {
+      for (std::int64_t k; (k = next++) < chunks;) body(begin + k * grain, std::min(end, begin + (k + 1) * grain));
+    } catch (...) {
+      const std::lock_guard<std::mutex> lock(error_mutex);
+      if (!error) error = std::current_exception();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (std::int64_t w = 1; w < workers; ++w) threads.emplace_back(work);
+  work();
+  for (auto& t : threads) t.join();
+  if (error) std::rethrow_exception(error);
+#else
   tbb::parallel_for(
       tbb::blocked_range<std::int64_t>(0, chunks, 1),
       [&](const tbb::blocked_range<std::int64_t>& r) {
@@ -52,6 +78,7 @@ void parallel_for(std::int64_t begin, std::int64_t end, std::int64_t grain,
           body(begin + k * grain, std::min(end, begin + (k + 1) * grain));
       },
       tbb::simple_partitioner());
+#endif
 }
 
 std::int64_t grain_for(std::int64_t n, std::int64_t min_grain, std::int64_t max_chunks) {
