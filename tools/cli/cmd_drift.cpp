@@ -124,15 +124,18 @@ Stats statistics(const std::vector<std::vector<double>>& acc, std::size_t n_time
   return s;
 }
 
-// Writes path.tmp and renames it onto path; IoError naming the path on failure.
+// Writes path.tmp, flushes it to the disk and renames it onto path, so the
+// file at path is always whole; IoError naming the path on failure.
 void write_file_atomically(const std::string& path, const std::string& content) {
   const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw IoError("cannot write " + tmp);
-    out << content;
-    out.flush();
-    if (!out) throw IoError("cannot write " + tmp);
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) throw IoError("cannot write " + tmp);
+  const bool written = std::fwrite(content.data(), 1, content.size(), f) == content.size() && std::fflush(f) == 0 &&
+                       ::fsync(fileno(f)) == 0;
+  if (std::fclose(f) != 0 || !written) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    throw IoError("cannot write " + tmp);
   }
   std::error_code ec;
   fs::rename(tmp, path, ec);
@@ -308,7 +311,11 @@ std::string make_plot(const std::string& png, const std::vector<DriftModel>& mod
   }
   std::ostringstream gp;
   gp << "# aimc drift: accuracy vs time after programming. Render with: gnuplot " << script_path << "\n";
-  gp << "set output " << gnuplot_quote(png_abs) << "\n";
+  // Run by hand, the script draws the PNG itself; aimc sets its own terminal
+  // and a temporary name (aimc_output), renamed into place once drawn.
+  gp << "if (!exists('aimc_output')) set terminal png size 900,600; aimc_output = " << gnuplot_quote(png_abs)
+     << "\n";
+  gp << "set output aimc_output\n";
   gp << "set title 'test accuracy after programming: mean +- std over " << repeats << " chip"
      << (repeats == 1 ? "" : "s") << "'\n";
   gp << "set logscale x\nset xlabel 'time after programming'\nset ylabel 'test accuracy'\n";
@@ -347,10 +354,17 @@ std::string make_plot(const std::string& png, const std::vector<DriftModel>& mod
   // pngcairo where gnuplot has it, else the plain png terminal.
   const std::string terminals[] = {"set terminal pngcairo size 900,600 font ',11'",
                                    "set terminal png size 900,600"};
+  const std::string png_tmp = png_abs + ".tmp";
   for (const std::string& term : terminals) {
-    const std::string cmd = shell_quote(gnuplot) + " -e " + shell_quote(term) + " " + shell_quote(script_path) +
+    const std::string cmd = shell_quote(gnuplot) + " -e " + shell_quote(term) + " -e " +
+                            shell_quote("aimc_output = " + gnuplot_quote(png_tmp)) + " " + shell_quote(script_path) +
                             " >/dev/null 2>&1";
-    if (std::system(cmd.c_str()) == 0 && fs::exists(png) && fs::file_size(png) > 0) return "plot: " + png;
+    std::error_code ec;
+    if (std::system(cmd.c_str()) == 0 && fs::exists(png_tmp, ec) && fs::file_size(png_tmp, ec) > 0) {
+      fs::rename(png_tmp, png, ec);
+      if (!ec) return "plot: " + png;
+    }
+    fs::remove(png_tmp, ec);
   }
   std::cerr << "aimc: warning: gnuplot failed to draw " << png << "; the data is in " << where
             << " (script " << script_path << ")\n";
