@@ -188,6 +188,13 @@ void apply_row(const PulsedUpdateArgs& a, std::int64_t i, const RowPulses& r) {
   const float *mx = a.max_bound + row, *mn = a.min_bound + row, *up = a.up + row, *dn = a.down + row;
   const float* p0 = analog::law_reads_p0<Law> ? a.p0 + row : nullptr;
   const float* p1 = analog::law_reads_p1<Law> ? a.p1 + row : nullptr;
+  // Column j's device-to-device values (only those the law reads).
+  auto element = [&](std::int32_t j) {
+    analog::PulsedElement e{mx[j], mn[j], up[j], dn[j], 0.f, 0.f};
+    if constexpr (analog::law_reads_p0<Law>) e.p0 = p0[j];
+    if constexpr (analog::law_reads_p1<Law>) e.p1 = p1[j];
+    return e;
+  };
   for (const RowPulses::Group& g : r.groups) {
     const std::int32_t* col = g.col;
     const std::int32_t *count = &r.count[g.begin], *first = &r.first[g.begin], *down = &r.down[g.begin];
@@ -197,10 +204,7 @@ void apply_row(const PulsedUpdateArgs& a, std::int64_t i, const RowPulses& r) {
       AIMC_IVDEP
       for (std::int64_t k = 0; k < g.size; ++k) {
         const std::int32_t j = col[k];
-        analog::PulsedElement e{mx[j], mn[j], up[j], dn[j], 0.f, 0.f};
-        if constexpr (analog::law_reads_p0<Law>) e.p0 = p0[j];
-        if constexpr (analog::law_reads_p1<Law>) e.p1 = p1[j];
-        w[j] = analog::pulsed_step_as<Law>(a.law, e, w[j], down[k] != 0, Noisy ? z[k] : 0.f);
+        w[j] = analog::pulsed_step_as<Law>(a.law, element(j), w[j], down[k] != 0, Noisy ? z[k] : 0.f);
       }
       continue;
     }
@@ -209,12 +213,9 @@ void apply_row(const PulsedUpdateArgs& a, std::int64_t i, const RowPulses& r) {
       AIMC_IVDEP
       for (std::int64_t k = 0; k < g.size; ++k) {
         const std::int32_t j = col[k];
-        analog::PulsedElement e{mx[j], mn[j], up[j], dn[j], 0.f, 0.f};
-        if constexpr (analog::law_reads_p0<Law>) e.p0 = p0[j];
-        if constexpr (analog::law_reads_p1<Law>) e.p1 = p1[j];
         float xi = 0.f;
         if constexpr (Noisy) xi = z[std::min(first[k] + p, last)];
-        const float moved = analog::pulsed_step_as<Law>(a.law, e, w[j], down[k] != 0, xi);
+        const float moved = analog::pulsed_step_as<Law>(a.law, element(j), w[j], down[k] != 0, xi);
         w[j] = p < count[k] ? moved : w[j];
       }
     }
