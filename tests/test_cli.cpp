@@ -598,6 +598,13 @@ TEST_CASE("a finished run with a constant lr resumes with more epochs as the lon
   REQUIRE(run("train --resume " + b + " --epochs 2").code == 0);
   CHECK(same_tensors(a, b));
   CHECK(training_state(b)["options"]["epochs"] == 2);
+  // On analog tiles the finished run's final evaluation drew from the tiles'
+  // streams, as the longer run's evaluation of that epoch does with --eval-each-epoch.
+  const std::string analog = common + " --rpu-config InferenceRPUConfig --eval-each-epoch";
+  REQUIRE(run("train" + analog + " --epochs 2 --out " + a).code == 0);
+  REQUIRE(run("train" + analog + " --epochs 1 --out " + b).code == 0);
+  REQUIRE(run("train --resume " + b + " --epochs 2").code == 0);
+  CHECK(same_tensors(a, b));
 }
 
 TEST_CASE("SIGTERM stops training after a step with a checkpoint; exit 143; the resumed run equals the full one") {
