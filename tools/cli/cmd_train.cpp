@@ -151,11 +151,6 @@ Runner add_train_command(CLI::App& app) {
   return [cmd, common, opts, out, rpu, eval_each_epoch, every, resume, stop_after] {
     apply_common_options(*common);
     opts->seed = common->seed;
-    for (const char* flag : {"--step-size", "--gamma"})
-      if (cmd->count(flag) > 0 && opts->schedule != "step")
-        throw UsageError(std::string(flag) + " applies to --schedule step only (the schedule is " + opts->schedule +
-                         ")");
-    training::check_schedule_options(*opts);  // before the data load, so bad values fail fast
     if (!resume->empty() && out->empty()) *out = *resume;  // a resumed run keeps writing its checkpoint
     if (!out->empty()) check_output_file("--out", *out);  // before the work, not after it
     if (cmd->count("--checkpoint-every") > 0 && out->empty())
@@ -217,6 +212,11 @@ Runner add_train_command(CLI::App& app) {
       *eval_each_epoch = state.eval_each_epoch;
       if (cmd->count("--checkpoint-every") == 0) *every = state.checkpoint_every;
     }
+    for (const char* flag : {"--step-size", "--gamma"})
+      if (cmd->count(flag) > 0 && opts->schedule != "step")
+        throw UsageError(std::string(flag) + " applies to --schedule step only (the schedule is " + opts->schedule +
+                         ")");
+    training::check_schedule_options(*opts);  // before the data load, so bad values fail fast
     state.eval_each_epoch = *eval_each_epoch;
     state.checkpoint_every = *every;
 
