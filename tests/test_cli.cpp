@@ -607,7 +607,7 @@ TEST_CASE("a finished run with a constant lr resumes with more epochs as the lon
   CHECK(same_tensors(a, b));
 }
 
-TEST_CASE("SIGTERM stops training after a step with a checkpoint; exit 143; the resumed run equals the full one") {
+TEST_CASE("a real SIGTERM or SIGINT: a checkpoint, exit 143 or 130, and the resumed run equals the full one") {
   const fs::path data = tmp / "signal_data";
   write_varied_split(data, "train", 512);
   write_varied_split(data, "t10k", 64);
@@ -617,36 +617,39 @@ TEST_CASE("SIGTERM stops training after a step with a checkpoint; exit 143; the 
                              "--limit-test 64 --seed 6 --threads 1";
   const std::string a = (tmp / "signal_a.safetensors").string(), b = (tmp / "signal_b.safetensors").string();
   const std::string out = (tmp / "signal.out").string(), err = (tmp / "signal.err").string();
-  fs::remove(b);
   REQUIRE(run("train" + common + " --out " + a).code == 0);
+  for (const int signo : {SIGTERM, SIGINT}) {
+    INFO("signal " << signo);
+    fs::remove(b);
 
-  const std::string cmd = std::string(AIMC_CLI_PATH) + " train" + common + " --checkpoint-every 1 --out " + b +
-                          " >" + out + " 2>" + err;
-  const char* argv[] = {"sh", "-c", cmd.c_str(), nullptr};
-  pid_t pid = 0;
-  // exec replaces sh, so the signal reaches aimc itself.
-  const std::string exec_cmd = "exec " + cmd;
-  argv[2] = exec_cmd.c_str();
-  REQUIRE(posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char* const*>(argv), environ) == 0);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (!fs::exists(b) && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  REQUIRE(fs::exists(b));
-  REQUIRE(::kill(pid, SIGTERM) == 0);
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  REQUIRE(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 143);
-  const std::string msg = slurp(err);
-  INFO("stderr: " << msg);
-  CHECK(msg.find("aimc: interrupted at epoch ") != std::string::npos);
-  CHECK(msg.find("resume with: aimc train --resume " + b) != std::string::npos);
-  const nlohmann::json st = training_state(b);
-  CHECK(st["global_step"].get<int>() >= 1);
-  CHECK(st["global_step"].get<int>() < 256);
-  CHECK_FALSE(same_tensors(a, b));
-  REQUIRE(run("train --resume " + b).code == 0);
-  CHECK(same_tensors(a, b));
+    const std::string cmd = std::string(AIMC_CLI_PATH) + " train" + common + " --checkpoint-every 1 --out " + b +
+                            " >" + out + " 2>" + err;
+    const char* argv[] = {"sh", "-c", cmd.c_str(), nullptr};
+    pid_t pid = 0;
+    // exec replaces sh, so the signal reaches aimc itself.
+    const std::string exec_cmd = "exec " + cmd;
+    argv[2] = exec_cmd.c_str();
+    REQUIRE(posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char* const*>(argv), environ) == 0);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (!fs::exists(b) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    REQUIRE(fs::exists(b));
+    REQUIRE(::kill(pid, signo) == 0);
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 128 + signo);  // 143 SIGTERM, 130 SIGINT
+    const std::string msg = slurp(err);
+    INFO("stderr: " << msg);
+    CHECK(msg.find("aimc: interrupted at epoch ") != std::string::npos);
+    CHECK(msg.find("resume with: aimc train --resume " + b) != std::string::npos);
+    const nlohmann::json st = training_state(b);
+    CHECK(st["global_step"].get<int>() >= 1);
+    CHECK(st["global_step"].get<int>() < 256);
+    CHECK_FALSE(same_tensors(a, b));
+    REQUIRE(run("train --resume " + b).code == 0);
+    CHECK(same_tensors(a, b));
+  }
 }
 
 TEST_CASE("--resume refuses a checkpoint without run state and options that differ from the saved run") {
