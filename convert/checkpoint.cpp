@@ -166,7 +166,7 @@ void load_model_state(Module& model, const NamedTensors& state_in) {
 }  // namespace
 
 void save_checkpoint(const std::string& path, const Module& model, const nlohmann::json& description,
-                     const Optimizer* optimizer) {
+                     const Optimizer* optimizer, const nlohmann::json& training_state) {
   if (!description.is_object() || !description.contains("model") || !description["model"].is_string())
     throw ValueError("save_checkpoint: description must be an object with a string \"model\", got " +
                      description.dump());
@@ -176,6 +176,7 @@ void save_checkpoint(const std::string& path, const Module& model, const nlohman
     for (auto& [name, t] : optimizer->named_state()) tensors.emplace_back(kOptimPrefix + name, t);
     metadata["aimc.optimizer"] = nlohmann::json{{"type", optimizer->type_name()}, {"config", optimizer->config()}}.dump();
   }
+  if (!training_state.is_null()) metadata["aimc.training"] = training_state.dump();
   write_safetensors(path, tensors, metadata);
 }
 
@@ -199,6 +200,14 @@ Checkpoint load_checkpoint(const std::string& path) {
     ck.optimizer = std::move(*optimizer);
     if (!ck.optimizer.is_object())
       throw bad("\"aimc.optimizer\" metadata is not a JSON object: " + excerpt(opt->second));
+  }
+  auto training = file.metadata.find("aimc.training");
+  if (training != file.metadata.end()) {
+    auto state = parse_json_bounded<nlohmann::json>(training->second, json_error);
+    if (!state) throw bad("\"aimc.training\" metadata: " + json_error);
+    ck.training_state = std::move(*state);
+    if (!ck.training_state.is_object())
+      throw bad("\"aimc.training\" metadata is not a JSON object: " + excerpt(training->second));
   }
 
   NamedTensors model_state;

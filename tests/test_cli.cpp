@@ -1,6 +1,7 @@
 // The aimc command line end to end: train -> checkpoint -> eval, thread-count
 // determinism of train_loss, JSON output, exit codes for bad input, and drift
-// (accuracy vs time on analog tiles, independent of the thread count).
+// (accuracy vs time on analog tiles, independent of the thread count),
+// interrupted and resumed training (the same bits as an uninterrupted run).
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -10,8 +11,16 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <spawn.h>
+#include <thread>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include "engine/safetensors.h"
 
 namespace fs = std::filesystem;
 
@@ -85,6 +94,44 @@ void write_split(const fs::path& dir, const std::string& split, int n, std::vect
       .write(reinterpret_cast<const char*>(img.data()), std::streamsize(img.size()));
   std::ofstream((dir / (split + "-labels-idx1-ubyte")).string(), std::ios::binary)
       .write(reinterpret_cast<const char*>(lab.data()), std::streamsize(lab.size()));
+}
+
+// An MNIST-format split of n 28x28 images whose pixels vary with the sample
+// ((i·31 + k·7·(i%10+1)) mod 256), so the data order shapes the trained bits.
+void write_varied_split(const fs::path& dir, const std::string& split, int n) {
+  fs::create_directories(dir);
+  auto be32 = [](std::vector<unsigned char>& b, int v) {
+    for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<unsigned char>((v >> s) & 0xff));
+  };
+  std::vector<unsigned char> img = {0, 0, 8, 3}, lab = {0, 0, 8, 1};
+  for (int v : {n, 28, 28}) be32(img, v);
+  for (int i = 0; i < n; ++i)
+    for (int k = 0; k < 28 * 28; ++k) img.push_back(static_cast<unsigned char>((i * 31 + k * 7 * (i % 10 + 1)) % 256));
+  be32(lab, n);
+  for (int i = 0; i < n; ++i) lab.push_back(static_cast<unsigned char>(i % 10));
+  std::ofstream((dir / (split + "-images-idx3-ubyte")).string(), std::ios::binary)
+      .write(reinterpret_cast<const char*>(img.data()), std::streamsize(img.size()));
+  std::ofstream((dir / (split + "-labels-idx1-ubyte")).string(), std::ios::binary)
+      .write(reinterpret_cast<const char*>(lab.data()), std::streamsize(lab.size()));
+}
+
+// Whether two checkpoints hold the same tensors (names, dtypes, shapes and bytes).
+bool same_tensors(const std::string& a, const std::string& b) {
+  const auto fa = aimc::read_safetensors(a), fb = aimc::read_safetensors(b);
+  if (fa.tensors.empty() || fa.tensors.size() != fb.tensors.size()) return false;
+  for (std::size_t i = 0; i < fa.tensors.size(); ++i) {
+    const auto& [na, ta] = fa.tensors[i];
+    const auto& [nb, tb] = fb.tensors[i];
+    if (na != nb || ta.dtype() != tb.dtype() || ta.shape() != tb.shape()) return false;
+    const aimc::Tensor ca = ta.contiguous(), cb = tb.contiguous();
+    if (std::memcmp(ca.raw_data(), cb.raw_data(), ca.numel() * aimc::dtype_size(ca.dtype())) != 0) return false;
+  }
+  return true;
+}
+
+// The "aimc.training" run state of a checkpoint.
+nlohmann::json training_state(const std::string& path) {
+  return nlohmann::json::parse(aimc::read_safetensors(path).metadata.at("aimc.training"));
 }
 
 }  // namespace
@@ -478,4 +525,164 @@ TEST_CASE("bad output paths exit 2 before any work, naming the flag and the path
   // A good --csv passes the check and fails on the missing checkpoint instead.
   expect_usage_error(drift + "--csv " + (tmp / "d.csv").string(), {"missing.safetensors"});
   fs::remove_all(tmp);
+}
+
+TEST_CASE("train stopped after any step and resumed equals the uninterrupted run bit for bit") {
+  const fs::path data = tmp / "resume_data";
+  write_varied_split(data, "train", 256);
+  write_varied_split(data, "t10k", 64);
+  // 256 samples in batches of 32: 8 steps per epoch, 16 in all.
+  const std::string common = " --dataset mnist:" + data.string() + " --epochs 2 --batch-size 32 --limit-train 256 "
+                             "--limit-test 64 --seed 3 --json";
+  const std::vector<std::pair<std::string, std::string>> runs = {
+      {"digital", " --model mlp --lr 0.01"},
+      {"hardware-aware", " --model mlp --rpu-config InferenceRPUConfig"},
+      {"hardware-aware preset", " --model lenet5 --rpu-config StandardHWATrainingPreset"},
+      {"pulsed", " --model mlp_sigmoid --rpu-config SingleRPUConfig --optimizer sgd --lr 0.1"},
+  };
+  for (const auto& [name, args] : runs) {
+    INFO(name << ":" << args);
+    const std::string a = (tmp / "resume_a.safetensors").string(), b = (tmp / "resume_b.safetensors").string();
+    const std::string err = (tmp / "resume.err").string();
+    fs::remove(b);
+    Run full = run("train" + common + args + " --out " + a);
+    REQUIRE(full.code == 0);
+
+    // Stop after step 5 (epoch 1), then at the end of epoch 1 (3 more), then
+    // at step 4 of epoch 2 (4 more), then run to the end.
+    Run r = run("train" + common + args + " --checkpoint-every 3 --stop-after-steps 5 --out " + b, err);
+    CHECK(r.code == 130);
+    CHECK(slurp(err) == "aimc: interrupted at epoch 1 step 5/8; checkpoint written to " + b +
+                            "; resume with: aimc train --resume " + b + "\n");
+    nlohmann::json st = training_state(b);
+    CHECK(st["epoch"] == 0);
+    CHECK(st["batch"] == 5);
+    CHECK(st["global_step"] == 5);
+    CHECK_FALSE(same_tensors(a, b));  // the weights after 5 steps are not the final ones
+    r = run("train --resume " + b + " --stop-after-steps 3 --json --threads 1", err);  // any thread count
+    CHECK(r.code == 130);
+    CHECK(slurp(err).find("interrupted at epoch 1 step 8/8") != std::string::npos);
+    st = training_state(b);
+    CHECK(st["epoch"] == 1);
+    CHECK(st["batch"] == 0);
+    CHECK(st["history"].size() == 1);
+    r = run("train --resume " + b + " --stop-after-steps 4 --json", err);
+    CHECK(r.code == 130);
+    CHECK(slurp(err).find("interrupted at epoch 2 step 4/8") != std::string::npos);
+    CHECK(training_state(b)["global_step"] == 12);
+    Run rest = run("train --resume " + b + " --json", err);
+    REQUIRE(rest.code == 0);
+    CHECK(same_tensors(a, b));
+    const auto ja = last_json_line(full.out), jb = last_json_line(rest.out);
+    CHECK(jb["train_loss"].get<double>() == ja["train_loss"].get<double>());
+    CHECK(jb["test_accuracy"].get<double>() == ja["test_accuracy"].get<double>());
+    REQUIRE(jb["history"].size() == 2);
+    for (int e = 0; e < 2; ++e) {
+      CHECK(jb["history"][e]["train_loss"].get<double>() == ja["history"][e]["train_loss"].get<double>());
+      CHECK(jb["history"][e]["lr"].get<double>() == ja["history"][e]["lr"].get<double>());
+    }
+    CHECK(training_state(b)["global_step"] == 16);
+  }
+}
+
+TEST_CASE("a finished run with a constant lr resumes with more epochs as the longer run") {
+  const fs::path data = tmp / "resume_data";
+  write_varied_split(data, "train", 256);
+  write_varied_split(data, "t10k", 64);
+  const std::string common = " --dataset mnist:" + data.string() + " --model mlp --batch-size 32 --limit-train 256 "
+                             "--limit-test 64 --seed 4 --schedule none --lr 0.01";
+  const std::string a = (tmp / "extend_a.safetensors").string(), b = (tmp / "extend_b.safetensors").string();
+  REQUIRE(run("train" + common + " --epochs 2 --out " + a).code == 0);
+  REQUIRE(run("train" + common + " --epochs 1 --out " + b).code == 0);
+  CHECK_FALSE(same_tensors(a, b));
+  REQUIRE(run("train --resume " + b + " --epochs 2").code == 0);
+  CHECK(same_tensors(a, b));
+  CHECK(training_state(b)["options"]["epochs"] == 2);
+  // On analog tiles the finished run's final evaluation drew from the tiles'
+  // streams, as the longer run's evaluation of that epoch does with --eval-each-epoch.
+  const std::string analog = common + " --rpu-config InferenceRPUConfig --eval-each-epoch";
+  REQUIRE(run("train" + analog + " --epochs 2 --out " + a).code == 0);
+  REQUIRE(run("train" + analog + " --epochs 1 --out " + b).code == 0);
+  REQUIRE(run("train --resume " + b + " --epochs 2").code == 0);
+  CHECK(same_tensors(a, b));
+}
+
+TEST_CASE("a real SIGTERM or SIGINT: a checkpoint, exit 143 or 130, and the resumed run equals the full one") {
+  const fs::path data = tmp / "signal_data";
+  write_varied_split(data, "train", 512);
+  write_varied_split(data, "t10k", 64);
+  // 512 samples in batches of 4, 2 epochs: 256 steps, each writing the
+  // checkpoint, so the run lasts long enough to be stopped midway.
+  const std::string common = " --dataset mnist:" + data.string() + " --model mlp --epochs 2 --batch-size 4 "
+                             "--limit-test 64 --seed 6 --threads 1";
+  const std::string a = (tmp / "signal_a.safetensors").string(), b = (tmp / "signal_b.safetensors").string();
+  const std::string out = (tmp / "signal.out").string(), err = (tmp / "signal.err").string();
+  REQUIRE(run("train" + common + " --out " + a).code == 0);
+  for (const int signo : {SIGTERM, SIGINT}) {
+    INFO("signal " << signo);
+    fs::remove(b);
+
+    const std::string cmd = std::string(AIMC_CLI_PATH) + " train" + common + " --checkpoint-every 1 --out " + b +
+                            " >" + out + " 2>" + err;
+    const char* argv[] = {"sh", "-c", cmd.c_str(), nullptr};
+    pid_t pid = 0;
+    // exec replaces sh, so the signal reaches aimc itself.
+    const std::string exec_cmd = "exec " + cmd;
+    argv[2] = exec_cmd.c_str();
+    REQUIRE(posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char* const*>(argv), environ) == 0);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (!fs::exists(b) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    REQUIRE(fs::exists(b));
+    REQUIRE(::kill(pid, signo) == 0);
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 128 + signo);  // 143 SIGTERM, 130 SIGINT
+    const std::string msg = slurp(err);
+    INFO("stderr: " << msg);
+    CHECK(msg.find("aimc: interrupted at epoch ") != std::string::npos);
+    CHECK(msg.find("resume with: aimc train --resume " + b) != std::string::npos);
+    const nlohmann::json st = training_state(b);
+    CHECK(st["global_step"].get<int>() >= 1);
+    CHECK(st["global_step"].get<int>() < 256);
+    CHECK_FALSE(same_tensors(a, b));
+    REQUIRE(run("train --resume " + b).code == 0);
+    CHECK(same_tensors(a, b));
+  }
+}
+
+TEST_CASE("--resume refuses a checkpoint without run state and options that differ from the saved run") {
+  const fs::path data = tmp / "resume_data";
+  write_varied_split(data, "train", 256);
+  write_varied_split(data, "t10k", 64);
+  const std::string ck = (tmp / "refuse.safetensors").string(), old = (tmp / "old_style.safetensors").string();
+  REQUIRE(run("train --dataset mnist:" + data.string() + " --model mlp --epochs 2 --batch-size 32 --limit-train 256 "
+              "--limit-test 64 --seed 3 --stop-after-steps 2 --out " + ck).code == 130);
+  expect_usage_error("train --resume " + ck + " --seed 4", {"--seed 4", "differs from 3", ck});
+  expect_usage_error("train --resume " + ck + " --batch-size 16", {"--batch-size 16", "differs from 32"});
+  expect_usage_error("train --resume " + ck + " --model lenet5", {"--model \"lenet5\"", "differs from \"mlp\""});
+  expect_usage_error("train --resume " + ck + " --lr 0.5", {"--lr 0.5", "differs from 0.002"});
+  expect_usage_error("train --resume " + ck + " --epochs 3", {"--epochs 3", "cosine schedule"});
+  expect_usage_error("train --resume " + ck + " --rpu-config InferenceRPUConfig", {"--rpu-config", "digital training"});
+  expect_usage_error("train --resume " + ck + " --eval-each-epoch", {"--eval-each-epoch"});
+  // The same values as saved are accepted (and stopping again writes the same place).
+  CHECK(run("train --resume " + ck + " --seed 3 --batch-size 32 --stop-after-steps 1").code == 130);
+  CHECK(training_state(ck)["global_step"] == 3);
+
+  // A checkpoint as written before the run state (no "aimc.training"): eval
+  // still loads it, --resume refuses it.
+  auto file = aimc::read_safetensors(ck);
+  file.metadata.erase("aimc.training");
+  aimc::write_safetensors(old, file.tensors, file.metadata);
+  expect_usage_error("train --resume " + old, {"--resume " + old, "no training state"});
+  CHECK(run("eval --checkpoint " + old + " --dataset mnist:" + data.string() + " --limit-test 64").code == 0);
+
+  // A run state out of range is an input error naming the field.
+  nlohmann::json bad = nlohmann::json::parse(aimc::read_safetensors(ck).metadata.at("aimc.training"));
+  bad["epoch"] = 7;
+  file.metadata["aimc.training"] = bad.dump();
+  aimc::write_safetensors(old, file.tensors, file.metadata);
+  expect_usage_error("train --resume " + old, {"invalid checkpoint", "'epoch' 7"});
+  CHECK(run("train --checkpoint-every 2 --epochs 1").code == 2);  // needs --out
 }

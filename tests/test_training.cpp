@@ -1,7 +1,9 @@
 // The training tool's learning-rate schedules (tools/training/trainer.h):
 // make_scheduler's lr at given epochs for "step" (the epochs/3 default and
 // explicit step_size/gamma, torch StepLR's meaning), "cosine" and "none", and
-// the ConfigErrors for out-of-range step_size and gamma.
+// the ConfigErrors for out-of-range step_size and gamma; an epoch stopped
+// after a step and continued from its position (the same bits and loss as one
+// pass), and the run state's JSON (round trip, errors naming the field).
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -9,7 +11,13 @@
 #include <string>
 #include <vector>
 
+#include <cstring>
+
+#include "convert/models.h"
+#include "engine/generator.h"
+#include "layers/optim/adam.h"
 #include "layers/optim/sgd.h"
+#include "tools/training/run_state.h"
 #include "tools/training/trainer.h"
 
 using namespace aimc;
@@ -108,4 +116,110 @@ TEST_CASE("out-of-range step_size and gamma are ConfigErrors naming the flag and
   o.gamma = 0.1;
   o.schedule = "linear";
   CHECK(config_error(o).find("known: none, step, cosine") != std::string::npos);
+}
+
+namespace {
+
+// 40 random 28x28 samples with labels i % 10.
+data::Dataset random_dataset() {
+  Generator gen(11, 4);
+  std::vector<std::int32_t> labels;
+  for (int i = 0; i < 40; ++i) labels.push_back(i % 10);
+  return {gen.uniform({40, 1, 28, 28}, 0, 1), Tensor::from_vector(labels, {40})};
+}
+
+bool same_state(const Module& a, const Module& b) {
+  const auto sa = a.state_dict(), sb = b.state_dict();
+  if (sa.empty() || sa.size() != sb.size()) return false;
+  for (std::size_t i = 0; i < sa.size(); ++i) {
+    const Tensor x = sa[i].second.contiguous(), y = sb[i].second.contiguous();
+    if (x.shape() != y.shape() || x.dtype() != y.dtype() ||
+        std::memcmp(x.raw_data(), y.raw_data(), x.numel() * dtype_size(x.dtype())) != 0)
+      return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("an epoch stopped after a step and continued from its position equals one pass") {
+  const data::Dataset data = random_dataset();
+  // 40 samples in batches of 8: 5 steps; stop after 2 (the hook), continue with the rest.
+  Generator g1(5, 1), g2(5, 1);
+  auto whole = build_model("mlp", g1), split = build_model("mlp", g2);
+  Adam o1(whole->parameters(), 0.01), o2(split->parameters(), 0.01);
+  data::BatchLoader l1(data, 8, true, Generator(5, 2)), l2(data, 8, true, Generator(5, 2));
+  const auto full = training::train_epoch(*whole, o1, l1, 1);
+
+  training::EpochPosition at;
+  std::int64_t calls = 0;
+  const auto stop_after_two = [&](std::int64_t epoch, const training::EpochPosition& p) {
+    CHECK(epoch == 1);
+    ++calls;
+    return p.next_batch == 2;
+  };
+  training::train_epoch(*split, o2, l2, 1, at, nullptr, stop_after_two);
+  CHECK(calls == 2);
+  CHECK(at.next_batch == 2);
+  CHECK(at.samples == 16);
+  CHECK_FALSE(same_state(*whole, *split));
+  // A fresh loader (as after a restart) draws the same order for epoch 1.
+  data::BatchLoader l3(data, 8, true, Generator(5, 2));
+  const auto rest = training::train_epoch(*split, o2, l3, 1, at, nullptr, nullptr);
+  CHECK(at.next_batch == 5);
+  CHECK(at.samples == 40);
+  CHECK(rest.train_loss == full.train_loss);  // the same sum in the same order: exact
+  CHECK(same_state(*whole, *split));
+
+  training::EpochPosition past;
+  past.next_batch = 6;
+  CHECK_THROWS_AS(training::train_epoch(*split, o2, l3, 1, past, nullptr, nullptr), ValueError);
+}
+
+TEST_CASE("the run state round-trips through JSON; a bad field is a ValueError naming it") {
+  training::RunState s;
+  s.options.model = "mlp";
+  s.options.epochs = 3;
+  s.options.lr = 0.1 / 3;  // not exact in decimal: the JSON must carry all 17 digits
+  s.options.seed = 18446744073709551615ull;
+  s.eval_each_epoch = true;
+  s.checkpoint_every = 7;
+  s.epoch = 1;
+  s.position = {4, 9.123456789012345, 32};
+  s.global_step = 13;
+  s.history = nlohmann::json::array({{{"epoch", 1}, {"lr", 0.1}}});
+  const nlohmann::json j = training::run_state_to_json(s);
+  const training::RunState r = training::run_state_from_json(nlohmann::json::parse(j.dump()));
+  CHECK(r.options.lr == s.options.lr);
+  CHECK(r.options.seed == s.options.seed);
+  CHECK(r.options.epochs == 3);
+  CHECK(r.eval_each_epoch);
+  CHECK(r.checkpoint_every == 7);
+  CHECK(r.epoch == 1);
+  CHECK(r.position.next_batch == 4);
+  CHECK(r.position.loss_sum == s.position.loss_sum);
+  CHECK(r.position.samples == 32);
+  CHECK(r.global_step == 13);
+  CHECK(r.history == s.history);
+
+  auto error = [&](const std::function<void(nlohmann::json&)>& edit) {
+    nlohmann::json bad = j;
+    edit(bad);
+    try {
+      training::run_state_from_json(bad);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  CHECK_THAT(error([](auto& b) { b.erase("epoch"); }), Catch::Contains("no field 'epoch'"));
+  CHECK_THAT(error([](auto& b) { b["epoch"] = 4; }), Catch::Contains("'epoch' 4 is past the run's 3 epochs"));
+  CHECK_THAT(error([](auto& b) { b["batch"] = -1; }), Catch::Contains("'batch' must be an integer >= 0"));
+  CHECK_THAT(error([](auto& b) { b["loss_sum"] = -1.0; }), Catch::Contains("'loss_sum' must be >= 0"));
+  CHECK_THAT(error([](auto& b) { b["options"]["batch_size"] = 0; }), Catch::Contains("'batch_size'"));
+  CHECK_THAT(error([](auto& b) { b["options"]["lr"] = "fast"; }), Catch::Contains("'lr' must be a finite number"));
+  CHECK_THAT(error([](auto& b) { b["options"]["gamma"] = 2.0; }), Catch::Contains("gamma"));
+  CHECK_THAT(error([](auto& b) { b["format"] = 2; }), Catch::Contains("format 2"));
+  CHECK_THAT(error([](auto& b) { b["history"] = nlohmann::json::array(); }), Catch::Contains("'history'"));
+  CHECK(error([](auto&) {}).empty());
 }

@@ -22,6 +22,12 @@ void apply_common_options(const CommonOptions& common);
 // Prints the result object as the last stdout line (with --json).
 void print_json(const nlohmann::json& result);
 
+// Thrown by a command that stopped on request (a signal) after saving what
+// it could; main prints nothing more and exits with `status`.
+struct Interrupted {
+  int status;
+};
+
 using Runner = std::function<void()>;
 Runner add_train_command(CLI::App& app);
 Runner add_eval_command(CLI::App& app);

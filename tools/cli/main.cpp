@@ -1,7 +1,8 @@
 // aimc: the command line. `aimc --help` lists the subcommands.
 //
 // Exit codes: 0 success; 2 bad usage, configuration or input file; 1 an
-// internal failure. Errors go to stderr; with --json the last stdout line is
+// internal failure; 130 / 143 training interrupted by SIGINT / SIGTERM
+// (128 + the signal, as shells report it) after saving its checkpoint. Errors go to stderr; with --json the last stdout line is
 // one JSON object with the results.
 #include <cstdio>
 #include <iostream>
@@ -68,6 +69,8 @@ int main(int argc, char** argv) {
   try {
     for (auto* sub : app.get_subcommands()) runners.at(sub)();
     return 0;
+  } catch (const Interrupted& e) {
+    return e.status;
   } catch (const aimc::UsageError& e) {
     std::cerr << "aimc: usage error: " << e.what() << "\n";
     return 2;

@@ -71,13 +71,21 @@ std::unique_ptr<LRScheduler> make_scheduler(const TrainOptions& opts, Optimizer&
 
 EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& loader, std::int64_t epoch,
                        const ProgressFn& progress) {
+  EpochPosition at;
+  return train_epoch(model, optimizer, loader, epoch, at, progress, nullptr);
+}
+
+EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& loader, std::int64_t epoch,
+                       EpochPosition& at, const ProgressFn& progress, const StepHook& after_step) {
   const auto start = std::chrono::steady_clock::now();
   model.train();
-  loader.start_epoch(epoch);
-  double loss_sum = 0;
-  std::int64_t samples = 0;
+  loader.start_epoch(epoch);  // the order depends on (seed, epoch) only, so a resumed epoch sees the same
   const std::int64_t batches = loader.num_batches();
-  for (std::int64_t b = 0; b < batches; ++b) {
+  if (at.next_batch < 0 || at.next_batch > batches)
+    throw ValueError("epoch position: batch " + std::to_string(at.next_batch) + " out of [0, " +
+                     std::to_string(batches) + "]");
+  while (at.next_batch < batches) {
+    const std::int64_t b = at.next_batch;
     data::Batch batch = loader.batch(b);
     optimizer.zero_grad();
     Tensor loss = cross_entropy(model(batch.images), batch.labels);
@@ -88,12 +96,14 @@ EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& l
     loss.backward();
     optimizer.step();
     model.post_update_step();
-    loss_sum += value * double(batch.labels.size(0));
-    samples += batch.labels.size(0);
-    if (progress) progress(epoch, b + 1, batches, loss_sum / double(samples));
+    at.loss_sum += value * double(batch.labels.size(0));
+    at.samples += batch.labels.size(0);
+    at.next_batch = b + 1;
+    if (progress) progress(epoch, b + 1, batches, at.loss_sum / double(at.samples));
+    if (after_step && after_step(epoch, at)) break;
   }
   EpochStats s;
-  s.train_loss = loss_sum / double(samples);
+  s.train_loss = at.samples > 0 ? at.loss_sum / double(at.samples) : 0.0;
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return s;
 }

@@ -69,9 +69,29 @@ std::unique_ptr<LRScheduler> make_scheduler(const TrainOptions& opts, Optimizer&
 // The step schedule's epochs between decays: opts.step_size, or max(1, epochs/3) when 0.
 std::int64_t effective_step_size(const TrainOptions& opts);
 
+// Where an epoch stands: the next batch to train and the loss summed so far
+// (sample-weighted), so an interrupted epoch continues with the same order
+// and reports the same mean loss.
+struct EpochPosition {
+  std::int64_t next_batch = 0;
+  double loss_sum = 0;
+  std::int64_t samples = 0;
+};
+
+// Called after each optimizer step with the epoch and its position (next_batch
+// = batches done); returning true ends the epoch there (an interruption).
+using StepHook = std::function<bool(std::int64_t, const EpochPosition&)>;
+
 // One pass over the loader; returns the sample-weighted mean loss.
 EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& loader, std::int64_t epoch,
                        const ProgressFn& progress = nullptr);
+
+// The rest of an epoch from `at` (updated after each step). Returns the
+// epoch's mean loss when it ran to its end; when after_step stopped it,
+// at.next_batch < loader.num_batches() tells so (the loss then covers the
+// batches done).
+EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& loader, std::int64_t epoch,
+                       EpochPosition& at, const ProgressFn& progress, const StepHook& after_step);
 
 // Fraction of correctly classified samples, in eval mode, batches of batch_size;
 // ValueError for an empty dataset.
