@@ -465,7 +465,7 @@ TEST_CASE("numeric flags outside their range exit 2 with one line naming the fla
   expect_usage_error("drift --checkpoint x.safetensors --rpu-config InferenceRPUConfig --times 1,nan",
                      {"--times", "nan"});
   std::string many = "0";
-  for (int i = 1; i <= 1000; ++i) many += "," + std::to_string(i);  // 1001 entries
+  for (int i = 1; i <= 1000; ++i) many.append(",").append(std::to_string(i));  // 1001 entries
   expect_usage_error("drift --checkpoint x.safetensors --rpu-config InferenceRPUConfig --times " + many,
                      {"--times", "more than 1000 entries"});
   // The ends are allowed, and the ranges are in --help.

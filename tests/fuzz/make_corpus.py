@@ -112,7 +112,10 @@ def main():
             header, data = read_safetensors(out)
             metadata = header["__metadata__"]
             description = json.loads(metadata["aimc.model"])
-            json_keys(description, checkpoint_words)
+            for key, value in metadata.items():  # the model, optimizer and run state
+                checkpoint_words.add(key)
+                if value.startswith("{"):
+                    json_keys(json.loads(value), checkpoint_words)
             if "rpu_config" in description:
                 json_keys(description["rpu_config"], config_words)
                 write("rpu_config", config, json.dumps(description["rpu_config"], indent=1).encode())
