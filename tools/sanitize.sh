@@ -47,12 +47,13 @@ mkdir -p "$findings"
 fuzz() {
   local t=$1 scratch
   scratch=$(mktemp -d)
-  local rc=0
+  local rc=0 dict=()
+  [ -s tests/fuzz/dict/$t.dict ] && dict=(-dict=tests/fuzz/dict/$t.dict)
   build-asan/tests/fuzz/fuzz_$t -max_total_time="${AIMC_FUZZ_SECONDS:-60}" -max_len=65536 -timeout=30 \
-    -rss_limit_mb=3072 -dict=tests/fuzz/dict/$t.dict -artifact_prefix="$findings/$t-" \
+    -rss_limit_mb=3072 "${dict[@]}" -artifact_prefix="$findings/$t-" \
     "$scratch" tests/fuzz/corpus/$t > "$findings/$t.log" 2>&1 || rc=$?
   rm -rf "$scratch"
-  grep -E "^#[0-9]+ +DONE" "$findings/$t.log" | sed "s/^/fuzz_$t: /" || true
+  grep -E "^#[0-9]+[[:space:]]+DONE" "$findings/$t.log" | sed "s/^/fuzz_$t: /" || true
   if [ $rc -ne 0 ]; then
     echo "fuzz_$t: FINDING (exit $rc); the input and log are in $findings/" >&2
     tail -n 30 "$findings/$t.log" >&2
