@@ -620,8 +620,8 @@ TEST_CASE("Compound presets: aihwkit's names and values", "[compound][config]") 
     CHECK(v["unit_cell_devices"][0]["subtract_symmetry_point"] == false);
   }
   SECTION("every compound preset builds a layer") {
-    // 6 x (2, 4, TikiTaka, TTv2, ChoppedTTv2) + 7 MixedPrecision + PCMPreset.
-    CHECK(compound_rpu_config_presets().size() == 38);
+    // 6 x (2, 4, TikiTaka, TTv2, ChoppedTTv2) + 7 MixedPrecision + PCMPreset + MixedPrecisionPCMPreset.
+    CHECK(compound_rpu_config_presets().size() == 39);
     for (const auto& name : compound_rpu_config_presets()) {
       INFO(name);
       const RPUConfig c = resolve_rpu_config(name);
@@ -638,6 +638,20 @@ TEST_CASE("Compound presets: aihwkit's names and values", "[compound][config]") 
     CHECK(d["refresh_every"] == 1);
     CHECK(d["refresh_forward"]["out_bound"] == 20.0);
     CHECK(d["refresh_update"]["desired_bl"] == 31);
+  }
+  SECTION("MixedPrecisionPCMPreset: a MixedPrecisionCompound on PCMPresetUnitCell, granularity the PCM dw_min") {
+    const RPUConfig r = resolve_rpu_config("MixedPrecisionPCMPreset");
+    r.validate();
+    CHECK(r.family() == "DigitalRankUpdateRPUConfig");
+    const json d = r.to_json()["device"];
+    CHECK(d["type"] == "MixedPrecisionCompound");
+    CHECK(d["device"]["type"] == "OneSidedUnitCell");
+    CHECK(d["device"]["unit_cell_devices"][0]["type"] == "PCMPresetDevice");
+    CHECK(d["device"]["refresh_every"] == 1);
+    CHECK(d["device"]["refresh_update"]["desired_bl"] == 31);
+    CHECK(r.to_json()["forward"]["out_bound"] == 20.0);
+    CHECK(make_device_model(d)->granularity() == make_device_model(json{{"type", "PCMPresetDevice"}})->granularity());
+    CHECK(RPUConfig::from_json(r.to_json()).to_json() == r.to_json());
   }
   CHECK_THROWS_WITH(make_compound_rpu_config_preset("TikiTakaFooPreset"), Catch::Contains("TikiTakaReRamSBPreset"));
 }
@@ -727,6 +741,37 @@ TEST_CASE("MixedPrecisionCompound: digital rank update, whole steps onto the dev
     CHECK(chi[0] == Approx(0.004).margin(1e-6));
     CHECK(chi[1] == Approx(0.007).margin(1e-6));
     CHECK(entry(*tile, "current_update_index").item() == 2);
+  }
+  SECTION("known answer on a OneSidedUnitCell: the transfer's down steps land on the minus device") {
+    // The same chi and k = [7, 3] as above; d·x > 0 steps down, which the
+    // one-sided cell takes as up steps of its minus device: W = W_1 - W_0 =
+    // [-0.07, -0.03], W_0 = [0.07, 0.03], W_1 = 0. The granularity is the
+    // cell's (its devices' dw_min).
+    UpdateParameters up;
+    up.pulse_type = PulseType::MeanCount;
+    const json one_sided{{"type", "OneSidedUnitCell"}, {"unit_cell_devices", {exact_constant_step(0.01f)}},
+                         {"refresh_every", 0}};
+    const json cell{{"type", "MixedPrecisionCompound"}, {"device", one_sided}};
+    auto tile = make_tile(1, 2, cell, up);
+    update_once(*tile, {1.f, 0.5f}, {0.37f}, 0.1f);
+    update_once(*tile, {1.f, 0.5f}, {0.37f}, 0.1f);
+    const auto w = tile->weight().to_vector(), chi = values(*tile, "hidden_weights_chi");
+    CHECK(w[0] == Approx(-0.07).margin(1e-6));
+    CHECK(w[1] == Approx(-0.03).margin(1e-6));
+    CHECK(chi[0] == Approx(0.004).margin(1e-6));
+    CHECK(chi[1] == Approx(0.007).margin(1e-6));
+    const auto minus = values(*tile, "0_0_weights"), plus = values(*tile, "0_1_weights");
+    CHECK(minus[0] == Approx(0.07).margin(1e-6));
+    CHECK(minus[1] == Approx(0.03).margin(1e-6));
+    CHECK(plus == std::vector<float>{0.f, 0.f});
+    // And it learns: the regression's MSE halves within 100 AnalogSGD steps.
+    DigitalRankUpdateRPUConfig rc = test::with_perfect_io(DigitalRankUpdateRPUConfig{});
+    rc.device = {{"type", "MixedPrecisionCompound"},
+                 {"device", {{"type", "OneSidedUnitCell"}, {"unit_cell_devices", {json{{"type", "ConstantStepDevice"}}}},
+                             {"refresh_every", 1}}}};
+    const auto [first, last] = test::regression_mse(rc);
+    INFO("MSE " << first << " -> " << last);
+    CHECK(last < 0.5 * first);
   }
   SECTION("quantised x: deterministic rounding, and stochastic rounding is unbiased") {
     json cell{{"type", "MixedPrecisionCompound"}, {"device", exact_constant_step(0.01f)}, {"transfer_every", 0},

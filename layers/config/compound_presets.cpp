@@ -90,11 +90,22 @@ json ttv2(const Ttv2& t, bool chopped) {
           {"in_chop_prob", chopped ? t.chopped_in_chop_prob : 0.f}};
 }
 
-// aihwkit's MixedPrecision*Preset devices (MixedPrecisionPCMPreset, on a
-// OneSidedUnitCell, is not among them: aimc's MixedPrecisionCompound takes
-// pulsed devices only).
+// aihwkit's MixedPrecision*Preset devices (MixedPrecisionPCMPreset, on
+// PCMPresetUnitCell, is built from pcm_unit_cell below).
 const char* const kMixedPrecisionFamilies[] = {"ReRamES", "ReRamSB",   "Capacitor",   "EcRam",
                                                "EcRamMO", "Idealized", "GokmenVlasov"};
+
+// aihwkit's PCMPresetUnitCell: a OneSidedUnitCell of two PCMPresetDevices
+// refreshed after every mini-batch, the refresh read with
+// PresetIOParameters and written with PresetUpdateParameters(desired_bl=31).
+json pcm_unit_cell() {
+  return {{"type", "OneSidedUnitCell"},
+          {"unit_cell_devices", {json{{"type", "PCMPresetDevice"}}, json{{"type", "PCMPresetDevice"}}}},
+          {"refresh_every", 1},
+          {"units_in_mbatch", true},
+          {"refresh_forward", to_json(preset_io_parameters())},
+          {"refresh_update", preset_update_parameters().to_json()}};
+}
 
 json vector_cell(const std::string& family, int n) {
   json devices = json::array();
@@ -113,6 +124,7 @@ std::vector<std::string> compound_rpu_config_presets() {
   for (const Ttv2& t : kTtv2) names.push_back(std::string("ChoppedTTv2") + t.family + "Preset");
   for (const char* f : kMixedPrecisionFamilies) names.push_back(std::string("MixedPrecision") + f + "Preset");
   names.push_back("PCMPreset");
+  names.push_back("MixedPrecisionPCMPreset");
   return names;
 }
 
@@ -139,16 +151,17 @@ RPUConfig make_compound_rpu_config_preset(const std::string& name) {
     }
   }
   if (name == "PCMPreset") {
-    // UnitCellRPUConfig(device=PCMPresetUnitCell()): a OneSidedUnitCell of two
-    // PCMPresetDevices refreshed after every mini-batch, the refresh read with
-    // PresetIOParameters and written with PresetUpdateParameters(desired_bl=31).
     UnitCellRPUConfig c = preset_base();
-    c.device = {{"type", "OneSidedUnitCell"},
-                {"unit_cell_devices", {json{{"type", "PCMPresetDevice"}}, json{{"type", "PCMPresetDevice"}}}},
-                {"refresh_every", 1},
-                {"units_in_mbatch", true},
-                {"refresh_forward", to_json(preset_io_parameters())},
-                {"refresh_update", preset_update_parameters().to_json()}};
+    c.device = pcm_unit_cell();
+    return c;
+  }
+  if (name == "MixedPrecisionPCMPreset") {
+    // DigitalRankUpdateRPUConfig(device=MixedPrecisionCompound(device=PCMPresetUnitCell())).
+    DigitalRankUpdateRPUConfig c;
+    c.forward = preset_io_parameters();
+    c.backward = preset_io_parameters();
+    c.update = preset_update_parameters();
+    c.device = {{"type", "MixedPrecisionCompound"}, {"device", pcm_unit_cell()}};
     return c;
   }
   for (const char* f : kMixedPrecisionFamilies) {

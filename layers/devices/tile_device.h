@@ -97,6 +97,8 @@ class DeviceModel : public std::enable_shared_from_this<DeviceModel> {
   virtual nlohmann::json to_json() const = 0;
   // The tile device of one tile; adds its entries to ctx.state.
   virtual std::unique_ptr<TileDevice> make(const TileDeviceContext& ctx) const = 0;
+  // aihwkit's weight granularity: the mean step of one pulse (0: none).
+  virtual float granularity() const { return 0.f; }
 };
 
 using DeviceModelFactory =

@@ -48,7 +48,7 @@ class MixedPrecisionModel : public DigitalRankUpdateDeviceModel {
   const MixedPrecisionParameter& parameter() const { return p_; }
   const std::shared_ptr<const DeviceModel>& device() const { return device_; }
   float granularity() const {
-    return p_.granularity > 0.f ? p_.granularity : static_cast<const PulsedDeviceModel&>(*device_).granularity();
+    return p_.granularity > 0.f ? p_.granularity : device_->granularity();
   }
   nlohmann::json to_json() const override {
     using config::float_to_json;
@@ -212,8 +212,10 @@ std::shared_ptr<const DeviceModel> make_mixed_precision_compound(const nlohmann:
   r.read("stoc_round_d", p.stoc_round_d);
   r.finish();
   const config::RangeCheck c(where);
-  if (!std::dynamic_pointer_cast<const PulsedDeviceModel>(device))
-    c.fail("device", device->type(), "a pulsed device (unit cells inside a MixedPrecisionCompound are not implemented yet)");
+  // The transfers pulse the device with update_with in both directions: a
+  // pulsed device or a OneSidedUnitCell (aihwkit's MixedPrecisionPCMPreset).
+  if (!std::dynamic_pointer_cast<const PulsedDeviceModel>(device) && device->type() != "OneSidedUnitCell")
+    c.fail("device", device->type(), "a pulsed device or a OneSidedUnitCell (other unit cells are not implemented yet)");
   c.at_least("transfer_every", p.transfer_every, 0.0);
   c.at_least("n_rows_per_transfer", p.n_rows_per_transfer, -1.0);
   c.at_least("granularity", p.granularity, 0.0);

@@ -49,6 +49,8 @@ class OneSidedModel : public CompoundDeviceModel {
   const OneSidedParameter& parameter() const { return p_; }
   // Both devices are the first one.
   compound::Models devices() const { return {devices_[0], devices_[0]}; }
+  // The mean of its devices' granularities (aihwkit's VectorRPUDevice).
+  float granularity() const override { return devices_[0]->granularity(); }
   // Its mean upper bound (the refresh's scale).
   float w_max() const { return std::abs(static_cast<const PulsedDeviceModel&>(*devices_[0]).common().w_max); }
   nlohmann::json to_json() const override {
@@ -88,27 +90,18 @@ class OneSidedTileDevice : public TileDevice {
   }
 
   void update(const float* x, const float* d, std::int64_t n, float lr, float* w, std::uint64_t seed) override {
-    const std::int64_t every = std::int64_t(p_.refresh_every) * (p_.units_in_mbatch ? n : 1);
-    std::int64_t& count = value(update_count_);
-    std::int64_t start = 0;
-    auto pulse = [&](std::int64_t end) {
-      if (end <= start) return;
-      subs_.device(kPlus).update_with({nullptr, analog::PulseDirections::UpOnly}, x + start * in_, d + start * out_,
-                                      end - start, lr, subs_.weights(kPlus), seed);
-      subs_.device(kMinus).update_with({nullptr, analog::PulseDirections::DownAsUp}, x + start * in_,
-                                       d + start * out_, end - start, lr, subs_.weights(kMinus), seed);
-      start = end;
-    };
-    for (std::int64_t m = 0; m < n; ++m) {
-      ++count;
-      if (every > 0 && count % every == 0) {
-        pulse(m + 1);
-        refresh(seed);
-      }
-    }
-    pulse(n);
-    reduce(w);
+    pulse_both(nullptr, x, d, n, lr, w, seed);
   }
+
+  // As update with other UpdateParameters (a MixedPrecisionCompound's
+  // transfers); the cell takes both directions itself.
+  void update_with(const PulseOptions& options, const float* x, const float* d, std::int64_t n, float lr, float* w,
+                   std::uint64_t seed) override {
+    if (options.directions != analog::PulseDirections::Both)
+      throw ValueError("OneSidedUnitCell: a one-sided update of a unit cell is not defined");
+    pulse_both(options.update, x, d, n, lr, w, seed);
+  }
+
 
   void post_update(float* w, std::uint64_t seed) override {
     subs_.post_update(seed);
@@ -136,6 +129,34 @@ class OneSidedTileDevice : public TileDevice {
   }
 
  private:
+  // Up pulses to the plus device and down pulses, as up pulses, to the minus
+  // device (update: UpdateParameters other than the cell's, or nullptr),
+  // with the refresh checks in between.
+  void pulse_both(const analog::UpdatePulseParams* update, const float* x, const float* d, std::int64_t n, float lr,
+                  float* w, std::uint64_t seed) {
+    const std::int64_t every = std::int64_t(p_.refresh_every) * (p_.units_in_mbatch ? n : 1);
+    std::int64_t& count = value(update_count_);
+    std::int64_t start = 0;
+    auto pulse = [&](std::int64_t end) {
+      if (end <= start) return;
+      subs_.device(kPlus).update_with({update, analog::PulseDirections::UpOnly}, x + start * in_, d + start * out_,
+                                      end - start, lr, subs_.weights(kPlus), seed);
+      subs_.device(kMinus).update_with({update, analog::PulseDirections::DownAsUp}, x + start * in_,
+                                       d + start * out_, end - start, lr, subs_.weights(kMinus), seed);
+      start = end;
+    };
+    for (std::int64_t m = 0; m < n; ++m) {
+      ++count;
+      if (every > 0 && count % every == 0) {
+        pulse(m + 1);
+        refresh(seed);
+      }
+    }
+    pulse(n);
+    reduce(w);
+  }
+
+
   void reduce(float* w) { subs_.reduce({-1.f, 1.f}, w); }
 
   void refresh(std::uint64_t seed) {

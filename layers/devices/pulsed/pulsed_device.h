@@ -120,7 +120,7 @@ class PulsedDeviceModel : public DeviceModel {
   // aihwkit names of the law's per-element values p0, p1 ({} when it has none).
   virtual std::vector<std::string> law_value_names() const { return {}; }
   // The step the pulse schedule counts in (aihwkit's weight granularity).
-  virtual float granularity() const { return common_.dw_min; }
+  float granularity() const override { return common_.dw_min; }
   // The chip's per-element values when the law's own are drawn (arrays of
   // `size` = out·in, row-major); xi[0..3] are four standard normals per
   // element reserved for the law. The law may also change the bounds and the
