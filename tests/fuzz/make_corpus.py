@@ -5,8 +5,8 @@
 
 The RPU configs and checkpoint metadata come from real checkpoints that the
 aimc binary writes (short trainings on 64 samples); the safetensors and IDX
-seeds are small files in the layouts aimc reads. The output is deterministic
-for a given aimc version, so the committed corpus can be regenerated.
+seeds are small files in the layouts aimc reads. The output is the same for a given aimc version up
+to the training times recorded in the run state (aimc.training).
 """
 import gzip
 import json
@@ -99,6 +99,7 @@ def main():
         ("lenet5", "ReRamSBPreset", "sgd"),
         ("lenet5", "TikiTakaReRamSBPreset", "sgd"),
         ("lenet5", "MixedPrecisionReRamSBPreset", "sgd"),
+        ("lenet5", "MixedPrecisionPCMPreset", "sgd"),
         ("mlp", "InferenceRPUConfig", "sgd"),
     ]
     config_words, checkpoint_words = set(), {"aimc.model", "aimc.optimizer", "aimc.version", "__metadata__",
