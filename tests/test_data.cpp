@@ -89,7 +89,7 @@ TEST_CASE("missing, truncated and corrupt IDX files raise IoError naming the pat
   fs::remove_all(d);
 }
 
-TEST_CASE("a header claiming gigabytes in a tiny file fails as truncated, allocating only what is there") {
+TEST_CASE("a header claiming gigabytes in a tiny file fails as truncated before allocating them") {
   const fs::path d = temp_dir();
   // 8 192 003 images of 4x58 (1.9e9 pixels: 7.6 GB as float32) in a 40-byte file;
   // found by the IDX fuzz target (tests/fuzz/regressions/idx).

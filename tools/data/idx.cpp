@@ -56,18 +56,22 @@ void read_exact(gzFile f, void* dst, std::size_t bytes, const std::string& path,
   }
 }
 
-// Reads `bytes` bytes, the buffer growing only as data arrives: a header
-// that claims more than the file holds ends in a truncation error at the end
-// of the data, never in an allocation of the claimed size.
-std::vector<unsigned char> read_claimed(gzFile f, std::size_t bytes, const std::string& path, const char* what) {
-  constexpr std::size_t kPiece = std::size_t(1) << 20;
-  std::vector<unsigned char> out;
-  while (out.size() < bytes) {
-    const std::size_t at = out.size(), piece = std::min(kPiece, bytes - at);
-    out.resize(at + piece);
-    read_exact(f, out.data() + at, piece, path, what);
-  }
-  return out;
+// Deflate expands at most 1032:1, so a gzip file of c bytes holds at most
+// 1032·c; a raw file holds its size less the header.
+constexpr std::uint64_t kMaxDeflateRatio = 1032;
+
+// IoError (truncated) when the file cannot hold `bytes` more bytes after a
+// header of header_bytes: checked before anything of that size is allocated,
+// so a header that claims gigabytes in a small file costs nothing.
+void check_claim(gzFile f, const std::string& path, std::uint64_t header_bytes, std::uint64_t bytes,
+                 const char* what) {
+  std::error_code ec;
+  const std::uint64_t size = std::filesystem::file_size(path, ec);
+  if (ec) throw IoError("cannot read the size of " + path + ": " + ec.message());
+  const std::uint64_t most = gzdirect(f) ? (size > header_bytes ? size - header_bytes : 0) : size * kMaxDeflateRatio;
+  if (bytes > most)
+    throw IoError(path + ": truncated file: the header claims " + std::to_string(bytes) + " bytes of " + what +
+                  " but the file can hold at most " + std::to_string(most));
 }
 
 std::uint32_t big_endian(const unsigned char* p) {
@@ -101,11 +105,18 @@ Tensor read_idx_images(const std::string& path_in) {
   if (h == 0 || w == 0 || h > 4096 || w > 4096 || n > kMaxSamples || n * h * w > (std::int64_t(1) << 31))
     throw IoError(path + ": implausible image dimensions " + std::to_string(n) + "x" + std::to_string(h) + "x" +
                   std::to_string(w));
-  // The bytes first (as many as the file really holds), then the tensor.
-  const std::vector<unsigned char> raw = read_claimed(f.get(), static_cast<std::size_t>(n * h * w), path, "the pixels");
+  const std::size_t total = static_cast<std::size_t>(n * h * w);
+  check_claim(f.get(), path, 16, total, "pixels");
+  // Decompress and convert in pieces, so the raw bytes never exist whole.
   Tensor images = Tensor::empty({n, 1, h, w});
   float* out = images.data<float>();
-  for (std::size_t i = 0; i < raw.size(); ++i) out[i] = static_cast<float>(raw[i]) * (1.0f / 255.0f);
+  std::vector<unsigned char> raw(std::min<std::size_t>(total, std::size_t(1) << 20));
+  for (std::size_t done = 0; done < total;) {
+    const std::size_t piece = std::min(raw.size(), total - done);
+    read_exact(f.get(), raw.data(), piece, path, "the pixels");
+    for (std::size_t i = 0; i < piece; ++i) out[done + i] = static_cast<float>(raw[i]) * (1.0f / 255.0f);
+    done += piece;
+  }
   return images;
 }
 
@@ -118,7 +129,9 @@ Tensor read_idx_labels(const std::string& path_in, int num_classes) {
   const auto dims = read_header(f.get(), path, 1);
   const std::int64_t n = dims[0];
   if (n > kMaxSamples) throw IoError(path + ": implausible label count " + std::to_string(n));
-  const std::vector<unsigned char> raw = read_claimed(f.get(), static_cast<std::size_t>(n), path, "the labels");
+  check_claim(f.get(), path, 8, static_cast<std::uint64_t>(n), "labels");
+  std::vector<unsigned char> raw(static_cast<std::size_t>(n));
+  read_exact(f.get(), raw.data(), raw.size(), path, "the labels");
   Tensor labels = Tensor::empty({n}, DType::Int32);
   std::int32_t* out = labels.data<std::int32_t>();
   for (std::int64_t i = 0; i < n; ++i) {
