@@ -18,9 +18,32 @@
 #include "layers/devices/tile_device.h"
 #include "layers/modules/analog_linear.h"
 #include "layers/optim/analog_sgd.h"
+#include "kernels/cpu/parallel.h"
 #include "layers/tiles/analog_tile.h"
 
 namespace aimc::test {
+
+// The weights of the tile that make() builds after three pulsed updates of
+// x and d at lr 0.05, with 1, 2 and 4 threads (the default restored after):
+// equal bits are the determinism the update promises. make() returns
+// something holding the tile and gives it through tile_of.
+template <class Make, class TileOf>
+std::vector<std::vector<float>> updated_weights_per_thread_count(Make&& make, TileOf&& tile_of, const Tensor& x,
+                                                                 const Tensor& d) {
+  std::vector<std::vector<float>> results;
+  for (int threads : {1, 2, 4}) {
+    cpu::set_num_threads(threads);
+    auto holder = make();
+    AnalogTile& t = tile_of(holder);
+    for (int k = 0; k < 3; ++k) {
+      t.record_update(x, d);
+      t.apply_updates(0.05f);
+    }
+    results.push_back(t.weight().to_vector());
+  }
+  cpu::set_num_threads(0);
+  return results;
+}
 
 // A ConstantStep device without any variability (steps exactly dw_min).
 inline nlohmann::json exact_constant_step(float dw_min, float w_bound = 0.6f) {

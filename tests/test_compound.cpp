@@ -811,31 +811,7 @@ TEST_CASE("MixedPrecisionCompound: digital rank update, whole steps onto the dev
     bad["device"] = RPUConfig(c).to_json()["device"];
     CHECK_THROWS_WITH(RPUConfig::from_json(bad), Catch::Contains("UnitCellRPUConfig.device"));
 
-    Generator g(21, 0);
-    DigitalRankUpdateRPUConfig rc;
-    rc.forward.is_perfect = true;
-    rc.backward.is_perfect = true;
-    auto layer = std::make_shared<AnalogLinear>(8, 4, true, RPUConfig(rc), g);
-    const Tensor teacher = g.normal({4, 8}, 0., 0.2);
-    AnalogSGD opt(layer->parameters(), layer->analog_tiles(), 0.1);
-    auto mse = [&](const Tensor& x) { return mse_loss(layer->forward(x), matmul(x, transpose(teacher, 0, 1))); };
-    const Tensor x_eval = g.uniform({256, 8});
-    double first = 0, last = 0;
-    {
-      NoGradGuard no_grad;
-      first = mse(x_eval).item();
-    }
-    for (int step = 0; step < 100; ++step) {
-      const Tensor x = g.uniform({16, 8});
-      opt.zero_grad();
-      Tensor loss = mse(x);
-      loss.backward();
-      opt.step();
-    }
-    {
-      NoGradGuard no_grad;
-      last = mse(x_eval).item();
-    }
+    const auto [first, last] = test::regression_mse(test::with_perfect_io(DigitalRankUpdateRPUConfig{}));
     INFO("MSE " << first << " -> " << last);
     CHECK(last < 0.5 * first);
   }
@@ -848,19 +824,12 @@ TEST_CASE("Compound presets: same bits for any thread count", "[compound][determ
                              "MixedPrecisionReRamSBPreset"}) {
     INFO(preset);
     const RPUConfig c = resolve_rpu_config(preset);
-    std::vector<std::vector<float>> results;
-    for (int threads : {1, 2, 4}) {
-      cpu::set_num_threads(threads);
-      Generator gl(3, 0);
-      AnalogLinear layer(40, 24, false, c, gl);
-      AnalogTile& t = *layer.analog_tiles()[0];
-      for (int k = 0; k < 3; ++k) {
-        t.record_update(x, d);
-        t.apply_updates(0.05f);
-      }
-      results.push_back(t.weight().to_vector());
-    }
-    cpu::set_num_threads(0);
+    const auto results = test::updated_weights_per_thread_count(
+        [&] {
+          Generator gl(3, 0);
+          return std::make_shared<AnalogLinear>(40, 24, false, c, gl);
+        },
+        [](auto& layer) -> AnalogTile& { return *layer->analog_tiles()[0]; }, x, d);
     CHECK(results[0] == results[1]);
     CHECK(results[0] == results[2]);
   }

@@ -168,18 +168,9 @@ TEST_CASE("pulsed update: mean change equals -lr·d·x for every pulse type", "[
 TEST_CASE("pulsed update: same bits for any thread count", "[pulsed][determinism]") {
   Generator g(5, 0);
   const Tensor x = g.uniform({64, 96}), d = g.normal({64, 80}, 0., 0.05);
-  std::vector<std::vector<float>> results;
-  for (int threads : {1, 2, 4}) {
-    cpu::set_num_threads(threads);
-    auto tile = make_tile(80, 96, nlohmann::json{{"type", "ConstantStepDevice"}}, UpdateParameters{}, 3);
-    AnalogTile& t = *tile;
-    for (int k = 0; k < 3; ++k) {
-      t.record_update(x, d);
-      t.apply_updates(0.05f);
-    }
-    results.push_back(t.weight().to_vector());
-  }
-  cpu::set_num_threads(0);
+  const auto results = test::updated_weights_per_thread_count(
+      [] { return make_tile(80, 96, nlohmann::json{{"type", "ConstantStepDevice"}}, UpdateParameters{}, 3); },
+      [](auto& tile) -> AnalogTile& { return *tile; }, x, d);
   CHECK(results[0] == results[1]);
   CHECK(results[0] == results[2]);
   double moved = 0;

@@ -577,17 +577,9 @@ TEST_CASE("new laws and write noise: same bits for any thread count", "[pulsed_d
     nlohmann::json dev{{"type", type}, {"diffusion", 0.001}};
     if (std::string(type) != "ReRamSBPresetDevice" && std::string(type) != "ReRamESPresetDevice")
       dev["write_noise_std"] = 2.0;
-    std::vector<std::vector<float>> results;
-    for (int threads : {1, 2, 4}) {
-      cpu::set_num_threads(threads);
-      auto tile = make_tile(48, 64, dev, UpdateParameters{}, 3);
-      for (int k = 0; k < 3; ++k) {
-        tile->record_update(x, d);
-        tile->apply_updates(0.05f);
-      }
-      results.push_back(tile->weight().to_vector());
-    }
-    cpu::set_num_threads(0);
+    const auto results = test::updated_weights_per_thread_count(
+        [&] { return make_tile(48, 64, dev, UpdateParameters{}, 3); },
+        [](auto& tile) -> AnalogTile& { return *tile; }, x, d);
     CHECK(results[0] == results[1]);
     CHECK(results[0] == results[2]);
   }
