@@ -48,7 +48,7 @@ void expect_refused(const std::string& args, const std::string& needle, const fs
 
 }  // namespace
 
-TEST_CASE("eval and drift refuse every bad checkpoint, naming it, writing nothing") {
+TEST_CASE("eval, drift and train --resume refuse every bad checkpoint, naming it, writing nothing") {
   const auto files = entries("checkpoints");
   REQUIRE(files.size() >= 10);
   for (const fs::path& f : files) {
@@ -56,6 +56,8 @@ TEST_CASE("eval and drift refuse every bad checkpoint, naming it, writing nothin
     const fs::path csv = kTmp / "drift.csv";
     expect_refused("drift --checkpoint " + f.string() + " --times 0 --repeats 1 --limit-test 16 --csv " + csv.string(),
                    f.filename().string(), csv);
+    const fs::path out = kTmp / "resumed.safetensors";
+    expect_refused("train --resume " + f.string() + " --out " + out.string(), f.filename().string(), out);
   }
 }
 

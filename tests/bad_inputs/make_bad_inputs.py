@@ -64,7 +64,14 @@ def main():
         else:
             text = json.dumps(d)[:-1] + ', "deep": ' + "[" * 3000 + "]" * 3000 + "}"
         put("checkpoints", name + ".safetensors", safetensors_bytes(dict(one, __metadata__=dict(meta, **{"aimc.model": text})), b"\0" * 4))
-    d = json.loads(meta["aimc.model"])
+    # The training run state (aimc.training) that --resume continues from.
+    for name, text in [
+        ("run_state_not_json", "{epoch: 1"),
+        ("run_state_epoch_beyond_run", json.dumps(dict(json.loads(meta["aimc.training"]), epoch=7))),
+        ("run_state_negative_step", json.dumps(dict(json.loads(meta["aimc.training"]), global_step=-3))),
+    ]:
+        put("checkpoints", name + ".safetensors",
+            safetensors_bytes(dict(one, __metadata__=dict(meta, **{"aimc.training": text})), b"\0" * 4))
     put("checkpoints", "tensors_of_another_model.safetensors",
         safetensors_bytes(dict(one, __metadata__=meta), b"\0" * 4))
 
