@@ -129,29 +129,34 @@ void with_law(analog::PulsedLaw law, F&& f) {
 // (col, Lines::x_col) with their pulse counts (0 where the column does not
 // coincide, or its direction is one a one-sided device does not take), the
 // directions, and where each column's normals start among the group's
-// (first); the group's normals start at z_begin among the row's.
+// (first); the group's normals start at z_begin among the row's. A unit
+// group (a sample with BL 1 on a two-sided device: every active column
+// coincides once) keeps no counts: its directions come from the signs.
 struct RowPulses {
   struct Group {
     const std::int32_t* col;
     std::int64_t begin, size;  // its entries in count / down / first
     std::int64_t z_begin;
     std::int32_t pulses, most;  // its pulses (at most in·128) and most pulses of one column
+    const std::uint8_t* x_positive = nullptr;  // unit groups: column k's x > 0
+    bool d_positive = false;                   // unit groups: the row's d > 0
   };
   std::vector<Group> groups;
   std::vector<std::int32_t> count, down, first;
   std::vector<float> z;  // the row's normals
   std::int64_t pulses = 0;
+  std::int64_t used = 0;  // entries of count / down / first taken by groups
 
   void clear() {
     groups.clear();
     pulses = 0;
+    used = 0;
   }
   // Room for a group of na entries; returns its first entry.
   std::int64_t reserve(std::size_t na) {
-    const std::int64_t begin = groups.empty() ? 0 : groups.back().begin + groups.back().size;
-    const std::size_t need = std::size_t(begin) + na;
+    const std::size_t need = std::size_t(used) + na;
     if (count.size() < need) count.resize(need), down.resize(need), first.resize(need);
-    return begin;
+    return used;
   }
   // Adds the group whose counts were written at `begin`: sets its
   // directions (d_positive: the row's d > 0; x_positive[k]: column k's x > 0)
@@ -175,8 +180,14 @@ struct RowPulses {
       most = std::max(most, ck);
     }
     if (next == 0) return;
+    used = begin + std::int64_t(na);
     groups.push_back({col, begin, std::int64_t(na), pulses, next, most});
     pulses += next;
+  }
+  // Adds the unit group of na active columns (na > 0).
+  void add_unit(const std::int32_t* col, const std::uint8_t* x_positive, std::size_t na, bool d_positive) {
+    groups.push_back({col, 0, std::int64_t(na), pulses, std::int32_t(na), 1, x_positive, d_positive});
+    pulses += std::int64_t(na);
   }
 };
 
@@ -202,6 +213,18 @@ void apply_row(const PulsedUpdateArgs& a, std::int64_t i, const RowPulses& r) {
     const std::int32_t* col = g.col;
     const std::int32_t *count = &r.count[g.begin], *first = &r.first[g.begin], *down = &r.down[g.begin];
     const float* z = Noisy ? r.z.data() + g.z_begin : nullptr;
+    if (g.x_positive) {
+      // A unit group: one pulse on every column, down where x and d agree in sign.
+      const std::uint8_t* positive = g.x_positive;
+      const bool d_positive = g.d_positive;
+      AIMC_IVDEP
+      for (std::int64_t k = 0; k < g.size; ++k) {
+        const std::int32_t j = col[k];
+        const bool is_down = (positive[k] != 0) == d_positive;
+        w[j] = analog::pulsed_step_as<Law>(a.law, element(j), w[j], is_down, Noisy ? z[k] : 0.f);
+      }
+      continue;
+    }
     if (g.most == 1 && g.pulses == g.size) {
       // One pulse on every column (as with BL 1): normal k is column k's.
       AIMC_IVDEP
@@ -391,6 +414,11 @@ std::int64_t pulsed_update(const PulsedUpdateArgs& a) {
           std::uint32_t any = 0u;
           for (int w = 0; w < W; ++w) any |= dt[w];
           if (any == 0u) continue;
+          if (s.bl == 1 && a.directions == analog::PulseDirections::Both) {
+            // BL 1: the row's one slot meets every active column's.
+            if (na > 0) r.add_unit(&L.x_col[m * in], &L.x_positive[m * in], na, a.d[m * out + i] > 0.f);
+            continue;
+          }
           begin = r.reserve(na);
           std::int32_t* counts = &r.count[begin];
           const std::uint32_t* t = &L.x_train[m * in * W];

@@ -127,7 +127,10 @@ Tensor TileArray::run(const std::vector<Tensor>& inputs, const std::vector<float
   for (auto& t : tiles) graph_inputs.push_back(t->weight());
   auto tiles_ref = tiles_;
   const TileGrid grid = grid_;
-  return record(y, "tile_array", graph_inputs, [tiles_ref, grid, x_tiles, tile_factors, per_tile, is_test,
+  // The backward pass of the tiles runs only when an input wants its
+  // gradient (not for a first layer fed with data), as in aihwkit.
+  const bool input_grad = any_requires_grad(inputs);
+  return record(y, "tile_array", graph_inputs, [tiles_ref, grid, x_tiles, tile_factors, per_tile, is_test, input_grad,
                                                 weight_grad_scale, modified_weights](const Tensor& g_in) {
     const Tensor g = g_in.contiguous();
     const std::int64_t n = g.size(0), R = grid.out_pieces.size(), C = grid.in_pieces.size();
@@ -141,9 +144,11 @@ Tensor TileArray::run(const std::vector<Tensor>& inputs, const std::vector<float
         // The gradient reaching tile t: its row's, times the tile's output factor.
         Tensor d = d_rows[r];
         if (per_tile && tile_factors[t] != 1.f) d = mul_scalar(d_rows[r], tile_factors[t]).contiguous();
-        dx_part[t] = Tensor::empty({n, grid.in_pieces[c]});
-        tiles[t]->backward(d.data<float>(), n, dx_part[t].data<float>(), is_test,
-                           modified_weights.empty() ? nullptr : modified_weights[t].data<float>());
+        if (input_grad) {
+          dx_part[t] = Tensor::empty({n, grid.in_pieces[c]});
+          tiles[t]->backward(d.data<float>(), n, dx_part[t].data<float>(), is_test,
+                             modified_weights.empty() ? nullptr : modified_weights[t].data<float>());
+        }
         if (tiles[t]->pulsed()) {
           // The devices learn from x and d (AnalogSGD); no weight gradient.
           continue;
@@ -173,7 +178,9 @@ Tensor TileArray::run(const std::vector<Tensor>& inputs, const std::vector<float
       tiles[t]->record_update(x_tiles[t], d);
     }
     std::vector<Tensor> grads;
-    if (per_tile) {
+    if (!input_grad) {
+      grads.resize(per_tile ? R * C : 1);  // undefined: no gradient wanted
+    } else if (per_tile) {
       grads = dx_part;
     } else {
       Tensor dx = Tensor::empty({n, grid.in_size});
