@@ -7,6 +7,7 @@
 #include "kernels/analog/periphery.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -285,6 +286,19 @@ void apply_crossbar_effects(const Periphery& p, const Crossbar& cb, const Crossb
 
 // α for every row (all 1 without noise management). AVERAGE_ABS_MAX updates
 // the caller's running value row by row (analog::average_abs_max_scan).
+// max |x_j| over the row, NaN skipped (as analog::max_value's reduction),
+// on the bits: |x| orders as an unsigned integer, and that loop vectorises
+// where the float comparison does not.
+float abs_max_ignoring_nan(const float* x, std::int64_t len) {
+  std::uint32_t m = 0u;
+  for (std::int64_t j = 0; j < len; ++j) {
+    std::uint32_t b = std::bit_cast<std::uint32_t>(x[j]) & 0x7fffffffu;
+    b = b > 0x7f800000u ? 0u : b;  // NaN
+    m = b > m ? b : m;
+  }
+  return std::bit_cast<float>(m);
+}
+
 std::vector<float> noise_management(const Periphery& p, const float* x, std::int64_t n, std::int64_t in_len,
                                     float* nm_running) {
   std::vector<float> alpha(static_cast<std::size_t>(n), 1.f);
@@ -298,7 +312,15 @@ std::vector<float> noise_management(const Periphery& p, const float* x, std::int
   Periphery q = p;
   if (average) q.nm_thres = 0.f;
   parallel_for(0, n, grain, [&](std::int64_t i0, std::int64_t i1) {
-    for (std::int64_t i = i0; i < i1; ++i) alpha[i] = noise_management_scale(type, q, x + i * in_len, in_len, 1.f);
+    for (std::int64_t i = i0; i < i1; ++i) {
+      if (type == NoiseManagementType::AbsMax) {
+        analog::RowStats stats;
+        stats.abs_max = abs_max_ignoring_nan(x + i * in_len, in_len);
+        alpha[i] = analog::noise_management_from_stats(type, q, stats, 1.f);
+      } else {
+        alpha[i] = noise_management_scale(type, q, x + i * in_len, in_len, 1.f);
+      }
+    }
   });
   if (average) analog::average_abs_max_scan(alpha.data(), n, nm_running);
   return alpha;
