@@ -30,11 +30,13 @@ Tensor leaky_relu(const Tensor& x, double negative_slope) {
 
 Tensor sigmoid(const Tensor& x) {
   // Stable on both sides: never exponentiates a large positive number.
+  // Branch-free (the signs of pre-activations are random): e = exp(-|v|),
+  // then 1/(1 + e) for v >= 0 and e/(1 + e) below.
   Tensor out = detail::map_unary(x, "sigmoid", [](auto v) {
     using T = decltype(v);
-    if (v >= T(0)) return T(1) / (T(1) + std::exp(-v));
-    const T e = std::exp(v);
-    return e / (T(1) + e);
+    const T e = std::exp(-std::abs(v));
+    const T numerator = v >= T(0) ? T(1) : e;
+    return numerator / (T(1) + e);
   });
   return record(out, "sigmoid", {x}, [yd = out.detach()](const Tensor& g) {
     return std::vector<Tensor>{detail::map_binary(g, yd, "sigmoid backward", [](auto gv, auto y) {

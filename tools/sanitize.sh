@@ -10,7 +10,9 @@
 #                seed corpus, two at a time.
 #   build-tsan/  clang, ThreadSanitizer: the suites that run the parallel
 #                loops (determinism, pulsed, gemm, analog_mvm, random,
-#                noise_models) and the emulated CUDA suite.
+#                noise_models) and the emulated CUDA suite, built without
+#                -march=native so that the portable twins of the AVX-512
+#                loops (Philox lanes, pulse compaction) are checked too.
 #
 # A finding fails the stage; a fuzz input that crashes is left in
 # build-asan/fuzz-findings/ (copy it to tests/fuzz/regressions/<target>/ once
@@ -70,7 +72,7 @@ wait $p1 || status=1
 wait $p2 || status=1
 
 echo "== ThreadSanitizer"
-setup build-tsan -Db_sanitize=thread -Dtools=false
+setup build-tsan -Db_sanitize=thread -Dtools=false -Dnative=false
 tsan_tests=(determinism pulsed gemm analog_mvm random noise_models cuda_emulated)
 ninja -C build-tsan "${tsan_tests[@]/#/tests/test_}"
 meson test -C build-tsan --no-rebuild --print-errorlogs --num-processes 2 "${tsan_tests[@]}" || status=1

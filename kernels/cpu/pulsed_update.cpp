@@ -9,6 +9,10 @@
 #include <mutex>
 #include <vector>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/random_fill.h"
 
@@ -248,6 +252,42 @@ void apply_row(const PulsedUpdateArgs& a, std::int64_t i, const RowPulses& r) {
   }
 }
 
+// One-word trains: the columns j < in with t[j] != 0, in increasing j, as
+// their train, index and x_j > 0 at train / col / positive[0 .. count);
+// returns the count. Writes nothing beyond it (samples fill their slices
+// in parallel).
+std::int64_t compact_active(const std::uint32_t* t, const float* x, std::int64_t in, std::uint32_t* train,
+                            std::int32_t* col, std::uint8_t* positive) {
+  std::int64_t na = 0, j = 0;
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__BMI2__)
+  // 16 columns a step: compress the active lanes, store only those.
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (; j < in; j += 16) {
+    const __mmask16 lanes = in - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (in - j)) - 1u);
+    const __m512i tv = _mm512_maskz_loadu_epi32(lanes, t + j);
+    const __mmask16 active = _mm512_mask_test_epi32_mask(lanes, tv, tv);
+    const __mmask16 gt = _mm512_mask_cmp_ps_mask(lanes, _mm512_maskz_loadu_ps(lanes, x + j), _mm512_setzero_ps(),
+                                                _CMP_GT_OQ);
+    const unsigned count = unsigned(std::popcount(unsigned(active)));
+    const __mmask16 out = __mmask16((1u << count) - 1u);
+    _mm512_mask_storeu_epi32(train + na, out, _mm512_maskz_compress_epi32(active, tv));
+    _mm512_mask_storeu_epi32(col + na, out,
+                             _mm512_maskz_compress_epi32(active, _mm512_add_epi32(iota, _mm512_set1_epi32(int(j)))));
+    const __mmask16 pos = __mmask16(_pext_u32(unsigned(gt), unsigned(active)));
+    _mm_mask_storeu_epi8(positive + na, out, _mm_maskz_mov_epi8(pos, _mm_set1_epi8(1)));
+    na += count;
+  }
+#else
+  for (; j < in; ++j) {
+    train[na] = t[j];
+    col[na] = std::int32_t(j);
+    positive[na] = x[j] > 0.f;
+    na += t[j] != 0u;
+  }
+#endif
+  return na;
+}
+
 // The trains of one sample's lines_n lines (probabilities prob) for a
 // bl-slot schedule, W words per line into train (zeroed), drawn from the
 // sample's blocks from `base` (analog::pulse_train's addressing).
@@ -352,12 +392,7 @@ std::int64_t pulsed_update(const PulsedUpdateArgs& a) {
         const std::uint32_t* xt = train.data() + out * W;
         std::uint32_t* x_train = &L.x_train[m * in * W];
         if (W == 1) {
-          for (std::int64_t j = 0; j < in; ++j) {
-            x_train[na] = xt[j];
-            col[na] = std::int32_t(j);
-            positive[na] = x[j] > 0.f;
-            na += xt[j] != 0u;
-          }
+          na = compact_active(xt, x, in, x_train, col, positive);
         } else {
           for (std::int64_t j = 0; j < in; ++j) {
             std::uint32_t any = 0u;
