@@ -292,9 +292,8 @@ void apply_crossbar_effects(const Periphery& p, const Crossbar& cb, const Crossb
 float abs_max_ignoring_nan(const float* x, std::int64_t len) {
   std::uint32_t m = 0u;
   for (std::int64_t j = 0; j < len; ++j) {
-    std::uint32_t b = std::bit_cast<std::uint32_t>(x[j]) & 0x7fffffffu;
-    b = b > 0x7f800000u ? 0u : b;  // NaN
-    m = b > m ? b : m;
+    const std::uint32_t b = std::bit_cast<std::uint32_t>(x[j]) & 0x7fffffffu;
+    m = std::max(m, b & (0u - std::uint32_t(b <= 0x7f800000u)));  // a NaN counts as 0 (a mask: vectorises)
   }
   return std::bit_cast<float>(m);
 }

@@ -386,8 +386,16 @@ std::int64_t pulsed_update(const PulsedUpdateArgs& a) {
         train.assign(lines_n * W, 0u);
         const std::uint64_t base = a.pulse_block + std::uint64_t(m) * std::uint64_t(lines_n) * analog::kPulseBlocksPerLine;
         sample_trains(a, s.bl, base, prob.data(), lines_n, W, train.data());
-        for (std::int64_t i = 0; i < out; ++i)
-          for (int w = 0; w < W; ++w) L.d_train[(i * n + m) * W + w] = train[i * W + w];
+        // Row i's train in sample m goes to (i·n + m)·W (rows scan their samples).
+        std::uint32_t* d_train = L.d_train.data();
+        const std::uint32_t* dt = train.data();
+        if (W == 1) {
+          for (std::int64_t i = 0; i < out; ++i) d_train[i * n + m] = dt[i];
+        } else {
+          const std::int64_t words = W;  // a local: the stores cannot change it
+          for (std::int64_t i = 0; i < out; ++i)
+            for (std::int64_t w = 0; w < words; ++w) d_train[(i * n + m) * words + w] = dt[i * words + w];
+        }
         // The active columns, compacted.
         const std::uint32_t* xt = train.data() + out * W;
         std::uint32_t* x_train = &L.x_train[m * in * W];
