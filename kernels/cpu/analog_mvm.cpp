@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "kernels/cpu/abs_max.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/random_fill.h"
@@ -286,18 +287,6 @@ void apply_crossbar_effects(const Periphery& p, const Crossbar& cb, const Crossb
 
 // α for every row (all 1 without noise management). AVERAGE_ABS_MAX updates
 // the caller's running value row by row (analog::average_abs_max_scan).
-// max |x_j| over the row, NaN skipped (as analog::max_value's reduction),
-// on the bits: |x| orders as an unsigned integer, and that loop vectorises
-// where the float comparison does not.
-float abs_max_ignoring_nan(const float* x, std::int64_t len) {
-  std::uint32_t m = 0u;
-  for (std::int64_t j = 0; j < len; ++j) {
-    const std::uint32_t b = std::bit_cast<std::uint32_t>(x[j]) & 0x7fffffffu;
-    m = std::max(m, b & (0u - std::uint32_t(b <= 0x7f800000u)));  // a NaN counts as 0 (a mask: vectorises)
-  }
-  return std::bit_cast<float>(m);
-}
-
 std::vector<float> noise_management(const Periphery& p, const float* x, std::int64_t n, std::int64_t in_len,
                                     float* nm_running) {
   std::vector<float> alpha(static_cast<std::size_t>(n), 1.f);
@@ -314,7 +303,7 @@ std::vector<float> noise_management(const Periphery& p, const float* x, std::int
     for (std::int64_t i = i0; i < i1; ++i) {
       if (type == NoiseManagementType::AbsMax) {
         analog::RowStats stats;
-        stats.abs_max = abs_max_ignoring_nan(x + i * in_len, in_len);
+        stats.abs_max = abs_max_skipping_nan(x + i * in_len, in_len);
         alpha[i] = analog::noise_management_from_stats(type, q, stats, 1.f);
       } else {
         alpha[i] = noise_management_scale(type, q, x + i * in_len, in_len, 1.f);

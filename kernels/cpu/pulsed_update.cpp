@@ -13,6 +13,7 @@
 #include <immintrin.h>
 #endif
 
+#include "kernels/cpu/abs_max.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/random_fill.h"
 
@@ -29,17 +30,6 @@ std::uint64_t noise_blocks(std::int64_t n, std::int64_t out, std::int64_t in) {
 }
 
 namespace {
-
-// max |v_k| of finite v (the tile checks x and d), on the bits: |v| orders
-// as an unsigned integer, and that loop vectorises where a float max does not.
-float abs_max(const float* v, std::int64_t size) {
-  std::uint32_t m = 0u;
-  for (std::int64_t k = 0; k < size; ++k) {
-    const std::uint32_t b = std::bit_cast<std::uint32_t>(v[k]) & 0x7fffffffu;
-    m = b > m ? b : m;
-  }
-  return std::bit_cast<float>(m);
-}
 
 // probability[k] = discretize(scale·|v_k|, res) for k < size.
 void probabilities(const float* v, std::int64_t size, float scale, float res, float* probability) {
@@ -350,8 +340,8 @@ std::int64_t pulsed_update(const PulsedUpdateArgs& a) {
   L.schedule.resize(n);
   parallel_for(0, n, grain_for(n, 4), [&](std::int64_t lo, std::int64_t hi) {
     for (std::int64_t m = lo; m < hi; ++m)
-      L.schedule[m] = analog::pulse_schedule(a.update, abs_max(a.x + m * in, in), abs_max(a.d + m * out, out), a.lr,
-                                             a.dw_min);
+      L.schedule[m] = analog::pulse_schedule(a.update, abs_max_skipping_nan(a.x + m * in, in),
+                                             abs_max_skipping_nan(a.d + m * out, out), a.lr, a.dw_min);
   });
   int W = 1;
   for (const analog::PulseSchedule& s : L.schedule) W = std::max(W, analog::pulse_words(s.bl));
