@@ -145,10 +145,10 @@ void fill_normal_rows(std::uint64_t seed, std::uint64_t stream, const std::uint6
   float radius2[kTile / 2], sine[kTile / 2], cosine[kTile / 2];
   for (std::int64_t r0 = 0; r0 < rows; r0 += group) {
     const std::int64_t g = std::min(group, rows - r0);
-    const std::uint64_t* first = firsts + r0;
-    philox_lanes(seed, stream, g * blocks,
-                 [first, blocks](std::int64_t k) { return first[k / blocks] + static_cast<std::uint64_t>(k % blocks); },
-                 words);
+    std::uint64_t ids[kTile / 4];  // the group's blocks, row after row
+    for (std::int64_t r = 0; r < g; ++r)
+      for (std::int64_t b = 0; b < blocks; ++b) ids[r * blocks + b] = firsts[r0 + r] + static_cast<std::uint64_t>(b);
+    philox_lanes(seed, stream, g * blocks, [&ids](std::int64_t k) { return ids[k]; }, words);
     const std::int64_t pairs = g * row_words / 2;
     for (std::int64_t i = 0; i < pairs; ++i) {
       radius2[i] = rng::box_muller_radius2(words[2 * i]);
