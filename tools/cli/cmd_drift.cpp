@@ -400,9 +400,9 @@ Runner add_drift_command(CLI::App& app) {
   add_sample_limit(*cmd, "--limit-test", *limit, "test");
   cmd->add_flag("--resume", *resume,
                 "Continue the interrupted run whose finished repeats are in CSV.partial (needs --csv and the "
-                "options the run was started with; one that differs is refused): its repeats are kept, the rest "
-                "run, and the CSV, table and JSON equal the uninterrupted run's bit for bit. Without CSV.partial "
-                "all repeats run (with a note)");
+                "options the run was started with; one that differs is refused, --threads may change): its "
+                "repeats are kept, the rest run, and the CSV, the table's and the JSON's accuracies equal the "
+                "uninterrupted run's bit for bit. Without CSV.partial all repeats run (with a note)");
   cmd->add_option("--stop-after-repeats", *stop_after,
                   "Testing aid: act as if SIGINT arrived once N repeats of this invocation finished")
       ->check(integer_range<std::int64_t>(1, INT64_MAX));
@@ -455,11 +455,6 @@ Runner add_drift_command(CLI::App& app) {
     for (auto& m : models) m.accuracy.assign(n_rep, std::vector<double>(times.size(), 0.0));
     std::vector<char> finished(n_jobs, 0);  // per job: model k, repeat r is job k * n_rep + r
 
-    if (!common->json)
-      std::cerr << "drift: " << n_models << " model" << (n_models == 1 ? "" : "s") << " x " << n_rep
-                << " repeat" << (n_rep == 1 ? "" : "s") << " x " << times.size() << " times on " << test.size()
-                << " test samples\n";
-
     // The journal: this run's identity and the repeats an earlier invocation finished.
     DriftRunId id;
     std::unique_ptr<DurableAppender> appender;
@@ -493,14 +488,19 @@ Runner add_drift_command(CLI::App& app) {
         if (dropped > 0)
           std::cerr << "aimc: note: dropped the unfinished last line of " << journal
                     << " (the run was stopped while writing it); that repeat runs again\n";
-        if (!common->json)
-          std::cerr << "drift: resuming " << journal << ": " << kept << " of " << n_jobs << " repeats done\n";
       }
       // The header (and on resume the kept repeats, without a cut-off line), then appends.
       write_file_atomically(journal, content);
       appender = std::make_unique<DurableAppender>(journal);
     }
 
+    // Progress lines only after every check, so an error is the only line.
+    if (!common->json)
+      std::cerr << "drift: " << n_models << " model" << (n_models == 1 ? "" : "s") << " x " << n_rep
+                << " repeat" << (n_rep == 1 ? "" : "s") << " x " << times.size() << " times on " << test.size()
+                << " test samples\n";
+    if (!common->json && resuming)
+      std::cerr << "drift: resuming " << journal << ": " << kept << " of " << n_jobs << " repeats done\n";
     std::vector<std::int64_t> todo;
     for (std::int64_t job = 0; job < n_jobs; ++job)
       if (!finished[job]) todo.push_back(job);
