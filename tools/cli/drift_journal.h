@@ -3,7 +3,7 @@
 // input that shapes the numbers or the CSV); each further line is one
 // finished (model, repeat) with its accuracy at every time, appended and
 // fsync'd as that repeat finishes (DurableAppender). Numbers are written as
-// the shortest text that reads back as the same double, so a resumed run's
+// text that reads back as the same double, so a resumed run's
 // CSV has the same bytes as an uninterrupted one. The file is removed once
 // the CSV is written.
 #pragma once
