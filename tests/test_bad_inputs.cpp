@@ -56,6 +56,7 @@ TEST_CASE("eval, drift and train --resume refuse every bad checkpoint, naming it
     const fs::path csv = kTmp / "drift.csv";
     expect_refused("drift --checkpoint " + f.string() + " --times 0 --repeats 1 --limit-test 16 --csv " + csv.string(),
                    f.filename().string(), csv);
+    CHECK_FALSE(fs::exists(csv.string() + ".partial"));  // nor a journal of the run
     const fs::path out = kTmp / "resumed.safetensors";
     expect_refused("train --resume " + f.string() + " --out " + out.string(), f.filename().string(), out);
   }

@@ -1,7 +1,8 @@
 // The aimc command line end to end: train -> checkpoint -> eval, thread-count
 // determinism of train_loss, JSON output, exit codes for bad input, and drift
 // (accuracy vs time on analog tiles, independent of the thread count),
-// interrupted and resumed training (the same bits as an uninterrupted run).
+// interrupted and resumed training (the same bits as an uninterrupted run),
+// interrupted and resumed drift (the same CSV bytes).
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -685,4 +686,257 @@ TEST_CASE("--resume refuses a checkpoint without run state and options that diff
   aimc::write_safetensors(old, file.tensors, file.metadata);
   expect_usage_error("train --resume " + old, {"invalid checkpoint", "'epoch' 7"});
   CHECK(run("train --checkpoint-every 2 --epochs 1").code == 2);  // needs --out
+}
+
+// Drift runs keep each finished (model, repeat) in CSV.partial as it
+// finishes; --resume runs only the rest and must end with the bytes of the
+// uninterrupted run. Two labels of one checkpoint x 3 repeats = 6 jobs, run
+// in order with --threads 1 so --stop-after-repeats K leaves exactly K.
+namespace {
+
+struct DriftResumeSetup {
+  fs::path dir = tmp / "drift_resume";
+  std::string ckpt = (dir / "m.safetensors").string();
+  std::string other = (dir / "other.safetensors").string();  // another seed: other weights
+  std::string csv = (dir / "run.csv").string();
+  std::string journal = csv + ".partial";
+  std::string err = (dir / "err.txt").string();
+  std::string args;  // the run without --csv, --threads and --json
+
+  DriftResumeSetup() {
+    fs::create_directories(dir);
+    write_varied_split(dir / "data", "train", 256);
+    write_varied_split(dir / "data", "t10k", 64);
+    const std::string train = "train --dataset mnist:" + (dir / "data").string() +
+                              " --model mlp --epochs 1 --batch-size 32 --limit-train 256 --limit-test 64 --out ";
+    REQUIRE(run(train + ckpt + " --seed 3").code == 0);
+    REQUIRE(run(train + other + " --seed 4").code == 0);
+    args = "drift --dataset mnist:" + (dir / "data").string() + " --checkpoint " + ckpt + " " + ckpt +
+           " --label a b --rpu-config InferenceRPUConfig --times 0,3600,86400 --repeats 3 --limit-test 64 --seed 3";
+  }
+  ~DriftResumeSetup() { fs::remove_all(dir); }
+};
+
+// The lines of a file (each without its newline; a last line without one too).
+std::vector<std::string> file_lines(const std::string& path) {
+  std::vector<std::string> lines;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// s with the first `from` replaced by `to` (which must be there).
+std::string replaced(std::string s, const std::string& from, const std::string& to) {
+  const auto at = s.find(from);
+  REQUIRE(at != std::string::npos);
+  return s.replace(at, from.size(), to);
+}
+
+// The table output without its last line (the run's seconds).
+std::string without_seconds(const std::string& out) {
+  std::string s = out;
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  return s.substr(0, s.rfind('\n') + 1);
+}
+
+}  // namespace
+
+TEST_CASE("drift stopped after any repeat and resumed writes the uninterrupted run's CSV, JSON and table") {
+  DriftResumeSetup s;
+  const std::string full_csv = (s.dir / "full.csv").string();
+  const Run full = run(s.args + " --threads 2 --json --csv " + full_csv);
+  REQUIRE(full.code == 0);
+  const Run full_table = run(s.args + " --threads 2");
+  REQUIRE(full_table.code == 0);
+  const std::string expected = slurp(full_csv);
+  const nlohmann::json jf = last_json_line(full.out);
+  REQUIRE(jf["models"].size() == 2);
+  CHECK_FALSE(fs::exists(full_csv + ".partial"));  // removed once the CSV is written
+  // The repeats differ (other chips), so a repeat in the wrong slot would show.
+  const auto& acc = jf["models"][0]["accuracy"];
+  CHECK((acc[0] != acc[1] || acc[1] != acc[2]));
+  CHECK(jf["models"][1]["accuracy"] == acc);  // both labels are the same checkpoint on the same chips
+
+  for (int k = 1; k <= 5; ++k) {
+    INFO("stopped after " << k << " repeats");
+    fs::remove(s.csv);
+    const Run stopped = run(s.args + " --threads 1 --stop-after-repeats " + std::to_string(k) + " --csv " + s.csv,
+                            s.err);
+    CHECK(stopped.code == 130);
+    CHECK(slurp(s.err).find("aimc: interrupted with " + std::to_string(k) + "/6 repeats finished; they are kept in " +
+                            s.journal + "; resume with: the same aimc drift command plus --resume\n") !=
+          std::string::npos);
+    CHECK_FALSE(fs::exists(s.csv));
+    const auto lines = file_lines(s.journal);
+    REQUIRE(lines.size() == std::size_t(1 + k));  // the header and one line per finished repeat
+    // Job order is model-major: the last kept line is model (k-1)/3, repeat (k-1)%3.
+    const nlohmann::json last = nlohmann::json::parse(lines.back());
+    CHECK(last["model"] == (k - 1) / 3);
+    CHECK(last["repeat"] == (k - 1) % 3);
+    CHECK(last["accuracy"] == jf["models"][(k - 1) / 3]["accuracy"][(k - 1) % 3]);
+
+    const Run resumed = run(s.args + " --threads 2 --json --resume --csv " + s.csv, s.err);
+    REQUIRE(resumed.code == 0);
+    CHECK(slurp(s.err) == "csv: " + s.csv + "\n");  // with --json: no note, no progress
+    CHECK(slurp(s.csv) == expected);
+    CHECK_FALSE(fs::exists(s.journal));
+    const nlohmann::json jr = last_json_line(resumed.out);
+    for (int m = 0; m < 2; ++m)
+      for (const char* key : {"accuracy", "accuracy_mean", "accuracy_std"}) CHECK(jr["models"][m][key] == jf["models"][m][key]);
+  }
+
+  // Stopped twice, the second time with the table output: the table is the
+  // uninterrupted run's too.
+  fs::remove(s.csv);
+  CHECK(run(s.args + " --threads 1 --stop-after-repeats 2 --csv " + s.csv).code == 130);
+  CHECK(run(s.args + " --threads 1 --stop-after-repeats 2 --resume --csv " + s.csv).code == 130);
+  CHECK(file_lines(s.journal).size() == 5);
+  const Run table = run(s.args + " --resume --csv " + s.csv, s.err);
+  REQUIRE(table.code == 0);
+  CHECK(slurp(s.err).find("drift: resuming " + s.journal + ": 4 of 6 repeats done\n") != std::string::npos);
+  CHECK(without_seconds(table.out) == without_seconds(full_table.out) + "csv: " + s.csv + "\n");
+  CHECK(slurp(s.csv) == expected);
+}
+
+TEST_CASE("drift --resume drops a journal's cut-off last line and refuses any other damage, naming the line") {
+  DriftResumeSetup s;
+  const std::string full_csv = (s.dir / "full.csv").string();
+  REQUIRE(run(s.args + " --csv " + full_csv).code == 0);
+  const std::string expected = slurp(full_csv);
+
+  // A kill while the fourth repeat's line was written: three whole lines and half of one.
+  REQUIRE(run(s.args + " --threads 1 --stop-after-repeats 4 --csv " + s.csv).code == 130);
+  std::string text = slurp(s.journal);
+  const std::size_t last_start = text.rfind('\n', text.size() - 2) + 1;
+  const std::string cut = text.substr(0, last_start + (text.size() - last_start) / 2);
+  std::ofstream(s.journal, std::ios::binary) << cut;
+  const Run resumed = run(s.args + " --json --resume --csv " + s.csv, s.err);
+  REQUIRE(resumed.code == 0);
+  CHECK(slurp(s.err) == "aimc: note: dropped the unfinished last line of " + s.journal +
+                            " (the run was stopped while writing it); that repeat runs again\ncsv: " + s.csv + "\n");
+  CHECK(slurp(s.csv) == expected);
+  fs::remove(s.csv);
+
+  // A damaged line with its newline is not a cut-off write: exit 2 naming the line.
+  REQUIRE(run(s.args + " --threads 1 --stop-after-repeats 3 --csv " + s.csv).code == 130);
+  const auto lines = file_lines(s.journal);
+  REQUIRE(lines.size() == 4);
+  auto write_lines = [&](std::vector<std::string> l) {
+    std::ofstream out(s.journal, std::ios::binary);
+    for (const auto& line : l) out << line << "\n";
+  };
+  auto with_line = [&](std::size_t i, const std::string& text) {
+    auto l = lines;
+    l[i] = text;
+    return l;
+  };
+  write_lines(with_line(2, lines[2].substr(0, lines[2].size() / 2)));
+  expect_usage_error(s.args + " --resume --csv " + s.csv, {"drift journal " + s.journal + " line 3: not JSON"});
+  write_lines(with_line(2, lines[1]));
+  expect_usage_error(s.args + " --resume --csv " + s.csv, {"line 3: model 0 repeat 0 is already on line 2"});
+  nlohmann::json bad = nlohmann::json::parse(lines[3]);
+  bad["accuracy"][1] = 1.5;
+  write_lines(with_line(3, bad.dump()));
+  expect_usage_error(s.args + " --resume --csv " + s.csv, {"line 4: every 'accuracy' must be a number in [0, 1]"});
+  bad = nlohmann::json::parse(lines[3]);
+  bad["repeat"] = 3;
+  write_lines(with_line(3, bad.dump()));
+  expect_usage_error(s.args + " --resume --csv " + s.csv, {"line 4: 'repeat' must be an integer in [0, 2], got 3"});
+  bad = nlohmann::json::parse(lines[3]);
+  bad["accuracy"].erase(0);
+  write_lines(with_line(3, bad.dump()));
+  expect_usage_error(s.args + " --resume --csv " + s.csv, {"line 4: 'accuracy' must be an array of 3 numbers"});
+  write_lines(with_line(0, "{\"kind\": \"something else\"}"));
+  expect_usage_error(s.args + " --resume --csv " + s.csv, {"line 1: not an aimc drift journal header"});
+  std::ofstream(s.journal, std::ios::binary) << "";
+  expect_usage_error(s.args + " --resume --csv " + s.csv, {"line 1: no header"});
+  // The refused runs wrote nothing.
+  CHECK_FALSE(fs::exists(s.csv));
+}
+
+TEST_CASE("drift --resume refuses a journal of another run, naming what differs; --resume needs --csv") {
+  DriftResumeSetup s;
+  expect_usage_error(s.args + " --resume", {"--resume needs --csv"});
+
+  REQUIRE(run(s.args + " --threads 1 --stop-after-repeats 2 --csv " + s.csv).code == 130);
+  const std::string journal = slurp(s.journal);
+  const std::string csv = " --csv " + s.csv + " --resume";
+  // Without --resume the journal is not overwritten.
+  expect_usage_error(s.args + " --csv " + s.csv, {"--csv " + s.csv, "the journal " + s.journal, "--resume"});
+  // Each option that shapes the numbers or the CSV, changed.
+  auto changed = [&](const std::string& from, const std::string& to) { return replaced(s.args, from, to); };
+  const std::string other_run = "the journal " + s.journal + " belongs to another run: ";
+  expect_usage_error(changed("--seed 3", "--seed 4") + csv, {other_run, "--seed 4 differs from 3 in the journal"});
+  expect_usage_error(changed("--times 0,3600,86400", "--times 0,3600") + csv,
+                     {other_run, "--times 0,3600 differs from 0,3600,86400 in the journal"});
+  expect_usage_error(changed("--repeats 3", "--repeats 2") + csv, {other_run, "--repeats 2 differs from 3"});
+  expect_usage_error(changed("--rpu-config InferenceRPUConfig", "--rpu-config StandardHWATrainingPreset") + csv,
+                     {other_run, "--rpu-config"});
+  expect_usage_error(changed("--limit-test 64", "--limit-test 32") + csv,
+                     {other_run, "the test set (32 samples", "check --dataset and --limit-test"});
+  expect_usage_error(changed("--label a b", "--label a c") + csv,
+                     {other_run, "the label \"c\" of checkpoint 2 differs from \"b\""});
+  expect_usage_error(changed(" " + s.ckpt + " --label a b", " --label a") + csv,
+                     {other_run, "1 --checkpoint differ from the journal's 2"});
+  expect_usage_error(changed(s.ckpt + " " + s.ckpt, s.ckpt + " " + s.other) + csv,
+                     {other_run, "checkpoint 2 " + s.other + " is not the file the journal's run used"});
+  // The same file rewritten with other weights is another checkpoint too.
+  const std::string saved = (s.dir / "saved.safetensors").string();
+  fs::copy_file(s.ckpt, saved);
+  fs::copy_file(s.other, s.ckpt, fs::copy_options::overwrite_existing);
+  expect_usage_error(s.args + csv, {other_run, "checkpoint 1 " + s.ckpt + " is not the file", "content hash"});
+  fs::copy_file(saved, s.ckpt, fs::copy_options::overwrite_existing);
+  // Refused runs leave the journal as it was; the right options continue it.
+  CHECK(slurp(s.journal) == journal);
+  // Neither the thread count nor where the checkpoint lies is part of the run.
+  const std::string moved = (s.dir / "moved.safetensors").string();
+  fs::rename(s.ckpt, moved);
+  CHECK(run(replaced(s.args, s.ckpt + " " + s.ckpt, moved + " " + moved) + csv + " --threads 3").code == 0);
+  fs::rename(moved, s.ckpt);
+  CHECK_FALSE(fs::exists(s.journal));
+
+  // --resume without a journal runs everything, with a note.
+  fs::remove(s.csv);
+  const Run fresh = run(s.args + " --json" + csv, s.err);
+  CHECK(fresh.code == 0);
+  CHECK(slurp(s.err) == "aimc: note: --resume: no journal " + s.journal +
+                            " (no interrupted run to continue); running all repeats\ncsv: " + s.csv + "\n");
+  CHECK(fs::exists(s.csv));
+}
+
+TEST_CASE("a real SIGTERM during drift: the journal kept, exit 143, and the resumed CSV equals the full run's") {
+  DriftResumeSetup s;
+  // 2 x 10 repeats on one thread (about 0.1 s each): long enough to be stopped midway.
+  const std::string args = replaced(s.args, "--repeats 3", "--repeats 10") + " --threads 1";
+  const std::string full_csv = (s.dir / "full.csv").string();
+  REQUIRE(run(args + " --csv " + full_csv).code == 0);
+
+  const std::string cmd = "exec " + std::string(AIMC_CLI_PATH) + " " + args + " --csv " + s.csv + " 2>" + s.err;
+  const char* argv[] = {"sh", "-c", cmd.c_str(), nullptr};
+  pid_t pid = 0;
+  REQUIRE(posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char* const*>(argv), environ) == 0);
+  // Stop it once the journal holds a finished repeat (the header and one line).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  auto whole_lines = [&] {
+    const std::string t = slurp(s.journal);
+    return std::count(t.begin(), t.end(), '\n');
+  };
+  while (whole_lines() < 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  REQUIRE(::kill(pid, SIGTERM) == 0);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 143);
+  const std::string msg = slurp(s.err);
+  INFO("stderr: " << msg);
+  CHECK(msg.find("aimc: interrupted with ") != std::string::npos);
+  CHECK(msg.find("they are kept in " + s.journal + "; resume with: the same aimc drift command plus --resume") !=
+        std::string::npos);
+  CHECK_FALSE(fs::exists(s.csv));
+  const auto kept = static_cast<std::int64_t>(file_lines(s.journal).size()) - 1;
+  CHECK(kept >= 1);
+  CHECK(kept < 20);
+  REQUIRE(run(args + " --resume --csv " + s.csv).code == 0);
+  CHECK(slurp(s.csv) == slurp(full_csv));
 }

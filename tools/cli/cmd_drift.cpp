@@ -5,11 +5,22 @@
 // Times are seconds after programming. Repeat r of every model runs on the chip
 // reseed_analog(seed_for(seed, r)) with seed_for(S, r) = S * 1000003 + r + 1
 // (unsigned 64-bit arithmetic), so all models of one run see the same chips
-// (a paired comparison). Repeats run in parallel, each on its own model copy
-// writing its own result slot: results do not depend on --threads.
+// (a paired comparison). Repeats run in parallel, each on a fresh model copy
+// writing its own result slot: results depend neither on --threads nor on
+// the order in which repeats run or which of them ran in an earlier
+// invocation.
+//
+// Long runs: with --csv F every finished (model, repeat) is appended to the
+// journal F.partial and fsync'd as it finishes (drift_journal.h), so a kill
+// loses at most the repeats in flight. SIGINT/SIGTERM abandon the repeats in
+// flight at their next time point, keep the journal and exit 130/143; the
+// same command with --resume checks that the journal is this run's (aimc
+// version, checkpoints' bytes, resolved rpu config, times, repeats, seed, the
+// test set's bytes, labels), skips its repeats and runs the rest. F is
+// written atomically when all repeats are done, with the same bytes as an
+// uninterrupted run, and the journal is then removed.
 #include <algorithm>
 #include <atomic>
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -26,11 +37,15 @@
 #include "convert/models.h"
 #include "engine/error.h"
 #include "engine/generator.h"
+#include "engine/runtime.h"
 #include "kernels/cpu/parallel.h"
 #include "layers/config/presets.h"
 #include "layers/tiles/tile_programming.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/drift_journal.h"
+#include "tools/cli/durable_file.h"
 #include "tools/cli/option_checks.h"
+#include "tools/cli/stop_signals.h"
 #include "tools/training/trainer.h"
 
 namespace aimc::cli {
@@ -96,13 +111,6 @@ std::string human_time(double t) {
   return buf;
 }
 
-// The shortest text that reads back as the same double.
-std::string exact(double v) {
-  char buf[64];
-  const auto res = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, res.ptr);
-}
-
 struct Stats {
   std::vector<double> mean, std;
 };
@@ -122,27 +130,6 @@ Stats statistics(const std::vector<std::vector<double>>& acc, std::size_t n_time
     s.std.push_back(acc.size() > 1 ? std::sqrt(ss / (n - 1.0)) : 0.0);
   }
   return s;
-}
-
-// Writes path.tmp, flushes it to the disk and renames it onto path, so the
-// file at path is always whole; IoError naming the path on failure.
-void write_file_atomically(const std::string& path, const std::string& content) {
-  const std::string tmp = path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) throw IoError("cannot write " + tmp);
-  const bool written = std::fwrite(content.data(), 1, content.size(), f) == content.size() && std::fflush(f) == 0 &&
-                       ::fsync(fileno(f)) == 0;
-  if (std::fclose(f) != 0 || !written) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    throw IoError("cannot write " + tmp);
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw IoError("cannot rename " + tmp + " to " + path);
-  }
 }
 
 // The full path of an executable found on PATH, or "".
@@ -401,12 +388,28 @@ Runner add_drift_command(CLI::App& app) {
   cmd->add_option("--repeats", *repeats, "Chips (noise seeds) per model")
       ->check(integer_range<std::int64_t>(1, kMaxRepeats))
       ->capture_default_str();
+  auto resume = std::make_shared<bool>(false);
+  auto stop_after = std::make_shared<std::int64_t>(0);
   cmd->add_option("--csv", *csv,
-                  "Write one row per (label, time) with every repeat's accuracy; its directory must exist");
+                  "Write one row per (label, time) with every repeat's accuracy; its directory must exist. "
+                  "During the run each finished repeat is kept in CSV.partial, so an interrupted run can be "
+                  "resumed (--resume)");
   cmd->add_option("--plot", *plot,
                   "Draw accuracy vs time to this PNG with gnuplot (data written next to it); its directory must exist");
   cmd->add_option("--dataset", *dataset, "fashion-mnist[:DIR] or mnist:DIR")->capture_default_str();
   add_sample_limit(*cmd, "--limit-test", *limit, "test");
+  cmd->add_flag("--resume", *resume,
+                "Continue the interrupted run whose finished repeats are in CSV.partial (needs --csv and the "
+                "options the run was started with; one that differs is refused, --threads may change): its "
+                "repeats are kept, the rest run, and the CSV, the table's and the JSON's accuracies equal the "
+                "uninterrupted run's bit for bit. Without CSV.partial all repeats run (with a note)");
+  cmd->add_option("--stop-after-repeats", *stop_after,
+                  "Testing aid: act as if SIGINT arrived once N repeats of this invocation finished")
+      ->check(integer_range<std::int64_t>(1, INT64_MAX));
+  cmd->footer(
+      "Interruption: SIGINT or SIGTERM abandons the repeats in flight (at their next time point), keeps the "
+      "finished ones in CSV.partial (with --csv), prints how to resume and exits with status 130 (SIGINT) or 143 "
+      "(SIGTERM). A run given --csv refuses to start over an existing CSV.partial without --resume.");
   add_common_options(*cmd, *common);
 
   return [=] {
@@ -417,9 +420,25 @@ Runner add_drift_command(CLI::App& app) {
       throw UsageError("got " + std::to_string(labels->size()) + " --label for " +
                        std::to_string(checkpoints->size()) + " --checkpoint; give one label per checkpoint or none");
 
+    if (*resume && csv->empty())
+      throw UsageError("--resume needs --csv: a run keeps its finished repeats next to its CSV (in CSV.partial) "
+                       "and --resume continues from them");
+
     // Output paths before the work, so a typo does not cost the whole run.
     if (!csv->empty()) check_output_file("--csv", *csv);
     if (!plot->empty()) check_output_file("--plot", *plot);
+    const std::string journal = csv->empty() ? std::string() : drift_journal_path(*csv);
+    bool resuming = false;
+    if (!journal.empty()) {
+      check_output_file("--csv", journal);
+      resuming = fs::exists(journal);
+      if (resuming && !*resume)
+        throw UsageError("--csv " + *csv + ": the journal " + journal + " of an interrupted run is there; continue " +
+                         "that run with the same options plus --resume, or remove " + journal + " to start afresh");
+      if (!resuming && *resume)
+        std::cerr << "aimc: note: --resume: no journal " << journal
+                  << " (no interrupted run to continue); running all repeats\n";
+    }
 
     std::vector<DriftModel> models;
     for (std::size_t k = 0; k < checkpoints->size(); ++k) {
@@ -432,40 +451,118 @@ Runner add_drift_command(CLI::App& app) {
 
     const std::int64_t n_rep = *repeats;
     const std::int64_t n_models = static_cast<std::int64_t>(models.size());
+    const std::int64_t n_jobs = n_models * n_rep;
     for (auto& m : models) m.accuracy.assign(n_rep, std::vector<double>(times.size(), 0.0));
+    std::vector<char> finished(n_jobs, 0);  // per job: model k, repeat r is job k * n_rep + r
+
+    // The journal: this run's identity and the repeats an earlier invocation finished.
+    DriftRunId id;
+    std::unique_ptr<DurableAppender> appender;
+    std::int64_t kept = 0;
+    if (!journal.empty()) {
+      id.version = version();
+      for (const auto& m : models) {
+        DriftJournalModel jm{m.label, m.path, 0, {}};
+        jm.checkpoint_hash = file_content_hash(m.path, jm.checkpoint_bytes);
+        id.models.push_back(jm);
+      }
+      if (!rpu->empty()) id.rpu_config = resolve_rpu_config(*rpu).to_json();
+      id.times = times;
+      id.repeats = n_rep;
+      id.seed = common->seed;
+      id.test_samples = test.size();
+      ContentHash test_hash;
+      for (const Tensor& t : {test.images.contiguous(), test.labels.contiguous()})
+        if (t.numel() > 0) test_hash.update(t.raw_data(), std::size_t(t.numel()) * dtype_size(t.dtype()));
+      id.test_hash = test_hash.hex();
+
+      std::string content = drift_journal_header(id);
+      if (resuming) {
+        int dropped = 0;
+        for (const DriftRepeat& r : read_drift_journal(journal, id, dropped)) {
+          models[r.model].accuracy[r.repeat] = r.accuracy;
+          finished[r.model * n_rep + r.repeat] = 1;
+          content += drift_journal_line(id, r);
+          ++kept;
+        }
+        if (dropped > 0)
+          std::cerr << "aimc: note: dropped the unfinished last line of " << journal
+                    << " (the run was stopped while writing it); that repeat runs again\n";
+      }
+      // The header (and on resume the kept repeats, without a cut-off line), then appends.
+      write_file_atomically(journal, content);
+      appender = std::make_unique<DurableAppender>(journal);
+    }
+
+    // Progress lines only after every check, so an error is the only line.
     if (!common->json)
       std::cerr << "drift: " << n_models << " model" << (n_models == 1 ? "" : "s") << " x " << n_rep
                 << " repeat" << (n_rep == 1 ? "" : "s") << " x " << times.size() << " times on " << test.size()
                 << " test samples\n";
-    std::atomic<std::int64_t> done{0};
+    if (!common->json && resuming)
+      std::cerr << "drift: resuming " << journal << ": " << kept << " of " << n_jobs << " repeats done\n";
+    std::vector<std::int64_t> todo;
+    for (std::int64_t job = 0; job < n_jobs; ++job)
+      if (!finished[job]) todo.push_back(job);
+    std::atomic<std::int64_t> done{kept}, done_here{0};
+    std::atomic<bool> stop_aid{false};  // --stop-after-repeats reached
+    auto stop_requested = [&] { return stop_signal() != 0 || stop_aid.load(); };
     std::mutex io;
-    // One job per (model, repeat), each on its own model copy and result slot.
-    cpu::parallel_for(0, n_models * n_rep, 1, [&](std::int64_t lo, std::int64_t hi) {
-      for (std::int64_t job = lo; job < hi; ++job) {
-        DriftModel& m = models[job / n_rep];
-        const std::int64_t r = job % n_rep;
-        std::shared_ptr<Module> model = m.make();
-        model->eval();
-        model->reseed_analog(seed_for(common->seed, r));
-        model->program_analog_weights();
-        for (std::size_t i = 0; i < times.size(); ++i) {
-          model->drift_analog_weights(times[i]);
-          m.accuracy[r][i] = training::evaluate_accuracy(*model, test);
+    {
+      StopSignals signals;
+      // One job per (model, repeat), each on its own model copy and result slot.
+      cpu::parallel_for(0, static_cast<std::int64_t>(todo.size()), 1, [&](std::int64_t lo, std::int64_t hi) {
+        for (std::int64_t k = lo; k < hi; ++k) {
+          if (stop_requested()) return;
+          const std::int64_t job = todo[k];
+          DriftModel& m = models[job / n_rep];
+          const std::int64_t r = job % n_rep;
+          std::shared_ptr<Module> model = m.make();
+          model->eval();
+          model->reseed_analog(seed_for(common->seed, r));
+          model->program_analog_weights();
+          std::vector<double> accuracy(times.size());
+          for (std::size_t i = 0; i < times.size(); ++i) {
+            if (stop_requested()) return;  // abandoned: it runs again on --resume
+            model->drift_analog_weights(times[i]);
+            accuracy[i] = training::evaluate_accuracy(*model, test);
+          }
+          if (appender) appender->append(drift_journal_line(id, {job / n_rep, r, accuracy}));
+          m.accuracy[r] = std::move(accuracy);
+          finished[job] = 1;
+          const std::int64_t total = ++done;
+          if (*stop_after > 0 && ++done_here >= *stop_after) stop_aid = true;
+          if (!common->json) {
+            std::lock_guard<std::mutex> lock(io);
+            std::cerr << "drift: " << m.label << " repeat " << r << " done (" << total << "/" << n_jobs << ")\n";
+          }
         }
-        const std::int64_t finished = ++done;
-        if (!common->json) {
-          std::lock_guard<std::mutex> lock(io);
-          std::cerr << "drift: " << m.label << " repeat " << r << " done (" << finished << "/" << n_models * n_rep
-                    << ")\n";
-        }
+      });
+    }
+    if (done < n_jobs) {
+      const int signo = stop_signal();
+      const std::string where = "aimc: interrupted with " + std::to_string(done.load()) + "/" + std::to_string(n_jobs) +
+                                " repeats finished; ";
+      if (appender) {
+        appender->close();
+        std::cerr << where << "they are kept in " << journal
+                  << "; resume with: the same aimc drift command plus --resume\n";
+      } else {
+        std::cerr << where << "nothing kept (no --csv), the run cannot be resumed\n";
       }
-    });
+      std::fflush(stdout);
+      throw Interrupted{interrupted_status(signo)};
+    }
     for (auto& m : models) m.stats = statistics(m.accuracy, times.size());
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
     std::vector<std::string> info;
     if (!csv->empty()) {
       write_file_atomically(*csv, build_csv(models, times, n_rep));
+      appender->close();
+      std::error_code ec;
+      fs::remove(journal, ec);  // the CSV holds it all now
+      if (ec) std::cerr << "aimc: warning: cannot remove " << journal << ": " << ec.message() << "\n";
       info.push_back("csv: " + *csv);
     }
     if (!plot->empty()) {

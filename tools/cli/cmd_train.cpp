@@ -4,7 +4,6 @@
 // current step with a checkpoint, and --resume continues a saved run to the
 // same bits as an uninterrupted one.
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <optional>
@@ -17,44 +16,12 @@
 #include "tools/cli/commands.h"
 #include "tools/cli/option_checks.h"
 #include "tools/cli/progress.h"
+#include "tools/cli/stop_signals.h"
 #include "tools/training/run_state.h"
 #include "tools/training/trainer.h"
 
 namespace aimc::cli {
 namespace {
-
-// The signal that asked training to stop (0: none). The handler only sets
-// it; the loop checks it between steps.
-volatile std::sig_atomic_t g_stop_signal = 0;
-
-extern "C" void on_stop_signal(int signo) { g_stop_signal = signo; }
-
-// SIGINT and SIGTERM stop training gracefully while this lives; the previous
-// handlers come back after it.
-class StopSignals {
- public:
-  StopSignals() {
-    g_stop_signal = 0;
-    struct sigaction sa {};
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int_);
-    sigaction(SIGTERM, &sa, &old_term_);
-  }
-  ~StopSignals() {
-    sigaction(SIGINT, &old_int_, nullptr);
-    sigaction(SIGTERM, &old_term_, nullptr);
-  }
-  StopSignals(const StopSignals&) = delete;
-  StopSignals& operator=(const StopSignals&) = delete;
-
- private:
-  struct sigaction old_int_ {}, old_term_ {};
-};
-
-// Exit status of an interrupted run: 128 + the signal, as shells report a
-// process killed by it (130 SIGINT, 143 SIGTERM); --stop-after-steps acts as SIGINT.
-int interrupted_status(int signo) { return 128 + (signo != 0 ? signo : SIGINT); }
 
 // Flags whose value shapes the trained bits, with their key in the training
 // state's "options": on --resume each is taken from the checkpoint, and a
@@ -283,7 +250,7 @@ Runner add_train_command(CLI::App& app) {
       save_checkpoint(*out, *model, description, optimizer.get(), training::run_state_to_json(state));
     };
     std::int64_t steps_here = 0;  // optimizer steps of this invocation
-    auto stop_requested = [&] { return g_stop_signal != 0 || (*stop_after > 0 && steps_here >= *stop_after); };
+    auto stop_requested = [&] { return stop_signal() != 0 || (*stop_after > 0 && steps_here >= *stop_after); };
 
     ProgressBar bar(stderr_is_terminal());
     training::EpochStats last;
@@ -343,7 +310,7 @@ Runner add_train_command(CLI::App& app) {
       }
     }
     if (interrupted) {
-      const int signo = g_stop_signal;
+      const int signo = stop_signal();
       std::string where = "epoch " + std::to_string(interrupted->first) + " step " +
                           std::to_string(interrupted->second) + "/" + std::to_string(loader.num_batches());
       if (!out->empty()) {

@@ -1,9 +1,10 @@
 // aimc: the command line. `aimc --help` lists the subcommands.
 //
 // Exit codes: 0 success; 2 bad usage, configuration or input file; 1 an
-// internal failure; 130 / 143 training interrupted by SIGINT / SIGTERM
-// (128 + the signal, as shells report it) after saving its checkpoint. Errors go to stderr; with --json the last stdout line is
-// one JSON object with the results.
+// internal failure; 130 / 143 train or drift interrupted by SIGINT / SIGTERM
+// (128 + the signal, as shells report it) after saving what it can resume
+// from. Errors go to stderr; with --json the last stdout line is one JSON
+// object with the results.
 #include <cstdio>
 #include <iostream>
 #include <map>
