@@ -140,9 +140,10 @@ void AnalogTile::record_update(Tensor x, Tensor d) {
     const float* v = t->data<float>();
     const std::int64_t size = t->numel();
     // Non-finite floats have every exponent bit set: one vectorised pass, the index only on failure.
-    bool bad = false;
-    for (std::int64_t k = 0; k < size; ++k) bad |= (std::bit_cast<std::uint32_t>(v[k]) & 0x7f800000u) == 0x7f800000u;
-    if (!bad) continue;
+    std::uint32_t bad = 0u;  // an integer, not a bool: the loop vectorises
+    for (std::int64_t k = 0; k < size; ++k)
+      bad |= std::uint32_t((std::bit_cast<std::uint32_t>(v[k]) & 0x7f800000u) == 0x7f800000u);
+    if (bad == 0u) continue;
     std::int64_t k = 0;
     while (std::isfinite(v[k])) ++k;
     throw ValueError(std::string("AnalogTile::record_update: ") + (t == &x ? "the input x" : "the error d") +
