@@ -273,10 +273,16 @@ TEST_CASE("pulsed update kernel equals a plain reference of its random addressin
   // k-th pulse of row i in the mini-batch with rng::normal_at from the row's
   // block (pulsed_update.h), one pulse at a time: the kernel's bulk draws and
   // sparse, vectorised loops must give the same bits.
-  for (int bl_case : {0, 1, 2}) {
+  // bl_case 3 mixes samples of BL 1 (the kernel's count-free unit groups) with
+  // samples of larger BL in every row.
+  for (int bl_case : {0, 1, 2, 3}) {
     const std::int64_t n = 5, out = 7, in = 13;
     Generator g(3, 1);
-    const Tensor x = g.uniform({n, in}, -1, 1), d = g.normal({n, out}, 0., bl_case ? 0.5 : 0.01);
+    const Tensor x = g.uniform({n, in}, -1, 1);
+    Tensor d = g.normal({n, out}, 0., bl_case == 1 || bl_case == 2 ? 0.5 : 0.01);
+    if (bl_case == 3)
+      for (std::int64_t m = 1; m < n; m += 2)
+        for (std::int64_t i = 0; i < out; ++i) d.data<float>()[m * out + i] *= 50.f;
     const Tensor mx = g.uniform({out, in}, 0.3, 0.6), mn = g.uniform({out, in}, -0.6, -0.3);
     const Tensor up = g.uniform({out, in}, 0.0005, 0.0015), down = g.uniform({out, in}, 0.0005, 0.0015);
     cpu::PulsedUpdateArgs a;
@@ -303,7 +309,7 @@ TEST_CASE("pulsed update kernel equals a plain reference of its random addressin
     cpu::pulsed_update(a);
     const float* xs = x.data<float>();
     const float* ds = d.data<float>();
-    int max_bl = 0;
+    int max_bl = 0, min_bl = 1 << 30;
     std::vector<std::uint64_t> next(out, 0);  // each row's next normal over the mini-batch
     for (std::int64_t m = 0; m < n; ++m) {
       float xm = 0, dm = 0;
@@ -311,6 +317,7 @@ TEST_CASE("pulsed update kernel equals a plain reference of its random addressin
       for (std::int64_t i = 0; i < out; ++i) dm = std::max(dm, std::abs(ds[m * out + i]));
       const auto s = analog::pulse_schedule(a.update, xm, dm, a.lr, a.dw_min);
       max_bl = std::max(max_bl, s.bl);
+      min_bl = std::min(min_bl, s.bl);
       const std::uint64_t sample_block = a.pulse_block + std::uint64_t(m) * (out + in) * analog::kPulseBlocksPerLine;
       for (std::int64_t i = 0; i < out; ++i) {
         const std::uint64_t row_block = a.noise_block + std::uint64_t(i) * n * in * cpu::kNoiseBlocksPerElement;
@@ -333,8 +340,9 @@ TEST_CASE("pulsed update kernel equals a plain reference of its random addressin
         }
       }
     }
-    INFO("largest BL " << max_bl);
+    INFO("BL from " << min_bl << " to " << max_bl);
     if (bl_case == 0) CHECK(max_bl <= analog::kFewSlots);
+    if (bl_case == 3) CHECK((min_bl == 1 && max_bl > 1));
     if (bl_case == 1) CHECK((max_bl > analog::kFewSlots && max_bl <= 32));
     if (bl_case == 2) CHECK(max_bl > 32);
     CHECK(w == ref);
