@@ -289,6 +289,30 @@ TEST_CASE("gradients of a graph with two inputs, two outputs and a constant matc
   CHECK(r.max_abs_error < 1e-6);
 }
 
+TEST_CASE("an attention graph over [N, T, d] sequences (batched matmul) matches finite differences") {
+  // y = softmax(q kᵀ / 2, axis -1) v with q, k, v = linear(x, W_q / W_k / W_v):
+  // x [2, 3, 4], weights [4, 4], no reshapes by hand.
+  std::vector<GraphNode> nodes = {
+      op_node("q", "linear", {"x", "wq"}, "q"),
+      op_node("k", "linear", {"x", "wk"}, "k"),
+      op_node("v", "linear", {"x", "wv"}, "v"),
+      op_node("kt", "transpose", {"k"}, "kt", {{"perm", {0, 2, 1}}}),
+      op_node("scores", "matmul", {"q", "kt"}, "s"),
+      op_node("scale", "mul", {"s", "half"}, "s2"),
+      op_node("attn", "softmax", {"s2"}, "a", {{"axis", -1}}),
+      op_node("mix", "matmul", {"a", "v"}, "y"),
+  };
+  Graph g({"x", "wq", "wk", "wv"}, nodes, {"y"}, {{"half", Tensor::scalar(0.5, DType::Float64)}});
+  Generator xg(15);
+  std::vector<Tensor> in = {xg.normal({2, 3, 4}, 0, 1, DType::Float64), xg.normal({4, 4}, 0, 1, DType::Float64),
+                            xg.normal({4, 4}, 0, 1, DType::Float64), xg.normal({4, 4}, 0, 1, DType::Float64)};
+  for (auto& t : in) t.set_requires_grad(true);
+  CHECK(g.forward(in)[0].shape() == Shape{2, 3, 4});
+  const GradCheckResult r = grad_check([&](const std::vector<Tensor>& v) { return g.forward(v)[0]; }, in);
+  INFO(r.message);
+  CHECK(r.ok);
+}
+
 TEST_CASE("a graph's architecture and checkpoint round-trip") {
   Generator gen(10);
   BasicBlock block(3, 6, 2, gen);

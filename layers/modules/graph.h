@@ -25,8 +25,9 @@
 // Sequential.
 //
 // Ops (inputs; attributes with defaults):
-//   add, sub, mul, div (a, b; numpy broadcasting)   matmul (a [M,K], b [K,N])
-//   linear (x [N,in], weight [out,in][, bias [out]])
+//   add, sub, mul, div (a, b; numpy broadcasting)
+//   matmul (a [*, M, K], b [*, K, N]; batched, as numpy's matmul)
+//   linear (x [*, in], weight [out, in][, bias [out]])
 //   relu, sigmoid, tanh, gelu, neg, exp, identity (x)
 //   leaky_relu (x; negative_slope 0.01)
 //   softmax, log_softmax (x; axis -1)
