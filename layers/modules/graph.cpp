@@ -353,7 +353,10 @@ std::shared_ptr<Graph> Graph::from_config(const nlohmann::json& config, const st
         throw ConfigError(c.path("dtype") + " = '" + dtype + "' is invalid: allowed float32, float64");
       for (auto d : shape)
         if (d < 0) throw ConfigError(c.path("shape") + ": sizes must be >= 0, got " + nlohmann::json(shape).dump());
-      builder.charge(shape, c.path("shape"));
+      // Zero dims count as 1: a [0, 2^40, 2^40] would pass as empty, yet its strides overflow.
+      std::vector<std::int64_t> counted = shape;
+      for (auto& d : counted) d = std::max<std::int64_t>(d, 1);
+      builder.charge(counted, c.path("shape"));
       constants.emplace_back(name, Tensor::zeros(Shape(shape), dtype == "float32" ? DType::Float32 : DType::Float64));
     }
   }
