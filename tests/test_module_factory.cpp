@@ -22,6 +22,8 @@
 #include "engine/runtime.h"
 #include "engine/safetensors.h"
 #include "layers/modules/activation.h"
+#include "layers/modules/analog_conv.h"
+#include "layers/modules/analog_linear.h"
 #include "layers/modules/basic_block.h"
 #include "layers/modules/batch_norm.h"
 #include "layers/modules/dropout.h"
@@ -154,6 +156,31 @@ TEST_CASE("analog models (convert_to_analog, _mapped) rebuild to the same JSON a
       check_same_forward(*model, *ck.model, x);
     }
   }
+}
+
+TEST_CASE("realistic_read_write and use_indexed travel with the analog layers' architectures") {
+  Generator gen(23), analog_gen(5, kAnalogConversionStream);
+  ConversionOptions options;
+  options.realistic_read_write = true;
+  std::shared_ptr<Module> model = convert_to_analog(build_model("lenet5", gen), small_tiles(), analog_gen, options);
+  dynamic_cast<AnalogConvNd&>(*model->named_children()[0].second).set_use_indexed(true);
+  const nlohmann::json arch = module_architecture(*model);
+  CHECK(arch["config"]["layers"][0]["config"]["realistic_read_write"] == true);
+  CHECK(arch["config"]["layers"][0]["config"]["use_indexed"] == true);
+  CHECK(arch["config"]["layers"][3]["config"]["use_indexed"] == nullptr);
+  CHECK(arch["config"]["layers"][7]["config"]["realistic_read_write"] == true);
+  // Programmed at conversion (realistic writes): through a checkpoint, which
+  // restores the programming state too.
+  TempDir dir;
+  save_checkpoint(dir.file("r.safetensors"), *model, nlohmann::json::object());
+  std::shared_ptr<Module> copy = load_checkpoint(dir.file("r.safetensors")).model;
+  CHECK(module_architecture(*copy) == arch);
+  CHECK(dynamic_cast<AnalogLinear&>(*copy->named_children()[7].second).realistic_read_write());
+  // The realistic read goes through the same noisy tiles: the same bits.
+  auto& a = dynamic_cast<AnalogLinear&>(*model->named_children()[7].second);
+  auto& b = dynamic_cast<AnalogLinear&>(*copy->named_children()[7].second);
+  CHECK(a.get_weights().to_vector() == b.get_weights().to_vector());
+  CHECK(a.get_weights().to_vector() != a.exact_weights().to_vector());
 }
 
 TEST_CASE("a hand-made model of every built-in type round-trips through its architecture") {

@@ -106,7 +106,7 @@ Tensor AnalogLinear::forward(const Tensor& x) {
 
 nlohmann::json AnalogLinear::config() const {
   return {{"in_features", in_features_}, {"out_features", out_features_}, {"bias", bias_.defined()},
-          {"rpu_config", rpu_config_.to_json()}};
+          {"rpu_config", rpu_config_.to_json()}, {"realistic_read_write", realistic_read_write_}};
 }
 
 }  // namespace aimc

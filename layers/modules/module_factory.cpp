@@ -130,8 +130,14 @@ ModuleFactory analog_linear_factory() {
     ObjectReader r(j, where);
     const LinearArgs a = read_linear(r, b);
     const RPUConfig rpu = read_rpu_config(r);
+    bool realistic = false;
+    r.read("realistic_read_write", realistic);
     r.finish();
-    return construct(where, [&] { return std::make_shared<AnalogLinear>(a.in, a.out, a.bias, rpu, b.gen()); });
+    return construct(where, [&] {
+      auto m = std::make_shared<AnalogLinear>(a.in, a.out, a.bias, rpu, b.gen());
+      m->set_realistic_read_write(realistic);  // a flag only: the state sets the weights
+      return m;
+    });
   };
 }
 
@@ -155,10 +161,13 @@ ModuleFactory analog_conv_factory(int dims, bool channel_split) {
       if (!v->is_boolean()) throw ConfigError(r.path("use_indexed") + ": expected true, false or null, got " + v->dump());
       use_indexed = v->get<bool>();
     }
+    bool realistic = false;
+    r.read("realistic_read_write", realistic);
     r.finish();
     return construct(where, [&] {
       auto m = std::make_shared<AnalogConvNd>(dims, a.in, a.out, a.kernel, a.options, rpu, b.gen(), channel_split);
       m->set_use_indexed(use_indexed);
+      m->set_realistic_read_write(realistic);
       return m;
     });
   };
