@@ -172,9 +172,14 @@ void save_checkpoint(const std::string& path, const Module& model, const nlohman
     throw ValueError("save_checkpoint: description must be an object (with a string \"model\" for a named model), "
                      "got " + description.dump());
   NamedTensors tensors = model.state_dict();
-  std::map<std::string, std::string> metadata{{"aimc.model", description.dump()},
-                                              {"aimc.architecture", module_architecture(model).dump()},
-                                              {"aimc.version", version()}};
+  std::map<std::string, std::string> metadata{{"aimc.model", description.dump()}, {"aimc.version", version()}};
+  // The architecture, when the factory can build every module of it; else
+  // only a named model can be rebuilt.
+  const std::string unknown = unknown_module_type(model);
+  if (unknown.empty()) metadata["aimc.architecture"] = module_architecture(model).dump();
+  else if (!description.contains("model"))
+    throw ValueError("save_checkpoint: module type '" + unknown + "' is not registered (register_module_type) and "
+                     "the description names no model, so the checkpoint could not be loaded");
   if (optimizer) {
     for (auto& [name, t] : optimizer->named_state()) tensors.emplace_back(kOptimPrefix + name, t);
     metadata["aimc.optimizer"] = nlohmann::json{{"type", optimizer->type_name()}, {"config", optimizer->config()}}.dump();

@@ -38,7 +38,9 @@ struct Checkpoint {
 // Writes atomically (see write_safetensors); IoError on failure. The
 // description is a JSON object, {"model": name, ...} for a named model (the
 // command line reads it) or anything, {} included, for another model: the
-// architecture saved beside it rebuilds the model either way.
+// architecture saved beside it rebuilds the model either way. A model with a
+// module type the factory does not know (register_module_type) is saved
+// without the architecture, and then needs a model name (ValueError otherwise).
 // training_state, when not null, becomes the "aimc.training" metadata.
 void save_checkpoint(const std::string& path, const Module& model, const nlohmann::json& description,
                      const Optimizer* optimizer = nullptr, const nlohmann::json& training_state = nullptr);

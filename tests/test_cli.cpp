@@ -453,9 +453,10 @@ TEST_CASE("eval and drift take a checkpoint of a Graph: the numbers of the Seque
       n.name = std::to_string(k);
       n.module = seq[k];
       n.inputs = {value};
-      value = "v";
-      value += n.name;
-      n.outputs = {value};
+      std::string out(1, 'v');  // built by appends: "v" + ... trips a false -Wrestrict in GCC 12
+      out += n.name;
+      n.outputs = {out};
+      value = out;
       nodes.push_back(n);
     }
     auto graph = std::make_shared<aimc::Graph>(std::vector<std::string>{"x"}, nodes, std::vector<std::string>{value});

@@ -331,6 +331,34 @@ TEST_CASE("checkpoints store the architecture and rebuild any module tree from i
   CHECK(module_architecture(*load_checkpoint(path).model) == module_architecture(*lenet_digital));
 }
 
+namespace {
+
+// A container type the factory does not know.
+class UnregisteredContainer : public Sequential {
+ public:
+  std::string type_name() const override { return "UnregisteredContainer"; }
+};
+
+}  // namespace
+
+TEST_CASE("a model with an unregistered module type is saved without architecture, by its model name only") {
+  TempDir dir;
+  const std::string path = dir.file("unregistered.safetensors");
+  Generator gen(53);
+  auto mlp = build_model("mlp", gen);
+  UnregisteredContainer wrapped;  // the mlp's layers: the same state dict keys
+  for (std::size_t i = 0; i < mlp->size(); ++i) wrapped.add((*mlp)[i]);
+  CHECK(unknown_module_type(wrapped) == "UnregisteredContainer");
+  CHECK(unknown_module_type(*mlp).empty());
+  save_checkpoint(path, wrapped, model_description("mlp"));
+  CHECK(read_safetensors(path).metadata.count("aimc.architecture") == 0);
+  Checkpoint ck = load_checkpoint(path);
+  CHECK(ck.model->type_name() == "Sequential");
+  check_same_forward(*mlp, *ck.model, input_for("mlp", 2));
+  CHECK_THROWS_WITH(save_checkpoint(path, wrapped, nlohmann::json::object()),
+                    Catch::Contains("UnregisteredContainer") && Catch::Contains("register_module_type"));
+}
+
 TEST_CASE("checkpoints without an architecture (as written before) still load from the model name") {
   TempDir dir;
   const std::string path = dir.file("old.safetensors");

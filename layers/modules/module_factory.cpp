@@ -1,6 +1,8 @@
 // Module factory (see module_factory.h).
 #include "layers/modules/module_factory.h"
 
+#include <algorithm>
+#include <functional>
 #include <utility>
 
 #include "engine/error.h"
@@ -377,5 +379,16 @@ void register_module_type(const std::string& type, ModuleFactory factory) {
 }
 
 std::vector<std::string> module_type_names() { return registry().names(); }
+
+std::string unknown_module_type(const Module& module) {
+  const std::vector<std::string> known = registry().names();
+  const std::function<std::string(const Module&)> find = [&](const Module& m) -> std::string {
+    if (std::find(known.begin(), known.end(), m.type_name()) == known.end()) return m.type_name();
+    for (const auto& [name, child] : m.named_children())
+      if (std::string t = find(*child); !t.empty()) return t;
+    return "";
+  };
+  return find(module);
+}
 
 }  // namespace aimc

@@ -82,5 +82,8 @@ std::shared_ptr<Module> module_from_config(const nlohmann::json& architecture, G
 void register_module_type(const std::string& type, ModuleFactory factory);
 // The known type names, built-ins first.
 std::vector<std::string> module_type_names();
+// The first type in the module tree (depth first) that module_from_config
+// cannot build (not registered), or "" when it can build them all.
+std::string unknown_module_type(const Module& module);
 
 }  // namespace aimc
