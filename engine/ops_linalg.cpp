@@ -141,6 +141,12 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     if (b.dim() != 1) shape.push_back(y.size(y.dim() - 1));
     return reshape(y, shape);
   }
+  if (a.dim() > 2 && b.dim() == 2) {
+    // A shared right operand (a projection): the batch is rows of one GEMM.
+    Shape shape(a.shape().begin(), a.shape().end() - 1);
+    shape.push_back(b.size(1));
+    return reshape(matmul(reshape(a, {-1, a.size(a.dim() - 1)}), b), shape);
+  }
   if (a.dim() != 2 || b.dim() != 2) {
     try {
       return batched_matmul(a, b);

@@ -264,6 +264,10 @@ TEST_CASE("batched matmul and N-D linear equal the 2-D products entry by entry")
       const std::vector<float> per_batch = linear(ai, w, bias).to_vector(), got = lij.to_vector();
       for (std::size_t k = 0; k < got.size(); ++k) CHECK(got[k] == Approx(per_batch[k]).margin(1e-5));
     }
+  // A shared 2-D right operand (a projection) runs as one GEMM over all rows:
+  // matmul with Wᵀ is linear with W, bit for bit (the same GEMM).
+  CHECK(matmul(a, transpose(w, 0, 1)).to_vector() == linear(a, w, Tensor()).to_vector());
+  CHECK(matmul(a, transpose(w, 0, 1)).shape() == Shape{2, 3, 4, 6});
   // Vectors as numpy: [K] x [K] is a scalar, [K] x [K, N] a [N] row, [M, K] x [K] a [M] column.
   const Tensor u = f32({1, 2, 3}, {3}), v = f32({4, 5, 6}, {3});
   const Tensor m = f32({1, 0, 0, 1, 2, 0}, {3, 2});  // rows [1, 0], [0, 1], [2, 0]
