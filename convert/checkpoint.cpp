@@ -7,6 +7,7 @@
 #include "engine/runtime.h"
 #include "engine/safetensors.h"
 #include "layers/config/lightning_config.h"
+#include "layers/modules/module_factory.h"
 #include "layers/optim/optimizer.h"
 #include "layers/tiles/tile_programming.h"
 
@@ -167,11 +168,18 @@ void load_model_state(Module& model, const NamedTensors& state_in) {
 
 void save_checkpoint(const std::string& path, const Module& model, const nlohmann::json& description,
                      const Optimizer* optimizer, const nlohmann::json& training_state) {
-  if (!description.is_object() || !description.contains("model") || !description["model"].is_string())
-    throw ValueError("save_checkpoint: description must be an object with a string \"model\", got " +
-                     description.dump());
+  if (!description.is_object() || (description.contains("model") && !description["model"].is_string()))
+    throw ValueError("save_checkpoint: description must be an object (with a string \"model\" for a named model), "
+                     "got " + description.dump());
   NamedTensors tensors = model.state_dict();
   std::map<std::string, std::string> metadata{{"aimc.model", description.dump()}, {"aimc.version", version()}};
+  // The architecture, when the factory can build every module of it; else
+  // only a named model can be rebuilt.
+  const std::string unknown = unknown_module_type(model);
+  if (unknown.empty()) metadata["aimc.architecture"] = module_architecture(model).dump();
+  else if (!description.contains("model"))
+    throw ValueError("save_checkpoint: module type '" + unknown + "' is not registered (register_module_type) and "
+                     "the description names no model, so the checkpoint could not be loaded");
   if (optimizer) {
     for (auto& [name, t] : optimizer->named_state()) tensors.emplace_back(kOptimPrefix + name, t);
     metadata["aimc.optimizer"] = nlohmann::json{{"type", optimizer->type_name()}, {"config", optimizer->config()}}.dump();
@@ -191,7 +199,17 @@ Checkpoint load_checkpoint(const std::string& path) {
   auto description = parse_json_bounded<nlohmann::json>(it->second, json_error);
   if (!description) throw bad("\"aimc.model\" metadata: " + json_error);
   ck.description = std::move(*description);
-  if (!ck.description.is_object() || !ck.description.contains("model") || !ck.description["model"].is_string())
+  // Files with an architecture rebuild from it; the others need a named model.
+  auto arch = file.metadata.find("aimc.architecture");
+  nlohmann::json architecture;
+  if (arch != file.metadata.end()) {
+    auto parsed = parse_json_bounded<nlohmann::json>(arch->second, json_error);
+    if (!parsed) throw bad("\"aimc.architecture\" metadata: " + json_error);
+    architecture = std::move(*parsed);
+  }
+  const bool named = ck.description.is_object() && ck.description.contains("model");
+  if (!ck.description.is_object() || (named && !ck.description["model"].is_string()) ||
+      (!named && architecture.is_null()))
     throw bad("\"aimc.model\" metadata is not a model description: " + excerpt(it->second));
   auto opt = file.metadata.find("aimc.optimizer");
   if (opt != file.metadata.end()) {
@@ -217,6 +235,22 @@ Checkpoint load_checkpoint(const std::string& path) {
   }
   try {
     Generator gen(0);  // the initial values are overwritten by the checkpoint
+    // Packed tile states predate the saved architecture; a [4] one takes its
+    // chip seed from the description's analog_seed, so files holding them
+    // rebuild their named model even when an architecture was added since.
+    bool packed = false;
+    for (const auto& [name, t] : model_state)
+      packed = packed || (name.find("tile_") != std::string::npos && name.size() > 6 &&
+                          name.compare(name.size() - 6, 6, "_state") == 0);
+    if (!architecture.is_null() && !(packed && named)) {
+      // A genuine model's parameters and buffers are all in the file (a strict
+      // load), so its tensors bound what the architecture may allocate.
+      std::int64_t elements = 0;
+      for (const auto& [name, t] : model_state) elements += t.numel();
+      ck.model = module_from_config(architecture, gen, elements, "aimc.architecture");
+      load_model_state(*ck.model, model_state);
+      return ck;
+    }
     nlohmann::json description = ck.description;
     // Before 0.2.0 plain analog convolutions split their tiles along input
     // channels (now by element, as aihwkit); such files rebuild that way.

@@ -96,6 +96,14 @@ std::shared_ptr<Module> convert_to_analog_mapped(std::shared_ptr<Module> model, 
   return convert_to_analog(std::move(model), mapped, gen, o);
 }
 
+std::string analog_family(const Module& model) {
+  if (const auto* linear = dynamic_cast<const AnalogLinear*>(&model)) return linear->rpu_config().family();
+  if (const auto* conv = dynamic_cast<const AnalogConvNd*>(&model)) return conv->rpu_config().family();
+  for (const auto& [name, child] : model.named_children())
+    if (std::string family = analog_family(*child); !family.empty()) return family;
+  return "";
+}
+
 std::shared_ptr<Module> convert_to_digital(std::shared_ptr<Module> model, Generator& gen, bool force_exact) {
   check_model(model, "convert_to_digital");
   const ConvertOne convert = [&](Module& m, const std::string&) -> std::shared_ptr<Module> {

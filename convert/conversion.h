@@ -64,6 +64,10 @@ std::map<std::string, AnalogLayerFactory> mapped_conversion_map();
 std::shared_ptr<Module> convert_to_analog_mapped(std::shared_ptr<Module> model, const RPUConfig& rpu_config,
                                                  Generator& gen, const ConversionOptions& options = {});
 
+// The RPU config family of the model's first analog layer (AnalogLinear or
+// AnalogConvNd, in tree order), or "" for a digital model.
+std::string analog_family(const Module& model);
+
 // The reverse: every AnalogLinear / AnalogConvNd becomes a Linear / ConvNd
 // with its weights (read as the layer's get_weights(force_exact) reads them:
 // realistically for layers with realistic_read_write unless force_exact) and

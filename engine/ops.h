@@ -71,8 +71,11 @@ Tensor slice(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t
 Tensor concat(const std::vector<Tensor>& xs, std::int64_t dim);
 
 // ---- linear algebra (engine/ops_linalg.cpp)
-Tensor matmul(const Tensor& a, const Tensor& b);  // [M,K] x [K,N] -> [M,N]
-// x [N, in], weight [out, in], bias [out] or undefined -> [N, out].
+// [M,K] x [K,N] -> [M,N]; batched as numpy's matmul: [*A, M, K] x [*B, K, N]
+// -> [broadcast(*A, *B), M, N], and a 1-D a [K] (b [K]) is a row (column)
+// whose dim is dropped from the result.
+Tensor matmul(const Tensor& a, const Tensor& b);
+// x [*, in] (any leading dims), weight [out, in], bias [out] or undefined -> [*, out].
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
 
 // ---- convolution (engine/ops_conv.cpp); 1 to 3 spatial dims

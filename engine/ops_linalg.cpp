@@ -1,5 +1,6 @@
-// Matrix products on the CPU: matmul ([M,K] x [K,N]) and linear
-// (x Wᵀ + b with W [out, in]) over kernels/cpu/gemm.h.
+// Matrix products on the CPU: matmul ([M,K] x [K,N], batched [*, M, K] x
+// [*, K, N] with broadcast batch dims, vectors as numpy) and linear (x Wᵀ + b
+// with W [out, in], x [*, in]) over kernels/cpu/gemm.h.
 //
 // Operands are passed to the GEMM as they lie in memory: a row-major view or a
 // transposed one (e.g. W.transpose(0, 1)) goes in with the matching trans flag
@@ -77,12 +78,82 @@ void check_pair(const Tensor& a, const Tensor& b, const char* op) {
                      dtype_name(b.dtype()));
 }
 
+// out[i] = op(a[i]) op(b[i]) for every batch entry i of dense row-major
+// stacks (a: [nb, ...], b: [nb, ...], out: [nb, m, n]); one GEMM per entry, in
+// order, so the result does not depend on the thread count.
+Tensor gemm_batches(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, std::int64_t nb, std::int64_t m,
+                    std::int64_t n, std::int64_t k) {
+  Tensor out = Tensor::empty({nb, m, n}, a.dtype());
+  const cpu::GemmShape shape = cpu::gemm_shape(trans_a, trans_b, m, n, k);
+  dispatch_float(a.dtype(), "matmul", [&](auto tag) {
+    using T = decltype(tag);
+    const T* pa = a.data<T>();
+    const T* pb = b.data<T>();
+    T* po = out.data<T>();
+    for (std::int64_t i = 0; i < nb; ++i) cpu::gemm(shape, T(1), pa + i * m * k, pb + i * k * n, T(0), po + i * m * n);
+  });
+  return out;
+}
+
+// a [*A, M, K] x b [*B, K, N] -> [broadcast(*A, *B), M, N], both at least 2-D.
+// The operands are expanded to the broadcast batch (contiguous copies); the
+// engine sums the gradients back over the broadcast dims (sum_to_shape).
+Tensor batched_matmul(const Tensor& a, const Tensor& b) {
+  const std::int64_t m = a.size(a.dim() - 2), k = a.size(a.dim() - 1), n = b.size(b.dim() - 1);
+  const Shape batch = broadcast_shapes(Shape(a.shape().begin(), a.shape().end() - 2),
+                                       Shape(b.shape().begin(), b.shape().end() - 2));
+  std::int64_t nb = 1;
+  for (auto d : batch) nb *= d;
+  Shape a_full = batch, b_full = batch, out_shape = batch;
+  a_full.insert(a_full.end(), {m, k});
+  b_full.insert(b_full.end(), {k, n});
+  out_shape.insert(out_shape.end(), {m, n});
+  const Tensor ea = detail::expand_to(a.detach(), a_full).contiguous();
+  const Tensor eb = detail::expand_to(b.detach(), b_full).contiguous();
+  Tensor out = gemm_batches(ea, false, eb, false, nb, m, n, k).reshape(out_shape);
+  if (!any_requires_grad({a, b})) return out;
+  const bool need_a = a.requires_grad(), need_b = b.requires_grad();
+  return record(out, "matmul", {a, b}, [ea, eb, need_a, need_b, nb, m, n, k, a_full, b_full](const Tensor& g_in) {
+    const Tensor g = g_in.detach().contiguous();
+    // Gradients of the expanded operands; the engine sums them to a's and b's shapes.
+    Tensor ga = need_a ? gemm_batches(g, false, eb, true, nb, m, k, n).reshape(a_full) : Tensor();  // g Bᵀ
+    Tensor gb = need_b ? gemm_batches(ea, true, g, false, nb, k, n, m).reshape(b_full) : Tensor();  // Aᵀ g
+    return std::vector<Tensor>{ga, gb};
+  });
+}
+
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   check_pair(a, b, "matmul");
-  if (a.dim() != 2 || b.dim() != 2 || a.size(1) != b.size(0))
-    throw ShapeError("matmul: expected [M, K] x [K, N], got " + shape_str(a.shape()) + " x " + shape_str(b.shape()));
+  const auto bad = [&] {
+    return ShapeError("matmul: expected [*, M, K] x [*, K, N] (batch dims broadcast; a 1-D operand is a vector), "
+                      "got " + shape_str(a.shape()) + " x " + shape_str(b.shape()));
+  };
+  if (a.dim() == 0 || b.dim() == 0 || a.size(a.dim() - 1) != b.size(b.dim() >= 2 ? b.dim() - 2 : 0)) throw bad();
+  // Vectors as numpy: a [K] is a row [1, K], b [K] a column [K, 1]; the added dim is dropped again.
+  if (a.dim() == 1 || b.dim() == 1) {
+    const Tensor a2 = a.dim() == 1 ? reshape(a, {1, a.size(0)}) : a;
+    const Tensor b2 = b.dim() == 1 ? reshape(b, {b.size(0), 1}) : b;
+    const Tensor y = matmul(a2, b2);
+    Shape shape(y.shape().begin(), y.shape().end() - 2);
+    if (a.dim() != 1) shape.push_back(y.size(y.dim() - 2));
+    if (b.dim() != 1) shape.push_back(y.size(y.dim() - 1));
+    return reshape(y, shape);
+  }
+  if (a.dim() > 2 && b.dim() == 2) {
+    // A shared right operand (a projection): the batch is rows of one GEMM.
+    Shape shape(a.shape().begin(), a.shape().end() - 1);
+    shape.push_back(b.size(1));
+    return reshape(matmul(reshape(a, {-1, a.size(a.dim() - 1)}), b), shape);
+  }
+  if (a.dim() != 2 || b.dim() != 2) {
+    try {
+      return batched_matmul(a, b);
+    } catch (const ShapeError&) {
+      throw bad();  // batch dims that do not broadcast
+    }
+  }
   const Operand oa = gemm_operand(a), ob = gemm_operand(b);
   Tensor out = gemm_tensor(oa, false, ob, false);
   if (!any_requires_grad({a, b})) return out;
@@ -96,8 +167,15 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   check_pair(x, weight, "linear");
+  if (x.dim() != 2 && x.dim() >= 1 && weight.dim() == 2 && x.size(x.dim() - 1) == weight.size(1)) {
+    // x [*, in]: the leading dims as one batch dim, then back (views when x is contiguous).
+    Shape shape(x.shape().begin(), x.shape().end() - 1);
+    const Tensor y = linear(reshape(x, {-1, x.size(x.dim() - 1)}), weight, bias);
+    shape.push_back(y.size(1));
+    return reshape(y, shape);
+  }
   if (x.dim() != 2 || weight.dim() != 2 || x.size(1) != weight.size(1))
-    throw ShapeError("linear: expected x [N, in] and weight [out, in], got " + shape_str(x.shape()) + " and " +
+    throw ShapeError("linear: expected x [*, in] and weight [out, in], got " + shape_str(x.shape()) + " and " +
                      shape_str(weight.shape()));
   const std::int64_t n = x.size(0), out_features = weight.size(0);
   if (bias.defined()) {

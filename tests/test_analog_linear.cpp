@@ -194,6 +194,25 @@ TEST_CASE("a noisy mapped AnalogLinear gives the same bits for 1, 2 and 8 thread
   });
 }
 
+TEST_CASE("a noisy AnalogLinear on [N, T, in] draws as on the rows [N*T, in]") {
+  // Two layers from the same seed: the [2, 3, 8] input and its [6, 8] rows
+  // give the same noisy outputs bit for bit, in training and in eval.
+  InferenceRPUConfig c;
+  c.mapping.max_input_size = 5;  // two tiles
+  Generator g1(4), g2(4);
+  AnalogLinear a(8, 3, true, c, g1), b(8, 3, true, c, g2);
+  Generator xg(5, 1);
+  const Tensor x = xg.normal({2, 3, 8});
+  for (const bool training : {true, false}) {
+    a.train(training);
+    b.train(training);
+    const Tensor ya = a(x);
+    REQUIRE(ya.shape() == Shape{2, 3, 3});
+    CHECK(ya.to_vector() == b(reshape(x, {6, 8})).to_vector());
+  }
+  CHECK_THROWS_AS(a(Tensor::zeros({2, 3, 5})), ShapeError);
+}
+
 TEST_CASE("AnalogLinear rejects configs it cannot run yet and wrong input shapes") {
   Generator gen(3);
   InferenceRPUConfig c;

@@ -354,7 +354,9 @@ TEST_CASE("missing or garbled checkpoint metadata throws IoError naming the path
   // The description names a different model than the tensors.
   write_safetensors(path, model->state_dict(), {{"aimc.model", "{\"model\": \"lenet5\"}"}});
   CHECK_THROWS_AS(load_checkpoint(path), IoError);
-  CHECK_THROWS_AS(save_checkpoint(path, *model, nlohmann::json{{"name", "mlp"}}), ValueError);
+  // A description is an object whose "model", if any, names a model.
+  CHECK_THROWS_AS(save_checkpoint(path, *model, nlohmann::json{{"model", 5}}), ValueError);
+  CHECK_THROWS_AS(save_checkpoint(path, *model, nlohmann::json::array({"mlp"})), ValueError);
 }
 
 TEST_CASE("invalid tensor names are rejected before anything is written") {
@@ -499,6 +501,9 @@ TEST_CASE("checkpoints with the packed float64 tile state ([6] and [4]) load int
     REQUIRE(test::has_name(packed, "1.tile_0_3_state"));
     REQUIRE_FALSE(test::has_name(packed, "1.tile_0_0_seed"));
     REQUIRE(packed.size() == f.tensors.size() - 4 * tiles);
+    // The metadata keep the architecture: files with packed states rebuild
+    // their named model all the same (a [4] state's chip is its analog_seed's).
+    REQUIRE(f.metadata.count("aimc.architecture") == 1);
     write_safetensors(path, packed, f.metadata);
 
     Checkpoint ck = load_checkpoint(path);

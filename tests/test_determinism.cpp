@@ -1,4 +1,4 @@
-// Same seed, same bits for 1, 2 and 8 threads: GEMM, reductions, the RNG and
+// Same seed, same bits for 1, 2 and 8 threads: GEMM (batched too), reductions, the RNG and
 // a full training step (forward, backward, optimizer) of LeNet-5.
 #include <catch2/catch.hpp>
 
@@ -59,6 +59,26 @@ TEST_CASE("GEMM results are bitwise identical for 1, 2 and 8 threads") {
       else CHECK(c.to_vector() == reference);
     });
   }
+}
+
+TEST_CASE("batched matmul and N-D linear, values and gradients, are bitwise identical for 1, 2 and 8 threads") {
+  Generator g(4);
+  const Tensor a0 = g.normal({3, 2, 200, 64}), b0 = g.normal({2, 64, 300}), w = g.normal({96, 300});
+  std::vector<float> reference;
+  for_thread_counts([&](int t) {
+    Tensor a = a0.clone(), b = b0.clone();
+    a.set_requires_grad(true);
+    b.set_requires_grad(true);
+    const Tensor y = linear(matmul(a, b), w, Tensor());  // [3, 2, 200, 96]
+    sum(mul(y, y)).backward();
+    std::vector<float> got = y.to_vector();
+    for (const Tensor& gr : {a.grad(), b.grad()}) {
+      const auto v = gr.to_vector();
+      got.insert(got.end(), v.begin(), v.end());
+    }
+    if (t == 1) reference = got;
+    else CHECK(got == reference);
+  });
 }
 
 TEST_CASE("reductions and the RNG are bitwise identical for 1, 2 and 8 threads") {

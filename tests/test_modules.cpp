@@ -98,7 +98,28 @@ TEST_CASE("wrong input shapes throw ShapeError naming the expected shape") {
   CHECK_THROWS_AS(Conv2d(3, 4, 3, gen)(random_input({3, 9, 9})), ShapeError);
   CHECK_THROWS_AS(MaxPool2d(2)(random_input({3, 9, 9})), ShapeError);
   CHECK_THROWS_AS(BatchNorm2d(3)(random_input({2, 4, 5, 5})), ShapeError);
-  CHECK_THROWS_WITH(Linear(20, 7, gen)(random_input({5, 21})), Catch::Contains("[N, 20]"));
+  CHECK_THROWS_WITH(Linear(20, 7, gen)(random_input({5, 21})), Catch::Contains("[*, 20]"));
+}
+
+TEST_CASE("Linear takes [*, in]: a sequence [N, T, in] is the rows of [N*T, in], forward and gradients") {
+  Generator gen(2);
+  Linear a(6, 4, gen);
+  Generator gen2(2);
+  Linear b(6, 4, gen2);
+  Tensor x3 = random_input({2, 3, 6});
+  Tensor x2 = reshape(x3.clone(), {6, 6});
+  x3.set_requires_grad(true);
+  x2.set_requires_grad(true);
+  const Tensor y3 = a(x3), y2 = b(x2);
+  REQUIRE(y3.shape() == Shape{2, 3, 4});
+  CHECK(y3.to_vector() == y2.to_vector());
+  sum(mul(y3, y3)).backward();
+  sum(mul(y2, y2)).backward();
+  CHECK(a.weight().grad().to_vector() == b.weight().grad().to_vector());
+  CHECK(a.bias().grad().to_vector() == b.bias().grad().to_vector());
+  CHECK(x3.grad().to_vector() == x2.grad().to_vector());
+  CHECK(a(random_input({6})).shape() == Shape{4});
+  CHECK_THROWS_AS(a(Tensor::scalar(1.0)), ShapeError);
 }
 
 TEST_CASE("Linear and Conv forward equal the functional ops bit for bit") {

@@ -149,6 +149,30 @@ TEST_CASE("cross_entropy and mse_loss gradients") {
   expect_grad([](const std::vector<Tensor>& v) { return mse_loss(v[0], v[1]); }, {p, t});
 }
 
+TEST_CASE("batched and vector matmul gradients, broadcast batch dims; N-D linear") {
+  struct Case {
+    Shape a, b;
+  };
+  // Same batch, one side broadcast (2-D or batch 1), both broadcast, vectors.
+  const std::vector<Case> cases = {{{2, 3, 4}, {2, 4, 5}}, {{2, 3, 4}, {4, 5}},       {{3, 4}, {2, 4, 5}},
+                                   {{2, 1, 3, 4}, {3, 4, 2}}, {{1, 3, 4}, {2, 4, 2}}, {{4}, {2, 4, 3}},
+                                   {{2, 3, 4}, {4}},          {{4}, {4}},             {{4}, {4, 3}}};
+  std::uint64_t seed = 201;
+  for (const auto& c : cases) {
+    INFO("a " << shape_str(c.a) << " b " << shape_str(c.b));
+    Tensor a = leaf(c.a, seed++), b = leaf(c.b, seed++);
+    expect_grad([](const std::vector<Tensor>& v) { return matmul(v[0], v[1]); }, {a, b});
+  }
+  // A transposed (non-contiguous) batched operand.
+  expect_grad([](const std::vector<Tensor>& v) { return matmul(transpose(v[0], 1, 2), v[1]); },
+              {leaf({2, 4, 3}, 230), leaf({2, 4, 5}, 231)});
+  Tensor x = leaf({2, 3, 5}, 232), w = leaf({4, 5}, 233), bias = leaf({4}, 234);
+  expect_grad([](const std::vector<Tensor>& v) { return linear(v[0], v[1], v[2]); }, {x, w, bias});
+  expect_grad([](const std::vector<Tensor>& v) { return linear(v[0], v[1], Tensor()); }, {leaf({5}, 235), w});
+  expect_grad([](const std::vector<Tensor>& v) { return linear(transpose(v[0], 0, 2), v[1], v[2]); },
+              {leaf({5, 3, 2}, 236), w, bias});
+}
+
 TEST_CASE("matmul and linear gradients, contiguous and transposed operands") {
   Tensor a = leaf({3, 5}, 71), b = leaf({5, 4}, 72);
   expect_grad([](const std::vector<Tensor>& v) { return matmul(v[0], v[1]); }, {a, b});

@@ -83,7 +83,13 @@ TEST_CASE("broadcast errors name both shapes; dtype mismatches are ValueErrors")
   CHECK_THROWS_AS(add(a, Tensor::zeros({2, 3}, DType::Float64)), ValueError);
   CHECK_THROWS_AS(matmul(Tensor::zeros({2, 3}), Tensor::zeros({2, 3})), ShapeError);
   CHECK_THROWS_WITH(matmul(Tensor::zeros({2, 3}), Tensor::zeros({2, 3})), Contains("[2, 3] x [2, 3]"));
-  CHECK_THROWS_AS(matmul(Tensor::zeros({2, 3, 1}), Tensor::zeros({1, 3})), ShapeError);
+  CHECK_THROWS_AS(matmul(Tensor::zeros({2, 3, 2}), Tensor::zeros({1, 3})), ShapeError);  // K 2 vs 1
+  CHECK_THROWS_AS(matmul(Tensor::zeros({2, 3, 1}), Tensor::zeros({3, 1, 3})), ShapeError);  // batch 2 vs 3
+  CHECK_THROWS_WITH(matmul(Tensor::zeros({2, 3, 1}), Tensor::zeros({3, 1, 3})), Contains("[2, 3, 1] x [3, 1, 3]"));
+  CHECK_THROWS_AS(matmul(Tensor::zeros({3}), Tensor::zeros({2})), ShapeError);
+  CHECK_THROWS_AS(matmul(Tensor::scalar(1.0), Tensor::zeros({2})), ShapeError);
+  CHECK_THROWS_AS(linear(Tensor::zeros({2, 2, 3}), Tensor::zeros({4, 5}), Tensor()), ShapeError);
+  CHECK_THROWS_AS(linear(Tensor::scalar(1.0), Tensor::zeros({4, 1}), Tensor()), ShapeError);
   CHECK_THROWS_AS(linear(Tensor::zeros({2, 3}), Tensor::zeros({4, 5}), Tensor()), ShapeError);
   CHECK_THROWS_AS(linear(Tensor::zeros({2, 3}), Tensor::zeros({4, 3}), Tensor::zeros({5})), ShapeError);
   CHECK_THROWS_AS(mse_loss(Tensor::zeros({2, 3}), Tensor::zeros({3, 2})), ShapeError);
@@ -234,6 +240,42 @@ TEST_CASE("matmul and linear of small known matrices") {
   Tensor bias = f64({0.5, -1}, {2});
   CHECK(linear(x, w, bias).to_double_vector() == std::vector<double>{-1.5, 3, -1.5, 12});
   CHECK(linear(x, w, Tensor()).to_double_vector() == std::vector<double>{-2, 4, -2, 13});
+}
+
+TEST_CASE("batched matmul and N-D linear equal the 2-D products entry by entry") {
+  Generator gen(91, 2);
+  const Tensor a = gen.normal({2, 3, 4, 5}), b = gen.normal({3, 5, 6}), w = gen.normal({6, 5}), bias = gen.normal({6});
+  const Tensor y = matmul(a, b);  // [2, 3] x [3] batches broadcast to [2, 3]
+  REQUIRE(y.shape() == Shape{2, 3, 4, 6});
+  const Tensor l = linear(a, w, bias);
+  REQUIRE(l.shape() == Shape{2, 3, 4, 6});
+  for (std::int64_t i = 0; i < 2; ++i)
+    for (std::int64_t j = 0; j < 3; ++j) {
+      const Tensor ai = reshape(slice(slice(a, 0, i, i + 1), 1, j, j + 1), {4, 5});
+      const Tensor bj = reshape(slice(b, 0, j, j + 1), {5, 6});
+      const Tensor yij = reshape(slice(slice(y, 0, i, i + 1), 1, j, j + 1), {4, 6});
+      const Tensor lij = reshape(slice(slice(l, 0, i, i + 1), 1, j, j + 1), {4, 6});
+      CHECK(yij.to_vector() == matmul(ai, bj).to_vector());
+      // The rows of the flattened product bit for bit; the per-batch product
+      // runs the GEMM with another M (its row blocking can order the float
+      // sums differently): within 1e-5 (|x| < 8, K = 5, float eps 6e-8).
+      const Tensor flat = reshape(slice(linear(reshape(a, {24, 5}), w, bias), 0, 4 * (3 * i + j), 4 * (3 * i + j) + 4), {4, 6});
+      CHECK(lij.to_vector() == flat.to_vector());
+      const std::vector<float> per_batch = linear(ai, w, bias).to_vector(), got = lij.to_vector();
+      for (std::size_t k = 0; k < got.size(); ++k) CHECK(got[k] == Approx(per_batch[k]).margin(1e-5));
+    }
+  // A shared 2-D right operand (a projection) runs as one GEMM over all rows:
+  // matmul with Wᵀ is linear with W, bit for bit (the same GEMM).
+  CHECK(matmul(a, transpose(w, 0, 1)).to_vector() == linear(a, w, Tensor()).to_vector());
+  CHECK(matmul(a, transpose(w, 0, 1)).shape() == Shape{2, 3, 4, 6});
+  // Vectors as numpy: [K] x [K] is a scalar, [K] x [K, N] a [N] row, [M, K] x [K] a [M] column.
+  const Tensor u = f32({1, 2, 3}, {3}), v = f32({4, 5, 6}, {3});
+  const Tensor m = f32({1, 0, 0, 1, 2, 0}, {3, 2});  // rows [1, 0], [0, 1], [2, 0]
+  CHECK(matmul(u, v).shape() == Shape{});
+  CHECK(matmul(u, v).item() == 32.0);
+  CHECK(matmul(u, m).to_vector() == std::vector<float>{7, 2});
+  CHECK(matmul(transpose(m, 0, 1), u).to_vector() == std::vector<float>{7, 2});
+  CHECK(linear(u, transpose(m, 0, 1), Tensor()).to_vector() == std::vector<float>{7, 2});
 }
 
 TEST_CASE("linear matches a naive triple loop on random 37x53 inputs") {

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <optional>
 
 #include "engine/error.h"
 
@@ -90,6 +91,52 @@ void ObjectReader::read(const char* key, int& out) {
     type_error(key, "an integer", *v);
   }
   out = static_cast<int>(d);
+}
+
+std::optional<std::int64_t> json_int64(const nlohmann::json& v) {
+  if (v.is_number_unsigned()) {
+    const auto u = v.get<std::uint64_t>();
+    if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return std::nullopt;
+    return static_cast<std::int64_t>(u);
+  }
+  if (v.is_number_integer()) return v.get<std::int64_t>();
+  if (!v.is_number_float()) return std::nullopt;
+  const double d = v.get<double>();
+  // 2^63 itself is out of range; every double below it with d == floor(d) converts exactly.
+  if (!(d == std::floor(d)) || d < -9223372036854775808.0 || d >= 9223372036854775808.0) return std::nullopt;
+  return static_cast<std::int64_t>(d);
+}
+
+void ObjectReader::read(const char* key, std::int64_t& out) {
+  const nlohmann::json* v = find(key);
+  if (v == nullptr) return;
+  const auto i = json_int64(*v);
+  if (!i) type_error(key, "an integer", *v);
+  out = *i;
+}
+
+void ObjectReader::read(const char* key, double& out) {
+  const nlohmann::json* v = find(key);
+  if (v == nullptr) return;
+  if (!v->is_number()) type_error(key, "a number", *v);
+  out = v->get<double>();
+}
+
+void ObjectReader::read(const char* key, std::vector<std::int64_t>& out) {
+  const nlohmann::json* v = find(key);
+  if (v == nullptr) return;
+  if (!v->is_array()) type_error(key, "an array of integers", *v);
+  std::vector<std::int64_t> values;
+  for (const auto& e : *v) {
+    const auto i = json_int64(e);
+    if (!i) type_error(key, "an array of integers", *v);
+    values.push_back(*i);
+  }
+  out = std::move(values);
+}
+
+void ObjectReader::require(const char* key) const {
+  if (!object_.contains(key)) throw ConfigError(path(key) + ": missing (a required field)");
 }
 
 void ObjectReader::read(const char* key, std::string& out) {

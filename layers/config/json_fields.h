@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -47,6 +49,10 @@ const char* enum_to_name(E value, std::span<const EnumName<E>> table) {
 // same float (0.06f is written 0.06, not 0.05999999865889549).
 nlohmann::json float_to_json(float value);
 
+// An integer JSON value (an integral float too) as int64; nullopt for
+// anything else or a value outside int64.
+std::optional<std::int64_t> json_int64(const nlohmann::json& v);
+
 // Reads the fields of one JSON object. `where` is the dotted path used in
 // messages ("InferenceRPUConfig.forward"). Each read_* marks its key as known;
 // absent keys leave the target untouched (it keeps its default). finish()
@@ -58,10 +64,16 @@ class ObjectReader {
   void read(const char* key, float& out);
   void read(const char* key, bool& out);
   void read(const char* key, int& out);
+  void read(const char* key, std::int64_t& out);
+  void read(const char* key, double& out);
   // A string; JSON null reads as "".
   void read(const char* key, std::string& out);
   // A non-empty array of numbers.
   void read(const char* key, std::vector<float>& out);
+  // An array of integers (empty allowed).
+  void read(const char* key, std::vector<std::int64_t>& out);
+  // ConfigError "<where>.<key>: missing" when the object lacks the key.
+  void require(const char* key) const;
   // A resolution: values > 1 are a number of steps and are stored as 1/steps.
   void read_resolution(const char* key, float& out);
 

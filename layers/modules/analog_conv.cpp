@@ -240,7 +240,8 @@ nlohmann::json AnalogConvNd::config() const {
           {"padding", geometry_.padding},  {"dilation", geometry_.dilation},
           {"groups", geometry_.groups},    {"bias", bias_.defined()},
           {"padding_mode", "zeros"},       {"rpu_config", rpu_config_.to_json()},
-          {"use_indexed", use_indexed_ ? nlohmann::json(*use_indexed_) : nlohmann::json(nullptr)}};
+          {"use_indexed", use_indexed_ ? nlohmann::json(*use_indexed_) : nlohmann::json(nullptr)},
+          {"realistic_read_write", realistic_read_write_}};
 }
 
 }  // namespace aimc

@@ -91,16 +91,22 @@ void AnalogLinear::drift_own_analog_weights(double t_inference) {
 }
 
 Tensor AnalogLinear::forward(const Tensor& x) {
-  if (x.dim() != 2 || x.size(1) != in_features_)
-    throw ShapeError("AnalogLinear: expected input [N, " + std::to_string(in_features_) + "], got " +
+  if (x.dim() < 1 || x.size(-1) != in_features_)
+    throw ShapeError("AnalogLinear: expected input [*, " + std::to_string(in_features_) + "], got " +
                      shape_str(x.shape()));
+  if (x.dim() != 2) {
+    // [*, in]: the leading dims are one batch of rows for the tiles, as aihwkit's layers do.
+    Shape shape(x.shape().begin(), x.shape().end() - 1);
+    shape.push_back(out_features_);
+    return reshape(forward(reshape(x, {-1, in_features_})), shape);
+  }
   Tensor y = core_.forward(x, is_training());
   return bias_.defined() ? add(y, bias_) : y;
 }
 
 nlohmann::json AnalogLinear::config() const {
   return {{"in_features", in_features_}, {"out_features", out_features_}, {"bias", bias_.defined()},
-          {"rpu_config", rpu_config_.to_json()}};
+          {"rpu_config", rpu_config_.to_json()}, {"realistic_read_write", realistic_read_write_}};
 }
 
 }  // namespace aimc

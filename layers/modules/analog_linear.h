@@ -1,5 +1,6 @@
 // AnalogLinear: a fully connected layer whose matrix product runs on analog
-// tiles (layers/tiles/). y = AnalogCore(x) + b, with the bias added digitally
+// tiles (layers/tiles/). y = AnalogCore(x) + b for x [*, in] (leading dims
+// are one batch of rows), with the bias added digitally
 // (mapping.digital_bias). The weight matrix [out, in] is cut into tiles by the
 // RPU config's mapping (max_input_size / max_output_size); every tile is a
 // complete crossbar with its own periphery and noise. The core adds the

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/ops.h"
+#include "layers/modules/module_factory.h"
 
 namespace aimc {
 
@@ -40,7 +41,10 @@ Tensor BasicBlock::forward(const Tensor& x) {
 }
 
 nlohmann::json BasicBlock::config() const {
-  return {{"in_channels", in_channels_}, {"out_channels", out_channels_}, {"stride", stride_}};
+  // The children too: after convert_to_analog they are analog layers.
+  nlohmann::json children = nlohmann::json::object();
+  for (const auto& [name, child] : named_children()) children[name] = module_architecture(*child);
+  return {{"in_channels", in_channels_}, {"out_channels", out_channels_}, {"stride", stride_}, {"children", children}};
 }
 
 }  // namespace aimc

@@ -25,6 +25,8 @@ class BasicBlock : public Module {
   // Also replaces the handle the forward pass uses.
   void replace_child(const std::string& name, std::shared_ptr<Module> module) override;
   std::string type_name() const override { return "BasicBlock"; }
+  // {"in_channels", "out_channels", "stride", "children": {name: {"type",
+  // "config"}}}; the children's architectures keep converted (analog) ones.
   nlohmann::json config() const override;
 
  private:

@@ -21,8 +21,8 @@ Linear::Linear(std::int64_t in_features, std::int64_t out_features, bool bias, G
 }
 
 Tensor Linear::forward(const Tensor& x) {
-  if (x.dim() != 2 || x.size(1) != in_features_)
-    throw ShapeError("Linear: expected input [N, " + std::to_string(in_features_) + "], got " +
+  if (x.dim() < 1 || x.size(-1) != in_features_)
+    throw ShapeError("Linear: expected input [*, " + std::to_string(in_features_) + "], got " +
                      shape_str(x.shape()));
   return linear(x, weight_, bias_);
 }

@@ -1,4 +1,5 @@
-// Linear: y = x W^T + b for x [N, in], W [out, in], b [out].
+// Linear: y = x W^T + b for x [*, in] (any leading dims, e.g. [N, T, in]),
+// W [out, in], b [out].
 // Initialised as PyTorch: W and b uniform in +-1/sqrt(in).
 #pragma once
 

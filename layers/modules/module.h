@@ -101,7 +101,9 @@ class Module {
   std::vector<AnalogTile*> analog_tiles();
 
   virtual std::string type_name() const = 0;
-  // The constructor arguments as JSON (no tensors); {} by default.
+  // The constructor arguments as JSON (no tensors); {} by default. Containers
+  // include their children's {"type", "config"}, so module_from_config
+  // (module_factory.h) rebuilds the whole tree from {"type", "config"}.
   virtual nlohmann::json config() const;
 
  protected:

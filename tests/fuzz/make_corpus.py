@@ -104,6 +104,11 @@ def main():
     ]
     config_words, checkpoint_words = set(), {"aimc.model", "aimc.optimizer", "aimc.version", "__metadata__",
                                              "dtype", "shape", "data_offsets", "F32", "F64", "I32", "I64"}
+    # Architecture values (json_keys below collects the keys): module types and graph ops.
+    checkpoint_words |= {"Graph", "Sequential", "BasicBlock", "Linear", "Conv2d", "BatchNorm2d", "ReLU", "Flatten",
+                         "MaxPool2d", "AnalogLinear", "AnalogConv2d", "add", "matmul", "relu", "softmax", "reshape",
+                         "transpose", "concat", "nodes", "inputs", "outputs", "op", "module", "attributes",
+                         "constants", "axis", "perm"}
     with tempfile.TemporaryDirectory() as tmp:
         for model, config, optimizer in runs:
             out = os.path.join(tmp, model + "_" + config + ".safetensors")

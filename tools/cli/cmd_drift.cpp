@@ -174,18 +174,24 @@ DriftModel prepare_model(const std::string& path, const std::string& label, cons
   m.path = path;
   m.label = label;
   Checkpoint ck = load_checkpoint(path);  // IoError (exit 2) when missing or garbled
-  m.model = ck.description.value("model", "?");
-  const bool analog = ck.description.contains("rpu_config");
+  m.model = ck.description.value("model", ck.model->type_name());
+  // A named analog model has its config in the description; a model of one's
+  // own (no model name) is analog when it has analog layers.
+  const bool named_analog = ck.description.contains("rpu_config") && ck.description.contains("model");
+  const std::string own_family = named_analog ? ck.description["rpu_config"].value("family", "?")
+                                              : analog_family(*ck.model);
+  const bool analog = !own_family.empty();
   if (!analog && rpu_spec.empty())
     throw UsageError("checkpoint " + path + " is digital: drift needs analog tiles; pass --rpu-config (a JSON " +
                      "file, a preset such as StandardHWATrainingPreset or a family name such as " +
                      "InferenceRPUConfig) to map its weights onto them");
   if (rpu_spec.empty()) {
     // The checkpoint's own analog model, exactly as saved.
-    m.family = ck.description["rpu_config"].value("family", "?");
+    m.family = own_family;
     m.make = [path] { return load_checkpoint(path).model; };
-  } else if (!analog) {
-    // The digital weights mapped onto tiles of the given config, as `aimc eval --rpu-config`.
+  } else if (!named_analog) {
+    // The digital weights (of a model of one's own: the exact weights of its
+    // analog layers) mapped onto tiles of the given config, as `aimc eval --rpu-config`.
     const RPUConfig config = resolve_rpu_config(rpu_spec);
     m.family = config.family();
     m.make = [path, config, seed] {

@@ -35,7 +35,8 @@ Runner add_eval_command(CLI::App& app) {
     Checkpoint loaded = load_checkpoint(*checkpoint);
     std::string family = loaded.description.contains("rpu_config")
                              ? loaded.description["rpu_config"].value("family", "?")
-                             : std::string("digital");
+                             : analog_family(*loaded.model);  // a model of one's own: its first analog layer's
+    if (family.empty()) family = "digital";
     if (!rpu->empty()) {
       // Re-map the exact weights onto tiles of another config.
       const RPUConfig config = resolve_rpu_config(*rpu);
@@ -47,7 +48,7 @@ Runner add_eval_command(CLI::App& app) {
     if (*limit > 0) test = data::head(test, *limit);
     const double accuracy = training::evaluate_accuracy(*loaded.model, test);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const std::string model = loaded.description.value("model", "?");
+    const std::string model = loaded.description.value("model", loaded.model->type_name());
     if (!common->json) {
       std::printf("%s: test_accuracy %.4f (%lld samples, %.1f s)\n", model.c_str(), accuracy,
                   static_cast<long long>(test.size()), seconds);

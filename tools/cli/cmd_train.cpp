@@ -137,9 +137,10 @@ Runner add_train_command(CLI::App& app) {
       } catch (const Error& e) {
         throw IoError("invalid checkpoint " + *resume + ": " + e.what());
       }
-      if (state.options.model != saved->description["model"])
+      const std::string saved_model = saved->description.value("model", std::string());
+      if (state.options.model != saved_model)
         throw IoError("invalid checkpoint " + *resume + ": the training state's model '" + state.options.model +
-                      "' is not the saved model '" + saved->description["model"].get<std::string>() + "'");
+                      "' is not the saved model '" + saved_model + "'");
       training::RunState given = state;
       given.options = *opts;
       given.options.seed = common->seed;
