@@ -66,9 +66,11 @@ class Reader {
   std::int64_t integer_field(const OrderedJson& v, const std::string& field, std::int64_t lo, std::int64_t hi) const {
     const std::string range = "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
     expect(v.is_number_integer(), field, range, v);
-    if (v.is_number_unsigned() ? v.get<std::uint64_t>() > std::uint64_t(hi) : v.get<std::int64_t>() < lo ||
-                                                                                  v.get<std::int64_t>() > hi)
-      fail(field, "must be " + range + ", got " + shown(v));
+    // Large unsigned values would wrap as int64: compare them unsigned.
+    const bool inside = v.is_number_unsigned()
+                            ? v.get<std::uint64_t>() <= std::uint64_t(hi) && (lo <= 0 || v.get<std::uint64_t>() >= std::uint64_t(lo))
+                            : v.get<std::int64_t>() >= lo && v.get<std::int64_t>() <= hi;
+    if (!inside) fail(field, "must be " + range + ", got " + shown(v));
     return v.get<std::int64_t>();
   }
 
