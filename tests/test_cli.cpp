@@ -1249,6 +1249,9 @@ TEST_CASE("sweep: bad experiment files exit 2 with one line naming the field, an
   j = SweepSetup::experiment();
   j["results"] = "nowhere/r.jsonl";
   refused(j, {"\"results\"", "does not exist"});
+  j = SweepSetup::experiment();
+  j["output"] = "exp";  // exp.json is the experiment
+  refused(j, {"would overwrite the experiment file itself"});
   expect_usage_error("sweep " + (s.dir / "absent.json").string(), {"absent.json", "no such file"});
 }
 

@@ -265,6 +265,12 @@ Runner add_sweep_command(CLI::App& app) {
     // Output paths before the work, so a typo does not cost the whole run.
     check_output_file("\"results\"", e.results);
     for (const char* ext : {".json", ".csv"}) check_output_file("\"output\"", e.output + ext);
+    for (const std::string& out : {e.results, e.output + ".json", e.output + ".csv"}) {
+      std::error_code ec;
+      if (fs::equivalent(out, e.file, ec))
+        throw UsageError("experiment " + e.file + ": \"results\" or \"output\" would overwrite the experiment "
+                         "file itself (" + out + "); choose other names");
+    }
 
     SweepGrid grid;
     grid.checkpoints = static_cast<std::int64_t>(e.checkpoints.size());

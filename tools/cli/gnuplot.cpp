@@ -17,8 +17,7 @@ std::string find_on_path(const std::string& name) {
   std::stringstream in(path);
   std::string dir;
   while (std::getline(in, dir, ':')) {
-    if (dir.empty()) dir = ".";
-    const std::string candidate = dir + "/" + name;
+    const std::string candidate = (dir.empty() ? std::string(".") : dir) + "/" + name;  // "" is the current directory
     if (::access(candidate.c_str(), X_OK) == 0 && !fs::is_directory(candidate)) return candidate;
   }
   return {};
