@@ -2,7 +2,8 @@
 // determinism of train_loss, JSON output, exit codes for bad input, and drift
 // (accuracy vs time on analog tiles, independent of the thread count),
 // interrupted and resumed training (the same bits as an uninterrupted run),
-// interrupted and resumed drift (the same CSV bytes).
+// interrupted and resumed drift (the same CSV bytes), and sweep (a grid of
+// drift experiments: equal to drift runs, resumable, thread-independent).
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -1296,4 +1297,37 @@ TEST_CASE("sweep --plot draws one PNG per varied field, or keeps the data with a
     CHECK(fs::file_size(s.prefix + ".forward.out_noise.png") > 0);
     CHECK(fs::file_size(s.prefix + ".drift_compensation.png") > 0);
   }
+}
+
+TEST_CASE("sweep on an analog checkpoint: its own config without rpu_config, or rebuilt on each variation") {
+  SweepSetup s;
+  const std::string analog = (s.dir / "a.safetensors").string();
+  REQUIRE(run("train --dataset mnist:" + s.data + " --model mlp --epochs 1 --batch-size 32 --limit-train 256 "
+              "--limit-test 64 --seed 3 --rpu-config InferenceRPUConfig --out " + analog).code == 0);
+  const std::string drift = "drift --dataset mnist:" + s.data + " --checkpoint " + analog +
+                            " --times 0,86400 --repeats 2 --limit-test 64 --seed 5 --json";
+  nlohmann::json j = SweepSetup::experiment();
+  j["checkpoints"] = {"a.safetensors"};
+  j.erase("rpu_config");
+  j.erase("vary");
+  s.write(j);
+  REQUIRE(run("sweep " + s.exp).code == 0);
+  nlohmann::json out = nlohmann::json::parse(slurp(s.prefix + ".json"));
+  REQUIRE(out["results"].size() == 1);
+  Run d = run(drift);
+  REQUIRE(d.code == 0);
+  CHECK(out["results"][0]["accuracy"] == last_json_line(d.out)["accuracy"]);
+  CHECK(out["fields"] == nlohmann::json::array());
+
+  s.remove_outputs();
+  j = SweepSetup::experiment();
+  j["checkpoints"] = {"a.safetensors"};
+  s.write(j);
+  REQUIRE(run("sweep " + s.exp).code == 0);
+  out = nlohmann::json::parse(slurp(s.prefix + ".json"));
+  const std::string config = (s.dir / "cfg.json").string();
+  std::ofstream(config) << nlohmann::json{{"family", "InferenceRPUConfig"}, {"forward", {{"out_noise", 0.1}}}};
+  d = run(drift + " --rpu-config " + config);
+  REQUIRE(d.code == 0);
+  CHECK(out["results"][1]["accuracy"] == last_json_line(d.out)["accuracy"]);
 }

@@ -17,6 +17,7 @@
 // --plot one gnuplot PNG per varied field.
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -242,9 +243,11 @@ Runner add_sweep_command(CLI::App& app) {
   auto threads = std::make_shared<int>(0);
   auto json = std::make_shared<bool>(false);
   auto stop_after = std::make_shared<std::int64_t>(0);
-  cmd->add_option("experiment", *experiment, "The experiment (JSON; see the README's Sweeps section)")->required();
+  cmd->add_option("experiment", *experiment, "The experiment file (JSON: checkpoints, rpu_config, vary, times, repeats, seed, dataset, "
+                  "limit_test, results, output; see the README's Sweeps section)")->required();
   cmd->add_flag("--plot", *plot,
-                "Draw accuracy vs each varied field to PREFIX.FIELD.png with gnuplot (data and script next to it)");
+                "Draw accuracy vs each varied field to OUTPUT.FIELD.png with gnuplot (OUTPUT: the experiment's "
+                "\"output\"; data and script next to it)");
   cmd->add_option("--threads", *threads, "Worker threads (0: all cores); results do not depend on it")
       ->check(integer_range(0, kMaxThreads))
       ->capture_default_str();
