@@ -1259,7 +1259,8 @@ TEST_CASE("sweep: bad experiment files exit 2 with one line naming the field, an
 TEST_CASE("sweep --plot draws one PNG per varied field, or keeps the data with a note without gnuplot") {
   SweepSetup s;
   nlohmann::json j = SweepSetup::experiment();
-  j["vary"] = {{"forward.out_noise", {0.0, 0.1}}, {"drift_compensation", {nullptr, {{"type", "GlobalDriftCompensation"}}}}};
+  j["vary"] = {{"forward.out_noise", {0.0, 0.1}},
+               {"drift_compensation", {nullptr, {{"type", "GlobalDriftCompensation"}}}}};
   j["repeats"] = 1;
   s.write(j);
   // Without gnuplot on PATH: the data and scripts, a note, exit 0.

@@ -106,10 +106,9 @@ nlohmann::json build_json(const SweepExperiment& e, const std::vector<Entry>& en
                     {"accuracy_std", m.stats.std},
                     {"accuracy", m.accuracy}});
   }
-  return {{"experiment", e.file},   {"rpu_config", e.rpu_config_name.empty() ? nlohmann::json() : nlohmann::json(e.rpu_config_name)},
-          {"fields", fields},       {"times", e.times},
-          {"repeats", e.repeats},   {"seed", e.seed},
-          {"samples", samples},     {"results", rows}};
+  const nlohmann::json config = e.rpu_config_name.empty() ? nlohmann::json() : nlohmann::json(e.rpu_config_name);
+  return {{"experiment", e.file}, {"rpu_config", config}, {"fields", fields},   {"times", e.times},
+          {"repeats", e.repeats}, {"seed", e.seed},       {"samples", samples}, {"results", rows}};
 }
 
 // The table: per checkpoint, one row per variation with mean +- std at each time.
@@ -243,8 +242,10 @@ Runner add_sweep_command(CLI::App& app) {
   auto threads = std::make_shared<int>(0);
   auto json = std::make_shared<bool>(false);
   auto stop_after = std::make_shared<std::int64_t>(0);
-  cmd->add_option("experiment", *experiment, "The experiment file (JSON: checkpoints, rpu_config, vary, times, repeats, seed, dataset, "
-                  "limit_test, results, output; see the README's Sweeps section)")->required();
+  cmd->add_option("experiment", *experiment,
+                  "The experiment file (JSON: checkpoints, rpu_config, vary, times, repeats, seed, dataset, "
+                  "limit_test, results, output; see the README's Sweeps section)")
+      ->required();
   cmd->add_flag("--plot", *plot,
                 "Draw accuracy vs each varied field to OUTPUT.FIELD.png with gnuplot (OUTPUT: the experiment's "
                 "\"output\"; data and script next to it)");
@@ -367,7 +368,12 @@ Runner add_sweep_command(CLI::App& app) {
       finished[p] = 1;
       const std::int64_t total = ++done;
       if (*stop_after > 0 && ++done_here >= *stop_after) stop_aid = true;
-      if (!*json) std::cerr << "sweep: point " << p << " done (" << total << "/" << n_points << ")\n";
+      if (!*json) {
+        std::string what = grid.labels[point.checkpoint];
+        for (std::size_t f = 0; f < grid.fields.size(); ++f)
+          what += " " + grid.fields[f] + "=" + value_text(grid.values[point.variation][f]);
+        std::cerr << "sweep: " << what << " repeat " << point.repeat << " done (" << total << "/" << n_points << ")\n";
+      }
     };
     const DispatchPoints dispatch = run_points_locally;
     {

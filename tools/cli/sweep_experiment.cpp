@@ -67,9 +67,10 @@ class Reader {
     const std::string range = "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
     expect(v.is_number_integer(), field, range, v);
     // Large unsigned values would wrap as int64: compare them unsigned.
-    const bool inside = v.is_number_unsigned()
-                            ? v.get<std::uint64_t>() <= std::uint64_t(hi) && (lo <= 0 || v.get<std::uint64_t>() >= std::uint64_t(lo))
-                            : v.get<std::int64_t>() >= lo && v.get<std::int64_t>() <= hi;
+    const bool inside =
+        v.is_number_unsigned()
+            ? v.get<std::uint64_t>() <= std::uint64_t(hi) && (lo <= 0 || v.get<std::uint64_t>() >= std::uint64_t(lo))
+            : v.get<std::int64_t>() >= lo && v.get<std::int64_t>() <= hi;
     if (!inside) fail(field, "must be " + range + ", got " + shown(v));
     return v.get<std::int64_t>();
   }
@@ -214,7 +215,8 @@ SweepExperiment read_sweep_experiment(const std::string& path) {
     } else {
       in.expect(c.is_object(), field, "a path or an object {\"path\": ..., \"label\": ...}", c);
       for (const auto& [key, value] : c.items())
-        if (key != "path" && key != "label") in.fail(field + ".\"" + key + "\"", "is not a field (fields: path, label)");
+        if (key != "path" && key != "label")
+          in.fail(field + ".\"" + key + "\"", "is not a field (fields: path, label)");
       if (!c.contains("path")) in.fail(field + ".path", "is missing");
       ck.path = in.string_field(c["path"], field + ".path");
       if (c.contains("label")) ck.label = in.string_field(c["label"], field + ".label");
@@ -230,8 +232,8 @@ SweepExperiment read_sweep_experiment(const std::string& path) {
 
   if (j.contains("vary")) {
     const OrderedJson& vary = j["vary"];
-    in.expect(vary.is_object(), "vary", "an object mapping RPU config fields (\"forward.out_noise\") to lists of values",
-              vary);
+    in.expect(vary.is_object(), "vary",
+              "an object mapping RPU config fields (\"forward.out_noise\") to lists of values", vary);
     if (!vary.empty() && !e.rpu_config)
       in.fail("vary", "needs \"rpu_config\": the config whose fields are varied");
     for (const auto& [key, values] : vary.items()) {
@@ -293,7 +295,8 @@ SweepExperiment read_sweep_experiment(const std::string& path) {
   for (const auto& f : e.vary) {
     variations *= static_cast<std::int64_t>(f.values.size());
     if (variations * points > kMaxSweepPoints)
-      in.fail("vary", "gives more than " + std::to_string(kMaxSweepPoints) + " points (checkpoints x variations x repeats)");
+      in.fail("vary", "gives more than " + std::to_string(kMaxSweepPoints) +
+                          " points (checkpoints x variations x repeats)");
   }
 
   // Every variation through the config parser: each field alone first, so
