@@ -166,6 +166,8 @@ std::string plot_field(const SweepExperiment& e, const std::vector<SweepEntry>& 
   // Field names hold underscores: plain text, not gnuplot's subscripts.
   gp << "set termoption noenhanced\n";
   gp << "set xlabel " << gnuplot_quote(f.path) << "\nset ylabel 'test accuracy'\nset grid\nset key below\n";
+  // Room under the x label for the key (up to one line per series).
+  gp << "set bmargin " << std::min<std::size_t>(4 + titles.size(), 25) << "\n";
   gp << "set offsets graph 0.05, graph 0.05, 0, 0\n";
   if (!numeric) {
     gp << "set xtics (";
