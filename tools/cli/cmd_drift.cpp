@@ -4,11 +4,11 @@
 //
 // Times are seconds after programming. Repeat r of every model runs on the chip
 // reseed_analog(seed_for(seed, r)) with seed_for(S, r) = S * 1000003 + r + 1
-// (unsigned 64-bit arithmetic), so all models of one run see the same chips
-// (a paired comparison). Repeats run in parallel, each on a fresh model copy
-// writing its own result slot: results depend neither on --threads nor on
-// the order in which repeats run or which of them ran in an earlier
-// invocation.
+// (unsigned 64-bit arithmetic; drift_common.h, shared with `aimc sweep`), so
+// all models of one run see the same chips (a paired comparison). Repeats
+// run in parallel, each on a fresh model copy writing its own result slot:
+// results depend neither on --threads nor on the order in which repeats run
+// or which of them ran in an earlier invocation.
 //
 // Long runs: with --csv F every finished (model, repeat) is appended to the
 // journal F.partial and fsync'd as it finishes (drift_journal.h), so a kill
@@ -30,23 +30,19 @@
 #include <iostream>
 #include <mutex>
 #include <sstream>
-#include <unistd.h>
 
-#include "convert/checkpoint.h"
-#include "convert/conversion.h"
-#include "convert/models.h"
 #include "engine/error.h"
-#include "engine/generator.h"
 #include "engine/runtime.h"
 #include "kernels/cpu/parallel.h"
 #include "layers/config/presets.h"
-#include "layers/tiles/tile_programming.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/drift_common.h"
 #include "tools/cli/drift_journal.h"
 #include "tools/cli/durable_file.h"
+#include "tools/cli/file_identity.h"
+#include "tools/cli/gnuplot.h"
 #include "tools/cli/option_checks.h"
 #include "tools/cli/stop_signals.h"
-#include "tools/training/trainer.h"
 
 namespace aimc::cli {
 namespace {
@@ -54,14 +50,9 @@ namespace {
 namespace fs = std::filesystem;
 
 const char* const kDefaultTimes = "1,3600,86400,2592000,31536000";
-constexpr double kMaxTime = 1e10;           // seconds (about 317 years)
-constexpr std::size_t kMaxTimes = 1000;     // entries of --times
-constexpr std::int64_t kMaxRepeats = 1000;  // chips per model
-
-// The chip seed of repeat r (documented in the file comment).
-std::uint64_t seed_for(std::uint64_t seed, std::int64_t r) {
-  return seed * 1000003ULL + static_cast<std::uint64_t>(r) + 1ULL;
-}
+const char* const kDigitalMessage =
+    "drift needs analog tiles; pass --rpu-config (a JSON file, a preset such as StandardHWATrainingPreset or a "
+    "family name such as InferenceRPUConfig) to map its weights onto them";
 
 // "1,3600,86400" -> seconds; at most kMaxTimes entries, each as the
 // real_range validator of the other flags allows (finite, in [0, kMaxTime]).
@@ -88,143 +79,6 @@ std::vector<double> parse_times(const std::string& spec) {
   if (!spec.empty() && spec.back() == ',') throw bad("", "is empty (trailing comma)");
   if (times.empty()) throw bad(spec, "gives no times");
   return times;
-}
-
-// "1 s", "1 h", "1 day", "30 days", "1 year"; other values in seconds.
-std::string human_time(double t) {
-  struct Unit {
-    double seconds;
-    const char* one;
-    const char* many;
-  };
-  const Unit units[] = {{31536000.0, "year", "years"}, {86400.0, "day", "days"}, {3600.0, "h", "h"},
-                        {60.0, "min", "min"}};
-  char buf[64];
-  for (const Unit& u : units) {
-    const double k = t / u.seconds;
-    if (t > 0 && k >= 1 && k == std::floor(k) && k < 1e6) {
-      std::snprintf(buf, sizeof buf, "%.0f %s", k, k == 1 ? u.one : u.many);
-      return buf;
-    }
-  }
-  std::snprintf(buf, sizeof buf, "%g s", t);
-  return buf;
-}
-
-struct Stats {
-  std::vector<double> mean, std;
-};
-
-// Mean and sample standard deviation (ddof 1; 0 with one repeat) per time;
-// acc[r][i] is repeat r at time i.
-Stats statistics(const std::vector<std::vector<double>>& acc, std::size_t n_times) {
-  Stats s;
-  const double n = static_cast<double>(acc.size());
-  for (std::size_t i = 0; i < n_times; ++i) {
-    double sum = 0.0;
-    for (const auto& row : acc) sum += row[i];
-    const double mean = sum / n;
-    double ss = 0.0;
-    for (const auto& row : acc) ss += (row[i] - mean) * (row[i] - mean);
-    s.mean.push_back(mean);
-    s.std.push_back(acc.size() > 1 ? std::sqrt(ss / (n - 1.0)) : 0.0);
-  }
-  return s;
-}
-
-// The full path of an executable found on PATH, or "".
-std::string find_on_path(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  if (!path) return {};
-  std::stringstream in(path);
-  std::string dir;
-  while (std::getline(in, dir, ':')) {
-    if (dir.empty()) dir = ".";
-    const std::string candidate = dir + "/" + name;
-    if (::access(candidate.c_str(), X_OK) == 0 && !fs::is_directory(candidate)) return candidate;
-  }
-  return {};
-}
-
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
-// A string literal for gnuplot (single quotes; '' escapes a quote).
-std::string gnuplot_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
-  return out + "'";
-}
-
-// One checkpoint of the run: how to make a fresh model copy, and what it is.
-struct DriftModel {
-  std::string path, label, model, family;
-  std::string config_name;  // what --rpu-config named (a preset, file or family), else the family
-  std::function<std::shared_ptr<Module>()> make;
-  std::vector<std::vector<double>> accuracy;  // [repeat][time]
-  Stats stats;
-};
-
-DriftModel prepare_model(const std::string& path, const std::string& label, const std::string& rpu_spec,
-                         std::uint64_t seed) {
-  DriftModel m;
-  m.path = path;
-  m.label = label;
-  Checkpoint ck = load_checkpoint(path);  // IoError (exit 2) when missing or garbled
-  m.model = ck.description.value("model", ck.model->type_name());
-  // A named analog model has its config in the description; a model of one's
-  // own (no model name) is analog when it has analog layers.
-  const bool named_analog = ck.description.contains("rpu_config") && ck.description.contains("model");
-  const std::string own_family = named_analog ? ck.description["rpu_config"].value("family", "?")
-                                              : analog_family(*ck.model);
-  const bool analog = !own_family.empty();
-  if (!analog && rpu_spec.empty())
-    throw UsageError("checkpoint " + path + " is digital: drift needs analog tiles; pass --rpu-config (a JSON " +
-                     "file, a preset such as StandardHWATrainingPreset or a family name such as " +
-                     "InferenceRPUConfig) to map its weights onto them");
-  if (rpu_spec.empty()) {
-    // The checkpoint's own analog model, exactly as saved.
-    m.family = own_family;
-    m.make = [path] { return load_checkpoint(path).model; };
-  } else if (!named_analog) {
-    // The digital weights (of a model of one's own: the exact weights of its
-    // analog layers) mapped onto tiles of the given config, as `aimc eval --rpu-config`.
-    const RPUConfig config = resolve_rpu_config(rpu_spec);
-    m.family = config.family();
-    m.make = [path, config, seed] {
-      Checkpoint c = load_checkpoint(path);
-      Generator gen(seed, kAnalogConversionStream);
-      return convert_to_analog(convert_to_digital(c.model, gen), config, gen);
-    };
-  } else {
-    // The analog model rebuilt with the given config; its state must fit strictly.
-    const RPUConfig config = resolve_rpu_config(rpu_spec);
-    m.family = config.family();
-    nlohmann::json description = ck.description;
-    description["rpu_config"] = config.to_json();
-    m.make = [path, description, rpu_spec] {
-      Checkpoint c = load_checkpoint(path);
-      NamedTensors state;
-      for (auto& [name, t] : c.model->state_dict())
-        if (!is_tile_programming_key(name)) state.emplace_back(name, t);  // reprogrammed anyway
-      Generator gen(0);  // initial values are overwritten by the state
-      std::shared_ptr<Module> model = build_model_from_description(description, gen);
-      try {
-        model->load_state_dict(state, true);
-      } catch (const Error& e) {
-        throw UsageError("--rpu-config " + rpu_spec + " does not fit analog checkpoint " + path +
-                         ": the config's tile structure (tiles, their parameters and buffers) differs from the " +
-                         "checkpoint's (" + e.what() + "); drop --rpu-config to use the checkpoint's own config");
-      }
-      return model;
-    };
-  }
-  m.config_name = rpu_spec.empty() ? m.family : rpu_spec;
-  m.make();  // fail early, on this thread, with a clean message
-  return m;
 }
 
 std::string build_table(const DriftModel& m, const std::vector<double>& times, std::int64_t repeats,
@@ -304,11 +158,7 @@ std::string make_plot(const std::string& png, const std::vector<DriftModel>& mod
   }
   std::ostringstream gp;
   gp << "# aimc drift: accuracy vs time after programming. Render with: gnuplot " << script_path << "\n";
-  // Run by hand, the script draws the PNG itself; aimc sets its own terminal
-  // and a temporary name (aimc_output), renamed into place once drawn.
-  gp << "if (!exists('aimc_output')) set terminal png size 900,600; aimc_output = " << gnuplot_quote(png_abs)
-     << "\n";
-  gp << "set output aimc_output\n";
+  gp << gnuplot_output_preamble(png_abs);
   gp << "set title 'test accuracy after programming: mean +- std over " << repeats << " chip"
      << (repeats == 1 ? "" : "s") << "'\n";
   gp << "set logscale x\nset xlabel 'time after programming'\nset ylabel 'test accuracy'\n";
@@ -344,21 +194,7 @@ std::string make_plot(const std::string& png, const std::vector<DriftModel>& mod
               << "gnuplot " << script_path << ")\n";
     return "plot: gnuplot not found; data in " + where;
   }
-  // pngcairo where gnuplot has it, else the plain png terminal.
-  const std::string terminals[] = {"set terminal pngcairo size 900,600 font ',11'",
-                                   "set terminal png size 900,600"};
-  const std::string png_tmp = png_abs + ".tmp";
-  for (const std::string& term : terminals) {
-    const std::string cmd = shell_quote(gnuplot) + " -e " + shell_quote(term) + " -e " +
-                            shell_quote("aimc_output = " + gnuplot_quote(png_tmp)) + " " + shell_quote(script_path) +
-                            " >/dev/null 2>&1";
-    std::error_code ec;
-    if (std::system(cmd.c_str()) == 0 && fs::exists(png_tmp, ec) && fs::file_size(png_tmp, ec) > 0) {
-      fs::rename(png_tmp, png, ec);
-      if (!ec) return "plot: " + png;
-    }
-    fs::remove(png_tmp, ec);
-  }
+  if (render_png(gnuplot, script_path, png)) return "plot: " + png;
   std::cerr << "aimc: warning: gnuplot failed to draw " << png << "; the data is in " << where
             << " (script " << script_path << ")\n";
   return {};
@@ -447,10 +283,14 @@ Runner add_drift_command(CLI::App& app) {
     }
 
     std::vector<DriftModel> models;
+    const std::optional<RPUConfig> config =
+        rpu->empty() ? std::nullopt : std::optional<RPUConfig>(resolve_rpu_config(*rpu));
+    const ConfigSource source{"--rpu-config " + *rpu, "drop --rpu-config to use the checkpoint's own config"};
     for (std::size_t k = 0; k < checkpoints->size(); ++k) {
       const std::string& path = (*checkpoints)[k];
       const std::string label = labels->empty() ? fs::path(path).stem().string() : (*labels)[k];
-      models.push_back(prepare_model(path, label, *rpu, common->seed));
+      models.push_back(prepare_model(path, label, config ? &*config : nullptr, *rpu, source, kDigitalMessage,
+                                     common->seed));
     }
     data::Dataset test = data::load_mnist_split(data::dataset_dir(*dataset), "t10k");
     if (*limit > 0) test = data::head(test, *limit);
@@ -472,15 +312,12 @@ Runner add_drift_command(CLI::App& app) {
         jm.checkpoint_hash = file_content_hash(m.path, jm.checkpoint_bytes);
         id.models.push_back(jm);
       }
-      if (!rpu->empty()) id.rpu_config = resolve_rpu_config(*rpu).to_json();
+      if (config) id.rpu_config = config->to_json();
       id.times = times;
       id.repeats = n_rep;
       id.seed = common->seed;
       id.test_samples = test.size();
-      ContentHash test_hash;
-      for (const Tensor& t : {test.images.contiguous(), test.labels.contiguous()})
-        if (t.numel() > 0) test_hash.update(t.raw_data(), std::size_t(t.numel()) * dtype_size(t.dtype()));
-      id.test_hash = test_hash.hex();
+      id.test_hash = dataset_content_hash(test);
 
       std::string content = drift_journal_header(id);
       if (resuming) {
@@ -523,16 +360,10 @@ Runner add_drift_command(CLI::App& app) {
           const std::int64_t job = todo[k];
           DriftModel& m = models[job / n_rep];
           const std::int64_t r = job % n_rep;
-          std::shared_ptr<Module> model = m.make();
-          model->eval();
-          model->reseed_analog(seed_for(common->seed, r));
-          model->program_analog_weights();
-          std::vector<double> accuracy(times.size());
-          for (std::size_t i = 0; i < times.size(); ++i) {
-            if (stop_requested()) return;  // abandoned: it runs again on --resume
-            model->drift_analog_weights(times[i]);
-            accuracy[i] = training::evaluate_accuracy(*model, test);
-          }
+          std::optional<std::vector<double>> result =
+              run_chip(m, common->seed, r, times, test, stop_requested);
+          if (!result) return;  // abandoned: it runs again on --resume
+          std::vector<double> accuracy = std::move(*result);
           if (appender) appender->append(drift_journal_line(id, {job / n_rep, r, accuracy}));
           m.accuracy[r] = std::move(accuracy);
           finished[job] = 1;

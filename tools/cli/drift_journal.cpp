@@ -1,7 +1,6 @@
 // The journal of a drift run (see drift_journal.h).
 #include "tools/cli/drift_journal.h"
 
-#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -148,39 +147,6 @@ DriftRepeat parse_line(const std::string& path, std::size_t number, const std::s
 }
 
 }  // namespace
-
-std::string exact(double v) {
-  char buf[64];
-  const auto res = std::to_chars(buf, buf + sizeof buf, v);
-  return std::string(buf, res.ptr);
-}
-
-void ContentHash::update(const void* data, std::size_t n) {
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (std::size_t i = 0; i < n; ++i) h_ = (h_ ^ p[i]) * 1099511628211ULL;  // the FNV-1a prime
-}
-
-std::string ContentHash::hex() const {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h_));
-  return buf;
-}
-
-std::string file_content_hash(const std::string& path, std::uint64_t& bytes) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError("cannot read " + path);
-  ContentHash h;
-  bytes = 0;
-  std::vector<char> buf(1 << 20);
-  while (in) {
-    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-    const auto n = static_cast<std::size_t>(in.gcount());
-    h.update(buf.data(), n);
-    bytes += n;
-  }
-  if (in.bad()) throw IoError("cannot read " + path);
-  return h.hex();
-}
 
 std::string drift_journal_path(const std::string& csv) { return csv + ".partial"; }
 

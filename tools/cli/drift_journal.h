@@ -15,25 +15,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tools/cli/drift_common.h"    // exact
+#include "tools/cli/file_identity.h"  // ContentHash, file_content_hash
+
 namespace aimc::cli {
-
-// The shortest text that reads back as the same double.
-std::string exact(double v);
-
-// A 64-bit FNV-1a hash of bytes, as 16 hex digits: catches any accidental
-// change of a checkpoint or the test set (not meant against forgery).
-class ContentHash {
- public:
-  void update(const void* data, std::size_t n);
-  std::string hex() const;
-
- private:
-  std::uint64_t h_ = 14695981039346656037ULL;  // the FNV-1a offset basis
-};
-
-// The hash of a file's bytes and its size; IoError naming the path when it
-// cannot be read.
-std::string file_content_hash(const std::string& path, std::uint64_t& bytes);
 
 struct DriftJournalModel {
   std::string label;

@@ -1,9 +1,9 @@
 // aimc: the command line. `aimc --help` lists the subcommands.
 //
 // Exit codes: 0 success; 2 bad usage, configuration or input file; 1 an
-// internal failure; 130 / 143 train or drift interrupted by SIGINT / SIGTERM
-// (128 + the signal, as shells report it) after saving what it can resume
-// from. Errors go to stderr; with --json the last stdout line is one JSON
+// internal failure; 130 / 143 train, drift or sweep interrupted by SIGINT /
+// SIGTERM (128 + the signal, as shells report it) after saving what it can
+// resume from. Errors go to stderr; with --json the last stdout line is one JSON
 // object with the results.
 #include <cstdio>
 #include <iostream>
@@ -56,6 +56,8 @@ int main(int argc, char** argv) {
     runners[app.get_subcommand("eval")] = r;
     r = add_drift_command(app);
     runners[app.get_subcommand("drift")] = r;
+    r = add_sweep_command(app);
+    runners[app.get_subcommand("sweep")] = r;
     r = add_bench_command(app);
     runners[app.get_subcommand("bench")] = r;
     r = add_inspect_command(app);
