@@ -4,10 +4,16 @@
 // internal failure; 130 / 143 training interrupted by SIGINT / SIGTERM
 // (128 + the signal, as shells report it) after saving its checkpoint. Errors go to stderr; with --json the last stdout line is
 // one JSON object with the results.
+//
+// Under mpirun (engine/communicator.h) every rank runs the command; rank 0
+// alone prints to stdout, and an error on any rank ends the whole job
+// (MPI_Abort) with the exit status above and the rank's message, so no rank
+// waits forever for one that failed.
 #include <cstdio>
 #include <iostream>
 #include <map>
 
+#include "engine/communicator.h"
 #include "engine/error.h"
 #include "engine/runtime.h"
 #include "tools/cli/commands.h"
@@ -40,6 +46,14 @@ void print_json(const nlohmann::json& result) {
 
 int main(int argc, char** argv) {
   using namespace aimc::cli;
+  // MPI starts here when mpirun launched this process; the other ranks' stdout goes nowhere.
+  aimc::Communicator& world = aimc::Communicator::world();
+  if (!world.is_root() && std::freopen("/dev/null", "w", stdout) == nullptr) return 1;
+  // A failure ends every rank of a multi-process job, not this one alone.
+  auto fail = [&world](int code) {
+    if (world.size() > 1) world.abort(code);
+    return code;
+  };
   CLI::App app{"aimc: analog in-memory-computing simulator"};
   app.require_subcommand(1);
   app.set_version_flag("--version", aimc::version());
@@ -73,21 +87,21 @@ int main(int argc, char** argv) {
     return e.status;
   } catch (const aimc::UsageError& e) {
     std::cerr << "aimc: usage error: " << e.what() << "\n";
-    return 2;
+    return fail(2);
   } catch (const aimc::ConfigError& e) {
     std::cerr << "aimc: config error: " << e.what() << "\n";
-    return 2;
+    return fail(2);
   } catch (const aimc::IoError& e) {
     std::cerr << "aimc: input error: " << e.what() << "\n";
-    return 2;
+    return fail(2);
   } catch (const aimc::ShapeError& e) {
     std::cerr << "aimc: shape error: " << e.what() << "\n";
-    return 2;
+    return fail(2);
   } catch (const aimc::ValueError& e) {
     std::cerr << "aimc: value error: " << e.what() << "\n";
-    return 2;
+    return fail(2);
   } catch (const std::exception& e) {
     std::cerr << "aimc: internal error: " << e.what() << "\n";
-    return 1;
+    return fail(1);
   }
 }
