@@ -1,10 +1,13 @@
 // The world of one run (see communicator.h).
 #include "engine/communicator.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <thread>
 
 #include "aimc_config.h"
 #include "engine/error.h"
@@ -52,9 +55,9 @@ std::uint64_t read_u64(const std::string& in, std::size_t& at) {
 
 }  // namespace
 
-Communicator::Communicator() {
+Communicator::Communicator(bool world) {
 #if AIMC_HAVE_MPI
-  if (!launched_by_mpirun()) return;
+  if (!world || !launched_by_mpirun()) return;
   int initialized = 0;
   MPI_Initialized(&initialized);
   if (!initialized) {
@@ -69,8 +72,13 @@ Communicator::Communicator() {
 }
 
 Communicator& Communicator::world() {
-  static Communicator world;
+  static Communicator world(true);
   return world;
+}
+
+Communicator& Communicator::self() {
+  static Communicator self(false);
+  return self;
 }
 
 void Communicator::barrier() const {
@@ -201,8 +209,10 @@ Communicator::Message Communicator::recv(int source, int tag) {
 #endif
 }
 
-void Communicator::abort(int code) const {
+void Communicator::abort(int code, const std::string& message) const {
   std::fflush(stdout);
+  if (mpi_ && rank_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(250 * std::min(rank_, 8)));
+  if (!message.empty()) std::fprintf(stderr, "%s\n", message.c_str());
   std::fflush(stderr);
 #if AIMC_HAVE_MPI
   if (mpi_) MPI_Abort(MPI_COMM_WORLD, code);

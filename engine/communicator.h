@@ -31,6 +31,9 @@ class Communicator {
 
   // The world of this run (MPI starts here on the first call when launched by mpirun).
   static Communicator& world();
+  // This process alone (rank 0 of 1, never MPI), even under mpirun: the
+  // one-process reference a distributed computation is checked against.
+  static Communicator& self();
 
   int rank() const { return rank_; }
   int size() const { return size_; }
@@ -61,9 +64,15 @@ class Communicator {
   void send(const std::string& bytes, int dest, int tag);
   Message recv(int source = kAnySource, int tag = kAnyTag);
 
-  // Ends the whole run with exit status `code`: MPI_Abort on every rank when
-  // launched by mpirun (so no rank waits forever in a collective), std::exit otherwise.
-  [[noreturn]] void abort(int code) const;
+  // Ends the whole run with exit status `code`, writing `message` (when not
+  // empty) to stderr first: MPI_Abort on every rank when launched by mpirun
+  // (so no rank waits forever in a collective), std::exit otherwise. Rank r
+  // waits r·0.25 s (at most 2 s) before it writes and aborts: an error that
+  // every rank meets alike is then reported once, by rank 0, whose abort
+  // ends the others first (OpenMPI 4.1's mpirun can also crash when many
+  // ranks abort at the same moment); an error of one rank alone still ends
+  // the job within that wait.
+  [[noreturn]] void abort(int code, const std::string& message = "") const;
 
   // Data-parallel sums (tools/training/trainer.h). The S parts ("shards") of
   // a sum are spread over the ranks in consecutive blocks, rank r holding
@@ -81,7 +90,7 @@ class Communicator {
   Communicator& operator=(const Communicator&) = delete;
 
  private:
-  Communicator();
+  explicit Communicator(bool world);
   int rank_ = 0;
   int size_ = 1;
   bool mpi_ = false;

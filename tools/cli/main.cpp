@@ -50,8 +50,9 @@ int main(int argc, char** argv) {
   aimc::Communicator& world = aimc::Communicator::world();
   if (!world.is_root() && std::freopen("/dev/null", "w", stdout) == nullptr) return 1;
   // A failure ends every rank of a multi-process job, not this one alone.
-  auto fail = [&world](int code) {
-    if (world.size() > 1) world.abort(code);
+  auto fail = [&world](int code, const std::string& message) {
+    if (world.size() > 1) world.abort(code, message);
+    std::cerr << message << "\n";
     return code;
   };
   CLI::App app{"aimc: analog in-memory-computing simulator"};
@@ -86,22 +87,16 @@ int main(int argc, char** argv) {
   } catch (const Interrupted& e) {
     return e.status;
   } catch (const aimc::UsageError& e) {
-    std::cerr << "aimc: usage error: " << e.what() << "\n";
-    return fail(2);
+    return fail(2, std::string("aimc: usage error: ") + e.what());
   } catch (const aimc::ConfigError& e) {
-    std::cerr << "aimc: config error: " << e.what() << "\n";
-    return fail(2);
+    return fail(2, std::string("aimc: config error: ") + e.what());
   } catch (const aimc::IoError& e) {
-    std::cerr << "aimc: input error: " << e.what() << "\n";
-    return fail(2);
+    return fail(2, std::string("aimc: input error: ") + e.what());
   } catch (const aimc::ShapeError& e) {
-    std::cerr << "aimc: shape error: " << e.what() << "\n";
-    return fail(2);
+    return fail(2, std::string("aimc: shape error: ") + e.what());
   } catch (const aimc::ValueError& e) {
-    std::cerr << "aimc: value error: " << e.what() << "\n";
-    return fail(2);
+    return fail(2, std::string("aimc: value error: ") + e.what());
   } catch (const std::exception& e) {
-    std::cerr << "aimc: internal error: " << e.what() << "\n";
-    return fail(1);
+    return fail(1, std::string("aimc: internal error: ") + e.what());
   }
 }

@@ -122,8 +122,7 @@ void load_state_bytes(Module& model, const std::string& bytes) {
 // One optimizer step on `batch` cut into `shards` shards (trainer.h); `step`
 // counts the steps of the run. Returns the sum of the batch's per-sample losses.
 double sharded_step(Module& model, Optimizer& optimizer, const data::Batch& batch, std::uint64_t step,
-                    std::int64_t shards) {
-  const Communicator& comm = Communicator::world();
+                    std::int64_t shards, const Communicator& comm) {
   const auto [first, last] = comm.shard_range(shards);
   const std::int64_t n = batch.labels.size(0);
   const std::vector<Tensor>& params = optimizer.params();
@@ -202,9 +201,8 @@ EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& l
 
 EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& loader, std::int64_t epoch,
                        EpochPosition& at, const ProgressFn& progress, const StepHook& after_step,
-                       std::int64_t shards) {
+                       std::int64_t shards, const Communicator& comm) {
   const auto start = std::chrono::steady_clock::now();
-  const Communicator& comm = Communicator::world();
   if (shards < 1 || shards % comm.size() != 0)
     throw ConfigError("shards must be a multiple of the " + std::to_string(comm.size()) + " processes, got " +
                       std::to_string(shards));
@@ -224,7 +222,7 @@ EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& l
     if (shards > 1) {
       // The step's number in the run: every epoch has the same batches.
       const std::uint64_t step = std::uint64_t(epoch * batches + b);
-      const double sum = sharded_step(model, optimizer, batch, step, shards);
+      const double sum = sharded_step(model, optimizer, batch, step, shards, comm);
       if (!std::isfinite(sum)) throw diverged(sum / double(batch.labels.size(0)));
       at.loss_sum += sum;
     } else {

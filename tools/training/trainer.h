@@ -38,6 +38,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/communicator.h"
 #include "layers/config/rpu_config.h"
 #include "layers/modules/module.h"
 #include "layers/optim/lr_scheduler.h"
@@ -126,12 +127,11 @@ EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& l
 // epoch's mean loss when it ran to its end; when after_step stopped it,
 // at.next_batch < loader.num_batches() tells so (the loss then covers the
 // batches done).
-// With shards > 1 each step is data-parallel over Communicator::world()'s
-// ranks (see above; every rank calls it alike, and all of them stop when
-// after_step stops one).
+// With shards > 1 each step is data-parallel over comm's ranks (see above;
+// every rank calls it alike, and all of them stop when after_step stops one).
 EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& loader, std::int64_t epoch,
                        EpochPosition& at, const ProgressFn& progress, const StepHook& after_step,
-                       std::int64_t shards = 1);
+                       std::int64_t shards = 1, const Communicator& comm = Communicator::world());
 
 // Fraction of correctly classified samples, in eval mode, batches of batch_size;
 // ValueError for an empty dataset.

@@ -1,0 +1,124 @@
+// Data-parallel training (tools/training/trainer.h) in the library: run as
+// one process (test `data_parallel`) and under mpirun with 2 and 4 ranks
+// (`data_parallel_mpi2`, `data_parallel_mpi4`). Each rank trains the same
+// model twice with 4 shards per batch, once over the world's ranks and once
+// alone (Communicator::self()), and the two must agree bit for bit: a model
+// with BatchNorm, dropout and hardware-aware analog layers (learned input
+// ranges initialised from the data, weight-noise modifier).
+#include <catch2/catch.hpp>
+#include <cstring>
+#include <vector>
+
+#include "convert/conversion.h"
+#include "engine/communicator.h"
+#include "engine/generator.h"
+#include "layers/config/presets.h"
+#include "layers/modules/activation.h"
+#include "layers/modules/batch_norm.h"
+#include "layers/modules/dropout.h"
+#include "layers/modules/flatten.h"
+#include "layers/modules/linear.h"
+#include "layers/modules/sequential.h"
+#include "layers/optim/adam.h"
+#include "tools/training/trainer.h"
+
+using namespace aimc;
+
+namespace {
+
+// 48 random 28x28 samples with labels i % 10.
+data::Dataset random_dataset() {
+  Generator gen(11, 4);
+  std::vector<std::int32_t> labels;
+  for (int i = 0; i < 48; ++i) labels.push_back(i % 10);
+  return {gen.uniform({48, 1, 28, 28}, 0, 1), Tensor::from_vector(labels, {48})};
+}
+
+// Flatten, Linear 784→32, BatchNorm1d, ReLU, Dropout 0.25, Linear 32→10;
+// the linear layers on StandardHWATrainingPreset tiles when analog.
+std::shared_ptr<Module> small_model(bool analog) {
+  Generator init(3, 1);
+  auto seq = std::make_shared<Sequential>();
+  seq->add(std::make_shared<Flatten>())
+      .add(std::make_shared<Linear>(784, 32, init))
+      .add(std::make_shared<BatchNorm1d>(32))
+      .add(std::make_shared<ReLU>())
+      .add(std::make_shared<Dropout>(0.25, Generator(3, 9)))
+      .add(std::make_shared<Linear>(32, 10, init));
+  std::shared_ptr<Module> model = seq;
+  if (analog) {
+    Generator conversion(3, 3);
+    model = convert_to_analog(model, make_rpu_config_preset("StandardHWATrainingPreset"), conversion);
+  }
+  return model;
+}
+
+std::string state_bytes(const Module& m) {
+  std::string out;
+  for (const auto& [name, t] : m.state_dict()) {
+    const Tensor c = t.contiguous();
+    out.append(static_cast<const char*>(c.raw_data()), std::size_t(c.numel()) * dtype_size(c.dtype()));
+  }
+  return out;
+}
+
+// Two epochs of batches of 8 in 4 shards over comm; returns the last epoch's loss.
+double train(Module& model, const Communicator& comm, std::int64_t shards = 4) {
+  const data::Dataset data = random_dataset();
+  Adam opt(model.parameters(), 0.01);
+  data::BatchLoader loader(data, 8, true, Generator(3, 2));
+  double loss = 0;
+  for (std::int64_t epoch = 0; epoch < 2; ++epoch) {
+    training::EpochPosition at;
+    loss = training::train_epoch(model, opt, loader, epoch, at, nullptr, nullptr, shards, comm).train_loss;
+  }
+  return loss;
+}
+
+}  // namespace
+
+TEST_CASE("4 shards over the world's ranks train the same bits as one process alone") {
+  const Communicator& world = Communicator::world();
+  for (bool analog : {false, true}) {
+    INFO((analog ? "hardware-aware" : "digital") << ", " << world.size() << " ranks");
+    auto alone = small_model(analog), shared = small_model(analog);
+    REQUIRE(state_bytes(*alone) == state_bytes(*shared));
+    const double l1 = train(*alone, Communicator::self());
+    const double lk = train(*shared, world);
+    CHECK(lk == l1);
+    CHECK(state_bytes(*shared) == state_bytes(*alone));
+    // The shards shape the bits: 2 shards train differently (BatchNorm
+    // statistics over 4 samples, other dropout and noise draws).
+    auto two = small_model(analog);
+    train(*two, Communicator::self(), 2);
+    CHECK(state_bytes(*two) != state_bytes(*alone));
+  }
+}
+
+TEST_CASE("after a sharded step BatchNorm's running mean is the one shard 0's samples left") {
+  // Flatten then BatchNorm1d(784): its running mean after one step is
+  // momentum · (mean of shard 0's samples) = 0.1 · mean of the batch's first
+  // 2 of 8 samples (running mean 0 before); float32, 2 samples: 1e-7 apart.
+  Generator init(3, 1);
+  auto seq = std::make_shared<Sequential>();
+  auto bn = std::make_shared<BatchNorm1d>(784);
+  seq->add(std::make_shared<Flatten>()).add(bn).add(std::make_shared<Linear>(784, 10, init));
+  const data::Dataset data = random_dataset();
+  Adam opt(seq->parameters(), 0.01);
+  data::BatchLoader loader(data, 8, true, Generator(3, 2));
+  training::EpochPosition at;
+  training::train_epoch(*seq, opt, loader, 0, at, nullptr, [](std::int64_t, const training::EpochPosition&) {
+    return true;  // one step
+  }, 4, Communicator::world());
+  REQUIRE(at.next_batch == 1);
+  loader.start_epoch(0);
+  const Tensor x = loader.batch(0).images.contiguous();
+  const float* p = x.data<float>();
+  const auto running = bn->state_dict()[2].second.to_vector();  // weight, bias, running_mean, ...
+  REQUIRE(bn->state_dict()[2].first == "running_mean");
+  REQUIRE(running.size() == 784);
+  for (std::size_t k = 0; k < 784; ++k) {
+    const double shard0 = 0.5 * (double(p[k]) + double(p[784 + k]));
+    CHECK(running[k] == Approx(0.1 * shard0).margin(1e-6));
+  }
+}
