@@ -55,7 +55,7 @@ std::uint64_t read_u64(const std::string& in, std::size_t& at) {
 
 }  // namespace
 
-Communicator::Communicator(bool world) {
+Communicator::Communicator([[maybe_unused]] bool world) {
 #if AIMC_HAVE_MPI
   if (!world || !launched_by_mpirun()) return;
   int initialized = 0;
@@ -87,7 +87,7 @@ void Communicator::barrier() const {
 #endif
 }
 
-void Communicator::broadcast(std::string& bytes, int root) const {
+void Communicator::broadcast([[maybe_unused]] std::string& bytes, int root) const {
   if (root < 0 || root >= size_) throw ValueError("Communicator::broadcast: root " + std::to_string(root) + " out of range");
 #if AIMC_HAVE_MPI
   if (!mpi_ || size_ == 1) return;

@@ -89,6 +89,11 @@ TEST_CASE("a data-parallel run stopped on 2 ranks resumes on 4 to the uninterrup
   INFO(slurp(err));
   REQUIRE(rest.code == 0);
   CHECK(same_tensors(full, part));
+  CHECK(last_json_line(rest.out)["ranks"] == 4);
+  // The shards are the run's: another value is refused.
+  const Run other = run_aimc(0, "train --resume " + part + " --shards 2 --epochs 3", err);
+  CHECK(other.code == 2);
+  CHECK(slurp(err).find("--shards 2 differs from 4 in the checkpoint") != std::string::npos);
 }
 
 TEST_CASE("a rank that fails ends the whole job with exit 2 and its message, never a hang") {

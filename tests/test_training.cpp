@@ -187,6 +187,7 @@ TEST_CASE("the run state round-trips through JSON; a bad field is a ValueError n
   s.options.seed = 18446744073709551615ull;
   s.eval_each_epoch = true;
   s.checkpoint_every = 7;
+  s.options.shards = 4;
   s.epoch = 1;
   s.position = {4, 9.123456789012345, 32};
   s.global_step = 13;
@@ -198,6 +199,7 @@ TEST_CASE("the run state round-trips through JSON; a bad field is a ValueError n
   CHECK(r.options.epochs == 3);
   CHECK(r.eval_each_epoch);
   CHECK(r.checkpoint_every == 7);
+  CHECK(r.options.shards == 4);
   CHECK(r.epoch == 1);
   CHECK(r.position.next_batch == 4);
   CHECK(r.position.loss_sum == s.position.loss_sum);
@@ -224,7 +226,13 @@ TEST_CASE("the run state round-trips through JSON; a bad field is a ValueError n
   CHECK_THAT(error([](auto& b) { b["options"]["gamma"] = 2.0; }), Catch::Contains("gamma"));
   CHECK_THAT(error([](auto& b) { b["format"] = 2; }), Catch::Contains("format 2"));
   CHECK_THAT(error([](auto& b) { b["history"] = nlohmann::json::array(); }), Catch::Contains("'history'"));
+  CHECK_THAT(error([](auto& b) { b["options"]["shards"] = 0; }), Catch::Contains("'shards' must be an integer >= 1"));
+  CHECK_THAT(error([](auto& b) { b["options"]["shards"] = 3; }), Catch::Contains("'shards' 3 must divide 'batch_size' 64"));
   CHECK(error([](auto&) {}).empty());
+  // States written before data-parallel training trained with one shard.
+  nlohmann::json old = j;
+  old["options"].erase("shards");
+  CHECK(training::run_state_from_json(old).options.shards == 1);
 }
 
 TEST_CASE("data-parallel shards: their gradients add up to the batch's, their streams sit at step and shard") {
