@@ -37,7 +37,7 @@ std::string dataset() {
 
 TEST_CASE("train --shards 4: the same checkpoint on 1, 2 and 4 ranks and without mpirun") {
   // 128 samples in batches of 32: 4 steps per epoch, 8 in all; shards of 8 samples.
-  const std::string common = dataset() + " --epochs 2 --batch-size 32 --limit-test 32 --seed 5 --json";
+  const std::string common = dataset() + " --epochs 2 --batch-size 32 --limit-train 128 --limit-test 32 --seed 5 --json";
   const std::vector<std::pair<std::string, std::string>> runs = {
       {"digital", " --model mlp --lr 0.01"},
       {"hardware-aware", " --model mlp --rpu-config InferenceRPUConfig"},

@@ -365,13 +365,11 @@ Runner add_train_command(CLI::App& app) {
       const int signo = g_stop_signal;
       std::string where = "epoch " + std::to_string(interrupted->first) + " step " +
                           std::to_string(interrupted->second) + "/" + std::to_string(loader.num_batches());
-      if (!comm.is_root()) {
-        // rank 0 saves and tells
-      } else if (!out->empty()) {
+      if (comm.is_root() && !out->empty()) {  // rank 0 alone saves and tells
         save();
         std::fprintf(stderr, "aimc: interrupted at %s; checkpoint written to %s; resume with: aimc train --resume %s\n",
                      where.c_str(), out->c_str(), out->c_str());
-      } else {
+      } else if (comm.is_root()) {
         std::fprintf(stderr, "aimc: interrupted at %s; no checkpoint written (no --out), the run cannot be resumed\n",
                      where.c_str());
       }
