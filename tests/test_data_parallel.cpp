@@ -3,8 +3,7 @@
 // (`data_parallel_mpi2`, `data_parallel_mpi4`). Each rank trains the same
 // model twice with 4 shards per batch, once over the world's ranks and once
 // alone (Communicator::self()), and the two must agree bit for bit: a model
-// with BatchNorm, dropout and hardware-aware analog layers (learned input
-// ranges initialised from the data, weight-noise modifier).
+// with BatchNorm, dropout and analog layers (hardware-aware and lightning).
 #include <catch2/catch.hpp>
 #include <cstring>
 #include <vector>
@@ -13,6 +12,7 @@
 #include "engine/communicator.h"
 #include "engine/generator.h"
 #include "layers/config/presets.h"
+#include "layers/config/weight_modifier.h"
 #include "layers/modules/activation.h"
 #include "layers/modules/batch_norm.h"
 #include "layers/modules/dropout.h"
@@ -34,9 +34,29 @@ data::Dataset random_dataset() {
   return {gen.uniform({48, 1, 28, 28}, 0, 1), Tensor::from_vector(labels, {48})};
 }
 
+// The analog configurations: "hwa", StandardHWATrainingPreset (input ranges
+// learned and initialised from the data) with additive weight noise of the
+// modifier (σ 0.05 of max|W|) drawn at every forward; "lightning", the
+// lightning forward with output noise 0.02, an input range and the same modifier.
+RPUConfig analog_config(const std::string& name) {
+  WeightModifierParameter modifier;
+  modifier.type = WeightModifierType::AddNormal;
+  modifier.std_dev = 0.05f;
+  if (name == "hwa") {
+    InferenceRPUConfig c = standard_hwa_training_preset();
+    c.modifier = modifier;
+    return c;
+  }
+  TorchInferenceRPUConfig c;
+  c.forward.out_noise = 0.02f;
+  c.pre_post.input_range.enable = true;  // lightning's output noise needs an input range
+  c.modifier = modifier;
+  return c;
+}
+
 // Flatten, Linear 784→32, BatchNorm1d, ReLU, Dropout 0.25, Linear 32→10;
-// the linear layers on StandardHWATrainingPreset tiles when analog.
-std::shared_ptr<Module> small_model(bool analog) {
+// the linear layers on analog tiles of analog_config(rpu) unless rpu is empty.
+std::shared_ptr<Module> small_model(const std::string& rpu) {
   Generator init(3, 1);
   auto seq = std::make_shared<Sequential>();
   seq->add(std::make_shared<Flatten>())
@@ -46,9 +66,9 @@ std::shared_ptr<Module> small_model(bool analog) {
       .add(std::make_shared<Dropout>(0.25, Generator(3, 9)))
       .add(std::make_shared<Linear>(32, 10, init));
   std::shared_ptr<Module> model = seq;
-  if (analog) {
+  if (!rpu.empty()) {
     Generator conversion(3, 3);
-    model = convert_to_analog(model, make_rpu_config_preset("StandardHWATrainingPreset"), conversion);
+    model = convert_to_analog(model, analog_config(rpu), conversion);
   }
   return model;
 }
@@ -79,9 +99,11 @@ double train(Module& model, const Communicator& comm, std::int64_t shards = 4) {
 
 TEST_CASE("4 shards over the world's ranks train the same bits as one process alone") {
   const Communicator& world = Communicator::world();
-  for (bool analog : {false, true}) {
-    INFO((analog ? "hardware-aware" : "digital") << ", " << world.size() << " ranks");
-    auto alone = small_model(analog), shared = small_model(analog);
+  // Digital; hardware-aware (learned input ranges initialised from the data,
+  // the weight-noise modifier); the lightning forward (its own output-noise stream).
+  for (const std::string rpu : {"", "hwa", "lightning"}) {
+    INFO((rpu.empty() ? "digital" : rpu) << ", " << world.size() << " ranks");
+    auto alone = small_model(rpu), shared = small_model(rpu);
     REQUIRE(state_bytes(*alone) == state_bytes(*shared));
     const double l1 = train(*alone, Communicator::self());
     const double lk = train(*shared, world);
@@ -89,7 +111,7 @@ TEST_CASE("4 shards over the world's ranks train the same bits as one process al
     CHECK(state_bytes(*shared) == state_bytes(*alone));
     // The shards shape the bits: 2 shards train differently (BatchNorm
     // statistics over 4 samples, other dropout and noise draws).
-    auto two = small_model(analog);
+    auto two = small_model(rpu);
     train(*two, Communicator::self(), 2);
     CHECK(state_bytes(*two) != state_bytes(*alone));
   }
