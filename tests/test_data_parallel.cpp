@@ -5,6 +5,7 @@
 // alone (Communicator::self()), and the two must agree bit for bit: a model
 // with BatchNorm, dropout and analog layers (hardware-aware and lightning).
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -26,12 +27,12 @@ using namespace aimc;
 
 namespace {
 
-// 48 random 28x28 samples with labels i % 10.
-data::Dataset random_dataset() {
+// n random 28x28 samples with labels i % 10.
+data::Dataset random_dataset(std::int64_t n = 48) {
   Generator gen(11, 4);
   std::vector<std::int32_t> labels;
-  for (int i = 0; i < 48; ++i) labels.push_back(i % 10);
-  return {gen.uniform({48, 1, 28, 28}, 0, 1), Tensor::from_vector(labels, {48})};
+  for (int i = 0; i < n; ++i) labels.push_back(i % 10);
+  return {gen.uniform({n, 1, 28, 28}, 0, 1), Tensor::from_vector(labels, {n})};
 }
 
 // The analog configurations: "hwa", StandardHWATrainingPreset (input ranges
@@ -54,15 +55,15 @@ RPUConfig analog_config(const std::string& name) {
   return c;
 }
 
-// Flatten, Linear 784→32, BatchNorm1d, ReLU, Dropout 0.25, Linear 32→10;
-// the linear layers on analog tiles of analog_config(rpu) unless rpu is empty.
-std::shared_ptr<Module> small_model(const std::string& rpu) {
+// Flatten, Linear 784→32, BatchNorm1d (unless batch_norm is false), ReLU,
+// Dropout 0.25, Linear 32→10; the linear layers on analog tiles of
+// analog_config(rpu) unless rpu is empty.
+std::shared_ptr<Module> small_model(const std::string& rpu, bool batch_norm = true) {
   Generator init(3, 1);
   auto seq = std::make_shared<Sequential>();
-  seq->add(std::make_shared<Flatten>())
-      .add(std::make_shared<Linear>(784, 32, init))
-      .add(std::make_shared<BatchNorm1d>(32))
-      .add(std::make_shared<ReLU>())
+  seq->add(std::make_shared<Flatten>()).add(std::make_shared<Linear>(784, 32, init));
+  if (batch_norm) seq->add(std::make_shared<BatchNorm1d>(32));
+  seq->add(std::make_shared<ReLU>())
       .add(std::make_shared<Dropout>(0.25, Generator(3, 9)))
       .add(std::make_shared<Linear>(32, 10, init));
   std::shared_ptr<Module> model = seq;
@@ -83,8 +84,8 @@ std::string state_bytes(const Module& m) {
 }
 
 // Two epochs of batches of 8 in 4 shards over comm; returns the last epoch's loss.
-double train(Module& model, const Communicator& comm, std::int64_t shards = 4) {
-  const data::Dataset data = random_dataset();
+double train(Module& model, const Communicator& comm, std::int64_t shards = 4, std::int64_t samples = 48) {
+  const data::Dataset data = random_dataset(samples);
   Adam opt(model.parameters(), 0.01);
   data::BatchLoader loader(data, 8, true, Generator(3, 2));
   double loss = 0;
@@ -114,6 +115,22 @@ TEST_CASE("4 shards over the world's ranks train the same bits as one process al
     auto two = small_model(rpu);
     train(*two, Communicator::self(), 2);
     CHECK(state_bytes(*two) != state_bytes(*alone));
+  }
+}
+
+TEST_CASE("a last batch smaller than the shards: empty shards (shard 0 among them) add nothing, on any ranks") {
+  // 50 samples in batches of 8: the last batch holds 2, cut into 4 shards
+  // [0, 0), [0, 1), [1, 1), [1, 2): shards 0 and 2 are empty, 1 and 3 hold one
+  // sample (no BatchNorm, which needs 2 samples in training, as in PyTorch).
+  const Communicator& world = Communicator::world();
+  for (const std::string rpu : {"", "hwa"}) {
+    INFO((rpu.empty() ? "digital" : rpu) << ", " << world.size() << " ranks");
+    auto alone = small_model(rpu, false), shared = small_model(rpu, false);
+    const double l1 = train(*alone, Communicator::self(), 4, 50);
+    const double lk = train(*shared, world, 4, 50);
+    CHECK(std::isfinite(l1));
+    CHECK(lk == l1);
+    CHECK(state_bytes(*shared) == state_bytes(*alone));
   }
 }
 

@@ -289,4 +289,16 @@ TEST_CASE("data-parallel shards: their gradients add up to the batch's, their st
   CHECK_THROWS_WITH(training::check_shard_options(opts, *whole, 3), Catch::Contains("multiple of the 3 processes"));
   opts.shards = 0;
   CHECK_THROWS_AS(training::check_shard_options(opts, *whole, 1), ConfigError);
+
+  // Pulsed tiles learn inside each backward pass: no shards, in the check and in the loop.
+  Generator g6(5, 1), g7(5, 3);
+  auto pulsed = convert_to_analog(build_model("mlp", g6), make_rpu_config_preset("ReRamSBPreset"), g7);
+  opts.shards = 2;
+  opts.optimizer = "sgd";
+  CHECK_THROWS_WITH(training::check_shard_options(opts, *pulsed, 1), Catch::Contains("pulsed analog training"));
+  auto pulsed_sgd = training::make_optimizer(opts, *pulsed);
+  data::BatchLoader l4(data, 8, true, Generator(5, 2));
+  training::EpochPosition a4;
+  CHECK_THROWS_AS(training::train_epoch(*pulsed, *pulsed_sgd, l4, 0, a4, nullptr, nullptr, 2), ConfigError);
+  CHECK(a4.next_batch == 0);
 }

@@ -71,6 +71,21 @@ std::unique_ptr<LRScheduler> make_scheduler(const TrainOptions& opts, Optimizer&
   return nullptr;  // "none"
 }
 
+namespace {
+
+// ConfigError when shards > 1 and the model has tiles on pulsed devices.
+void refuse_pulsed_shards(Module& model, std::int64_t shards) {
+  if (shards > 1)
+    for (AnalogTile* t : model.analog_tiles())
+      if (t->pulsed())
+        throw ConfigError("shards (--shards) " + std::to_string(shards) + ": pulsed analog training (tiles on "
+                          "pulsed devices, SingleRPUConfig with AnalogSGD) updates the tiles by pulses in each "
+                          "backward pass and cannot be split into data-parallel shards; train it with --shards 1 "
+                          "on one process");
+}
+
+}  // namespace
+
 void check_shard_options(const TrainOptions& opts, Module& model, int ranks) {
   const std::string s = std::to_string(opts.shards);
   if (opts.shards < 1) throw ConfigError("shards (--shards) must be an integer >= 1, got " + s);
@@ -83,12 +98,7 @@ void check_shard_options(const TrainOptions& opts, Module& model, int ranks) {
   if (opts.batch_size % opts.shards != 0)
     throw ConfigError("shards (--shards) " + s + " must divide the batch size (--batch-size " +
                       std::to_string(opts.batch_size) + ")");
-  if (opts.shards > 1)
-    for (AnalogTile* t : model.analog_tiles())
-      if (t->pulsed())
-        throw ConfigError("shards (--shards) " + s + ": pulsed analog training (tiles on pulsed devices, "
-                          "SingleRPUConfig with AnalogSGD) updates the tiles by pulses in each backward pass and "
-                          "cannot be split into data-parallel shards; train it with --shards 1 on one process");
+  refuse_pulsed_shards(model, opts.shards);
 }
 
 namespace {
@@ -206,6 +216,7 @@ EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& l
   if (shards < 1 || shards % comm.size() != 0)
     throw ConfigError("shards must be a multiple of the " + std::to_string(comm.size()) + " processes, got " +
                       std::to_string(shards));
+  refuse_pulsed_shards(model, shards);
   model.train();
   loader.start_epoch(epoch);  // the order depends on (seed, epoch) only, so a resumed epoch sees the same
   const std::int64_t batches = loader.num_batches();
