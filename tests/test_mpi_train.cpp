@@ -121,4 +121,11 @@ TEST_CASE("a rank that fails ends the whole job with exit 2 and its message, nev
   const Run unset = run_aimc(2, "train --model mlp --epochs 1 --batch-size 32" + dataset(), err);
   CHECK(unset.code == 2);
   CHECK(slurp(err).find("give --shards") != std::string::npos);
+  // A bad flag: every rank refuses alike, rank 0 tells once.
+  const Run flag = run_aimc(2, "train --batch-size 0", err);
+  CHECK(flag.code == 2);
+  const std::string flag_msg = slurp(err);
+  INFO(flag_msg);
+  CHECK(flag_msg.find("aimc: usage error: --batch-size") != std::string::npos);
+  CHECK(flag_msg.find("aimc: usage error") == flag_msg.rfind("aimc: usage error"));
 }

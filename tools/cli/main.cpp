@@ -78,6 +78,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (!world.is_root()) return e.get_exit_code() == 0 ? 0 : 2;  // every rank parses alike: rank 0 tells
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
