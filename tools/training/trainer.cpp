@@ -134,6 +134,11 @@ void load_state_bytes(Module& model, const std::string& bytes) {
 double sharded_step(Module& model, Optimizer& optimizer, const data::Batch& batch, std::uint64_t step,
                     std::int64_t shards, const Communicator& comm) {
   const auto [first, last] = comm.shard_range(shards);
+  // The streams' positions, (step·S + s)·2^36 Philox blocks, live in int64
+  // tile counters (checkpoints): at most 2^27 shard passes in a run.
+  if ((step + 1) * std::uint64_t(shards) >= (std::uint64_t(1) << 27))
+    throw ValueError("data-parallel training: step " + std::to_string(step + 1) + " with " + std::to_string(shards) +
+                     " shards is past the 2^27 shard passes the random streams can be positioned for");
   const std::int64_t n = batch.labels.size(0);
   const std::vector<Tensor>& params = optimizer.params();
   std::size_t numel = 0;

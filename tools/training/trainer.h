@@ -27,7 +27,7 @@
 //    0's buffers): BatchNorm normalises each shard by its own statistics and
 //    its running statistics follow shard 0 (DDP without SyncBatchNorm).
 //    Then every stream is positioned at the next step's first draw.
-// S = 1 is the plain single-process loop (today's bits). Pulsed analog
+// S = 1 is the plain single-process loop (its bits unchanged by all this). Pulsed analog
 // training (tiles on pulsed devices, AnalogSGD) updates the tiles by pulses
 // inside each shard's backward pass and is refused with S > 1.
 #pragma once
