@@ -76,6 +76,15 @@ Communicator& Communicator::world() {
   return world;
 }
 
+int Communicator::launched_size() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})
+    if (const char* s = std::getenv(v)) {
+      const int n = std::atoi(s);
+      if (n > 0) return n;
+    }
+  return 1;
+}
+
 Communicator& Communicator::self() {
   static Communicator self(false);
   return self;

@@ -40,6 +40,10 @@ class Communicator {
   bool is_root() const { return rank_ == 0; }
   // Whether this run talks to other processes through MPI (launched by mpirun).
   bool uses_mpi() const { return mpi_; }
+  // The processes the launcher says this job has (OpenMPI's
+  // OMPI_COMM_WORLD_SIZE, PMI_SIZE), 1 without a launcher; the same as
+  // size() unless this build has no MPI: then every process runs alone.
+  static int launched_size();
 
   void barrier() const;
 

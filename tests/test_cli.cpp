@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "aimc_config.h"
 #include "engine/safetensors.h"
 #include "tests/cli_test_util.h"
 
@@ -638,3 +639,19 @@ TEST_CASE("train --shards: shards that do not divide the batch and pulsed traini
                      {"--shards", "pulsed analog training", "--shards 1 on one process"});
   expect_usage_error(common + " --model mlp --shards 0", {"--shards", "0"});
 }
+
+#if !AIMC_HAVE_MPI
+// Only a build without MPI can pretend to be under mpirun: with MPI, the
+// announced size would start MPI (mpi_train covers the real thing).
+TEST_CASE("a build without MPI started as one of several processes refuses, instead of running the job twice") {
+  fs::create_directories(tmp);
+  const std::string err = (tmp / "nompi.err").string();
+  const Run r = run_command("OMPI_COMM_WORLD_SIZE=2 timeout 60 " + std::string(AIMC_CLI_PATH) +
+                                " train --model mlp --epochs 1 --batch-size 32 --shards 2", err);
+  CHECK(r.code == 2);
+  const std::string msg = slurp(err);
+  INFO(msg);
+  CHECK(msg.find("aimc: usage error: started as one of 2 processes (mpirun)") != std::string::npos);
+  CHECK(msg.find("built without MPI") != std::string::npos);
+}
+#endif

@@ -35,6 +35,8 @@ TEST_CASE("world: rank and size are those mpirun started, one process otherwise"
   Communicator& w = Communicator::world();
   CHECK(&w == &Communicator::world());
   CHECK(w.size() == launched_size());
+  const char* announced = std::getenv("OMPI_COMM_WORLD_SIZE");
+  CHECK(Communicator::launched_size() == (announced ? std::atoi(announced) : 1));
   CHECK(w.rank() >= 0);
   CHECK(w.rank() < w.size());
   CHECK(w.is_root() == (w.rank() == 0));

@@ -83,6 +83,11 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
   try {
+    if (world.size() == 1 && aimc::Communicator::launched_size() > 1)
+      throw aimc::UsageError("started as one of " + std::to_string(aimc::Communicator::launched_size()) +
+                             " processes (mpirun), but this aimc was built without MPI, so each would run the whole "
+                             "job alone: install OpenMPI (libopenmpi-dev) and build again (meson -Dmpi=auto), or run "
+                             "it without mpirun");
     for (auto* sub : app.get_subcommands()) runners.at(sub)();
     return 0;
   } catch (const Interrupted& e) {
