@@ -2,8 +2,9 @@
 // Installed as <aimc/aimc.h>; compile with `pkg-config --cflags --libs aimc`.
 #pragma once
 
-// engine: tensors, autograd, random numbers, checkpoints format
+// engine: tensors, autograd, random numbers, checkpoints format, the processes of a run
 #include "engine/autograd.h"
+#include "engine/communicator.h"
 #include "engine/error.h"
 #include "engine/generator.h"
 #include "engine/grad_check.h"

@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "aimc_config.h"
 #include "convert/checkpoint.h"
 #include "convert/conversion.h"
 #include "convert/models.h"
@@ -30,43 +31,16 @@
 #include "layers/config/rpu_config.h"
 #include "layers/modules/graph.h"
 #include "layers/modules/sequential.h"
+#include "tests/cli_test_util.h"
 
 namespace fs = std::filesystem;
+using namespace aimc_test;
 
 namespace {
-
-struct Run {
-  int code;
-  std::string out;
-};
-
-// Runs a shell command; stderr goes to err_file.
-Run run_command(const std::string& command, const std::string& err_file) {
-  const std::string cmd = command + " 2>" + err_file;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, p)) out += buf;
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
 
 // Runs the CLI with args; stderr goes to err_file.
 Run run(const std::string& args, const std::string& err_file = "/dev/null") {
   return run_command(std::string(AIMC_CLI_PATH) + " " + args, err_file);
-}
-
-nlohmann::json last_json_line(const std::string& out) {
-  std::string s = out;
-  while (!s.empty() && s.back() == '\n') s.pop_back();
-  const auto nl = s.rfind('\n');
-  return nlohmann::json::parse(nl == std::string::npos ? s : s.substr(nl + 1));
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 const fs::path tmp = fs::temp_directory_path() / ("aimc_cli_" + std::to_string(::getpid()));
@@ -103,39 +77,6 @@ void write_split(const fs::path& dir, const std::string& split, int n, std::vect
       .write(reinterpret_cast<const char*>(img.data()), std::streamsize(img.size()));
   std::ofstream((dir / (split + "-labels-idx1-ubyte")).string(), std::ios::binary)
       .write(reinterpret_cast<const char*>(lab.data()), std::streamsize(lab.size()));
-}
-
-// An MNIST-format split of n 28x28 images whose pixels vary with the sample
-// ((i·31 + k·7·(i%10+1)) mod 256), so the data order shapes the trained bits.
-void write_varied_split(const fs::path& dir, const std::string& split, int n) {
-  fs::create_directories(dir);
-  auto be32 = [](std::vector<unsigned char>& b, int v) {
-    for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<unsigned char>((v >> s) & 0xff));
-  };
-  std::vector<unsigned char> img = {0, 0, 8, 3}, lab = {0, 0, 8, 1};
-  for (int v : {n, 28, 28}) be32(img, v);
-  for (int i = 0; i < n; ++i)
-    for (int k = 0; k < 28 * 28; ++k) img.push_back(static_cast<unsigned char>((i * 31 + k * 7 * (i % 10 + 1)) % 256));
-  be32(lab, n);
-  for (int i = 0; i < n; ++i) lab.push_back(static_cast<unsigned char>(i % 10));
-  std::ofstream((dir / (split + "-images-idx3-ubyte")).string(), std::ios::binary)
-      .write(reinterpret_cast<const char*>(img.data()), std::streamsize(img.size()));
-  std::ofstream((dir / (split + "-labels-idx1-ubyte")).string(), std::ios::binary)
-      .write(reinterpret_cast<const char*>(lab.data()), std::streamsize(lab.size()));
-}
-
-// Whether two checkpoints hold the same tensors (names, dtypes, shapes and bytes).
-bool same_tensors(const std::string& a, const std::string& b) {
-  const auto fa = aimc::read_safetensors(a), fb = aimc::read_safetensors(b);
-  if (fa.tensors.empty() || fa.tensors.size() != fb.tensors.size()) return false;
-  for (std::size_t i = 0; i < fa.tensors.size(); ++i) {
-    const auto& [na, ta] = fa.tensors[i];
-    const auto& [nb, tb] = fb.tensors[i];
-    if (na != nb || ta.dtype() != tb.dtype() || ta.shape() != tb.shape()) return false;
-    const aimc::Tensor ca = ta.contiguous(), cb = tb.contiguous();
-    if (std::memcmp(ca.raw_data(), cb.raw_data(), ca.numel() * aimc::dtype_size(ca.dtype())) != 0) return false;
-  }
-  return true;
 }
 
 // The "aimc.training" run state of a checkpoint.
@@ -1397,3 +1338,30 @@ TEST_CASE("sweep on an analog checkpoint: its own config without rpu_config, or 
   REQUIRE(d.code == 0);
   CHECK(out["results"][1]["accuracy"] == last_json_line(d.out)["accuracy"]);
 }
+TEST_CASE("train --shards: shards that do not divide the batch and pulsed training refused with one line") {
+  const fs::path data = tmp / "shards_data";
+  write_varied_split(data, "train", 64);
+  write_varied_split(data, "t10k", 16);
+  const std::string common = "train --dataset mnist:" + data.string() + " --epochs 1 --limit-test 16";
+  expect_usage_error(common + " --model mlp --batch-size 32 --shards 3",
+                     {"config error", "--shards", "3 must divide the batch size (--batch-size 32)"});
+  expect_usage_error(common + " --model mlp_sigmoid --rpu-config SingleRPUConfig --optimizer sgd --batch-size 32 --shards 2",
+                     {"--shards", "pulsed analog training", "--shards 1 on one process"});
+  expect_usage_error(common + " --model mlp --shards 0", {"--shards", "0"});
+}
+
+#if !AIMC_HAVE_MPI
+// Only a build without MPI can pretend to be under mpirun: with MPI, the
+// announced size would start MPI (mpi_train covers the real thing).
+TEST_CASE("a build without MPI started as one of several processes refuses, instead of running the job twice") {
+  fs::create_directories(tmp);
+  const std::string err = (tmp / "nompi.err").string();
+  const Run r = run_command("OMPI_COMM_WORLD_SIZE=2 timeout 60 " + std::string(AIMC_CLI_PATH) +
+                                " train --model mlp --epochs 1 --batch-size 32 --shards 2", err);
+  CHECK(r.code == 2);
+  const std::string msg = slurp(err);
+  INFO(msg);
+  CHECK(msg.find("aimc: usage error: started as one of 2 processes (mpirun)") != std::string::npos);
+  CHECK(msg.find("built without MPI") != std::string::npos);
+}
+#endif

@@ -261,6 +261,23 @@ TEST_CASE("Dropout zeroes about p of the elements in training and is the identit
   CHECK(drop(x).to_vector() == x.to_vector());
 }
 
+TEST_CASE("position_streams puts dropout's stream at draw times 2^36 blocks, whatever was drawn before") {
+  // A Sequential holding the dropout: the position reaches children.
+  auto drop = std::make_shared<Dropout>(0.5, Generator(8, 1));
+  Sequential seq;
+  seq.add(drop);
+  const Tensor x = Tensor::ones({16, 16});
+  seq.position_streams(3);
+  CHECK(drop->generator().offset() == 3 * Module::kDrawStride);
+  const auto first = seq(x).to_vector();
+  seq(x);  // more draws
+  seq.position_streams(3);
+  CHECK(seq(x).to_vector() == first);
+  seq.position_streams(4);
+  CHECK(drop->generator().offset() == 4 * Module::kDrawStride);
+  CHECK(seq(x).to_vector() != first);  // 256 elements at p = 0.5: the masks differ but with probability 2^-256
+}
+
 TEST_CASE("parameters carry dotted names in registration order") {
   Generator gen(6);
   auto lenet = build_model("lenet5", gen);

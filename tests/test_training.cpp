@@ -13,7 +13,10 @@
 
 #include <cstring>
 
+#include "convert/conversion.h"
 #include "convert/models.h"
+#include "layers/config/presets.h"
+#include "layers/tiles/analog_tile.h"
 #include "engine/generator.h"
 #include "layers/optim/adam.h"
 #include "layers/optim/sgd.h"
@@ -184,6 +187,7 @@ TEST_CASE("the run state round-trips through JSON; a bad field is a ValueError n
   s.options.seed = 18446744073709551615ull;
   s.eval_each_epoch = true;
   s.checkpoint_every = 7;
+  s.options.shards = 4;
   s.epoch = 1;
   s.position = {4, 9.123456789012345, 32};
   s.global_step = 13;
@@ -195,6 +199,7 @@ TEST_CASE("the run state round-trips through JSON; a bad field is a ValueError n
   CHECK(r.options.epochs == 3);
   CHECK(r.eval_each_epoch);
   CHECK(r.checkpoint_every == 7);
+  CHECK(r.options.shards == 4);
   CHECK(r.epoch == 1);
   CHECK(r.position.next_batch == 4);
   CHECK(r.position.loss_sum == s.position.loss_sum);
@@ -221,5 +226,79 @@ TEST_CASE("the run state round-trips through JSON; a bad field is a ValueError n
   CHECK_THAT(error([](auto& b) { b["options"]["gamma"] = 2.0; }), Catch::Contains("gamma"));
   CHECK_THAT(error([](auto& b) { b["format"] = 2; }), Catch::Contains("format 2"));
   CHECK_THAT(error([](auto& b) { b["history"] = nlohmann::json::array(); }), Catch::Contains("'history'"));
+  CHECK_THAT(error([](auto& b) { b["options"]["shards"] = 0; }), Catch::Contains("'shards' must be an integer >= 1"));
+  CHECK_THAT(error([](auto& b) { b["options"]["shards"] = 3; }), Catch::Contains("'shards' 3 must divide 'batch_size' 64"));
   CHECK(error([](auto&) {}).empty());
+  // States written before data-parallel training trained with one shard.
+  nlohmann::json old = j;
+  old["options"].erase("shards");
+  CHECK(training::run_state_from_json(old).options.shards == 1);
+}
+
+TEST_CASE("data-parallel shards: their gradients add up to the batch's, their streams sit at step and shard") {
+  const data::Dataset data = random_dataset();
+  // 40 samples in batches of 8: 5 steps. SGD without momentum: the weights
+  // move by lr times the gradient, so the shards' scaling shows directly.
+  Generator g1(5, 1), g2(5, 1);
+  auto whole = build_model("mlp", g1), sharded = build_model("mlp", g2);
+  SGD o1(whole->parameters(), 0.1), o2(sharded->parameters(), 0.1);
+  data::BatchLoader l1(data, 8, true, Generator(5, 2)), l2(data, 8, true, Generator(5, 2));
+  training::EpochPosition a1, a2;
+  const auto s1 = training::train_epoch(*whole, o1, l1, 0, a1, nullptr, nullptr, 1);
+  const auto s4 = training::train_epoch(*sharded, o2, l2, 0, a2, nullptr, nullptr, 4);
+  // Shards of 2 samples: the same sums added in another order. Float32
+  // gradients of ~1e-2 summed over 8 samples differ by a few ulps per step;
+  // over 5 steps the weights (|w| < 0.1) agree to 1e-6 absolute, while a
+  // missing 1/S factor would move them by ~1e-3.
+  CHECK(a2.samples == 40);
+  CHECK(s4.train_loss == Approx(s1.train_loss).epsilon(1e-6));
+  const auto w1 = whole->state_dict(), w4 = sharded->state_dict();
+  double max_diff = 0, max_step = 0;
+  Generator g3(5, 1);
+  const auto init = build_model("mlp", g3)->state_dict();
+  for (std::size_t i = 0; i < w1.size(); ++i) {
+    const auto x = w1[i].second.to_vector(), y = w4[i].second.to_vector(), z = init[i].second.to_vector();
+    for (std::size_t k = 0; k < x.size(); ++k) {
+      max_diff = std::max(max_diff, double(std::abs(x[k] - y[k])));
+      max_step = std::max(max_step, double(std::abs(x[k] - z[k])));
+    }
+  }
+  CHECK(max_diff < 1e-6);
+  CHECK(max_step > 1e-3);  // training moved the weights
+
+  // Hardware-aware: after each step the tiles' streams sit at the next
+  // step's first draw, 5 steps · 4 shards · 2^36 blocks.
+  Generator g4(5, 1), g5(5, 3);
+  auto analog = convert_to_analog(build_model("mlp", g4), make_rpu_config_preset("StandardHWATrainingPreset"), g5);
+  Adam o3(analog->parameters(), 0.01);
+  data::BatchLoader l3(data, 8, true, Generator(5, 2));
+  training::EpochPosition a3;
+  training::train_epoch(*analog, o3, l3, 0, a3, nullptr, nullptr, 4);
+  REQUIRE_FALSE(analog->analog_tiles().empty());
+  for (AnalogTile* t : analog->analog_tiles()) {
+    CHECK(t->forward_counter() == 5u * 4u * Module::kDrawStride);
+    CHECK(t->backward_counter() == 5u * 4u * Module::kDrawStride);
+  }
+
+  TrainOptions opts;
+  opts.batch_size = 8;
+  opts.shards = 3;
+  CHECK_THROWS_WITH(training::check_shard_options(opts, *whole, 1), Catch::Contains("must divide the batch size"));
+  opts.shards = 4;
+  CHECK_NOTHROW(training::check_shard_options(opts, *whole, 2));
+  CHECK_THROWS_WITH(training::check_shard_options(opts, *whole, 3), Catch::Contains("multiple of the 3 processes"));
+  opts.shards = 0;
+  CHECK_THROWS_AS(training::check_shard_options(opts, *whole, 1), ConfigError);
+
+  // Pulsed tiles learn inside each backward pass: no shards, in the check and in the loop.
+  Generator g6(5, 1), g7(5, 3);
+  auto pulsed = convert_to_analog(build_model("mlp", g6), make_rpu_config_preset("ReRamSBPreset"), g7);
+  opts.shards = 2;
+  opts.optimizer = "sgd";
+  CHECK_THROWS_WITH(training::check_shard_options(opts, *pulsed, 1), Catch::Contains("pulsed analog training"));
+  auto pulsed_sgd = training::make_optimizer(opts, *pulsed);
+  data::BatchLoader l4(data, 8, true, Generator(5, 2));
+  training::EpochPosition a4;
+  CHECK_THROWS_AS(training::train_epoch(*pulsed, *pulsed_sgd, l4, 0, a4, nullptr, nullptr, 2), ConfigError);
+  CHECK(a4.next_batch == 0);
 }

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds into build/ and runs the whole test suite.
-# CUDA tests report "skipped" on machines without a GPU. Then, unless
+# CUDA tests report "skipped" on machines without a GPU; the MPI tests
+# (communicator_mpi*, data_parallel_mpi*, mpi_train: mpirun with 2 and 4
+# ranks, allowed to run as root by their test environment) run when OpenMPI
+# is installed, as install_deps does, and report "skipped" otherwise. Then, unless
 # AIMC_SANITIZERS=0, the sanitizer and fuzz stage (tools/sanitize.sh):
 # clang builds with AddressSanitizer + UndefinedBehaviorSanitizer and with
 # ThreadSanitizer, their test runs, and each fuzz target for a bounded time.

@@ -3,8 +3,11 @@
 # Sourced by tools/check.sh and tools/quickstart.sh; safe to run repeatedly.
 set -euo pipefail
 
+# libopenmpi-dev and openmpi-bin: MPI (multi-process `mpirun ... aimc train`
+# and its tests); a build without them works as one process.
 AIMC_PACKAGES=(g++ pkg-config meson ninja-build libeigen3-dev libtbb-dev catch2 zlib1g-dev
-  librandom123-dev nlohmann-json3-dev libcli11-dev dataset-fashion-mnist)
+  librandom123-dev nlohmann-json3-dev libcli11-dev dataset-fashion-mnist
+  libopenmpi-dev openmpi-bin)
 
 # Optional extras for tools/quickstart.sh only (the drift plot); the build and
 # the tests never need them.

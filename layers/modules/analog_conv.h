@@ -109,6 +109,9 @@ class AnalogConvNd : public Module {
   void program_own_analog_weights() override;
   void drift_own_analog_weights(double t_inference) override;
   void reseed_own_analog(Generator& gen) override;
+  void position_own_streams(std::uint64_t draw) override {
+    for (auto& core : groups_) core.position_streams(draw, kDrawStride);
+  }
 
  private:
   // Registers group g's programming state as "g<g>_tile_<r>_<c>_<name>".

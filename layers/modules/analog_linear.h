@@ -77,6 +77,7 @@ class AnalogLinear : public Module {
   void program_own_analog_weights() override;
   void drift_own_analog_weights(double t_inference) override;
   void reseed_own_analog(Generator& gen) override;
+  void position_own_streams(std::uint64_t draw) override { core_.position_streams(draw, kDrawStride); }
 
  private:
   struct InitialValues {

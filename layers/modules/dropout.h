@@ -20,6 +20,9 @@ class Dropout : public Module {
   double p() const { return p_; }
   Generator& generator() { return gen_; }
 
+ protected:
+  void position_own_streams(std::uint64_t draw) override { gen_.set_offset(draw * kDrawStride); }
+
  private:
   double p_;
   Generator gen_;

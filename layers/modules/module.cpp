@@ -93,6 +93,11 @@ void Module::reseed_analog(std::uint64_t seed) {
   reseed_analog(gen);
 }
 
+void Module::position_streams(std::uint64_t draw) {
+  position_own_streams(draw);
+  for (auto& [name, child] : children_) child->position_streams(draw);
+}
+
 void Module::reseed_analog(Generator& gen) {
   reseed_own_analog(gen);
   for (auto& [name, child] : children_) child->reseed_analog(gen);

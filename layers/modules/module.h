@@ -97,6 +97,16 @@ class Module {
   // experiment use this to sample chips.
   void reseed_analog(std::uint64_t seed);
 
+  // Data-parallel training (tools/training/trainer.h): puts every random
+  // stream a training step draws from (analog tiles' forward and backward
+  // noise, hardware-aware weight modifiers, dropout masks) at a position
+  // that depends on `draw` only, draw · kDrawStride Philox blocks into the
+  // stream, so the step's shard number `draw` gets the same numbers whichever
+  // process runs it and whatever ran before. Each position leaves 2^36
+  // blocks (2^38 float32 values) to the shard's passes.
+  static constexpr std::uint64_t kDrawStride = std::uint64_t(1) << 36;
+  void position_streams(std::uint64_t draw);
+
   // Every analog tile of this module and its descendants, in module order.
   std::vector<AnalogTile*> analog_tiles();
 
@@ -114,6 +124,8 @@ class Module {
   virtual void program_own_analog_weights() {}
   virtual void drift_own_analog_weights(double /*t_inference*/) {}
   virtual void reseed_own_analog(Generator& /*gen*/) {}
+  // This module's own part of position_streams (nothing by default).
+  virtual void position_own_streams(std::uint64_t /*draw*/) {}
   // This module's own analog tiles (none by default).
   virtual std::vector<AnalogTile*> own_analog_tiles() { return {}; }
 

@@ -310,6 +310,13 @@ void AnalogCore::reseed(std::uint64_t seed) {
   lightning_counter_ = 0;
 }
 
+void AnalogCore::position_streams(std::uint64_t draw, std::uint64_t stride) {
+  const std::uint64_t at = draw * stride;
+  for (AnalogTile* t : tiles_.tiles()) t->set_counters(at, at);
+  modifier_counter_ = at;
+  lightning_counter_ = at;
+}
+
 AnalogCore::NamedTensorList AnalogCore::programming_buffers() const {
   NamedTensorList out;
   for (std::int64_t r = 0; r < tiles_.rows(); ++r)

@@ -125,6 +125,10 @@ class AnalogCore {
   // A new chip (AnalogTile::reseed on every tile with this seed) and the
   // core's own streams (modifier, lightning) restarted.
   void reseed(std::uint64_t seed);
+  // Every stream of the core's passes at draw · stride blocks: the tiles'
+  // forward and backward counters, the weight modifier's and the lightning
+  // forward's (Module::position_streams).
+  void position_streams(std::uint64_t draw, std::uint64_t stride);
 
   // Called by the layer after each optimizer step; runs the function given to
   // The config's weight clip and remap (see the file comment), then the

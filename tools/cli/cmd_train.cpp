@@ -3,6 +3,12 @@
 // checkpoint is rewritten during the run; SIGINT/SIGTERM stop it after the
 // current step with a checkpoint, and --resume continues a saved run to the
 // same bits as an uninterrupted one.
+//
+// Under `mpirun -n K` it trains data-parallel (--shards S, a multiple of K;
+// tools/training/trainer.h): every rank loads the data and builds the same
+// model, runs its shards of each batch, and takes the same step; rank 0
+// alone prints (main.cpp silences the others' stdout) and writes the
+// checkpoint. The weights depend on S, never on K.
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -12,6 +18,7 @@
 #include "convert/conversion.h"
 #include "layers/config/presets.h"
 #include "convert/models.h"
+#include "engine/communicator.h"
 #include "engine/generator.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/option_checks.h"
@@ -38,6 +45,7 @@ constexpr FixedFlag kFixedFlags[] = {
     {"--step-size", "step_size"}, {"--gamma", "gamma"},
     {"--seed", "seed"},           {"--limit-train", "limit_train"},
     {"--limit-test", "limit_test"},  // evaluations draw from analog tiles' streams
+    {"--shards", "shards"},
 };
 
 UsageError differs(const std::string& flag, const std::string& given, const std::string& saved,
@@ -92,6 +100,11 @@ Runner add_train_command(CLI::App& app) {
                   "Train on analog tiles: a JSON file, a preset (StandardHWATrainingPreset, ReRamSBPreset, ...) or a "
                   "family name (InferenceRPUConfig: hardware-aware; SingleRPUConfig: on pulsed devices, with "
                   "--optimizer sgd)");
+  cmd->add_option("--shards", opts->shards,
+                  "Data-parallel shards of each batch (a multiple of the processes of mpirun -n, dividing "
+                  "--batch-size): the trained bits depend on it, not on the number of processes; 1: one process")
+      ->check(integer_range<std::int64_t>(1, kMaxBatchSize))
+      ->capture_default_str();
   cmd->add_flag("--eval-each-epoch", *eval_each_epoch,
                 "Evaluate the test accuracy after every epoch (reported per epoch in the JSON history)");
   auto every = std::make_shared<std::int64_t>(0);
@@ -117,9 +130,10 @@ Runner add_train_command(CLI::App& app) {
 
   return [cmd, common, opts, out, rpu, eval_each_epoch, every, resume, stop_after] {
     apply_common_options(*common);
+    const Communicator& comm = Communicator::world();
     opts->seed = common->seed;
     if (!resume->empty() && out->empty()) *out = *resume;  // a resumed run keeps writing its checkpoint
-    if (!out->empty()) check_output_file("--out", *out);  // before the work, not after it
+    if (!out->empty() && comm.is_root()) check_output_file("--out", *out);  // before the work, not after it
     if (cmd->count("--checkpoint-every") > 0 && out->empty())
       throw UsageError("--checkpoint-every needs --out (the checkpoint file to write)");
 
@@ -225,6 +239,7 @@ Runner add_train_command(CLI::App& app) {
       }
       state.options = *opts;
     }
+    training::check_shard_options(*opts, *model, comm.size());
     auto optimizer = training::make_optimizer(*opts, *model);
     auto scheduler = training::make_scheduler(*opts, *optimizer);  // before the state: it records the base lr
     if (saved) {
@@ -248,12 +263,13 @@ Runner add_train_command(CLI::App& app) {
                     std::to_string(loader.num_batches()));
 
     auto save = [&] {
+      if (!comm.is_root()) return;  // one writer: rank 0
       save_checkpoint(*out, *model, description, optimizer.get(), training::run_state_to_json(state));
     };
     std::int64_t steps_here = 0;  // optimizer steps of this invocation
     auto stop_requested = [&] { return stop_signal() != 0 || (*stop_after > 0 && steps_here >= *stop_after); };
 
-    ProgressBar bar(stderr_is_terminal());
+    ProgressBar bar(stderr_is_terminal() && comm.is_root());
     training::EpochStats last;
     if (!state.history.empty()) last.train_loss = state.history.back().value("train_loss", 0.0);
     nlohmann::json& history = state.history;  // one entry per epoch: its lr, loss and time
@@ -282,7 +298,7 @@ Runner add_train_command(CLI::App& app) {
               const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
               bar.update(label, b, nb, loss, double((b - first) * opts->batch_size) / std::max(secs, 1e-9));
             },
-            after_step);
+            after_step, opts->shards);
         bar.finish();
         if (state.position.next_batch < batches) {
           interrupted.emplace(epoch + 1, state.position.next_batch);
@@ -304,7 +320,10 @@ Runner add_train_command(CLI::App& app) {
                       static_cast<long long>(opts->epochs), epoch_lr, last.train_loss, last.seconds,
                       epoch_accuracy.c_str());
         std::fflush(stdout);
-        if (state.epoch < opts->epochs && stop_requested()) {
+        bool stop = stop_requested();
+        if (comm.size() > 1)  // all ranks stop at the same epoch end (a signal may reach them apart)
+          for (const std::string& s : comm.allgather(stop ? "1" : "0")) stop = stop || s == "1";
+        if (state.epoch < opts->epochs && stop) {
           interrupted.emplace(epoch + 1, batches);
           break;
         }
@@ -314,11 +333,11 @@ Runner add_train_command(CLI::App& app) {
       const int signo = stop_signal();
       std::string where = "epoch " + std::to_string(interrupted->first) + " step " +
                           std::to_string(interrupted->second) + "/" + std::to_string(loader.num_batches());
-      if (!out->empty()) {
+      if (comm.is_root() && !out->empty()) {  // rank 0 alone saves and tells
         save();
         std::fprintf(stderr, "aimc: interrupted at %s; checkpoint written to %s; resume with: aimc train --resume %s\n",
                      where.c_str(), out->c_str(), out->c_str());
-      } else {
+      } else if (comm.is_root()) {
         std::fprintf(stderr, "aimc: interrupted at %s; no checkpoint written (no --out), the run cannot be resumed\n",
                      where.c_str());
       }
@@ -348,7 +367,8 @@ Runner add_train_command(CLI::App& app) {
       nlohmann::json result = {{"test_accuracy", accuracy}, {"train_loss", last.train_loss},
                                {"epochs", opts->epochs},   {"seconds", seconds},
                                {"model", opts->model},     {"seed", common->seed},
-                               {"lr", opts->lr}};
+                               {"lr", opts->lr},           {"ranks", comm.size()},
+                               {"shards", opts->shards}};
       result["schedule"] = opts->schedule;
       if (opts->schedule == "step") {
         result["step_size"] = training::effective_step_size(*opts);

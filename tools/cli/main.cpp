@@ -5,10 +5,16 @@
 // SIGTERM (128 + the signal, as shells report it) after saving what it can
 // resume from. Errors go to stderr; with --json the last stdout line is one JSON
 // object with the results.
+//
+// Under mpirun (engine/communicator.h) every rank runs the command; rank 0
+// alone prints to stdout, and an error on any rank ends the whole job
+// (MPI_Abort) with the exit status above and the rank's message, so no rank
+// waits forever for one that failed.
 #include <cstdio>
 #include <iostream>
 #include <map>
 
+#include "engine/communicator.h"
 #include "engine/error.h"
 #include "engine/runtime.h"
 #include "tools/cli/commands.h"
@@ -41,6 +47,15 @@ void print_json(const nlohmann::json& result) {
 
 int main(int argc, char** argv) {
   using namespace aimc::cli;
+  // MPI starts here when mpirun launched this process; the other ranks' stdout goes nowhere.
+  aimc::Communicator& world = aimc::Communicator::world();
+  if (!world.is_root() && std::freopen("/dev/null", "w", stdout) == nullptr) return 1;
+  // A failure ends every rank of a multi-process job, not this one alone.
+  auto fail = [&world](int code, const std::string& message) {
+    if (world.size() > 1) world.abort(code, message);
+    std::cerr << message << "\n";
+    return code;
+  };
   CLI::App app{"aimc: analog in-memory-computing simulator"};
   app.require_subcommand(1);
   app.set_version_flag("--version", aimc::version());
@@ -66,31 +81,31 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (!world.is_root()) return e.get_exit_code() == 0 ? 0 : 2;  // every rank parses alike: rank 0 tells
     const int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
   try {
+    if (world.size() == 1 && aimc::Communicator::launched_size() > 1)
+      throw aimc::UsageError("started as one of " + std::to_string(aimc::Communicator::launched_size()) +
+                             " processes (mpirun), but this aimc was built without MPI, so each would run the whole "
+                             "job alone: install OpenMPI (libopenmpi-dev) and build again (meson -Dmpi=auto), or run "
+                             "it without mpirun");
     for (auto* sub : app.get_subcommands()) runners.at(sub)();
     return 0;
   } catch (const Interrupted& e) {
     return e.status;
   } catch (const aimc::UsageError& e) {
-    std::cerr << "aimc: usage error: " << e.what() << "\n";
-    return 2;
+    return fail(2, std::string("aimc: usage error: ") + e.what());
   } catch (const aimc::ConfigError& e) {
-    std::cerr << "aimc: config error: " << e.what() << "\n";
-    return 2;
+    return fail(2, std::string("aimc: config error: ") + e.what());
   } catch (const aimc::IoError& e) {
-    std::cerr << "aimc: input error: " << e.what() << "\n";
-    return 2;
+    return fail(2, std::string("aimc: input error: ") + e.what());
   } catch (const aimc::ShapeError& e) {
-    std::cerr << "aimc: shape error: " << e.what() << "\n";
-    return 2;
+    return fail(2, std::string("aimc: shape error: ") + e.what());
   } catch (const aimc::ValueError& e) {
-    std::cerr << "aimc: value error: " << e.what() << "\n";
-    return 2;
+    return fail(2, std::string("aimc: value error: ") + e.what());
   } catch (const std::exception& e) {
-    std::cerr << "aimc: internal error: " << e.what() << "\n";
-    return 1;
+    return fail(1, std::string("aimc: internal error: ") + e.what());
   }
 }

@@ -5,10 +5,14 @@
 
 #include <cstdio>
 
+#include "engine/communicator.h"
+
 namespace aimc::cli {
 
-bool stdout_is_terminal() { return isatty(STDOUT_FILENO) == 1; }
-bool stderr_is_terminal() { return isatty(STDERR_FILENO) == 1; }
+// mpirun hands its ranks pseudo-terminals whatever its own output is, so
+// under MPI a terminal says nothing about the user's: treat it as none.
+bool stdout_is_terminal() { return !Communicator::world().uses_mpi() && isatty(STDOUT_FILENO) == 1; }
+bool stderr_is_terminal() { return !Communicator::world().uses_mpi() && isatty(STDERR_FILENO) == 1; }
 
 ProgressBar::ProgressBar(bool enabled) : enabled_(enabled), last_(std::chrono::steady_clock::now()) {}
 

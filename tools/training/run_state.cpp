@@ -48,7 +48,7 @@ nlohmann::json run_state_to_json(const RunState& s) {
             {"optimizer", o.optimizer}, {"lr", o.lr}, {"momentum", o.momentum}, {"weight_decay", o.weight_decay},
             {"schedule", o.schedule}, {"step_size", o.step_size}, {"gamma", o.gamma}, {"seed", o.seed},
             {"limit_train", o.limit_train}, {"limit_test", o.limit_test}, {"eval_each_epoch", s.eval_each_epoch},
-            {"checkpoint_every", s.checkpoint_every}}},
+            {"checkpoint_every", s.checkpoint_every}, {"shards", o.shards}}},
           {"epoch", s.epoch},
           {"batch", s.position.next_batch},
           {"loss_sum", s.position.loss_sum},
@@ -88,6 +88,11 @@ RunState run_state_from_json(const nlohmann::json& j) {
   if (!eval.is_boolean()) throw ValueError("training state: 'eval_each_epoch' must be true or false, got " + eval.dump());
   s.eval_each_epoch = eval.get<bool>();
   s.checkpoint_every = int_field(o, "checkpoint_every", 0);
+  // Data-parallel shards; states written before they existed trained with 1.
+  s.options.shards = o.contains("shards") ? int_field(o, "shards", 1) : 1;
+  if (s.options.batch_size % s.options.shards != 0)
+    throw ValueError("training state: 'shards' " + std::to_string(s.options.shards) + " must divide 'batch_size' " +
+                     std::to_string(s.options.batch_size));
   check_schedule_options(s.options);  // ConfigError naming the schedule field
 
   s.epoch = int_field(j, "epoch", 0);

@@ -3,8 +3,10 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
 
 #include "engine/autograd.h"
+#include "engine/communicator.h"
 #include "engine/ops.h"
 #include "layers/config/json_fields.h"
 #include "layers/optim/adam.h"
@@ -69,6 +71,143 @@ std::unique_ptr<LRScheduler> make_scheduler(const TrainOptions& opts, Optimizer&
   return nullptr;  // "none"
 }
 
+namespace {
+
+// ConfigError when shards > 1 and the model has tiles on pulsed devices.
+void refuse_pulsed_shards(Module& model, std::int64_t shards) {
+  if (shards > 1)
+    for (AnalogTile* t : model.analog_tiles())
+      if (t->pulsed())
+        throw ConfigError("shards (--shards) " + std::to_string(shards) + ": pulsed analog training (tiles on "
+                          "pulsed devices, SingleRPUConfig with AnalogSGD) updates the tiles by pulses in each "
+                          "backward pass and cannot be split into data-parallel shards; train it with --shards 1 "
+                          "on one process");
+}
+
+}  // namespace
+
+void check_shard_options(const TrainOptions& opts, Module& model, int ranks) {
+  const std::string s = std::to_string(opts.shards);
+  if (opts.shards < 1) throw ConfigError("shards (--shards) must be an integer >= 1, got " + s);
+  if (opts.shards % ranks != 0)
+    throw ConfigError("shards (--shards) " + s + " must be a multiple of the " + std::to_string(ranks) +
+                      " processes (mpirun -n) that share them" +
+                      (opts.shards == 1 ? std::string(" (give --shards, e.g. 4: the trained bits depend on it, not on "
+                                                      "the number of processes)")
+                                        : std::string()));
+  if (opts.batch_size % opts.shards != 0)
+    throw ConfigError("shards (--shards) " + s + " must divide the batch size (--batch-size " +
+                      std::to_string(opts.batch_size) + ")");
+  refuse_pulsed_shards(model, opts.shards);
+}
+
+namespace {
+
+// The model's state (parameters then buffers, state_dict order) as bytes.
+std::string state_bytes(const Module& model) {
+  std::string out;
+  for (const auto& [name, t] : model.state_dict()) {
+    const Tensor c = t.detach().to(Device::cpu()).contiguous();
+    out.append(static_cast<const char*>(c.raw_data()), std::size_t(c.numel()) * dtype_size(c.dtype()));
+  }
+  return out;
+}
+
+// Sets the model's state from state_bytes of the same model.
+void load_state_bytes(Module& model, const std::string& bytes) {
+  NamedTensors values;
+  std::size_t at = 0;
+  for (const auto& [name, t] : model.state_dict()) {
+    const std::size_t n = std::size_t(t.numel()) * dtype_size(t.dtype());
+    if (at + n > bytes.size()) throw ValueError("data-parallel training: a model state of the wrong size");
+    Tensor v = Tensor::empty(t.shape(), t.dtype());
+    std::memcpy(v.raw_data(), bytes.data() + at, n);
+    at += n;
+    values.emplace_back(name, v);
+  }
+  if (at != bytes.size()) throw ValueError("data-parallel training: a model state of the wrong size");
+  model.load_state_dict(values);
+}
+
+// One optimizer step on `batch` cut into `shards` shards (trainer.h); `step`
+// counts the steps of the run. Returns the sum of the batch's per-sample losses.
+double sharded_step(Module& model, Optimizer& optimizer, const data::Batch& batch, std::uint64_t step,
+                    std::int64_t shards, const Communicator& comm) {
+  const auto [first, last] = comm.shard_range(shards);
+  // The streams' positions, (step·S + s)·2^36 Philox blocks, live in int64
+  // tile counters (checkpoints): at most 2^27 shard passes in a run.
+  if ((step + 1) * std::uint64_t(shards) >= (std::uint64_t(1) << 27))
+    throw ValueError("data-parallel training: step " + std::to_string(step + 1) + " with " + std::to_string(shards) +
+                     " shards is past the 2^27 shard passes the random streams can be positioned for");
+  const std::int64_t n = batch.labels.size(0);
+  const std::vector<Tensor>& params = optimizer.params();
+  std::size_t numel = 0;
+  for (const Tensor& p : params) numel += std::size_t(p.numel());
+
+  const std::string start = state_bytes(model);
+  std::string after_first;                      // the state shard 0's forward left
+  std::vector<std::vector<float>> grads;        // per shard: the gradients, then one has-gradient flag per parameter
+  std::vector<std::string> losses;              // per shard: its samples' loss sum (a double)
+  for (std::int64_t s = first; s < last; ++s) {
+    if (s != first) load_state_bytes(model, start);
+    model.position_streams(step * std::uint64_t(shards) + std::uint64_t(s));
+    optimizer.zero_grad();
+    const std::int64_t lo = s * n / shards, hi = (s + 1) * n / shards;
+    double loss_sum = 0;
+    if (hi > lo) {
+      Tensor loss = cross_entropy(model(batch.images.slice(0, lo, hi).contiguous()),
+                                  batch.labels.slice(0, lo, hi).contiguous());
+      loss_sum = loss.item() * double(hi - lo);
+      // The shard's part of the batch mean: its mean times n_s / n.
+      loss = loss * (double(hi - lo) / double(n));
+      loss.backward();
+    }
+    std::vector<float> g;
+    g.reserve(numel + params.size());
+    for (const Tensor& p : params) {
+      const Tensor grad = p.grad();
+      if (grad.defined()) {
+        const std::vector<float> v = grad.to_vector();
+        g.insert(g.end(), v.begin(), v.end());
+      } else {
+        g.insert(g.end(), std::size_t(p.numel()), 0.f);
+      }
+    }
+    for (const Tensor& p : params) g.push_back(p.grad().defined() ? 1.f : 0.f);
+    grads.push_back(std::move(g));
+    losses.emplace_back(reinterpret_cast<const char*>(&loss_sum), sizeof loss_sum);
+    if (s == 0) after_first = state_bytes(model);
+  }
+
+  const std::vector<float> sum = comm.sum_in_shard_order(grads);
+  double loss_sum = 0;
+  for (const std::string& l : comm.allgather_lists(losses)) {
+    double v;
+    std::memcpy(&v, l.data(), sizeof v);
+    loss_sum += v;
+  }
+  if (!std::isfinite(loss_sum)) return loss_sum;  // the caller reports the divergence (on every rank alike)
+  comm.broadcast(after_first, 0);
+  load_state_bytes(model, after_first);
+  model.position_streams((step + 1) * std::uint64_t(shards));
+  optimizer.zero_grad();
+  std::size_t at = 0;
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    Tensor p = params[i];
+    const std::size_t k = std::size_t(p.numel());
+    if (sum[numel + i] > 0.f) {
+      std::vector<float> v(sum.begin() + std::ptrdiff_t(at), sum.begin() + std::ptrdiff_t(at + k));
+      p.set_grad(Tensor::from_vector(v, p.shape()).to(p.device()));
+    }
+    at += k;
+  }
+  optimizer.step();
+  model.post_update_step();
+  return loss_sum;
+}
+
+}  // namespace
+
 EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& loader, std::int64_t epoch,
                        const ProgressFn& progress) {
   EpochPosition at;
@@ -76,8 +215,13 @@ EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& l
 }
 
 EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& loader, std::int64_t epoch,
-                       EpochPosition& at, const ProgressFn& progress, const StepHook& after_step) {
+                       EpochPosition& at, const ProgressFn& progress, const StepHook& after_step,
+                       std::int64_t shards, const Communicator& comm) {
   const auto start = std::chrono::steady_clock::now();
+  if (shards < 1 || shards % comm.size() != 0)
+    throw ConfigError("shards must be a multiple of the " + std::to_string(comm.size()) + " processes, got " +
+                      std::to_string(shards));
+  refuse_pulsed_shards(model, shards);
   model.train();
   loader.start_epoch(epoch);  // the order depends on (seed, epoch) only, so a resumed epoch sees the same
   const std::int64_t batches = loader.num_batches();
@@ -87,20 +231,36 @@ EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& l
   while (at.next_batch < batches) {
     const std::int64_t b = at.next_batch;
     data::Batch batch = loader.batch(b);
-    optimizer.zero_grad();
-    Tensor loss = cross_entropy(model(batch.images), batch.labels);
-    const double value = loss.item();
-    if (!std::isfinite(value))
-      throw ValueError("training diverged: loss is " + std::to_string(value) + " at epoch " +
-                       std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1) + " (lower the lr)");
-    loss.backward();
-    optimizer.step();
-    model.post_update_step();
-    at.loss_sum += value * double(batch.labels.size(0));
+    auto diverged = [&](double value) {
+      return ValueError("training diverged: loss is " + std::to_string(value) + " at epoch " +
+                        std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1) + " (lower the lr)");
+    };
+    if (shards > 1) {
+      // The step's number in the run: every epoch has the same batches.
+      const std::uint64_t step = std::uint64_t(epoch * batches + b);
+      const double sum = sharded_step(model, optimizer, batch, step, shards, comm);
+      if (!std::isfinite(sum)) throw diverged(sum / double(batch.labels.size(0)));
+      at.loss_sum += sum;
+    } else {
+      optimizer.zero_grad();
+      Tensor loss = cross_entropy(model(batch.images), batch.labels);
+      const double value = loss.item();
+      if (!std::isfinite(value)) throw diverged(value);
+      loss.backward();
+      optimizer.step();
+      model.post_update_step();
+      at.loss_sum += value * double(batch.labels.size(0));
+    }
     at.samples += batch.labels.size(0);
     at.next_batch = b + 1;
     if (progress) progress(epoch, b + 1, batches, at.loss_sum / double(at.samples));
-    if (after_step && after_step(epoch, at)) break;
+    if (after_step) {
+      bool stop = after_step(epoch, at);
+      // One rank's stop (a signal) stops them all at the same step.
+      if (comm.size() > 1)
+        for (const std::string& s : comm.allgather(stop ? "1" : "0")) stop = stop || s == "1";
+      if (stop) break;
+    }
   }
   EpochStats s;
   s.train_loss = at.samples > 0 ? at.loss_sum / double(at.samples) : 0.0;

@@ -1,5 +1,35 @@
 // Supervised training and evaluation loops for classification models, shared
 // by the `aimc` command line and the benchmarks.
+//
+// Data-parallel training (TrainOptions::shards = S > 1; `mpirun -n K aimc
+// train --shards S`, engine/communicator.h): every batch is cut into S fixed
+// shards, shard s holding the batch's samples [s·n/S, (s+1)·n/S). S does not
+// depend on the number of processes K (K must divide S): rank r runs the
+// shards [r·S/K, (r+1)·S/K), one after another. The trained bits depend on
+// S only, never on K: one process with --shards S (with or without mpirun)
+// gives the same weights as 2 or 4 ranks. How:
+//  - a shard's loss is the sum of its samples' cross entropies divided by
+//    the batch size n (its mean times n_s/n), so the shards' gradients add
+//    up to the batch's;
+//  - every shard starts from the step's starting state (parameters and
+//    buffers: forward passes change BatchNorm running statistics, the
+//    noise-management running values and, in their first batches, learned
+//    input ranges), and its random streams (analog tiles' forward and
+//    backward noise, weight modifiers, dropout) are positioned at draw
+//    step·S + s (Module::position_streams), so a shard draws the same
+//    numbers whichever rank runs it;
+//  - the shards' gradients are gathered and added in shard order 0..S−1 in
+//    float on every rank (Communicator::sum_in_shard_order, never
+//    MPI_Allreduce, whose order is unspecified), and every rank takes the
+//    same optimizer step;
+//  - after the step, the buffers are those shard 0's forward left (the state
+//    rank 0 broadcasts, as PyTorch's DistributedDataParallel broadcasts rank
+//    0's buffers): BatchNorm normalises each shard by its own statistics and
+//    its running statistics follow shard 0 (DDP without SyncBatchNorm).
+//    Then every stream is positioned at the next step's first draw.
+// S = 1 is the plain single-process loop (its bits unchanged by all this). Pulsed analog
+// training (tiles on pulsed devices, AnalogSGD) updates the tiles by pulses
+// inside each shard's backward pass and is refused with S > 1.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +38,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/communicator.h"
 #include "layers/config/rpu_config.h"
 #include "layers/modules/module.h"
 #include "layers/optim/lr_scheduler.h"
@@ -32,6 +63,7 @@ struct TrainOptions {
   std::uint64_t seed = 0;
   std::int64_t limit_train = 0;    // use only the first n samples (0: all)
   std::int64_t limit_test = 0;
+  std::int64_t shards = 1;         // data-parallel shards of each batch (see above); 1: the plain loop
 };
 
 // Called after each batch: (epoch, batch, batches, running mean loss).
@@ -82,6 +114,11 @@ struct EpochPosition {
 // = batches done); returning true ends the epoch there (an interruption).
 using StepHook = std::function<bool(std::int64_t, const EpochPosition&)>;
 
+// ConfigError unless the shards fit: shards >= 1, a multiple of `ranks`
+// (the processes that share them), dividing batch_size, and 1 for a model
+// with tiles on pulsed devices.
+void check_shard_options(const TrainOptions& opts, Module& model, int ranks);
+
 // One pass over the loader; returns the sample-weighted mean loss.
 EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& loader, std::int64_t epoch,
                        const ProgressFn& progress = nullptr);
@@ -90,8 +127,11 @@ EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& l
 // epoch's mean loss when it ran to its end; when after_step stopped it,
 // at.next_batch < loader.num_batches() tells so (the loss then covers the
 // batches done).
+// With shards > 1 each step is data-parallel over comm's ranks (see above;
+// every rank calls it alike, and all of them stop when after_step stops one).
 EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& loader, std::int64_t epoch,
-                       EpochPosition& at, const ProgressFn& progress, const StepHook& after_step);
+                       EpochPosition& at, const ProgressFn& progress, const StepHook& after_step,
+                       std::int64_t shards = 1, const Communicator& comm = Communicator::world());
 
 // Fraction of correctly classified samples, in eval mode, batches of batch_size;
 // ValueError for an empty dataset.
