@@ -189,7 +189,8 @@ SweepExperiment read_sweep_experiment(const std::string& path) {
   const OrderedJson& j = *parsed;
   Reader in(path);
   if (!j.is_object()) throw ConfigError("experiment " + path + ": must be a JSON object, got " + type_name(j));
-  for (const auto& [key, value] : j.items()) {
+  for (const auto& item : j.items()) {
+    const std::string& key = item.key();  // not a structured binding: clang 14 cannot capture one
     if (std::find_if(std::begin(kFields), std::end(kFields), [&](const char* f) { return key == f; }) ==
         std::end(kFields)) {
       std::string known;
