@@ -47,6 +47,7 @@ Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
 Tensor sigmoid(const Tensor& x);
 Tensor tanh(const Tensor& x);
 Tensor gelu(const Tensor& x);  // exact erf form, as PyTorch's default
+Tensor erf(const Tensor& x);
 
 // ---- reductions, softmax and losses (engine/ops_reduce.cpp)
 Tensor sum(const Tensor& x);  // all elements -> shape {}

@@ -34,5 +34,7 @@ Runner add_eval_command(CLI::App& app);
 Runner add_drift_command(CLI::App& app);
 Runner add_bench_command(CLI::App& app);
 Runner add_inspect_command(CLI::App& app);
+Runner add_import_command(CLI::App& app);
+Runner add_export_command(CLI::App& app);
 
 }  // namespace aimc::cli
