@@ -791,6 +791,7 @@ void Importer::import_node(const onnx::NodeProto& n, int opset) {
     std::vector<std::int64_t> axes;
     if (has_in(n, 1)) axes = const_ints(n, 1, "axes");
     Shape s = x.t.shape();
+    bool front = false;  // a new dim in front of the batch dim
     if (type == "Squeeze") {
       const std::int64_t r = x.t.dim();
       std::set<std::int64_t> drop;
@@ -807,6 +808,7 @@ void Importer::import_node(const onnx::NodeProto& n, int opset) {
       const std::int64_t r = x.t.dim() + static_cast<std::int64_t>(axes.size());
       std::set<std::int64_t> add;
       for (auto ax : axes) add.insert(norm_axis(ax, r, who_));
+      front = add.count(0) > 0;
       Shape out;
       std::size_t k = 0;
       for (std::int64_t d = 0; d < r; ++d) out.push_back(add.count(d) ? 1 : s[k++]);
@@ -814,7 +816,7 @@ void Importer::import_node(const onnx::NodeProto& n, int opset) {
     }
     // An unsqueeze in front of the batch dim must keep it exact.
     Value y = x;
-    if (type == "Unsqueeze" && !x.is_const && !s.empty() && s[0] == 1 && x.t.dim() > 0 && s != x.t.shape())
+    if (front && !x.is_const)
       y = op("reshape", {{"shape", s}}, {&x}, hint);
     else
       y = reshape_to(x, s, hint);
@@ -1337,6 +1339,9 @@ OnnxModel import_onnx_bytes(const std::string& bytes, const OnnxImportOptions& o
   onnx::ModelProto model;
   if (bytes.empty() || !model.ParseFromString(bytes))
     throw IoError(name + ": not an ONNX model (protobuf parse failed: truncated or not an ONNX file)");
+  // Protobuf skips unknown fields, so some other files parse: an ONNX model has a graph and an opset.
+  if (!model.has_graph() && model.opset_import_size() == 0)
+    throw IoError(name + ": not an ONNX model (no graph and no opset_import)");
   Importer importer(options);
   return importer.run(model, name);
 }

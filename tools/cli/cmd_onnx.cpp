@@ -40,6 +40,16 @@ std::vector<std::int64_t> parse_shape(const std::string& text) {
 
 }  // namespace
 
+void check_dataset_input(const nlohmann::json& description, const std::string& checkpoint) {
+  if (!description.is_object() || !description.contains("input_shape")) return;
+  const nlohmann::json& shape = description["input_shape"];
+  if (shape != nlohmann::json({1, 28, 28}))
+    throw UsageError("checkpoint " + checkpoint + " takes inputs of shape [N, " +
+                     (shape.is_array() ? shape.dump().substr(1) : shape.dump() + "]") +
+                     ", the datasets' images are [N, 1, 28, 28] (MNIST-style); evaluate it with your own data "
+                     "through the library (convert/onnx_io.h)");
+}
+
 Runner add_import_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("import", "Import an ONNX model as a checkpoint (its digital weights)");
   auto common = std::make_shared<CommonOptions>();
