@@ -4,7 +4,8 @@
 set -euo pipefail
 
 AIMC_PACKAGES=(g++ pkg-config meson ninja-build libeigen3-dev libtbb-dev catch2 zlib1g-dev
-  librandom123-dev nlohmann-json3-dev libcli11-dev dataset-fashion-mnist)
+  librandom123-dev nlohmann-json3-dev libcli11-dev dataset-fashion-mnist
+  libprotobuf-dev protobuf-compiler)  # the last two: ONNX import/export (optional: meson -Donnx=auto)
 
 # Optional extras for tools/quickstart.sh only (the drift plot); the build and
 # the tests never need them.
