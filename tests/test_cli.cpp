@@ -513,6 +513,14 @@ TEST_CASE("import/export: the ONNX LeNet-5 of a lenet5 checkpoint drifts as the 
   CHECK(last_json_line(ri.out)["layers"] == 7);  // 2 conv, 2 pool, 3 linear
   CHECK(last_json_line(ri.out)["input_shape"] == nlohmann::json({1, 28, 28}));
 
+  // inspect takes the import: the named model's tile grid.
+  Run in = run("inspect --model lenet5 --rpu-config InferenceRPUConfig --json"),
+      ii = run("inspect --checkpoint " + imported + " --rpu-config InferenceRPUConfig --json", err);
+  REQUIRE(ii.code == 0);
+  CHECK(last_json_line(ii.out)["total_tiles"] == last_json_line(in.out)["total_tiles"]);
+  CHECK(last_json_line(ii.out)["total_weights"] == last_json_line(in.out)["total_weights"]);
+  CHECK(last_json_line(ii.out)["layers"].size() == 5);
+
   // Same seeds, same accuracy table: the imported graph's layers map onto the same tiles.
   const std::string drift = " --rpu-config InferenceRPUConfig --times 1,86400 --repeats 2 --limit-test 200 --seed 9 --json";
   Run dn = run("drift --checkpoint " + named + drift), di = run("drift --checkpoint " + imported + drift, err);
