@@ -43,7 +43,7 @@ constexpr int kMinOpset = 13, kMaxOpset = 21;
 
 const std::vector<std::string>& supported_ops() {
   static const std::vector<std::string> ops = {
-      "Add", "AveragePool", "BatchNormalization", "Cast", "Concat", "Constant", "ConstantOfShape", "Conv",
+      "Add", "AveragePool", "BatchNormalization", "Cast", "Concat", "Constant", "ConstantOfShape", "Conv", "ConvTranspose",
       "Div", "Dropout", "Erf", "Exp", "Flatten", "Gather", "Gelu", "Gemm", "GlobalAveragePool", "Identity",
       "LayerNormalization", "LeakyRelu", "LogSoftmax", "MatMul", "MaxPool", "Mul", "Neg", "Pow", "ReduceMean",
       "ReduceSum", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax", "Split", "Sqrt", "Squeeze", "Sub", "Tanh",
@@ -651,6 +651,28 @@ void Importer::import_node(const onnx::NodeProto& n, int opset) {
     }
     load(*conv, values);
     set_out(0, module(conv, x, hint));
+  } else if (type == "ConvTranspose") {
+    Value& x = in(n, 0);
+    Value& w = in(n, 1);
+    const std::int64_t dims = w.t.dim() - 2;
+    if (dims < 1 || dims > 3) throw ConfigError(who_ + ": only 1-D, 2-D and 3-D transposed convolutions are supported");
+    const std::string auto_pad = a.s("auto_pad", "NOTSET");
+    if (auto_pad != "NOTSET" && auto_pad != "VALID")
+      throw ConfigError(who_ + ": auto_pad=" + auto_pad + " is not supported (supported: NOTSET, VALID)");
+    if (a.i("group", 1) != 1) throw ConfigError(who_ + ": group other than 1 is not supported");
+    if (a.has("output_shape")) throw ConfigError(who_ + ": output_shape is not supported (give pads and output_padding)");
+    const auto zeros = std::vector<std::int64_t>(static_cast<std::size_t>(dims), 0);
+    const auto ones = std::vector<std::int64_t>(static_cast<std::size_t>(dims), 1);
+    std::vector<std::int64_t> kernel(w.t.shape().begin() + 2, w.t.shape().end());
+    if (a.ints("kernel_shape", kernel) != kernel) throw ConfigError(who_ + ": kernel_shape differs from the weight's");
+    nlohmann::json attrs = {{"stride", a.ints("strides", ones)},
+                            {"padding", symmetric_pads(a.ints("pads", {}), static_cast<std::size_t>(dims), who_)},
+                            {"dilation", a.ints("dilations", ones)},
+                            {"output_padding", a.ints("output_padding", zeros)}};
+    a.finish({"auto_pad", "dilations", "group", "kernel_shape", "output_padding", "output_shape", "pads", "strides"});
+    std::vector<Value*> ins{&x, &w};
+    if (has_in(n, 2)) ins.push_back(&in(n, 2));
+    set_out(0, op("conv_transpose", attrs, ins, hint));
   } else if (type == "MaxPool" || type == "AveragePool") {
     Value& x = in(n, 0);
     const std::int64_t dims = x.t.dim() - 2;
@@ -1207,6 +1229,18 @@ std::pair<std::string, Tensor> Exporter::graph_op(const GraphNode& gn, const std
     else for (std::int64_t d = 0; d < ts[0].dim(); ++d) axes.push_back(d);
     auto* n = node(o == "mean" ? "ReduceMean" : "ReduceSum", {in[0], int_initializer(out + "_axes", axes)}, out);
     attr(n, "keepdims", std::int64_t{at.value("keepdim", false) ? 1 : 0});
+  } else if (o == "conv_transpose") {
+    auto* n = node("ConvTranspose", in, out);
+    const std::int64_t dims = ts[0].dim() - 2;
+    auto per_dim = [&](const char* key, std::int64_t def) {
+      std::vector<std::int64_t> v;
+      if (at.contains(key)) v = at.at(key).get<std::vector<std::int64_t>>();
+      return v.empty() ? std::vector<std::int64_t>(static_cast<std::size_t>(dims), def) : v;
+    };
+    attr(n, "strides", per_dim("stride", 1));
+    attr(n, "pads", twice(per_dim("padding", 0)));
+    attr(n, "dilations", per_dim("dilation", 1));
+    attr(n, "output_padding", per_dim("output_padding", 0));
   } else if (o == "global_avg_pool") {
     const std::string p = fresh(out + "_pool");
     node("GlobalAveragePool", in, p);

@@ -97,4 +97,11 @@ model("encoder", [
      "be2": w(D, scale=0.1), "heads": np.array([0, S, H, hd], dtype=np.int64),
      "merge": np.array([0, S, D], dtype=np.int64), "sqrt_d": np.array(np.sqrt(hd), dtype=np.float32)},
     [S, D], ["N", S, D], opset=20)
+# Decoder: ConvTranspose (stride 2, padding, output_padding, bias) and a 1-D one, Sigmoid.
+model("deconv", [
+    N("ConvTranspose", ["x", "t1", "tb"], ["u"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
+      output_padding=[1, 1]),
+    N("Relu", ["u"], ["r"]), N("ConvTranspose", ["r", "t2"], ["v"], kernel_shape=[2, 2], dilations=[2, 2]),
+    N("Sigmoid", ["v"], ["y"])],
+    {"t1": w(4, 3, 3, 3), "tb": w(3, scale=0.1), "t2": w(3, 2, 2, 2)}, [4, 5, 5], ["N", 2, 12, 12])
 print("wrote models to", out_dir)

@@ -67,6 +67,17 @@ const std::map<std::string, OpSpec>& op_table() {
                  r.read("exponent", exponent);
                  return [exponent](const std::vector<Tensor>& x) { return pow_scalar(x[0], exponent); };
                }}},
+      {"conv_transpose", {2, 3, [](ObjectReader& r) -> Graph::OpFn {
+                            ConvGeometry g;
+                            std::vector<std::int64_t> output_padding;
+                            r.read("stride", g.stride);
+                            r.read("padding", g.padding);
+                            r.read("dilation", g.dilation);
+                            r.read("output_padding", output_padding);
+                            return [g, output_padding](const std::vector<Tensor>& x) {
+                              return conv_transpose(x[0], x[1], x.size() > 2 ? x[2] : Tensor(), g, output_padding);
+                            };
+                          }}},
       {"slice", {1, 1, [](ObjectReader& r) -> Graph::OpFn {
                    std::int64_t axis = 0, start = 0, end = 0;
                    r.require("axis");
