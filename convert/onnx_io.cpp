@@ -872,7 +872,7 @@ void Importer::import_node(const onnx::NodeProto& n, int opset) {
       const std::int64_t chunk = (len + parts - 1) / parts;  // the last part is smaller (opset 18)
       for (std::int64_t k = 0; k < parts; ++k) split.push_back(std::max<std::int64_t>(0, std::min(chunk, len - k * chunk)));
     }
-    if (static_cast<std::int64_t>(split.size()) != outs || product({}) != 1)
+    if (static_cast<std::int64_t>(split.size()) != outs)
       throw ConfigError(who_ + ": " + std::to_string(split.size()) + " parts for " + std::to_string(outs) + " outputs");
     std::int64_t start = 0;
     for (std::int64_t k = 0; k < outs; ++k) {

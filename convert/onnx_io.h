@@ -41,7 +41,7 @@ namespace aimc {
 // Bounds for untrusted files (as the safetensors reader's).
 inline constexpr std::int64_t kOnnxMaxFileBytes = std::int64_t{2} << 30;      // protobuf's own 2 GiB limit
 inline constexpr std::int64_t kOnnxMaxDim = std::int64_t{1} << 24;             // any one declared dimension
-inline constexpr std::int64_t kOnnxMaxElements = std::int64_t{1} << 28;        // any one tensor (1 GiB of float32)
+inline constexpr std::int64_t kOnnxMaxElements = std::int64_t{1} << 26;        // any one tensor (256 MiB of float32)
 inline constexpr std::int64_t kOnnxMaxNodes = 100000;
 
 struct OnnxImportOptions {

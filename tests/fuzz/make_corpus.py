@@ -120,7 +120,9 @@ def onnx_corpus():
           "bb": f(4), "split": i64(1, 3), "st": i64(0), "en": i64(3), "axs": i64(2)}, [3, 4], opset=20)
     words.update({"value", "value_float", "value_ints", "auto_pad", "NOTSET", "VALID", "count_include_pad",
                   "ceil_mode", "dilations", "transA", "transB", "beta", "num_outputs", "approximate", "none",
-                  "to", "start", "end", "allowzero", "stash_type", "training_mode", "noop_with_empty_axes"})
+                  "to", "start", "end", "allowzero", "stash_type", "training_mode", "noop_with_empty_axes",
+                  "ConvTranspose", "output_padding", "output_shape", "Cast", "Constant", "ConstantOfShape",
+                  "ReduceSum", "Exp", "Neg"})
     write_dict("onnx", words)
 
 
