@@ -45,7 +45,7 @@ const std::vector<std::string>& supported_ops() {
   static const std::vector<std::string> ops = {
       "Add", "AveragePool", "BatchNormalization", "Cast", "Concat", "Constant", "ConstantOfShape", "Conv", "ConvTranspose",
       "Div", "Dropout", "Erf", "Exp", "Flatten", "Gather", "Gelu", "Gemm", "GlobalAveragePool", "Identity",
-      "LayerNormalization", "LeakyRelu", "LogSoftmax", "MatMul", "MaxPool", "Mul", "Neg", "Pow", "ReduceMean",
+      "LayerNormalization", "LeakyRelu", "LogSoftmax", "MatMul", "MaxPool", "Mod", "Mul", "Neg", "Pow", "ReduceMean",
       "ReduceSum", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax", "Split", "Sqrt", "Squeeze", "Sub", "Tanh",
       "Transpose", "Unsqueeze"};
   return ops;
@@ -353,14 +353,57 @@ class Importer {
     nodes_.push_back(std::move(node));
     return out;
   }
-  // x reshaped to `shape` (concrete); the batch dimension stays free (-1)
-  // when the first dimension is kept.
+  // x reshaped to `shape` (concrete for this pass's batch size). The import
+  // runs twice, with batch sizes 1 and 2 (run_import): a dim of a dynamic
+  // reshape that differs between the passes depends on the batch and becomes
+  // -1, so the graph takes any batch size wherever the model keeps its batch
+  // (PyTorch's attention moves it away from dim 0).
   Value reshape_to(Value& x, Shape shape, const std::string& hint) {
+    if (x.t.shape() == shape && !x.is_const) {
+      note_reshape(shape);
+      return x;
+    }
+    if (x.is_const) return op("reshape", {{"shape", shape}}, {&x}, hint);
+    Shape written = shape;
+    // A model declared with a fixed batch size runs once (batch 1): a reshape
+    // keeping the first dim keeps it free, so the graph still takes batches.
+    if (static_batch_ && written.size() > 1 && x.t.dim() > 0 && written[0] == x.t.size(0)) written[0] = -1;
+    const std::size_t k = note_reshape(shape);
+    if (reference_) {
+      const Shape& other = (*reference_)[k];
+      int free = 0;
+      for (std::size_t d = 0; d < written.size(); ++d)
+        if (other.size() == written.size() && other[d] != written[d]) {
+          written[d] = -1;
+          ++free;
+        }
+      if (other.size() != written.size() || free > 1)
+        throw ConfigError(who_ + ": the reshape to " + ints_str(shape) + " depends on the batch size in " +
+                          (free > 1 ? "several dims" : "its rank") + " (supported: at most one dim)");
+    }
     if (x.t.shape() == shape) return x;
-    if (!x.is_const && !shape.empty() && x.t.dim() > 0 && shape.size() > 1 && shape[0] == x.t.size(0))
-      shape[0] = -1;
-    return op("reshape", {{"shape", shape}}, {&x}, hint);
+    return op("reshape", {{"shape", written}}, {&x}, hint);
   }
+  // Records the target of the k-th dynamic reshape (pass 1) or checks that
+  // pass 2 meets the same reshapes; returns k.
+  std::size_t note_reshape(const Shape& shape) {
+    const std::size_t k = reshape_count_++;
+    if (!reference_) {
+      reshapes_.push_back(shape);
+    } else if (k >= reference_->size()) {
+      throw ConfigError(who_ + ": the graph's reshapes differ between batch sizes 1 and 2 (not supported)");
+    }
+    return k;
+  }
+
+ public:
+  std::int64_t batch_ = 1;
+  bool static_batch_ = false;                    // the input declares a fixed batch size
+  std::vector<Shape> reshapes_;                  // pass 1: the dynamic reshapes' targets
+  const std::vector<Shape>* reference_ = nullptr;  // pass 2: those of pass 1
+
+ private:
+  std::size_t reshape_count_ = 0;
   void check_size(const Tensor& t) { checked_elements(t.shape(), who_); }
 
   void import_node(const onnx::NodeProto& n, int opset);
@@ -523,6 +566,27 @@ void Importer::import_node(const onnx::NodeProto& n, int opset) {
     a.finish({});
     std::string o = type == "Add" ? "add" : type == "Sub" ? "sub" : type == "Mul" ? "mul" : "div";
     set_out(0, op(o, nlohmann::json::object(), {&in(n, 0), &in(n, 1)}, hint));
+  } else if (type == "Mod") {
+    // Shape arithmetic of PyTorch's exports: constants only.
+    const bool fmod = a.i("fmod", 0) != 0;
+    a.finish({"fmod"});
+    Value& x = in(n, 0);
+    Value& y = in(n, 1);
+    if (!x.is_const || !y.is_const) throw ConfigError(who_ + ": supported on constants only");
+    if (y.t.numel() != 1 && y.t.shape() != x.t.shape())
+      throw ConfigError(who_ + ": the divisor must be a scalar or of the dividend's shape");
+    Tensor xd = x.t.to(DType::Float64).contiguous(), yd = y.t.to(DType::Float64).contiguous();
+    std::vector<double> out(static_cast<std::size_t>(xd.numel()));
+    for (std::int64_t i = 0; i < xd.numel(); ++i) {
+      const double p = xd.data<double>()[i], q = yd.data<double>()[yd.numel() == 1 ? 0 : i];
+      if (q == 0) throw ConfigError(who_ + ": division by zero");
+      double r = std::fmod(p, q);
+      if (!fmod && r != 0 && ((r < 0) != (q < 0))) r += q;  // the divisor's sign, as Python's %
+      out[static_cast<std::size_t>(i)] = r;
+    }
+    Value v{Tensor::from_vector(out, xd.shape()), true, x.is_int && y.is_int, ""};
+    if (!v.is_int) v.t = v.t.to(x.t.dtype());
+    set_out(0, v);
   } else if (type == "Pow") {
     a.finish({});
     Value& e = in(n, 1);
@@ -813,7 +877,6 @@ void Importer::import_node(const onnx::NodeProto& n, int opset) {
     std::vector<std::int64_t> axes;
     if (has_in(n, 1)) axes = const_ints(n, 1, "axes");
     Shape s = x.t.shape();
-    bool front = false;  // a new dim in front of the batch dim
     if (type == "Squeeze") {
       const std::int64_t r = x.t.dim();
       std::set<std::int64_t> drop;
@@ -830,19 +893,12 @@ void Importer::import_node(const onnx::NodeProto& n, int opset) {
       const std::int64_t r = x.t.dim() + static_cast<std::int64_t>(axes.size());
       std::set<std::int64_t> add;
       for (auto ax : axes) add.insert(norm_axis(ax, r, who_));
-      front = add.count(0) > 0;
       Shape out;
       std::size_t k = 0;
       for (std::int64_t d = 0; d < r; ++d) out.push_back(add.count(d) ? 1 : s[k++]);
       s = out;
     }
-    // An unsqueeze in front of the batch dim must keep it exact.
-    Value y = x;
-    if (front && !x.is_const)
-      y = op("reshape", {{"shape", s}}, {&x}, hint);
-    else
-      y = reshape_to(x, s, hint);
-    set_out(0, y);
+    set_out(0, reshape_to(x, s, hint));
   } else if (type == "Transpose") {
     Value& x = in(n, 0);
     std::vector<std::int64_t> def;
@@ -967,6 +1023,7 @@ OnnxModel Importer::run(const onnx::ModelProto& model, const std::string& name) 
   const auto& tt = input.type().tensor_type();
   if (tt.elem_type() != onnx::TensorProto::FLOAT)
     throw ConfigError(who_ + ": element type " + dtype_label(tt.elem_type()) + " is not supported (supported: float)");
+  static_batch_ = tt.has_shape() && tt.shape().dim_size() > 0 && tt.shape().dim(0).has_dim_value();
   if (tt.has_shape()) {
     std::vector<std::int64_t> declared;
     bool fixed = true;
@@ -994,7 +1051,7 @@ OnnxModel Importer::run(const onnx::ModelProto& model, const std::string& name) 
   } else if (sample.empty()) {
     throw ConfigError(who_ + ": no declared shape; give the input shape (--input-shape)");
   }
-  Shape probe_shape{1};
+  Shape probe_shape{batch_};
   for (auto d : sample) {
     if (d <= 0 || d > kOnnxMaxDim) throw ConfigError(who_ + ": input shape " + ints_str(sample) + " has a dim outside [1, " + std::to_string(kOnnxMaxDim) + "]");
     probe_shape.push_back(d);
@@ -1376,8 +1433,16 @@ OnnxModel import_onnx_bytes(const std::string& bytes, const OnnxImportOptions& o
   // Protobuf skips unknown fields, so some other files parse: an ONNX model has a graph and an opset.
   if (!model.has_graph() && model.opset_import_size() == 0)
     throw IoError(name + ": not an ONNX model (no graph and no opset_import)");
-  Importer importer(options);
-  return importer.run(model, name);
+  // Pass 1 with batch size 1 records the reshapes; pass 2 with batch size 2
+  // builds the graph, freeing the dims that differ (Importer::reshape_to).
+  // A model whose input declares a fixed batch size is imported once, with batch size 1.
+  Importer first(options);
+  OnnxModel once = first.run(model, name);
+  if (first.static_batch_) return once;
+  Importer second(options);
+  second.batch_ = 2;
+  second.reference_ = &first.reshapes_;
+  return second.run(model, name);
 }
 
 OnnxModel import_onnx(const std::string& path, const OnnxImportOptions& options) {

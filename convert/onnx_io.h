@@ -7,12 +7,14 @@
 // convert_to_analog maps them onto tiles), BatchNormalization a BatchNorm
 // child, MaxPool/AveragePool a pooling child; the other operators become
 // Graph ops. Nodes whose inputs are all constant are computed at import
-// (constant folding), Shape included: the shapes come from one forward pass
-// of zeros with the given input shape and batch size 1, so the
-// Shape -> Gather -> Concat -> Reshape chains of PyTorch's exports fold to
-// fixed reshapes. A reshape that keeps the batch dimension (the first output
-// dim equals the first input dim) is written with -1 there, so the imported
-// graph takes any batch size.
+// (constant folding), Shape included, so the Shape -> Gather -> Concat ->
+// Reshape chains of PyTorch's exports fold to fixed reshapes. The shapes come
+// from forward passes of zeros with the given input shape, run twice, with
+// batch sizes 1 and 2: a dim of a reshape that differs between the two
+// depends on the batch and is written as -1, so the imported graph takes any
+// batch size, wherever the model keeps its batch. A model whose input
+// declares a fixed batch size is run once with batch size 1, and a reshape
+// that keeps the first dim keeps it free.
 //
 // Supported operators: see onnx_supported_ops(). An unsupported operator,
 // attribute value or data type throws ConfigError naming the node, its op
