@@ -859,6 +859,7 @@ void Importer::import_node(const onnx::NodeProto& n, int opset) {
       } else if (shape[d] < 0) {
         throw ConfigError(who_ + ": shape " + ints_str(shape) + " has a negative dim");
       } else {
+        checked_elements({shape[d]}, who_);  // each dim bounded first: the product cannot overflow
         known *= shape[d];
         checked_elements({known}, who_);
       }
