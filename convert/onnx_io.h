@@ -24,7 +24,7 @@
 // throws ConfigError. Nothing is returned half built.
 //
 // Export writes the digital model (an analog layer as its digital weights)
-// at opset 17 (20 when it has a GELU): a Graph node by node, a Sequential
+// at opset 18 (20 when it has a GELU): a Graph node by node, a Sequential
 // layer by layer; importing the file gives the same graph outputs, bit for
 // bit.
 #pragma once

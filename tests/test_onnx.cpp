@@ -422,6 +422,44 @@ TEST_CASE("onnx: shape operators and PyTorch's Shape->Gather->Concat->Reshape ch
   CHECK(max_abs_diff(run(f.import(), x), mul_scalar(reshape(x, {3, 40}), 2.0)) == 0.0);
 }
 
+TEST_CASE("onnx: ReduceMean/ReduceSum (axes as attribute before opset 18, as input after) and Mod", "[onnx]") {
+  const Tensor x = randn({2, 3, 4}, 35);
+  Builder b17({3, 4}, 17);
+  auto* r = b17.op("ReduceMean", {"x"}, "m");
+  attr_is(r, "axes", {-1});
+  b17.ints("ax", {1});
+  attr_i(b17.op("ReduceSum", {"m", "ax"}, "y"), "keepdims", 0);
+  b17.output("y");
+  const Tensor ref = sum(mean(x, {-1}, true), {1}, false);
+  CHECK(max_abs_diff(run(b17.import(), x), ref) == 0.0);
+  Builder b18({3, 4}, 18);
+  b18.ints("ax2", {-1});
+  b18.op("ReduceMean", {"x", "ax2"}, "m");
+  b18.ints("ax", {1});
+  attr_i(b18.op("ReduceSum", {"m", "ax"}, "y"), "keepdims", 0);
+  b18.output("y");
+  CHECK(max_abs_diff(run(b18.import(), x), ref) == 0.0);
+
+  // Mod of constants sizing a reshape: -2 mod 6 is 4 with Python's sign rule
+  // (fmod 0), -2 with C's (fmod 1), which no reshape accepts.
+  for (const bool fmod : {false, true}) {
+    Builder m({3, 4});
+    m.ints("a", {-2});
+    m.ints("b", {6});
+    auto* mod = m.op("Mod", {"a", "b"}, "r");
+    if (fmod) attr_i(mod, "fmod", 1);
+    m.ints("m1", {-1});
+    attr_i(m.op("Concat", {"m1", "r"}, "shape"), "axis", 0);
+    m.op("Reshape", {"x", "shape"}, "y");
+    m.output("y");
+    if (!fmod) {
+      CHECK(max_abs_diff(run(m.import(), x), reshape(x, {6, 4})) == 0.0);
+    } else {
+      CHECK_THROWS_WITH(m.import(), Catch::Matchers::Contains("[-1,-2] has a negative dim"));
+    }
+  }
+}
+
 namespace {
 
 // The transformer encoder block's weights.
