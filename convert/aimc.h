@@ -45,7 +45,8 @@
 #include "layers/optim/optimizer.h"
 #include "layers/optim/sgd.h"
 
-// convert: model builders and checkpoints
+// convert: model builders, checkpoints and ONNX files
 #include "convert/checkpoint.h"
 #include "convert/conversion.h"
 #include "convert/models.h"
+#include "convert/onnx_io.h"  // ONNX import/export (onnx_available(): false in a build without it)

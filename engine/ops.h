@@ -47,6 +47,7 @@ Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
 Tensor sigmoid(const Tensor& x);
 Tensor tanh(const Tensor& x);
 Tensor gelu(const Tensor& x);  // exact erf form, as PyTorch's default
+Tensor erf(const Tensor& x);
 
 // ---- reductions, softmax and losses (engine/ops_reduce.cpp)
 Tensor sum(const Tensor& x);  // all elements -> shape {}
@@ -94,6 +95,13 @@ Tensor col2im(const Tensor& cols, std::int64_t channels, const std::vector<std::
               const ConvGeometry& g);
 // x [N, C_in, *S], weight [C_out, C_in/groups, *kernel], bias [C_out] or undefined.
 Tensor conv(const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvGeometry& g);
+// The transposed convolution (the adjoint of conv, PyTorch's conv_transpose):
+// x [N, C_in, *S], weight [C_in, C_out, *kernel], bias [C_out] or undefined;
+// output size (S - 1) stride - 2 padding + dilation (kernel - 1) + 1 +
+// output_padding per dim (output_padding below the stride or dilation).
+// groups 1 only. Differentiable in all three.
+Tensor conv_transpose(const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvGeometry& g,
+                      const std::vector<std::int64_t>& output_padding = {});
 // Rows [N*L, C] (one row per output position) -> [N, C, *out_size].
 Tensor rows_to_channels(const Tensor& rows, std::int64_t n, const std::vector<std::int64_t>& out_size);
 

@@ -1,5 +1,5 @@
 // Activation functions: relu, leaky_relu, sigmoid, tanh, gelu (exact erf
-// form). Elementwise, parallel over fixed chunks; NaN inputs give NaN outputs.
+// form), and erf itself. Elementwise, parallel over fixed chunks; NaN inputs give NaN outputs.
 #include <cmath>
 
 #include "engine/autograd.h"
@@ -50,6 +50,17 @@ Tensor tanh(const Tensor& x) {
   return record(out, "tanh", {x}, [yd = out.detach()](const Tensor& g) {
     return std::vector<Tensor>{detail::map_binary(g, yd, "tanh backward", [](auto gv, auto y) {
       return gv * (decltype(y)(1) - y * y);
+    })};
+  });
+}
+
+Tensor erf(const Tensor& x) {
+  // erf'(x) = 2 / sqrt(pi) exp(-x^2).
+  Tensor out = detail::map_unary(x, "erf", [](auto v) { return std::erf(v); });
+  return record(out, "erf", {x}, [xd = x.detach()](const Tensor& g) {
+    return std::vector<Tensor>{detail::map_binary(g, xd, "erf backward", [](auto gv, auto v) {
+      using T = decltype(v);
+      return gv * T(M_2_SQRTPI) * std::exp(-v * v);
     })};
   });
 }

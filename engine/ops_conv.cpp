@@ -425,3 +425,56 @@ Tensor conv(const Tensor& x, const Tensor& weight, const Tensor& bias, const Con
 }
 
 }  // namespace aimc
+
+namespace aimc {
+
+Tensor conv_transpose(const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvGeometry& g,
+                      const std::vector<std::int64_t>& output_padding) {
+  // The adjoint of conv: each input position scatters weight-scaled kernels
+  // into the output. As composed ops (a GEMM to patch columns, then col2im's
+  // scatter-add), so autograd differentiates it through their backwards.
+  check_image(x, "conv_transpose");
+  const std::int64_t dims = x.dim() - 2, c_in = x.size(1);
+  if (weight.dim() != x.dim() || weight.size(0) != c_in)
+    throw ShapeError("conv_transpose: weight " + shape_str(weight.shape()) + " does not match input " +
+                     shape_str(x.shape()) + " (expected [C_in, C_out, *kernel])");
+  if (g.groups != 1) throw ConfigError("conv_transpose: groups " + std::to_string(g.groups) + " (supported: 1)");
+  const std::int64_t c_out = weight.size(1);
+  ConvGeometry geo = g;
+  geo.kernel = spatial_of(weight.shape());
+  auto per_dim = [dims](const std::vector<std::int64_t>& v, std::int64_t def) {
+    return v.empty() ? std::vector<std::int64_t>(static_cast<std::size_t>(dims), def) : v;
+  };
+  geo.stride = per_dim(g.stride, 1);
+  geo.padding = per_dim(g.padding, 0);
+  geo.dilation = per_dim(g.dilation, 1);
+  const std::vector<std::int64_t> op = per_dim(output_padding, 0);
+  if (static_cast<std::int64_t>(geo.stride.size()) != dims || static_cast<std::int64_t>(geo.padding.size()) != dims ||
+      static_cast<std::int64_t>(geo.dilation.size()) != dims || static_cast<std::int64_t>(op.size()) != dims)
+    throw ShapeError("conv_transpose: stride, padding, dilation and output_padding need one value per spatial dim");
+  std::vector<std::int64_t> out_size, order{0};
+  for (std::int64_t d = 0; d < dims; ++d) {
+    const auto i = static_cast<std::size_t>(d);
+    if (op[i] < 0 || op[i] >= std::max(geo.stride[i], geo.dilation[i]))
+      throw ShapeError("conv_transpose: output_padding " + list_str(op) + " must be below the stride or dilation");
+    out_size.push_back((x.size(d + 2) - 1) * geo.stride[i] - 2 * geo.padding[i] + geo.dilation[i] * (geo.kernel[i] - 1) +
+                       1 + op[i]);
+    if (out_size.back() <= 0) throw ShapeError("conv_transpose: empty output along spatial dim " + std::to_string(d));
+    order.push_back(d + 2);
+  }
+  order.push_back(1);
+  // Rows [N * L, C_in] in im2col's row order; columns (c_out, k0, k1, k2) as im2col's.
+  const Tensor rows = reshape(permute(x, order), {-1, c_in});
+  const Tensor cols = matmul(rows, reshape(weight, {c_in, -1}));
+  Tensor y = col2im(cols, c_out, out_size, geo);
+  if (bias.defined()) {
+    if (bias.dim() != 1 || bias.size(0) != c_out)
+      throw ShapeError("conv_transpose: bias " + shape_str(bias.shape()) + " (expected [" + std::to_string(c_out) + "])");
+    Shape bshape(static_cast<std::size_t>(x.dim()), 1);
+    bshape[1] = c_out;
+    y = add(y, reshape(bias, bshape));
+  }
+  return y;
+}
+
+}  // namespace aimc

@@ -26,6 +26,7 @@
 #include "convert/checkpoint.h"
 #include "convert/conversion.h"
 #include "convert/models.h"
+#include "convert/onnx_io.h"
 #include "engine/generator.h"
 #include "engine/safetensors.h"
 #include "layers/config/rpu_config.h"
@@ -433,6 +434,73 @@ TEST_CASE("eval and drift take a checkpoint of a Graph: the numbers of the Seque
   Run dr = run("drift --checkpoint " + analog_ckpt + drift, err);
   REQUIRE(dr.code == 0);
   CHECK(last_json_line(dr.out)["accuracy"] == last_json_line(ds.out)["accuracy"]);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("import/export: the ONNX LeNet-5 of a lenet5 checkpoint drifts as the named model; train --init") {
+  const fs::path dir = tmp / "onnx";
+  fs::create_directories(dir);
+  const std::string err = (dir / "err.txt").string();
+  const std::string named = (dir / "lenet5.safetensors").string(), onnx_file = (dir / "lenet5.onnx").string();
+  const std::string imported = (dir / "imported.safetensors").string();
+  if (!aimc::onnx_available()) {
+    Run r = run("import " + onnx_file + " --out " + imported, err);
+    CHECK(r.code == 2);
+    CHECK(slurp(err).find("built without ONNX support") != std::string::npos);
+    return;
+  }
+  REQUIRE(run("train --model lenet5 --epochs 1 --limit-train 1000 --limit-test 100 --seed 4 --out " + named).code == 0);
+  REQUIRE(run("export --checkpoint " + named + " --out " + onnx_file, err).code == 0);
+  Run ri = run("import " + onnx_file + " --out " + imported + " --json", err);
+  REQUIRE(ri.code == 0);
+  CHECK(last_json_line(ri.out)["layers"] == 7);  // 2 conv, 2 pool, 3 linear
+  CHECK(last_json_line(ri.out)["input_shape"] == nlohmann::json({1, 28, 28}));
+
+  // inspect takes the import: the named model's tile grid.
+  Run in = run("inspect --model lenet5 --rpu-config InferenceRPUConfig --json"),
+      ii = run("inspect --checkpoint " + imported + " --rpu-config InferenceRPUConfig --json", err);
+  REQUIRE(ii.code == 0);
+  CHECK(last_json_line(ii.out)["total_tiles"] == last_json_line(in.out)["total_tiles"]);
+  CHECK(last_json_line(ii.out)["total_weights"] == last_json_line(in.out)["total_weights"]);
+  CHECK(last_json_line(ii.out)["layers"].size() == 5);
+
+  // Same seeds, same accuracy table: the imported graph's layers map onto the same tiles.
+  const std::string drift = " --rpu-config InferenceRPUConfig --times 1,86400 --repeats 2 --limit-test 200 --seed 9 --json";
+  Run dn = run("drift --checkpoint " + named + drift), di = run("drift --checkpoint " + imported + drift, err);
+  REQUIRE(dn.code == 0);
+  REQUIRE(di.code == 0);
+  CHECK(last_json_line(di.out)["accuracy"] == last_json_line(dn.out)["accuracy"]);
+  CHECK(last_json_line(dn.out)["accuracy_mean"][0].get<double>() > 0.3);  // a trained model, not chance (0.1)
+
+  // export of the import is the same file's model: import again, the same eval.
+  const std::string again = (dir / "again.onnx").string(), again_ckpt = (dir / "again.safetensors").string();
+  REQUIRE(run("export --checkpoint " + imported + " --out " + again, err).code == 0);
+  REQUIRE(run("import " + again + " --out " + again_ckpt, err).code == 0);
+  const std::string eval = " --limit-test 300 --json";
+  CHECK(last_json_line(run("eval --checkpoint " + again_ckpt + eval).out)["test_accuracy"] ==
+        last_json_line(run("eval --checkpoint " + named + eval).out)["test_accuracy"]);
+
+  // Hardware-aware fine-tuning from the import: an analog model that eval and drift take.
+  const std::string tuned = (dir / "tuned.safetensors").string();
+  Run rt = run("train --init " + imported + " --rpu-config StandardHWATrainingPreset --epochs 1 --limit-train 500 " +
+                   "--limit-test 100 --out " + tuned + " --json",
+               err);
+  REQUIRE(rt.code == 0);
+  Run et = run("eval --checkpoint " + tuned + eval, err);
+  REQUIRE(et.code == 0);
+  CHECK(last_json_line(et.out)["rpu_config"] == "InferenceRPUConfig");
+  CHECK(run("drift --checkpoint " + tuned + " --times 1,3600 --repeats 1 --limit-test 100", err).code == 0);
+  CHECK(run("train --init " + imported + " --model mlp", err).code == 2);
+
+  // Bad files and shapes: one line, exit 2.
+  {
+    std::ofstream(dir / "junk.onnx") << "not an onnx model";
+  }
+  Run rj = run("import " + (dir / "junk.onnx").string() + " --out " + (dir / "j.safetensors").string(), err);
+  CHECK(rj.code == 2);
+  CHECK(slurp(err).find("not an ONNX model") != std::string::npos);
+  CHECK(run("import " + onnx_file + " --out " + imported + " --input-shape 1,x", err).code == 2);
+  CHECK(slurp(err).find("--input-shape") != std::string::npos);
   fs::remove_all(dir);
 }
 

@@ -377,3 +377,48 @@ TEST_CASE("conv forward and backward bits do not depend on the thread count") {
   CHECK(results[0] == results[1]);
   CHECK(results[0] == results[2]);
 }
+
+TEST_CASE("conv_transpose: a known 1-D answer, the adjoint of conv, gradients") {
+  // x = [1, 2], kernel [1, 10, 100], stride 2: 1 * kernel at 0, 2 * kernel at 2, overlapping at 2.
+  const Tensor x = Tensor::from_vector(std::vector<double>{1, 2}, {1, 1, 2});
+  const Tensor w = Tensor::from_vector(std::vector<double>{1, 10, 100}, {1, 1, 3});
+  const Tensor y = conv_transpose(x, w, Tensor(), geometry({3}, {2}, {0}, {1}));
+  REQUIRE(y.shape() == Shape{1, 1, 5});
+  const std::vector<double> want{1, 10, 102, 20, 200};
+  for (std::int64_t i = 0; i < 5; ++i) CHECK(y.contiguous().data<double>()[i] == want[static_cast<std::size_t>(i)]);
+
+  // <conv(x, W), y> = <x, conv_transpose(y, W)> with output_padding restoring x's size (float64: 1e-12).
+  struct Case {
+    Shape x_shape;
+    std::int64_t c_out;
+    ConvGeometry g;
+  };
+  const std::vector<Case> cases = {
+      {{2, 3, 9}, 2, geometry({3}, {2}, {1}, {1})},
+      {{1, 2, 7, 6}, 3, geometry({3, 2}, {2, 3}, {1, 0}, {1, 2})},
+      {{1, 2, 5, 4, 5}, 2, geometry({2, 2, 3}, {2, 1, 2}, {0, 1, 1}, {1, 1, 1})},
+  };
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    INFO("case " << i);
+    const Case& c = cases[i];
+    Shape w_shape{c.c_out, c.x_shape[1]};
+    for (auto k : c.g.kernel) w_shape.push_back(k);
+    const Tensor xi = random_tensor(c.x_shape, 30 + i, DType::Float64);
+    const Tensor wc = random_tensor(w_shape, 40 + i, DType::Float64);
+    const Tensor yc = conv(xi, wc, Tensor(), c.g);
+    const Tensor yi = random_tensor(yc.shape(), 50 + i, DType::Float64);
+    std::vector<std::int64_t> op;
+    for (std::size_t d = 0; d < c.g.kernel.size(); ++d)
+      op.push_back(c.x_shape[d + 2] - ((yc.size(static_cast<std::int64_t>(d) + 2) - 1) * c.g.stride[d] -
+                                       2 * c.g.padding[d] + c.g.dilation[d] * (c.g.kernel[d] - 1) + 1));
+    const Tensor xt = conv_transpose(yi, wc, Tensor(), c.g, op);
+    REQUIRE(xt.shape() == xi.shape());
+    const double lhs = sum(mul(yc, yi)).item(), rhs = sum(mul(xi, xt)).item();
+    CHECK(lhs == Approx(rhs).epsilon(1e-12));
+
+    Tensor xg = yi.clone().set_requires_grad(), wg = wc.clone().set_requires_grad();
+    Tensor bg = random_tensor({c.x_shape[1]}, 60 + i, DType::Float64).set_requires_grad();
+    require_grad_ok(grad_check(
+        [&](const std::vector<Tensor>& in) { return conv_transpose(in[0], in[1], in[2], c.g, op); }, {xg, wg, bg}));
+  }
+}

@@ -110,6 +110,7 @@ TEST_CASE("activation gradients") {
   expect_grad([](const std::vector<Tensor>& v) { return tanh(v[0]); }, {wide});
   expect_grad([](const std::vector<Tensor>& v) { return gelu(v[0]); }, {wide});
   expect_grad([](const std::vector<Tensor>& v) { return gelu(transpose(v[0], 0, 1)); }, {wide});
+  expect_grad([](const std::vector<Tensor>& v) { return erf(v[0]); }, {wide});
 }
 
 TEST_CASE("sum and mean gradients over all elements and over axes") {

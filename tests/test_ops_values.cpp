@@ -114,6 +114,9 @@ TEST_CASE("unary ops and activations give known values") {
   CHECK(tanh(Tensor::scalar(0.5, DType::Float64)).item() == Approx(0.46211715726000974).epsilon(1e-15));
   CHECK(gelu(Tensor::scalar(1.0)).item() == Approx(0.8413447).epsilon(1e-6));
   CHECK(gelu(Tensor::scalar(-1.0, DType::Float64)).item() == Approx(-0.15865525393145707).epsilon(1e-14));
+  // erf(0.5) and erf(-2) to 16 digits (Abramowitz and Stegun's table).
+  CHECK(erf(Tensor::scalar(0.5, DType::Float64)).item() == Approx(0.5204998778130465).epsilon(1e-14));
+  CHECK(erf(Tensor::scalar(-2.0, DType::Float64)).item() == Approx(-0.9953222650189527).epsilon(1e-14));
   CHECK(exp(Tensor::scalar(1.0, DType::Float64)).item() == Approx(M_E).epsilon(1e-15));
   CHECK(log(Tensor::scalar(M_E, DType::Float64)).item() == Approx(1.0).epsilon(1e-15));
   CHECK(sqrt(Tensor::scalar(2.0)).item() == Approx(1.4142135).epsilon(1e-6));

@@ -7,7 +7,7 @@ set -euo pipefail
 # and its tests); a build without them works as one process.
 AIMC_PACKAGES=(g++ pkg-config meson ninja-build libeigen3-dev libtbb-dev catch2 zlib1g-dev
   librandom123-dev nlohmann-json3-dev libcli11-dev dataset-fashion-mnist
-  libopenmpi-dev openmpi-bin)
+  libopenmpi-dev openmpi-bin libprotobuf-dev protobuf-compiler)  # MPI (-Dmpi=auto) and ONNX import/export (-Donnx=auto): optional
 
 # Optional extras for tools/quickstart.sh only (the drift plot); the build and
 # the tests never need them.

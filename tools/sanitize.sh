@@ -43,7 +43,7 @@ echo "== AddressSanitizer + UndefinedBehaviorSanitizer"
 setup build-asan -Db_sanitize=address,undefined -Dfuzz=true
 ninja -C build-asan
 mapfile -t asan_tests < <(meson test -C build-asan --no-rebuild --list 2>/dev/null |
-  grep -v -E '^(embed_pkgconfig|python_safetensors|cuda)$')
+  grep -v -E '^(embed_pkgconfig|python_safetensors|onnxruntime|cuda)$')
 meson test -C build-asan --no-rebuild --print-errorlogs --num-processes 2 "${asan_tests[@]}" || status=1
 
 echo "== fuzzing, ${AIMC_FUZZ_SECONDS:-60} s per target"
@@ -73,6 +73,8 @@ fuzz idx & p1=$!
 fuzz checkpoint & p2=$!
 wait $p1 || status=1
 wait $p2 || status=1
+# Built only with ONNX support (libprotobuf-dev, protobuf-compiler).
+if [ -x build-asan/tests/fuzz/fuzz_onnx ]; then fuzz onnx || status=1; fi
 
 echo "== ThreadSanitizer"
 setup build-tsan -Db_sanitize=thread -Dtools=false -Dnative=false

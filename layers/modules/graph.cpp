@@ -59,6 +59,35 @@ const std::map<std::string, OpSpec>& op_table() {
       {"gelu", unary<gelu>()},
       {"neg", unary<neg>()},
       {"exp", unary<exp>()},
+      {"sqrt", unary<sqrt>()},
+      {"erf", unary<erf>()},
+      {"pow", {1, 1, [](ObjectReader& r) -> Graph::OpFn {
+                 double exponent = 1.0;
+                 r.require("exponent");
+                 r.read("exponent", exponent);
+                 return [exponent](const std::vector<Tensor>& x) { return pow_scalar(x[0], exponent); };
+               }}},
+      {"conv_transpose", {2, 3, [](ObjectReader& r) -> Graph::OpFn {
+                            ConvGeometry g;
+                            std::vector<std::int64_t> output_padding;
+                            r.read("stride", g.stride);
+                            r.read("padding", g.padding);
+                            r.read("dilation", g.dilation);
+                            r.read("output_padding", output_padding);
+                            return [g, output_padding](const std::vector<Tensor>& x) {
+                              return conv_transpose(x[0], x[1], x.size() > 2 ? x[2] : Tensor(), g, output_padding);
+                            };
+                          }}},
+      {"slice", {1, 1, [](ObjectReader& r) -> Graph::OpFn {
+                   std::int64_t axis = 0, start = 0, end = 0;
+                   r.require("axis");
+                   r.require("start");
+                   r.require("end");
+                   r.read("axis", axis);
+                   r.read("start", start);
+                   r.read("end", end);
+                   return [axis, start, end](const std::vector<Tensor>& x) { return slice(x[0], axis, start, end); };
+                 }}},
       {"identity", unary<identity_op>()},
       {"global_avg_pool", unary<global_avg_pool>()},
       {"leaky_relu", {1, 1, [](ObjectReader& r) -> Graph::OpFn {

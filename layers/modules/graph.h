@@ -28,7 +28,11 @@
 //   add, sub, mul, div (a, b; numpy broadcasting)
 //   matmul (a [*, M, K], b [*, K, N]; batched, as numpy's matmul)
 //   linear (x [*, in], weight [out, in][, bias [out]])
-//   relu, sigmoid, tanh, gelu, neg, exp, identity (x)
+//   relu, sigmoid, tanh, gelu, neg, exp, sqrt, erf, identity (x)
+//   pow (x; exponent, required)
+//   slice (x; axis, start, end: required, as engine slice: end exclusive)
+//   conv_transpose (x, weight[, bias]; stride, padding, dilation,
+//                   output_padding: ints per spatial dim, default 1/0/1/0)
 //   leaky_relu (x; negative_slope 0.01)
 //   softmax, log_softmax (x; axis -1)
 //   reshape (x; shape: ints, one -1 allowed)

@@ -66,6 +66,66 @@ def write_dict(kind, words):
             f.write(json.dumps(w) + "\n")
 
 
+def onnx_corpus():
+    """Small ONNX models (the onnx package's helper; skipped without it): every
+    operator the importer reads appears in one of them, with tiny weights."""
+    try:
+        import numpy as np
+        from onnx import TensorProto, helper, numpy_helper
+    except ImportError:
+        print("onnx/numpy not installed: the onnx corpus is left as it is")
+        return
+    N = helper.make_node
+    rng = np.random.default_rng(7)
+    words = {"ai.onnx", "N", "x", "y"}
+
+    def save(name, nodes, inits, sample, opset=17):
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N"] + list(sample))
+        y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+        g = helper.make_graph(nodes, name, [x], [y], [numpy_helper.from_array(v, k) for k, v in inits.items()])
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], producer_name="make_corpus")
+        m.ir_version = 8
+        for n in nodes:
+            words.add(n.op_type)
+            words.update(a.name for a in n.attribute)
+        write("onnx", name, m.SerializeToString())
+
+    f = lambda *s: rng.standard_normal(s).astype(np.float32)
+    i64 = lambda *v: np.array(v, dtype=np.int64)
+    save("mlp", [N("Flatten", ["x"], ["f"]), N("Gemm", ["f", "w", "b"], ["h"], transB=1, alpha=0.5),
+                 N("LeakyRelu", ["h"], ["r"], alpha=0.1), N("MatMul", ["r", "w2"], ["o"]),
+                 N("LogSoftmax", ["o"], ["y"], axis=1)],
+         {"w": f(3, 8), "b": f(3), "w2": f(3, 2)}, [2, 2, 2])
+    save("conv", [N("Conv", ["x", "k", "kb"], ["c"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[1, 1], group=1),
+                  N("BatchNormalization", ["c", "s", "b", "m", "v"], ["n"], epsilon=1e-5, momentum=0.9),
+                  N("Relu", ["n"], ["r"]), N("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+                  N("AveragePool", ["p"], ["a"], kernel_shape=[1, 1]), N("Add", ["a", "p"], ["s2"]),
+                  N("GlobalAveragePool", ["s2"], ["g"]), N("Shape", ["g"], ["sh"]),
+                  N("Gather", ["sh", "zero"], ["n0"], axis=0), N("Unsqueeze", ["n0", "ax0"], ["nu"]),
+                  N("Concat", ["nu", "m1"], ["shape"], axis=0), N("Reshape", ["g", "shape"], ["y"])],
+         {"k": f(2, 1, 3, 3), "kb": f(2), "s": f(2), "b": f(2), "m": f(2), "v": np.abs(f(2)) + 1,
+          "zero": np.array(0, dtype=np.int64), "ax0": i64(0), "m1": i64(-1)}, [1, 4, 4])
+    save("attention", [N("MatMul", ["x", "wq"], ["q"]), N("Transpose", ["q"], ["qt"], perm=[0, 2, 1]),
+                       N("MatMul", ["q", "qt"], ["s"]), N("Div", ["s", "d"], ["sd"]), N("Softmax", ["sd"], ["p"], axis=-1),
+                       N("MatMul", ["p", "x"], ["a"]), N("Sub", ["a", "x"], ["r"]), N("Pow", ["r", "two"], ["r2"]),
+                       N("Sqrt", ["r2"], ["rs"]), N("Erf", ["rs"], ["e"]), N("Mul", ["e", "x"], ["m"]),
+                       N("LayerNormalization", ["m", "g", "bb"], ["ln"], axis=-1, epsilon=1e-5),
+                       N("Gelu", ["ln"], ["ge"]), N("Split", ["ge", "split"], ["s0", "s1"], axis=2),
+                       N("Concat", ["s1", "s0"], ["c"], axis=2),
+                       N("Slice", ["c", "st", "en", "axs"], ["sl"]), N("Tanh", ["sl"], ["t"]),
+                       N("Sigmoid", ["t"], ["sg"]), N("ReduceMean", ["sg", "axs"], ["rm"], keepdims=1),
+                       N("Squeeze", ["rm", "axs"], ["sq"]), N("Unsqueeze", ["sq", "axs"], ["us"]),
+                       N("Identity", ["us"], ["id"]), N("Dropout", ["id"], ["y"])],
+         {"wq": f(4, 4), "d": np.array(2, dtype=np.float32), "two": np.array(2, dtype=np.float32), "g": f(4),
+          "bb": f(4), "split": i64(1, 3), "st": i64(0), "en": i64(3), "axs": i64(2)}, [3, 4], opset=20)
+    words.update({"value", "value_float", "value_ints", "auto_pad", "NOTSET", "VALID", "count_include_pad",
+                  "ceil_mode", "dilations", "transA", "transB", "beta", "num_outputs", "approximate", "none",
+                  "to", "start", "end", "allowzero", "stash_type", "training_mode", "noop_with_empty_axes",
+                  "ConvTranspose", "output_padding", "output_shape", "Cast", "Constant", "ConstantOfShape",
+                  "ReduceSum", "Exp", "Neg"})
+    write_dict("onnx", words)
+
+
 def main():
     aimc = sys.argv[1]
     f32 = lambda *v: struct.pack("<%df" % len(v), *v)
@@ -133,6 +193,7 @@ def main():
     write_dict("rpu_config", config_words)
     write_dict("checkpoint", checkpoint_words)
     write_dict("safetensors", {"dtype", "shape", "data_offsets", "__metadata__", "F32", "F64", "I32", "I64"})
+    onnx_corpus()
 
 
 if __name__ == "__main__":

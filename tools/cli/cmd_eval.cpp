@@ -33,6 +33,7 @@ Runner add_eval_command(CLI::App& app) {
     apply_common_options(*common);
     const auto start = std::chrono::steady_clock::now();
     Checkpoint loaded = load_checkpoint(*checkpoint);
+    check_dataset_input(loaded.description, *checkpoint);
     std::string family = loaded.description.contains("rpu_config")
                              ? loaded.description["rpu_config"].value("family", "?")
                              : analog_family(*loaded.model);  // a model of one's own: its first analog layer's

@@ -7,6 +7,8 @@
 #include <functional>
 #include <variant>
 
+#include "convert/checkpoint.h"
+#include "convert/conversion.h"
 #include "convert/models.h"
 #include "engine/generator.h"
 #include "layers/config/presets.h"
@@ -67,19 +69,31 @@ Runner add_inspect_command(CLI::App& app) {
   auto model_name = std::make_shared<std::string>("lenet5");
   auto rpu = std::make_shared<std::string>("InferenceRPUConfig");
   auto mapped = std::make_shared<bool>(false);
-  cmd->add_option("--model", *model_name, "Model name (see aimc train --help)")->capture_default_str();
+  auto* model_opt = cmd->add_option("--model", *model_name, "Model name (see aimc train --help)")->capture_default_str();
+  auto checkpoint = std::make_shared<std::string>();
+  cmd->add_option("--checkpoint", *checkpoint,
+                  "Inspect this checkpoint's model instead (aimc train --out, aimc import --out; analog layers "
+                  "by their digital form)")
+      ->excludes(model_opt);
   cmd->add_option("--rpu-config", *rpu, "RPU config: a JSON file, a preset or a family name")->capture_default_str();
   cmd->add_flag("--mapped", *mapped,
                  "Map as convert_to_analog_mapped: convolutions split along whole input channels "
                  "(AnalogConv2dMapped); default as convert_to_analog: split by element");
   add_common_options(*cmd, *common);
-  return [common, model_name, rpu, mapped] {
+  return [common, model_name, rpu, mapped, checkpoint] {
     apply_common_options(*common);
     const RPUConfig config = resolve_rpu_config(*rpu);
     const auto [max_out, max_in] = tile_size_limits(config);
     const TileLimits mapping{max_out, max_in};
     Generator gen(common->seed, 1);
-    std::shared_ptr<Module> model = build_model(*model_name, gen);
+    std::shared_ptr<Module> model;
+    if (checkpoint->empty()) {
+      model = build_model(*model_name, gen);
+    } else {
+      Checkpoint ck = load_checkpoint(*checkpoint);  // IoError (exit 2) when missing or garbled
+      model = convert_to_digital(ck.model, gen);
+      *model_name = ck.description.value("model", ck.model->type_name());
+    }
     std::vector<LayerGrid> layers;
     collect("", model, mapping, *mapped, layers);
 

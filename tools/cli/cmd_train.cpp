@@ -64,8 +64,14 @@ Runner add_train_command(CLI::App& app) {
   auto out = std::make_shared<std::string>();
   auto rpu = std::make_shared<std::string>();
   auto eval_each_epoch = std::make_shared<bool>(false);
-  cmd->add_option("--model", opts->model, "Model: mlp, mlp_sigmoid, lenet5, vgg_small, resnet20, resnet32")
+  auto* model_opt = cmd->add_option("--model", opts->model, "Model: mlp, mlp_sigmoid, lenet5, vgg_small, resnet20, resnet32")
       ->capture_default_str();
+  auto init_from = std::make_shared<std::string>();
+  cmd->add_option("--init", *init_from,
+                  "Fine-tune: start from the model and weights of this checkpoint (aimc import --out, another "
+                  "run's --out; analog layers by their exact weights) instead of --model; with --rpu-config its "
+                  "layers go onto analog tiles (hardware-aware fine-tuning)")
+      ->excludes(model_opt);
   cmd->add_option("--dataset", opts->dataset, "fashion-mnist[:DIR] or mnist:DIR")->capture_default_str();
   cmd->add_option("--epochs", opts->epochs, "Training epochs")
       ->check(integer_range<std::int64_t>(1, kMaxEpochs))
@@ -128,11 +134,13 @@ Runner add_train_command(CLI::App& app) {
       "--out), prints how to resume and exits with status 130 (SIGINT) or 143 (SIGTERM).");
   add_common_options(*cmd, *common);
 
-  return [cmd, common, opts, out, rpu, eval_each_epoch, every, resume, stop_after] {
+  return [cmd, common, opts, out, rpu, eval_each_epoch, every, resume, stop_after, init_from] {
     apply_common_options(*common);
     const Communicator& comm = Communicator::world();
     opts->seed = common->seed;
     if (!resume->empty() && out->empty()) *out = *resume;  // a resumed run keeps writing its checkpoint
+    if (!resume->empty() && !init_from->empty())
+      throw UsageError("--init and --resume exclude each other (--resume continues the saved run's own model)");
     if (!out->empty() && comm.is_root()) check_output_file("--out", *out);  // before the work, not after it
     if (cmd->count("--checkpoint-every") > 0 && out->empty())
       throw UsageError("--checkpoint-every needs --out (the checkpoint file to write)");
@@ -218,9 +226,20 @@ Runner add_train_command(CLI::App& app) {
       description = saved->description;
       description.erase("training");  // the finished run's summary; rewritten at the end
     } else {
-      Generator init(common->seed, 1);
-      model = build_model(opts->model, init);
-      description = {{"model", opts->model}};
+      if (!init_from->empty()) {
+        // A model of one's own (no model name: the architecture saved with it rebuilds it).
+        Checkpoint c = load_checkpoint(*init_from);  // IoError (exit 2) when missing or garbled
+        check_dataset_input(c.description, *init_from);
+        Generator digital_gen(common->seed, kAnalogConversionStream);
+        model = convert_to_digital(c.model, digital_gen);
+        description = {{"init", *init_from}};
+        if (c.description.contains("input_shape")) description["input_shape"] = c.description["input_shape"];
+        opts->model.clear();
+      } else {
+        Generator init(common->seed, 1);
+        model = build_model(opts->model, init);
+        description = {{"model", opts->model}};
+      }
       if (!rpu->empty()) {
         // Hardware-aware training: the same model on analog tiles.
         config = resolve_rpu_config(*rpu);

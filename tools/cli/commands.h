@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <nlohmann/json.hpp>
 
 namespace aimc::cli {
@@ -28,6 +29,11 @@ struct Interrupted {
   int status;
 };
 
+// A checkpoint imported with another input shape than the datasets' images
+// ([1, 28, 28]; description "input_shape", written by aimc import) cannot run
+// on them: UsageError naming the checkpoint and both shapes.
+void check_dataset_input(const nlohmann::json& description, const std::string& checkpoint);
+
 using Runner = std::function<void()>;
 Runner add_train_command(CLI::App& app);
 Runner add_eval_command(CLI::App& app);
@@ -35,5 +41,7 @@ Runner add_drift_command(CLI::App& app);
 Runner add_sweep_command(CLI::App& app);
 Runner add_bench_command(CLI::App& app);
 Runner add_inspect_command(CLI::App& app);
+Runner add_import_command(CLI::App& app);
+Runner add_export_command(CLI::App& app);
 
 }  // namespace aimc::cli

@@ -11,6 +11,7 @@
 #include "engine/error.h"
 #include "engine/generator.h"
 #include "layers/tiles/tile_programming.h"
+#include "tools/cli/commands.h"
 #include "tools/training/trainer.h"
 
 namespace aimc::cli {
@@ -67,6 +68,7 @@ DriftModel prepare_model(const std::string& path, const std::string& label, cons
   m.path = path;
   m.label = label;
   Checkpoint ck = load_checkpoint(path);  // IoError (exit 2) when missing or garbled
+  check_dataset_input(ck.description, path);
   m.model = ck.description.value("model", ck.model->type_name());
   // A named analog model has its config in the description; a model of one's
   // own (no model name) is analog when it has analog layers.

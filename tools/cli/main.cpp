@@ -77,6 +77,10 @@ int main(int argc, char** argv) {
     runners[app.get_subcommand("bench")] = r;
     r = add_inspect_command(app);
     runners[app.get_subcommand("inspect")] = r;
+    r = add_import_command(app);
+    runners[app.get_subcommand("import")] = r;
+    r = add_export_command(app);
+    runners[app.get_subcommand("export")] = r;
   }
   try {
     app.parse(argc, argv);

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# aimc's import of ONNX models built with the onnx package agrees with
+# onnxruntime within 1e-5 relative (test_onnx's [.onnxruntime] case), and
+# `aimc import` / `aimc export` / `aimc eval` run on such a model. Skipped
+# (exit 77) when python3 lacks onnx, onnxruntime or numpy (tools/check.sh
+# tries to install them).
+#   onnxruntime_test.sh AIMC_CLI TEST_ONNX
+set -euo pipefail
+cli="$1"
+test_onnx="$2"
+here="$(cd "$(dirname "$0")" && pwd)"
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+rc=0
+python3 "$here/onnxruntime_models.py" "$dir" || rc=$?
+if [ "$rc" -eq 77 ]; then exit 77; fi
+[ "$rc" -eq 0 ] || { echo "onnxruntime_models.py failed ($rc)"; exit 1; }
+AIMC_ONNXRUNTIME_DIR="$dir" "$test_onnx" "[.onnxruntime]"
+# The CLI on the onnx package's LeNet-5: import, eval on the dataset, export, import again.
+"$cli" import "$dir/lenet5.onnx" --out "$dir/lenet5.safetensors"
+"$cli" eval --checkpoint "$dir/lenet5.safetensors" --limit-test 100
+"$cli" export --checkpoint "$dir/lenet5.safetensors" --out "$dir/lenet5_again.onnx"
+python3 -c "import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)" "$dir/lenet5_again.onnx"
+echo "onnxruntime agreement OK"

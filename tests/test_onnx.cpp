@@ -1,0 +1,776 @@
+// ONNX import and export (convert/onnx_io.h). The ONNX files are written here
+// through protobuf (the same onnx.proto the importer reads), so these tests
+// need no Python. Each operator alone is checked against the engine's own
+// ops on the same input (bit for bit where the importer maps to that op,
+// otherwise within float32 rounding, stated per test); whole models (MLP,
+// LeNet-5, a residual block, a transformer encoder block) against direct
+// computations; round trips import -> export -> import bit for bit; bad files
+// against their messages. Built only with ONNX support.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "convert/checkpoint.h"
+#include "convert/conversion.h"
+#include "convert/models.h"
+#include "convert/onnx.pb.h"
+#include "convert/onnx_io.h"
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "engine/generator.h"
+#include "engine/ops.h"
+#include "layers/config/presets.h"
+#include "layers/modules/analog_conv.h"
+#include "layers/modules/analog_linear.h"
+#include "layers/modules/batch_norm.h"
+#include "layers/modules/conv.h"
+#include "layers/modules/linear.h"
+
+using namespace aimc;
+namespace onnx = aimc_onnx;
+
+namespace {
+
+Tensor randn(const Shape& shape, std::uint64_t seed, double scale = 1.0) {
+  Generator gen(seed);
+  return gen.normal(shape, 0.0, scale);
+}
+
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+  REQUIRE(a.shape() == b.shape());
+  Tensor d = abs(sub(a.to(DType::Float64), b.to(DType::Float64))).contiguous();
+  double m = 0;
+  for (std::int64_t i = 0; i < d.numel(); ++i) m = std::max(m, d.data<double>()[i]);
+  return m;
+}
+
+double max_abs(const Tensor& a) {
+  Tensor d = abs(a.to(DType::Float64)).contiguous();
+  double m = 0;
+  for (std::int64_t i = 0; i < d.numel(); ++i) m = std::max(m, d.data<double>()[i]);
+  return m;
+}
+
+// Builds an ONNX model: one float input "x" [N, *sample], outputs by name.
+struct Builder {
+  onnx::ModelProto m;
+  onnx::GraphProto* g;
+  int count = 0;
+
+  explicit Builder(const std::vector<std::int64_t>& sample, int opset = 17) {
+    m.set_ir_version(8);
+    m.set_producer_name("test_onnx");
+    auto* o = m.add_opset_import();
+    o->set_domain("");
+    o->set_version(opset);
+    g = m.mutable_graph();
+    auto* in = g->add_input();
+    in->set_name("x");
+    auto* tt = in->mutable_type()->mutable_tensor_type();
+    tt->set_elem_type(onnx::TensorProto::FLOAT);
+    tt->mutable_shape()->add_dim()->set_dim_param("N");
+    for (auto d : sample) tt->mutable_shape()->add_dim()->set_dim_value(d);
+  }
+  // A float initializer.
+  std::string init(const std::string& name, const Tensor& t) {
+    auto* p = g->add_initializer();
+    p->set_name(name);
+    Tensor c = t.to(DType::Float32).contiguous();
+    for (auto d : c.shape()) p->add_dims(d);
+    p->set_data_type(onnx::TensorProto::FLOAT);
+    for (std::int64_t i = 0; i < c.numel(); ++i) p->add_float_data(c.data<float>()[i]);
+    return name;
+  }
+  std::string ints(const std::string& name, const std::vector<std::int64_t>& v, bool scalar = false) {
+    auto* p = g->add_initializer();
+    p->set_name(name);
+    if (!scalar) p->add_dims(static_cast<std::int64_t>(v.size()));
+    p->set_data_type(onnx::TensorProto::INT64);
+    for (auto e : v) p->add_int64_data(e);
+    return name;
+  }
+  onnx::NodeProto* node(const std::string& op, const std::vector<std::string>& in,
+                        const std::vector<std::string>& out) {
+    auto* n = g->add_node();
+    n->set_op_type(op);
+    n->set_name(op + "_" + std::to_string(count++));
+    for (const auto& i : in) n->add_input(i);
+    for (const auto& o : out) n->add_output(o);
+    return n;
+  }
+  // Shorthand: one output named `out`.
+  onnx::NodeProto* op(const std::string& type, const std::vector<std::string>& in, const std::string& out) {
+    return node(type, in, {out});
+  }
+  void output(const std::string& name) {
+    auto* o = g->add_output();
+    o->set_name(name);
+    o->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+  }
+  std::string bytes() const { return m.SerializeAsString(); }
+  OnnxModel import(const std::vector<std::int64_t>& input_shape = {}) const {
+    OnnxImportOptions o;
+    o.input_shape = input_shape;
+    return import_onnx_bytes(bytes(), o, "test model");
+  }
+};
+
+void attr_i(onnx::NodeProto* n, const std::string& name, std::int64_t v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(v);
+}
+void attr_f(onnx::NodeProto* n, const std::string& name, float v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::FLOAT);
+  a->set_f(v);
+}
+void attr_s(onnx::NodeProto* n, const std::string& name, const std::string& v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::STRING);
+  a->set_s(v);
+}
+void attr_is(onnx::NodeProto* n, const std::string& name, const std::vector<std::int64_t>& v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INTS);
+  for (auto e : v) a->add_ints(e);
+}
+
+Tensor run(const OnnxModel& m, const Tensor& x) {
+  NoGradGuard no_grad;
+  return m.graph->forward(x);
+}
+
+int count_children_of_type(const Module& m, const std::string& type) {
+  int n = 0;
+  for (const auto& [name, c] : m.named_children()) n += (c->type_name() == type) + count_children_of_type(*c, type);
+  return n;
+}
+
+// Layer norm over the last dim in double on the host: the reference for the
+// importer's decomposition.
+Tensor layer_norm_ref(const Tensor& x, const Tensor& scale, const Tensor& bias, double eps) {
+  Tensor xc = x.to(DType::Float64).contiguous();
+  Tensor s = scale.to(DType::Float64).contiguous(), b = bias.to(DType::Float64).contiguous();
+  const std::int64_t d = x.size(-1), rows = x.numel() / d;
+  std::vector<double> out(static_cast<std::size_t>(x.numel()));
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const double* v = xc.data<double>() + r * d;
+    double mean = 0, var = 0;
+    for (std::int64_t i = 0; i < d; ++i) mean += v[i];
+    mean /= static_cast<double>(d);
+    for (std::int64_t i = 0; i < d; ++i) var += (v[i] - mean) * (v[i] - mean);
+    var /= static_cast<double>(d);
+    for (std::int64_t i = 0; i < d; ++i)
+      out[static_cast<std::size_t>(r * d + i)] =
+          (v[i] - mean) / std::sqrt(var + eps) * s.data<double>()[i] + b.data<double>()[i];
+  }
+  return Tensor::from_vector(out, x.shape());
+}
+
+}  // namespace
+
+TEST_CASE("onnx: unary operators equal the engine's ops bit for bit", "[onnx]") {
+  const Tensor x = randn({2, 3, 4}, 1);
+  struct Case {
+    std::string type;
+    std::function<Tensor(const Tensor&)> ref;
+    int opset = 17;
+    std::function<void(onnx::NodeProto*)> attrs = nullptr;
+  };
+  const std::vector<Case> cases = {
+      {"Relu", [](const Tensor& t) { return relu(t); }},
+      {"Sigmoid", [](const Tensor& t) { return sigmoid(t); }},
+      {"Tanh", [](const Tensor& t) { return tanh(t); }},
+      {"Erf", [](const Tensor& t) { return erf(t); }},
+      {"Neg", [](const Tensor& t) { return neg(t); }},
+      {"Exp", [](const Tensor& t) { return exp(t); }},
+      {"Gelu", [](const Tensor& t) { return gelu(t); }, 20},
+      {"Identity", [](const Tensor& t) { return t; }},
+      {"Dropout", [](const Tensor& t) { return t; }},
+      {"LeakyRelu", [](const Tensor& t) { return leaky_relu(t, 0.2f); }, 17,
+       [](onnx::NodeProto* n) { attr_f(n, "alpha", 0.2f); }},
+      {"Softmax", [](const Tensor& t) { return softmax(t, 1); }, 17, [](onnx::NodeProto* n) { attr_i(n, "axis", 1); }},
+      {"LogSoftmax", [](const Tensor& t) { return log_softmax(t, -1); }},
+  };
+  for (const auto& c : cases) {
+    INFO(c.type);
+    Builder b({3, 4}, c.opset);
+    auto* n = b.op(c.type, {"x"}, "y");
+    if (c.attrs) c.attrs(n);
+    b.output("y");
+    const OnnxModel m = b.import();
+    CHECK(max_abs_diff(run(m, x), c.ref(x)) == 0.0);
+  }
+  // Sqrt on positive inputs.
+  Builder b({3, 4});
+  b.op("Sqrt", {"x"}, "y");
+  b.output("y");
+  const Tensor xp = add_scalar(abs(x), 0.1);
+  CHECK(max_abs_diff(run(b.import(), xp), sqrt(xp)) == 0.0);
+}
+
+TEST_CASE("onnx: binary operators with constant operands broadcast as numpy", "[onnx]") {
+  const Tensor x = randn({2, 3, 4}, 2), c = add_scalar(abs(randn({4}, 3)), 0.5);
+  const std::vector<std::pair<std::string, std::function<Tensor(const Tensor&, const Tensor&)>>> cases = {
+      {"Add", [](const Tensor& a, const Tensor& b) { return add(a, b); }},
+      {"Sub", [](const Tensor& a, const Tensor& b) { return sub(a, b); }},
+      {"Mul", [](const Tensor& a, const Tensor& b) { return mul(a, b); }},
+      {"Div", [](const Tensor& a, const Tensor& b) { return div(a, b); }}};
+  for (const auto& [type, ref] : cases) {
+    INFO(type);
+    Builder b({3, 4});
+    b.init("c", c);
+    b.op(type, {"x", "c"}, "y");
+    b.output("y");
+    CHECK(max_abs_diff(run(b.import(), x), ref(x, c)) == 0.0);
+    // The constant first, and both operands the input.
+    Builder b2({3, 4});
+    b2.init("c", c);
+    b2.op(type, {"c", "x"}, "t");
+    b2.op(type, {"t", "x"}, "y");
+    b2.output("y");
+    CHECK(max_abs_diff(run(b2.import(), x), ref(ref(c, x), x)) == 0.0);
+  }
+  Builder b({3, 4});
+  b.init("e", Tensor::scalar(3.0));
+  b.op("Pow", {"x", "e"}, "y");
+  b.output("y");
+  CHECK(max_abs_diff(run(b.import(), x), pow_scalar(x, 3.0)) == 0.0);
+}
+
+TEST_CASE("onnx: Gemm and MatMul with constant weights become Linear children", "[onnx]") {
+  const Tensor x = randn({5, 6}, 4), w = randn({4, 6}, 5), bias = randn({4}, 6);
+  Builder b({6});
+  b.init("w", w);
+  b.init("b", bias);
+  auto* n = b.op("Gemm", {"x", "w", "b"}, "y");
+  attr_i(n, "transB", 1);
+  attr_f(n, "alpha", 0.5f);
+  attr_f(n, "beta", 2.0f);
+  b.output("y");
+  const OnnxModel m = b.import();
+  CHECK(count_children_of_type(*m.graph, "Linear") == 1);
+  // alpha and beta are folded into the weights: exact powers of two, so exact.
+  CHECK(max_abs_diff(run(m, x), linear(x, mul_scalar(w, 0.5), mul_scalar(bias, 2.0))) == 0.0);
+
+  // MatMul x [N, 3, 6] @ W [6, 4] (N-D Linear without bias), then the bias Add.
+  const Tensor x3 = randn({2, 3, 6}, 7), wt = randn({6, 4}, 8);
+  Builder b2({3, 6});
+  b2.init("w", wt);
+  b2.init("b", bias);
+  b2.op("MatMul", {"x", "w"}, "h");
+  b2.op("Add", {"h", "b"}, "y");
+  b2.output("y");
+  const OnnxModel m2 = b2.import();
+  CHECK(count_children_of_type(*m2.graph, "Linear") == 1);
+  CHECK(max_abs_diff(run(m2, x3), add(matmul(x3, wt), bias)) < 1e-5);
+
+  // Both operands dynamic: a batched matmul op (x @ x^T).
+  Builder b3({3, 6});
+  auto* t = b3.op("Transpose", {"x"}, "xt");
+  attr_is(t, "perm", {0, 2, 1});
+  b3.op("MatMul", {"x", "xt"}, "y");
+  b3.output("y");
+  const OnnxModel m3 = b3.import();
+  CHECK(count_children_of_type(*m3.graph, "Linear") == 0);
+  CHECK(max_abs_diff(run(m3, x3), matmul(x3, permute(x3, {0, 2, 1}))) == 0.0);
+}
+
+TEST_CASE("onnx: Conv, pooling and BatchNormalization", "[onnx]") {
+  const Tensor x = randn({2, 4, 9, 9}, 10), w = randn({6, 2, 3, 3}, 11, 0.3), bias = randn({6}, 12);
+  Builder b({4, 9, 9});
+  b.init("w", w);
+  b.init("b", bias);
+  auto* c = b.op("Conv", {"x", "w", "b"}, "c");
+  attr_is(c, "kernel_shape", {3, 3});
+  attr_is(c, "pads", {1, 1, 1, 1});
+  attr_is(c, "strides", {2, 2});
+  attr_i(c, "group", 2);
+  auto* mp = b.op("MaxPool", {"c"}, "p");
+  attr_is(mp, "kernel_shape", {2, 2});
+  attr_is(mp, "strides", {1, 1});
+  auto* ap = b.op("AveragePool", {"p"}, "a");
+  attr_is(ap, "kernel_shape", {3, 3});
+  attr_is(ap, "pads", {1, 1, 1, 1});
+  attr_i(ap, "count_include_pad", 1);
+  b.op("GlobalAveragePool", {"a"}, "y");
+  b.output("y");
+  const OnnxModel m = b.import();
+  CHECK(count_children_of_type(*m.graph, "Conv2d") == 1);
+  ConvGeometry g{{3, 3}, {2, 2}, {1, 1}, {1, 1}, 2};
+  const Tensor conv_ref = conv(x, w, bias, g);
+  const Tensor pooled = avg_pool(max_pool(conv_ref, {2, 2}, {1, 1}, {0, 0}), {3, 3}, {1, 1}, {1, 1});
+  const Tensor ref = reshape(global_avg_pool(pooled), {2, 6, 1, 1});
+  CHECK(max_abs_diff(run(m, x), ref) == 0.0);
+
+  // BatchNormalization (inference): (x - mean) / sqrt(var + eps) * scale + bias.
+  const Tensor scale = randn({4}, 13), shift = randn({4}, 14), mean = randn({4}, 15),
+               var = add_scalar(abs(randn({4}, 16)), 0.5);
+  Builder bn({4, 9, 9});
+  bn.init("s", scale);
+  bn.init("b", shift);
+  bn.init("m", mean);
+  bn.init("v", var);
+  attr_f(bn.op("BatchNormalization", {"x", "s", "b", "m", "v"}, "y"), "epsilon", 1e-3f);
+  bn.output("y");
+  const OnnxModel mb = bn.import();
+  CHECK(count_children_of_type(*mb.graph, "BatchNorm2d") == 1);
+  auto c4 = [](const Tensor& t) { return reshape(t, {1, 4, 1, 1}); };
+  const Tensor bn_ref = add(mul(div(sub(x, c4(mean)), sqrt(add_scalar(c4(var), 1e-3f))), c4(scale)), c4(shift));
+  // Float32 rounding of a few operations on values of order 1-10.
+  CHECK(max_abs_diff(run(mb, x), bn_ref) < 1e-5 * std::max(1.0, max_abs(bn_ref)));
+}
+
+TEST_CASE("onnx: ConvTranspose is the engine's conv_transpose", "[onnx]") {
+  const Tensor x = randn({2, 3, 4, 5}, 17), w = randn({3, 2, 3, 3}, 18, 0.3), bias = randn({2}, 19);
+  Builder b({3, 4, 5});
+  b.init("w", w);
+  b.init("b", bias);
+  auto* n = b.op("ConvTranspose", {"x", "w", "b"}, "y");
+  attr_is(n, "strides", {2, 2});
+  attr_is(n, "pads", {1, 1, 1, 1});
+  attr_is(n, "output_padding", {1, 0});
+  b.output("y");
+  const OnnxModel m = b.import();
+  ConvGeometry g;
+  g.stride = {2, 2};
+  g.padding = {1, 1};
+  g.dilation = {1, 1};
+  const Tensor ref = conv_transpose(x, w, bias, g, {1, 0});
+  CHECK(ref.shape() == Shape{2, 2, 8, 9});  // (4-1)2 - 2 + 3 + 1, (5-1)2 - 2 + 3 + 0
+  CHECK(max_abs_diff(run(m, x), ref) == 0.0);
+  const OnnxModel m2 = import_onnx_bytes(export_onnx_bytes(*m.graph, {3, 4, 5}), {}, "round trip");
+  CHECK(max_abs_diff(run(m2, x), ref) == 0.0);
+}
+
+TEST_CASE("onnx: LayerNormalization equals the double-precision formula", "[onnx]") {
+  const Tensor x = randn({2, 5, 8}, 20), scale = randn({8}, 21), bias = randn({8}, 22);
+  Builder b({5, 8});
+  b.init("s", scale);
+  b.init("b", bias);
+  attr_f(b.op("LayerNormalization", {"x", "s", "b"}, "y"), "epsilon", 1e-5f);
+  b.output("y");
+  const Tensor y = run(b.import(), x), ref = layer_norm_ref(x, scale, bias, 1e-5f);
+  // Float32 sums over 8 values of order 1: relative error well under 1e-5.
+  CHECK(max_abs_diff(y, ref) < 1e-5 * max_abs(ref));
+}
+
+TEST_CASE("onnx: shape operators and PyTorch's Shape->Gather->Concat->Reshape chain fold", "[onnx]") {
+  const Tensor x = randn({3, 2, 4, 5}, 30);
+  // x.view(x.size(0), -1) as PyTorch exports it.
+  Builder b({2, 4, 5});
+  b.op("Shape", {"x"}, "s");
+  b.ints("zero", {0}, true);
+  attr_i(b.op("Gather", {"s", "zero"}, "n"), "axis", 0);
+  b.ints("ax0", {0});
+  b.op("Unsqueeze", {"n", "ax0"}, "nu");
+  b.ints("minus1", {-1});
+  attr_i(b.op("Concat", {"nu", "minus1"}, "shape"), "axis", 0);
+  b.op("Reshape", {"x", "shape"}, "y");
+  b.output("y");
+  const OnnxModel m = b.import();
+  for (const auto& node : m.graph->nodes()) CHECK(node.op != "");  // no Shape left: op nodes only
+  REQUIRE(m.graph->nodes().size() == 1);
+  CHECK(m.graph->nodes()[0].op == "reshape");
+  // Any batch size, although the shape was folded with a batch of 1.
+  CHECK(max_abs_diff(run(m, x), reshape(x, {3, 40})) == 0.0);
+
+  // Transpose, Squeeze/Unsqueeze, Concat, Split, Slice, Gather (constant indices).
+  Builder c({2, 4, 5});
+  attr_is(c.op("Transpose", {"x"}, "t"), "perm", {0, 3, 1, 2});  // [N, 5, 2, 4]
+  c.ints("ax1", {1});
+  c.op("Unsqueeze", {"t", "ax1"}, "u");  // [N, 1, 5, 2, 4]
+  c.op("Squeeze", {"u", "ax1"}, "q");    // [N, 5, 2, 4]
+  c.ints("split", {2, 3});
+  auto* sp = c.node("Split", {"q", "split"}, {"s0", "s1"});
+  attr_i(sp, "axis", 1);
+  attr_i(c.op("Concat", {"s1", "s0"}, "cat"), "axis", 1);  // swapped halves
+  c.ints("st", {1});
+  c.ints("en", {100});  // clamped to the end
+  c.ints("axs", {3});
+  c.op("Slice", {"cat", "st", "en", "axs"}, "sl");  // [N, 5, 2, 3]
+  c.ints("idx", {2, 0});
+  attr_i(c.op("Gather", {"sl", "idx"}, "y"), "axis", 3);  // [N, 5, 2, 2]
+  c.output("y");
+  const Tensor t = permute(x, {0, 3, 1, 2});
+  const Tensor cat = concat({slice(t, 1, 2, 5), slice(t, 1, 0, 2)}, 1);
+  const Tensor sl = slice(cat, 3, 1, 4);
+  const Tensor ref = concat({slice(sl, 3, 2, 3), slice(sl, 3, 0, 1)}, 3);
+  CHECK(max_abs_diff(run(c.import(), x), ref) == 0.0);
+
+  // Flatten (axis 1) and a Constant, Cast and ConstantOfShape folded.
+  Builder f({2, 4, 5});
+  f.op("Flatten", {"x"}, "fl");
+  auto* k = f.op("Constant", {}, "k");
+  attr_f(k, "value_float", 2.0f);
+  attr_i(f.op("Cast", {"k"}, "kf"), "to", onnx::TensorProto::FLOAT);
+  f.op("Mul", {"fl", "kf"}, "y");
+  f.output("y");
+  CHECK(max_abs_diff(run(f.import(), x), mul_scalar(reshape(x, {3, 40}), 2.0)) == 0.0);
+}
+
+TEST_CASE("onnx: ReduceMean/ReduceSum (axes as attribute before opset 18, as input after) and Mod", "[onnx]") {
+  const Tensor x = randn({2, 3, 4}, 35);
+  Builder b17({3, 4}, 17);
+  auto* r = b17.op("ReduceMean", {"x"}, "m");
+  attr_is(r, "axes", {-1});
+  b17.ints("ax", {1});
+  attr_i(b17.op("ReduceSum", {"m", "ax"}, "y"), "keepdims", 0);
+  b17.output("y");
+  const Tensor ref = sum(mean(x, {-1}, true), {1}, false);
+  CHECK(max_abs_diff(run(b17.import(), x), ref) == 0.0);
+  Builder b18({3, 4}, 18);
+  b18.ints("ax2", {-1});
+  b18.op("ReduceMean", {"x", "ax2"}, "m");
+  b18.ints("ax", {1});
+  attr_i(b18.op("ReduceSum", {"m", "ax"}, "y"), "keepdims", 0);
+  b18.output("y");
+  CHECK(max_abs_diff(run(b18.import(), x), ref) == 0.0);
+
+  // Mod of constants sizing a reshape: -2 mod 6 is 4 with Python's sign rule
+  // (fmod 0), -2 with C's (fmod 1), which no reshape accepts.
+  for (const bool fmod : {false, true}) {
+    Builder m({3, 4});
+    m.ints("a", {-2});
+    m.ints("b", {6});
+    auto* mod = m.op("Mod", {"a", "b"}, "r");
+    if (fmod) attr_i(mod, "fmod", 1);
+    m.ints("m1", {-1});
+    attr_i(m.op("Concat", {"m1", "r"}, "shape"), "axis", 0);
+    m.op("Reshape", {"x", "shape"}, "y");
+    m.output("y");
+    if (!fmod) {
+      CHECK(max_abs_diff(run(m.import(), x), reshape(x, {6, 4})) == 0.0);
+    } else {
+      CHECK_THROWS_WITH(m.import(), Catch::Matchers::Contains("[-1,-2] has a negative dim"));
+    }
+  }
+}
+
+namespace {
+
+// The transformer encoder block's weights.
+struct EncoderWeights {
+  Tensor wq, wk, wv, wo, w1, b1, w2, b2, g1, be1, g2, be2;
+};
+
+EncoderWeights encoder_weights(std::int64_t d, std::int64_t ff) {
+  const double s = 1.0 / std::sqrt(static_cast<double>(d));
+  return {randn({d, d}, 40, s),  randn({d, d}, 41, s),  randn({d, d}, 42, s), randn({d, d}, 43, s),
+          randn({d, ff}, 44, s), randn({ff}, 45, 0.1),  randn({ff, d}, 46, s), randn({d}, 47, 0.1),
+          randn({d}, 48),        randn({d}, 49, 0.1),   randn({d}, 50),        randn({d}, 51, 0.1)};
+}
+
+// y1 = LN(x + softmax(x Wq (x Wk)^T / sqrt(d)) x Wv Wo); y = LN(y1 + gelu(y1 W1 + b1) W2 + b2).
+Builder encoder_model(const EncoderWeights& w, std::int64_t seq, std::int64_t d) {
+  Builder b({seq, d}, 20);
+  for (const auto& [n, t] : std::vector<std::pair<std::string, Tensor>>{
+           {"wq", w.wq}, {"wk", w.wk}, {"wv", w.wv}, {"wo", w.wo}, {"w1", w.w1}, {"b1", w.b1}, {"w2", w.w2},
+           {"b2", w.b2}, {"g1", w.g1}, {"be1", w.be1}, {"g2", w.g2}, {"be2", w.be2}})
+    b.init(n, t);
+  b.init("scale", Tensor::scalar(std::sqrt(static_cast<double>(d))));
+  b.op("MatMul", {"x", "wq"}, "q");
+  b.op("MatMul", {"x", "wk"}, "k");
+  b.op("MatMul", {"x", "wv"}, "v");
+  attr_is(b.op("Transpose", {"k"}, "kt"), "perm", {0, 2, 1});
+  b.op("MatMul", {"q", "kt"}, "s");
+  b.op("Div", {"s", "scale"}, "ss");
+  attr_i(b.op("Softmax", {"ss"}, "p"), "axis", -1);
+  b.op("MatMul", {"p", "v"}, "a");
+  b.op("MatMul", {"a", "wo"}, "o");
+  b.op("Add", {"x", "o"}, "r1");
+  b.op("LayerNormalization", {"r1", "g1", "be1"}, "y1");
+  b.op("MatMul", {"y1", "w1"}, "h");
+  b.op("Add", {"h", "b1"}, "hb");
+  b.op("Gelu", {"hb"}, "hg");
+  b.op("MatMul", {"hg", "w2"}, "f");
+  b.op("Add", {"f", "b2"}, "fb");
+  b.op("Add", {"y1", "fb"}, "r2");
+  b.op("LayerNormalization", {"r2", "g2", "be2"}, "y");
+  b.output("y");
+  return b;
+}
+
+}  // namespace
+
+TEST_CASE("onnx: a transformer encoder block equals its direct computation", "[onnx]") {
+  const std::int64_t seq = 6, d = 8, ff = 16;
+  const EncoderWeights w = encoder_weights(d, ff);
+  const OnnxModel m = encoder_model(w, seq, d).import();
+  CHECK(count_children_of_type(*m.graph, "Linear") == 6);  // q, k, v, o, and the two feed-forward maps
+  const Tensor x = randn({3, seq, d}, 52);
+  const Tensor q = matmul(x, w.wq), k = matmul(x, w.wk), v = matmul(x, w.wv);
+  const Tensor p = softmax(mul_scalar(matmul(q, permute(k, {0, 2, 1})), 1.0 / std::sqrt(double(d))), -1);
+  const Tensor y1 = layer_norm_ref(add(x, matmul(matmul(p, v), w.wo)), w.g1, w.be1, 1e-5f).to(DType::Float32);
+  const Tensor f = add(matmul(gelu(add(matmul(y1, w.w1), w.b1)), w.w2), w.b2);
+  const Tensor ref = layer_norm_ref(add(y1, f), w.g2, w.be2, 1e-5f);
+  // Float32 through two layer norms of values of order 1: 1e-5 relative to the largest output.
+  CHECK(max_abs_diff(run(m, x), ref) < 1e-5 * max_abs(ref));
+}
+
+TEST_CASE("onnx: a residual block (Conv-BN-ReLU-Conv-BN + skip) and its round trip", "[onnx]") {
+  const std::int64_t c = 4;
+  Builder b({c, 6, 6});
+  b.init("w1", randn({c, c, 3, 3}, 60, 0.2));
+  b.init("w2", randn({c, c, 3, 3}, 61, 0.2));
+  for (int i = 1; i <= 2; ++i) {
+    const std::string s = std::to_string(i);
+    b.init("s" + s, randn({c}, 62 + i));
+    b.init("b" + s, randn({c}, 64 + i));
+    b.init("m" + s, randn({c}, 66 + i, 0.1));
+    b.init("v" + s, add_scalar(abs(randn({c}, 68 + i)), 0.5));
+  }
+  for (int i = 1; i <= 2; ++i) {
+    const std::string s = std::to_string(i), in = i == 1 ? "x" : "r1";
+    auto* cv = b.op("Conv", {in, "w" + s}, "c" + s);
+    attr_is(cv, "pads", {1, 1, 1, 1});
+    b.op("BatchNormalization", {"c" + s, "s" + s, "b" + s, "m" + s, "v" + s}, "n" + s);
+    if (i == 1) b.op("Relu", {"n1"}, "r1");
+  }
+  b.op("Add", {"n2", "x"}, "sum");
+  b.op("Relu", {"sum"}, "y");
+  b.output("y");
+  const OnnxModel m = b.import();
+  CHECK(count_children_of_type(*m.graph, "Conv2d") == 2);
+  CHECK(count_children_of_type(*m.graph, "BatchNorm2d") == 2);
+  const Tensor x = randn({2, c, 6, 6}, 70);
+  // Reference: the imported children (conv1, bn1, conv2, bn2, in node order) run by hand.
+  std::vector<std::shared_ptr<Module>> mods;
+  for (const auto& node : m.graph->nodes())
+    if (node.module) mods.push_back(node.module);
+  REQUIRE(mods.size() == 4);
+  Tensor ref;
+  {
+    NoGradGuard ng;
+    ref = relu(add(mods[3]->forward(mods[2]->forward(relu(mods[1]->forward(mods[0]->forward(x))))), x));
+  }
+  const Tensor y = run(m, x);
+  CHECK(max_abs_diff(y, ref) == 0.0);
+
+  // import -> export -> import: the same outputs bit for bit.
+  const std::string bytes = export_onnx_bytes(*m.graph, {c, 6, 6});
+  const OnnxModel m2 = import_onnx_bytes(bytes, {}, "round trip");
+  CHECK(max_abs_diff(run(m2, x), y) == 0.0);
+  const std::string bytes2 = export_onnx_bytes(*m2.graph, {c, 6, 6});
+  CHECK(max_abs_diff(run(import_onnx_bytes(bytes2, {}, "again"), x), y) == 0.0);
+}
+
+TEST_CASE("onnx: round trips of the transformer block and an MLP", "[onnx]") {
+  const EncoderWeights w = encoder_weights(8, 16);
+  const OnnxModel m = encoder_model(w, 6, 8).import();
+  const Tensor x = randn({2, 6, 8}, 80);
+  const OnnxModel m2 = import_onnx_bytes(export_onnx_bytes(*m.graph, {6, 8}), {}, "round trip");
+  CHECK(max_abs_diff(run(m2, x), run(m, x)) == 0.0);
+
+  // The named MLP (Flatten, Linear, Sigmoid...) exported and imported.
+  Generator gen(5);
+  std::shared_ptr<Module> mlp = build_model("mlp", gen);
+  mlp->eval();
+  const Tensor img = randn({4, 1, 28, 28}, 81);
+  const OnnxModel mm = import_onnx_bytes(export_onnx_bytes(*mlp, {1, 28, 28}), {}, "mlp");
+  Tensor ref;
+  {
+    NoGradGuard ng;
+    ref = mlp->forward(img);
+  }
+  CHECK(max_abs_diff(run(mm, img), ref) == 0.0);
+  CHECK(mm.input_shape == std::vector<std::int64_t>{1, 28, 28});
+}
+
+TEST_CASE("onnx: an exported LeNet-5 imports to the same outputs and converts to analog", "[onnx]") {
+  Generator gen(7);
+  std::shared_ptr<Module> lenet = build_model("lenet5", gen);
+  lenet->eval();
+  const Tensor img = randn({3, 1, 28, 28}, 90);
+  const OnnxModel m = import_onnx_bytes(export_onnx_bytes(*lenet, {1, 28, 28}), {}, "lenet5");
+  Tensor ref;
+  {
+    NoGradGuard ng;
+    ref = lenet->forward(img);
+  }
+  CHECK(max_abs_diff(run(m, img), ref) == 0.0);
+  // convert_to_analog maps the imported layers onto tiles as the named model's.
+  Generator g1(3), g2(3);
+  auto a_named = convert_to_analog(lenet, resolve_rpu_config("InferenceRPUConfig"), g1);
+  auto a_onnx = convert_to_analog(m.graph, resolve_rpu_config("InferenceRPUConfig"), g2);
+  CHECK(count_children_of_type(*a_onnx, "AnalogConv2d") == count_children_of_type(*a_named, "AnalogConv2d"));
+  CHECK(count_children_of_type(*a_onnx, "AnalogLinear") == count_children_of_type(*a_named, "AnalogLinear"));
+  CHECK(count_children_of_type(*a_onnx, "AnalogLinear") > 0);
+}
+
+TEST_CASE("onnx: bad files give clear errors", "[onnx]") {
+  auto message = [](const std::function<void()>& f) -> std::string {
+    try {
+      f();
+    } catch (const ConfigError& e) {
+      return std::string("ConfigError: ") + e.what();
+    } catch (const IoError& e) {
+      return std::string("IoError: ") + e.what();
+    }
+    return "no error";
+  };
+  using Catch::Matchers::Contains;
+  Builder good({6});
+  good.init("w", randn({4, 6}, 1));
+  good.op("MatMul", {"x", "w"}, "y");
+  good.output("y");
+  const std::string bytes = good.bytes();
+  // Truncated in the middle of the weights; not ONNX at all; empty.
+  CHECK_THAT(message([&] { import_onnx_bytes(bytes.substr(0, bytes.size() / 2)); }), Contains("IoError"));
+  CHECK_THAT(message([&] { import_onnx_bytes("\x89PNG\r\n\x1a\n not a model"); }), Contains("IoError"));
+  CHECK_THAT(message([&] { import_onnx_bytes(""); }), Contains("IoError"));
+  CHECK_THAT(message([&] { import_onnx("/nonexistent/model.onnx"); }), Contains("IoError"));
+
+  {  // Unknown operator: the node, its type and the supported list.
+    Builder b({6});
+    b.op("FooBar", {"x"}, "y");
+    b.output("y");
+    const std::string msg = message([&] { b.import(); });
+    CHECK_THAT(msg, Contains("ConfigError") && Contains("FooBar_0") && Contains("operator FooBar is not supported") &&
+                        Contains("Conv"));
+  }
+  {  // Unsupported attribute value and unknown attribute.
+    Builder b({2, 5, 5});
+    b.init("w", randn({3, 2, 3, 3}, 2));
+    attr_s(b.op("Conv", {"x", "w"}, "y"), "auto_pad", "SAME_UPPER");
+    b.output("y");
+    CHECK_THAT(message([&] { b.import(); }), Contains("Conv_0") && Contains("auto_pad=SAME_UPPER"));
+    Builder b2({6});
+    attr_i(b2.op("Relu", {"x"}, "y"), "frobnicate", 1);
+    b2.output("y");
+    CHECK_THAT(message([&] { b2.import(); }), Contains("attribute 'frobnicate' is not supported"));
+  }
+  {  // Unsupported data type.
+    Builder b({6});
+    auto* p = b.g->add_initializer();
+    p->set_name("h");
+    p->add_dims(6);
+    p->set_data_type(onnx::TensorProto::FLOAT16);
+    p->set_raw_data(std::string(12, '\0'));
+    b.op("Add", {"x", "h"}, "y");
+    b.output("y");
+    CHECK_THAT(message([&] { b.import(); }), Contains("float16 is not supported"));
+  }
+  {  // Cycle and dangling input.
+    Builder b({6});
+    b.op("Add", {"x", "b"}, "a");
+    b.op("Relu", {"a"}, "b");
+    b.output("b");
+    CHECK_THAT(message([&] { b.import(); }), Contains("cycle"));
+    Builder b2({6});
+    b2.op("Add", {"x", "ghost"}, "y");
+    b2.output("y");
+    CHECK_THAT(message([&] { b2.import(); }), Contains("input 'ghost' is not produced by any node"));
+  }
+  {  // Huge declared dims: the input, an initializer with no data, ConstantOfShape.
+    Builder b({std::int64_t{1} << 40});
+    b.op("Relu", {"x"}, "y");
+    b.output("y");
+    CHECK_THAT(message([&] { b.import(); }), Contains("outside [1, 16777216]"));
+    Builder b2({6});
+    auto* p = b2.g->add_initializer();
+    p->set_name("big");
+    p->add_dims(1 << 20);
+    p->add_dims(1 << 20);
+    p->set_data_type(onnx::TensorProto::FLOAT);
+    b2.op("Add", {"x", "big"}, "y");
+    b2.output("y");
+    CHECK_THAT(message([&] { b2.import(); }), Contains("initializer 'big'") && Contains("elements"));
+    Builder b3({6});
+    b3.ints("shape", {1 << 20, 1 << 20});
+    b3.op("ConstantOfShape", {"shape"}, "c");
+    b3.op("Add", {"x", "c"}, "y");
+    b3.output("y");
+    CHECK_THAT(message([&] { b3.import(); }), Contains("ConstantOfShape") && Contains("elements"));
+  }
+  {  // Opset out of range; a free non-batch dim without --input-shape.
+    Builder b({6}, 11);
+    b.op("Relu", {"x"}, "y");
+    b.output("y");
+    CHECK_THAT(message([&] { b.import(); }), Contains("opset 11") && Contains("13 to 21"));
+    Builder b2({6});
+    b2.g->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(1)->set_dim_param("L");
+    b2.op("Relu", {"x"}, "y");
+    b2.output("y");
+    CHECK_THAT(message([&] { b2.import(); }), Contains("--input-shape"));
+    CHECK(b2.import({7}).input_shape == std::vector<std::int64_t>{7});
+  }
+}
+
+namespace {
+
+// The models listed in dir/models.txt ("NAME in_dims... ; out_dims..."), each
+// imported and run on NAME.input against NAME.expected (raw float32); returns
+// how many.
+int check_models_in(const std::string& dir) {
+  std::ifstream list(dir + "/models.txt");
+  REQUIRE(list);
+  auto read_raw = [](const std::string& path, const Shape& shape) {
+    std::int64_t n = 1;
+    for (auto d : shape) n *= d;
+    std::vector<float> v(static_cast<std::size_t>(n));
+    std::ifstream f(path, std::ios::binary);
+    REQUIRE(f.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(n * 4)));
+    return Tensor::from_vector(v, shape);
+  };
+  int models = 0;
+  std::string line;
+  while (std::getline(list, line)) {
+    std::istringstream ss(line);
+    std::string name, tok;
+    ss >> name;
+    Shape in_shape, out_shape;
+    bool out = false;
+    while (ss >> tok) {
+      if (tok == ";") out = true;
+      else (out ? out_shape : in_shape).push_back(std::stoll(tok));
+    }
+    INFO(name);
+    const std::string base = dir + "/" + name;
+    const OnnxModel m = import_onnx(base + ".onnx");
+    const Tensor x = read_raw(base + ".input", in_shape), expected = read_raw(base + ".expected", out_shape);
+    // Float32 on both sides, differently ordered sums: 1e-5 of the output's scale.
+    CHECK(max_abs_diff(run(m, x), expected) <= 1e-5 * max_abs(expected));
+    // Other batch sizes than the files' (the import folds shapes for batches 1 and 2).
+    CHECK(max_abs_diff(run(m, slice(x, 0, 0, 1)), slice(expected, 0, 0, 1)) <= 1e-5 * max_abs(expected));
+    // The layers convert to analog tiles (transposed convolutions stay digital).
+    Generator gen(1);
+    auto analog = convert_to_analog(m.graph, resolve_rpu_config("InferenceRPUConfig"), gen);
+    if (name != "deconv")
+      CHECK(count_children_of_type(*analog, "AnalogLinear") + count_children_of_type(*analog, "AnalogConv2d") > 0);
+    ++models;
+  }
+  return models;
+}
+
+}  // namespace
+
+// PyTorch's own exports (tests/onnx_data/make_torch_models.py, files in the
+// repository): a CNN with the flatten chain and BatchNorm, and
+// nn.TransformerEncoderLayer (Mod/Slice shape arithmetic, the batch moved to
+// dim 1), against PyTorch's outputs.
+TEST_CASE("onnx: PyTorch's exports of a CNN and a transformer encoder layer equal PyTorch's outputs", "[onnx]") {
+  CHECK(check_models_in(std::string(AIMC_SOURCE_DIR) + "/tests/onnx_data") == 2);
+}
+
+// Run by onnxruntime_test.sh only (hidden tag): the models of
+// onnxruntime_models.py, built with the onnx package, against onnxruntime's
+// outputs on the same inputs.
+TEST_CASE("onnx: models built by the onnx package agree with onnxruntime", "[.onnxruntime]") {
+  const char* dir = std::getenv("AIMC_ONNXRUNTIME_DIR");
+  REQUIRE(dir != nullptr);
+  CHECK(check_models_in(dir) == 5);
+}
