@@ -205,7 +205,9 @@ void apply_row(const PulsedUpdateArgs& a, std::int64_t i, const RowPulses& r) {
   };
   for (const RowPulses::Group& g : r.groups) {
     const std::int32_t* col = g.col;
-    const std::int32_t *count = &r.count[g.begin], *first = &r.first[g.begin], *down = &r.down[g.begin];
+    // Pointer arithmetic, not operator[]: a row of unit groups only has empty count / first / down.
+    const std::int32_t *count = r.count.data() + g.begin, *first = r.first.data() + g.begin,
+                       *down = r.down.data() + g.begin;
     const float* z = Noisy ? r.z.data() + g.z_begin : nullptr;
     if (g.x_positive) {
       // A unit group: one pulse on every column, down where x and d agree in sign.
