@@ -182,6 +182,23 @@ Tensor Tensor::to(Device target) const {
   });
 }
 
+Tensor& Tensor::move_to_(Device target) {
+  check_defined("move_to_");
+  if (target.is_cuda()) {
+    // cuda::backend() throws DeviceError naming why no GPU can be used.
+    const cuda::Backend& gpu = cuda::backend();
+    if (!gpu.available()) throw DeviceError("move_to_(cuda:" + std::to_string(target.index) + "): no usable GPU found");
+    // The backend runs on the current GPU only (no device selection yet).
+    const int count = gpu.device_count();
+    if (target.index != 0)
+      throw DeviceError("move_to_: GPU index " + std::to_string(target.index) + " is not supported (" +
+                        std::to_string(count) + " GPU(s) found; this backend uses GPU 0 only)");
+  }
+  impl_->storage->move_to(target);
+  if (impl_->grad) Tensor(impl_->grad).move_to_(target);
+  return *this;
+}
+
 Tensor Tensor::to(DType target) const {
   check_defined("to");
   if (dtype() == target) return *this;

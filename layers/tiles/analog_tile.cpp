@@ -175,6 +175,7 @@ void AnalogTile::reset_columns(std::int64_t start, std::int64_t n, float reset_p
 }
 
 void AnalogTile::weights_set() {
+  require_host("AnalogTile::weights_set");
   if (device_) device_->weights_set(weight_.data<float>());
 }
 
@@ -192,9 +193,20 @@ void AnalogTile::reseed(std::uint64_t seed) {
   }
 }
 
-std::uint64_t AnalogTile::seed() const { return static_cast<std::uint64_t>(*seed_.data<std::int64_t>()); }
+void AnalogTile::require_host(const char* what) const {
+  check_cpu(seed_, what);
+  check_cpu(weight_, what);
+}
 
-float AnalogTile::nm_running(int pass) const { return *nm_running_[pass].data<float>(); }
+std::uint64_t AnalogTile::seed() const {
+  require_host("AnalogTile::seed");
+  return static_cast<std::uint64_t>(*seed_.data<std::int64_t>());
+}
+
+float AnalogTile::nm_running(int pass) const {
+  require_host("AnalogTile::nm_running");
+  return *nm_running_[pass].data<float>();
+}
 
 void AnalogTile::refresh_lines() {
   const std::uint64_t seed = this->seed();
@@ -212,6 +224,7 @@ void AnalogTile::refresh_lines() {
 template <class Kernel>
 void AnalogTile::run_pass(Kernel kernel, int pass, const IOParameters& io, const cpu::AnalogLineValues& lines,
                           const float* in, std::int64_t n, float* out, bool is_test, const float* weights) {
+  require_host(pass == kForwardPass ? "AnalogTile::forward" : "AnalogTile::backward");
   std::int64_t& counter = *counter_[pass].data<std::int64_t>();
   const TileStream purpose = pass == kForwardPass ? TileStream::Forward : TileStream::Backward;
   const cpu::AnalogRandom random{seed(), analog::tile_stream(tile_id_, purpose), static_cast<std::uint64_t>(counter)};
@@ -245,6 +258,7 @@ void AnalogTile::set_inference_devices(std::shared_ptr<const NoiseModel> model,
 }
 
 void AnalogTile::program_weights() {
+  require_host("AnalogTile::program_weights");
   if (!noise_model_) throw ValueError("AnalogTile::program_weights: this tile has no noise model");
   if (!programming_)
     programming_ = std::make_unique<TileProgramming>(noise_model_, compensation_, out_size_, in_size_, tile_id_,
@@ -270,13 +284,16 @@ void AnalogTile::backward(const float* d, std::int64_t n, float* dx, bool is_tes
 }
 
 std::uint64_t AnalogTile::forward_counter() const {
+  require_host("AnalogTile::forward_counter");
   return static_cast<std::uint64_t>(*counter_[kForwardPass].data<std::int64_t>());
 }
 std::uint64_t AnalogTile::backward_counter() const {
+  require_host("AnalogTile::backward_counter");
   return static_cast<std::uint64_t>(*counter_[kBackwardPass].data<std::int64_t>());
 }
 
 void AnalogTile::set_counters(std::uint64_t forward, std::uint64_t backward) {
+  require_host("AnalogTile::set_counters");
   *counter_[kForwardPass].data<std::int64_t>() = static_cast<std::int64_t>(forward);
   *counter_[kBackwardPass].data<std::int64_t>() = static_cast<std::int64_t>(backward);
 }

@@ -133,8 +133,12 @@ class AnalogTile {
   void program_weights();
   // Drift and read noise at t_inference seconds after programming; programs first if needed.
   void drift_weights(double t_inference);
-  bool programmed() const { return programming_ && programming_->programmed(); }
+  bool programmed() const {
+    require_host("AnalogTile::programmed");
+    return programming_ && programming_->programmed();
+  }
   void reset_programming() {
+    require_host("AnalogTile::reset_programming");
     if (programming_) programming_->reset();
   }
   // The programming state (nullptr until the first program_weights()).
@@ -142,6 +146,11 @@ class AnalogTile {
   const TileProgramming* programming() const { return programming_.get(); }
 
  private:
+  // The tile computes on the host for now: once its layer moved its state to
+  // a GPU (Module::to), every step that reads it throws DeviceError naming
+  // `what`, rather than reading device memory from the host.
+  void require_host(const char* what) const;
+
   template <class Kernel>
   void run_pass(Kernel kernel, int pass, const IOParameters& io, const cpu::AnalogLineValues& lines, const float* in,
                 std::int64_t n, float* out, bool is_test, const float* weights);

@@ -1,0 +1,213 @@
+// Module::to / Optimizer::to on the CUDA backend (a real GPU in test_cuda,
+// the host emulation in test_cuda_emulated): a trained, programmed and
+// drifted analog mlp moves to the GPU and back in place, every state tensor
+// on the way, and then computes the same bits as a twin that never moved.
+#include <catch2/catch.hpp>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "convert/models.h"
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "engine/generator.h"
+#include "engine/ops.h"
+#include "layers/config/rpu_config.h"
+#include "layers/optim/adam.h"
+#include "layers/optim/sgd.h"
+#include "layers/tiles/analog_tile.h"
+#include "tests/cuda_test_util.h"
+
+using namespace aimc;
+
+namespace {
+
+struct TrainedModel {
+  std::shared_ptr<Module> model;
+  std::unique_ptr<SGD> optimizer;
+};
+
+// The mlp on several 256x128 tiles (InferenceRPUConfig defaults, PCM noise
+// model): one SGD step with momentum (gradients kept), then programmed and
+// drifted to one hour. The same every call.
+TrainedModel trained_programmed_drifted() {
+  nlohmann::json description = model_description("mlp");
+  InferenceRPUConfig config;
+  config.mapping.max_input_size = 256;
+  config.mapping.max_output_size = 128;
+  description["rpu_config"] = RPUConfig(config).to_json();
+  description["analog_seed"] = 11;
+  Generator gen(4);
+  TrainedModel t;
+  t.model = build_model_from_description(description, gen);
+  SGDOptions options;
+  options.momentum = 0.9;
+  t.optimizer = std::make_unique<SGD>(t.model->parameters(), 0.05, options);
+  Generator data(5);
+  const Tensor x = data.normal({8, 1, 28, 28});
+  const Tensor labels = Tensor::from_vector(std::vector<std::int32_t>{0, 1, 2, 3, 4, 5, 6, 7}, {8});
+  cross_entropy(t.model->forward(x), labels).backward();
+  t.optimizer->step();
+  t.model->post_update_step();
+  t.model->eval();
+  t.model->program_analog_weights();
+  t.model->drift_analog_weights(3600.0);
+  return t;
+}
+
+// Every tensor a move must carry: the state dict, the gradients, the optimizer state.
+std::vector<std::pair<std::string, Tensor>> all_state(const TrainedModel& t) {
+  std::vector<std::pair<std::string, Tensor>> out = t.model->state_dict();
+  for (const auto& [name, p] : t.model->named_parameters())
+    if (p.grad().defined()) out.emplace_back(name + ".grad", p.grad());
+  for (const auto& [name, s] : t.optimizer->named_state()) out.emplace_back("optimizer." + name, s);
+  return out;
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
+  const Tensor ca = a.to(Device::cpu()).contiguous(), cb = b.to(Device::cpu()).contiguous();
+  return std::memcmp(ca.raw_data(), cb.raw_data(), static_cast<std::size_t>(a.numel()) * dtype_size(a.dtype())) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("to(cuda) then to(cpu) moves a trained, programmed, drifted model in place, bit for bit",
+          "[cuda][modules]") {
+  TrainedModel moved = trained_programmed_drifted();
+  TrainedModel twin = trained_programmed_drifted();
+  const auto before = all_state(moved);
+  // Programmed conductances, drift state and tile states are all among them.
+  REQUIRE(before.size() == all_state(twin).size());
+  std::size_t conductances = 0;
+  for (const auto& [name, t] : before) conductances += name.find("_conductances") != std::string::npos;
+  REQUIRE(conductances > 0);
+  AnalogTile* tile = moved.model->analog_tiles().at(0);
+
+  moved.model->cuda();
+  moved.optimizer->to(Device::cuda());
+  CHECK(moved.model->device() == Device::cuda(0));
+  for (const auto& [name, t] : all_state(moved)) {
+    INFO(name);
+    CHECK(t.device().is_cuda());
+  }
+  // Handles held outside the module (the tile's own, the optimizer's) followed.
+  CHECK(tile->weight().device().is_cuda());
+  for (const Tensor& p : moved.optimizer->params()) CHECK(p.device().is_cuda());
+  // The tiles still compute on the host: on the GPU they refuse, naming the
+  // step, rather than reading device memory (and change nothing: see below).
+  Generator probe(7);
+  CHECK_THROWS_WITH(moved.model->forward(probe.normal({2, 1, 28, 28})),
+                    Catch::Contains("AnalogCore forward with tiles") && Catch::Contains("cuda:0"));
+  CHECK_THROWS_AS(moved.model->drift_analog_weights(7200.0), DeviceError);
+  CHECK_THROWS_AS(tile->seed(), DeviceError);
+
+  moved.model->cpu();
+  moved.optimizer->to(Device::cpu());
+  const auto after = all_state(moved), reference = all_state(twin);
+  REQUIRE(after.size() == reference.size());
+  for (std::size_t i = 0; i < after.size(); ++i) {
+    INFO(after[i].first);
+    CHECK(after[i].first == reference[i].first);
+    CHECK(after[i].second.device().is_cpu());
+    CHECK(same_bits(after[i].second, reference[i].second));
+    // The same handles as before the move (in place, not replaced).
+    CHECK(after[i].second.impl() == before[i].second.impl());
+  }
+
+  // It computes what the twin computes: a forward on the drifted chip, a new
+  // drift, and a training step of the momentum optimizer.
+  Generator data(6);
+  const Tensor x = data.normal({4, 1, 28, 28});
+  CHECK(same_bits(moved.model->forward(x), twin.model->forward(x)));
+  moved.model->drift_analog_weights(86400.0);
+  twin.model->drift_analog_weights(86400.0);
+  CHECK(same_bits(moved.model->forward(x), twin.model->forward(x)));
+  moved.model->train();
+  twin.model->train();
+  const Tensor labels = Tensor::from_vector(std::vector<std::int32_t>{1, 2, 3, 4}, {4});
+  for (TrainedModel* t : {&moved, &twin}) {
+    t->model->zero_grad();
+    cross_entropy(t->model->forward(x), labels).backward();
+    t->optimizer->step();
+  }
+  const auto stepped = all_state(moved), stepped_twin = all_state(twin);
+  for (std::size_t i = 0; i < stepped.size(); ++i) {
+    INFO(stepped[i].first);
+    CHECK(same_bits(stepped[i].second, stepped_twin[i].second));
+  }
+}
+
+TEST_CASE("to(cuda:1) is refused with a DeviceError and moves nothing", "[cuda][modules]") {
+  TrainedModel t = trained_programmed_drifted();
+  CHECK_THROWS_AS(t.model->to(Device::cuda(1)), DeviceError);
+  CHECK_THROWS_WITH(t.model->to(Device::cuda(1)), Catch::Contains("GPU index 1"));
+  CHECK_THROWS_AS(t.optimizer->to(Device::cuda(1)), DeviceError);
+  for (const auto& [name, s] : all_state(t)) {
+    INFO(name);
+    CHECK(s.device().is_cpu());
+  }
+}
+
+namespace {
+
+// Three steps of `make(params)` on a CPU parameter and on its CUDA twin with
+// the same gradients: the weights and states agree.
+template <class Make>
+void check_optimizer_parity(Make make) {
+  Generator gen(21);
+  // 1000 elements: several blocks of the grid-stride loop.
+  Tensor p_cpu = gen.normal({10, 100}).set_requires_grad(true);
+  Tensor p_gpu = p_cpu.clone().detach().set_requires_grad(true);
+  p_gpu.move_to_(Device::cuda());
+  const std::vector<float> initial = p_cpu.to_vector();
+  auto cpu_opt = make(std::vector<Tensor>{p_cpu});
+  auto gpu_opt = make(std::vector<Tensor>{p_gpu});
+  for (int step = 0; step < 3; ++step) {
+    const Tensor g = gen.normal({10, 100});
+    p_cpu.set_grad(g);
+    p_gpu.set_grad(g.to(Device::cuda()));
+    cpu_opt->step();
+    gpu_opt->step();
+  }
+  CHECK(p_gpu.device().is_cuda());
+  // Within a float rounding per operation (the compilers fuse multiply-adds differently).
+  test::check_close(p_gpu.to_vector(), p_cpu.to_vector());
+  const auto cpu_state = cpu_opt->named_state(), gpu_state = gpu_opt->named_state();
+  REQUIRE(cpu_state.size() == gpu_state.size());
+  for (std::size_t i = 0; i < cpu_state.size(); ++i) {
+    INFO(cpu_state[i].first);
+    CHECK(gpu_state[i].second.device().is_cuda());
+    test::check_close(gpu_state[i].second.to_vector(), cpu_state[i].second.to_vector());
+  }
+  // The steps moved the weights (the comparison is not of untouched copies).
+  CHECK(p_gpu.to_vector() != initial);
+}
+
+}  // namespace
+
+TEST_CASE("SGD and Adam steps on CUDA agree with the CPU's", "[cuda][optim]") {
+  SECTION("SGD, plain") {
+    check_optimizer_parity([](std::vector<Tensor> ps) { return std::make_unique<SGD>(ps, 0.1); });
+  }
+  SECTION("SGD, momentum, dampening, weight decay") {
+    SGDOptions o;
+    o.momentum = 0.5;
+    o.dampening = 0.1;
+    o.weight_decay = 0.01;
+    check_optimizer_parity([o](std::vector<Tensor> ps) { return std::make_unique<SGD>(ps, 0.1, o); });
+  }
+  SECTION("SGD, Nesterov") {
+    SGDOptions o;
+    o.momentum = 0.9;
+    o.nesterov = true;
+    check_optimizer_parity([o](std::vector<Tensor> ps) { return std::make_unique<SGD>(ps, 0.05, o); });
+  }
+  SECTION("Adam with weight decay") {
+    AdamOptions o;
+    o.weight_decay = 0.01;
+    check_optimizer_parity([o](std::vector<Tensor> ps) { return std::make_unique<Adam>(ps, 0.01, o); });
+  }
+}
