@@ -17,6 +17,7 @@
 #include "layers/config/rpu_config.h"
 #include "layers/modules/analog_linear.h"
 #include "layers/optim/adam.h"
+#include "layers/optim/analog_sgd.h"
 #include "layers/optim/sgd.h"
 #include "layers/tiles/analog_tile.h"
 #include "tests/cuda_test_util.h"
@@ -310,4 +311,51 @@ TEST_CASE("A programmed, drifted tile moved with its layer reads on CUDA as on t
   CHECK(t_gpu.forward_counter() == t_cpu.forward_counter());
   // Programming and drift stay on the host for now.
   CHECK_THROWS_AS(on_gpu->drift_analog_weights(3600.0), DeviceError);
+}
+
+TEST_CASE("A pulsed (SingleRPUConfig) layer trained by AnalogSGD survives to(cuda) and back bit for bit",
+          "[cuda][modules][pulsed]") {
+  // The device's hidden parameters are tile-state buffers; nothing may keep a
+  // pointer to their old storage.
+  const SingleRPUConfig config;
+  const std::int64_t in = 30, out = 12, n = 8;
+  struct Pulsed {
+    std::shared_ptr<AnalogLinear> layer;
+    std::unique_ptr<AnalogSGD> optimizer;
+  };
+  Generator data(31);
+  const Tensor x = data.normal({n, in}), target = data.normal({n, out});
+  auto make = [&] {
+    Generator gen(30);
+    Pulsed p;
+    p.layer = std::make_shared<AnalogLinear>(in, out, true, config, gen);
+    p.optimizer = std::make_unique<AnalogSGD>(p.layer->parameters(), p.layer->analog_tiles(), 0.1);
+    return p;
+  };
+  auto step = [&](Pulsed& p) {
+    p.optimizer->zero_grad();
+    sum((p.layer->forward(x) - target) * (p.layer->forward(x) - target)).backward();
+    p.optimizer->step();
+    p.layer->post_update_step();
+  };
+  Pulsed moved = make(), twin = make();
+  step(moved);
+  step(twin);
+  moved.layer->cuda();
+  moved.optimizer->to(Device::cuda());
+  for (const auto& [name, t] : moved.layer->state_dict()) {
+    INFO(name);
+    CHECK(t.device().is_cuda());
+  }
+  moved.layer->cpu();
+  moved.optimizer->to(Device::cpu());
+  step(moved);
+  step(twin);
+  const auto a = moved.layer->state_dict(), b = twin.layer->state_dict();
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    INFO(a[i].first);
+    CHECK(same_bits(a[i].second, b[i].second));
+  }
+  CHECK(same_bits(moved.layer->forward(x), twin.layer->forward(x)));
 }
