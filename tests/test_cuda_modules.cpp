@@ -16,6 +16,7 @@
 #include "engine/ops.h"
 #include "layers/config/rpu_config.h"
 #include "layers/modules/analog_linear.h"
+#include "layers/modules/init.h"
 #include "layers/optim/adam.h"
 #include "layers/optim/analog_sgd.h"
 #include "layers/optim/sgd.h"
@@ -358,4 +359,18 @@ TEST_CASE("A pulsed (SingleRPUConfig) layer trained by AnalogSGD survives to(cud
     CHECK(same_bits(a[i].second, b[i].second));
   }
   CHECK(same_bits(moved.layer->forward(x), twin.layer->forward(x)));
+}
+
+TEST_CASE("Initialisers fill a CUDA tensor with the CPU's numbers", "[cuda][modules]") {
+  Generator g_cpu(41), g_gpu(41);
+  Tensor w_cpu = Tensor::empty({20, 30}), b_cpu = Tensor::empty({20});
+  Tensor w_gpu = Tensor::empty({20, 30}, DType::Float32, Device::cuda());
+  Tensor b_gpu = Tensor::empty({20}, DType::Float32, Device::cuda());
+  default_layer_init_(w_cpu, b_cpu, g_cpu);
+  default_layer_init_(w_gpu, b_gpu, g_gpu);
+  CHECK(w_gpu.device().is_cuda());
+  CHECK(same_bits(w_gpu, w_cpu));
+  CHECK(same_bits(b_gpu, b_cpu));
+  // Both generators moved on by the same draws.
+  CHECK(g_gpu.next_u64() == g_cpu.next_u64());
 }
