@@ -82,7 +82,9 @@ class Module {
   // hold all the state a checkpoint saves: tile states (stream counters,
   // noise-management values, chip seeds), programmed conductances and drift
   // state, device-model hidden parameters, batch-norm statistics. A tied
-  // tensor moves once. DeviceError without a usable GPU (nothing moves then).
+  // tensor moves once. DeviceError without a usable GPU or for an index other
+  // than 0 (nothing moves then); running out of GPU memory part way leaves
+  // the tensors moved so far on the GPU (cpu() brings them back).
   Module& to(Device device);
   Module& cuda(int index = 0) { return to(Device::cuda(index)); }
   Module& cpu() { return to(Device::cpu()); }

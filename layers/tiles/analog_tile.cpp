@@ -303,12 +303,14 @@ void AnalogTile::run_pass(Kernel kernel, int pass, const IOParameters& io, const
 
 void AnalogTile::forward(const float* x, std::int64_t n, float* y, bool is_test, const float* weights) {
   refresh_lines();  // a loaded state may carry another chip's seed
-  if (on_gpu())
+  if (on_gpu()) {
     run_pass(cuda::backend().analog_mvm_forward, kForwardPass, forward_io_, device_line_values(kForwardPass), x, n, y,
              is_test, weights);
-  else
+  } else {
+    device_lines_[kForwardPass] = {};  // back on the host: the GPU copies go
     run_pass(cpu::analog_mvm_forward, kForwardPass, forward_io_, line_values(forward_lines_), x, n, y, is_test,
              weights);
+  }
   if (weights != nullptr || !is_test || !programmed() || !programming_->alpha().defined()) return;
   compensate(y, n);  // drift compensation: y × α (one value, or one per output)
 }
@@ -345,12 +347,14 @@ void AnalogTile::read_identity(const float* weights, float* y) {
 
 void AnalogTile::backward(const float* d, std::int64_t n, float* dx, bool is_test, const float* weights) {
   refresh_lines();
-  if (on_gpu())
+  if (on_gpu()) {
     run_pass(cuda::backend().analog_mvm_backward, kBackwardPass, backward_io_, device_line_values(kBackwardPass), d,
              n, dx, is_test, weights);
-  else
+  } else {
+    device_lines_[kBackwardPass] = {};
     run_pass(cpu::analog_mvm_backward, kBackwardPass, backward_io_, line_values(backward_lines_), d, n, dx, is_test,
              weights);
+  }
 }
 
 std::uint64_t AnalogTile::forward_counter() const {
