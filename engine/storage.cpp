@@ -10,6 +10,7 @@
 #include <mutex>
 #include <new>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 #include "engine/error.h"
@@ -134,6 +135,33 @@ Storage::~Storage() {
   } else {
     cuda::backend().device_free(data_);
   }
+}
+
+void Storage::move_to(Device device) {
+  if (device == device_) return;
+  // The new block, filled, then swapped in: the old one is freed (and counted)
+  // by `moved`'s destructor under its own device.
+  Storage moved(bytes_, device);
+  if (bytes_ > 0) {
+    try {
+      const cuda::Backend& gpu = cuda::backend();
+      if (device_.is_cpu()) {
+        gpu.copy_host_to_device(moved.data_, data_, bytes_);
+      } else {
+        gpu.synchronize();  // kernels still writing the source finish first
+        if (device.is_cpu())
+          gpu.copy_device_to_host(moved.data_, data_, bytes_);
+        else
+          gpu.copy_device_to_device(moved.data_, data_, bytes_);
+      }
+    } catch (const DeviceError&) {
+      throw;
+    } catch (const std::runtime_error& e) {
+      throw DeviceError(e.what());
+    }
+  }
+  std::swap(data_, moved.data_);
+  std::swap(device_, moved.device_);
 }
 
 std::size_t Storage::live_cpu_bytes() { return live_bytes.load(); }

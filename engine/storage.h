@@ -21,6 +21,11 @@ class Storage {
   std::size_t bytes() const { return bytes_; }
   Device device() const { return device_; }
 
+  // Moves the bytes to `device` in place: every tensor viewing this storage
+  // follows, so handles held elsewhere stay valid. No-op when already there.
+  // DeviceError when the device cannot be used (no GPU, out of memory).
+  void move_to(Device device);
+
   // Bytes currently held by all live CPU storages, and their peak (for benches).
   static std::size_t live_cpu_bytes();
   static std::size_t peak_cpu_bytes();

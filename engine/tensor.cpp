@@ -182,6 +182,29 @@ Tensor Tensor::to(Device target) const {
   });
 }
 
+Tensor& Tensor::move_to_(Device target) {
+  check_defined("move_to_");
+  if (target.is_cuda()) {
+    const std::string where = "move_to_(" + target.str() + ")";
+    const cuda::Backend* loaded = nullptr;
+    try {
+      loaded = &cuda::backend();
+    } catch (const DeviceError& e) {  // no CUDA in this build, or the library did not load
+      throw DeviceError(where + ": no usable GPU found: " + e.what());
+    }
+    const cuda::Backend& gpu = *loaded;
+    if (!gpu.available()) throw DeviceError(where + ": no usable GPU found (the CUDA backend reports none)");
+    // The backend runs on the current GPU only (no device selection yet).
+    const int count = gpu.device_count();
+    if (target.index != 0)
+      throw DeviceError(where + ": GPU index " + std::to_string(target.index) + " is not supported (" +
+                        std::to_string(count) + " GPU(s) found; this backend uses GPU 0 only)");
+  }
+  impl_->storage->move_to(target);
+  if (impl_->grad) Tensor(impl_->grad).move_to_(target);
+  return *this;
+}
+
 Tensor Tensor::to(DType target) const {
   check_defined("to");
   if (dtype() == target) return *this;

@@ -72,6 +72,11 @@ class Tensor {
   Tensor clone() const;                      // deep copy (differentiable)
   Tensor to(Device device) const;            // copy to another device (self if same; differentiable)
   Tensor to(DType dtype) const;              // converted copy (self if same)
+  // Moves the data (and the gradient's) to `device` IN PLACE: the storage is
+  // moved, so this handle, its copies and every view of the same storage
+  // follow (modules and optimizers keep their handles). Not recorded.
+  // DeviceError without a usable GPU or for a GPU index out of range.
+  Tensor& move_to_(Device device);
 
   // Views and shape ops; differentiable (see engine/ops.h for the free forms).
   Tensor reshape(const Shape& shape) const;

@@ -12,6 +12,8 @@
 #include "convert/models.h"
 #include "engine/generator.h"
 #include "engine/ops.h"
+#include "kernels/cuda/backend.h"
+#include "layers/optim/sgd.h"
 #include "layers/modules/activation.h"
 #include "layers/modules/basic_block.h"
 #include "layers/modules/batch_norm.h"
@@ -418,4 +420,29 @@ TEST_CASE("a weight shared by two modules is listed once by parameters()") {
   CHECK(seq->named_parameters().size() == 4);  // "0.weight", "0.bias", "1.weight", "1.bias"
   CHECK(seq->parameters().size() == 2);
   CHECK(seq->num_parameters() == 12);
+}
+
+TEST_CASE("Module::to(cuda) without a usable GPU throws DeviceError and moves nothing", "[modules][device]") {
+  if (cuda::gpu_available()) return;  // test_cuda_modules.cpp covers the moves on a GPU
+  Generator gen(1);
+  auto model = build_model("mlp", gen);
+  SGDOptions options;
+  options.momentum = 0.9;
+  SGD sgd(model->parameters(), 0.1, options);
+  sum(model->forward(gen.normal({2, 1, 28, 28}))).backward();
+  sgd.step();
+  CHECK_THROWS_AS(model->cuda(), DeviceError);
+  CHECK_THROWS_WITH(model->to(Device::cuda(0)), Catch::Contains("GPU"));
+  CHECK_THROWS_AS(sgd.to(Device::cuda()), DeviceError);
+  CHECK(model->device() == Device::cpu());
+  for (const auto& [name, t] : model->state_dict()) {
+    INFO(name);
+    CHECK(t.device().is_cpu());
+    if (t.grad().defined()) CHECK(t.grad().device().is_cpu());
+  }
+  for (const auto& [name, t] : sgd.named_state()) CHECK(t.device().is_cpu());
+  // cpu() on a CPU model is a no-op that keeps the data where it is.
+  const void* before = model->parameters().front().raw_data();
+  model->cpu();
+  CHECK(model->parameters().front().raw_data() == before);
 }

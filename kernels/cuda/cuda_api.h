@@ -19,6 +19,7 @@
 #include "kernels/cpu/analog_mvm.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/pulsed_update.h"
+#include "kernels/optim_law.h"
 
 namespace aimc::cuda {
 
@@ -44,6 +45,13 @@ void fill(float* x, std::size_t n, float value);
 void axpy(std::size_t n, float alpha, const float* x, float* y);
 // x[i] *= alpha for i < n.
 void scale(float* x, std::size_t n, float alpha);
+
+// Optimizer steps (kernels/optim_law.h) over n contiguous float32 elements of
+// weights w, gradient g and state: b the SGD momentum buffer (unused without
+// momentum), m and v Adam's moments.
+void sgd_step(const optim::SgdCoefficients<float>& c, std::size_t n, float* w, const float* g, float* b);
+void adam_step(const optim::AdamCoefficients<float>& c, std::size_t n, float* w, const float* g, float* m,
+               float* v);
 
 // m[r] = max_c |w[r, c]| over the first cols_used of cols columns (0 for an
 // empty row).

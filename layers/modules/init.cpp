@@ -16,9 +16,15 @@ std::int64_t fan_in(const Shape& s) {
 }
 
 void uniform_(Tensor& t, double low, double high, Generator& gen) {
-  check_cpu(t, "uniform_");
   if (!t.is_contiguous()) throw ValueError("uniform_: tensor must be contiguous");
   if (!(low <= high)) throw ValueError("uniform_: low " + std::to_string(low) + " > high " + std::to_string(high));
+  if (!t.device().is_cpu()) {
+    // The generator draws on the host: the same numbers, copied over.
+    Tensor host = Tensor::empty(t.shape(), t.dtype());
+    uniform_(host, low, high, gen);
+    t.copy_(host);
+    return;
+  }
   dispatch_float(t.dtype(), "uniform_", [&](auto tag) {
     using T = decltype(tag);
     gen.uniform(t.data<T>(), t.numel(), static_cast<T>(low), static_cast<T>(high));

@@ -190,6 +190,26 @@ void Module::load_state_dict(const NamedTensors& state, bool strict) {
   for (auto& [i, value] : plan) own[i].second.copy_(*value);
 }
 
+Module& Module::to(Device device) {
+  const NamedTensors all = state_dict();
+  // Views and tied tensors share a storage: each moves once. The first move
+  // checks the device (Tensor::move_to_), so an unusable GPU moves nothing.
+  std::unordered_set<const Storage*> moved;
+  auto move = [&](const Tensor& t) {
+    if (t.defined() && moved.insert(t.storage().get()).second) t.detach().move_to_(device);
+  };
+  for (const auto& [name, t] : all) {
+    move(t);
+    move(t.grad());
+  }
+  return *this;
+}
+
+Device Module::device() const {
+  const NamedTensors all = state_dict();
+  return all.empty() ? Device::cpu() : all.front().second.device();
+}
+
 void Module::zero_grad() {
   for (auto& t : parameters()) t.zero_grad();
 }

@@ -76,6 +76,21 @@ class Module {
   // Drops the gradients of all parameters.
   void zero_grad();
 
+  // Moves every parameter (with its gradient) and every buffer of this module
+  // and its descendants to `device` IN PLACE (Tensor::move_to_): the handles
+  // that layers, tiles and optimizers hold stay valid and follow. The buffers
+  // hold all the state a checkpoint saves: tile states (stream counters,
+  // noise-management values, chip seeds), programmed conductances and drift
+  // state, device-model hidden parameters, batch-norm statistics. A tied
+  // tensor moves once. DeviceError without a usable GPU or for an index other
+  // than 0 (nothing moves then); running out of GPU memory part way leaves
+  // the tensors moved so far on the GPU (cpu() brings them back).
+  Module& to(Device device);
+  Module& cuda(int index = 0) { return to(Device::cuda(index)); }
+  Module& cpu() { return to(Device::cpu()); }
+  // The device of the first parameter or buffer (cpu for a module with none).
+  Device device() const;
+
   // Called after every optimizer step (hardware-aware training: weight clip
   // and remap on analog tiles). Runs post_update() on this module and every
   // descendant.

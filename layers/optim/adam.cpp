@@ -13,32 +13,21 @@
 
 #include "engine/autograd.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cuda/backend.h"
+#include "kernels/optim_law.h"
 
 namespace aimc {
 namespace {
 
-// Constants of one Adam update (see adam.h), in the parameter's float type.
-template <class T>
-struct AdamCoefficients {
-  T beta1, beta2, weight_decay, eps;
-  T step_size;   // lr / (1 - beta1^t)
-  T bias2_root;  // sqrt(1 - beta2^t)
-};
+using optim::AdamCoefficients;
 
 // The update of elements [0, n) of one parameter; the scalar form of the
-// vector loop below, used for its remainder and where no SIMD is available.
+// vector loop below (kernels/optim_law.h, also the CUDA kernel's), used for
+// its remainder and where no SIMD is available.
 template <class T>
 void adam_update_scalar(const AdamCoefficients<T>& c, std::int64_t n, T* __restrict w, const T* __restrict g,
                         T* __restrict m, T* __restrict v) {
-  for (std::int64_t k = 0; k < n; ++k) {
-    T d = g[k];
-    if (c.weight_decay != 0) d += c.weight_decay * w[k];
-    const T mk = c.beta1 * m[k] + (1 - c.beta1) * d;
-    const T vk = c.beta2 * v[k] + (1 - c.beta2) * d * d;
-    m[k] = mk;
-    v[k] = vk;
-    w[k] -= c.step_size * (mk / (std::sqrt(vk) / c.bias2_root + c.eps));
-  }
+  for (std::int64_t k = 0; k < n; ++k) optim::adam_element(c, g[k], w[k], m[k], v[k]);
 }
 
 // The same update with explicit SIMD vectors: std::sqrt keeps the loop scalar
@@ -104,20 +93,19 @@ void Adam::step() {
     Tensor p = ps[i];
     Tensor grad = p.grad();
     if (!grad.defined()) continue;
-    check_cpu(p, "Adam.step");
     grad = grad.to(p.dtype()).contiguous();
     auto& st = state(i);
     if (!st.count("step")) {
-      st["step"] = Tensor::scalar(0.0, p.dtype());
-      st["exp_avg"] = Tensor::zeros(p.shape(), p.dtype());
-      st["exp_avg_sq"] = Tensor::zeros(p.shape(), p.dtype());
+      st["step"] = Tensor::zeros({}, p.dtype(), p.device());
+      st["exp_avg"] = Tensor::zeros(p.shape(), p.dtype(), p.device());
+      st["exp_avg_sq"] = Tensor::zeros(p.shape(), p.dtype(), p.device());
     }
     const double t = st["step"].item() + 1.0;
     st["step"].fill_(t);
     const double bias1 = 1.0 - std::pow(options_.beta1, t);
     const double bias2_sqrt = std::sqrt(1.0 - std::pow(options_.beta2, t));
     Tensor m_t = st["exp_avg"], v_t = st["exp_avg_sq"];
-    dispatch_float(p.dtype(), "Adam.step", [&](auto tag) {
+    auto coefficients = [&](auto tag) {
       using T = decltype(tag);
       AdamCoefficients<T> c;
       c.beta1 = static_cast<T>(options_.beta1);
@@ -126,6 +114,21 @@ void Adam::step() {
       c.eps = static_cast<T>(options_.eps);
       c.step_size = static_cast<T>(lr() / bias1);
       c.bias2_root = static_cast<T>(bias2_sqrt);
+      return c;
+    };
+    if (p.device().is_cuda()) {
+      // The same per-element law on the GPU (kernels/cuda/optim.cu).
+      if (p.dtype() != DType::Float32 || !p.is_contiguous())
+        throw DeviceError(std::string("Adam.step on cuda: needs contiguous float32 parameters, got ") +
+                          dtype_name(p.dtype()) + (p.is_contiguous() ? "" : " (non-contiguous)"));
+      grad = grad.to(p.device());
+      cuda::backend().adam_step(coefficients(float{}), static_cast<std::size_t>(p.numel()), p.data<float>(),
+                                grad.data<float>(), m_t.data<float>(), v_t.data<float>());
+      continue;
+    }
+    dispatch_float(p.dtype(), "Adam.step", [&](auto tag) {
+      using T = decltype(tag);
+      const AdamCoefficients<T> c = coefficients(tag);
       T* w = p.template data<T>();
       const T* g = grad.template data<T>();
       T* m = m_t.template data<T>();

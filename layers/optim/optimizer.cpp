@@ -40,6 +40,12 @@ std::vector<std::pair<std::string, Tensor>> Optimizer::named_state() const {
   return out;
 }
 
+Optimizer& Optimizer::to(Device device) {
+  for (auto& per_param : state_)
+    for (auto& [name, t] : per_param) t.move_to_(device);
+  return *this;
+}
+
 void Optimizer::load_state(const std::vector<std::pair<std::string, Tensor>>& state) {
   std::vector<std::map<std::string, Tensor>> fresh(params_.size());
   for (const auto& [key, value] : state) {

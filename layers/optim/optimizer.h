@@ -48,6 +48,11 @@ class Optimizer {
   // ShapeError naming a key whose shape does not fit.
   void load_state(const std::vector<std::pair<std::string, Tensor>>& state);
 
+  // Moves the state tensors (SGD momentum, Adam moments and step) to `device`
+  // in place, as Module::to does for the parameters (move the model too):
+  // handles stay valid. DeviceError without a usable GPU (nothing moves then).
+  Optimizer& to(Device device);
+
  protected:
   // The state of parameter i (created empty on first use).
   std::map<std::string, Tensor>& state(std::size_t i) { return state_[i]; }

@@ -5,6 +5,8 @@
 
 #include "engine/autograd.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cuda/backend.h"
+#include "kernels/optim_law.h"
 
 namespace aimc {
 
@@ -32,7 +34,6 @@ void SGD::step() {
     Tensor p = ps[i];
     Tensor grad = p.grad();
     if (!grad.defined()) continue;
-    check_cpu(p, "SGD.step");
     grad = grad.to(p.dtype()).contiguous();
     const bool use_momentum = options_.momentum != 0;
     bool first = false;
@@ -41,28 +42,40 @@ void SGD::step() {
       auto& st = state(i);
       auto it = st.find("momentum_buffer");
       first = it == st.end();
-      if (first) it = st.emplace("momentum_buffer", Tensor::zeros(p.shape(), p.dtype())).first;
+      if (first) it = st.emplace("momentum_buffer", Tensor::zeros(p.shape(), p.dtype(), p.device())).first;
       buf = it->second;
+    }
+    auto coefficients = [&](auto tag) {
+      using T = decltype(tag);
+      optim::SgdCoefficients<T> c;
+      c.lr = static_cast<T>(this->lr());
+      c.weight_decay = static_cast<T>(options_.weight_decay);
+      c.momentum = static_cast<T>(options_.momentum);
+      c.damp = static_cast<T>(1 - options_.dampening);
+      c.use_momentum = use_momentum;
+      c.first = first;
+      c.nesterov = options_.nesterov;
+      return c;
+    };
+    if (p.device().is_cuda()) {
+      // The same per-element law on the GPU (kernels/cuda/optim.cu).
+      if (p.dtype() != DType::Float32 || !p.is_contiguous())
+        throw DeviceError(std::string("SGD.step on cuda: needs contiguous float32 parameters, got ") +
+                          dtype_name(p.dtype()) + (p.is_contiguous() ? "" : " (non-contiguous)"));
+      grad = grad.to(p.device());
+      cuda::backend().sgd_step(coefficients(float{}), static_cast<std::size_t>(p.numel()), p.data<float>(),
+                               grad.data<float>(), use_momentum ? buf.data<float>() : nullptr);
+      continue;
     }
     dispatch_float(p.dtype(), "SGD.step", [&](auto tag) {
       using T = decltype(tag);
+      const optim::SgdCoefficients<T> c = coefficients(tag);
       T* w = p.template data<T>();
       const T* g = grad.template data<T>();
       T* b = use_momentum ? buf.template data<T>() : nullptr;
-      const T lr = static_cast<T>(this->lr()), wd = static_cast<T>(options_.weight_decay);
-      const T mom = static_cast<T>(options_.momentum), damp = static_cast<T>(1 - options_.dampening);
-      const bool nesterov = options_.nesterov;
       const std::int64_t n = p.numel();
       cpu::parallel_for(0, n, cpu::grain_for(n, 1 << 14), [&](std::int64_t lo, std::int64_t hi) {
-        for (std::int64_t k = lo; k < hi; ++k) {
-          T d = g[k];
-          if (wd != 0) d += wd * w[k];
-          if (b) {
-            b[k] = first ? d : mom * b[k] + damp * d;
-            d = nesterov ? d + mom * b[k] : b[k];
-          }
-          w[k] -= lr * d;
-        }
+        for (std::int64_t k = lo; k < hi; ++k) optim::sgd_element(c, g[k], w[k], b ? b + k : nullptr);
       });
     });
   }

@@ -175,6 +175,8 @@ Tensor AnalogCore::forward(const Tensor& x_rows, bool training) {
                      std::to_string(in_size()) + "]");
   check_dtype(x_rows, DType::Float32, "AnalogCore");
   check_cpu(x_rows, "AnalogCore");
+  // Its tiles and input ranges compute on the host for now (moved by Module::to).
+  check_cpu(tiles_.tile(0, 0).weight(), "AnalogCore forward with tiles");
   if (lightning_) {
     if (training && !input_ranges_.empty()) init_input_range_from_data(x_rows);
     std::vector<Tensor> weights;

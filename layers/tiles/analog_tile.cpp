@@ -9,6 +9,7 @@
 #include "engine/autograd.h"
 #include "engine/error.h"
 #include "kernels/analog/tile_streams.h"
+#include "kernels/cuda/backend.h"
 #include "kernels/cpu/analog_mvm.h"
 #include "layers/devices/tile_device.h"
 
@@ -46,6 +47,24 @@ void AnalogTile::draw_lines(const IOParameters& io, std::int64_t lines, std::uin
     cpu::draw_weight_read_asymmetry(io, out_size_ * in_size_, {seed, stream, asym_offset}, out.w_asymmetry.data());
   }
 }
+
+namespace {
+// One scalar of the tile state, wherever Module::to put it.
+template <class T>
+T read_scalar(const Tensor& t) {
+  if (t.device().is_cpu()) return *t.data<T>();
+  T v{};
+  cuda::backend().copy_device_to_host(&v, t.raw_data(), sizeof(T));
+  return v;
+}
+template <class T>
+void write_scalar(Tensor& t, T v) {
+  if (t.device().is_cpu())
+    *t.data<T>() = v;
+  else
+    cuda::backend().copy_host_to_device(t.raw_data(), &v, sizeof(T));
+}
+}  // namespace
 
 cpu::AnalogLineValues AnalogTile::line_values(const PassLines& lines) {
   cpu::AnalogLineValues v;
@@ -154,6 +173,7 @@ void AnalogTile::record_update(Tensor x, Tensor d) {
 }
 
 void AnalogTile::apply_updates(float lr) {
+  require_host("AnalogTile::apply_updates");
   if (!device_ || pending_.empty()) return;
   reset_programming();
   float* w = weight_.data<float>();
@@ -163,22 +183,27 @@ void AnalogTile::apply_updates(float lr) {
 }
 
 void AnalogTile::drift_device_weights(float delta_t) {
+  require_host("AnalogTile::drift_device_weights");
   if (!device_) return;
   reset_programming();
   device_->drift_weights(weight_.data<float>(), delta_t, seed());
 }
 
 void AnalogTile::reset_columns(std::int64_t start, std::int64_t n, float reset_prob) {
+  require_host("AnalogTile::reset_columns");
   if (!device_) return;
   reset_programming();
   device_->reset_columns(weight_.data<float>(), start, n, reset_prob, seed());
 }
 
 void AnalogTile::weights_set() {
-  if (device_) device_->weights_set(weight_.data<float>());
+  if (!device_) return;
+  require_host("AnalogTile::weights_set");
+  device_->weights_set(weight_.data<float>());
 }
 
 void AnalogTile::reseed(std::uint64_t seed) {
+  require_host("AnalogTile::reseed");
   set_counters(0, 0);
   for (Tensor& nm : nm_running_) *nm.data<float>() = -1.f;
   *seed_.data<std::int64_t>() = static_cast<std::int64_t>(seed);  // the same 64 bits
@@ -192,9 +217,62 @@ void AnalogTile::reseed(std::uint64_t seed) {
   }
 }
 
-std::uint64_t AnalogTile::seed() const { return static_cast<std::uint64_t>(*seed_.data<std::int64_t>()); }
+void AnalogTile::require_host(const char* what) const {
+  check_cpu(seed_, what);
+  check_cpu(weight_, what);
+}
 
-float AnalogTile::nm_running(int pass) const { return *nm_running_[pass].data<float>(); }
+std::uint64_t AnalogTile::seed() const { return static_cast<std::uint64_t>(read_scalar<std::int64_t>(seed_)); }
+
+float AnalogTile::nm_running(int pass) const { return read_scalar<float>(nm_running_[pass]); }
+
+cpu::AnalogLineValues AnalogTile::device_line_values(int pass) {
+  const PassLines& host = pass == kForwardPass ? forward_lines_ : backward_lines_;
+  DeviceLines& dev = device_lines_[pass];
+  if (!dev.valid || dev.seed != lines_seed_) {
+    auto copy = [](const std::vector<float>& v) {
+      return v.empty() ? Tensor() : Tensor::from_vector(v, {static_cast<std::int64_t>(v.size())}).to(Device::cuda());
+    };
+    dev.nonlinearity = copy(host.nonlinearity);
+    dev.noise = copy(host.noise);
+    dev.v_offset = copy(host.v_offset);
+    dev.w_asymmetry = copy(host.w_asymmetry);
+    dev.seed = lines_seed_;
+    dev.valid = true;
+  }
+  auto ptr = [](const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; };
+  cpu::AnalogLineValues v;
+  v.out_nonlinearity = ptr(dev.nonlinearity);
+  v.out_noise = ptr(dev.noise);
+  v.v_offset = ptr(dev.v_offset);
+  v.w_asymmetry = ptr(dev.w_asymmetry);
+  v.slope_gain = host.slope_gain;  // a host number, computed once per chip
+  return v;
+}
+
+void AnalogTile::compensate(float* y, std::int64_t n) const {
+  const Tensor& alpha = programming_->alpha();
+  if (!on_gpu()) {
+    const float* a = alpha.data<float>();
+    const bool global = alpha.numel() == 1;
+    for (std::int64_t i = 0; i < n; ++i)
+      for (std::int64_t j = 0; j < out_size_; ++j) y[i * out_size_ + j] *= a[global ? 0 : j];
+    return;
+  }
+  const std::vector<float> a = alpha.to_vector();
+  const cuda::Backend& gpu = cuda::backend();
+  const std::size_t count = static_cast<std::size_t>(n * out_size_);
+  if (a.size() == 1) {
+    gpu.scale(y, count, a[0]);
+    return;
+  }
+  // Per-column α: through the host (no column-scale kernel yet; eval-only path).
+  std::vector<float> h(count);
+  gpu.copy_device_to_host(h.data(), y, count * sizeof(float));
+  for (std::int64_t i = 0; i < n; ++i)
+    for (std::int64_t j = 0; j < out_size_; ++j) h[i * out_size_ + j] *= a[j];
+  gpu.copy_host_to_device(y, h.data(), count * sizeof(float));
+}
 
 void AnalogTile::refresh_lines() {
   const std::uint64_t seed = this->seed();
@@ -212,27 +290,29 @@ void AnalogTile::refresh_lines() {
 template <class Kernel>
 void AnalogTile::run_pass(Kernel kernel, int pass, const IOParameters& io, const cpu::AnalogLineValues& lines,
                           const float* in, std::int64_t n, float* out, bool is_test, const float* weights) {
-  std::int64_t& counter = *counter_[pass].data<std::int64_t>();
+  const std::int64_t counter = read_scalar<std::int64_t>(counter_[pass]);
   const TileStream purpose = pass == kForwardPass ? TileStream::Forward : TileStream::Backward;
   const cpu::AnalogRandom random{seed(), analog::tile_stream(tile_id_, purpose), static_cast<std::uint64_t>(counter)};
-  float nm_running = *nm_running_[pass].data<float>();
+  float nm_running = read_scalar<float>(nm_running_[pass]);  // a host value for either kernel
   const float* w = weights != nullptr ? weights : weight_.data<float>();
   if (weights == nullptr && is_test && programmed()) w = programming_->weights();
   const auto stats = kernel(io, w, out_size_, in_size_, in, n, out, lines, random, &nm_running);
-  counter += static_cast<std::int64_t>(stats.blocks);
-  *nm_running_[pass].data<float>() = nm_running;
+  write_scalar(counter_[pass], counter + static_cast<std::int64_t>(stats.blocks));
+  write_scalar(nm_running_[pass], nm_running);
 }
 
 void AnalogTile::forward(const float* x, std::int64_t n, float* y, bool is_test, const float* weights) {
   refresh_lines();  // a loaded state may carry another chip's seed
-  run_pass(cpu::analog_mvm_forward, kForwardPass, forward_io_, line_values(forward_lines_), x, n,
-           y, is_test, weights);
+  if (on_gpu()) {
+    run_pass(cuda::backend().analog_mvm_forward, kForwardPass, forward_io_, device_line_values(kForwardPass), x, n, y,
+             is_test, weights);
+  } else {
+    device_lines_[kForwardPass] = {};  // back on the host: the GPU copies go
+    run_pass(cpu::analog_mvm_forward, kForwardPass, forward_io_, line_values(forward_lines_), x, n, y, is_test,
+             weights);
+  }
   if (weights != nullptr || !is_test || !programmed() || !programming_->alpha().defined()) return;
-  // Drift compensation: y × α (one value, or one per output).
-  const float* a = programming_->alpha().data<float>();
-  const bool global = programming_->alpha().numel() == 1;
-  for (std::int64_t i = 0; i < n; ++i)
-    for (std::int64_t j = 0; j < out_size_; ++j) y[i * out_size_ + j] *= a[global ? 0 : j];
+  compensate(y, n);  // drift compensation: y × α (one value, or one per output)
 }
 
 void AnalogTile::set_inference_devices(std::shared_ptr<const NoiseModel> model,
@@ -245,6 +325,7 @@ void AnalogTile::set_inference_devices(std::shared_ptr<const NoiseModel> model,
 }
 
 void AnalogTile::program_weights() {
+  require_host("AnalogTile::program_weights");
   if (!noise_model_) throw ValueError("AnalogTile::program_weights: this tile has no noise model");
   if (!programming_)
     programming_ = std::make_unique<TileProgramming>(noise_model_, compensation_, out_size_, in_size_, tile_id_,
@@ -253,6 +334,7 @@ void AnalogTile::program_weights() {
 }
 
 void AnalogTile::drift_weights(double t_inference) {
+  require_host("AnalogTile::drift_weights");
   if (!programmed()) program_weights();
   programming_->drift(t_inference, seed(), [this](const float* w, float* y) { read_identity(w, y); });
 }
@@ -265,20 +347,26 @@ void AnalogTile::read_identity(const float* weights, float* y) {
 
 void AnalogTile::backward(const float* d, std::int64_t n, float* dx, bool is_test, const float* weights) {
   refresh_lines();
-  run_pass(cpu::analog_mvm_backward, kBackwardPass, backward_io_, line_values(backward_lines_), d, n,
-           dx, is_test, weights);
+  if (on_gpu()) {
+    run_pass(cuda::backend().analog_mvm_backward, kBackwardPass, backward_io_, device_line_values(kBackwardPass), d,
+             n, dx, is_test, weights);
+  } else {
+    device_lines_[kBackwardPass] = {};
+    run_pass(cpu::analog_mvm_backward, kBackwardPass, backward_io_, line_values(backward_lines_), d, n, dx, is_test,
+             weights);
+  }
 }
 
 std::uint64_t AnalogTile::forward_counter() const {
-  return static_cast<std::uint64_t>(*counter_[kForwardPass].data<std::int64_t>());
+  return static_cast<std::uint64_t>(read_scalar<std::int64_t>(counter_[kForwardPass]));
 }
 std::uint64_t AnalogTile::backward_counter() const {
-  return static_cast<std::uint64_t>(*counter_[kBackwardPass].data<std::int64_t>());
+  return static_cast<std::uint64_t>(read_scalar<std::int64_t>(counter_[kBackwardPass]));
 }
 
 void AnalogTile::set_counters(std::uint64_t forward, std::uint64_t backward) {
-  *counter_[kForwardPass].data<std::int64_t>() = static_cast<std::int64_t>(forward);
-  *counter_[kBackwardPass].data<std::int64_t>() = static_cast<std::int64_t>(backward);
+  write_scalar(counter_[kForwardPass], static_cast<std::int64_t>(forward));
+  write_scalar(counter_[kBackwardPass], static_cast<std::int64_t>(backward));
 }
 
 }  // namespace aimc

@@ -135,13 +135,25 @@ class AnalogTile {
   void drift_weights(double t_inference);
   bool programmed() const { return programming_ && programming_->programmed(); }
   void reset_programming() {
-    if (programming_) programming_->reset();
+    if (programming_) programming_->reset();  // host-only for now (DeviceError on a GPU)
   }
   // The programming state (nullptr until the first program_weights()).
   TileProgramming* programming() { return programming_.get(); }
   const TileProgramming* programming() const { return programming_.get(); }
 
  private:
+  // On a GPU (its layer's Module::to moved the weights and state), forward
+  // and backward run there (x, y, d, dx and a stand-in weights are then
+  // device pointers); programming, drift, pulsed updates and reseeding are
+  // host-only for now and throw DeviceError naming `what` rather than read
+  // device memory from the host.
+  void require_host(const char* what) const;
+  bool on_gpu() const { return weight_.device().is_cuda(); }
+  // The pass's per-line values as device copies (made once per chip seed).
+  cpu::AnalogLineValues device_line_values(int pass);
+  // Y[n, out] ×= α of the drift compensation, y on the tile's device.
+  void compensate(float* y, std::int64_t n) const;
+
   template <class Kernel>
   void run_pass(Kernel kernel, int pass, const IOParameters& io, const cpu::AnalogLineValues& lines, const float* in,
                 std::int64_t n, float* out, bool is_test, const float* weights);
@@ -162,6 +174,14 @@ class AnalogTile {
   };
   PassLines forward_lines_;   // per output line (forward)
   PassLines backward_lines_;  // per input line (backward)
+  // Their device copies while the tile is on a GPU, indexed by pass; `seed`:
+  // the chip they were copied for (lines_seed_ at the time).
+  struct DeviceLines {
+    Tensor nonlinearity, noise, v_offset, w_asymmetry;
+    std::uint64_t seed = 0;
+    bool valid = false;
+  };
+  DeviceLines device_lines_[2];
   // Draws the per-line values for seed() unless they are from it already.
   void refresh_lines();
   void draw_lines(const IOParameters& io, std::int64_t lines, std::uint64_t seed, std::uint64_t stream,

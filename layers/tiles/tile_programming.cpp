@@ -6,6 +6,7 @@
 
 #include "engine/error.h"
 #include "kernels/analog/tile_streams.h"
+#include "kernels/cuda/backend.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/random_fill.h"
 
@@ -148,6 +149,13 @@ bool is_tile_programming_key(const std::string& key) {
       return true;
   }
   return false;
+}
+
+double TileProgramming::state_value(int i) const {
+  if (state_.device().is_cpu()) return state_.data<double>()[i];
+  double v = 0.0;  // a GPU state (Module::to): one value copied back
+  cuda::backend().copy_device_to_host(&v, state_.data<double>() + i, sizeof v);
+  return v;
 }
 
 std::vector<std::pair<std::string, Tensor>> TileProgramming::buffers() const {

@@ -62,19 +62,23 @@ class TileProgramming {
   // Needs program() first.
   void drift(double t_inference, std::uint64_t seed, const Readout& readout);
 
-  bool programmed() const { return state_.data<double>()[0] != 0.0; }
+  bool programmed() const { return state_value(0) != 0.0; }
   // Forgets the programming (the target weights changed); the tensors stay.
-  void reset() { state_.data<double>()[0] = 0.0; }
+  void reset() {
+    check_cpu(state_, "TileProgramming::reset");
+    state_.data<double>()[0] = 0.0;
+  }
   // A new chip: forgotten programming and the stream counters back at 0
   // (the tensors stay, so an owner's registered buffers stay valid).
   void restart() {
+    check_cpu(state_, "TileProgramming::restart");
     double* st = state_.data<double>();
     st[0] = 0.0;
     st[1] = -1.0;
     st[2] = st[3] = 0.0;
   }
   // Seconds after programming of the last drift (< 0: not drifted since programming).
-  double t_inference() const { return state_.data<double>()[1]; }
+  double t_inference() const { return state_value(1); }
   // The weights the tile computes with in eval mode [out, in].
   const float* weights() const { return w_read_.data<float>(); }
   // α per output (one value broadcast when the compensation is global);
@@ -91,6 +95,8 @@ class TileProgramming {
   const NoiseModel& noise_model() const { return *model_; }
 
  private:
+  // Element i of the state, read from the host or the GPU it was moved to.
+  double state_value(int i) const;
   // Calls body(lo, len, xi) on chunks [lo, lo + len) of the n conductance
   // indices, xi holding `planes` planes of len normals (plane-major) drawn
   // from (seed, stream) at `block` (see the file comment).

@@ -19,8 +19,10 @@ Runner add_bench_command(CLI::App& app) {
   cmd->add_option("--dataset", options->dataset, "fashion-mnist[:DIR]")->capture_default_str();
   cmd->add_flag("--quick", options->quick, "Small sizes (smoke test only; not for recorded figures)");
   add_common_options(*cmd, *common);
+  add_device_option(*cmd, *common);
   return [common, names, options] {
     apply_common_options(*common);
+    require_cpu_path(*common, "bench");
     options->seed = common->seed;
     const nlohmann::json result = bench::run_benchmarks(*names, *options);
     if (common->json) {

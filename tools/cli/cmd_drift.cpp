@@ -253,9 +253,11 @@ Runner add_drift_command(CLI::App& app) {
       "finished ones in CSV.partial (with --csv), prints how to resume and exits with status 130 (SIGINT) or 143 "
       "(SIGTERM). A run given --csv refuses to start over an existing CSV.partial without --resume.");
   add_common_options(*cmd, *common);
+  add_device_option(*cmd, *common);
 
   return [=] {
     apply_common_options(*common);
+    require_cpu_path(*common, "drift");
     const auto start = std::chrono::steady_clock::now();
     const std::vector<double> times = parse_times(*times_spec);
     if (!labels->empty() && labels->size() != checkpoints->size())

@@ -28,6 +28,7 @@ Runner add_eval_command(CLI::App& app) {
                   "Evaluate on analog tiles with this RPU config instead of the checkpoint's own (JSON file, "
                   "preset or family name)");
   add_common_options(*cmd, *common);
+  add_device_option(*cmd, *common);
 
   return [common, checkpoint, dataset, limit, rpu] {
     apply_common_options(*common);
@@ -45,6 +46,9 @@ Runner add_eval_command(CLI::App& app) {
       loaded.model = convert_to_analog(convert_to_digital(loaded.model, gen), config, gen);
       family = config.family();
     }
+    // The model's parameters, buffers and tile states move in place; the
+    // engine names any op it cannot yet run there (DeviceError, exit 2).
+    loaded.model->to(parse_device(common->device));
     data::Dataset test = data::load_mnist_split(data::dataset_dir(*dataset), "t10k");
     if (*limit > 0) test = data::head(test, *limit);
     const double accuracy = training::evaluate_accuracy(*loaded.model, test);

@@ -133,9 +133,11 @@ Runner add_train_command(CLI::App& app) {
       "Interruption: SIGINT or SIGTERM stops training after the current step, writes the checkpoint (with "
       "--out), prints how to resume and exits with status 130 (SIGINT) or 143 (SIGTERM).");
   add_common_options(*cmd, *common);
+  add_device_option(*cmd, *common);
 
   return [cmd, common, opts, out, rpu, eval_each_epoch, every, resume, stop_after, init_from] {
     apply_common_options(*common);
+    require_cpu_path(*common, "train");
     const Communicator& comm = Communicator::world();
     opts->seed = common->seed;
     if (!resume->empty() && out->empty()) *out = *resume;  // a resumed run keeps writing its checkpoint

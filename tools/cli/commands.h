@@ -8,6 +8,8 @@
 #include <string>
 #include <nlohmann/json.hpp>
 
+#include "engine/dtype.h"
+
 namespace aimc::cli {
 
 // Flags every subcommand takes.
@@ -15,11 +17,20 @@ struct CommonOptions {
   std::uint64_t seed = 0;
   int threads = 0;  // 0: all cores
   bool json = false;
+  std::string device = "cpu";  // --device (train, eval, drift, bench)
 };
 
 void add_common_options(CLI::App& cmd, CommonOptions& common);
-// Applies --threads.
+// --device cpu|cuda|cuda:I, for the commands that run a model.
+void add_device_option(CLI::App& cmd, CommonOptions& common);
+// Applies --threads and checks --device: UsageError for a malformed value,
+// DeviceError (exit 2) when it names a GPU and none is usable.
 void apply_common_options(const CommonOptions& common);
+// The device --device names ("cpu", "cuda" = "cuda:0", "cuda:I"); UsageError otherwise.
+Device parse_device(const std::string& text);
+// Until the engine runs every op of `command` on CUDA (issue 11), a checked
+// --device cuda stops here with a DeviceError saying so (exit 2); cpu passes.
+void require_cpu_path(const CommonOptions& common, const char* command);
 // Prints the result object as the last stdout line (with --json).
 void print_json(const nlohmann::json& result);
 

@@ -1,6 +1,7 @@
 // aimc: the command line. `aimc --help` lists the subcommands.
 //
-// Exit codes: 0 success; 2 bad usage, configuration or input file; 1 an
+// Exit codes: 0 success; 2 bad usage, configuration or input file, or a
+// device (--device) that cannot be used; 1 an
 // internal failure; 130 / 143 train, drift or sweep interrupted by SIGINT /
 // SIGTERM (128 + the signal, as shells report it) after saving what it can
 // resume from. Errors go to stderr; with --json the last stdout line is one JSON
@@ -17,6 +18,7 @@
 #include "engine/communicator.h"
 #include "engine/error.h"
 #include "engine/runtime.h"
+#include "kernels/cuda/backend.h"
 #include "tools/cli/commands.h"
 #include "tools/cli/option_checks.h"
 
@@ -37,7 +39,48 @@ void add_common_options(CLI::App& cmd, CommonOptions& common) {
   cmd.add_flag("--json", common.json, "Print the results as one JSON object on the last stdout line");
 }
 
-void apply_common_options(const CommonOptions& common) { set_num_threads(common.threads); }
+void add_device_option(CLI::App& cmd, CommonOptions& common) {
+  cmd.add_option("--device", common.device,
+                 "cpu, cuda or cuda:I: where the model runs (a GPU needs libaimc_cuda.so and a usable GPU)")
+      ->capture_default_str();
+}
+
+Device parse_device(const std::string& text) {
+  if (text == "cpu") return Device::cpu();
+  if (text == "cuda") return Device::cuda(0);
+  const std::string prefix = "cuda:";
+  if (text.rfind(prefix, 0) == 0 && text.size() > prefix.size() && text.size() <= prefix.size() + 4 &&
+      text.find_first_not_of("0123456789", prefix.size()) == std::string::npos)
+    return Device::cuda(std::stoi(text.substr(prefix.size())));
+  throw UsageError("--device '" + text + "': expected cpu, cuda or cuda:I (I a GPU index, 0 to 9999)");
+}
+
+void require_cpu_path(const CommonOptions& common, const char* command) {
+  if (parse_device(common.device).is_cpu()) return;
+  throw DeviceError(std::string("aimc ") + command + " --device " + common.device +
+                    ": this build cannot run it on the GPU yet (the CUDA engine ops are not all there); use "
+                    "--device cpu");
+}
+
+void apply_common_options(const CommonOptions& common) {
+  set_num_threads(common.threads);
+  const Device device = parse_device(common.device);
+  if (!device.is_cuda()) return;
+  if (!cuda::gpu_available()) {
+    // backend() says why: no CUDA in this build, the library did not load, or no GPU.
+    std::string why = "the CUDA backend reports no usable GPU";
+    try {
+      (void)cuda::backend();
+    } catch (const DeviceError& e) {
+      why = e.what();
+    }
+    throw DeviceError("--device " + common.device + ": no GPU found (" + why + "); use --device cpu");
+  }
+  const int count = cuda::backend().device_count();
+  if (device.index >= count)
+    throw DeviceError("--device " + common.device + ": GPU index out of range (" + std::to_string(count) +
+                      " GPU(s) found)");
+}
 
 void print_json(const nlohmann::json& result) {
   std::cout << result.dump() << std::endl;
@@ -109,6 +152,8 @@ int main(int argc, char** argv) {
     return fail(2, std::string("aimc: shape error: ") + e.what());
   } catch (const aimc::ValueError& e) {
     return fail(2, std::string("aimc: value error: ") + e.what());
+  } catch (const aimc::DeviceError& e) {
+    return fail(2, std::string("aimc: device error: ") + e.what());
   } catch (const std::exception& e) {
     return fail(1, std::string("aimc: internal error: ") + e.what());
   }

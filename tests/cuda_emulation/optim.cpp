@@ -1,0 +1,3 @@
+// kernels/cuda/optim.cu compiled as C++ for the CUDA emulation (see
+// kernels/cuda/emulation.h).
+#include "kernels/cuda/optim.cu"

@@ -1,0 +1,376 @@
+// Module::to / Optimizer::to on the CUDA backend (a real GPU in test_cuda,
+// the host emulation in test_cuda_emulated): a trained, programmed and
+// drifted analog mlp moves to the GPU and back in place, every state tensor
+// on the way, and then computes the same bits as a twin that never moved.
+#include <catch2/catch.hpp>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "convert/models.h"
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "engine/generator.h"
+#include "engine/ops.h"
+#include "layers/config/rpu_config.h"
+#include "layers/modules/analog_linear.h"
+#include "layers/modules/init.h"
+#include "layers/optim/adam.h"
+#include "layers/optim/analog_sgd.h"
+#include "layers/optim/sgd.h"
+#include "layers/tiles/analog_tile.h"
+#include "tests/cuda_test_util.h"
+
+using namespace aimc;
+
+namespace {
+
+struct TrainedModel {
+  std::shared_ptr<Module> model;
+  std::unique_ptr<SGD> optimizer;
+};
+
+// The mlp on several 256x128 tiles (InferenceRPUConfig defaults, PCM noise
+// model): one SGD step with momentum (gradients kept), then programmed and
+// drifted to one hour. The same every call.
+TrainedModel trained_programmed_drifted() {
+  nlohmann::json description = model_description("mlp");
+  InferenceRPUConfig config;
+  config.mapping.max_input_size = 256;
+  config.mapping.max_output_size = 128;
+  description["rpu_config"] = RPUConfig(config).to_json();
+  description["analog_seed"] = 11;
+  Generator gen(4);
+  TrainedModel t;
+  t.model = build_model_from_description(description, gen);
+  SGDOptions options;
+  options.momentum = 0.9;
+  t.optimizer = std::make_unique<SGD>(t.model->parameters(), 0.05, options);
+  Generator data(5);
+  const Tensor x = data.normal({8, 1, 28, 28});
+  const Tensor labels = Tensor::from_vector(std::vector<std::int32_t>{0, 1, 2, 3, 4, 5, 6, 7}, {8});
+  cross_entropy(t.model->forward(x), labels).backward();
+  t.optimizer->step();
+  t.model->post_update_step();
+  t.model->eval();
+  t.model->program_analog_weights();
+  t.model->drift_analog_weights(3600.0);
+  return t;
+}
+
+// Every tensor a move must carry: the state dict, the gradients, the optimizer state.
+std::vector<std::pair<std::string, Tensor>> all_state(const TrainedModel& t) {
+  std::vector<std::pair<std::string, Tensor>> out = t.model->state_dict();
+  for (const auto& [name, p] : t.model->named_parameters())
+    if (p.grad().defined()) out.emplace_back(name + ".grad", p.grad());
+  for (const auto& [name, s] : t.optimizer->named_state()) out.emplace_back("optimizer." + name, s);
+  return out;
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
+  const Tensor ca = a.to(Device::cpu()).contiguous(), cb = b.to(Device::cpu()).contiguous();
+  return std::memcmp(ca.raw_data(), cb.raw_data(), static_cast<std::size_t>(a.numel()) * dtype_size(a.dtype())) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("to(cuda) then to(cpu) moves a trained, programmed, drifted model in place, bit for bit",
+          "[cuda][modules]") {
+  TrainedModel moved = trained_programmed_drifted();
+  TrainedModel twin = trained_programmed_drifted();
+  const auto before = all_state(moved);
+  // Programmed conductances, drift state and tile states are all among them.
+  REQUIRE(before.size() == all_state(twin).size());
+  std::size_t conductances = 0;
+  for (const auto& [name, t] : before) conductances += name.find("_conductances") != std::string::npos;
+  REQUIRE(conductances > 0);
+  AnalogTile* tile = moved.model->analog_tiles().at(0);
+
+  moved.model->cuda();
+  moved.optimizer->to(Device::cuda());
+  CHECK(moved.model->device() == Device::cuda(0));
+  for (const auto& [name, t] : all_state(moved)) {
+    INFO(name);
+    CHECK(t.device().is_cuda());
+  }
+  // Handles held outside the module (the tile's own, the optimizer's) followed.
+  CHECK(tile->weight().device().is_cuda());
+  for (const Tensor& p : moved.optimizer->params()) CHECK(p.device().is_cuda());
+  // The layers' CUDA forward is not wired yet, nor programming and drift on
+  // the GPU: they refuse, naming the step, rather than read device memory
+  // (and change nothing: see below).
+  Generator probe(7);
+  CHECK_THROWS_WITH(moved.model->forward(probe.normal({2, 1, 28, 28})),
+                    Catch::Contains("AnalogCore forward with tiles") && Catch::Contains("cuda:0"));
+  CHECK_THROWS_AS(moved.model->drift_analog_weights(7200.0), DeviceError);
+  CHECK(tile->seed() == twin.model->analog_tiles().at(0)->seed());  // read back from the GPU
+
+  moved.model->cpu();
+  moved.optimizer->to(Device::cpu());
+  const auto after = all_state(moved), reference = all_state(twin);
+  REQUIRE(after.size() == reference.size());
+  for (std::size_t i = 0; i < after.size(); ++i) {
+    INFO(after[i].first);
+    CHECK(after[i].first == reference[i].first);
+    CHECK(after[i].second.device().is_cpu());
+    CHECK(same_bits(after[i].second, reference[i].second));
+    // The same handles as before the move (in place, not replaced).
+    CHECK(after[i].second.impl() == before[i].second.impl());
+  }
+
+  // It computes what the twin computes: a forward on the drifted chip, a new
+  // drift, and a training step of the momentum optimizer.
+  Generator data(6);
+  const Tensor x = data.normal({4, 1, 28, 28});
+  CHECK(same_bits(moved.model->forward(x), twin.model->forward(x)));
+  moved.model->drift_analog_weights(86400.0);
+  twin.model->drift_analog_weights(86400.0);
+  CHECK(same_bits(moved.model->forward(x), twin.model->forward(x)));
+  moved.model->train();
+  twin.model->train();
+  const Tensor labels = Tensor::from_vector(std::vector<std::int32_t>{1, 2, 3, 4}, {4});
+  for (TrainedModel* t : {&moved, &twin}) {
+    t->model->zero_grad();
+    cross_entropy(t->model->forward(x), labels).backward();
+    t->optimizer->step();
+  }
+  const auto stepped = all_state(moved), stepped_twin = all_state(twin);
+  for (std::size_t i = 0; i < stepped.size(); ++i) {
+    INFO(stepped[i].first);
+    CHECK(same_bits(stepped[i].second, stepped_twin[i].second));
+  }
+}
+
+TEST_CASE("to(cuda:1) is refused with a DeviceError and moves nothing", "[cuda][modules]") {
+  TrainedModel t = trained_programmed_drifted();
+  CHECK_THROWS_AS(t.model->to(Device::cuda(1)), DeviceError);
+  CHECK_THROWS_WITH(t.model->to(Device::cuda(1)), Catch::Contains("GPU index 1"));
+  CHECK_THROWS_AS(t.optimizer->to(Device::cuda(1)), DeviceError);
+  for (const auto& [name, s] : all_state(t)) {
+    INFO(name);
+    CHECK(s.device().is_cpu());
+  }
+}
+
+namespace {
+
+// Three steps of `make(params)` on a CPU parameter and on its CUDA twin with
+// the same gradients: the weights and states agree.
+template <class Make>
+void check_optimizer_parity(Make make) {
+  Generator gen(21);
+  // 1000 elements: several blocks of the grid-stride loop.
+  Tensor p_cpu = gen.normal({10, 100}).set_requires_grad(true);
+  Tensor p_gpu = p_cpu.clone().detach().set_requires_grad(true);
+  p_gpu.move_to_(Device::cuda());
+  const std::vector<float> initial = p_cpu.to_vector();
+  auto cpu_opt = make(std::vector<Tensor>{p_cpu});
+  auto gpu_opt = make(std::vector<Tensor>{p_gpu});
+  for (int step = 0; step < 3; ++step) {
+    const Tensor g = gen.normal({10, 100});
+    p_cpu.set_grad(g);
+    p_gpu.set_grad(g.to(Device::cuda()));
+    cpu_opt->step();
+    gpu_opt->step();
+  }
+  CHECK(p_gpu.device().is_cuda());
+  // Within a float rounding per operation (the compilers fuse multiply-adds differently).
+  test::check_close(p_gpu.to_vector(), p_cpu.to_vector());
+  const auto cpu_state = cpu_opt->named_state(), gpu_state = gpu_opt->named_state();
+  REQUIRE(cpu_state.size() == gpu_state.size());
+  for (std::size_t i = 0; i < cpu_state.size(); ++i) {
+    INFO(cpu_state[i].first);
+    CHECK(gpu_state[i].second.device().is_cuda());
+    test::check_close(gpu_state[i].second.to_vector(), cpu_state[i].second.to_vector());
+  }
+  // The steps moved the weights (the comparison is not of untouched copies).
+  CHECK(p_gpu.to_vector() != initial);
+}
+
+}  // namespace
+
+TEST_CASE("SGD and Adam steps on CUDA agree with the CPU's", "[cuda][optim]") {
+  SECTION("SGD, plain") {
+    check_optimizer_parity([](std::vector<Tensor> ps) { return std::make_unique<SGD>(ps, 0.1); });
+  }
+  SECTION("SGD, momentum, dampening, weight decay") {
+    SGDOptions o;
+    o.momentum = 0.5;
+    o.dampening = 0.1;
+    o.weight_decay = 0.01;
+    check_optimizer_parity([o](std::vector<Tensor> ps) { return std::make_unique<SGD>(ps, 0.1, o); });
+  }
+  SECTION("SGD, Nesterov") {
+    SGDOptions o;
+    o.momentum = 0.9;
+    o.nesterov = true;
+    check_optimizer_parity([o](std::vector<Tensor> ps) { return std::make_unique<SGD>(ps, 0.05, o); });
+  }
+  SECTION("Adam with weight decay") {
+    AdamOptions o;
+    o.weight_decay = 0.01;
+    check_optimizer_parity([o](std::vector<Tensor> ps) { return std::make_unique<Adam>(ps, 0.01, o); });
+  }
+}
+
+namespace {
+
+// Tolerance as tests/test_cuda_mvm.cpp: the same Philox noise and per-element
+// code, but the crossbar GEMM sums in another order and the compilers fuse
+// multiply-adds differently, so an output near a rounding boundary may land
+// one ADC step away and a row at the bound may take another bound-management
+// pass. At least 97 % of the outputs within 1e-4 relative (+ 1e-5 of the
+// output range) and every one within 10 % of the range; a wrong noise draw,
+// counter or line value moves nearly all outputs by far more and fails.
+void check_tile_parity(const std::vector<float>& gpu, const std::vector<float>& cpu) {
+  REQUIRE(gpu.size() == cpu.size());
+  float range = 0.f;
+  for (float v : cpu) range = std::max(range, std::abs(v));
+  REQUIRE(range > 0.f);
+  std::size_t tight = 0;
+  for (std::size_t i = 0; i < cpu.size(); ++i) {
+    tight += std::abs(gpu[i] - cpu[i]) <= 1e-4f * std::abs(cpu[i]) + 1e-5f * range;
+    CHECK(std::abs(gpu[i] - cpu[i]) <= 0.1f * range);
+  }
+  CHECK(double(tight) >= 0.97 * double(cpu.size()));
+}
+
+}  // namespace
+
+TEST_CASE("AnalogTile forward and backward on CUDA agree with the CPU (InferenceRPUConfig defaults)",
+          "[cuda][tiles]") {
+  const InferenceRPUConfig config;
+  const std::int64_t out = 48, in = 64, n = 32;
+  AnalogTile on_cpu(out, in, config.forward, config.backward, 17, 3);
+  AnalogTile on_gpu(out, in, config.forward, config.backward, 17, 3);
+  Generator gen(9);
+  const Tensor w = gen.normal({out, in}) * 0.3;
+  {
+    NoGradGuard no_grad;
+    on_cpu.weight().detach().copy_(w);
+    on_gpu.weight().detach().copy_(w);
+  }
+  // What a layer's Module::to does to its tile: the weights and every state entry.
+  on_gpu.weight().detach().move_to_(Device::cuda());
+  for (const auto& [name, t] : on_gpu.state().entries()) t.detach().move_to_(Device::cuda());
+
+  for (int pass = 0; pass < 2; ++pass) {  // twice: the counters and running values carry over
+    INFO("pass " << pass);
+    const Tensor x = gen.normal({n, in}), d = gen.normal({n, out});
+    Tensor y = Tensor::empty({n, out}), dx = Tensor::empty({n, in});
+    on_cpu.forward(x.data<float>(), n, y.data<float>(), pass == 1);
+    on_cpu.backward(d.data<float>(), n, dx.data<float>(), pass == 1);
+    const Tensor x_gpu = x.to(Device::cuda()), d_gpu = d.to(Device::cuda());
+    Tensor y_gpu = Tensor::empty({n, out}, DType::Float32, Device::cuda());
+    Tensor dx_gpu = Tensor::empty({n, in}, DType::Float32, Device::cuda());
+    on_gpu.forward(x_gpu.data<float>(), n, y_gpu.data<float>(), pass == 1);
+    on_gpu.backward(d_gpu.data<float>(), n, dx_gpu.data<float>(), pass == 1);
+    check_tile_parity(y_gpu.to_vector(), y.to_vector());
+    check_tile_parity(dx_gpu.to_vector(), dx.to_vector());
+    // The same Philox blocks consumed, the counters kept on the GPU.
+    CHECK(on_gpu.forward_counter() == on_cpu.forward_counter());
+    CHECK(on_gpu.backward_counter() == on_cpu.backward_counter());
+    CHECK(on_gpu.forward_counter() > 0);
+    CHECK(on_gpu.nm_running(0) == Approx(on_cpu.nm_running(0)).epsilon(1e-6));
+  }
+  CHECK(on_gpu.state().find("forward_counter")->device().is_cuda());
+  // Host-only steps refuse on the GPU.
+  CHECK_THROWS_AS(on_gpu.reseed(5), DeviceError);
+}
+
+TEST_CASE("A programmed, drifted tile moved with its layer reads on CUDA as on the CPU (drift compensation too)",
+          "[cuda][tiles][programming]") {
+  // InferenceRPUConfig defaults: PCM noise model, global drift compensation.
+  const InferenceRPUConfig config;
+  const std::int64_t in = 40, out = 24, n = 16;
+  auto make = [&] {
+    Generator gen(12);
+    auto layer = std::make_shared<AnalogLinear>(in, out, true, config, gen);
+    layer->eval();
+    layer->drift_analog_weights(86400.0);
+    return layer;
+  };
+  auto on_cpu = make(), on_gpu = make();
+  on_gpu->cuda();
+  AnalogTile& t_cpu = *on_cpu->analog_tiles().at(0);
+  AnalogTile& t_gpu = *on_gpu->analog_tiles().at(0);
+  REQUIRE(t_gpu.programmed());  // the programming state, read back from the GPU
+  REQUIRE(t_gpu.programming()->alpha().defined());
+  CHECK(t_gpu.programming()->alpha().device().is_cuda());
+  CHECK(t_gpu.programming()->t_inference() == 86400.0);
+  Generator data(13);
+  const Tensor x = data.normal({n, in});
+  Tensor y = Tensor::empty({n, out});
+  t_cpu.forward(x.data<float>(), n, y.data<float>(), /*is_test=*/true);
+  const Tensor x_gpu = x.to(Device::cuda());
+  Tensor y_gpu = Tensor::empty({n, out}, DType::Float32, Device::cuda());
+  t_gpu.forward(x_gpu.data<float>(), n, y_gpu.data<float>(), /*is_test=*/true);
+  check_tile_parity(y_gpu.to_vector(), y.to_vector());
+  CHECK(t_gpu.forward_counter() == t_cpu.forward_counter());
+  // Programming and drift stay on the host for now.
+  CHECK_THROWS_AS(on_gpu->drift_analog_weights(3600.0), DeviceError);
+}
+
+TEST_CASE("A pulsed (SingleRPUConfig) layer trained by AnalogSGD survives to(cuda) and back bit for bit",
+          "[cuda][modules][pulsed]") {
+  // The device's hidden parameters are tile-state buffers; nothing may keep a
+  // pointer to their old storage.
+  const SingleRPUConfig config;
+  const std::int64_t in = 30, out = 12, n = 8;
+  struct Pulsed {
+    std::shared_ptr<AnalogLinear> layer;
+    std::unique_ptr<AnalogSGD> optimizer;
+  };
+  Generator data(31);
+  const Tensor x = data.normal({n, in}), target = data.normal({n, out});
+  auto make = [&] {
+    Generator gen(30);
+    Pulsed p;
+    p.layer = std::make_shared<AnalogLinear>(in, out, true, config, gen);
+    p.optimizer = std::make_unique<AnalogSGD>(p.layer->parameters(), p.layer->analog_tiles(), 0.1);
+    return p;
+  };
+  auto step = [&](Pulsed& p) {
+    p.optimizer->zero_grad();
+    sum((p.layer->forward(x) - target) * (p.layer->forward(x) - target)).backward();
+    p.optimizer->step();
+    p.layer->post_update_step();
+  };
+  Pulsed moved = make(), twin = make();
+  step(moved);
+  step(twin);
+  moved.layer->cuda();
+  moved.optimizer->to(Device::cuda());
+  for (const auto& [name, t] : moved.layer->state_dict()) {
+    INFO(name);
+    CHECK(t.device().is_cuda());
+  }
+  moved.layer->cpu();
+  moved.optimizer->to(Device::cpu());
+  step(moved);
+  step(twin);
+  const auto a = moved.layer->state_dict(), b = twin.layer->state_dict();
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    INFO(a[i].first);
+    CHECK(same_bits(a[i].second, b[i].second));
+  }
+  CHECK(same_bits(moved.layer->forward(x), twin.layer->forward(x)));
+}
+
+TEST_CASE("Initialisers fill a CUDA tensor with the CPU's numbers", "[cuda][modules]") {
+  Generator g_cpu(41), g_gpu(41);
+  Tensor w_cpu = Tensor::empty({20, 30}), b_cpu = Tensor::empty({20});
+  Tensor w_gpu = Tensor::empty({20, 30}, DType::Float32, Device::cuda());
+  Tensor b_gpu = Tensor::empty({20}, DType::Float32, Device::cuda());
+  default_layer_init_(w_cpu, b_cpu, g_cpu);
+  default_layer_init_(w_gpu, b_gpu, g_gpu);
+  CHECK(w_gpu.device().is_cuda());
+  CHECK(same_bits(w_gpu, w_cpu));
+  CHECK(same_bits(b_gpu, b_cpu));
+  // Both generators moved on by the same draws.
+  CHECK(g_gpu.next_u64() == g_cpu.next_u64());
+}
