@@ -25,6 +25,7 @@
 #include "layers/modules/activation.h"
 #include "layers/modules/analog_conv.h"
 #include "layers/modules/analog_linear.h"
+#include "layers/modules/basic_block.h"
 #include "layers/modules/batch_norm.h"
 #include "layers/modules/conv.h"
 #include "layers/modules/dropout.h"
@@ -79,6 +80,11 @@ struct Value {
   bool is_const = false;
   bool is_int = false;   // an integer tensor (shapes, indices), held as float64
   std::string gname;     // its name in the Graph ("" for a constant no node reads yet)
+  // A float initializer of more than one element (a weight or bias of the
+  // source model): read by a Graph op, it becomes a trainable parameter of
+  // the Graph; scalars and everything computed at import stay constants.
+  bool is_param = false;
+  std::string init_name;  // the initializer's name: a parameter's name in the Graph
 };
 
 std::string dtype_label(int t) {
@@ -290,10 +296,10 @@ class Importer {
   // The Graph value of v (a constant becomes a Graph constant on first use).
   std::string gname(Value& v, const std::string& hint) {
     if (!v.gname.empty()) return v.gname;
-    v.gname = fresh(hint);
+    v.gname = fresh(v.is_param ? v.init_name : hint);
     Tensor t = v.t;
     if (v.is_int || t.dtype() != DType::Float32) t = t.to(DType::Float32);
-    constants_.emplace_back(v.gname, t.contiguous().clone());
+    (v.is_param ? parameters_ : constants_).emplace_back(v.gname, t.contiguous().clone());
     return v.gname;
   }
   // Runs one Graph op on the values; a node when any input is not constant.
@@ -413,8 +419,15 @@ class Importer {
 
   const OnnxImportOptions& options_;
   std::map<std::string, Value> values_;
+  // Identity and Dropout outputs: the name of the value they pass on, so a
+  // parameter read through them stays one parameter.
+  std::map<std::string, std::string> alias_;
+  const std::string& resolve(const std::string& name) const {
+    const auto it = alias_.find(name);
+    return it == alias_.end() ? name : it->second;
+  }
   std::vector<GraphNode> nodes_;
-  NamedTensors constants_;
+  NamedTensors constants_, parameters_;
   std::set<std::string> used_;
   std::string who_;
   Generator gen_{0};
@@ -422,7 +435,7 @@ class Importer {
 
 Value& Importer::in(const onnx::NodeProto& n, int k) {
   if (!has_in(n, k)) throw ConfigError(who_ + ": input " + std::to_string(k) + " is required");
-  return values_.at(n.input(k));
+  return values_.at(resolve(n.input(k)));
 }
 
 std::vector<std::int64_t> Importer::const_ints(const onnx::NodeProto& n, int k, const std::string& what) {
@@ -483,16 +496,20 @@ void Importer::import_node(const onnx::NodeProto& n, int opset) {
   };
   only_outputs(type == "Split" ? n.output_size() : 1);
 
+  auto pass_on = [&] {
+    in(n, 0);  // checks it is given
+    if (n.output_size() > 0 && !n.output(0).empty()) alias_[n.output(0)] = resolve(n.input(0));
+  };
   if (type == "Identity") {
     a.finish({});
-    set_out(0, in(n, 0));
+    pass_on();
   } else if (type == "Dropout") {
     a.f("ratio", 0.5);
     a.i("seed", 0);
     if (has_in(n, 2) && to_ints(in(n, 2).t) != std::vector<std::int64_t>{0})
       throw ConfigError(who_ + ": training_mode must be false (inference import)");
     a.finish({"ratio", "seed"});
-    set_out(0, in(n, 0));
+    pass_on();
   } else if (type == "Constant") {
     Value v;
     if (const auto* t = a.find("value")) {
@@ -525,12 +542,13 @@ void Importer::import_node(const onnx::NodeProto& n, int opset) {
     start = std::clamp<std::int64_t>(start, 0, r);
     end = std::clamp<std::int64_t>(end, start, r);
     std::vector<std::int64_t> dims(s.begin() + start, s.begin() + end);
-    set_out(0, Value{ints_tensor(dims, {static_cast<std::int64_t>(dims.size())}), true, true, ""});
+    set_out(0, Value{ints_tensor(dims, {static_cast<std::int64_t>(dims.size())}), true, true, "", false, ""});
   } else if (type == "Cast") {
     const std::int64_t to = a.i("to", 0);
     a.i("saturate", 1);
     a.finish({"to", "saturate"});
     Value v = in(n, 0);
+    v.is_param = false;  // a cast copy is computed at import
     if (to == onnx::TensorProto::FLOAT || to == onnx::TensorProto::DOUBLE) {
       if (v.is_const) {
         v.t = v.t.to(to == onnx::TensorProto::FLOAT ? DType::Float32 : DType::Float64);
@@ -550,7 +568,7 @@ void Importer::import_node(const onnx::NodeProto& n, int opset) {
   } else if (type == "ConstantOfShape") {
     const auto shape = const_ints(n, 0, "input");
     checked_elements(shape, who_);
-    Value fill{Tensor::scalar(0.0), true, false, ""};
+    Value fill{Tensor::scalar(0.0), true, false, "", false, ""};
     if (const auto* t = a.find("value")) {
       if (t->type() != onnx::AttributeProto::TENSOR) throw ConfigError(who_ + ": attribute 'value' must be a tensor");
       fill = read_tensor(t->t(), who_ + " value");
@@ -584,7 +602,7 @@ void Importer::import_node(const onnx::NodeProto& n, int opset) {
       if (!fmod && r != 0 && ((r < 0) != (q < 0))) r += q;  // the divisor's sign, as Python's %
       out[static_cast<std::size_t>(i)] = r;
     }
-    Value v{Tensor::from_vector(out, xd.shape()), true, x.is_int && y.is_int, ""};
+    Value v{Tensor::from_vector(out, xd.shape()), true, x.is_int && y.is_int, "", false, ""};
     if (!v.is_int) v.t = v.t.to(x.t.dtype());
     set_out(0, v);
   } else if (type == "Pow") {
@@ -663,13 +681,13 @@ void Importer::import_node(const onnx::NodeProto& n, int opset) {
       if (trans_b) bb = op("transpose", {{"perm", {1, 0}}}, {&bb}, hint + "_Bt");
       Value y = op("matmul", nlohmann::json::object(), {&x, &bb}, hint);
       if (alpha != 1.0) {
-        Value s{Tensor::scalar(alpha), true, false, ""};
+        Value s{Tensor::scalar(alpha), true, false, "", false, ""};
         y = op("mul", nlohmann::json::object(), {&y, &s}, hint + "_alpha");
       }
       if (has_in(n, 2)) {
         Value c = in(n, 2);
         if (beta != 1.0) {
-          Value s{Tensor::scalar(beta), true, false, ""};
+          Value s{Tensor::scalar(beta), true, false, "", false, ""};
           c = op("mul", nlohmann::json::object(), {&c, &s}, hint + "_beta");
         }
         y = op("add", nlohmann::json::object(), {&y, &c}, hint + "_C");
@@ -811,7 +829,7 @@ void Importer::import_node(const onnx::NodeProto& n, int opset) {
     Value d = op("sub", nlohmann::json::object(), {&x, &m}, hint + "_centered");
     Value d2 = op("mul", nlohmann::json::object(), {&d, &d}, hint + "_sq");
     Value var = op("mean", {{"axes", axes}, {"keepdim", true}}, {&d2}, hint + "_var");
-    Value e{Tensor::scalar(eps), true, false, ""};
+    Value e{Tensor::scalar(eps), true, false, "", false, ""};
     Value ve = op("add", nlohmann::json::object(), {&var, &e}, hint + "_var_eps");
     Value sd = op("sqrt", nlohmann::json::object(), {&ve}, hint + "_std");
     Value y = op("div", nlohmann::json::object(), {&d, &sd}, hint + "_norm");
@@ -1009,7 +1027,10 @@ OnnxModel Importer::run(const onnx::ModelProto& model, const std::string& name) 
   for (const auto& init : g.initializer()) {
     who_ = name + ": initializer '" + init.name() + "'";
     if (values_.count(init.name())) throw ConfigError(who_ + " is defined twice");
-    values_[init.name()] = read_tensor(init, who_);
+    Value v = read_tensor(init, who_);
+    v.is_param = !v.is_int && v.t.numel() > 1;
+    v.init_name = init.name();
+    values_[init.name()] = std::move(v);
   }
   // The graph input (older exports list the initializers as inputs too).
   std::vector<const onnx::ValueInfoProto*> inputs;
@@ -1059,7 +1080,7 @@ OnnxModel Importer::run(const onnx::ModelProto& model, const std::string& name) 
   }
   checked_elements(probe_shape, who_);
   const std::string in_name = fresh(input.name());
-  values_[input.name()] = Value{Tensor::zeros(probe_shape), false, false, in_name};
+  values_[input.name()] = Value{Tensor::zeros(probe_shape), false, false, in_name, false, ""};
 
   // Topological order (Kahn); a dangling input or a cycle is refused.
   const int nn = g.node_size();
@@ -1116,14 +1137,15 @@ OnnxModel Importer::run(const onnx::ModelProto& model, const std::string& name) 
 
   std::vector<std::string> outputs;
   for (const auto& o : g.output()) {
-    auto it = values_.find(o.name());
+    auto it = values_.find(resolve(o.name()));
     if (it == values_.end()) throw ConfigError(name + ": graph output '" + o.name() + "' is not produced by any node");
     if (it->second.is_const) throw ConfigError(name + ": graph output '" + o.name() + "' is a constant");
     outputs.push_back(it->second.gname);
   }
   if (outputs.empty()) throw ConfigError(name + ": the graph has no outputs");
   OnnxModel out;
-  out.graph = std::make_shared<Graph>(std::vector<std::string>{in_name}, std::move(nodes_), outputs, constants_);
+  out.graph = std::make_shared<Graph>(std::vector<std::string>{in_name}, std::move(nodes_), outputs, constants_,
+                                      parameters_);
   out.graph->eval();
   out.input_shape = sample;
   out.info = {{"producer", model.producer_name() + (model.producer_version().empty() ? "" : " " + model.producer_version())},
@@ -1322,9 +1344,10 @@ std::pair<std::string, Tensor> Exporter::graph(Graph& gm, const std::string& pre
                       std::to_string(gm.output_names().size()) + " outputs (supported: 1 and 1)");
   std::map<std::string, std::pair<std::string, Tensor>> values;
   values[gm.input_names()[0]] = {x, t};
-  for (const auto& [name, c] : gm.named_buffers())
-    if (name.find('.') == std::string::npos)
-      values[name] = {initializer(prefix.empty() ? name : prefix + "." + name, c), c.detach()};
+  for (const NamedTensors& own : {gm.named_buffers(), gm.named_parameters()})  // own: no '.'
+    for (const auto& [name, c] : own)
+      if (name.find('.') == std::string::npos)
+        values[name] = {initializer(prefix.empty() ? name : prefix + "." + name, c), c.detach()};
   for (std::size_t i : gm.run_order()) {
     const GraphNode& gn = gm.nodes()[i];
     std::vector<std::string> in;
@@ -1356,6 +1379,31 @@ std::pair<std::string, Tensor> Exporter::module(Module& m, const std::string& pr
     for (const auto& [name, child] : seq->named_children())
       cur = module(*child, prefix.empty() ? name : prefix + "." + name, cur.first, cur.second);
     return cur;
+  }
+  if (dynamic_cast<BasicBlock*>(&m)) {
+    // relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), children by name (analog ones too).
+    std::map<std::string, Module*> c;
+    for (const auto& [name, child] : m.named_children()) c[name] = child.get();
+    auto child = [&](const char* name, const std::pair<std::string, Tensor>& in) {
+      return module(*c.at(name), base + "." + name, in.first, in.second);
+    };
+    auto relu_of = [&](const std::pair<std::string, Tensor>& in, const std::string& name) {
+      const std::string out = fresh(base + name);
+      node("Relu", {in.first}, out);
+      NoGradGuard no_grad;
+      return std::pair<std::string, Tensor>{out, relu(in.second).detach()};
+    };
+    auto h = relu_of(child("bn1", child("conv1", {x, t})), "_relu1");
+    h = child("bn2", child("conv2", h));
+    const auto s = c.count("shortcut") ? child("shortcut", {x, t}) : std::pair<std::string, Tensor>{x, t};
+    const std::string sum = fresh(base + "_add");
+    node("Add", {h.first, s.first}, sum);
+    Tensor sum_t;
+    {
+      NoGradGuard no_grad;
+      sum_t = add(h.second, s.second).detach();
+    }
+    return {relu_of({sum, sum_t}, "_out").first, y};
   }
   if (auto* lin = dynamic_cast<Linear*>(&m)) return {linear(base, x, t, lin->weight(), lin->bias()), y};
   if (auto* al = dynamic_cast<AnalogLinear*>(&m)) {
@@ -1411,7 +1459,7 @@ std::pair<std::string, Tensor> Exporter::module(Module& m, const std::string& pr
     node("Reshape", {x, int_initializer(base + "_shape", shape)}, out);
   } else {
     throw ConfigError("ONNX export: module '" + base + "' of type " + type +
-                      " has no ONNX form (supported: Graph, Sequential, Linear, Conv1d/2d/3d, BatchNorm1d/2d, "
+                      " has no ONNX form (supported: Graph, Sequential, BasicBlock, Linear, Conv1d/2d/3d, BatchNorm1d/2d, "
                       "pooling, activations, Flatten, Dropout and their analog forms)");
   }
   return {out, y};

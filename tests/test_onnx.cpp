@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -26,6 +27,7 @@
 #include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/generator.h"
+#include "engine/grad_check.h"
 #include "engine/ops.h"
 #include "layers/config/presets.h"
 #include "layers/modules/analog_conv.h"
@@ -33,6 +35,8 @@
 #include "layers/modules/batch_norm.h"
 #include "layers/modules/conv.h"
 #include "layers/modules/linear.h"
+#include "layers/modules/module_factory.h"
+#include "layers/optim/sgd.h"
 
 using namespace aimc;
 namespace onnx = aimc_onnx;
@@ -356,6 +360,142 @@ TEST_CASE("onnx: ConvTranspose is the engine's conv_transpose", "[onnx]") {
   CHECK(max_abs_diff(run(m2, x), ref) == 0.0);
 }
 
+namespace {
+
+// The parameters a PyTorch export leaves outside Conv/Gemm: a LayerNorm's
+// scale and bias, a ConvTranspose's weight and bias, and the separate bias
+// Add of an N-D Linear (MatMul with a constant weight, then Add).
+//   x [N, 3, 5] -> LayerNorm (last axis) -> ConvTranspose1d (3 -> 2, k 3,
+//   stride 2) [N, 2, 11] -> [MatMul (11 -> 4) ->] Add bias -> y
+Builder parameter_model(bool with_matmul) {
+  Builder b({3, 5});
+  b.init("ln.weight", randn({5}, 300));
+  b.init("ln.bias", randn({5}, 301, 0.1));
+  b.init("up.weight", randn({3, 2, 3}, 302, 0.5));
+  b.init("up.bias", randn({2}, 303, 0.1));
+  b.init("fc.bias", randn({with_matmul ? 4 : 11}, 304, 0.1));
+  attr_f(b.op("LayerNormalization", {"x", "ln.weight", "ln.bias"}, "h"), "epsilon", 1e-5f);
+  attr_is(b.op("ConvTranspose", {"h", "up.weight", "up.bias"}, "u"), "strides", {2});
+  std::string last = "u";
+  if (with_matmul) {
+    b.init("fc.weight", randn({11, 4}, 305, 0.3));
+    b.op("MatMul", {"u", "fc.weight"}, "m");
+    last = "m";
+  }
+  b.op("Add", {last, "fc.bias"}, "y");
+  b.output("y");
+  return b;
+}
+
+// The Graph's own parameters (no '.': not a child's) by name.
+std::map<std::string, Tensor> own_parameters(const Module& m) {
+  std::map<std::string, Tensor> out;
+  for (const auto& [name, t] : m.named_parameters())
+    if (name.find('.') == std::string::npos) out[name] = t;
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("onnx: initializers read by Graph ops become trainable parameters of the Graph", "[onnx]") {
+  const OnnxModel m = parameter_model(true).import();
+  const auto own = own_parameters(*m.graph);
+  // Named after their initializers; the MatMul weight is the Linear child's.
+  std::vector<std::string> names;
+  for (const auto& [name, t] : own) names.push_back(name);
+  CHECK(names == std::vector<std::string>{"fc_bias", "ln_bias", "ln_weight", "up_bias", "up_weight"});
+  for (const auto& [name, t] : own) CHECK(t.requires_grad());
+  CHECK(count_children_of_type(*m.graph, "Linear") == 1);
+  CHECK(m.graph->named_parameters().size() == 6);  // the five and the Linear's weight
+  // The LayerNorm's epsilon (a scalar) stays a constant.
+  for (const auto& [name, t] : m.graph->named_buffers()) CHECK(t.numel() == 1);
+  CHECK(m.graph->config().at("parameters").size() == 5);
+  // Values as in the file.
+  CHECK(max_abs_diff(own.at("up_weight"), randn({3, 2, 3}, 302, 0.5)) == 0.0);
+  CHECK(max_abs_diff(own.at("ln_weight"), randn({5}, 300)) == 0.0);
+}
+
+TEST_CASE("onnx: gradients of an imported graph's parameters match finite differences", "[onnx]") {
+  const OnnxModel m = parameter_model(false).import();
+  // The same graph in float64 (grad_check's precision): its architecture with
+  // the dtypes switched, loaded with the imported values.
+  nlohmann::json arch = module_architecture(*m.graph);
+  for (const char* key : {"constants", "parameters"})
+    for (auto& c : arch["config"][key]) c["dtype"] = "float64";
+  Generator gen(1);
+  std::shared_ptr<Module> g64 = module_from_config(arch, gen);
+  g64->load_state_dict(m.graph->state_dict());
+  const auto own = own_parameters(*g64);
+  REQUIRE(own.size() == 5);
+  std::vector<Tensor> inputs{Generator(310).normal({2, 3, 5}, 0, 1, DType::Float64)};
+  for (const auto& [name, t] : own) {
+    CHECK(t.dtype() == DType::Float64);
+    inputs.push_back(t);  // grad_check perturbs them in place, so the graph sees each step
+  }
+  inputs[0].set_requires_grad(true);
+  const GradCheckResult r = grad_check([&](const std::vector<Tensor>& v) { return g64->forward(v[0]); }, inputs);
+  INFO(r.message);
+  CHECK(r.ok);
+  // Central differences with eps 1e-6 in float64 on values of order 1: errors near 1e-9.
+  CHECK(r.max_abs_error < 1e-6);
+}
+
+TEST_CASE("onnx: one SGD step changes the imported parameters, and a checkpoint keeps them", "[onnx]") {
+  OnnxModel m = parameter_model(true).import();
+  Graph& g = *m.graph;
+  g.train();
+  const Tensor x = randn({4, 3, 5}, 320), r = randn({4, 2, 4}, 321);
+  std::map<std::string, Tensor> before;
+  for (const auto& [name, t] : g.named_parameters()) before[name] = t.detach().clone();
+  SGD sgd(g.parameters(), 0.1);
+  sgd.zero_grad();
+  Tensor loss = sum(mul(g.forward(x), r));
+  loss.backward();
+  std::map<std::string, Tensor> grads;
+  for (const auto& [name, t] : g.named_parameters()) {
+    REQUIRE(t.grad().defined());
+    grads[name] = t.grad().detach().clone();
+  }
+  sgd.step();
+  for (const auto& [name, t] : g.named_parameters()) {
+    INFO(name);
+    // p - 0.1 g, in float32: one rounding of values of order 1.
+    const Tensor expected = sub(before.at(name), mul_scalar(grads.at(name), 0.1));
+    CHECK(max_abs_diff(t, expected) <= 1e-6 * std::max(1.0, max_abs(expected)));
+    CHECK(max_abs_diff(t, before.at(name)) > 1e-4);  // it moved
+  }
+
+  // Checkpoint round trip: the architecture lists them as parameters, the values come back bit for bit.
+  g.eval();
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("aimc_test_onnx_params_" + std::to_string(std::rand()) + ".safetensors"))
+                               .string();
+  save_checkpoint(path, g, nlohmann::json::object());
+  const Checkpoint ck = load_checkpoint(path);
+  std::filesystem::remove(path);
+  REQUIRE(ck.model->type_name() == "Graph");
+  const auto own = own_parameters(*ck.model);
+  CHECK(own.size() == 5);
+  for (const auto& [name, t] : own_parameters(g)) {
+    INFO(name);
+    REQUIRE(own.count(name) == 1);
+    CHECK(own.at(name).requires_grad());
+    CHECK(max_abs_diff(own.at(name), t) == 0.0);
+  }
+  ck.model->eval();
+  Tensor y1, y2;
+  {
+    NoGradGuard ng;
+    y1 = g.forward(x);
+    y2 = ck.model->forward(x);
+  }
+  CHECK(max_abs_diff(y1, y2) == 0.0);
+  // Export keeps them as initializers: the re-import has the same parameters and outputs.
+  const OnnxModel again = import_onnx_bytes(export_onnx_bytes(g, {3, 5}), {}, "round trip");
+  CHECK(own_parameters(*again.graph).size() == 5);
+  CHECK(max_abs_diff(run(again, x), y1) == 0.0);
+}
+
 TEST_CASE("onnx: LayerNormalization equals the double-precision formula", "[onnx]") {
   const Tensor x = randn({2, 5, 8}, 20), scale = randn({8}, 21), bias = randn({8}, 22);
   Builder b({5, 8});
@@ -590,6 +730,48 @@ TEST_CASE("onnx: round trips of the transformer block and an MLP", "[onnx]") {
   CHECK(mm.input_shape == std::vector<std::int64_t>{1, 28, 28});
 }
 
+TEST_CASE("onnx: ResNet-20 and ResNet-32 (BasicBlocks with residual adds) export; import -> export -> import is exact",
+          "[onnx]") {
+  for (const std::string name : {"resnet20", "resnet32"}) {
+    INFO(name);
+    Generator gen(11);
+    std::shared_ptr<Module> net = build_model(name, gen);
+    // BatchNorm statistics and affine parameters away from their defaults, so the export must carry them.
+    NamedTensors state = net->state_dict();
+    std::uint64_t seed = 400;
+    for (auto& [key, t] : state) {
+      if (key.find("bn") == std::string::npos && key.find("shortcut.1") == std::string::npos && key.rfind("1.", 0) != 0)
+        continue;
+      if (key.size() > 12 && key.substr(key.size() - 11) == "running_var")
+        t = add_scalar(abs(randn(t.shape(), seed++)), 0.5);
+      else if (t.numel() > 1)
+        t = randn(t.shape(), seed++, key.substr(key.size() - 6) == "weight" ? 1.0 : 0.2);
+    }
+    net->load_state_dict(state);
+    net->eval();
+    const Tensor x = randn({2, 1, 28, 28}, 410);
+    Tensor ref;
+    {
+      NoGradGuard ng;
+      ref = net->forward(x);
+    }
+    const OnnxModel m = import_onnx_bytes(export_onnx_bytes(*net, {1, 28, 28}), {}, name);
+    const int blocks = name == "resnet20" ? 9 : 15;
+    // The stem, two per block, two 1x1 shortcuts (stages 2 and 3); as many BatchNorms.
+    CHECK(count_children_of_type(*m.graph, "Conv2d") == 1 + 2 * blocks + 2);
+    CHECK(count_children_of_type(*m.graph, "BatchNorm2d") == 1 + 2 * blocks + 2);
+    CHECK(count_children_of_type(*m.graph, "Linear") == 1);
+    int adds = 0;
+    for (const auto& node : m.graph->nodes()) adds += node.op == "add";
+    CHECK(adds == blocks);  // one residual add per block
+    const Tensor y = run(m, x);
+    CHECK(max_abs(ref) > 0.1);
+    CHECK(max_abs_diff(y, ref) == 0.0);  // the same layers in the same order
+    const OnnxModel m2 = import_onnx_bytes(export_onnx_bytes(*m.graph, {1, 28, 28}), {}, "round trip");
+    CHECK(max_abs_diff(run(m2, x), y) == 0.0);
+  }
+}
+
 TEST_CASE("onnx: an exported LeNet-5 imports to the same outputs and converts to analog", "[onnx]") {
   Generator gen(7);
   std::shared_ptr<Module> lenet = build_model("lenet5", gen);
@@ -772,5 +954,5 @@ TEST_CASE("onnx: PyTorch's exports of a CNN and a transformer encoder layer equa
 TEST_CASE("onnx: models built by the onnx package agree with onnxruntime", "[.onnxruntime]") {
   const char* dir = std::getenv("AIMC_ONNXRUNTIME_DIR");
   REQUIRE(dir != nullptr);
-  CHECK(check_models_in(dir) == 5);
+  CHECK(check_models_in(dir) == 6);
 }

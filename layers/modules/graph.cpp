@@ -187,7 +187,7 @@ std::vector<std::string> Graph::op_names() {
 }
 
 Graph::Graph(std::vector<std::string> inputs, std::vector<GraphNode> nodes, std::vector<std::string> outputs,
-             NamedTensors constants)
+             NamedTensors constants, NamedTensors parameters)
     : inputs_(std::move(inputs)), outputs_(std::move(outputs)), nodes_(std::move(nodes)) {
   // Value ids: inputs, then constants, then node outputs in node order.
   std::map<std::string, std::size_t> value_id;
@@ -199,16 +199,22 @@ Graph::Graph(std::vector<std::string> inputs, std::vector<GraphNode> nodes, std:
     producer.push_back(node);
   };
   for (const auto& name : inputs_) define(name, -1, "Graph input");
-  for (auto& [name, t] : constants) {
-    define(name, -1, "Graph constant '" + name + "'");
-    if (!t.defined() || (t.dtype() != DType::Float32 && t.dtype() != DType::Float64))
-      throw ConfigError("Graph constant '" + name + "': expected a float32 or float64 tensor");
-    try {
-      constants_.emplace_back(name, register_buffer(name, t));
-    } catch (const ValueError& e) {
-      throw ConfigError("Graph constant '" + name + "': " + e.what());
+  auto hold = [&](NamedTensors& tensors, bool trainable) {
+    const std::string kind = trainable ? "Graph parameter '" : "Graph constant '";
+    for (auto& [name, t] : tensors) {
+      define(name, -1, kind + name + "'");
+      if (!t.defined() || (t.dtype() != DType::Float32 && t.dtype() != DType::Float64))
+        throw ConfigError(kind + name + "': expected a float32 or float64 tensor");
+      try {
+        constants_.emplace_back(name, trainable ? register_parameter(name, t) : register_buffer(name, t));
+      } catch (const ValueError& e) {
+        throw ConfigError(kind + name + "': " + e.what());
+      }
     }
-  }
+  };
+  hold(constants, false);
+  num_buffers_ = constants_.size();
+  hold(parameters, true);
   std::set<std::string> node_names;
   ops_.resize(nodes_.size());
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
@@ -347,10 +353,15 @@ nlohmann::json Graph::config() const {
     }
     nodes.push_back(std::move(n));
   }
-  nlohmann::json constants = nlohmann::json::array();
-  for (const auto& [name, t] : constants_)
-    constants.push_back({{"name", name}, {"shape", t.shape()}, {"dtype", dtype_name(t.dtype())}});
-  return {{"inputs", inputs_}, {"outputs", outputs_}, {"constants", constants}, {"nodes", nodes}};
+  nlohmann::json constants = nlohmann::json::array(), parameters = nlohmann::json::array();
+  for (std::size_t c = 0; c < constants_.size(); ++c) {
+    const auto& [name, t] = constants_[c];
+    (c < num_buffers_ ? constants : parameters)
+        .push_back({{"name", name}, {"shape", t.shape()}, {"dtype", dtype_name(t.dtype())}});
+  }
+  nlohmann::json out = {{"inputs", inputs_}, {"outputs", outputs_}, {"constants", constants}, {"nodes", nodes}};
+  if (!parameters.empty()) out["parameters"] = parameters;  // configs of graphs without them read as before
+  return out;
 }
 
 std::shared_ptr<Graph> Graph::from_config(const nlohmann::json& config, const std::string& where,
@@ -359,17 +370,20 @@ std::shared_ptr<Graph> Graph::from_config(const nlohmann::json& config, const st
   std::vector<std::string> inputs = read_names(r, "inputs");
   std::vector<std::string> outputs = read_names(r, "outputs");
   const nlohmann::json* constants_json = r.find("constants");
+  const nlohmann::json* parameters_json = r.find("parameters");
   r.require("nodes");
   const nlohmann::json& nodes_json = *r.find("nodes");
   r.finish();
 
-  NamedTensors constants;
-  if (constants_json != nullptr) {
-    if (!constants_json->is_array())
-      throw ConfigError(r.path("constants") + ": expected an array of {\"name\", \"shape\", \"dtype\"}");
-    for (std::size_t i = 0; i < constants_json->size(); ++i) {
-      const std::string at = r.path("constants") + "[" + std::to_string(i) + "]";
-      ObjectReader c((*constants_json)[i], at);
+  // Zero tensors of the listed names, shapes and dtypes (values come from the state dict).
+  auto read_tensors = [&](const nlohmann::json* list, const char* key) {
+    NamedTensors out;
+    if (list == nullptr) return out;
+    if (!list->is_array())
+      throw ConfigError(r.path(key) + ": expected an array of {\"name\", \"shape\", \"dtype\"}");
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      const std::string at = r.path(key) + "[" + std::to_string(i) + "]";
+      ObjectReader c((*list)[i], at);
       std::string name, dtype = "float32";
       std::vector<std::int64_t> shape;
       c.require("name");
@@ -386,9 +400,12 @@ std::shared_ptr<Graph> Graph::from_config(const nlohmann::json& config, const st
       std::vector<std::int64_t> counted = shape;
       for (auto& d : counted) d = std::max<std::int64_t>(d, 1);
       builder.charge(counted, c.path("shape"));
-      constants.emplace_back(name, Tensor::zeros(Shape(shape), dtype == "float32" ? DType::Float32 : DType::Float64));
+      out.emplace_back(name, Tensor::zeros(Shape(shape), dtype == "float32" ? DType::Float32 : DType::Float64));
     }
-  }
+    return out;
+  };
+  NamedTensors constants = read_tensors(constants_json, "constants");
+  NamedTensors parameters = read_tensors(parameters_json, "parameters");
 
   if (!nodes_json.is_array()) throw ConfigError(r.path("nodes") + ": expected an array of nodes");
   std::vector<GraphNode> nodes;
@@ -420,7 +437,8 @@ std::shared_ptr<Graph> Graph::from_config(const nlohmann::json& config, const st
     nodes.push_back(std::move(node));
   }
   try {
-    return std::make_shared<Graph>(std::move(inputs), std::move(nodes), std::move(outputs), std::move(constants));
+    return std::make_shared<Graph>(std::move(inputs), std::move(nodes), std::move(outputs), std::move(constants),
+                                   std::move(parameters));
   } catch (const ConfigError& e) {
     throw ConfigError(where + ": " + e.what());
   }
