@@ -356,6 +356,52 @@ TEST_CASE("a graph's architecture and checkpoint round-trip") {
   CHECK(ya[1].to_vector() == yb[1].to_vector());
 }
 
+TEST_CASE("a graph's own parameters: trained, listed in the architecture, checked") {
+  // y = x * s + b with s, b parameters of the graph and c a constant: y = (x + c) * s + b.
+  const Tensor s = Tensor::from_vector(std::vector<float>{2, -1, 0.5f}, {3});
+  const Tensor b = Tensor::from_vector(std::vector<float>{0.25f, 0, 1}, {3});
+  Graph g({"x"}, {op_node("shift", "add", {"x", "c"}, "xc"), op_node("scale", "mul", {"xc", "s"}, "xs"),
+                  op_node("bias", "add", {"xs", "b"}, "y")},
+          {"y"}, {{"c", Tensor::full({3}, 1.0)}}, {{"s", s.clone()}, {"b", b.clone()}});
+  const auto params = g.named_parameters();
+  REQUIRE(params.size() == 2);
+  CHECK(params[0].first == "s");
+  CHECK(params[1].first == "b");
+  CHECK(params[0].second.requires_grad());
+  REQUIRE(g.named_buffers().size() == 1);
+  CHECK(g.named_buffers()[0].first == "c");
+  const Tensor x = Tensor::from_vector(std::vector<float>{1, 2, 3}, {1, 3});
+  CHECK(g.forward(x).to_double_vector() == std::vector<double>{(1 + 1) * 2 + 0.25, (2 + 1) * -1.0, (3 + 1) * 0.5 + 1});
+  // dL/ds = x + c, dL/db = 1 for L = sum(y).
+  sum(g.forward(x)).backward();
+  CHECK(params[0].second.grad().to_double_vector() == std::vector<double>{2, 3, 4});
+  CHECK(params[1].second.grad().to_double_vector() == std::vector<double>{1, 1, 1});
+  // The architecture lists them apart from the constants; a rebuilt graph has them as parameters again.
+  const nlohmann::json cfg = g.config();
+  REQUIRE(cfg.contains("parameters"));
+  CHECK(cfg.at("parameters").size() == 2);
+  CHECK(cfg.at("constants").size() == 1);
+  const std::shared_ptr<Module> rebuilt = fresh(g);
+  CHECK(rebuilt->named_parameters().size() == 2);
+  CHECK(rebuilt->named_buffers().size() == 1);
+  rebuilt->load_state_dict(g.state_dict());
+  CHECK(rebuilt->forward(x).to_double_vector() == g.forward(x).to_double_vector());
+  // A graph without them writes no "parameters" (architectures read as before).
+  Graph plain({"x"}, {op_node("r", "relu", {"x"}, "y")}, {"y"});
+  CHECK(!plain.config().contains("parameters"));
+  // Bad ones: a name taken by a constant, a non-float tensor.
+  CHECK_THAT(config_error([&] {
+               Graph bad({"x"}, {op_node("r", "add", {"x", "c"}, "y")}, {"y"}, {{"c", Tensor::zeros({1})}},
+                         {{"c", Tensor::zeros({1})}});
+             }),
+             Catch::Contains("Graph parameter 'c'") && Catch::Contains("twice"));
+  CHECK_THAT(config_error([&] {
+               Graph bad({"x"}, {op_node("r", "add", {"x", "p"}, "y")}, {"y"}, {},
+                         {{"p", Tensor::zeros({1}, DType::Int64)}});
+             }),
+             Catch::Contains("Graph parameter 'p'") && Catch::Contains("float32 or float64"));
+}
+
 TEST_CASE("bad graphs throw ConfigError naming the node") {
   Generator gen(20);
   auto lin = [&] { return std::make_shared<Linear>(3, 3, gen); };
