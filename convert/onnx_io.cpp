@@ -45,10 +45,10 @@ constexpr int kMinOpset = 13, kMaxOpset = 21;
 const std::vector<std::string>& supported_ops() {
   static const std::vector<std::string> ops = {
       "Add", "AveragePool", "BatchNormalization", "Cast", "Concat", "Constant", "ConstantOfShape", "Conv", "ConvTranspose",
-      "Div", "Dropout", "Erf", "Exp", "Flatten", "Gather", "Gelu", "Gemm", "GlobalAveragePool", "Identity",
-      "LayerNormalization", "LeakyRelu", "LogSoftmax", "MatMul", "MaxPool", "Mod", "Mul", "Neg", "Pow", "ReduceMean",
-      "ReduceSum", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax", "Split", "Sqrt", "Squeeze", "Sub", "Tanh",
-      "Transpose", "Unsqueeze"};
+      "Div", "Dropout", "Equal", "Erf", "Exp", "Expand", "Flatten", "Gather", "Gelu", "Gemm", "GlobalAveragePool",
+      "Identity", "LayerNormalization", "LeakyRelu", "LogSoftmax", "MatMul", "MaxPool", "Mod", "Mul", "Neg", "Pow",
+      "Range", "ReduceMean", "ReduceSum", "Relu", "Reshape", "Shape", "Sigmoid", "Slice", "Softmax", "Split", "Sqrt",
+      "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze", "Where"};
   return ops;
 }
 
@@ -405,6 +405,7 @@ class Importer {
  public:
   std::int64_t batch_ = 1;
   bool static_batch_ = false;                    // the input declares a fixed batch size
+  std::int64_t declared_batch_ = 0;              // that size
   std::vector<Shape> reshapes_;                  // pass 1: the dynamic reshapes' targets
   const std::vector<Shape>* reference_ = nullptr;  // pass 2: those of pass 1
 
@@ -413,6 +414,18 @@ class Importer {
   void check_size(const Tensor& t) { checked_elements(t.shape(), who_); }
 
   void import_node(const onnx::NodeProto& n, int opset);
+  // Where, Equal, Expand and Range of constant inputs, computed at import.
+  Value fold_constants(const onnx::NodeProto& n, const std::string& type);
+  // ConfigError unless Gemm's C [shape] broadcasts to [M, N] one way (ONNX's rule).
+  void check_gemm_c(const Shape& c, std::int64_t n_out) const {
+    const bool ok = c.size() <= 2 && (c.empty() || c.back() == 1 || c.back() == n_out) &&
+                    (c.size() < 2 || c[0] == 1 || (static_batch_ && c[0] == declared_batch_));
+    if (!ok)
+      throw ConfigError(who_ + ": C of shape " + shape_str(c) + " does not broadcast to [M, N] = [" +
+                        (static_batch_ ? std::to_string(declared_batch_) : std::string("batch")) + ", " +
+                        std::to_string(n_out) +
+                        "] (supported: a scalar, [N], [1, N], and [M, 1], [M, N] when the input declares batch M)");
+  }
   Value& in(const onnx::NodeProto& n, int k);
   bool has_in(const onnx::NodeProto& n, int k) const { return k < n.input_size() && !n.input(k).empty(); }
   std::vector<std::int64_t> const_ints(const onnx::NodeProto& n, int k, const std::string& what);
@@ -662,20 +675,32 @@ void Importer::import_node(const onnx::NodeProto& n, int opset) {
       Tensor w = trans_b ? b.t : b.t.transpose(0, 1);  // [out, in]
       if (alpha != 1.0) w = mul_scalar(w, alpha);
       std::map<std::string, Tensor> values{{"weight", w.contiguous()}};
-      const bool bias = has_in(n, 2);
+      bool bias = has_in(n, 2);
       if (bias) {
         Value& c = in(n, 2);
         if (!c.is_const) throw ConfigError(who_ + ": C must be constant with a constant B");
-        Tensor cb = c.t.to(DType::Float32);
-        if (cb.numel() != w.size(0) && cb.numel() != 1)
-          throw ConfigError(who_ + ": C of shape " + shape_str(c.t.shape()) + " is not supported (needs [N] or [1, N])");
-        cb = cb.numel() == 1 ? Tensor::full({w.size(0)}, cb.item()) : reshape(cb, {w.size(0)});
-        if (beta != 1.0) cb = mul_scalar(cb, beta);
-        values["bias"] = cb;
+        check_gemm_c(c.t.shape(), w.size(0));
+        if (c.t.dim() == 2 && c.t.size(0) != 1) {
+          bias = false;  // a C of one row per sample: added after the Linear
+        } else {
+          Tensor cb = c.t.to(DType::Float32);
+          cb = cb.numel() == 1 ? Tensor::full({w.size(0)}, cb.item()) : reshape(cb, {w.size(0)});
+          if (beta != 1.0) cb = mul_scalar(cb, beta);
+          values["bias"] = cb;
+        }
       }
       auto lin = std::make_shared<Linear>(w.size(1), w.size(0), bias, gen_);
       load(*lin, values);
-      set_out(0, module(lin, x, hint));
+      Value y = module(lin, x, hint);
+      if (has_in(n, 2) && !bias) {
+        Value c = in(n, 2);
+        if (beta != 1.0) {
+          Value s{Tensor::scalar(beta), true, false, "", false, ""};
+          c = op("mul", nlohmann::json::object(), {&c, &s}, hint + "_beta");
+        }
+        y = op("add", nlohmann::json::object(), {&y, &c}, hint + "_C");
+      }
+      set_out(0, y);
     } else {
       Value bb = b;
       if (trans_b) bb = op("transpose", {{"perm", {1, 0}}}, {&bb}, hint + "_Bt");
@@ -686,6 +711,7 @@ void Importer::import_node(const onnx::NodeProto& n, int opset) {
       }
       if (has_in(n, 2)) {
         Value c = in(n, 2);
+        check_gemm_c(c.t.shape(), bb.t.size(1));
         if (beta != 1.0) {
           Value s{Tensor::scalar(beta), true, false, "", false, ""};
           c = op("mul", nlohmann::json::object(), {&c, &s}, hint + "_beta");
@@ -694,6 +720,9 @@ void Importer::import_node(const onnx::NodeProto& n, int opset) {
       }
       set_out(0, y);
     }
+  } else if (type == "Where" || type == "Equal" || type == "Expand" || type == "Range") {
+    a.finish({});
+    set_out(0, fold_constants(n, type));
   } else if (type == "Conv") {
     Value& x = in(n, 0);
     Value& w = in(n, 1);
@@ -741,7 +770,11 @@ void Importer::import_node(const onnx::NodeProto& n, int opset) {
     const std::string auto_pad = a.s("auto_pad", "NOTSET");
     if (auto_pad != "NOTSET" && auto_pad != "VALID")
       throw ConfigError(who_ + ": auto_pad=" + auto_pad + " is not supported (supported: NOTSET, VALID)");
-    if (a.i("group", 1) != 1) throw ConfigError(who_ + ": group other than 1 is not supported");
+    const std::int64_t group = a.i("group", 1);
+    if (group < 1 || x.t.dim() < 3 || x.t.size(1) % group != 0 || w.t.size(0) != x.t.size(1))
+      throw ConfigError(who_ + ": group " + std::to_string(group) + " with input " + shape_str(x.t.shape()) +
+                        " and weight " + shape_str(w.t.shape()) +
+                        " is not supported (supported: group >= 1 dividing C_in, weight [C_in, C_out/group, *kernel])");
     if (a.has("output_shape")) throw ConfigError(who_ + ": output_shape is not supported (give pads and output_padding)");
     const auto zeros = std::vector<std::int64_t>(static_cast<std::size_t>(dims), 0);
     const auto ones = std::vector<std::int64_t>(static_cast<std::size_t>(dims), 1);
@@ -751,6 +784,7 @@ void Importer::import_node(const onnx::NodeProto& n, int opset) {
                             {"padding", symmetric_pads(a.ints("pads", {}), static_cast<std::size_t>(dims), who_)},
                             {"dilation", a.ints("dilations", ones)},
                             {"output_padding", a.ints("output_padding", zeros)}};
+    if (group != 1) attrs["groups"] = group;
     a.finish({"auto_pad", "dilations", "group", "kernel_shape", "output_padding", "output_shape", "pads", "strides"});
     std::vector<Value*> ins{&x, &w};
     if (has_in(n, 2)) ins.push_back(&in(n, 2));
@@ -1011,6 +1045,63 @@ void Importer::import_node(const onnx::NodeProto& n, int opset) {
   }
 }
 
+Value Importer::fold_constants(const onnx::NodeProto& n, const std::string& type) {
+  const int arity = type == "Where" || type == "Range" ? 3 : 2;
+  if (n.input_size() != arity)
+    throw ConfigError(who_ + ": expected " + std::to_string(arity) + " inputs, got " + std::to_string(n.input_size()));
+  std::vector<Value*> ins;
+  for (int k = 0; k < arity; ++k) {
+    ins.push_back(&in(n, k));
+    if (!ins.back()->is_const)
+      throw ConfigError(who_ + ": supported on constants only (shape arithmetic computed at import); input " +
+                        std::to_string(k) + " depends on the graph input");
+  }
+  // Each operand in double, broadcast to `shape` (adding zeros keeps infinities and NaNs).
+  auto spread = [](const Value& v, const Shape& shape) {
+    return add(v.t.to(DType::Float64), Tensor::zeros(shape, DType::Float64)).contiguous().to_double_vector();
+  };
+  Value out;
+  out.is_const = true;
+  if (type == "Range") {
+    for (auto* v : ins)
+      if (v->t.numel() != 1) throw ConfigError(who_ + ": start, limit and delta must be scalars");
+    const double start = ins[0]->t.item(), limit = ins[1]->t.item(), delta = ins[2]->t.item();
+    if (delta == 0 || !std::isfinite(start) || !std::isfinite(limit) || !std::isfinite(delta))
+      throw ConfigError(who_ + ": delta must be non-zero and start, limit, delta finite");
+    const double count = std::max(std::ceil((limit - start) / delta), 0.0);
+    if (count > static_cast<double>(kOnnxMaxElements))
+      throw ConfigError(who_ + ": " + std::to_string(count) + " elements (at most " +
+                        std::to_string(kOnnxMaxElements) + ")");
+    std::vector<double> v(static_cast<std::size_t>(count));
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = start + static_cast<double>(i) * delta;
+    out.is_int = ins[0]->is_int && ins[1]->is_int && ins[2]->is_int;
+    out.t = Tensor::from_vector(v, {static_cast<std::int64_t>(v.size())});
+  } else if (type == "Expand") {
+    if (!ins[1]->is_int || ins[1]->t.dim() != 1) throw ConfigError(who_ + ": the shape must be a 1-D integer tensor");
+    const auto dims = const_ints(n, 1, "shape");
+    for (auto d : dims)
+      if (d < 1) throw ConfigError(who_ + ": shape " + ints_str(dims) + " has a dim below 1");
+    checked_elements(dims, who_);
+    const Shape shape = broadcast_shapes(ins[0]->t.shape(), Shape(dims));
+    checked_elements(shape, who_);
+    out.is_int = ins[0]->is_int;
+    out.t = Tensor::from_vector(spread(*ins[0], shape), shape);
+  } else {
+    Shape shape = broadcast_shapes(ins[0]->t.shape(), ins[1]->t.shape());
+    if (arity == 3) shape = broadcast_shapes(shape, ins[2]->t.shape());
+    checked_elements(shape, who_);
+    std::vector<std::vector<double>> v;
+    for (auto* x : ins) v.push_back(spread(*x, shape));
+    std::vector<double> r(v[0].size());
+    for (std::size_t i = 0; i < r.size(); ++i)
+      r[i] = type == "Equal" ? static_cast<double>(v[0][i] == v[1][i]) : v[0][i] != 0 ? v[1][i] : v[2][i];
+    out.is_int = type == "Equal" || (ins[1]->is_int && ins[2]->is_int);
+    out.t = Tensor::from_vector(r, shape);
+  }
+  if (!out.is_int) out.t = out.t.to(type == "Where" ? ins[1]->t.dtype() : ins[0]->t.dtype());
+  return out;
+}
+
 OnnxModel Importer::run(const onnx::ModelProto& model, const std::string& name) {
   int opset = -1;
   for (const auto& o : model.opset_import())
@@ -1046,6 +1137,7 @@ OnnxModel Importer::run(const onnx::ModelProto& model, const std::string& name) 
   if (tt.elem_type() != onnx::TensorProto::FLOAT)
     throw ConfigError(who_ + ": element type " + dtype_label(tt.elem_type()) + " is not supported (supported: float)");
   static_batch_ = tt.has_shape() && tt.shape().dim_size() > 0 && tt.shape().dim(0).has_dim_value();
+  if (static_batch_) declared_batch_ = tt.shape().dim(0).dim_value();
   if (tt.has_shape()) {
     std::vector<std::int64_t> declared;
     bool fixed = true;
@@ -1321,6 +1413,7 @@ std::pair<std::string, Tensor> Exporter::graph_op(const GraphNode& gn, const std
     attr(n, "pads", twice(per_dim("padding", 0)));
     attr(n, "dilations", per_dim("dilation", 1));
     attr(n, "output_padding", per_dim("output_padding", 0));
+    if (at.value("groups", std::int64_t{1}) != 1) attr(n, "group", at.at("groups").get<std::int64_t>());
   } else if (o == "global_avg_pool") {
     const std::string p = fresh(out + "_pool");
     node("GlobalAveragePool", in, p);

@@ -496,6 +496,181 @@ TEST_CASE("onnx: one SGD step changes the imported parameters, and a checkpoint 
   CHECK(max_abs_diff(run(again, x), y1) == 0.0);
 }
 
+namespace {
+
+// The message of the ConfigError or IoError f throws ("no error" otherwise).
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const ConfigError& e) {
+    return std::string("ConfigError: ") + e.what();
+  } catch (const IoError& e) {
+    return std::string("IoError: ") + e.what();
+  }
+  return "no error";
+}
+
+// A Gemm y = 0.5 x w^T + 2 C for x [3, 6] (the input declares batch 3 when
+// `fixed`), w [4, 6], C of the given shape.
+Builder gemm_with_c(const Shape& c_shape, bool fixed) {
+  Builder b({6});
+  if (fixed) b.g->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(0)->set_dim_value(3);
+  b.init("w", randn({4, 6}, 5));
+  b.init("c", randn(c_shape, 6));
+  auto* n = b.op("Gemm", {"x", "w", "c"}, "y");
+  attr_i(n, "transB", 1);
+  attr_f(n, "alpha", 0.5f);
+  attr_f(n, "beta", 2.0f);
+  b.output("y");
+  return b;
+}
+
+}  // namespace
+
+TEST_CASE("onnx: Gemm's C broadcasts to [M, N] as ONNX's rule", "[onnx]") {
+  const Tensor x = randn({3, 6}, 4), w = randn({4, 6}, 5);
+  // A scalar, [N] and [1, N] become the Linear's bias; [M, 1] and [M, N] (the input declaring batch M = 3)
+  // are added per sample after it.
+  for (const Shape& c_shape : {Shape{}, Shape{4}, Shape{1, 4}, Shape{3, 1}, Shape{3, 4}}) {
+    INFO(shape_str(c_shape));
+    const bool per_sample = c_shape.size() == 2 && c_shape[0] == 3;
+    const OnnxModel m = gemm_with_c(c_shape, per_sample).import();
+    CHECK(count_children_of_type(*m.graph, "Linear") == 1);
+    const Tensor ref = add(linear(x, mul_scalar(w, 0.5), Tensor()), mul_scalar(randn(c_shape, 6), 2.0));
+    // alpha and beta are powers of two (exact); the bias added inside or after the product: float32 rounding.
+    CHECK(max_abs_diff(run(m, x), ref) <= 1e-6 * max_abs(ref));
+    if (per_sample) continue;  // the export declares a free batch, which a row per sample does not take
+    const OnnxModel again = import_onnx_bytes(export_onnx_bytes(*m.graph, {6}), {}, "round trip");
+    CHECK(max_abs_diff(run(again, x), run(m, x)) == 0.0);
+  }
+  using Catch::Matchers::Contains;
+  // A row per sample needs a declared batch of that size; other shapes do not broadcast.
+  CHECK_THAT(error_of([] { gemm_with_c({3, 4}, false).import(); }),
+             Contains("ConfigError") && Contains("Gemm_0") && Contains("C of shape [3, 4]") &&
+                 Contains("when the input declares batch M"));
+  CHECK_THAT(error_of([] { gemm_with_c({2, 4}, true).import(); }),
+             Contains("Gemm_0") && Contains("does not broadcast to [M, N] = [3, 4]"));
+  CHECK_THAT(error_of([] { gemm_with_c({5}, false).import(); }), Contains("Gemm_0") && Contains("C of shape [5]"));
+  CHECK_THAT(error_of([] { gemm_with_c({1, 1, 4}, false).import(); }), Contains("C of shape [1, 1, 4]"));
+}
+
+TEST_CASE("onnx: grouped ConvTranspose equals the engine's with a block-diagonal weight", "[onnx]") {
+  // x [2, 4, 5, 5], 2 groups: weight [4, 3, 3, 3] (C_out / group = 3), bias [6].
+  const Tensor x = randn({2, 4, 5, 5}, 200), w = randn({4, 3, 3, 3}, 201, 0.3), bias = randn({6}, 202);
+  Builder b({4, 5, 5});
+  b.init("w", w);
+  b.init("b", bias);
+  auto* n = b.op("ConvTranspose", {"x", "w", "b"}, "y");
+  attr_i(n, "group", 2);
+  attr_is(n, "strides", {2, 2});
+  attr_is(n, "pads", {1, 1, 1, 1});
+  b.output("y");
+  const OnnxModel m = b.import();
+  // The reference: groups 1 with the weight [4, 6, 3, 3] zero outside the two diagonal blocks.
+  const Tensor z = Tensor::zeros({2, 3, 3, 3});
+  const Tensor full = concat({concat({slice(w, 0, 0, 2), z}, 1), concat({z, slice(w, 0, 2, 4)}, 1)}, 0);
+  ConvGeometry g;
+  g.stride = {2, 2};
+  g.padding = {1, 1};
+  g.dilation = {1, 1};
+  const Tensor ref = conv_transpose(x, full, bias, g);
+  CHECK(ref.shape() == Shape{2, 6, 9, 9});
+  // The zero blocks only add exact zeros; the sums may run in another order: float32 rounding.
+  const Tensor y = run(m, x);
+  CHECK(max_abs_diff(y, ref) <= 1e-6 * max_abs(ref));
+  CHECK(own_parameters(*m.graph).count("w") == 1);  // trainable
+  const OnnxModel again = import_onnx_bytes(export_onnx_bytes(*m.graph, {4, 5, 5}), {}, "round trip");
+  CHECK(max_abs_diff(run(again, x), y) == 0.0);
+
+  // Gradients of the grouped op (x, weight, bias) against finite differences, in float64.
+  GraphNode node;
+  node.name = "up";
+  node.op = "conv_transpose";
+  node.inputs = {"x", "w", "b"};
+  node.outputs = {"y"};
+  node.attributes = {{"groups", 2}, {"stride", {2}}, {"padding", {1}}};
+  Graph g64({"x", "w", "b"}, {node}, {"y"});
+  Generator gen(203);
+  std::vector<Tensor> in{gen.normal({1, 4, 3}, 0, 1, DType::Float64), gen.normal({4, 2, 3}, 0, 1, DType::Float64),
+                         gen.normal({4}, 0, 1, DType::Float64)};
+  for (auto& t : in) t.set_requires_grad(true);
+  const GradCheckResult r = grad_check([&](const std::vector<Tensor>& v) { return g64.forward(v)[0]; }, in);
+  INFO(r.message);
+  CHECK(r.ok);
+
+  using Catch::Matchers::Contains;
+  Builder bad({4, 5, 5});
+  bad.init("w", w);
+  attr_i(bad.op("ConvTranspose", {"x", "w"}, "y"), "group", 3);
+  bad.output("y");
+  CHECK_THAT(error_of([&] { bad.import(); }),
+             Contains("ConfigError") && Contains("ConvTranspose_0") && Contains("group 3") && Contains("dividing C_in"));
+  GraphNode zero = node;
+  zero.attributes["groups"] = 0;
+  CHECK_THROWS_WITH((Graph({"x", "w", "b"}, {zero}, {"y"})), Contains("groups") && Contains(">= 1"));
+}
+
+TEST_CASE("onnx: Where, Equal, Expand and Range of constants fold at import", "[onnx]") {
+  // x [N, 3, 4]; target = Where(Equal(Range(0, 3, 1), 2), -1, Shape(x)) = [N, 3, -1] reshapes x (a no-op);
+  // then + Expand(c [4], [3, 1]) + Range(4.0, 0.0, -1.0) = x + c + [4, 3, 2, 1].
+  const Tensor x = randn({2, 3, 4}, 210), c = randn({4}, 211);
+  Builder b({3, 4});
+  b.ints("zero", {0}, true);
+  b.ints("three", {3}, true);
+  b.ints("one", {1}, true);
+  b.ints("two", {2});
+  b.ints("minus_one", {-1}, true);
+  b.ints("rows", {3, 1});
+  b.init("c", c);
+  b.init("four", Tensor::scalar(4.0));
+  b.init("nought", Tensor::scalar(0.0));
+  b.init("step", Tensor::scalar(-1.0));
+  b.op("Range", {"zero", "three", "one"}, "idx");
+  b.op("Equal", {"idx", "two"}, "mask");
+  b.op("Shape", {"x"}, "shape");
+  b.op("Where", {"mask", "minus_one", "shape"}, "target");
+  b.op("Reshape", {"x", "target"}, "h");
+  b.op("Expand", {"c", "rows"}, "ce");
+  b.op("Range", {"four", "nought", "step"}, "ramp");
+  b.op("Add", {"h", "ce"}, "h1");
+  b.op("Add", {"h1", "ramp"}, "y");
+  b.output("y");
+  const OnnxModel m = b.import();
+  for (const auto& node : m.graph->nodes()) CHECK(node.op == "add");  // the rest folded
+  const Tensor ramp = Tensor::from_vector(std::vector<float>{4, 3, 2, 1}, {4});
+  // Two float32 additions, in the same order as the graph: exact.
+  CHECK(max_abs_diff(run(m, x), add(add(x, c), ramp)) == 0.0);
+  CHECK(max_abs_diff(run(m, slice(x, 0, 0, 1)), add(add(slice(x, 0, 0, 1), c), ramp)) == 0.0);
+
+  using Catch::Matchers::Contains;
+  {  // Graph inputs are refused: these compute shapes, not data.
+    Builder bad({3, 4});
+    bad.ints("zero", {0}, true);
+    bad.op("Equal", {"x", "zero"}, "m");
+    bad.op("Where", {"m", "x", "x"}, "y");
+    bad.output("y");
+    CHECK_THAT(error_of([&] { bad.import(); }),
+               Contains("Equal_0") && Contains("(Equal)") && Contains("constants only"));
+  }
+  {  // Range with delta 0, Expand to a shape that does not broadcast.
+    Builder bad({3, 4});
+    bad.ints("zero", {0}, true);
+    bad.ints("three", {3}, true);
+    bad.op("Range", {"zero", "three", "zero"}, "r");
+    bad.op("Cast", {"r"}, "y");
+    attr_i(bad.g->mutable_node(1), "to", onnx::TensorProto::FLOAT);
+    bad.output("y");
+    CHECK_THAT(error_of([&] { bad.import(); }), Contains("Range_0") && Contains("delta must be non-zero"));
+    Builder bad2({3, 4});
+    bad2.init("c", c);
+    bad2.ints("shape", {3, 5});
+    bad2.op("Expand", {"c", "shape"}, "ce");
+    bad2.op("Add", {"x", "ce"}, "y");
+    bad2.output("y");
+    CHECK_THAT(error_of([&] { bad2.import(); }), Contains("ConfigError") && Contains("Expand_0"));
+  }
+}
+
 TEST_CASE("onnx: LayerNormalization equals the double-precision formula", "[onnx]") {
   const Tensor x = randn({2, 5, 8}, 20), scale = randn({8}, 21), bias = randn({8}, 22);
   Builder b({5, 8});

@@ -37,6 +37,24 @@ OpSpec unary() {
 
 Tensor identity_op(const Tensor& x) { return x; }
 
+// A transposed convolution of `groups` groups (weight [C_in, C_out/groups,
+// *kernel], as PyTorch's): each group's channels through the engine's
+// conv_transpose, the outputs concatenated along the channels.
+Tensor grouped_conv_transpose(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeometry& g,
+                              const std::vector<std::int64_t>& output_padding, std::int64_t groups) {
+  if (x.dim() < 3 || w.dim() < 3 || x.size(1) % groups != 0 || w.size(0) != x.size(1))
+    throw ShapeError("Graph conv_transpose: input " + shape_str(x.shape()) + " and weight " + shape_str(w.shape()) +
+                     " with groups " + std::to_string(groups) +
+                     " (need C_in divisible by groups and weight [C_in, C_out/groups, *kernel])");
+  const std::int64_t cin = x.size(1) / groups, cout = w.size(1);
+  std::vector<Tensor> outs;
+  for (std::int64_t k = 0; k < groups; ++k)
+    outs.push_back(conv_transpose(slice(x, 1, k * cin, (k + 1) * cin), slice(w, 0, k * cin, (k + 1) * cin),
+                                  bias.defined() ? slice(bias, 0, k * cout, (k + 1) * cout) : Tensor(), g,
+                                  output_padding));
+  return concat(outs, 1);
+}
+
 std::vector<std::int64_t> all_axes(const Tensor& x) {
   std::vector<std::int64_t> axes;
   for (std::int64_t d = 0; d < x.dim(); ++d) axes.push_back(d);
@@ -70,12 +88,19 @@ const std::map<std::string, OpSpec>& op_table() {
       {"conv_transpose", {2, 3, [](ObjectReader& r) -> Graph::OpFn {
                             ConvGeometry g;
                             std::vector<std::int64_t> output_padding;
+                            std::int64_t groups = 1;
                             r.read("stride", g.stride);
                             r.read("padding", g.padding);
                             r.read("dilation", g.dilation);
                             r.read("output_padding", output_padding);
-                            return [g, output_padding](const std::vector<Tensor>& x) {
-                              return conv_transpose(x[0], x[1], x.size() > 2 ? x[2] : Tensor(), g, output_padding);
+                            r.read("groups", groups);
+                            if (groups < 1)
+                              throw ConfigError(r.path("groups") + " = " + std::to_string(groups) +
+                                                " is invalid: allowed >= 1");
+                            return [g, output_padding, groups](const std::vector<Tensor>& x) {
+                              const Tensor bias = x.size() > 2 ? x[2] : Tensor();
+                              if (groups == 1) return conv_transpose(x[0], x[1], bias, g, output_padding);
+                              return grouped_conv_transpose(x[0], x[1], bias, g, output_padding, groups);
                             };
                           }}},
       {"slice", {1, 1, [](ObjectReader& r) -> Graph::OpFn {

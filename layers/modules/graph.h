@@ -34,7 +34,8 @@
 //   pow (x; exponent, required)
 //   slice (x; axis, start, end: required, as engine slice: end exclusive)
 //   conv_transpose (x, weight[, bias]; stride, padding, dilation,
-//                   output_padding: ints per spatial dim, default 1/0/1/0)
+//                   output_padding: ints per spatial dim, default 1/0/1/0;
+//                   groups 1: weight [C_in, C_out / groups, *kernel])
 //   leaky_relu (x; negative_slope 0.01)
 //   softmax, log_softmax (x; axis -1)
 //   reshape (x; shape: ints, one -1 allowed)
