@@ -1123,56 +1123,72 @@ OnnxModel Importer::run(const onnx::ModelProto& model, const std::string& name) 
     v.init_name = init.name();
     values_[init.name()] = std::move(v);
   }
-  // The graph input (older exports list the initializers as inputs too).
+  // The graph inputs (older exports list the initializers as inputs too).
   std::vector<const onnx::ValueInfoProto*> inputs;
   for (const auto& i : g.input())
     if (!values_.count(i.name())) inputs.push_back(&i);
-  if (inputs.size() != 1)
-    throw ConfigError(name + ": " + std::to_string(inputs.size()) + " graph inputs besides the initializers (supported: 1)");
-  const onnx::ValueInfoProto& input = *inputs[0];
-  who_ = name + ": graph input '" + input.name() + "'";
-  std::vector<std::int64_t> sample = options_.input_shape;
-  if (!input.type().has_tensor_type()) throw ConfigError(who_ + " is not a tensor");
-  const auto& tt = input.type().tensor_type();
-  if (tt.elem_type() != onnx::TensorProto::FLOAT)
-    throw ConfigError(who_ + ": element type " + dtype_label(tt.elem_type()) + " is not supported (supported: float)");
-  static_batch_ = tt.has_shape() && tt.shape().dim_size() > 0 && tt.shape().dim(0).has_dim_value();
-  if (static_batch_) declared_batch_ = tt.shape().dim(0).dim_value();
-  if (tt.has_shape()) {
-    std::vector<std::int64_t> declared;
-    bool fixed = true;
-    for (int d = 1; d < tt.shape().dim_size(); ++d) {
-      const auto& dim = tt.shape().dim(d);
-      if (dim.has_dim_value()) {
-        if (dim.dim_value() <= 0 || dim.dim_value() > kOnnxMaxDim)
-          throw ConfigError(who_ + ": declared dim " + std::to_string(d) + " = " + std::to_string(dim.dim_value()) +
-                            " is outside [1, " + std::to_string(kOnnxMaxDim) + "]");
-        declared.push_back(dim.dim_value());
-      } else {
-        fixed = false;
-        declared.push_back(-1);
+  if (inputs.empty()) throw ConfigError(name + ": no graph input besides the initializers");
+  // One sample's shape per input: options.input_shapes, else options.input_shape for a single input.
+  std::vector<std::vector<std::int64_t>> given = options_.input_shapes;
+  if (given.empty() && !options_.input_shape.empty()) given.push_back(options_.input_shape);
+  if (!given.empty() && given.size() != inputs.size())
+    throw ConfigError(name + ": " + std::to_string(given.size()) + " input shapes given for " +
+                      std::to_string(inputs.size()) + " graph inputs (give one per input, in the file's order)");
+  for (const auto* input : inputs) {
+    const auto& tt = input->type().tensor_type();
+    if (input->type().has_tensor_type() && tt.has_shape() && tt.shape().dim_size() > 0 &&
+        tt.shape().dim(0).has_dim_value()) {
+      static_batch_ = true;
+      declared_batch_ = tt.shape().dim(0).dim_value();
+    }
+  }
+  std::vector<std::string> in_names;
+  std::vector<std::vector<std::int64_t>> samples;
+  for (std::size_t k = 0; k < inputs.size(); ++k) {
+    const onnx::ValueInfoProto& input = *inputs[k];
+    who_ = name + ": graph input '" + input.name() + "'";
+    std::vector<std::int64_t> sample = given.empty() ? std::vector<std::int64_t>{} : given[k];
+    if (!input.type().has_tensor_type()) throw ConfigError(who_ + " is not a tensor");
+    const auto& tt = input.type().tensor_type();
+    if (tt.elem_type() != onnx::TensorProto::FLOAT)
+      throw ConfigError(who_ + ": element type " + dtype_label(tt.elem_type()) + " is not supported (supported: float)");
+    if (tt.has_shape()) {
+      std::vector<std::int64_t> declared;
+      bool fixed = true;
+      for (int d = 1; d < tt.shape().dim_size(); ++d) {
+        const auto& dim = tt.shape().dim(d);
+        if (dim.has_dim_value()) {
+          if (dim.dim_value() <= 0 || dim.dim_value() > kOnnxMaxDim)
+            throw ConfigError(who_ + ": declared dim " + std::to_string(d) + " = " + std::to_string(dim.dim_value()) +
+                              " is outside [1, " + std::to_string(kOnnxMaxDim) + "]");
+          declared.push_back(dim.dim_value());
+        } else {
+          fixed = false;
+          declared.push_back(-1);
+        }
       }
+      if (sample.empty()) {
+        if (!fixed)
+          throw ConfigError(who_ + ": the declared shape has free dims besides the batch; give the input shape "
+                                   "(--input-shape)");
+        sample = declared;
+      } else if (sample.size() != declared.size()) {
+        throw ConfigError(who_ + ": the input shape " + ints_str(sample) + " does not match the declared rank " +
+                          std::to_string(declared.size() + 1) + " (batch included)");
+      }
+    } else if (sample.empty()) {
+      throw ConfigError(who_ + ": no declared shape; give the input shape (--input-shape)");
     }
-    if (sample.empty()) {
-      if (!fixed)
-        throw ConfigError(who_ + ": the declared shape has free dims besides the batch; give the input shape "
-                                 "(--input-shape)");
-      sample = declared;
-    } else if (sample.size() != declared.size()) {
-      throw ConfigError(who_ + ": the input shape " + ints_str(sample) + " does not match the declared rank " +
-                        std::to_string(declared.size() + 1) + " (batch included)");
+    Shape probe_shape{batch_};
+    for (auto d : sample) {
+      if (d <= 0 || d > kOnnxMaxDim) throw ConfigError(who_ + ": input shape " + ints_str(sample) + " has a dim outside [1, " + std::to_string(kOnnxMaxDim) + "]");
+      probe_shape.push_back(d);
     }
-  } else if (sample.empty()) {
-    throw ConfigError(who_ + ": no declared shape; give the input shape (--input-shape)");
+    checked_elements(probe_shape, who_);
+    in_names.push_back(fresh(input.name()));
+    samples.push_back(sample);
+    values_[input.name()] = Value{Tensor::zeros(probe_shape), false, false, in_names.back(), false, ""};
   }
-  Shape probe_shape{batch_};
-  for (auto d : sample) {
-    if (d <= 0 || d > kOnnxMaxDim) throw ConfigError(who_ + ": input shape " + ints_str(sample) + " has a dim outside [1, " + std::to_string(kOnnxMaxDim) + "]");
-    probe_shape.push_back(d);
-  }
-  checked_elements(probe_shape, who_);
-  const std::string in_name = fresh(input.name());
-  values_[input.name()] = Value{Tensor::zeros(probe_shape), false, false, in_name, false, ""};
 
   // Topological order (Kahn); a dangling input or a cycle is refused.
   const int nn = g.node_size();
@@ -1236,10 +1252,10 @@ OnnxModel Importer::run(const onnx::ModelProto& model, const std::string& name) 
   }
   if (outputs.empty()) throw ConfigError(name + ": the graph has no outputs");
   OnnxModel out;
-  out.graph = std::make_shared<Graph>(std::vector<std::string>{in_name}, std::move(nodes_), outputs, constants_,
-                                      parameters_);
+  out.graph = std::make_shared<Graph>(in_names, std::move(nodes_), outputs, constants_, parameters_);
   out.graph->eval();
-  out.input_shape = sample;
+  out.input_shape = samples[0];
+  out.input_shapes = samples;
   out.info = {{"producer", model.producer_name() + (model.producer_version().empty() ? "" : " " + model.producer_version())},
               {"opset", opset},
               {"ir_version", model.ir_version()},
@@ -1602,6 +1618,10 @@ OnnxModel import_onnx(const std::string& path, const OnnxImportOptions& options)
 }
 
 std::string export_onnx_bytes(Module& model, const std::vector<std::int64_t>& input_shape) {
+  if (const auto* g = dynamic_cast<const Graph*>(&model);
+      g != nullptr && (g->input_names().size() != 1 || g->output_names().size() != 1))
+    throw ConfigError("ONNX export: a Graph with " + std::to_string(g->input_names().size()) + " inputs and " +
+                      std::to_string(g->output_names().size()) + " outputs (supported: 1 and 1)");
   const bool was_training = model.is_training();
   model.eval();
   Shape probe{1};

@@ -145,4 +145,16 @@ rn_nodes += [N("GlobalAveragePool", [h], ["gap"]), N("Flatten", ["gap"], ["flat"
 rn_inits["fc.w"] = w(10, 64)
 rn_inits["fc.b"] = w(10, scale=0.1)
 model("resnet20", rn_nodes, rn_inits, [1, 28, 28], ["N", 10])
+
+# Two graph inputs (for the command line's --input-shape per input; not in models.txt): a [N, 3, 4], b [N, K].
+ga = helper.make_tensor_value_info("a", TensorProto.FLOAT, ["N", 3, 4])
+gb = helper.make_tensor_value_info("b", TensorProto.FLOAT, ["N", "K"])
+gy = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 2])
+g2 = helper.make_graph([N("Unsqueeze", ["b", "axis1"], ["bu"]), N("Concat", ["a", "bu"], ["cat"], axis=1),
+                        N("MatMul", ["cat", "w2in"], ["y"])], "two_inputs", [ga, gb], [gy],
+                       [numpy_helper.from_array(w(4, 2), "w2in"), numpy_helper.from_array(np.array([1]), "axis1")])
+m2 = helper.make_model(g2, opset_imports=[helper.make_opsetid("", 17)], producer_name="onnxruntime_models.py")
+m2.ir_version = 8
+onnx.checker.check_model(m2)
+onnx.save(m2, "%s/two_inputs.onnx" % out_dir)
 print("wrote models to", out_dir)

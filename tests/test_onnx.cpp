@@ -671,6 +671,50 @@ TEST_CASE("onnx: Where, Equal, Expand and Range of constants fold at import", "[
   }
 }
 
+TEST_CASE("onnx: a model of two graph inputs, each with its shape", "[onnx]") {
+  // a [N, 3, 4] (declared), b [N, *] (shape given): y = Concat(a, Unsqueeze(b, 1)) along 1, then MatMul w [4, 2].
+  Builder b({3, 4});
+  auto* in2 = b.g->add_input();
+  in2->set_name("b");
+  auto* tt = in2->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(onnx::TensorProto::FLOAT);
+  tt->mutable_shape()->add_dim()->set_dim_param("N");
+  tt->mutable_shape()->add_dim()->set_dim_param("K");
+  const Tensor w = randn({4, 2}, 220);
+  b.init("w", w);
+  b.ints("axis1", {1});
+  b.op("Unsqueeze", {"b", "axis1"}, "bu");
+  attr_i(b.op("Concat", {"x", "bu"}, "cat"), "axis", 1);
+  b.op("MatMul", {"cat", "w"}, "y");
+  b.output("y");
+  OnnxImportOptions o;
+  o.input_shapes = {{}, {4}};  // the first as declared
+  const OnnxModel m = import_onnx_bytes(b.bytes(), o, "two inputs");
+  CHECK(m.graph->input_names().size() == 2);
+  CHECK(m.input_shapes == std::vector<std::vector<std::int64_t>>{{3, 4}, {4}});
+  CHECK(m.input_shape == std::vector<std::int64_t>{3, 4});
+  CHECK(count_children_of_type(*m.graph, "Linear") == 1);
+  for (std::int64_t n : {1, 3}) {
+    const Tensor xa = randn({n, 3, 4}, 221), xb = randn({n, 4}, 222);
+    Tensor y;
+    {
+      NoGradGuard ng;
+      y = m.graph->forward(std::vector<Tensor>{xa, xb})[0];
+    }
+    const Tensor ref = matmul(concat({xa, reshape(xb, {n, 1, 4})}, 1), w);
+    // The Linear's product and matmul: float32 rounding of sums of four terms.
+    CHECK(max_abs_diff(y, ref) <= 1e-6 * max_abs(ref));
+  }
+  using Catch::Matchers::Contains;
+  OnnxImportOptions one;
+  one.input_shape = {3, 4};
+  CHECK_THAT(error_of([&] { import_onnx_bytes(b.bytes(), one, "two inputs"); }),
+             Contains("1 input shapes given for 2 graph inputs"));
+  CHECK_THAT(error_of([&] { import_onnx_bytes(b.bytes(), {}, "two inputs"); }),
+             Contains("graph input 'b'") && Contains("--input-shape"));
+  CHECK_THAT(error_of([&] { export_onnx_bytes(*m.graph, {3, 4}); }), Contains("2 inputs"));
+}
+
 TEST_CASE("onnx: LayerNormalization equals the double-precision formula", "[onnx]") {
   const Tensor x = randn({2, 5, 8}, 20), scale = randn({8}, 21), bias = randn({8}, 22);
   Builder b({5, 8});
