@@ -7,7 +7,6 @@
 // naming the node.
 #include <catch2/catch.hpp>
 
-#include <unistd.h>
 
 #include <filesystem>
 #include <functional>
@@ -28,27 +27,18 @@
 #include "layers/modules/linear.h"
 #include "layers/modules/module_factory.h"
 #include "layers/modules/sequential.h"
+#include "module_test_util.h"
 
 using namespace aimc;
 namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory, removed afterwards.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() / ("aimc_test_graph_" + std::to_string(::getpid()) + "_" +
-                                        std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
+using aimc::testing::config_error;
+
+// A fresh directory per test case, removed afterwards.
+struct TempDir : aimc::testing::TempDir {
+  TempDir() : aimc::testing::TempDir("aimc_test_graph") {}
 };
 
 GraphNode module_node(const std::string& name, std::shared_ptr<Module> m, const std::string& in,
@@ -139,15 +129,6 @@ void check_same_training_step(Module& a, Module& b, const Tensor& x_value) {
     INFO(name);
     CHECK(norm > 0);  // the comparison is not of zeros
   }
-}
-
-std::string config_error(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "(no ConfigError)";
 }
 
 }  // namespace

@@ -11,7 +11,6 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -37,6 +36,7 @@
 #include "layers/modules/linear.h"
 #include "layers/modules/module_factory.h"
 #include "layers/optim/sgd.h"
+#include "module_test_util.h"
 
 using namespace aimc;
 namespace onnx = aimc_onnx;
@@ -467,12 +467,10 @@ TEST_CASE("onnx: one SGD step changes the imported parameters, and a checkpoint 
 
   // Checkpoint round trip: the architecture lists them as parameters, the values come back bit for bit.
   g.eval();
-  const std::string path = (std::filesystem::temp_directory_path() /
-                            ("aimc_test_onnx_params_" + std::to_string(std::rand()) + ".safetensors"))
-                               .string();
+  const aimc::testing::TempDir dir("aimc_test_onnx");
+  const std::string path = dir.file("params.safetensors");
   save_checkpoint(path, g, nlohmann::json::object());
   const Checkpoint ck = load_checkpoint(path);
-  std::filesystem::remove(path);
   REQUIRE(ck.model->type_name() == "Graph");
   const auto own = own_parameters(*ck.model);
   CHECK(own.size() == 5);
