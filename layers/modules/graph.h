@@ -35,7 +35,8 @@
 //   slice (x; axis, start, end: required, as engine slice: end exclusive)
 //   conv_transpose (x, weight[, bias]; stride, padding, dilation,
 //                   output_padding: ints per spatial dim, default 1/0/1/0;
-//                   groups 1: weight [C_in, C_out / groups, *kernel])
+//                   groups, default 1, with weight [C_in, C_out / groups,
+//                   *kernel] as PyTorch's)
 //   leaky_relu (x; negative_slope 0.01)
 //   softmax, log_softmax (x; axis -1)
 //   reshape (x; shape: ints, one -1 allowed)
