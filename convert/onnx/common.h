@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "convert/onnx.pb.h"
@@ -35,6 +36,15 @@ struct Value {
   bool is_param = false;
   std::string init_name;  // the initializer's name: a parameter's name in the Graph
 };
+
+// A constant value (not a parameter).
+inline Value constant_value(Tensor t, bool is_int = false) {
+  Value v;
+  v.t = std::move(t);
+  v.is_const = true;
+  v.is_int = is_int;
+  return v;
+}
 
 // An ONNX data type's name ("float", "int64", ...).
 std::string dtype_label(int t);

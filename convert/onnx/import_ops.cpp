@@ -112,7 +112,7 @@ void Importer::import_node(const onnx::NodeProto& n, int opset) {
     start = std::clamp<std::int64_t>(start, 0, r);
     end = std::clamp<std::int64_t>(end, start, r);
     std::vector<std::int64_t> dims(s.begin() + start, s.begin() + end);
-    set_out(0, Value{ints_tensor(dims, {static_cast<std::int64_t>(dims.size())}), true, true, "", false, ""});
+    set_out(0, constant_value(ints_tensor(dims, {static_cast<std::int64_t>(dims.size())}), true));
   } else if (type == "Cast") {
     const std::int64_t to = a.i("to", 0);
     a.i("saturate", 1);
@@ -138,7 +138,7 @@ void Importer::import_node(const onnx::NodeProto& n, int opset) {
   } else if (type == "ConstantOfShape") {
     const auto shape = const_ints(n, 0, "input");
     checked_elements(shape, who_);
-    Value fill{Tensor::scalar(0.0), true, false, "", false, ""};
+    Value fill = constant_value(Tensor::scalar(0.0));
     if (const auto* t = a.find("value")) {
       if (t->type() != onnx::AttributeProto::TENSOR) throw ConfigError(who_ + ": attribute 'value' must be a tensor");
       fill = read_tensor(t->t(), who_ + " value");
@@ -172,7 +172,7 @@ void Importer::import_node(const onnx::NodeProto& n, int opset) {
       if (!fmod && r != 0 && ((r < 0) != (q < 0))) r += q;  // the divisor's sign, as Python's %
       out[static_cast<std::size_t>(i)] = r;
     }
-    Value v{Tensor::from_vector(out, xd.shape()), true, x.is_int && y.is_int, "", false, ""};
+    Value v = constant_value(Tensor::from_vector(out, xd.shape()), x.is_int && y.is_int);
     if (!v.is_int) v.t = v.t.to(x.t.dtype());
     set_out(0, v);
   } else if (type == "Pow") {
@@ -252,7 +252,7 @@ void Importer::import_node(const onnx::NodeProto& n, int opset) {
       if (has_in(n, 2) && !bias) {
         Value c = in(n, 2);
         if (beta != 1.0) {
-          Value s{Tensor::scalar(beta), true, false, "", false, ""};
+          Value s = constant_value(Tensor::scalar(beta));
           c = op("mul", nlohmann::json::object(), {&c, &s}, hint + "_beta");
         }
         y = op("add", nlohmann::json::object(), {&y, &c}, hint + "_C");
@@ -263,14 +263,14 @@ void Importer::import_node(const onnx::NodeProto& n, int opset) {
       if (trans_b) bb = op("transpose", {{"perm", {1, 0}}}, {&bb}, hint + "_Bt");
       Value y = op("matmul", nlohmann::json::object(), {&x, &bb}, hint);
       if (alpha != 1.0) {
-        Value s{Tensor::scalar(alpha), true, false, "", false, ""};
+        Value s = constant_value(Tensor::scalar(alpha));
         y = op("mul", nlohmann::json::object(), {&y, &s}, hint + "_alpha");
       }
       if (has_in(n, 2)) {
         Value c = in(n, 2);
         check_gemm_c(c.t.shape(), bb.t.size(1));
         if (beta != 1.0) {
-          Value s{Tensor::scalar(beta), true, false, "", false, ""};
+          Value s = constant_value(Tensor::scalar(beta));
           c = op("mul", nlohmann::json::object(), {&c, &s}, hint + "_beta");
         }
         y = op("add", nlohmann::json::object(), {&y, &c}, hint + "_C");
@@ -420,7 +420,7 @@ void Importer::import_node(const onnx::NodeProto& n, int opset) {
     Value d = op("sub", nlohmann::json::object(), {&x, &m}, hint + "_centered");
     Value d2 = op("mul", nlohmann::json::object(), {&d, &d}, hint + "_sq");
     Value var = op("mean", {{"axes", axes}, {"keepdim", true}}, {&d2}, hint + "_var");
-    Value e{Tensor::scalar(eps), true, false, "", false, ""};
+    Value e = constant_value(Tensor::scalar(eps));
     Value ve = op("add", nlohmann::json::object(), {&var, &e}, hint + "_var_eps");
     Value sd = op("sqrt", nlohmann::json::object(), {&ve}, hint + "_std");
     Value y = op("div", nlohmann::json::object(), {&d, &sd}, hint + "_norm");

@@ -170,7 +170,10 @@ OnnxModel Importer::run(const onnx::ModelProto& model, const std::string& name) 
     checked_elements(probe_shape, who_);
     in_names.push_back(fresh(input.name()));
     samples.push_back(sample);
-    values_[input.name()] = Value{Tensor::zeros(probe_shape), false, false, in_names.back(), false, ""};
+    Value probe;  // zeros of this pass's batch size
+    probe.t = Tensor::zeros(probe_shape);
+    probe.gname = in_names.back();
+    values_[input.name()] = std::move(probe);
   }
 
   // Topological order (Kahn); a dangling input or a cycle is refused.
