@@ -1,12 +1,17 @@
 // ONNX import and export: a model file of another framework as a Graph
 // (layers/modules/graph.h), and a model of aimc as an ONNX file.
 //
-// Import (opsets 13 to 21 of the default domain): initializers become
-// parameters and buffers; Conv with constant weights becomes a Conv1d/2d/3d
-// child, Gemm and MatMul with a constant 2-D weight a Linear child (so
-// convert_to_analog maps them onto tiles), BatchNormalization a BatchNorm
-// child, MaxPool/AveragePool a pooling child; the other operators become
-// Graph ops. Nodes whose inputs are all constant are computed at import
+// Import (opsets 13 to 21 of the default domain), of one graph input or
+// several (all with the batch first): float initializers of more than one
+// element that Graph ops read (a LayerNorm's scale and bias, the bias Add
+// after an N-D MatMul, a ConvTranspose's weight) become trainable parameters
+// of the Graph, the other constants its buffers; Conv with constant weights
+// becomes a Conv1d/2d/3d child, Gemm and MatMul with a constant 2-D weight a
+// Linear child (so convert_to_analog maps them onto tiles),
+// BatchNormalization a BatchNorm child, MaxPool/AveragePool a pooling child;
+// the other operators become Graph ops. Scalars of the file and constants
+// computed at import stay constants. (ONNX does not say which initializers
+// were buffers: a float one of several elements, a mask say, trains too.) Nodes whose inputs are all constant are computed at import
 // (constant folding), Shape included, so the Shape -> Gather -> Concat ->
 // Reshape chains of PyTorch's exports fold to fixed reshapes. The shapes come
 // from forward passes of zeros with the given input shape, run twice, with
@@ -24,8 +29,9 @@
 // throws ConfigError. Nothing is returned half built.
 //
 // Export writes the digital model (an analog layer as its digital weights)
-// at opset 18 (20 when it has a GELU): a Graph node by node, a Sequential
-// layer by layer; importing the file gives the same graph outputs, bit for
+// at opset 18 (20 when it has a GELU): a Graph (of one input and one
+// output) node by node, a Sequential layer by layer, a BasicBlock as its
+// convolutions, BatchNorms and residual Add; importing the file gives the same graph outputs, bit for
 // bit.
 #pragma once
 
@@ -47,14 +53,20 @@ inline constexpr std::int64_t kOnnxMaxElements = std::int64_t{1} << 26;        /
 inline constexpr std::int64_t kOnnxMaxNodes = 100000;
 
 struct OnnxImportOptions {
-  // One sample's input shape (without the batch dimension); empty: the
-  // model's declared input shape, which must then be fixed (batch aside).
+  // One sample's input shape (without the batch dimension) for a model of one
+  // input; empty: the model's declared input shape, which must then be fixed
+  // (batch aside).
   std::vector<std::int64_t> input_shape;
+  // The same for each graph input in the file's order (a model of several
+  // inputs; an empty entry takes that input's declared shape). When given,
+  // it has one entry per input and input_shape is ignored.
+  std::vector<std::vector<std::int64_t>> input_shapes;
 };
 
 struct OnnxModel {
-  std::shared_ptr<Graph> graph;  // in eval mode
-  std::vector<std::int64_t> input_shape;  // one sample's (without batch)
+  std::shared_ptr<Graph> graph;  // in eval mode; its inputs are the file's, in order
+  std::vector<std::int64_t> input_shape;  // the first input's, one sample's (without batch)
+  std::vector<std::vector<std::int64_t>> input_shapes;  // every input's
   nlohmann::json info;  // {"producer", "opset", "ir_version", "nodes"}
 };
 

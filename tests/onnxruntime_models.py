@@ -104,4 +104,57 @@ model("deconv", [
     N("Relu", ["u"], ["r"]), N("ConvTranspose", ["r", "t2"], ["v"], kernel_shape=[2, 2], dilations=[2, 2]),
     N("Sigmoid", ["v"], ["y"])],
     {"t1": w(4, 3, 3, 3), "tb": w(3, scale=0.1), "t2": w(3, 2, 2, 2)}, [4, 5, 5], ["N", 2, 12, 12])
+
+# ResNet-20 (He et al. 2016, CIFAR form, on a 1x28x28 input as aimc's resnet20): conv3x3(16)-BN-Relu, three
+# stages of three basic blocks (16/32/64 channels, stride 2 at the start of stages 2 and 3; a 1x1 conv + BN
+# shortcut where the shape changes, the residual Add otherwise), GlobalAveragePool, Flatten, Gemm 64 -> 10.
+rn_nodes, rn_inits = [], {}
+
+
+def conv_bn(name, x, cin, cout, k, stride, relu):
+    rn_inits[name + ".w"] = w(cout, cin, k, k, scale=np.sqrt(2.0 / (cin * k * k)))
+    rn_inits[name + ".s"] = (0.5 + 0.5 * np.abs(w(cout, scale=1))).astype(np.float32)
+    rn_inits[name + ".b"] = w(cout, scale=0.1)
+    rn_inits[name + ".m"] = w(cout, scale=0.1)
+    rn_inits[name + ".v"] = (np.abs(w(cout, scale=1)) + 0.5).astype(np.float32)
+    rn_nodes.append(N("Conv", [x, name + ".w"], [name + "_c"], kernel_shape=[k, k], strides=[stride, stride],
+                      pads=[k // 2] * 4))
+    rn_nodes.append(N("BatchNormalization", [name + "_c"] + [name + s for s in (".s", ".b", ".m", ".v")],
+                      [name + "_n"], epsilon=1e-5))
+    if not relu:
+        return name + "_n"
+    rn_nodes.append(N("Relu", [name + "_n"], [name + "_r"]))
+    return name + "_r"
+
+
+h = conv_bn("stem", "x", 1, 16, 3, 1, True)
+cin = 16
+for stage in range(3):
+    cout = 16 << stage
+    for blk in range(3):
+        name = "s%d.b%d" % (stage, blk)
+        stride = 2 if (blk == 0 and stage > 0) else 1
+        a = conv_bn(name + ".1", h, cin, cout, 3, stride, True)
+        b = conv_bn(name + ".2", a, cout, cout, 3, 1, False)
+        sc = conv_bn(name + ".sc", h, cin, cout, 1, stride, False) if (stride != 1 or cin != cout) else h
+        rn_nodes.append(N("Add", [b, sc], [name + "_sum"]))
+        rn_nodes.append(N("Relu", [name + "_sum"], [name + "_out"]))
+        h, cin = name + "_out", cout
+rn_nodes += [N("GlobalAveragePool", [h], ["gap"]), N("Flatten", ["gap"], ["flat"]),
+             N("Gemm", ["flat", "fc.w", "fc.b"], ["y"], transB=1)]
+rn_inits["fc.w"] = w(10, 64)
+rn_inits["fc.b"] = w(10, scale=0.1)
+model("resnet20", rn_nodes, rn_inits, [1, 28, 28], ["N", 10])
+
+# Two graph inputs (for the command line's --input-shape per input; not in models.txt): a [N, 3, 4], b [N, K].
+ga = helper.make_tensor_value_info("a", TensorProto.FLOAT, ["N", 3, 4])
+gb = helper.make_tensor_value_info("b", TensorProto.FLOAT, ["N", "K"])
+gy = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 2])
+g2 = helper.make_graph([N("Unsqueeze", ["b", "axis1"], ["bu"]), N("Concat", ["a", "bu"], ["cat"], axis=1),
+                        N("MatMul", ["cat", "w2in"], ["y"])], "two_inputs", [ga, gb], [gy],
+                       [numpy_helper.from_array(w(4, 2), "w2in"), numpy_helper.from_array(np.array([1]), "axis1")])
+m2 = helper.make_model(g2, opset_imports=[helper.make_opsetid("", 17)], producer_name="onnxruntime_models.py")
+m2.ir_version = 8
+onnx.checker.check_model(m2)
+onnx.save(m2, "%s/two_inputs.onnx" % out_dir)
 print("wrote models to", out_dir)

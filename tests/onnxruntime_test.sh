@@ -21,4 +21,10 @@ AIMC_ONNXRUNTIME_DIR="$dir" "$test_onnx" "[.onnxruntime]"
 "$cli" eval --checkpoint "$dir/lenet5.safetensors" --limit-test 100
 "$cli" export --checkpoint "$dir/lenet5.safetensors" --out "$dir/lenet5_again.onnx"
 python3 -c "import onnx, sys; onnx.checker.check_model(onnx.load(sys.argv[1]), full_check=True)" "$dir/lenet5_again.onnx"
+# A model of two inputs: --input-shape once per input; eval then refuses it (the datasets give one input).
+"$cli" import "$dir/two_inputs.onnx" --out "$dir/two.safetensors" --input-shape 3,4 --input-shape 4
+if "$cli" eval --checkpoint "$dir/two.safetensors" 2>"$dir/err.txt"; then
+  echo "eval took a two-input checkpoint"; exit 1
+fi
+grep -q "takes 2 inputs" "$dir/err.txt" || { cat "$dir/err.txt"; exit 1; }
 echo "onnxruntime agreement OK"

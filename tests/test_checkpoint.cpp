@@ -5,7 +5,6 @@
 #include <catch2/catch.hpp>
 
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <csignal>
@@ -30,6 +29,7 @@
 #include "layers/optim/analog_sgd.h"
 #include "layers/tiles/analog_tile.h"
 #include "layers/optim/sgd.h"
+#include "module_test_util.h"
 
 using namespace aimc;
 namespace fs = std::filesystem;
@@ -37,20 +37,8 @@ namespace fs = std::filesystem;
 namespace {
 
 // A fresh directory per test case, removed afterwards.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("aimc_test_checkpoint_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
+struct TempDir : aimc::testing::TempDir {
+  TempDir() : aimc::testing::TempDir("aimc_test_checkpoint") {}
 };
 
 std::string read_bytes(const std::string& path) {

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -32,6 +33,7 @@
 #include "kernels/cuda/backend.h"
 #include "layers/config/rpu_config.h"
 #include "layers/modules/graph.h"
+#include "layers/modules/linear.h"
 #include "layers/modules/sequential.h"
 #include "tests/cli_test_util.h"
 
@@ -483,6 +485,62 @@ TEST_CASE("eval and drift take a checkpoint of a Graph: the numbers of the Seque
   Run dr = run("drift --checkpoint " + analog_ckpt + drift, err);
   REQUIRE(dr.code == 0);
   CHECK(last_json_line(dr.out)["accuracy"] == last_json_line(ds.out)["accuracy"]);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("train --init trains a Graph's own parameters (an imported model's scale and bias) beside its layers") {
+  // x [N, 1, 28, 28] -> flatten -> Linear 784 -> 10 (a child) -> * scale -> + bias, where scale and bias are
+  // parameters of the Graph itself, as an import makes a LayerNorm's or an N-D Linear's separate bias Add.
+  const fs::path dir = tmp / "graph_params";
+  fs::create_directories(dir);
+  const std::string err = (dir / "err.txt").string(), init = (dir / "init.safetensors").string();
+  aimc::Generator gen(3);
+  auto op = [](const std::string& name, const std::string& o, std::vector<std::string> in, const std::string& out,
+               nlohmann::json attributes = nlohmann::json::object()) {
+    aimc::GraphNode n;
+    n.name = name;
+    n.op = o;
+    n.inputs = std::move(in);
+    n.outputs = {out};
+    n.attributes = std::move(attributes);
+    return n;
+  };
+  aimc::GraphNode fc;
+  fc.name = "fc";
+  fc.module = std::make_shared<aimc::Linear>(784, 10, gen);
+  fc.inputs = {"flat"};
+  fc.outputs = {"h"};
+  const aimc::Tensor scale0 = aimc::Tensor::full({10}, 1.0), bias0 = aimc::Tensor::zeros({10});
+  auto graph = std::make_shared<aimc::Graph>(
+      std::vector<std::string>{"x"},
+      std::vector<aimc::GraphNode>{op("flatten", "flatten", {"x"}, "flat"), fc, op("scale", "mul", {"h", "s"}, "hs"),
+                                   op("bias", "add", {"hs", "b"}, "y")},
+      std::vector<std::string>{"y"}, aimc::NamedTensors{},
+      aimc::NamedTensors{{"s", scale0.clone()}, {"b", bias0.clone()}});
+  aimc::save_checkpoint(init, *graph, {{"input_shape", {1, 28, 28}}});
+  auto own = [](const std::string& path) {
+    std::map<std::string, std::vector<double>> out;
+    for (const auto& [name, t] : aimc::load_checkpoint(path).model->named_parameters())
+      if (name == "s" || name == "b") out[name] = t.to_double_vector();
+    return out;
+  };
+  const std::string common = " --epochs 1 --limit-train 300 --limit-test 50 --seed 2";
+  for (const std::string rpu : {"", " --rpu-config StandardHWATrainingPreset"}) {
+    INFO(rpu);
+    const std::string tuned = (dir / "tuned.safetensors").string();
+    REQUIRE(run("train --init " + init + rpu + common + " --out " + tuned, err).code == 0);
+    const auto after = own(tuned);
+    REQUIRE(after.size() == 2);
+    // They moved from 1 and 0: the optimizer stepped them (a step of lr 0.01 on gradients of order 0.1 and more).
+    double moved_s = 0, moved_b = 0;
+    for (std::size_t i = 0; i < 10; ++i) {
+      moved_s = std::max(moved_s, std::abs(after.at("s")[i] - 1.0));
+      moved_b = std::max(moved_b, std::abs(after.at("b")[i]));
+    }
+    CHECK(moved_s > 1e-3);
+    CHECK(moved_b > 1e-3);
+    fs::remove(tuned);
+  }
   fs::remove_all(dir);
 }
 

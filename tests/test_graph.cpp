@@ -7,7 +7,6 @@
 // naming the node.
 #include <catch2/catch.hpp>
 
-#include <unistd.h>
 
 #include <filesystem>
 #include <functional>
@@ -28,27 +27,18 @@
 #include "layers/modules/linear.h"
 #include "layers/modules/module_factory.h"
 #include "layers/modules/sequential.h"
+#include "module_test_util.h"
 
 using namespace aimc;
 namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory, removed afterwards.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() / ("aimc_test_graph_" + std::to_string(::getpid()) + "_" +
-                                        std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
+using aimc::testing::config_error;
+
+// A fresh directory per test case, removed afterwards.
+struct TempDir : aimc::testing::TempDir {
+  TempDir() : aimc::testing::TempDir("aimc_test_graph") {}
 };
 
 GraphNode module_node(const std::string& name, std::shared_ptr<Module> m, const std::string& in,
@@ -139,15 +129,6 @@ void check_same_training_step(Module& a, Module& b, const Tensor& x_value) {
     INFO(name);
     CHECK(norm > 0);  // the comparison is not of zeros
   }
-}
-
-std::string config_error(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "(no ConfigError)";
 }
 
 }  // namespace
@@ -354,6 +335,52 @@ TEST_CASE("a graph's architecture and checkpoint round-trip") {
   CHECK(ya[0].shape() == Shape{2, 6});
   CHECK(ya[0].to_vector() == yb[0].to_vector());
   CHECK(ya[1].to_vector() == yb[1].to_vector());
+}
+
+TEST_CASE("a graph's own parameters: trained, listed in the architecture, checked") {
+  // y = x * s + b with s, b parameters of the graph and c a constant: y = (x + c) * s + b.
+  const Tensor s = Tensor::from_vector(std::vector<float>{2, -1, 0.5f}, {3});
+  const Tensor b = Tensor::from_vector(std::vector<float>{0.25f, 0, 1}, {3});
+  Graph g({"x"}, {op_node("shift", "add", {"x", "c"}, "xc"), op_node("scale", "mul", {"xc", "s"}, "xs"),
+                  op_node("bias", "add", {"xs", "b"}, "y")},
+          {"y"}, {{"c", Tensor::full({3}, 1.0)}}, {{"s", s.clone()}, {"b", b.clone()}});
+  const auto params = g.named_parameters();
+  REQUIRE(params.size() == 2);
+  CHECK(params[0].first == "s");
+  CHECK(params[1].first == "b");
+  CHECK(params[0].second.requires_grad());
+  REQUIRE(g.named_buffers().size() == 1);
+  CHECK(g.named_buffers()[0].first == "c");
+  const Tensor x = Tensor::from_vector(std::vector<float>{1, 2, 3}, {1, 3});
+  CHECK(g.forward(x).to_double_vector() == std::vector<double>{(1 + 1) * 2 + 0.25, (2 + 1) * -1.0, (3 + 1) * 0.5 + 1});
+  // dL/ds = x + c, dL/db = 1 for L = sum(y).
+  sum(g.forward(x)).backward();
+  CHECK(params[0].second.grad().to_double_vector() == std::vector<double>{2, 3, 4});
+  CHECK(params[1].second.grad().to_double_vector() == std::vector<double>{1, 1, 1});
+  // The architecture lists them apart from the constants; a rebuilt graph has them as parameters again.
+  const nlohmann::json cfg = g.config();
+  REQUIRE(cfg.contains("parameters"));
+  CHECK(cfg.at("parameters").size() == 2);
+  CHECK(cfg.at("constants").size() == 1);
+  const std::shared_ptr<Module> rebuilt = fresh(g);
+  CHECK(rebuilt->named_parameters().size() == 2);
+  CHECK(rebuilt->named_buffers().size() == 1);
+  rebuilt->load_state_dict(g.state_dict());
+  CHECK(rebuilt->forward(x).to_double_vector() == g.forward(x).to_double_vector());
+  // A graph without them writes no "parameters" (architectures read as before).
+  Graph plain({"x"}, {op_node("r", "relu", {"x"}, "y")}, {"y"});
+  CHECK(!plain.config().contains("parameters"));
+  // Bad ones: a name taken by a constant, a non-float tensor.
+  CHECK_THAT(config_error([&] {
+               Graph bad({"x"}, {op_node("r", "add", {"x", "c"}, "y")}, {"y"}, {{"c", Tensor::zeros({1})}},
+                         {{"c", Tensor::zeros({1})}});
+             }),
+             Catch::Contains("Graph parameter 'c'") && Catch::Contains("twice"));
+  CHECK_THAT(config_error([&] {
+               Graph bad({"x"}, {op_node("r", "add", {"x", "p"}, "y")}, {"y"}, {},
+                         {{"p", Tensor::zeros({1}, DType::Int64)}});
+             }),
+             Catch::Contains("Graph parameter 'p'") && Catch::Contains("float32 or float64"));
 }
 
 TEST_CASE("bad graphs throw ConfigError naming the node") {

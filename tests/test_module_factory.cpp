@@ -6,7 +6,6 @@
 // written before) still load.
 #include <catch2/catch.hpp>
 
-#include <unistd.h>
 
 #include <filesystem>
 #include <functional>
@@ -32,27 +31,18 @@
 #include "layers/modules/module_factory.h"
 #include "layers/modules/pooling.h"
 #include "layers/modules/sequential.h"
+#include "module_test_util.h"
 
 using namespace aimc;
 namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory, removed afterwards.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("aimc_test_module_factory_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
+using aimc::testing::config_error;
+
+// A fresh directory per test case, removed afterwards.
+struct TempDir : aimc::testing::TempDir {
+  TempDir() : aimc::testing::TempDir("aimc_test_module_factory") {}
 };
 
 Tensor input_for(const std::string& name, std::int64_t n) {
@@ -91,15 +81,6 @@ void check_same_forward(Module& a, Module& b, const Tensor& x) {
   const std::vector<float> ya = a.forward(x).to_vector(), yb = b.forward(x).to_vector();
   REQUIRE(ya.size() == yb.size());
   CHECK(ya == yb);
-}
-
-std::string throws_message(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const ConfigError& e) {
-    return e.what();
-  }
-  return "(no ConfigError)";
 }
 
 }  // namespace
@@ -219,7 +200,7 @@ TEST_CASE("a hand-made model of every built-in type round-trips through its arch
 
 TEST_CASE("bad architectures throw ConfigError naming the field") {
   Generator gen(1);
-  auto build = [&](const nlohmann::json& j) { return throws_message([&] { module_from_config(j, gen); }); };
+  auto build = [&](const nlohmann::json& j) { return config_error([&] { module_from_config(j, gen); }); };
   const nlohmann::json linear = {{"type", "Linear"}, {"config", {{"in_features", 4}, {"out_features", 3}}}};
   auto with = [&](const char* key, const nlohmann::json& v) {
     nlohmann::json j = linear;

@@ -26,6 +26,7 @@
 #include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/generator.h"
+#include "engine/grad_check.h"
 #include "engine/ops.h"
 #include "layers/config/presets.h"
 #include "layers/modules/analog_conv.h"
@@ -33,6 +34,9 @@
 #include "layers/modules/batch_norm.h"
 #include "layers/modules/conv.h"
 #include "layers/modules/linear.h"
+#include "layers/modules/module_factory.h"
+#include "layers/optim/sgd.h"
+#include "module_test_util.h"
 
 using namespace aimc;
 namespace onnx = aimc_onnx;
@@ -356,6 +360,359 @@ TEST_CASE("onnx: ConvTranspose is the engine's conv_transpose", "[onnx]") {
   CHECK(max_abs_diff(run(m2, x), ref) == 0.0);
 }
 
+namespace {
+
+// The parameters a PyTorch export leaves outside Conv/Gemm: a LayerNorm's
+// scale and bias, a ConvTranspose's weight and bias, and the separate bias
+// Add of an N-D Linear (MatMul with a constant weight, then Add).
+//   x [N, 3, 5] -> LayerNorm (last axis) -> ConvTranspose1d (3 -> 2, k 3,
+//   stride 2) [N, 2, 11] -> [MatMul (11 -> 4) ->] Add bias -> y
+Builder parameter_model(bool with_matmul) {
+  Builder b({3, 5});
+  b.init("ln.weight", randn({5}, 300));
+  b.init("ln.bias", randn({5}, 301, 0.1));
+  b.init("up.weight", randn({3, 2, 3}, 302, 0.5));
+  b.init("up.bias", randn({2}, 303, 0.1));
+  b.init("fc.bias", randn({with_matmul ? 4 : 11}, 304, 0.1));
+  attr_f(b.op("LayerNormalization", {"x", "ln.weight", "ln.bias"}, "h"), "epsilon", 1e-5f);
+  attr_is(b.op("ConvTranspose", {"h", "up.weight", "up.bias"}, "u"), "strides", {2});
+  std::string last = "u";
+  if (with_matmul) {
+    b.init("fc.weight", randn({11, 4}, 305, 0.3));
+    b.op("MatMul", {"u", "fc.weight"}, "m");
+    last = "m";
+  }
+  b.op("Add", {last, "fc.bias"}, "y");
+  b.output("y");
+  return b;
+}
+
+// The Graph's own parameters (no '.': not a child's) by name.
+std::map<std::string, Tensor> own_parameters(const Module& m) {
+  std::map<std::string, Tensor> out;
+  for (const auto& [name, t] : m.named_parameters())
+    if (name.find('.') == std::string::npos) out[name] = t;
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("onnx: initializers read by Graph ops become trainable parameters of the Graph", "[onnx]") {
+  const OnnxModel m = parameter_model(true).import();
+  const auto own = own_parameters(*m.graph);
+  // Named after their initializers; the MatMul weight is the Linear child's.
+  std::vector<std::string> names;
+  for (const auto& [name, t] : own) names.push_back(name);
+  CHECK(names == std::vector<std::string>{"fc_bias", "ln_bias", "ln_weight", "up_bias", "up_weight"});
+  for (const auto& [name, t] : own) CHECK(t.requires_grad());
+  CHECK(count_children_of_type(*m.graph, "Linear") == 1);
+  CHECK(m.graph->named_parameters().size() == 6);  // the five and the Linear's weight
+  // The LayerNorm's epsilon (a scalar) stays a constant.
+  for (const auto& [name, t] : m.graph->named_buffers()) CHECK(t.numel() == 1);
+  CHECK(m.graph->config().at("parameters").size() == 5);
+  // Values as in the file.
+  CHECK(max_abs_diff(own.at("up_weight"), randn({3, 2, 3}, 302, 0.5)) == 0.0);
+  CHECK(max_abs_diff(own.at("ln_weight"), randn({5}, 300)) == 0.0);
+}
+
+TEST_CASE("onnx: gradients of an imported graph's parameters match finite differences", "[onnx]") {
+  const OnnxModel m = parameter_model(false).import();
+  // The same graph in float64 (grad_check's precision): its architecture with
+  // the dtypes switched, loaded with the imported values.
+  nlohmann::json arch = module_architecture(*m.graph);
+  for (const char* key : {"constants", "parameters"})
+    for (auto& c : arch["config"][key]) c["dtype"] = "float64";
+  Generator gen(1);
+  std::shared_ptr<Module> g64 = module_from_config(arch, gen);
+  g64->load_state_dict(m.graph->state_dict());
+  const auto own = own_parameters(*g64);
+  REQUIRE(own.size() == 5);
+  std::vector<Tensor> inputs{Generator(310).normal({2, 3, 5}, 0, 1, DType::Float64)};
+  for (const auto& [name, t] : own) {
+    CHECK(t.dtype() == DType::Float64);
+    inputs.push_back(t);  // grad_check perturbs them in place, so the graph sees each step
+  }
+  inputs[0].set_requires_grad(true);
+  const GradCheckResult r = grad_check([&](const std::vector<Tensor>& v) { return g64->forward(v[0]); }, inputs);
+  INFO(r.message);
+  CHECK(r.ok);
+  // Central differences with eps 1e-6 in float64 on values of order 1: errors near 1e-9.
+  CHECK(r.max_abs_error < 1e-6);
+}
+
+TEST_CASE("onnx: one SGD step changes the imported parameters, and a checkpoint keeps them", "[onnx]") {
+  OnnxModel m = parameter_model(true).import();
+  Graph& g = *m.graph;
+  g.train();
+  const Tensor x = randn({4, 3, 5}, 320), r = randn({4, 2, 4}, 321);
+  std::map<std::string, Tensor> before;
+  for (const auto& [name, t] : g.named_parameters()) before[name] = t.detach().clone();
+  SGD sgd(g.parameters(), 0.1);
+  sgd.zero_grad();
+  Tensor loss = sum(mul(g.forward(x), r));
+  loss.backward();
+  std::map<std::string, Tensor> grads;
+  for (const auto& [name, t] : g.named_parameters()) {
+    REQUIRE(t.grad().defined());
+    grads[name] = t.grad().detach().clone();
+  }
+  sgd.step();
+  for (const auto& [name, t] : g.named_parameters()) {
+    INFO(name);
+    // p - 0.1 g, in float32: one rounding of values of order 1.
+    const Tensor expected = sub(before.at(name), mul_scalar(grads.at(name), 0.1));
+    CHECK(max_abs_diff(t, expected) <= 1e-6 * std::max(1.0, max_abs(expected)));
+    CHECK(max_abs_diff(t, before.at(name)) > 1e-4);  // it moved
+  }
+
+  // Checkpoint round trip: the architecture lists them as parameters, the values come back bit for bit.
+  g.eval();
+  const aimc::testing::TempDir dir("aimc_test_onnx");
+  const std::string path = dir.file("params.safetensors");
+  save_checkpoint(path, g, nlohmann::json::object());
+  const Checkpoint ck = load_checkpoint(path);
+  REQUIRE(ck.model->type_name() == "Graph");
+  const auto own = own_parameters(*ck.model);
+  CHECK(own.size() == 5);
+  for (const auto& [name, t] : own_parameters(g)) {
+    INFO(name);
+    REQUIRE(own.count(name) == 1);
+    CHECK(own.at(name).requires_grad());
+    CHECK(max_abs_diff(own.at(name), t) == 0.0);
+  }
+  ck.model->eval();
+  Tensor y1, y2;
+  {
+    NoGradGuard ng;
+    y1 = g.forward(x);
+    y2 = ck.model->forward(x);
+  }
+  CHECK(max_abs_diff(y1, y2) == 0.0);
+  // Export keeps them as initializers: the re-import has the same parameters and outputs.
+  const OnnxModel again = import_onnx_bytes(export_onnx_bytes(g, {3, 5}), {}, "round trip");
+  CHECK(own_parameters(*again.graph).size() == 5);
+  CHECK(max_abs_diff(run(again, x), y1) == 0.0);
+}
+
+namespace {
+
+// The message of the ConfigError or IoError f throws ("no error" otherwise).
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const ConfigError& e) {
+    return std::string("ConfigError: ") + e.what();
+  } catch (const IoError& e) {
+    return std::string("IoError: ") + e.what();
+  }
+  return "no error";
+}
+
+// A Gemm y = 0.5 x w^T + 2 C for x [3, 6] (the input declares batch 3 when
+// `fixed`), w [4, 6], C of the given shape.
+Builder gemm_with_c(const Shape& c_shape, bool fixed) {
+  Builder b({6});
+  if (fixed) b.g->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(0)->set_dim_value(3);
+  b.init("w", randn({4, 6}, 5));
+  b.init("c", randn(c_shape, 6));
+  auto* n = b.op("Gemm", {"x", "w", "c"}, "y");
+  attr_i(n, "transB", 1);
+  attr_f(n, "alpha", 0.5f);
+  attr_f(n, "beta", 2.0f);
+  b.output("y");
+  return b;
+}
+
+}  // namespace
+
+TEST_CASE("onnx: Gemm's C broadcasts to [M, N] as ONNX's rule", "[onnx]") {
+  const Tensor x = randn({3, 6}, 4), w = randn({4, 6}, 5);
+  // A scalar, [N] and [1, N] become the Linear's bias; [M, 1] and [M, N] (the input declaring batch M = 3)
+  // are added per sample after it.
+  for (const Shape& c_shape : {Shape{}, Shape{4}, Shape{1, 4}, Shape{3, 1}, Shape{3, 4}}) {
+    INFO(shape_str(c_shape));
+    const bool per_sample = c_shape.size() == 2 && c_shape[0] == 3;
+    const OnnxModel m = gemm_with_c(c_shape, per_sample).import();
+    CHECK(count_children_of_type(*m.graph, "Linear") == 1);
+    const Tensor ref = add(linear(x, mul_scalar(w, 0.5), Tensor()), mul_scalar(randn(c_shape, 6), 2.0));
+    // alpha and beta are powers of two (exact); the bias added inside or after the product: float32 rounding.
+    CHECK(max_abs_diff(run(m, x), ref) <= 1e-6 * max_abs(ref));
+    if (per_sample) continue;  // the export declares a free batch, which a row per sample does not take
+    const OnnxModel again = import_onnx_bytes(export_onnx_bytes(*m.graph, {6}), {}, "round trip");
+    CHECK(max_abs_diff(run(again, x), run(m, x)) == 0.0);
+  }
+  using Catch::Matchers::Contains;
+  // A row per sample needs a declared batch of that size; other shapes do not broadcast.
+  CHECK_THAT(error_of([] { gemm_with_c({3, 4}, false).import(); }),
+             Contains("ConfigError") && Contains("Gemm_0") && Contains("C of shape [3, 4]") &&
+                 Contains("when the input declares batch M"));
+  CHECK_THAT(error_of([] { gemm_with_c({2, 4}, true).import(); }),
+             Contains("Gemm_0") && Contains("does not broadcast to [M, N] = [3, 4]"));
+  CHECK_THAT(error_of([] { gemm_with_c({5}, false).import(); }), Contains("Gemm_0") && Contains("C of shape [5]"));
+  CHECK_THAT(error_of([] { gemm_with_c({1, 1, 4}, false).import(); }), Contains("C of shape [1, 1, 4]"));
+}
+
+TEST_CASE("onnx: grouped ConvTranspose equals the engine's with a block-diagonal weight", "[onnx]") {
+  // x [2, 4, 5, 5], 2 groups: weight [4, 3, 3, 3] (C_out / group = 3), bias [6].
+  const Tensor x = randn({2, 4, 5, 5}, 200), w = randn({4, 3, 3, 3}, 201, 0.3), bias = randn({6}, 202);
+  Builder b({4, 5, 5});
+  b.init("w", w);
+  b.init("b", bias);
+  auto* n = b.op("ConvTranspose", {"x", "w", "b"}, "y");
+  attr_i(n, "group", 2);
+  attr_is(n, "strides", {2, 2});
+  attr_is(n, "pads", {1, 1, 1, 1});
+  b.output("y");
+  const OnnxModel m = b.import();
+  // The reference: groups 1 with the weight [4, 6, 3, 3] zero outside the two diagonal blocks.
+  const Tensor z = Tensor::zeros({2, 3, 3, 3});
+  const Tensor full = concat({concat({slice(w, 0, 0, 2), z}, 1), concat({z, slice(w, 0, 2, 4)}, 1)}, 0);
+  ConvGeometry g;
+  g.stride = {2, 2};
+  g.padding = {1, 1};
+  g.dilation = {1, 1};
+  const Tensor ref = conv_transpose(x, full, bias, g);
+  CHECK(ref.shape() == Shape{2, 6, 9, 9});
+  // The zero blocks only add exact zeros; the sums may run in another order: float32 rounding.
+  const Tensor y = run(m, x);
+  CHECK(max_abs_diff(y, ref) <= 1e-6 * max_abs(ref));
+  CHECK(own_parameters(*m.graph).count("w") == 1);  // trainable
+  const OnnxModel again = import_onnx_bytes(export_onnx_bytes(*m.graph, {4, 5, 5}), {}, "round trip");
+  CHECK(max_abs_diff(run(again, x), y) == 0.0);
+
+  // Gradients of the grouped op (x, weight, bias) against finite differences, in float64.
+  GraphNode node;
+  node.name = "up";
+  node.op = "conv_transpose";
+  node.inputs = {"x", "w", "b"};
+  node.outputs = {"y"};
+  node.attributes = {{"groups", 2}, {"stride", {2}}, {"padding", {1}}};
+  Graph g64({"x", "w", "b"}, {node}, {"y"});
+  Generator gen(203);
+  std::vector<Tensor> in{gen.normal({1, 4, 3}, 0, 1, DType::Float64), gen.normal({4, 2, 3}, 0, 1, DType::Float64),
+                         gen.normal({4}, 0, 1, DType::Float64)};
+  for (auto& t : in) t.set_requires_grad(true);
+  const GradCheckResult r = grad_check([&](const std::vector<Tensor>& v) { return g64.forward(v)[0]; }, in);
+  INFO(r.message);
+  CHECK(r.ok);
+
+  using Catch::Matchers::Contains;
+  Builder bad({4, 5, 5});
+  bad.init("w", w);
+  attr_i(bad.op("ConvTranspose", {"x", "w"}, "y"), "group", 3);
+  bad.output("y");
+  CHECK_THAT(error_of([&] { bad.import(); }),
+             Contains("ConfigError") && Contains("ConvTranspose_0") && Contains("group 3") && Contains("dividing C_in"));
+  GraphNode zero = node;
+  zero.attributes["groups"] = 0;
+  CHECK_THROWS_WITH((Graph({"x", "w", "b"}, {zero}, {"y"})), Contains("groups") && Contains(">= 1"));
+}
+
+TEST_CASE("onnx: Where, Equal, Expand and Range of constants fold at import", "[onnx]") {
+  // x [N, 3, 4]; target = Where(Equal(Range(0, 3, 1), 2), -1, Shape(x)) = [N, 3, -1] reshapes x (a no-op);
+  // then + Expand(c [4], [3, 1]) + Range(4.0, 0.0, -1.0) = x + c + [4, 3, 2, 1].
+  const Tensor x = randn({2, 3, 4}, 210), c = randn({4}, 211);
+  Builder b({3, 4});
+  b.ints("zero", {0}, true);
+  b.ints("three", {3}, true);
+  b.ints("one", {1}, true);
+  b.ints("two", {2});
+  b.ints("minus_one", {-1}, true);
+  b.ints("rows", {3, 1});
+  b.init("c", c);
+  b.init("four", Tensor::scalar(4.0));
+  b.init("nought", Tensor::scalar(0.0));
+  b.init("step", Tensor::scalar(-1.0));
+  b.op("Range", {"zero", "three", "one"}, "idx");
+  b.op("Equal", {"idx", "two"}, "mask");
+  b.op("Shape", {"x"}, "shape");
+  b.op("Where", {"mask", "minus_one", "shape"}, "target");
+  b.op("Reshape", {"x", "target"}, "h");
+  b.op("Expand", {"c", "rows"}, "ce");
+  b.op("Range", {"four", "nought", "step"}, "ramp");
+  b.op("Add", {"h", "ce"}, "h1");
+  b.op("Add", {"h1", "ramp"}, "y");
+  b.output("y");
+  const OnnxModel m = b.import();
+  for (const auto& node : m.graph->nodes()) CHECK(node.op == "add");  // the rest folded
+  const Tensor ramp = Tensor::from_vector(std::vector<float>{4, 3, 2, 1}, {4});
+  // Two float32 additions, in the same order as the graph: exact.
+  CHECK(max_abs_diff(run(m, x), add(add(x, c), ramp)) == 0.0);
+  CHECK(max_abs_diff(run(m, slice(x, 0, 0, 1)), add(add(slice(x, 0, 0, 1), c), ramp)) == 0.0);
+
+  using Catch::Matchers::Contains;
+  {  // Graph inputs are refused: these compute shapes, not data.
+    Builder bad({3, 4});
+    bad.ints("zero", {0}, true);
+    bad.op("Equal", {"x", "zero"}, "m");
+    bad.op("Where", {"m", "x", "x"}, "y");
+    bad.output("y");
+    CHECK_THAT(error_of([&] { bad.import(); }),
+               Contains("Equal_0") && Contains("(Equal)") && Contains("constants only"));
+  }
+  {  // Range with delta 0, Expand to a shape that does not broadcast.
+    Builder bad({3, 4});
+    bad.ints("zero", {0}, true);
+    bad.ints("three", {3}, true);
+    bad.op("Range", {"zero", "three", "zero"}, "r");
+    bad.op("Cast", {"r"}, "y");
+    attr_i(bad.g->mutable_node(1), "to", onnx::TensorProto::FLOAT);
+    bad.output("y");
+    CHECK_THAT(error_of([&] { bad.import(); }), Contains("Range_0") && Contains("delta must be non-zero"));
+    Builder bad2({3, 4});
+    bad2.init("c", c);
+    bad2.ints("shape", {3, 5});
+    bad2.op("Expand", {"c", "shape"}, "ce");
+    bad2.op("Add", {"x", "ce"}, "y");
+    bad2.output("y");
+    CHECK_THAT(error_of([&] { bad2.import(); }), Contains("ConfigError") && Contains("Expand_0"));
+  }
+}
+
+TEST_CASE("onnx: a model of two graph inputs, each with its shape", "[onnx]") {
+  // a [N, 3, 4] (declared), b [N, *] (shape given): y = Concat(a, Unsqueeze(b, 1)) along 1, then MatMul w [4, 2].
+  Builder b({3, 4});
+  auto* in2 = b.g->add_input();
+  in2->set_name("b");
+  auto* tt = in2->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(onnx::TensorProto::FLOAT);
+  tt->mutable_shape()->add_dim()->set_dim_param("N");
+  tt->mutable_shape()->add_dim()->set_dim_param("K");
+  const Tensor w = randn({4, 2}, 220);
+  b.init("w", w);
+  b.ints("axis1", {1});
+  b.op("Unsqueeze", {"b", "axis1"}, "bu");
+  attr_i(b.op("Concat", {"x", "bu"}, "cat"), "axis", 1);
+  b.op("MatMul", {"cat", "w"}, "y");
+  b.output("y");
+  OnnxImportOptions o;
+  o.input_shapes = {{}, {4}};  // the first as declared
+  const OnnxModel m = import_onnx_bytes(b.bytes(), o, "two inputs");
+  CHECK(m.graph->input_names().size() == 2);
+  CHECK(m.input_shapes == std::vector<std::vector<std::int64_t>>{{3, 4}, {4}});
+  CHECK(m.input_shape == std::vector<std::int64_t>{3, 4});
+  CHECK(count_children_of_type(*m.graph, "Linear") == 1);
+  for (std::int64_t n : {1, 3}) {
+    const Tensor xa = randn({n, 3, 4}, 221), xb = randn({n, 4}, 222);
+    Tensor y;
+    {
+      NoGradGuard ng;
+      y = m.graph->forward(std::vector<Tensor>{xa, xb})[0];
+    }
+    const Tensor ref = matmul(concat({xa, reshape(xb, {n, 1, 4})}, 1), w);
+    // The Linear's product and matmul: float32 rounding of sums of four terms.
+    CHECK(max_abs_diff(y, ref) <= 1e-6 * max_abs(ref));
+  }
+  using Catch::Matchers::Contains;
+  OnnxImportOptions one;
+  one.input_shape = {3, 4};
+  CHECK_THAT(error_of([&] { import_onnx_bytes(b.bytes(), one, "two inputs"); }),
+             Contains("1 input shapes given for 2 graph inputs"));
+  CHECK_THAT(error_of([&] { import_onnx_bytes(b.bytes(), {}, "two inputs"); }),
+             Contains("graph input 'b'") && Contains("--input-shape"));
+  CHECK_THAT(error_of([&] { export_onnx_bytes(*m.graph, {3, 4}); }), Contains("2 inputs"));
+}
+
 TEST_CASE("onnx: LayerNormalization equals the double-precision formula", "[onnx]") {
   const Tensor x = randn({2, 5, 8}, 20), scale = randn({8}, 21), bias = randn({8}, 22);
   Builder b({5, 8});
@@ -590,6 +947,48 @@ TEST_CASE("onnx: round trips of the transformer block and an MLP", "[onnx]") {
   CHECK(mm.input_shape == std::vector<std::int64_t>{1, 28, 28});
 }
 
+TEST_CASE("onnx: ResNet-20 and ResNet-32 (BasicBlocks with residual adds) export; import -> export -> import is exact",
+          "[onnx]") {
+  for (const std::string name : {"resnet20", "resnet32"}) {
+    INFO(name);
+    Generator gen(11);
+    std::shared_ptr<Module> net = build_model(name, gen);
+    // BatchNorm statistics and affine parameters away from their defaults, so the export must carry them.
+    NamedTensors state = net->state_dict();
+    std::uint64_t seed = 400;
+    for (auto& [key, t] : state) {
+      if (key.find("bn") == std::string::npos && key.find("shortcut.1") == std::string::npos && key.rfind("1.", 0) != 0)
+        continue;
+      if (key.size() > 12 && key.substr(key.size() - 11) == "running_var")
+        t = add_scalar(abs(randn(t.shape(), seed++)), 0.5);
+      else if (t.numel() > 1)
+        t = randn(t.shape(), seed++, key.substr(key.size() - 6) == "weight" ? 1.0 : 0.2);
+    }
+    net->load_state_dict(state);
+    net->eval();
+    const Tensor x = randn({2, 1, 28, 28}, 410);
+    Tensor ref;
+    {
+      NoGradGuard ng;
+      ref = net->forward(x);
+    }
+    const OnnxModel m = import_onnx_bytes(export_onnx_bytes(*net, {1, 28, 28}), {}, name);
+    const int blocks = name == "resnet20" ? 9 : 15;
+    // The stem, two per block, two 1x1 shortcuts (stages 2 and 3); as many BatchNorms.
+    CHECK(count_children_of_type(*m.graph, "Conv2d") == 1 + 2 * blocks + 2);
+    CHECK(count_children_of_type(*m.graph, "BatchNorm2d") == 1 + 2 * blocks + 2);
+    CHECK(count_children_of_type(*m.graph, "Linear") == 1);
+    int adds = 0;
+    for (const auto& node : m.graph->nodes()) adds += node.op == "add";
+    CHECK(adds == blocks);  // one residual add per block
+    const Tensor y = run(m, x);
+    CHECK(max_abs(ref) > 0.1);
+    CHECK(max_abs_diff(y, ref) == 0.0);  // the same layers in the same order
+    const OnnxModel m2 = import_onnx_bytes(export_onnx_bytes(*m.graph, {1, 28, 28}), {}, "round trip");
+    CHECK(max_abs_diff(run(m2, x), y) == 0.0);
+  }
+}
+
 TEST_CASE("onnx: an exported LeNet-5 imports to the same outputs and converts to analog", "[onnx]") {
   Generator gen(7);
   std::shared_ptr<Module> lenet = build_model("lenet5", gen);
@@ -772,5 +1171,5 @@ TEST_CASE("onnx: PyTorch's exports of a CNN and a transformer encoder layer equa
 TEST_CASE("onnx: models built by the onnx package agree with onnxruntime", "[.onnxruntime]") {
   const char* dir = std::getenv("AIMC_ONNXRUNTIME_DIR");
   REQUIRE(dir != nullptr);
-  CHECK(check_models_in(dir) == 5);
+  CHECK(check_models_in(dir) == 6);
 }

@@ -37,6 +37,24 @@ OpSpec unary() {
 
 Tensor identity_op(const Tensor& x) { return x; }
 
+// A transposed convolution of `groups` groups (weight [C_in, C_out/groups,
+// *kernel], as PyTorch's): each group's channels through the engine's
+// conv_transpose, the outputs concatenated along the channels.
+Tensor grouped_conv_transpose(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeometry& g,
+                              const std::vector<std::int64_t>& output_padding, std::int64_t groups) {
+  if (x.dim() < 3 || w.dim() < 3 || x.size(1) % groups != 0 || w.size(0) != x.size(1))
+    throw ShapeError("Graph conv_transpose: input " + shape_str(x.shape()) + " and weight " + shape_str(w.shape()) +
+                     " with groups " + std::to_string(groups) +
+                     " (need C_in divisible by groups and weight [C_in, C_out/groups, *kernel])");
+  const std::int64_t cin = x.size(1) / groups, cout = w.size(1);
+  std::vector<Tensor> outs;
+  for (std::int64_t k = 0; k < groups; ++k)
+    outs.push_back(conv_transpose(slice(x, 1, k * cin, (k + 1) * cin), slice(w, 0, k * cin, (k + 1) * cin),
+                                  bias.defined() ? slice(bias, 0, k * cout, (k + 1) * cout) : Tensor(), g,
+                                  output_padding));
+  return concat(outs, 1);
+}
+
 std::vector<std::int64_t> all_axes(const Tensor& x) {
   std::vector<std::int64_t> axes;
   for (std::int64_t d = 0; d < x.dim(); ++d) axes.push_back(d);
@@ -70,12 +88,19 @@ const std::map<std::string, OpSpec>& op_table() {
       {"conv_transpose", {2, 3, [](ObjectReader& r) -> Graph::OpFn {
                             ConvGeometry g;
                             std::vector<std::int64_t> output_padding;
+                            std::int64_t groups = 1;
                             r.read("stride", g.stride);
                             r.read("padding", g.padding);
                             r.read("dilation", g.dilation);
                             r.read("output_padding", output_padding);
-                            return [g, output_padding](const std::vector<Tensor>& x) {
-                              return conv_transpose(x[0], x[1], x.size() > 2 ? x[2] : Tensor(), g, output_padding);
+                            r.read("groups", groups);
+                            if (groups < 1)
+                              throw ConfigError(r.path("groups") + " = " + std::to_string(groups) +
+                                                " is invalid: allowed >= 1");
+                            return [g, output_padding, groups](const std::vector<Tensor>& x) {
+                              const Tensor bias = x.size() > 2 ? x[2] : Tensor();
+                              if (groups == 1) return conv_transpose(x[0], x[1], bias, g, output_padding);
+                              return grouped_conv_transpose(x[0], x[1], bias, g, output_padding, groups);
                             };
                           }}},
       {"slice", {1, 1, [](ObjectReader& r) -> Graph::OpFn {
@@ -187,7 +212,7 @@ std::vector<std::string> Graph::op_names() {
 }
 
 Graph::Graph(std::vector<std::string> inputs, std::vector<GraphNode> nodes, std::vector<std::string> outputs,
-             NamedTensors constants)
+             NamedTensors constants, NamedTensors parameters)
     : inputs_(std::move(inputs)), outputs_(std::move(outputs)), nodes_(std::move(nodes)) {
   // Value ids: inputs, then constants, then node outputs in node order.
   std::map<std::string, std::size_t> value_id;
@@ -199,16 +224,22 @@ Graph::Graph(std::vector<std::string> inputs, std::vector<GraphNode> nodes, std:
     producer.push_back(node);
   };
   for (const auto& name : inputs_) define(name, -1, "Graph input");
-  for (auto& [name, t] : constants) {
-    define(name, -1, "Graph constant '" + name + "'");
-    if (!t.defined() || (t.dtype() != DType::Float32 && t.dtype() != DType::Float64))
-      throw ConfigError("Graph constant '" + name + "': expected a float32 or float64 tensor");
-    try {
-      constants_.emplace_back(name, register_buffer(name, t));
-    } catch (const ValueError& e) {
-      throw ConfigError("Graph constant '" + name + "': " + e.what());
+  auto hold = [&](NamedTensors& tensors, bool trainable) {
+    const std::string kind = trainable ? "Graph parameter '" : "Graph constant '";
+    for (auto& [name, t] : tensors) {
+      define(name, -1, kind + name + "'");
+      if (!t.defined() || (t.dtype() != DType::Float32 && t.dtype() != DType::Float64))
+        throw ConfigError(kind + name + "': expected a float32 or float64 tensor");
+      try {
+        constants_.emplace_back(name, trainable ? register_parameter(name, t) : register_buffer(name, t));
+      } catch (const ValueError& e) {
+        throw ConfigError(kind + name + "': " + e.what());
+      }
     }
-  }
+  };
+  hold(constants, false);
+  num_buffers_ = constants_.size();
+  hold(parameters, true);
   std::set<std::string> node_names;
   ops_.resize(nodes_.size());
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
@@ -347,10 +378,15 @@ nlohmann::json Graph::config() const {
     }
     nodes.push_back(std::move(n));
   }
-  nlohmann::json constants = nlohmann::json::array();
-  for (const auto& [name, t] : constants_)
-    constants.push_back({{"name", name}, {"shape", t.shape()}, {"dtype", dtype_name(t.dtype())}});
-  return {{"inputs", inputs_}, {"outputs", outputs_}, {"constants", constants}, {"nodes", nodes}};
+  nlohmann::json constants = nlohmann::json::array(), parameters = nlohmann::json::array();
+  for (std::size_t c = 0; c < constants_.size(); ++c) {
+    const auto& [name, t] = constants_[c];
+    (c < num_buffers_ ? constants : parameters)
+        .push_back({{"name", name}, {"shape", t.shape()}, {"dtype", dtype_name(t.dtype())}});
+  }
+  nlohmann::json out = {{"inputs", inputs_}, {"outputs", outputs_}, {"constants", constants}, {"nodes", nodes}};
+  if (!parameters.empty()) out["parameters"] = parameters;  // configs of graphs without them read as before
+  return out;
 }
 
 std::shared_ptr<Graph> Graph::from_config(const nlohmann::json& config, const std::string& where,
@@ -359,17 +395,20 @@ std::shared_ptr<Graph> Graph::from_config(const nlohmann::json& config, const st
   std::vector<std::string> inputs = read_names(r, "inputs");
   std::vector<std::string> outputs = read_names(r, "outputs");
   const nlohmann::json* constants_json = r.find("constants");
+  const nlohmann::json* parameters_json = r.find("parameters");
   r.require("nodes");
   const nlohmann::json& nodes_json = *r.find("nodes");
   r.finish();
 
-  NamedTensors constants;
-  if (constants_json != nullptr) {
-    if (!constants_json->is_array())
-      throw ConfigError(r.path("constants") + ": expected an array of {\"name\", \"shape\", \"dtype\"}");
-    for (std::size_t i = 0; i < constants_json->size(); ++i) {
-      const std::string at = r.path("constants") + "[" + std::to_string(i) + "]";
-      ObjectReader c((*constants_json)[i], at);
+  // Zero tensors of the listed names, shapes and dtypes (values come from the state dict).
+  auto read_tensors = [&](const nlohmann::json* list, const char* key) {
+    NamedTensors out;
+    if (list == nullptr) return out;
+    if (!list->is_array())
+      throw ConfigError(r.path(key) + ": expected an array of {\"name\", \"shape\", \"dtype\"}");
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      const std::string at = r.path(key) + "[" + std::to_string(i) + "]";
+      ObjectReader c((*list)[i], at);
       std::string name, dtype = "float32";
       std::vector<std::int64_t> shape;
       c.require("name");
@@ -386,9 +425,12 @@ std::shared_ptr<Graph> Graph::from_config(const nlohmann::json& config, const st
       std::vector<std::int64_t> counted = shape;
       for (auto& d : counted) d = std::max<std::int64_t>(d, 1);
       builder.charge(counted, c.path("shape"));
-      constants.emplace_back(name, Tensor::zeros(Shape(shape), dtype == "float32" ? DType::Float32 : DType::Float64));
+      out.emplace_back(name, Tensor::zeros(Shape(shape), dtype == "float32" ? DType::Float32 : DType::Float64));
     }
-  }
+    return out;
+  };
+  NamedTensors constants = read_tensors(constants_json, "constants");
+  NamedTensors parameters = read_tensors(parameters_json, "parameters");
 
   if (!nodes_json.is_array()) throw ConfigError(r.path("nodes") + ": expected an array of nodes");
   std::vector<GraphNode> nodes;
@@ -420,7 +462,8 @@ std::shared_ptr<Graph> Graph::from_config(const nlohmann::json& config, const st
     nodes.push_back(std::move(node));
   }
   try {
-    return std::make_shared<Graph>(std::move(inputs), std::move(nodes), std::move(outputs), std::move(constants));
+    return std::make_shared<Graph>(std::move(inputs), std::move(nodes), std::move(outputs), std::move(constants),
+                                   std::move(parameters));
   } catch (const ConfigError& e) {
     throw ConfigError(where + ": " + e.what());
   }

@@ -4,6 +4,8 @@
 //
 //   inputs     names of the values given to forward(), in order
 //   constants  named tensors (buffers of the graph, saved in its state dict)
+//   parameters named tensors trained with the graph (its own parameters, e.g.
+//              an imported LayerNorm's scale and bias), values like constants
 //   nodes      each reads named values and writes named values, and is either
 //              - a module node: a child Module (Linear, Conv2d, BatchNorm2d,
 //                AnalogLinear, a Sequential, ...) with one input and one
@@ -18,8 +20,8 @@
 // constant or node output defined twice), an input that no value provides,
 // a cycle, an unknown op, bad attributes or a wrong number of inputs or
 // outputs throw ConfigError naming the node. forward() runs the nodes with
-// autograd, so gradients reach the inputs, the children's parameters and the
-// constants as for any module. Module nodes are ordinary children:
+// autograd, so gradients reach the inputs, the children's parameters, the
+// graph's own parameters and the constants as for any module. Module nodes are ordinary children:
 // parameters(), state dicts, convert_to_analog (replace_child),
 // realistic reads, program/drift and reseed_analog work on a Graph as on a
 // Sequential.
@@ -32,7 +34,9 @@
 //   pow (x; exponent, required)
 //   slice (x; axis, start, end: required, as engine slice: end exclusive)
 //   conv_transpose (x, weight[, bias]; stride, padding, dilation,
-//                   output_padding: ints per spatial dim, default 1/0/1/0)
+//                   output_padding: ints per spatial dim, default 1/0/1/0;
+//                   groups, default 1, with weight [C_in, C_out / groups,
+//                   *kernel] as PyTorch's)
 //   leaky_relu (x; negative_slope 0.01)
 //   softmax, log_softmax (x; axis -1)
 //   reshape (x; shape: ints, one -1 allowed)
@@ -43,10 +47,11 @@
 //   global_avg_pool (x [N, C, *S] -> [N, C])
 //
 // config(): {"inputs": [...], "outputs": [...], "constants": [{"name",
-// "shape", "dtype"}], "nodes": [{"name", "inputs", "outputs", "op",
+// "shape", "dtype"}], "parameters": [the same; only when there are any],
+// "nodes": [{"name", "inputs", "outputs", "op",
 // "attributes"} or {"name", "inputs", "outputs", "module": {"type",
 // "config"}}]}; module_from_config (module_factory.h) reads it back, the
-// constants' values then come from the state dict.
+// constants' and parameters' values then come from the state dict.
 #pragma once
 
 #include <cstddef>
@@ -75,10 +80,11 @@ struct GraphNode {
 
 class Graph : public Module {
  public:
-  // Constants must be float32 or float64 tensors; their names are values of
-  // the graph and buffer names (no '.').
+  // Constants and parameters must be float32 or float64 tensors; their names
+  // are values of the graph and buffer or parameter names (no '.').
+  // Parameters are registered with register_parameter (trainable leaves).
   Graph(std::vector<std::string> inputs, std::vector<GraphNode> nodes, std::vector<std::string> outputs,
-        NamedTensors constants = {});
+        NamedTensors constants = {}, NamedTensors parameters = {});
 
   // The outputs for the inputs (both in declaration order); ValueError when
   // the number of inputs is wrong.
@@ -116,7 +122,9 @@ class Graph : public Module {
 
   std::vector<std::string> inputs_, outputs_;
   std::vector<GraphNode> nodes_;
-  std::vector<std::pair<std::string, Tensor>> constants_;  // the registered buffers
+  // The registered buffers, then the registered parameters (value ids follow the inputs in this order).
+  std::vector<std::pair<std::string, Tensor>> constants_;
+  std::size_t num_buffers_ = 0;  // constants_[0, num_buffers_) are buffers, the rest parameters
   std::vector<std::size_t> order_;
   std::vector<OpFn> ops_;          // per node; empty for module nodes
   std::vector<Step> steps_;        // per node

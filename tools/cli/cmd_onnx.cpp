@@ -1,6 +1,6 @@
 // `aimc import` and `aimc export`: ONNX files in and out (convert/onnx_io.h).
 //
-//   aimc import model.onnx --out model.safetensors [--input-shape 1,28,28]
+//   aimc import model.onnx --out model.safetensors [--input-shape 1,28,28 (once per graph input)]
 //   aimc export --checkpoint model.safetensors --out model.onnx [--input-shape 1,28,28]
 //
 // import writes a checkpoint with the imported Graph's architecture, so eval,
@@ -41,7 +41,18 @@ std::vector<std::int64_t> parse_shape(const std::string& text) {
 }  // namespace
 
 void check_dataset_input(const nlohmann::json& description, const std::string& checkpoint) {
-  if (!description.is_object() || !description.contains("input_shape")) return;
+  if (!description.is_object()) return;
+  if (description.contains("input_shapes") && description["input_shapes"].is_array() &&
+      description["input_shapes"].size() > 1) {
+    std::string shapes;
+    for (const auto& s : description["input_shapes"])
+      shapes += (shapes.empty() ? "" : ", ") + std::string("[N, ") + (s.is_array() ? s.dump().substr(1) : s.dump());
+    throw UsageError("checkpoint " + checkpoint + " takes " + std::to_string(description["input_shapes"].size()) +
+                     " inputs (" + shapes +
+                     "), the datasets give one, [N, 1, 28, 28] (MNIST-style); run it with your own data through "
+                     "the library (Graph::forward with one tensor per input)");
+  }
+  if (!description.contains("input_shape")) return;
   const nlohmann::json& shape = description["input_shape"];
   if (shape != nlohmann::json({1, 28, 28}))
     throw UsageError("checkpoint " + checkpoint + " takes inputs of shape [N, " +
@@ -55,20 +66,24 @@ Runner add_import_command(CLI::App& app) {
   auto common = std::make_shared<CommonOptions>();
   auto in = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>();
-  auto shape = std::make_shared<std::string>();
+  auto shapes = std::make_shared<std::vector<std::string>>();
   cmd->add_option("model", *in, "The ONNX file")->required();
   cmd->add_option("--out", *out, "The checkpoint to write (safetensors)")->required();
-  cmd->add_option("--input-shape", *shape,
-                  "One sample's input shape without the batch, e.g. 1,28,28 (default: the model's declared shape)");
+  cmd->add_option("--input-shape", *shapes,
+                  "One sample's input shape without the batch, e.g. 1,28,28 (default: the model's declared shape); "
+                  "for a model of several inputs, once per input in the file's order")
+      ->allow_extra_args(false)  // one shape per --input-shape; the flag repeats
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   add_common_options(*cmd, *common);
-  return [common, in, out, shape] {
+  return [common, in, out, shapes] {
     apply_common_options(*common);
     check_output_file("--out", *out);
     require_onnx_support();
     OnnxImportOptions options;
-    if (!shape->empty()) options.input_shape = parse_shape(*shape);
+    for (const auto& shape : *shapes) options.input_shapes.push_back(parse_shape(shape));
     OnnxModel m = import_onnx(*in, options);
     nlohmann::json description = {{"input_shape", m.input_shape}, {"onnx", m.info}};
+    if (m.input_shapes.size() > 1) description["input_shapes"] = m.input_shapes;
     save_checkpoint(*out, *m.graph, description);
     std::int64_t params = 0, modules = 0;
     for (const auto& [name, t] : m.graph->named_parameters()) params += t.numel();
@@ -83,6 +98,7 @@ Runner add_import_command(CLI::App& app) {
       print_json({{"model", *in},
                   {"out", *out},
                   {"input_shape", m.input_shape},
+                  {"input_shapes", m.input_shapes},
                   {"onnx", m.info},
                   {"graph_nodes", m.graph->nodes().size()},
                   {"layers", modules},
