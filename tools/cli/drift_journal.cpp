@@ -110,9 +110,9 @@ void check_same_run(const std::string& path, const nlohmann::json& mine, const n
     throw other_run(path, "its run description has other fields (" + theirs.dump() + ")");
 }
 
-// One repeat's line, checked against the run; IoError naming the line.
-DriftRepeat parse_line(const std::string& path, std::size_t number, const std::string& text, const DriftRunId& id) {
-  const std::string where = "drift journal " + path + " line " + std::to_string(number) + ": ";
+}  // namespace
+
+DriftRepeat parse_drift_journal_line(const DriftRunId& id, const std::string& text, const std::string& where) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text);
@@ -145,8 +145,6 @@ DriftRepeat parse_line(const std::string& path, std::size_t number, const std::s
   }
   return r;
 }
-
-}  // namespace
 
 std::string drift_journal_path(const std::string& csv) { return csv + ".partial"; }
 
@@ -201,7 +199,8 @@ std::vector<DriftRepeat> read_drift_journal(const std::string& path, const Drift
   std::vector<DriftRepeat> repeats;
   std::map<std::pair<std::int64_t, std::int64_t>, std::size_t> seen;  // (model, repeat) -> line
   for (std::size_t i = 1; i < lines.size(); ++i) {
-    DriftRepeat r = parse_line(path, i + 1, lines[i], id);
+    DriftRepeat r =
+        parse_drift_journal_line(id, lines[i], "drift journal " + path + " line " + std::to_string(i + 1) + ": ");
     const auto [it, fresh] = seen.emplace(std::pair{r.model, r.repeat}, i + 1);
     if (!fresh)
       throw IoError("drift journal " + path + " line " + std::to_string(i + 1) + ": model " +
