@@ -2,7 +2,7 @@
 # Strong scaling of the quickstart's drift experiment under mpirun, and a
 # cost model for 64 and 1024 ranks and for a ResNet-32 data-parallel step.
 #   bench/mpi_scaling.sh [OUT.json]     # from the repository root, after a build with MPI
-# Measures here (a 2-core machine: 1 rank x 1 thread, 1 rank x 2 threads,
+# KEEP=1 keeps the measurements' directory. Measures here (a 2-core machine: 1 rank x 1 thread, 1 rank x 2 threads,
 # 2 ranks x 1 thread), then bench/mpi_cost_model.py writes the model and the
 # measurements to OUT.json (default bench/results/DATE-mpi-scaling.json).
 #
@@ -20,7 +20,7 @@ out="${1:-bench/results/$(date -u +%Y-%m-%d)-mpi-scaling.json}"
 limit="${LIMIT_TEST:-2000}"
 repeats="${REPEATS:-4}"
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+if [ -z "${KEEP:-}" ]; then trap 'rm -rf "$work"' EXIT; else echo "measurements kept in $work" >&2; fi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 mpirun=(mpirun --oversubscribe --bind-to none)
 
@@ -45,7 +45,14 @@ run() {
   echo "$name: $(cat "$work/$name.wall") s" >&2
 }
 
-run small_1r1t 0 1 1          # 2 jobs: with the full run, gives the per-job time and the setup
+# The fixed costs, measured alone (a difference of two long runs drowns in the load of a shared machine):
+# the setup (loading, one chip on one image at one time) and mpirun's start and end.
+t0=$(now); "$aimc" drift --checkpoint "$work/lenet5.safetensors" --rpu-config StandardHWATrainingPreset --times 1 \
+  --repeats 1 --limit-test 1 --threads 1 --json >/dev/null 2>&1; t1=$(now)
+echo "$t1 - $t0" | bc -l >"$work/setup.wall"
+t0=$(now); "$aimc" --version >/dev/null; t1=$(now); plain=$(echo "$t1 - $t0" | bc -l)
+t0=$(now); "${mpirun[@]}" -n 2 "$aimc" --version >/dev/null; t1=$(now)
+echo "$t1 - $t0 - $plain" | bc -l >"$work/launch.wall"
 run plain_1r1t 0 1 "$repeats"
 run mpi_1r1t 1 1 "$repeats"   # mpirun -n 1: the launcher's cost
 run mpi_2r1t 2 1 "$repeats"
