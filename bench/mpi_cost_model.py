@@ -124,6 +124,7 @@ def main():
                 "checkpoint) on this machine, and a cost model for 64 and 1024 ranks; the communication share of a "
                 "ResNet-32 data-parallel step at 16 ranks on 100 Gb/s" % (a.limit_test, a.repeats),
         "machine": {"cpu": a.cpu, "cores": os.cpu_count(),
+                    "load_average_1_5_15_min": {"start": read(a.work, "load_start"), "end": read(a.work, "load_end")},
                     "note": "2 cores: 2 ranks run 1 thread each; compared with 1 rank x 1 thread and 1 rank x 2 threads"},
         "measured": {"runs": runs, "t_rep_s_per_job_1thread": t_rep, "t_setup_s": t_setup, "t_launch_s": t_launch,
                      "t_rep_quickstart_s": t_rep_qs, "result_message_bytes": L, "t_fsync_s": t_fsync,

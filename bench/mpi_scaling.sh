@@ -25,6 +25,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 mpirun=(mpirun --oversubscribe --bind-to none)
 
 now() { date +%s.%N; }
+cut -d' ' -f1-3 /proc/loadavg >"$work/load_start"  # other work on the machine skews the scaling
 
 "$aimc" train --model lenet5 --epochs 1 --seed 1 --threads 2 --limit-test 100 --out "$work/lenet5.safetensors" >/dev/null
 drift=(drift --checkpoint "$work/lenet5.safetensors" "$work/lenet5.safetensors" --label digital hwa
@@ -79,5 +80,6 @@ with open(p, "ab") as f:
     print((time.perf_counter() - t0) / 50)
 EOF
 
+cut -d' ' -f1-3 /proc/loadavg >"$work/load_end"
 python3 bench/mpi_cost_model.py "$work" "$out" --limit-test "$limit" --repeats "$repeats" --cpu "$(lscpu | sed -n 's/^Model name: *//p')"
 echo "wrote $out" >&2
