@@ -14,6 +14,7 @@
 #include <spawn.h>
 #include <string>
 #include <thread>
+#include <vector>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,6 +28,13 @@ using namespace aimc_test;
 namespace {
 
 const fs::path tmp = fs::temp_directory_path() / ("aimc_mpi_runs_" + std::to_string(::getpid()));
+// Removed when the tests end.
+struct RemoveTmp {
+  ~RemoveTmp() {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+  }
+} remove_tmp;
 
 std::string mpirun(int k) { return std::string(AIMC_MPIRUN) + " --oversubscribe -n " + std::to_string(k) + " "; }
 
@@ -140,11 +148,12 @@ TEST_CASE("drift stopped on 2 ranks resumes on 4 to the plain run's CSV; a faili
 
 namespace {
 
-// One checkpoint, forward.out_noise over 2 values, `repeats` repeats, 2 times on 64 test samples.
+// One checkpoint, forward.out_noise over 2 values, `repeats` repeats, at `times` on 64 test samples.
 struct SweepFiles {
   fs::path dir;
   std::string exp, results, prefix;
-  SweepFiles(const Setup& s, const std::string& name, int repeats) : dir(tmp / name) {
+  SweepFiles(const Setup& s, const std::string& name, int repeats, std::vector<double> times = {0, 86400})
+      : dir(tmp / name) {
     fs::create_directories(dir);
     exp = (dir / "exp.json").string();
     results = (dir / "exp.results.jsonl").string();
@@ -152,7 +161,7 @@ struct SweepFiles {
     const nlohmann::json j = {{"checkpoints", {s.ckpt}},
                               {"rpu_config", "InferenceRPUConfig"},
                               {"vary", {{"forward.out_noise", {0.0, 0.1}}}},
-                              {"times", {0, 86400}},
+                              {"times", times},
                               {"repeats", repeats},
                               {"seed", 5},
                               {"dataset", "mnist:" + s.data},
@@ -205,10 +214,12 @@ TEST_CASE("sweep over 1, 2 and 4 ranks: the plain run's tables and points", "[sw
 TEST_CASE("sweep with a worker rank killed midway: the job ends, the rerun finishes the same tables, each point once",
           "[sweep]") {
   Setup s;
-  constexpr int kRepeats = 30;  // 60 points: the job is still running when the kill comes
-  SweepFiles full(s, "sweep_full", kRepeats);
+  // 60 points of 6 times each (about 1.5 s on 2 ranks here): the job is still running when the kill comes.
+  constexpr int kRepeats = 30;
+  const std::vector<double> times = {0, 1, 60, 3600, 86400, 31536000};
+  SweepFiles full(s, "sweep_full", kRepeats, times);
   REQUIRE(run_aimc(0, "sweep " + full.exp + " --threads 2").code == 0);
-  SweepFiles f(s, "sweep_killed", kRepeats);
+  SweepFiles f(s, "sweep_killed", kRepeats, times);
   const std::string err = (tmp / "killed.err").string();
   // Every rank writes its pid where the test finds it.
   const std::string cmd = "exec timeout 120 " + mpirun(2) + "sh -c 'echo $$ > " + (f.dir / "pid.").string() +
