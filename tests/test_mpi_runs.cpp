@@ -214,9 +214,9 @@ TEST_CASE("sweep over 1, 2 and 4 ranks: the plain run's tables and points", "[sw
 TEST_CASE("sweep with a worker rank killed midway: the job ends, the rerun finishes the same tables, each point once",
           "[sweep]") {
   Setup s;
-  // 60 points of 6 times each (about 1.5 s on 2 ranks here): the job is still running when the kill comes.
+  // 60 points of 4 times each (about 1 s on 2 ranks here): the job is still running when the kill comes.
   constexpr int kRepeats = 30;
-  const std::vector<double> times = {0, 1, 60, 3600, 86400, 31536000};
+  const std::vector<double> times = {0, 60, 86400, 31536000};
   SweepFiles full(s, "sweep_full", kRepeats, times);
   REQUIRE(run_aimc(0, "sweep " + full.exp + " --threads 2").code == 0);
   SweepFiles f(s, "sweep_killed", kRepeats, times);
