@@ -209,6 +209,14 @@ TEST_CASE("sweep over 1, 2 and 4 ranks: the plain run's tables and points", "[sw
     CHECK(j["ranks"] == k);
     CHECK(j["points_run"] == 8);
   }
+  // Rank 1 is given an experiment file that is not there: exit 2 with its message, not a hang (timeout: 124).
+  const Run failed = run_command("timeout 60 " + mpirun(2) + "sh -c '" + AIMC_CLI_PATH + " sweep " + plain.exp +
+                                     "$([ \"$OMPI_COMM_WORLD_RANK\" = 1 ] && echo _missing) --threads 1'",
+                                 err);
+  const std::string fail_msg = slurp(err);
+  INFO(fail_msg);
+  CHECK(failed.code == 2);
+  CHECK(fail_msg.find("_missing") != std::string::npos);
 }
 
 TEST_CASE("sweep with a worker rank killed midway: the job ends, the rerun finishes the same tables, each point once",
