@@ -189,9 +189,10 @@ void Communicator::send(const std::string& bytes, int dest, int tag) {
 #endif
 }
 
-Communicator::Message Communicator::recv(int source, int tag) {
+std::optional<Communicator::Message> Communicator::take_from_self(const char* what, int source, int tag) {
   if (source != kAnySource && (source < 0 || source >= size_))
-    throw ValueError("Communicator::recv: rank " + std::to_string(source) + " out of [0, " + std::to_string(size_) + ")");
+    throw ValueError(std::string("Communicator::") + what + ": rank " + std::to_string(source) + " out of [0, " +
+                     std::to_string(size_) + ")");
   auto matches = [&](const Message& m) { return tag == kAnyTag || m.tag == tag; };
   if (source == kAnySource || source == rank_)
     for (auto it = to_self_.begin(); it != to_self_.end(); ++it)
@@ -200,11 +201,40 @@ Communicator::Message Communicator::recv(int source, int tag) {
         to_self_.erase(it);
         return m;
       }
+  return std::nullopt;
+}
+
+std::optional<Communicator::Message> Communicator::try_recv(int source, int tag) {
+  if (std::optional<Message> m = take_from_self("try_recv", source, tag)) return m;
+  if (source == rank_ || size_ == 1) return std::nullopt;
+#if AIMC_HAVE_MPI
+  int flag = 0;
+  MPI_Status status;
+  MPI_Iprobe(source == kAnySource ? MPI_ANY_SOURCE : source, tag == kAnyTag ? MPI_ANY_TAG : tag, MPI_COMM_WORLD, &flag,
+             &status);
+  if (!flag) return std::nullopt;
+  return receive_probed(&status);
+#else
+  return std::nullopt;
+#endif
+}
+
+Communicator::Message Communicator::recv(int source, int tag) {
+  if (std::optional<Message> m = take_from_self("recv", source, tag)) return std::move(*m);
   if (source == rank_ || size_ == 1)
     throw ValueError("Communicator::recv: no message from this rank itself is waiting (it would wait forever)");
 #if AIMC_HAVE_MPI
   MPI_Status status;
   MPI_Probe(source == kAnySource ? MPI_ANY_SOURCE : source, tag == kAnyTag ? MPI_ANY_TAG : tag, MPI_COMM_WORLD, &status);
+  return receive_probed(&status);
+#else
+  throw ValueError("Communicator::recv: a one-process world");
+#endif
+}
+
+#if AIMC_HAVE_MPI
+Communicator::Message Communicator::receive_probed(void* probed) {
+  const MPI_Status& status = *static_cast<MPI_Status*>(probed);
   int n = 0;
   MPI_Get_count(&status, MPI_BYTE, &n);
   Message m;
@@ -213,10 +243,8 @@ Communicator::Message Communicator::recv(int source, int tag) {
   m.tag = status.MPI_TAG;
   MPI_Recv(m.bytes.data(), n, MPI_BYTE, m.source, m.tag, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
   return m;
-#else
-  throw ValueError("Communicator::recv: a one-process world");
-#endif
 }
+#endif
 
 void Communicator::abort(int code, const std::string& message) const {
   std::fflush(stdout);

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -67,6 +68,9 @@ class Communicator {
   };
   void send(const std::string& bytes, int dest, int tag);
   Message recv(int source = kAnySource, int tag = kAnyTag);
+  // recv without waiting: the message when one is there (MPI_Iprobe), else
+  // nullopt. A manager that computes too polls with it on its main thread.
+  std::optional<Message> try_recv(int source = kAnySource, int tag = kAnyTag);
 
   // Ends the whole run with exit status `code`, writing `message` (when not
   // empty) to stderr first: MPI_Abort on every rank when launched by mpirun
@@ -95,6 +99,10 @@ class Communicator {
 
  private:
   explicit Communicator(bool world);
+  // A queued message to oneself matching (source, tag), if any; `what` names the caller in errors.
+  std::optional<Message> take_from_self(const char* what, int source, int tag);
+  // Receives the message an MPI probe found (its MPI_Status*; AIMC_HAVE_MPI builds only).
+  Message receive_probed(void* probed_status);
   int rank_ = 0;
   int size_ = 1;
   bool mpi_ = false;

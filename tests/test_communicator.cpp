@@ -3,6 +3,7 @@
 // (`communicator_mpi2`, `communicator_mpi4`). Every rank runs every case, so
 // the collectives meet; the expected values are computed from rank and size.
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cstdlib>
 #include <set>
 #include <string>
@@ -107,6 +108,36 @@ TEST_CASE("send and recv: a ring and a manager collecting from every worker, tag
   CHECK_THROWS_AS(w.recv(w.rank()), aimc::ValueError);
   CHECK_THROWS_AS(w.send("x", w.size(), 0), aimc::ValueError);
   CHECK_THROWS_AS(w.send("x", 0, -1), aimc::ValueError);
+}
+
+TEST_CASE("try_recv: nothing waiting is nullopt at once; a sent message arrives whole, with its source and tag") {
+  Communicator& w = Communicator::world();
+  w.barrier();
+  CHECK_FALSE(w.try_recv().has_value());
+  CHECK_THROWS_AS(w.try_recv(w.size()), aimc::ValueError);
+  // A message to oneself is there at once.
+  w.send("self", w.rank(), 3);
+  const auto own = w.try_recv(w.rank(), 3);
+  REQUIRE(own.has_value());
+  CHECK(own->bytes == "self");
+  CHECK(own->source == w.rank());
+  // Every other rank sends the root 1000 + r bytes with tag 20 + r; the root polls until all are in.
+  if (!w.is_root()) w.send(payload(w.rank(), 1000 + w.rank()), 0, 20 + w.rank());
+  if (w.is_root()) {
+    std::set<int> sources;
+    // Polled for at most 30 s (a lost message fails the check below instead of hanging).
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (sources.size() + 1 < std::size_t(w.size()) && std::chrono::steady_clock::now() < deadline) {
+      const auto m = w.try_recv(Communicator::kAnySource);
+      if (!m) continue;
+      CHECK(m->tag == 20 + m->source);
+      CHECK(m->bytes == payload(m->source, 1000 + m->source));
+      sources.insert(m->source);
+    }
+    CHECK(sources.size() + 1 == std::size_t(w.size()));
+  }
+  w.barrier();
+  CHECK_FALSE(w.try_recv().has_value());
 }
 
 TEST_CASE("sum_in_shard_order adds shards 0..S-1 left to right, the same bits for any number of ranks") {

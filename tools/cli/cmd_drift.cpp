@@ -19,6 +19,13 @@
 // test set's bytes, labels), skips its repeats and runs the rest. F is
 // written atomically when all repeats are done, with the same bytes as an
 // uninterrupted run, and the journal is then removed.
+//
+// Under `mpirun -n K` the (model, repeat) jobs are handed out one at a time
+// over the ranks (sweep_dispatch.h: every rank runs one repeat at a time with
+// its threads inside it); rank 0 alone checks and writes the journal, the
+// CSV and the plot, prints, and reports "ranks" in its JSON. A repeat's chip
+// depends on the seed and its index only, so the output is the same bits for
+// any K, and --resume continues a run started with another K.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -31,6 +38,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "engine/communicator.h"
 #include "engine/error.h"
 #include "engine/runtime.h"
 #include "kernels/cpu/parallel.h"
@@ -43,6 +51,7 @@
 #include "tools/cli/gnuplot.h"
 #include "tools/cli/option_checks.h"
 #include "tools/cli/stop_signals.h"
+#include "tools/cli/sweep_dispatch.h"
 
 namespace aimc::cli {
 namespace {
@@ -258,6 +267,8 @@ Runner add_drift_command(CLI::App& app) {
   return [=] {
     apply_common_options(*common);
     require_cpu_path(*common, "drift");
+    Communicator& comm = Communicator::world();
+    const bool root = comm.is_root();  // the one rank that reads and writes the journal and the outputs
     const auto start = std::chrono::steady_clock::now();
     const std::vector<double> times = parse_times(*times_spec);
     if (!labels->empty() && labels->size() != checkpoints->size())
@@ -273,7 +284,7 @@ Runner add_drift_command(CLI::App& app) {
     if (!plot->empty()) check_output_file("--plot", *plot);
     const std::string journal = csv->empty() ? std::string() : drift_journal_path(*csv);
     bool resuming = false;
-    if (!journal.empty()) {
+    if (!journal.empty() && root) {
       check_output_file("--csv", journal);
       resuming = fs::exists(journal);
       if (resuming && !*resume)
@@ -304,19 +315,17 @@ Runner add_drift_command(CLI::App& app) {
     std::vector<char> finished(n_jobs, 0);  // per job: model k, repeat r is job k * n_rep + r
 
     // The journal: this run's identity and the repeats an earlier invocation finished.
+    // Its models' labels and the times also shape the lines the ranks send rank 0.
     DriftRunId id;
+    for (const auto& m : models) id.models.push_back({m.label, m.path, 0, {}});
+    id.times = times;
+    id.repeats = n_rep;
     std::unique_ptr<DurableAppender> appender;
     std::int64_t kept = 0;
-    if (!journal.empty()) {
+    if (!journal.empty() && root) {
       id.version = version();
-      for (const auto& m : models) {
-        DriftJournalModel jm{m.label, m.path, 0, {}};
-        jm.checkpoint_hash = file_content_hash(m.path, jm.checkpoint_bytes);
-        id.models.push_back(jm);
-      }
+      for (auto& jm : id.models) jm.checkpoint_hash = file_content_hash(jm.checkpoint, jm.checkpoint_bytes);
       if (config) id.rpu_config = config->to_json();
-      id.times = times;
-      id.repeats = n_rep;
       id.seed = common->seed;
       id.test_samples = test.size();
       id.test_hash = dataset_content_hash(test);
@@ -340,10 +349,11 @@ Runner add_drift_command(CLI::App& app) {
     }
 
     // Progress lines only after every check, so an error is the only line.
-    if (!common->json)
+    if (!common->json && root)
       std::cerr << "drift: " << n_models << " model" << (n_models == 1 ? "" : "s") << " x " << n_rep
                 << " repeat" << (n_rep == 1 ? "" : "s") << " x " << times.size() << " times on " << test.size()
-                << " test samples\n";
+                << " test samples" << (comm.size() > 1 ? " over " + std::to_string(comm.size()) + " ranks" : "")
+                << "\n";
     if (!common->json && resuming)
       std::cerr << "drift: resuming " << journal << ": " << kept << " of " << n_jobs << " repeats done\n";
     std::vector<std::int64_t> todo;
@@ -352,31 +362,38 @@ Runner add_drift_command(CLI::App& app) {
     std::atomic<std::int64_t> done{kept}, done_here{0};
     std::atomic<bool> stop_aid{false};  // --stop-after-repeats reached
     auto stop_requested = [&] { return stop_signal() != 0 || stop_aid.load(); };
-    std::mutex io;
+    // A job's line (drift_journal_line) goes from whichever rank ran it to the one that records it.
+    const RunPoint run_job = [&](std::int64_t job) -> std::optional<std::string> {
+      if (stop_requested()) return std::nullopt;
+      std::optional<std::vector<double>> result =
+          run_chip(models[job / n_rep], common->seed, job % n_rep, times, test, stop_requested);
+      if (!result) return std::nullopt;  // abandoned: it runs again on --resume
+      return drift_journal_line(id, {job / n_rep, job % n_rep, std::move(*result)});
+    };
+    // One call at a time (the dispatcher's promise), on rank 0.
+    const RecordPoint record = [&](std::int64_t job, const std::string& line) {
+      if (appender) appender->append(line);
+      DriftRepeat rep =
+          parse_drift_journal_line(id, line.substr(0, line.size() - 1), "repeat " + std::to_string(job) + ": ");
+      DriftModel& m = models[rep.model];
+      m.accuracy[rep.repeat] = std::move(rep.accuracy);
+      finished[job] = 1;
+      const std::int64_t total = ++done;
+      if (*stop_after > 0 && ++done_here >= *stop_after) stop_aid = true;
+      if (!common->json)
+        std::cerr << "drift: " << m.label << " repeat " << rep.repeat << " done (" << total << "/" << n_jobs << ")\n";
+    };
     {
       StopSignals signals;
       // One job per (model, repeat), each on its own model copy and result slot.
-      cpu::parallel_for(0, static_cast<std::int64_t>(todo.size()), 1, [&](std::int64_t lo, std::int64_t hi) {
-        for (std::int64_t k = lo; k < hi; ++k) {
-          if (stop_requested()) return;
-          const std::int64_t job = todo[k];
-          DriftModel& m = models[job / n_rep];
-          const std::int64_t r = job % n_rep;
-          std::optional<std::vector<double>> result =
-              run_chip(m, common->seed, r, times, test, stop_requested);
-          if (!result) return;  // abandoned: it runs again on --resume
-          std::vector<double> accuracy = std::move(*result);
-          if (appender) appender->append(drift_journal_line(id, {job / n_rep, r, accuracy}));
-          m.accuracy[r] = std::move(accuracy);
-          finished[job] = 1;
-          const std::int64_t total = ++done;
-          if (*stop_after > 0 && ++done_here >= *stop_after) stop_aid = true;
-          if (!common->json) {
-            std::lock_guard<std::mutex> lock(io);
-            std::cerr << "drift: " << m.label << " repeat " << r << " done (" << total << "/" << n_jobs << ")\n";
-          }
-        }
-      });
+      dispatch_over_ranks(comm, stop_requested)(todo, run_job, record);
+    }
+    // Every rank ends as rank 0 does: 0 when all jobs are done, else the interruption's status.
+    std::string status = std::to_string(done < n_jobs ? interrupted_status(stop_signal()) : 0);
+    comm.broadcast(status);
+    if (!root) {
+      if (status != "0") throw Interrupted{std::stoi(status)};
+      return;
     }
     if (done < n_jobs) {
       const int signo = stop_signal();
@@ -440,6 +457,7 @@ Runner add_drift_command(CLI::App& app) {
     }
     result["times"] = times;
     result["repeats"] = n_rep;
+    result["ranks"] = comm.size();
     result["seed"] = common->seed;
     result["samples"] = test.size();
     result["seconds"] = seconds;

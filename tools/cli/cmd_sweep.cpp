@@ -15,12 +15,20 @@
 // and exit 130/143. Once every point is done: OUTPUT.json and OUTPUT.csv
 // (written atomically; the same bytes however the run was split), and with
 // --plot one gnuplot PNG per varied field (sweep_report.h).
+//
+// Under `mpirun -n K` the points are handed out over the ranks
+// (dispatch_over_ranks); rank 0 alone reads and appends the results file,
+// writes the outputs and prints (its JSON reports "ranks"). A rank that is
+// killed ends the job (mpirun tears it down); the points recorded so far are
+// in the file, and the same experiment run again, with any K, finishes it.
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 
+#include "engine/communicator.h"
 #include "engine/error.h"
 #include "engine/runtime.h"
 #include "tools/cli/commands.h"
@@ -75,6 +83,8 @@ Runner add_sweep_command(CLI::App& app) {
 
   return [=] {
     set_num_threads(*threads);
+    Communicator& comm = Communicator::world();
+    const bool root = comm.is_root();  // the one rank that reads and writes files and prints
     const auto start = std::chrono::steady_clock::now();
     const SweepExperiment e = read_sweep_experiment(*experiment);
 
@@ -129,7 +139,7 @@ Runner add_sweep_command(CLI::App& app) {
     std::vector<char> finished(n_points, 0);
     std::string content = sweep_results_header(identity);
     std::int64_t kept = 0;
-    const bool resuming = fs::exists(e.results);
+    const bool resuming = root && fs::exists(e.results);
     if (resuming) {
       int dropped = 0;
       for (const SweepPoint& p : read_sweep_results(e.results, identity, grid, dropped)) {
@@ -143,15 +153,18 @@ Runner add_sweep_command(CLI::App& app) {
                   << " (the run was stopped while writing it); that point runs again\n";
     }
     // The header (and the kept points, without a cut-off line), then appends.
-    write_file_atomically(e.results, content);
-    DurableAppender appender(e.results);
+    std::unique_ptr<DurableAppender> appender;
+    if (root) {
+      write_file_atomically(e.results, content);
+      appender = std::make_unique<DurableAppender>(e.results);
+    }
 
-    if (!*json) {
+    if (!*json && root) {
       std::cerr << "sweep: " << grid.checkpoints << " checkpoint" << (grid.checkpoints == 1 ? "" : "s") << " x "
                 << grid.variations << " variation" << (grid.variations == 1 ? "" : "s") << " x " << e.repeats
                 << " repeat" << (e.repeats == 1 ? "" : "s") << " x " << e.times.size() << " time"
                 << (e.times.size() == 1 ? "" : "s") << " on " << test.size() << " test samples: " << n_points
-                << " points\n";
+                << " points" << (comm.size() > 1 ? " over " + std::to_string(comm.size()) + " ranks" : "") << "\n";
       if (resuming) std::cerr << "sweep: " << kept << " of " << n_points << " points done in " << e.results << "\n";
     }
 
@@ -173,7 +186,7 @@ Runner add_sweep_command(CLI::App& app) {
     };
     // The one writer: the line goes to the file, then into the table as read back.
     const RecordPoint record = [&](std::int64_t p, const std::string& line) {
-      appender.append(line);
+      appender->append(line);
       const SweepPoint point =
           parse_sweep_result_line(grid, line.substr(0, line.size() - 1), "point " + std::to_string(p) + ": ");
       entries[point.checkpoint * grid.variations + point.variation].model.accuracy[point.repeat] = point.accuracy;
@@ -187,12 +200,19 @@ Runner add_sweep_command(CLI::App& app) {
         std::cerr << "sweep: " << what << " repeat " << point.repeat << " done (" << total << "/" << n_points << ")\n";
       }
     };
-    const DispatchPoints dispatch = run_points_locally;
+    const DispatchPoints dispatch = dispatch_over_ranks(comm, stop_requested);
     {
       StopSignals signals;
       dispatch(pending, run_point, record);
     }
-    appender.close();
+    // Every rank ends as rank 0 does: 0 when all points are done, else the interruption's status.
+    std::string status = std::to_string(done < n_points ? interrupted_status(stop_signal()) : 0);
+    comm.broadcast(status);
+    if (!root) {
+      if (status != "0") throw Interrupted{std::stoi(status)};
+      return;
+    }
+    appender->close();
     if (done < n_points) {
       std::cerr << "aimc: interrupted with " << done.load() << "/" << n_points << " points finished; they are kept in "
                 << e.results << "; resume with: aimc sweep " << *experiment
@@ -241,6 +261,7 @@ Runner add_sweep_command(CLI::App& app) {
                 {"plots", plots},
                 {"points", n_points},
                 {"points_run", n_points - kept},
+                {"ranks", comm.size()},
                 {"seconds", seconds}});
   };
 }

@@ -3,12 +3,12 @@
 
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <utility>
 #include <vector>
 
 #include "engine/error.h"
+#include "tools/cli/json_lines.h"
 
 namespace aimc::cli {
 namespace {
@@ -110,15 +110,10 @@ void check_same_run(const std::string& path, const nlohmann::json& mine, const n
     throw other_run(path, "its run description has other fields (" + theirs.dump() + ")");
 }
 
-// One repeat's line, checked against the run; IoError naming the line.
-DriftRepeat parse_line(const std::string& path, std::size_t number, const std::string& text, const DriftRunId& id) {
-  const std::string where = "drift journal " + path + " line " + std::to_string(number) + ": ";
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw IoError(where + "not JSON (" + e.what() + ")");
-  }
+}  // namespace
+
+DriftRepeat parse_drift_journal_line(const DriftRunId& id, const std::string& text, const std::string& where) {
+  const nlohmann::json j = parse_json_line(text, where);
   if (!j.is_object()) throw IoError(where + "not a JSON object");
   auto integer = [&](const char* key, std::int64_t n) {
     const auto it = j.find(key);
@@ -146,8 +141,6 @@ DriftRepeat parse_line(const std::string& path, std::size_t number, const std::s
   return r;
 }
 
-}  // namespace
-
 std::string drift_journal_path(const std::string& csv) { return csv + ".partial"; }
 
 std::string drift_journal_header(const DriftRunId& id) {
@@ -166,30 +159,11 @@ std::string drift_journal_line(const DriftRunId& id, const DriftRepeat& r) {
 
 std::vector<DriftRepeat> read_drift_journal(const std::string& path, const DriftRunId& id,
                                             int& dropped_partial_lines) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError("cannot read the drift journal " + path);
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw IoError("cannot read the drift journal " + path);
-  dropped_partial_lines = 0;
-  std::vector<std::string> lines;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    const std::size_t nl = text.find('\n', pos);
-    if (nl == std::string::npos) {
-      ++dropped_partial_lines;  // written up to a kill: that repeat runs again
-      break;
-    }
-    lines.push_back(text.substr(pos, nl - pos));
-    pos = nl + 1;
-  }
-  // The header is written whole (atomically) before any repeat.
-  if (lines.empty()) throw IoError("drift journal " + path + " line 1: no header (the file is empty or cut short)");
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(lines[0]);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw IoError("drift journal " + path + " line 1: not JSON (" + e.what() + ")");
-  }
+  const std::string file = "drift journal " + path;
+  const JsonLines read = read_json_lines(path, file);
+  dropped_partial_lines = read.dropped_partial_lines;  // written up to a kill: that repeat runs again
+  const std::vector<std::string>& lines = read.lines;
+  const nlohmann::json header = parse_json_line(lines[0], file + " line 1: ");
   if (!header.is_object() || header.value("kind", nlohmann::json()) != kKind || !header.contains("run") ||
       !header["run"].is_object())
     throw IoError("drift journal " + path + " line 1: not an aimc drift journal header");
@@ -201,7 +175,8 @@ std::vector<DriftRepeat> read_drift_journal(const std::string& path, const Drift
   std::vector<DriftRepeat> repeats;
   std::map<std::pair<std::int64_t, std::int64_t>, std::size_t> seen;  // (model, repeat) -> line
   for (std::size_t i = 1; i < lines.size(); ++i) {
-    DriftRepeat r = parse_line(path, i + 1, lines[i], id);
+    DriftRepeat r =
+        parse_drift_journal_line(id, lines[i], "drift journal " + path + " line " + std::to_string(i + 1) + ": ");
     const auto [it, fresh] = seen.emplace(std::pair{r.model, r.repeat}, i + 1);
     if (!fresh)
       throw IoError("drift journal " + path + " line " + std::to_string(i + 1) + ": model " +

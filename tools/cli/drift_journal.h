@@ -55,6 +55,12 @@ std::string drift_journal_path(const std::string& csv);
 std::string drift_journal_header(const DriftRunId& id);
 std::string drift_journal_line(const DriftRunId& id, const DriftRepeat& repeat);
 
+// A repeat's line (without its newline) read back and checked against the
+// run (model and repeat in range, the model's label, one accuracy in [0, 1]
+// per time): IoError "WHERE..." naming what is wrong. Also how `mpirun aimc
+// drift` hands a worker rank's repeat to rank 0.
+DriftRepeat parse_drift_journal_line(const DriftRunId& id, const std::string& line, const std::string& where);
+
 // The finished repeats in the journal at path, checked against the run id:
 // UsageError naming the first option (or checkpoint, or the test set) that
 // differs from the run that wrote it; IoError naming the line for a line

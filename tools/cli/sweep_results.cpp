@@ -2,11 +2,11 @@
 #include "tools/cli/sweep_results.h"
 
 #include <cmath>
-#include <fstream>
 #include <map>
 
 #include "engine/error.h"
 #include "tools/cli/file_identity.h"
+#include "tools/cli/json_lines.h"
 
 namespace aimc::cli {
 namespace {
@@ -103,12 +103,7 @@ std::string sweep_result_line(const SweepGrid& grid, const SweepPoint& point) {
 }
 
 SweepPoint parse_sweep_result_line(const SweepGrid& grid, const std::string& line, const std::string& where) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(line);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw IoError(where + "not JSON (" + e.what() + ")");
-  }
+  const nlohmann::json j = parse_json_line(line, where);
   if (!j.is_object()) throw IoError(where + "not a JSON object");
   const auto it = j.find("point");
   const std::int64_t n = grid.points();
@@ -136,30 +131,11 @@ SweepPoint parse_sweep_result_line(const SweepGrid& grid, const std::string& lin
 
 std::vector<SweepPoint> read_sweep_results(const std::string& path, const nlohmann::json& identity,
                                            const SweepGrid& grid, int& dropped_partial_lines) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError("cannot read the results file " + path);
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw IoError("cannot read the results file " + path);
-  dropped_partial_lines = 0;
-  std::vector<std::string> lines;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    const std::size_t nl = text.find('\n', pos);
-    if (nl == std::string::npos) {
-      ++dropped_partial_lines;  // written up to a kill: that point runs again
-      break;
-    }
-    lines.push_back(text.substr(pos, nl - pos));
-    pos = nl + 1;
-  }
   const std::string file = "results file " + path;
-  if (lines.empty()) throw IoError(file + " line 1: no header (the file is empty or cut short)");
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(lines[0]);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw IoError(file + " line 1: not JSON (" + e.what() + ")");
-  }
+  const JsonLines read = read_json_lines(path, file);
+  dropped_partial_lines = read.dropped_partial_lines;  // written up to a kill: that point runs again
+  const std::vector<std::string>& lines = read.lines;
+  const nlohmann::json header = parse_json_line(lines[0], file + " line 1: ");
   if (!header.is_object() || header.value("kind", nlohmann::json()) != kKind || !header.contains("experiment"))
     throw IoError(file + " line 1: not an aimc sweep results header");
   if (header.value("format", nlohmann::json()) != kFormat)
