@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/im2col.h"
@@ -94,7 +95,7 @@ std::int64_t kernel_volume(const cpu::Im2colGeometry& k) {
 std::vector<std::int64_t> spatial_of(const Shape& s) { return std::vector<std::int64_t>(s.begin() + 2, s.end()); }
 
 void check_image(const Tensor& x, const char* op) {
-  check_cpu(x, op);
+  op_device(op, {x});
   check_float(x, op);
   if (x.dim() < 3 || x.dim() > 5)
     throw ShapeError(std::string(op) + ": expected input [N, C, *spatial] with 1 to 3 spatial dims, got " +
@@ -274,7 +275,7 @@ Tensor im2col(const Tensor& x, const ConvGeometry& g) {
 
 Tensor col2im(const Tensor& cols, std::int64_t channels, const std::vector<std::int64_t>& input_size,
               const ConvGeometry& g) {
-  check_cpu(cols, "col2im");
+  op_device("col2im", {cols});
   check_float(cols, "col2im");
   if (channels < 1) throw ConfigError("col2im: channels " + std::to_string(channels) + " must be >= 1");
   const cpu::Im2colGeometry k = kernel_geometry(input_size, channels, g);
@@ -292,7 +293,7 @@ Tensor col2im(const Tensor& cols, std::int64_t channels, const std::vector<std::
 }
 
 Tensor rows_to_channels(const Tensor& rows, std::int64_t n, const std::vector<std::int64_t>& out_size) {
-  check_cpu(rows, "rows_to_channels");
+  op_device("rows_to_channels", {rows});
   check_float(rows, "rows_to_channels");
   if (out_size.empty() || out_size.size() > 3)
     throw ShapeError("rows_to_channels: out_size " + list_str(out_size) + " must have 1 to 3 entries");
@@ -316,7 +317,7 @@ Tensor rows_to_channels(const Tensor& rows, std::int64_t n, const std::vector<st
 
 Tensor conv(const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvGeometry& g_in) {
   check_image(x, "conv");
-  check_cpu(weight, "conv");
+  op_device("conv", {x, weight});
   check_dtype(weight, x.dtype(), "conv");
   if (weight.dim() != x.dim())
     throw ShapeError("conv: weight " + shape_str(weight.shape()) + " does not match input " + shape_str(x.shape()) +
@@ -338,7 +339,7 @@ Tensor conv(const Tensor& x, const Tensor& weight, const Tensor& bias, const Con
     throw ConfigError("conv: C_out " + std::to_string(c_out) + " of weight " + shape_str(weight.shape()) +
                       " is not divisible by groups " + std::to_string(groups));
   if (bias.defined()) {
-    check_cpu(bias, "conv");
+    op_device("conv", {x, bias});
     check_dtype(bias, x.dtype(), "conv");
     if (bias.dim() != 1 || bias.size(0) != c_out)
       throw ShapeError("conv: bias " + shape_str(bias.shape()) + " does not match weight " +

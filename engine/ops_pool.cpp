@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/pool.h"
@@ -24,7 +25,7 @@ struct PoolPlan {
 PoolPlan plan_pool(const Tensor& x, const std::vector<std::int64_t>& kernel,
                    const std::vector<std::int64_t>& stride_in, const std::vector<std::int64_t>& padding_in,
                    const char* op) {
-  check_cpu(x, op);
+  op_device(op, {x});
   check_float(x, op);
   if (x.dim() < 3 || x.dim() > 5)
     throw ShapeError(std::string(op) + ": expected input [N, C, *spatial] with 1 to 3 spatial dims, got " +
@@ -117,7 +118,7 @@ Tensor avg_pool(const Tensor& x, const std::vector<std::int64_t>& kernel, const 
 }
 
 Tensor global_avg_pool(const Tensor& x) {
-  check_cpu(x, "global_avg_pool");
+  op_device("global_avg_pool", {x});
   check_float(x, "global_avg_pool");
   if (x.dim() < 3 || x.dim() > 5)
     throw ShapeError("global_avg_pool: expected input [N, C, *spatial] with 1 to 3 spatial dims, got " +

@@ -8,6 +8,8 @@
 #include <sstream>
 
 #include "engine/autograd.h"
+#include "engine/dispatch.h"
+#include "engine/elementwise.h"
 #include "engine/ops.h"
 #include "engine/strided.h"
 #include "kernels/cuda/backend.h"
@@ -140,8 +142,12 @@ std::vector<double> Tensor::to_double_vector() const {
 Tensor Tensor::contiguous() const {
   check_defined("contiguous");
   if (is_contiguous()) return *this;
-  check_cpu(*this, "contiguous");
-  Tensor out = empty(shape(), dtype(), device());
+  Tensor out;
+  if (op_device("contiguous", {*this}).is_cuda()) {
+    out = detail::cuda_contiguous(detach());
+    return record(out, "contiguous", {*this}, [](const Tensor& g) { return std::vector<Tensor>{g}; });
+  }
+  out = empty(shape(), dtype(), device());
   const std::size_t es = dtype_size(dtype());
   strided_copy(static_cast<const char*>(raw_data()), shape(), strides(), static_cast<char*>(out.raw_data()), es);
   // Non-contiguous views are differentiable: the copy passes gradients through.
@@ -185,7 +191,7 @@ Tensor Tensor::to(Device target) const {
 Tensor Tensor::to(DType target) const {
   check_defined("to");
   if (dtype() == target) return *this;
-  check_cpu(*this, "to(dtype)");
+  op_device("to(dtype)", {*this});
   Tensor src = contiguous();
   Tensor out = empty(shape(), target, device());
   const std::int64_t n = numel();

@@ -16,6 +16,7 @@
 #include "kernels/analog/pcm_law.h"
 #include "kernels/analog/reram_law.h"
 #include "kernels/analog/weight_transform_law.h"
+#include "kernels/engine/elementwise_law.h"
 #include "kernels/cpu/analog_mvm.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/pulsed_update.h"
@@ -150,5 +151,30 @@ void weight_remap(const RemapLaw& law, float* w, std::size_t rows, std::size_t c
 // number of pulses applied (the call then waits for the kernels).
 void pulsed_update(const cpu::PulsedUpdateArgs& args, std::int64_t* pulses = nullptr);
 void pulsed_post_update(const cpu::PulsedPostUpdateArgs& args);
+
+// Engine ops (kernels/cuda/engine_ops.cu) on float32 device buffers, with the
+// per-element math of kernels/engine/elementwise_law.h (engine/dispatch.h
+// lists which engine ops run on CUDA).
+// y[i] = unary<kind>(x[i], p) for i < n (x contiguous).
+void engine_unary(engine_law::Unary kind, double p, const float* x, float* y, std::size_t n);
+// y (contiguous, shape index.size) = binary<kind>(a, b, p) with a and b read
+// through index.stride_a / stride_b (0 on broadcast dims).
+void engine_binary(engine_law::Binary kind, double p, const float* a, const float* b,
+                   const engine_law::StridedIndex& index, float* y);
+// y (contiguous over the kept dims) = Σ of x over the reduced dims, in double.
+void engine_sum(const float* x, const engine_law::ReduceIndex& index, float* y);
+// Softmax (log_kind false) or log-softmax of contiguous x viewed as [outer,
+// size, inner] along the middle dim, and its backward (y the forward output).
+void engine_softmax(bool log_kind, const float* x, std::int64_t outer, std::int64_t size, std::int64_t inner,
+                    float* y);
+void engine_softmax_backward(bool log_kind, const float* g, const float* y, std::int64_t outer, std::int64_t size,
+                             std::int64_t inner, float* gx);
+// Mean cross entropy of logits [n, c] (contiguous) against labels [n] in
+// [0, c): loss[0], with the per-row log-sum-exp lse[n] kept for the backward
+// (row_loss[n] is scratch). gx = (g[0]/n)(softmax(x) - onehot(label)).
+void engine_cross_entropy(const float* logits, const std::int32_t* labels, std::int64_t n, std::int64_t c,
+                          double* lse, double* row_loss, float* loss);
+void engine_cross_entropy_backward(const float* logits, const std::int32_t* labels, const double* lse,
+                                   const float* g, std::int64_t n, std::int64_t c, float* gx);
 
 }  // namespace aimc::cuda
