@@ -18,17 +18,19 @@ const std::vector<EngineOp>& engine_ops() {
       // reductions, softmax, losses (ops_reduce.cpp); mean is sum then mul_scalar
       {"sum", true}, {"softmax", true}, {"log_softmax", true}, {"cross_entropy", true}, {"mse_loss", false},
       {"argmax_rows", true},
-      // copies (tensor.cpp, ops_shape.cpp); permute is a strided view made contiguous
-      {"contiguous", true}, {"to(dtype)", false}, {"concat", false},
+      // copies and in-place updates (tensor.cpp, ops_shape.cpp); permute is a
+      // strided view made contiguous. clone, to(device) and copy_ move bytes
+      // of any dtype and are not ops.
+      {"contiguous", true}, {"fill_", true}, {"add_", true}, {"mul_", true}, {"to(dtype)", false}, {"concat", false},
       // linear algebra (ops_linalg.cpp)
       {"matmul", true}, {"linear", true},
       // convolution (ops_conv.cpp)
       {"im2col", false}, {"col2im", false}, {"rows_to_channels", false}, {"conv", false},
       {"conv_transpose", false},
       // pooling (ops_pool.cpp)
-      {"max_pool", false}, {"avg_pool", false}, {"global_avg_pool", false},
+      {"max_pool", true}, {"avg_pool", true}, {"global_avg_pool", true},
       // normalisation and regularisation (ops_norm.cpp)
-      {"batch_norm", false}, {"dropout", false},
+      {"batch_norm", false}, {"dropout", true},
       // elementwise maps with three inputs (elementwise.h map_ternary)
       {"map_ternary", false},
   };

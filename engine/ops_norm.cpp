@@ -16,6 +16,7 @@
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
+#include "engine/elementwise.h"
 #include "engine/generator.h"
 #include "engine/ops.h"
 #include "kernels/cpu/parallel.h"
@@ -195,10 +196,22 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
   if (!(p >= 0 && p < 1)) throw ConfigError("dropout: p " + std::to_string(p) + " must be in [0, 1)");
   if (!training || p == 0) return x;
-  op_device("dropout", {x});
+  const Device device = op_device("dropout", {x});
   check_float(x, "dropout");
   const Tensor xc = x.contiguous();
   const std::int64_t n = xc.numel();
+  if (device.is_cuda()) {
+    // The mask is the CPU's draw (same Philox words) made on the device.
+    Tensor keep_mask = Tensor::empty(xc.shape(), DType::Float32, device);
+    cuda_kernels().engine_bernoulli(gen.seed(), gen.stream(), gen.offset(), static_cast<float>(1 - p),
+                                    static_cast<std::size_t>(n), keep_mask.data<float>());
+    gen.set_offset(gen.offset() + static_cast<std::uint64_t>((n + 3) / 4));
+    using engine_law::Binary;
+    Tensor y = detail::binary<Binary::dropout_mask>(xc.detach(), keep_mask, "dropout", 1 - p);
+    return record(y, "dropout", {xc}, [keep_mask, p](const Tensor& grad) {
+      return std::vector<Tensor>{detail::binary<Binary::dropout_mask>(grad, keep_mask, "dropout backward", 1 - p)};
+    });
+  }
   auto mask = std::make_shared<std::vector<float>>(static_cast<std::size_t>(n));
   gen.bernoulli(mask->data(), n, static_cast<float>(1 - p));
   Tensor y = Tensor::empty(xc.shape(), xc.dtype());

@@ -254,9 +254,9 @@ Tensor Tensor::detach() const {
 
 Tensor& Tensor::fill_(double value) {
   check_defined("fill_");
-  if (device().is_cuda()) {
+  if (op_device("fill_", {*this}).is_cuda()) {
     if (dtype() != DType::Float32 || !is_contiguous())
-      throw DeviceError("fill_ on CUDA supports contiguous float32 only");
+      throw DeviceError("fill_: on " + device().str() + " only contiguous float32 tensors");
     cuda::backend().fill(data<float>(), numel(), static_cast<float>(value));
     return *this;
   }
@@ -297,9 +297,9 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
   if (dtype() != other.dtype())
     throw ValueError(std::string("add_: dtype ") + dtype_name(dtype()) + " vs " + dtype_name(other.dtype()));
   Tensor o = other.detach().to(device()).contiguous();
-  if (device().is_cuda()) {
+  if (op_device("add_", {*this, o}).is_cuda()) {
     if (dtype() != DType::Float32 || !is_contiguous())
-      throw DeviceError("add_ on CUDA supports contiguous float32 only");
+      throw DeviceError("add_: on " + device().str() + " only into contiguous float32 tensors");
     cuda::backend().axpy(numel(), static_cast<float>(alpha), o.data<float>(), data<float>());
     return *this;
   }
@@ -317,9 +317,9 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
 
 Tensor& Tensor::mul_(double alpha) {
   check_defined("mul_");
-  if (device().is_cuda()) {
+  if (op_device("mul_", {*this}).is_cuda()) {
     if (dtype() != DType::Float32 || !is_contiguous())
-      throw DeviceError("mul_ on CUDA supports contiguous float32 only");
+      throw DeviceError("mul_: on " + device().str() + " only contiguous float32 tensors");
     cuda::backend().scale(data<float>(), numel(), static_cast<float>(alpha));
     return *this;
   }

@@ -19,6 +19,7 @@
 #include "kernels/engine/elementwise_law.h"
 #include "kernels/cpu/analog_mvm.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/pool.h"
 #include "kernels/cpu/pulsed_update.h"
 
 namespace aimc::cuda {
@@ -174,6 +175,21 @@ void engine_softmax_backward(bool log_kind, const float* g, const float* y, std:
 // (row_loss[n] is scratch). gx = (g[0]/n)(softmax(x) - onehot(label)).
 void engine_cross_entropy(const float* logits, const std::int32_t* labels, std::int64_t n, std::int64_t c,
                           double* lse, double* row_loss, float* loss);
+// Pooling (kernels/cuda/pool.cu): cpu::max_pool_* and cpu::avg_pool_* on
+// device pointers (argmax too), with the CPU's window order and bits.
+void max_pool_forward(const cpu::PoolGeometry& g, std::int64_t planes, const float* x, float* y,
+                      std::int64_t* argmax);
+void max_pool_backward(const cpu::PoolGeometry& g, std::int64_t planes, const float* grad_y,
+                       const std::int64_t* argmax, float* grad_x);
+void avg_pool_forward(const cpu::PoolGeometry& g, std::int64_t planes, const float* x, float* y);
+void avg_pool_backward(const cpu::PoolGeometry& g, std::int64_t planes, const float* grad_y, float* grad_x);
+// y[p] = mean of the contiguous plane x[p·area, (p+1)·area), summed in float
+// in order (global_avg_pool).
+void engine_plane_mean(const float* x, std::int64_t planes, std::int64_t area, float* y);
+// out[i] = 1 with probability p, else 0: the draws of Generator::bernoulli
+// (seed, stream) from Philox block `block` (four values a block).
+void engine_bernoulli(std::uint64_t seed, std::uint64_t stream, std::uint64_t block, float p, std::size_t n,
+                      float* out);
 void engine_cross_entropy_backward(const float* logits, const std::int32_t* labels, const double* lse,
                                    const float* g, std::int64_t n, std::int64_t c, float* gx);
 

@@ -157,7 +157,42 @@ __global__ void cross_entropy_backward_kernel(const float* x, const std::int32_t
   }
 }
 
+// out[i] = 1 when uniform_open(word i mod 4 of Philox block `block` + i/4) <
+// p, else 0: Generator::bernoulli's draws (engine/generator.cpp).
+__global__ void bernoulli_kernel(std::uint64_t seed, std::uint64_t stream, std::uint64_t block, float p,
+                                 std::size_t n, float* out) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::size_t(gridDim.x) * blockDim.x) {
+    const rng::Block r = rng::philox(seed, stream, block + i / 4);
+    out[i] = rng::uniform_open(r.v[i % 4]) < p ? 1.f : 0.f;
+  }
+}
+
+// y[p] = (Σ_i x[p·area + i]) / area, one thread per plane, summed in float in
+// order (global_avg_pool's CPU loop, engine/ops_pool.cpp).
+__global__ void plane_mean_kernel(const float* x, std::int64_t planes, std::int64_t area, float* y) {
+  for (std::int64_t p = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; p < planes;
+       p += std::int64_t(gridDim.x) * blockDim.x) {
+    float total = 0;
+    for (std::int64_t i = 0; i < area; ++i) total += x[p * area + i];
+    y[p] = total / static_cast<float>(area);
+  }
+}
+
 }  // namespace
+
+void engine_plane_mean(const float* x, std::int64_t planes, std::int64_t area, float* y) {
+  if (planes <= 0) return;
+  AIMC_LAUNCH(plane_mean_kernel, grid_for(static_cast<std::size_t>(planes)), 256)(x, planes, area, y);
+  check(cudaGetLastError(), "engine_plane_mean kernel launch");
+}
+
+void engine_bernoulli(std::uint64_t seed, std::uint64_t stream, std::uint64_t block, float p, std::size_t n,
+                      float* out) {
+  if (n == 0) return;
+  AIMC_LAUNCH(bernoulli_kernel, grid_for(n), 256)(seed, stream, block, p, n, out);
+  check(cudaGetLastError(), "engine_bernoulli kernel launch");
+}
 
 void engine_unary(engine_law::Unary kind, double p, const float* x, float* y, std::size_t n) {
   if (n == 0) return;
@@ -191,7 +226,7 @@ void engine_binary(engine_law::Binary kind, double p, const float* a, const floa
     AIMC_BINARY_CASE(neg_mul) AIMC_BINARY_CASE(sqrt_grad) AIMC_BINARY_CASE(square_grad) AIMC_BINARY_CASE(abs_grad)
     AIMC_BINARY_CASE(pow_grad) AIMC_BINARY_CASE(relu_grad) AIMC_BINARY_CASE(leaky_relu_grad)
     AIMC_BINARY_CASE(sigmoid_grad) AIMC_BINARY_CASE(tanh_grad) AIMC_BINARY_CASE(erf_grad)
-    AIMC_BINARY_CASE(gelu_grad) AIMC_BINARY_CASE(mse_grad)
+    AIMC_BINARY_CASE(gelu_grad) AIMC_BINARY_CASE(mse_grad) AIMC_BINARY_CASE(dropout_mask)
 #undef AIMC_BINARY_CASE
   }
   check(cudaGetLastError(), "engine_binary kernel launch");

@@ -35,7 +35,8 @@ enum class Binary : int {
   tanh_grad,      // g (1 - y²)
   erf_grad,       // g 2/sqrt(pi) exp(-x²)
   gelu_grad,      // g (Phi(x) + x phi(x))
-  mse_grad        // p (a - b) (p = 2 g / n)
+  mse_grad,       // p (a - b) (p = 2 g / n)
+  dropout_mask    // a / p where the mask b is non-zero, else 0 (p = 1 - drop probability)
 };
 
 // The C library on the host, CUDA's math on the device, per float type.
@@ -116,6 +117,7 @@ AIMC_HD T binary(T a, T b, double p) {
     return a * (cdf + b * pdf);
   }
   if constexpr (K == Binary::mse_grad) return static_cast<T>(p) * (a - b);
+  if constexpr (K == Binary::dropout_mask) return b != T(0) ? a / static_cast<T>(p) : T(0);
   return a;
 }
 
