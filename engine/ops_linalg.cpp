@@ -203,27 +203,12 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                        shape_str(weight.shape()) + " (expected [" + std::to_string(out_features) + "])");
   }
   const Operand ox = gemm_operand(x), ow = gemm_operand(weight);
-  Tensor out = Tensor::empty({n, out_features}, x.dtype(), x.device());
-  if (x.device().is_cuda()) {
-    // Every output row starts at the bias (a broadcast copy); the GEMM adds onto it.
-    if (bias.defined()) out = detail::expand_to(bias.detach(), {n, out_features});
-    gemm_operands<float>(ox, false, ow, true, bias.defined() ? 1.f : 0.f, out.data<float>());
-  } else dispatch_float(x.dtype(), "linear", [&](auto tag) {
+  // Every output row starts at the bias (a broadcast copy); the GEMM then accumulates onto it.
+  Tensor out = bias.defined() ? detail::expand_to(bias.detach(), {n, out_features})
+                              : Tensor::empty({n, out_features}, x.dtype(), x.device());
+  dispatch_float(x.dtype(), "linear", [&](auto tag) {
     using T = decltype(tag);
-    T* po = out.data<T>();
-    T beta = T(0);
-    if (bias.defined()) {
-      // Start every output row at the bias; the GEMM then accumulates onto it.
-      const Tensor b = bias.detach().contiguous();
-      const T* pb = b.data<T>();
-      const std::int64_t grain = cpu::grain_for(n, std::max<std::int64_t>(1, 8192 / std::max<std::int64_t>(out_features, 1)));
-      cpu::parallel_for(0, n, grain, [&](std::int64_t lo, std::int64_t hi) {
-        for (std::int64_t i = lo; i < hi; ++i)
-          for (std::int64_t j = 0; j < out_features; ++j) po[i * out_features + j] = pb[j];
-      });
-      beta = T(1);
-    }
-    gemm_operands<T>(ox, false, ow, true, beta, po);  // x Wᵀ (+ bias)
+    gemm_operands<T>(ox, false, ow, true, bias.defined() ? T(1) : T(0), out.data<T>());  // x Wᵀ (+ bias)
   });
   if (!any_requires_grad({x, weight, bias})) return out;
   const bool need_x = x.requires_grad(), need_w = weight.requires_grad();

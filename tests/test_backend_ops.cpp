@@ -342,3 +342,41 @@ TEST_CASE("backend ops: dropout on CUDA draws the CPU's mask and advances the ge
   // Kept values are 1/(1 - p) = 4/3 exactly as float division rounds it, dropped ones 0.
   for (float v : gpu) CHECK((v == 0.f || v == 1.f / 0.75f));
 }
+
+TEST_CASE("backend ops: two SGD steps of a small MLP on CUDA follow the CPU's") {
+  // x [8, 6] -> linear 6->5 -> relu -> dropout -> linear 5->3 -> log_softmax
+  // picked by cross_entropy; plain SGD (lr 0.1) through add_ on the leaves.
+  // Values are GEMM-based: 1e-5 relative (see relative_tolerance(Tol::gemm)).
+  const std::vector<Shape> shapes{{5, 6}, {5}, {3, 5}, {3}};
+  auto run = [&](Device d) {
+    std::vector<Tensor> params;
+    for (std::size_t k = 0; k < shapes.size(); ++k) {
+      std::vector<float> v = input_values(700, k, shapes[k], Domain::any);
+      for (float& e : v) e *= 0.5f;
+      params.push_back(Tensor::from_vector(v, shapes[k]).to(d).set_requires_grad(true));
+    }
+    const Tensor x = Tensor::from_vector(input_values(701, 0, {8, 6}, Domain::any), {8, 6}).to(d);
+    const Tensor labels = Tensor::from_vector(std::vector<std::int32_t>{0, 1, 2, 0, 1, 2, 2, 1}, {8}).to(d);
+    Generator gen(5);
+    std::vector<float> losses;
+    for (int step = 0; step < 2; ++step) {
+      const Tensor h = dropout(relu(linear(x, params[0], params[1])), 0.2, true, gen);
+      const Tensor loss = cross_entropy(linear(h, params[2], params[3]), labels);
+      losses.push_back(static_cast<float>(loss.item()));
+      loss.backward();
+      for (Tensor& p : params) {
+        REQUIRE(p.grad().device() == d);
+        p.detach().add_(p.grad(), -0.1);
+        p.zero_grad();
+      }
+    }
+    std::vector<std::vector<float>> out{losses};
+    for (const Tensor& p : params) out.push_back(p.to_vector());
+    return out;
+  };
+  const auto cpu = run(Device::cpu());
+  const auto gpu = run(Device::cuda());
+  REQUIRE(cpu.size() == gpu.size());
+  for (std::size_t k = 0; k < cpu.size(); ++k)
+    check_tensors(gpu[k], cpu[k], relative_tolerance(Tol::gemm), k == 0 ? "losses" : "parameter " + std::to_string(k - 1));
+}
