@@ -25,7 +25,7 @@ const std::vector<EngineOp>& engine_ops() {
       // linear algebra (ops_linalg.cpp)
       {"matmul", true}, {"linear", true},
       // convolution (ops_conv.cpp)
-      {"im2col", false}, {"col2im", false}, {"rows_to_channels", false}, {"conv", false},
+      {"im2col", true}, {"col2im", true}, {"rows_to_channels", true}, {"conv", true},  // conv: groups 1
       {"conv_transpose", false},
       // pooling (ops_pool.cpp)
       {"max_pool", true}, {"avg_pool", true}, {"global_avg_pool", true},

@@ -121,13 +121,21 @@ const std::vector<OpCase>& cases() {
       {"linear", "[2, 3, in], no bias", false, Tol::gemm, {{2, 3, 5}, {4, 5}},
        [](T x, Device) { return linear(x[0], x[1], Tensor()); }},
       // convolution
-      {"im2col", "", true, Tol::exact, {{1, 2, 4, 4}},
+      {"im2col", "2-D 3x3 padding 1", false, Tol::exact, {{2, 2, 4, 5}},
        [](T x, Device) { return im2col(x[0], ConvGeometry{v({3, 3}), v({1, 1}), v({1, 1}), v({1, 1}), 1}); }},
-      {"col2im", "", true, Tol::exact, {{16, 18}},
+      {"im2col", "3-D stride 2 dilation 2", false, Tol::exact, {{1, 2, 5, 5, 6}},
+       [](T x, Device) { return im2col(x[0], ConvGeometry{v({2, 2, 2}), v({2, 1, 2}), v({1, 0, 1}), v({2, 2, 1}), 1}); }},
+      {"col2im", "2-D 3x3 padding 1 (overlapping windows)", false, Tol::exact, {{32, 18}},
        [](T x, Device) { return col2im(x[0], 2, {4, 4}, ConvGeometry{v({3, 3}), v({1, 1}), v({1, 1}), v({1, 1}), 1}); }},
-      {"rows_to_channels", "", true, Tol::exact, {{8, 3}}, [](T x, Device) { return rows_to_channels(x[0], 2, {2, 2}); }},
-      {"conv", "2-D", true, Tol::gemm, {{1, 2, 5, 5}, {3, 2, 3, 3}},
-       [](T x, Device) { return conv(x[0], x[1], Tensor(), ConvGeometry{v({3, 3}), v({1, 1}), v({0, 0}), v({1, 1}), 1}); }},
+      {"col2im", "1-D stride 2", false, Tol::exact, {{8, 6}},
+       [](T x, Device) { return col2im(x[0], 2, {9}, ConvGeometry{v({3}), v({2}), v({0}), v({1}), 1}); }},
+      {"rows_to_channels", "", false, Tol::exact, {{8, 3}}, [](T x, Device) { return rows_to_channels(x[0], 2, {2, 2}); }},
+      {"conv", "2-D with bias", false, Tol::gemm, {{2, 2, 5, 5}, {3, 2, 3, 3}, {3}},
+       [](T x, Device) { return conv(x[0], x[1], x[2], ConvGeometry{v({3, 3}), v({1, 1}), v({0, 0}), v({1, 1}), 1}); }},
+      {"conv", "2-D stride 2 padding 1, no bias", false, Tol::gemm, {{1, 3, 6, 7}, {4, 3, 3, 3}},
+       [](T x, Device) { return conv(x[0], x[1], Tensor(), ConvGeometry{v({3, 3}), v({2, 2}), v({1, 1}), v({1, 1}), 1}); }},
+      {"conv", "1-D dilation 2", false, Tol::gemm, {{2, 2, 11}, {3, 2, 3}, {3}},
+       [](T x, Device) { return conv(x[0], x[1], x[2], ConvGeometry{v({3}), v({1}), v({0}), v({2}), 1}); }},
       {"conv_transpose", "2-D", true, Tol::gemm, {{1, 2, 3, 3}, {2, 3, 3, 3}},
        [](T x, Device) {
          return conv_transpose(x[0], x[1], Tensor(), ConvGeometry{v({3, 3}), v({1, 1}), v({0, 0}), v({1, 1}), 1});
@@ -379,4 +387,11 @@ TEST_CASE("backend ops: two SGD steps of a small MLP on CUDA follow the CPU's") 
   REQUIRE(cpu.size() == gpu.size());
   for (std::size_t k = 0; k < cpu.size(); ++k)
     check_tensors(gpu[k], cpu[k], relative_tolerance(Tol::gemm), k == 0 ? "losses" : "parameter " + std::to_string(k - 1));
+}
+
+TEST_CASE("backend ops: a grouped conv on CUDA refuses with a DeviceError naming conv and groups") {
+  const Tensor x = Tensor::ones({1, 4, 5, 5}).to(Device::cuda());
+  const Tensor w = Tensor::ones({4, 2, 3, 3}).to(Device::cuda());
+  CHECK_THROWS_WITH(conv(x, w, Tensor(), ConvGeometry{v({3, 3}), v({1, 1}), v({0, 0}), v({1, 1}), 2}),
+                    Catch::Contains("conv") && Catch::Contains("groups = 2") && Catch::Contains("cuda:0"));
 }

@@ -25,7 +25,8 @@ namespace aimc::cuda {
   X(weight_modifier) X(weight_clip) X(weight_remap) X(pulsed_update) X(pulsed_post_update)                    \
   X(engine_unary) X(engine_binary) X(engine_sum) X(engine_softmax) X(engine_softmax_backward)                 \
   X(engine_cross_entropy) X(engine_cross_entropy_backward) X(engine_bernoulli)    \
-  X(engine_plane_mean) X(max_pool_forward) X(max_pool_backward) X(avg_pool_forward) X(avg_pool_backward)
+  X(engine_plane_mean) X(max_pool_forward) X(max_pool_backward) X(avg_pool_forward) X(avg_pool_backward) \
+  X(im2col) X(col2im)
 
 struct Backend {
 #define AIMC_CUDA_BACKEND_MEMBER(name) decltype(&cuda::name) name = nullptr;

@@ -19,6 +19,7 @@
 #include "kernels/engine/elementwise_law.h"
 #include "kernels/cpu/analog_mvm.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/im2col.h"
 #include "kernels/cpu/pool.h"
 #include "kernels/cpu/pulsed_update.h"
 
@@ -175,6 +176,10 @@ void engine_softmax_backward(bool log_kind, const float* g, const float* y, std:
 // (row_loss[n] is scratch). gx = (g[0]/n)(softmax(x) - onehot(label)).
 void engine_cross_entropy(const float* logits, const std::int32_t* labels, std::int64_t n, std::int64_t c,
                           double* lse, double* row_loss, float* loss);
+// cpu::im2col and cpu::col2im on device pointers (kernels/cuda/im2col.cu),
+// with the CPU's bits (col2im adds each element's terms in the CPU's order).
+void im2col(const cpu::Im2colGeometry& g, std::int64_t batch, const float* image, float* cols);
+void col2im(const cpu::Im2colGeometry& g, std::int64_t batch, const float* cols, float* image);
 // Pooling (kernels/cuda/pool.cu): cpu::max_pool_* and cpu::avg_pool_* on
 // device pointers (argmax too), with the CPU's window order and bits.
 void max_pool_forward(const cpu::PoolGeometry& g, std::int64_t planes, const float* x, float* y,
