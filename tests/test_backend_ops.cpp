@@ -395,3 +395,43 @@ TEST_CASE("backend ops: a grouped conv on CUDA refuses with a DeviceError naming
   CHECK_THROWS_WITH(conv(x, w, Tensor(), ConvGeometry{v({3, 3}), v({1, 1}), v({0, 0}), v({1, 1}), 2}),
                     Catch::Contains("conv") && Catch::Contains("groups = 2") && Catch::Contains("cuda:0"));
 }
+
+TEST_CASE("backend ops: an SGD step of a LeNet-shaped network on CUDA follows the CPU's") {
+  // x [4, 1, 12, 12] -> conv 1->3 (5x5) -> relu -> max_pool 2 -> conv 3->4
+  // (3x3) -> tanh -> avg_pool 2 -> flatten -> linear 4->5 -> cross_entropy,
+  // then SGD (lr 0.05). The CPU's conv uses another GEMM layout than the
+  // GPU's (im2col x kernels), so values agree within Tol::gemm.
+  const std::vector<Shape> shapes{{3, 1, 5, 5}, {3}, {4, 3, 3, 3}, {4}, {5, 4}, {5}};
+  auto geometry = [](std::int64_t k) { return ConvGeometry{v({k, k}), v({1, 1}), v({0, 0}), v({1, 1}), 1}; };
+  auto run = [&](Device d) {
+    std::vector<Tensor> params;
+    for (std::size_t k = 0; k < shapes.size(); ++k) {
+      std::vector<float> w = input_values(800, k, shapes[k], Domain::any);
+      for (float& e : w) e *= 0.3f;
+      params.push_back(Tensor::from_vector(w, shapes[k]).to(d).set_requires_grad(true));
+    }
+    const Tensor x = Tensor::from_vector(input_values(801, 0, {4, 1, 12, 12}, Domain::any), {4, 1, 12, 12}).to(d);
+    const Tensor labels = Tensor::from_vector(std::vector<std::int32_t>{4, 0, 2, 1}, {4}).to(d);
+    std::vector<float> losses;
+    for (int step = 0; step < 2; ++step) {
+      Tensor h = max_pool(relu(conv(x, params[0], params[1], geometry(5))), {2, 2}, {2, 2}, {0, 0});  // [4, 3, 4, 4]
+      h = avg_pool(tanh(conv(h, params[2], params[3], geometry(3))), {2, 2}, {2, 2}, {0, 0});      // [4, 4, 1, 1]
+      const Tensor loss = cross_entropy(linear(flatten(h), params[4], params[5]), labels);
+      losses.push_back(static_cast<float>(loss.item()));
+      loss.backward();
+      for (Tensor& p : params) {
+        REQUIRE(p.grad().device() == d);
+        p.detach().add_(p.grad(), -0.05);
+        p.zero_grad();
+      }
+    }
+    std::vector<std::vector<float>> out{losses};
+    for (const Tensor& p : params) out.push_back(p.to_vector());
+    return out;
+  };
+  const auto cpu = run(Device::cpu());
+  const auto gpu = run(Device::cuda());
+  REQUIRE(cpu.size() == gpu.size());
+  for (std::size_t k = 0; k < cpu.size(); ++k)
+    check_tensors(gpu[k], cpu[k], relative_tolerance(Tol::gemm), k == 0 ? "losses" : "parameter " + std::to_string(k - 1));
+}
