@@ -16,7 +16,7 @@ const std::vector<EngineOp>& engine_ops() {
       // activations (ops_activation.cpp)
       {"relu", true}, {"leaky_relu", true}, {"sigmoid", true}, {"tanh", true}, {"gelu", true}, {"erf", true},
       // reductions, softmax, losses (ops_reduce.cpp); mean is sum then mul_scalar
-      {"sum", true}, {"softmax", true}, {"log_softmax", true}, {"cross_entropy", true}, {"mse_loss", false},
+      {"sum", true}, {"softmax", true}, {"log_softmax", true}, {"cross_entropy", true}, {"mse_loss", true},
       {"argmax_rows", true},
       // copies and in-place updates (tensor.cpp, ops_shape.cpp); permute is a
       // strided view made contiguous. clone, to(device) and copy_ move bytes

@@ -390,13 +390,24 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& labels_in) {
 }
 
 Tensor mse_loss(const Tensor& prediction, const Tensor& target) {
-  op_device("mse_loss", {prediction, target});
+  const Device device = op_device("mse_loss", {prediction, target});
   check_float(prediction, "mse_loss");
   check_same_shape(prediction, target, "mse_loss");
   check_dtype(target, prediction.dtype(), "mse_loss");
   const Tensor p = prediction.detach().contiguous();
   const Tensor t = target.detach().contiguous();
   const std::int64_t n = p.numel();
+  if (device.is_cuda()) {
+    Tensor out = Tensor::empty({}, p.dtype(), device);
+    cuda_kernels().engine_squared_error_mean(p.data<float>(), t.data<float>(), n, out.data<float>());
+    if (!any_requires_grad({prediction, target})) return out;
+    const bool need_t = target.requires_grad();
+    return record(out, "mse_loss", {prediction, target}, [p, t, n, need_t](const Tensor& g) {
+      const double scale = 2.0 * g.item() / static_cast<double>(n);  // reads the scalar gradient back
+      Tensor gp = detail::binary<engine_law::Binary::mse_grad>(p, t, "mse_loss backward", scale);
+      return std::vector<Tensor>{gp, need_t ? neg(gp) : Tensor()};
+    });
+  }
   const double total = dispatch_float(p.dtype(), "mse_loss", [&](auto tag) {
     using T = decltype(tag);
     const T* pp = p.data<T>();

@@ -191,6 +191,9 @@ void avg_pool_backward(const cpu::PoolGeometry& g, std::int64_t planes, const fl
 // y[p] = mean of the contiguous plane x[p·area, (p+1)·area), summed in float
 // in order (global_avg_pool).
 void engine_plane_mean(const float* x, std::int64_t planes, std::int64_t area, float* y);
+// loss[0] = mean of (prediction[i] - target[i])² over n contiguous values,
+// summed in double (mse_loss).
+void engine_squared_error_mean(const float* prediction, const float* target, std::int64_t n, float* loss);
 // out[i] = 1 with probability p, else 0: the draws of Generator::bernoulli
 // (seed, stream) from Philox block `block` (four values a block).
 void engine_bernoulli(std::uint64_t seed, std::uint64_t stream, std::uint64_t block, float p, std::size_t n,

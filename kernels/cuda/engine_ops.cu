@@ -143,6 +143,25 @@ __global__ void mean_kernel(const double* v, std::int64_t n, float* loss) {
   loss[0] = static_cast<float>(total / static_cast<double>(n));
 }
 
+// loss[0] = mean of (p[i] - t[i])² in double by one thread, in the order of
+// mean_kernel (one chunk of the CPU's deterministic_sum).
+__global__ void squared_error_mean_kernel(const float* p, const float* t, std::int64_t n, float* loss) {
+  if (blockIdx.x != 0 || threadIdx.x != 0) return;
+  double acc[4] = {0, 0, 0, 0};
+  std::int64_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int k = 0; k < 4; ++k) {
+      const double d = double(p[i + k]) - double(t[i + k]);
+      acc[k] += d * d;
+    }
+  for (; i < n; ++i) {
+    const double d = double(p[i]) - double(t[i]);
+    acc[0] += d * d;
+  }
+  const double total = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+  loss[0] = static_cast<float>(total / static_cast<double>(n));
+}
+
 // gx[i, k] = (g/n) softmax(x)[i, k] - (g/n) [k == label], g = g[0] on the device.
 __global__ void cross_entropy_backward_kernel(const float* x, const std::int32_t* labels, const double* lse,
                                               const float* g, std::int64_t n, std::int64_t c, float* gx) {
@@ -267,6 +286,11 @@ void engine_cross_entropy(const float* logits, const std::int32_t* labels, std::
   }
   AIMC_LAUNCH(mean_kernel, 1, 1)(row_loss, n, loss);
   check(cudaGetLastError(), "engine_cross_entropy mean kernel launch");
+}
+
+void engine_squared_error_mean(const float* prediction, const float* target, std::int64_t n, float* loss) {
+  AIMC_LAUNCH(squared_error_mean_kernel, 1, 1)(prediction, target, n, loss);
+  check(cudaGetLastError(), "engine_squared_error_mean kernel launch");
 }
 
 void engine_cross_entropy_backward(const float* logits, const std::int32_t* labels, const double* lse,
