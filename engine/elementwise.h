@@ -1,12 +1,17 @@
-// Internal helpers for writing elementwise ops and their backward rules on
-// the CPU: maps over contiguous float tensors (parallel, deterministic) and a
-// broadcast-expanding copy. None of these record autograd nodes; ops call them
-// for forward values and inside backward lambdas.
+// Internal helpers for writing elementwise ops and their backward rules:
+// unary<K> and binary<K> run the law K of kernels/engine/elementwise_law.h on
+// the inputs' device (CPU loops or the CUDA kernels, through the dispatch
+// seam of engine/dispatch.h); map_* are CPU-only maps for callables that
+// have no law. None of these record autograd nodes; ops call them for forward
+// values and inside backward lambdas.
 #pragma once
 
 #include <cstdint>
 
+#include "engine/dispatch.h"
 #include "engine/tensor.h"
+#include "kernels/cuda/backend.h"
+#include "kernels/engine/elementwise_law.h"
 #include "kernels/cpu/parallel.h"
 
 namespace aimc::detail {
@@ -19,7 +24,7 @@ inline std::int64_t elementwise_grain(std::int64_t n) { return cpu::grain_for(n,
 // taking float or double. The result is a new contiguous tensor.
 template <class F>
 Tensor map_unary(const Tensor& x_in, const char* op, F&& f) {
-  check_cpu(x_in, op);
+  op_device(op, {x_in});
   const Tensor x = x_in.detach().contiguous();
   Tensor out = Tensor::empty(x.shape(), x.dtype());
   dispatch_float(x.dtype(), op, [&](auto tag) {
@@ -37,8 +42,7 @@ Tensor map_unary(const Tensor& x_in, const char* op, F&& f) {
 // out[i] = f(x[i], y[i]) for two float tensors of the same shape and dtype.
 template <class F>
 Tensor map_binary(const Tensor& x_in, const Tensor& y_in, const char* op, F&& f) {
-  check_cpu(x_in, op);
-  check_cpu(y_in, op);
+  op_device(op, {x_in, y_in});
   check_same_shape(x_in, y_in, op);
   check_dtype(y_in, x_in.dtype(), op);
   const Tensor x = x_in.detach().contiguous();
@@ -60,9 +64,7 @@ Tensor map_binary(const Tensor& x_in, const Tensor& y_in, const char* op, F&& f)
 // out[i] = f(x[i], y[i], z[i]) for three float tensors of the same shape and dtype.
 template <class F>
 Tensor map_ternary(const Tensor& x_in, const Tensor& y_in, const Tensor& z_in, const char* op, F&& f) {
-  check_cpu(x_in, op);
-  check_cpu(y_in, op);
-  check_cpu(z_in, op);
+  op_device("map_ternary", {x_in, y_in, z_in});
   check_same_shape(x_in, y_in, op);
   check_same_shape(x_in, z_in, op);
   check_dtype(y_in, x_in.dtype(), op);
@@ -88,5 +90,26 @@ Tensor map_ternary(const Tensor& x_in, const Tensor& y_in, const Tensor& z_in, c
 // A contiguous copy of x broadcast (numpy rules) to `shape`; ShapeError if x
 // does not broadcast to it. Used to expand reduced gradients.
 Tensor expand_to(const Tensor& x, const Shape& shape);
+
+// A contiguous copy of a float32 CUDA tensor of any layout (Tensor::contiguous).
+Tensor cuda_contiguous(const Tensor& x);
+
+// out = binary<K>(a, b; p) with numpy broadcasting, on the inputs' device;
+// `op` names the op for the dispatch table and errors (engine/ops_elementwise.cpp).
+template <engine_law::Binary K>
+Tensor binary(const Tensor& a, const Tensor& b, const char* op, double p = 0);
+
+// out = unary<K>(x; p), a new contiguous tensor on x's device.
+template <engine_law::Unary K>
+Tensor unary(const Tensor& x_in, const char* op, double p = 0) {
+  const Device device = op_device(op, {x_in});
+  if (device.is_cuda()) {
+    const Tensor x = x_in.detach().contiguous();
+    Tensor out = Tensor::empty(x.shape(), x.dtype(), device);
+    cuda_kernels().engine_unary(K, p, x.data<float>(), out.data<float>(), static_cast<std::size_t>(x.numel()));
+    return out;
+  }
+  return map_unary(x_in, op, [p](auto v) { return engine_law::unary<K>(v, p); });
+}
 
 }  // namespace aimc::detail

@@ -1,8 +1,9 @@
 // Differentiable tensor operations (free functions). Every op records its
 // backward rule when an input requires grad (engine/autograd.h). Float ops
 // accept float32 and float64 (gradient checks); inputs of one op share a dtype
-// and a device. Unless noted, ops run on the CPU only and throw DeviceError
-// for CUDA tensors.
+// and a device. Which ops also run on CUDA (float32) is the table of
+// engine/dispatch.h; the others throw one DeviceError naming the op for CUDA
+// tensors.
 //
 // Layout conventions: a batch is [N, features]; images are [N, C, *spatial]
 // with 1 to 3 spatial dims; a linear weight is [out, in].

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/dispatch.h"
+#include "engine/elementwise.h"
 #include "engine/ops.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/im2col.h"
@@ -94,7 +96,7 @@ std::int64_t kernel_volume(const cpu::Im2colGeometry& k) {
 std::vector<std::int64_t> spatial_of(const Shape& s) { return std::vector<std::int64_t>(s.begin() + 2, s.end()); }
 
 void check_image(const Tensor& x, const char* op) {
-  check_cpu(x, op);
+  op_device(op, {x});
   check_float(x, op);
   if (x.dim() < 3 || x.dim() > 5)
     throw ShapeError(std::string(op) + ": expected input [N, C, *spatial] with 1 to 3 spatial dims, got " +
@@ -209,9 +211,15 @@ void gemm_split_k(std::int64_t m, std::int64_t n, std::int64_t k, const T* a, st
   }
 }
 
+// [a, b, c] -> [a, c, b] as a contiguous copy on the GPU (a strided copy, the same values).
+Tensor cuda_swap_last_two(const Tensor& t, std::int64_t a, std::int64_t b, std::int64_t c) {
+  return detail::cuda_contiguous(t.detach().reshape({a, b, c}).transpose(1, 2));
+}
+
 Tensor channels_to_rows(const Tensor& y) {
   const Tensor yc = y.contiguous();
   const std::int64_t n = yc.size(0), c = yc.size(1), l = yc.numel() / std::max<std::int64_t>(1, n * c);
+  if (yc.device().is_cuda()) return cuda_swap_last_two(yc, n, c, l).reshape({n * l, c});
   Tensor rows = Tensor::empty({n * l, c}, yc.dtype());
   dispatch_float(yc.dtype(), "channels_to_rows", [&](auto tag) {
     using T = decltype(tag);
@@ -222,7 +230,11 @@ Tensor channels_to_rows(const Tensor& y) {
 
 Tensor im2col_raw(const Tensor& xc, const cpu::Im2colGeometry& k) {
   const std::int64_t n = xc.size(0);
-  Tensor cols = Tensor::empty({n * positions(k), k.channels * kernel_volume(k)}, xc.dtype());
+  Tensor cols = Tensor::empty({n * positions(k), k.channels * kernel_volume(k)}, xc.dtype(), xc.device());
+  if (xc.device().is_cuda()) {
+    cuda_kernels().im2col(k, n, xc.data<float>(), cols.data<float>());
+    return cols;
+  }
   dispatch_float(xc.dtype(), "im2col", [&](auto tag) {
     using T = decltype(tag);
     cpu::im2col(k, n, xc.data<T>(), cols.data<T>());
@@ -233,8 +245,12 @@ Tensor im2col_raw(const Tensor& xc, const cpu::Im2colGeometry& k) {
 Tensor col2im_raw(const Tensor& cols, std::int64_t n, const cpu::Im2colGeometry& k) {
   Shape shape{n, k.channels};
   for (int d = 0; d < k.spatial_dims; ++d) shape.push_back(k.input[d]);
-  Tensor image = Tensor::empty(shape, cols.dtype());
+  Tensor image = Tensor::empty(shape, cols.dtype(), cols.device());
   const Tensor cc = cols.contiguous();
+  if (cc.device().is_cuda()) {
+    cuda_kernels().col2im(k, n, cc.data<float>(), image.data<float>());
+    return image;
+  }
   dispatch_float(cc.dtype(), "col2im", [&](auto tag) {
     using T = decltype(tag);
     cpu::col2im(k, n, cc.data<T>(), image.data<T>());
@@ -274,7 +290,7 @@ Tensor im2col(const Tensor& x, const ConvGeometry& g) {
 
 Tensor col2im(const Tensor& cols, std::int64_t channels, const std::vector<std::int64_t>& input_size,
               const ConvGeometry& g) {
-  check_cpu(cols, "col2im");
+  op_device("col2im", {cols});
   check_float(cols, "col2im");
   if (channels < 1) throw ConfigError("col2im: channels " + std::to_string(channels) + " must be >= 1");
   const cpu::Im2colGeometry k = kernel_geometry(input_size, channels, g);
@@ -292,7 +308,7 @@ Tensor col2im(const Tensor& cols, std::int64_t channels, const std::vector<std::
 }
 
 Tensor rows_to_channels(const Tensor& rows, std::int64_t n, const std::vector<std::int64_t>& out_size) {
-  check_cpu(rows, "rows_to_channels");
+  op_device("rows_to_channels", {rows});
   check_float(rows, "rows_to_channels");
   if (out_size.empty() || out_size.size() > 3)
     throw ShapeError("rows_to_channels: out_size " + list_str(out_size) + " must have 1 to 3 entries");
@@ -304,8 +320,9 @@ Tensor rows_to_channels(const Tensor& rows, std::int64_t n, const std::vector<st
   Shape shape{n, c};
   shape.insert(shape.end(), out_size.begin(), out_size.end());
   const Tensor rc = rows.contiguous();
-  Tensor out = Tensor::empty(shape, rc.dtype());
-  dispatch_float(rc.dtype(), "rows_to_channels", [&](auto tag) {
+  Tensor out = rc.device().is_cuda() ? cuda_swap_last_two(rc, n, l, c).reshape(shape)
+                                     : Tensor::empty(shape, rc.dtype());
+  if (rc.device().is_cpu()) dispatch_float(rc.dtype(), "rows_to_channels", [&](auto tag) {
     using T = decltype(tag);
     rows_to_channels_kernel<T>(rc.data<T>(), n, l, c, out.data<T>());
   });
@@ -316,7 +333,7 @@ Tensor rows_to_channels(const Tensor& rows, std::int64_t n, const std::vector<st
 
 Tensor conv(const Tensor& x, const Tensor& weight, const Tensor& bias, const ConvGeometry& g_in) {
   check_image(x, "conv");
-  check_cpu(weight, "conv");
+  op_device("conv", {x, weight});
   check_dtype(weight, x.dtype(), "conv");
   if (weight.dim() != x.dim())
     throw ShapeError("conv: weight " + shape_str(weight.shape()) + " does not match input " + shape_str(x.shape()) +
@@ -338,13 +355,22 @@ Tensor conv(const Tensor& x, const Tensor& weight, const Tensor& bias, const Con
     throw ConfigError("conv: C_out " + std::to_string(c_out) + " of weight " + shape_str(weight.shape()) +
                       " is not divisible by groups " + std::to_string(groups));
   if (bias.defined()) {
-    check_cpu(bias, "conv");
+    op_device("conv", {x, bias});
     check_dtype(bias, x.dtype(), "conv");
     if (bias.dim() != 1 || bias.size(0) != c_out)
       throw ShapeError("conv: bias " + shape_str(bias.shape()) + " does not match weight " +
                        shape_str(weight.shape()) + " (expected [" + std::to_string(c_out) + "])");
   }
 
+  if (x.device().is_cuda()) {
+    // On the GPU: the patches times the flattened kernels (one GEMM), then
+    // back to channels; each step is a differentiable op with a CUDA kernel.
+    if (groups != 1)
+      throw DeviceError("conv: groups = " + std::to_string(groups) + " on " + x.device().str() +
+                        " is not supported yet (groups 1 only; move the tensors to the CPU)");
+    const Tensor rows = linear(im2col(x, g), reshape(weight, {c_out, -1}), bias);
+    return rows_to_channels(rows, x.size(0), conv_output_size(spatial_of(x.shape()), g));
+  }
   const Tensor xc = x.contiguous(), wc = weight.contiguous();
   const Tensor bc = bias.defined() ? bias.contiguous() : Tensor();
   const std::int64_t n = xc.size(0), l = positions(k), kv = kernel_volume(k);

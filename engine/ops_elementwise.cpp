@@ -115,42 +115,77 @@ void broadcast_loop(const Tensor& a, const Tensor& b, const Shape& shape, T* out
   });
 }
 
-void check_binary(const Tensor& a, const Tensor& b, const char* op) {
-  check_cpu(a, op);
-  check_cpu(b, op);
+Device check_binary(const Tensor& a, const Tensor& b, const char* op) {
+  const Device device = op_device(op, {a, b});
   if (a.dtype() != b.dtype())
     throw ValueError(std::string(op) + ": inputs have different dtypes, " + dtype_name(a.dtype()) + " vs " +
                      dtype_name(b.dtype()));
+  return device;
 }
 
-// Unrecorded broadcast binary map (forward values and backward rules).
-template <class F>
-Tensor broadcast_map(const Tensor& a, const Tensor& b, const char* op, F f) {
-  check_binary(a, b, op);
-  const Shape shape = broadcast_shapes_for(a.shape(), b.shape(), op);
-  Tensor out = Tensor::empty(shape, a.dtype());
-  dispatch_float(a.dtype(), op, [&](auto tag) {
-    using T = decltype(tag);
-    broadcast_loop<T>(a, b, shape, out.data<T>(), f);
-  });
+// The CUDA kernel's view of a and b broadcast to `shape` (coalesced as on the CPU).
+engine_law::StridedIndex strided_index(const Tensor& a, const Tensor& b, const Shape& shape) {
+  const Layout l = coalesce(shape, broadcast_strides(a, shape), broadcast_strides(b, shape));
+  engine_law::StridedIndex index;
+  index.rank = static_cast<int>(l.size.size());
+  for (int d = 0; d < index.rank; ++d) {
+    index.size[d] = l.size[d];
+    index.stride_a[d] = l.stride_a[d];
+    index.stride_b[d] = l.stride_b[d];
+  }
+  return index;
+}
+
+// out (contiguous, `shape`) = binary<kind>(a, b; p) on the GPU.
+Tensor cuda_broadcast(engine_law::Binary kind, double p, const Tensor& a, const Tensor& b, const Shape& shape) {
+  Tensor out = Tensor::empty(shape, a.dtype(), a.device());
+  if (out.numel() == 0) return out;
+  cuda_kernels().engine_binary(kind, p, a.data<float>(), b.data<float>(), strided_index(a, b, shape),
+                               out.data<float>());
   return out;
 }
-
-struct AddF { template <class T> T operator()(T x, T y) const { return x + y; } };
-struct SubF { template <class T> T operator()(T x, T y) const { return x - y; } };
-struct MulF { template <class T> T operator()(T x, T y) const { return x * y; } };
-struct DivF { template <class T> T operator()(T x, T y) const { return x / y; } };
 
 }  // namespace
 
 Shape broadcast_shapes(const Shape& a, const Shape& b) { return broadcast_shapes_for(a, b, "broadcast"); }
 
 namespace detail {
+template <engine_law::Binary K>
+Tensor binary(const Tensor& a, const Tensor& b, const char* op, double p) {
+  const Device device = check_binary(a, b, op);
+  const Shape shape = broadcast_shapes_for(a.shape(), b.shape(), op);
+  if (device.is_cuda()) return cuda_broadcast(K, p, a, b, shape);
+  Tensor out = Tensor::empty(shape, a.dtype());
+  dispatch_float(a.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    broadcast_loop<T>(a, b, shape, out.data<T>(), [p](T x, T y) { return engine_law::binary<K>(x, y, p); });
+  });
+  return out;
+}
+
+#define AIMC_INSTANTIATE_BINARY(name) \
+  template Tensor binary<engine_law::Binary::name>(const Tensor&, const Tensor&, const char*, double);
+AIMC_INSTANTIATE_BINARY(first) AIMC_INSTANTIATE_BINARY(add) AIMC_INSTANTIATE_BINARY(sub)
+AIMC_INSTANTIATE_BINARY(mul) AIMC_INSTANTIATE_BINARY(div) AIMC_INSTANTIATE_BINARY(neg_mul)
+AIMC_INSTANTIATE_BINARY(sqrt_grad) AIMC_INSTANTIATE_BINARY(square_grad) AIMC_INSTANTIATE_BINARY(abs_grad)
+AIMC_INSTANTIATE_BINARY(pow_grad) AIMC_INSTANTIATE_BINARY(relu_grad) AIMC_INSTANTIATE_BINARY(leaky_relu_grad)
+AIMC_INSTANTIATE_BINARY(sigmoid_grad) AIMC_INSTANTIATE_BINARY(tanh_grad) AIMC_INSTANTIATE_BINARY(erf_grad)
+AIMC_INSTANTIATE_BINARY(gelu_grad) AIMC_INSTANTIATE_BINARY(mse_grad) AIMC_INSTANTIATE_BINARY(dropout_mask)
+#undef AIMC_INSTANTIATE_BINARY
+
+Tensor cuda_contiguous(const Tensor& x) {
+  if (x.dtype() != DType::Float32)
+    throw DeviceError(std::string("contiguous: a ") + dtype_name(x.dtype()) +
+                      " CUDA tensor of this layout cannot be copied yet (float32 only)");
+  return cuda_broadcast(engine_law::Binary::first, 0, x, x, x.shape());
+}
+
 Tensor expand_to(const Tensor& x, const Shape& shape) {
-  check_cpu(x, "expand_to");
+  const Device device = op_device("expand_to", {x});
   const Shape b = broadcast_shapes_for(x.shape(), shape, "expand_to");
   if (b != shape)
     throw ShapeError("expand_to: " + shape_str(x.shape()) + " does not broadcast to " + shape_str(shape));
+  if (device.is_cuda()) return cuda_broadcast(engine_law::Binary::first, 0, x, x, shape);
   Tensor out = Tensor::empty(shape, x.dtype());
   dispatch_float(x.dtype(), "expand_to", [&](auto tag) {
     using T = decltype(tag);
@@ -160,117 +195,107 @@ Tensor expand_to(const Tensor& x, const Shape& shape) {
 }
 }  // namespace detail
 
+namespace {
+using detail::binary;
+using detail::unary;
+using engine_law::Binary;
+using engine_law::Unary;
+}  // namespace
+
 Tensor add(const Tensor& a, const Tensor& b) {
-  Tensor out = broadcast_map(a, b, "add", AddF{});
+  Tensor out = binary<Binary::add>(a, b, "add");
   return record(out, "add", {a, b}, [](const Tensor& g) { return std::vector<Tensor>{g, g}; });
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
-  Tensor out = broadcast_map(a, b, "sub", SubF{});
+  Tensor out = binary<Binary::sub>(a, b, "sub");
   return record(out, "sub", {a, b}, [need_b = b.requires_grad()](const Tensor& g) {
     return std::vector<Tensor>{g, need_b ? neg(g) : Tensor()};
   });
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
-  Tensor out = broadcast_map(a, b, "mul", MulF{});
+  Tensor out = binary<Binary::mul>(a, b, "mul");
   if (!any_requires_grad({a, b})) return out;
   const bool need_a = a.requires_grad(), need_b = b.requires_grad();
   return record(out, "mul", {a, b}, [ad = a.detach(), bd = b.detach(), need_a, need_b](const Tensor& g) {
-    return std::vector<Tensor>{need_a ? broadcast_map(g, bd, "mul backward", MulF{}) : Tensor(),
-                               need_b ? broadcast_map(g, ad, "mul backward", MulF{}) : Tensor()};
+    return std::vector<Tensor>{need_a ? binary<Binary::mul>(g, bd, "mul backward") : Tensor(),
+                               need_b ? binary<Binary::mul>(g, ad, "mul backward") : Tensor()};
   });
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
-  Tensor out = broadcast_map(a, b, "div", DivF{});
+  Tensor out = binary<Binary::div>(a, b, "div");
   if (!any_requires_grad({a, b})) return out;
   const bool need_b = b.requires_grad();
   // d/da = g / b; d/db = -g a / b^2 = -(g / b) * out.
   return record(out, "div", {a, b}, [bd = b.detach(), od = out.detach(), need_b](const Tensor& g) {
-    Tensor ga = broadcast_map(g, bd, "div backward", DivF{});
+    Tensor ga = binary<Binary::div>(g, bd, "div backward");
     Tensor gb;
-    if (need_b) gb = detail::map_binary(ga, od, "div backward", [](auto x, auto y) { return -(x * y); });
+    if (need_b) gb = binary<Binary::neg_mul>(ga, od, "div backward");
     return std::vector<Tensor>{ga, gb};
   });
 }
 
 Tensor add_scalar(const Tensor& a, double s) {
-  Tensor out = detail::map_unary(a, "add_scalar", [s](auto v) { return v + static_cast<decltype(v)>(s); });
+  Tensor out = unary<Unary::add_scalar>(a, "add_scalar", s);
   return record(out, "add_scalar", {a}, [](const Tensor& g) { return std::vector<Tensor>{g}; });
 }
 
 Tensor mul_scalar(const Tensor& a, double s) {
-  Tensor out = detail::map_unary(a, "mul_scalar", [s](auto v) { return v * static_cast<decltype(v)>(s); });
+  Tensor out = unary<Unary::mul_scalar>(a, "mul_scalar", s);
   return record(out, "mul_scalar", {a}, [s](const Tensor& g) {
-    return std::vector<Tensor>{
-        detail::map_unary(g, "mul_scalar backward", [s](auto v) { return v * static_cast<decltype(v)>(s); })};
+    return std::vector<Tensor>{unary<Unary::mul_scalar>(g, "mul_scalar backward", s)};
   });
 }
 
 Tensor neg(const Tensor& a) {
-  Tensor out = detail::map_unary(a, "neg", [](auto v) { return -v; });
+  Tensor out = unary<Unary::neg>(a, "neg");
   return record(out, "neg", {a}, [](const Tensor& g) {
-    return std::vector<Tensor>{detail::map_unary(g, "neg backward", [](auto v) { return -v; })};
+    return std::vector<Tensor>{unary<Unary::neg>(g, "neg backward")};
   });
 }
 
 Tensor exp(const Tensor& a) {
-  Tensor out = detail::map_unary(a, "exp", [](auto v) { return std::exp(v); });
+  Tensor out = unary<Unary::exp>(a, "exp");
   return record(out, "exp", {a}, [od = out.detach()](const Tensor& g) {
-    return std::vector<Tensor>{detail::map_binary(g, od, "exp backward", MulF{})};
+    return std::vector<Tensor>{binary<Binary::mul>(g, od, "exp backward")};
   });
 }
 
 Tensor log(const Tensor& a) {
-  Tensor out = detail::map_unary(a, "log", [](auto v) { return std::log(v); });
+  Tensor out = unary<Unary::log>(a, "log");
   return record(out, "log", {a}, [ad = a.detach()](const Tensor& g) {
-    return std::vector<Tensor>{detail::map_binary(g, ad, "log backward", DivF{})};
+    return std::vector<Tensor>{binary<Binary::div>(g, ad, "log backward")};
   });
 }
 
 Tensor sqrt(const Tensor& a) {
-  Tensor out = detail::map_unary(a, "sqrt", [](auto v) { return std::sqrt(v); });
+  Tensor out = unary<Unary::sqrt>(a, "sqrt");
   return record(out, "sqrt", {a}, [od = out.detach()](const Tensor& g) {
-    return std::vector<Tensor>{detail::map_binary(
-        g, od, "sqrt backward", [](auto x, auto y) { return x * static_cast<decltype(x)>(0.5) / y; })};
+    return std::vector<Tensor>{binary<Binary::sqrt_grad>(g, od, "sqrt backward")};
   });
 }
 
 Tensor square(const Tensor& a) {
-  Tensor out = detail::map_unary(a, "square", [](auto v) { return v * v; });
+  Tensor out = unary<Unary::square>(a, "square");
   return record(out, "square", {a}, [ad = a.detach()](const Tensor& g) {
-    return std::vector<Tensor>{
-        detail::map_binary(g, ad, "square backward", [](auto x, auto y) { return x * (y + y); })};
+    return std::vector<Tensor>{binary<Binary::square_grad>(g, ad, "square backward")};
   });
 }
 
 Tensor abs(const Tensor& a) {
-  Tensor out = detail::map_unary(a, "abs", [](auto v) { return std::abs(v); });
+  Tensor out = unary<Unary::abs>(a, "abs");
   // d|x|/dx = sign(x), 0 at 0 (as PyTorch); NaN stays NaN.
   return record(out, "abs", {a}, [ad = a.detach()](const Tensor& g) {
-    return std::vector<Tensor>{detail::map_binary(g, ad, "abs backward", [](auto x, auto y) {
-      using T = decltype(x);
-      return y > T(0) ? x : (y < T(0) ? -x : (y == T(0) ? T(0) : y));
-    })};
+    return std::vector<Tensor>{binary<Binary::abs_grad>(g, ad, "abs backward")};
   });
 }
 
 Tensor pow_scalar(const Tensor& a, double p) {
-  Tensor out = detail::map_unary(a, "pow_scalar", [p](auto v) {
-    using T = decltype(v);
-    if (p == 2.0) return v * v;
-    if (p == 1.0) return v;
-    return static_cast<T>(std::pow(v, static_cast<T>(p)));
-  });
+  Tensor out = unary<Unary::pow_scalar>(a, "pow_scalar", p);
   return record(out, "pow_scalar", {a}, [ad = a.detach(), p](const Tensor& g) {
-    return std::vector<Tensor>{detail::map_binary(g, ad, "pow_scalar backward", [p](auto x, auto y) {
-      using T = decltype(x);
-      if (p == 0.0) return T(0);
-      if (p == 1.0) return x;
-      if (p == 2.0) return x * (y + y);
-      return x * static_cast<T>(p) * static_cast<T>(std::pow(y, static_cast<T>(p - 1.0)));
-    })};
+    return std::vector<Tensor>{binary<Binary::pow_grad>(g, ad, "pow_scalar backward", p)};
   });
 }
 

@@ -1,15 +1,20 @@
-// Matrix products on the CPU: matmul ([M,K] x [K,N], batched [*, M, K] x
+// Matrix products on the CPU (kernels/cpu/gemm.h) or the GPU (the backend's
+// gemm: cuBLAS, float32): matmul ([M,K] x [K,N], batched [*, M, K] x
 // [*, K, N] with broadcast batch dims, vectors as numpy) and linear (x Wᵀ + b
-// with W [out, in], x [*, in]) over kernels/cpu/gemm.h.
+// with W [out, in], x [*, in]).
 //
 // Operands are passed to the GEMM as they lie in memory: a row-major view or a
 // transposed one (e.g. W.transpose(0, 1)) goes in with the matching trans flag
 // and row stride, so no transposed copies are made; other layouts are made
 // contiguous first. Backward rules are GEMMs with flipped trans flags.
+#include <type_traits>
+
 #include "engine/autograd.h"
+#include "engine/dispatch.h"
 #include "engine/elementwise.h"
 #include "engine/ops.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cuda/backend.h"
 
 namespace aimc {
 namespace {
@@ -43,6 +48,18 @@ Operand gemm_operand(const Tensor& t_in) {
   return op;
 }
 
+// C = alpha op(A) op(B) + beta C on the device that holds the operands.
+template <class T>
+void gemm_on(Device device, const cpu::GemmShape& s, T alpha, const T* a, const T* b, T beta, T* c) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (device.is_cuda()) {
+      cuda_kernels().gemm(s, alpha, a, b, beta, c);
+      return;
+    }
+  }
+  cpu::gemm(s, alpha, a, b, beta, c);
+}
+
 // c [m, n] (row stride n) = op(a) op(b) + beta c, with op(x) = x or xᵀ (transpose_*).
 template <class T>
 void gemm_operands(const Operand& a, bool transpose_a, const Operand& b, bool transpose_b, T beta, T* c) {
@@ -55,13 +72,13 @@ void gemm_operands(const Operand& a, bool transpose_a, const Operand& b, bool tr
   s.lda = a.ld;
   s.ldb = b.ld;
   s.ldc = std::max<std::int64_t>(1, s.n);
-  cpu::gemm(s, T(1), a.data.template data<T>(), b.data.template data<T>(), beta, c);
+  gemm_on<T>(a.data.device(), s, T(1), a.data.template data<T>(), b.data.template data<T>(), beta, c);
 }
 
 Tensor gemm_tensor(const Operand& a, bool transpose_a, const Operand& b, bool transpose_b) {
   const std::int64_t m = transpose_a ? a.cols : a.rows;
   const std::int64_t n = transpose_b ? b.rows : b.cols;
-  Tensor out = Tensor::empty({m, n}, a.data.dtype());
+  Tensor out = Tensor::empty({m, n}, a.data.dtype(), a.data.device());
   dispatch_float(out.dtype(), "gemm", [&](auto tag) {
     using T = decltype(tag);
     gemm_operands<T>(a, transpose_a, b, transpose_b, T(0), out.data<T>());
@@ -70,8 +87,7 @@ Tensor gemm_tensor(const Operand& a, bool transpose_a, const Operand& b, bool tr
 }
 
 void check_pair(const Tensor& a, const Tensor& b, const char* op) {
-  check_cpu(a, op);
-  check_cpu(b, op);
+  op_device(op, {a, b});
   check_float(a, op);
   if (a.dtype() != b.dtype())
     throw ValueError(std::string(op) + ": inputs have different dtypes, " + dtype_name(a.dtype()) + " vs " +
@@ -83,14 +99,15 @@ void check_pair(const Tensor& a, const Tensor& b, const char* op) {
 // order, so the result does not depend on the thread count.
 Tensor gemm_batches(const Tensor& a, bool trans_a, const Tensor& b, bool trans_b, std::int64_t nb, std::int64_t m,
                     std::int64_t n, std::int64_t k) {
-  Tensor out = Tensor::empty({nb, m, n}, a.dtype());
+  Tensor out = Tensor::empty({nb, m, n}, a.dtype(), a.device());
   const cpu::GemmShape shape = cpu::gemm_shape(trans_a, trans_b, m, n, k);
   dispatch_float(a.dtype(), "matmul", [&](auto tag) {
     using T = decltype(tag);
     const T* pa = a.data<T>();
     const T* pb = b.data<T>();
     T* po = out.data<T>();
-    for (std::int64_t i = 0; i < nb; ++i) cpu::gemm(shape, T(1), pa + i * m * k, pb + i * k * n, T(0), po + i * m * n);
+    for (std::int64_t i = 0; i < nb; ++i)
+      gemm_on<T>(a.device(), shape, T(1), pa + i * m * k, pb + i * k * n, T(0), po + i * m * n);
   });
   return out;
 }
@@ -180,28 +197,18 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   const std::int64_t n = x.size(0), out_features = weight.size(0);
   if (bias.defined()) {
     check_pair(x, bias, "linear");
+    check_pair(weight, bias, "linear");
     if (bias.dim() != 1 || bias.size(0) != out_features)
       throw ShapeError("linear: bias " + shape_str(bias.shape()) + " does not match weight " +
                        shape_str(weight.shape()) + " (expected [" + std::to_string(out_features) + "])");
   }
   const Operand ox = gemm_operand(x), ow = gemm_operand(weight);
-  Tensor out = Tensor::empty({n, out_features}, x.dtype());
+  // Every output row starts at the bias (a broadcast copy); the GEMM then accumulates onto it.
+  Tensor out = bias.defined() ? detail::expand_to(bias.detach(), {n, out_features})
+                              : Tensor::empty({n, out_features}, x.dtype(), x.device());
   dispatch_float(x.dtype(), "linear", [&](auto tag) {
     using T = decltype(tag);
-    T* po = out.data<T>();
-    T beta = T(0);
-    if (bias.defined()) {
-      // Start every output row at the bias; the GEMM then accumulates onto it.
-      const Tensor b = bias.detach().contiguous();
-      const T* pb = b.data<T>();
-      const std::int64_t grain = cpu::grain_for(n, std::max<std::int64_t>(1, 8192 / std::max<std::int64_t>(out_features, 1)));
-      cpu::parallel_for(0, n, grain, [&](std::int64_t lo, std::int64_t hi) {
-        for (std::int64_t i = lo; i < hi; ++i)
-          for (std::int64_t j = 0; j < out_features; ++j) po[i * out_features + j] = pb[j];
-      });
-      beta = T(1);
-    }
-    gemm_operands<T>(ox, false, ow, true, beta, po);  // x Wᵀ (+ bias)
+    gemm_operands<T>(ox, false, ow, true, bias.defined() ? T(1) : T(0), out.data<T>());  // x Wᵀ (+ bias)
   });
   if (!any_requires_grad({x, weight, bias})) return out;
   const bool need_x = x.requires_grad(), need_w = weight.requires_grad();

@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/dispatch.h"
+#include "engine/elementwise.h"
 #include "engine/generator.h"
 #include "engine/ops.h"
 #include "kernels/cpu/parallel.h"
@@ -30,7 +32,7 @@ struct ChannelLayout {
 
 void check_channel_vector(const Tensor& t, const Tensor& x, std::int64_t c, const char* name) {
   if (!t.defined()) return;
-  check_cpu(t, "batch_norm");
+  op_device("batch_norm", {x, t});
   check_float(t, "batch_norm");
   if (t.dim() != 1 || t.size(0) != c)
     throw ShapeError(std::string("batch_norm: ") + name + " " + shape_str(t.shape()) + " does not match input " +
@@ -55,7 +57,7 @@ std::vector<double> values_or(const Tensor& t, std::int64_t c, double fallback) 
 
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
                   Tensor running_var, bool training, double momentum, double eps) {
-  check_cpu(x, "batch_norm");
+  op_device("batch_norm", {x});
   check_float(x, "batch_norm");
   if (x.dim() < 2) throw ShapeError("batch_norm: expected input [N, C] or [N, C, *S], got " + shape_str(x.shape()));
   ChannelLayout a;
@@ -194,10 +196,22 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
   if (!(p >= 0 && p < 1)) throw ConfigError("dropout: p " + std::to_string(p) + " must be in [0, 1)");
   if (!training || p == 0) return x;
-  check_cpu(x, "dropout");
+  const Device device = op_device("dropout", {x});
   check_float(x, "dropout");
   const Tensor xc = x.contiguous();
   const std::int64_t n = xc.numel();
+  if (device.is_cuda()) {
+    // The mask is the CPU's draw (same Philox words) made on the device.
+    Tensor keep_mask = Tensor::empty(xc.shape(), DType::Float32, device);
+    cuda_kernels().engine_bernoulli(gen.seed(), gen.stream(), gen.offset(), static_cast<float>(1 - p),
+                                    static_cast<std::size_t>(n), keep_mask.data<float>());
+    gen.set_offset(gen.offset() + static_cast<std::uint64_t>((n + 3) / 4));
+    using engine_law::Binary;
+    Tensor y = detail::binary<Binary::dropout_mask>(xc.detach(), keep_mask, "dropout", 1 - p);
+    return record(y, "dropout", {xc}, [keep_mask, p](const Tensor& grad) {
+      return std::vector<Tensor>{detail::binary<Binary::dropout_mask>(grad, keep_mask, "dropout backward", 1 - p)};
+    });
+  }
   auto mask = std::make_shared<std::vector<float>>(static_cast<std::size_t>(n));
   gen.bernoulli(mask->data(), n, static_cast<float>(1 - p));
   Tensor y = Tensor::empty(xc.shape(), xc.dtype());

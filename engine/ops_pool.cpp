@@ -1,5 +1,5 @@
 // Pooling ops: max_pool, avg_pool (1 to 3 spatial dims) and global_avg_pool.
-// The window loops live in kernels/cpu/pool.*; this file checks shapes and
+// The window loops live in kernels/cpu/pool.* and kernels/cuda/pool.cu; this file checks shapes and
 // records the backward rules (max: scatter to the saved argmax; avg: spread
 // evenly over the window, count_include_pad as PyTorch).
 #include <algorithm>
@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/dispatch.h"
+#include "engine/elementwise.h"
 #include "engine/ops.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/pool.h"
@@ -24,7 +26,7 @@ struct PoolPlan {
 PoolPlan plan_pool(const Tensor& x, const std::vector<std::int64_t>& kernel,
                    const std::vector<std::int64_t>& stride_in, const std::vector<std::int64_t>& padding_in,
                    const char* op) {
-  check_cpu(x, op);
+  op_device(op, {x});
   check_float(x, op);
   if (x.dim() < 3 || x.dim() > 5)
     throw ShapeError(std::string(op) + ": expected input [N, C, *spatial] with 1 to 3 spatial dims, got " +
@@ -78,6 +80,20 @@ Tensor max_pool(const Tensor& x, const std::vector<std::int64_t>& kernel, const 
                 const std::vector<std::int64_t>& padding) {
   const PoolPlan p = plan_pool(x, kernel, stride, padding, "max_pool");
   const Tensor xc = x.contiguous();
+  if (xc.device().is_cuda()) {
+    Tensor y = Tensor::empty(p.out_shape, xc.dtype(), xc.device());
+    Tensor argmax = Tensor::empty(p.out_shape, DType::Int64, xc.device());
+    cuda_kernels().max_pool_forward(p.geometry, p.planes, xc.data<float>(), y.data<float>(),
+                                    argmax.data<std::int64_t>());
+    return record(y, "max_pool", {xc}, [p, argmax](const Tensor& grad) {
+      const Tensor gy = grad.contiguous();
+      op_device("max_pool backward", {gy, argmax});
+      Tensor gx = Tensor::empty(p.in_shape, gy.dtype(), gy.device());
+      cuda_kernels().max_pool_backward(p.geometry, p.planes, gy.data<float>(), argmax.data<std::int64_t>(),
+                                       gx.data<float>());
+      return std::vector<Tensor>{gx};
+    });
+  }
   Tensor y = Tensor::empty(p.out_shape, xc.dtype());
   // Filled by the kernel (no zero-initialisation).
   std::shared_ptr<std::int64_t[]> argmax(new std::int64_t[static_cast<std::size_t>(y.numel())]);
@@ -100,6 +116,17 @@ Tensor avg_pool(const Tensor& x, const std::vector<std::int64_t>& kernel, const 
                 const std::vector<std::int64_t>& padding) {
   const PoolPlan p = plan_pool(x, kernel, stride, padding, "avg_pool");
   const Tensor xc = x.contiguous();
+  if (xc.device().is_cuda()) {
+    Tensor y = Tensor::empty(p.out_shape, xc.dtype(), xc.device());
+    cuda_kernels().avg_pool_forward(p.geometry, p.planes, xc.data<float>(), y.data<float>());
+    return record(y, "avg_pool", {xc}, [p](const Tensor& grad) {
+      const Tensor gy = grad.contiguous();
+      op_device("avg_pool backward", {gy});
+      Tensor gx = Tensor::empty(p.in_shape, gy.dtype(), gy.device());
+      cuda_kernels().avg_pool_backward(p.geometry, p.planes, gy.data<float>(), gx.data<float>());
+      return std::vector<Tensor>{gx};
+    });
+  }
   Tensor y = Tensor::empty(p.out_shape, xc.dtype());
   dispatch_float(xc.dtype(), "avg_pool", [&](auto tag) {
     using T = decltype(tag);
@@ -117,7 +144,7 @@ Tensor avg_pool(const Tensor& x, const std::vector<std::int64_t>& kernel, const 
 }
 
 Tensor global_avg_pool(const Tensor& x) {
-  check_cpu(x, "global_avg_pool");
+  const Device device = op_device("global_avg_pool", {x});
   check_float(x, "global_avg_pool");
   if (x.dim() < 3 || x.dim() > 5)
     throw ShapeError("global_avg_pool: expected input [N, C, *spatial] with 1 to 3 spatial dims, got " +
@@ -125,6 +152,20 @@ Tensor global_avg_pool(const Tensor& x) {
   const Tensor xc = x.contiguous();
   const std::int64_t planes = xc.size(0) * xc.size(1);
   const std::int64_t area = xc.numel() / std::max<std::int64_t>(1, planes);
+  if (device.is_cuda()) {
+    Tensor y = Tensor::empty({xc.size(0), xc.size(1)}, xc.dtype(), device);
+    cuda_kernels().engine_plane_mean(xc.data<float>(), planes, area, y.data<float>());
+    return record(y, "global_avg_pool", {xc}, [in_shape = xc.shape(), area](const Tensor& grad) {
+      // Every element of plane p gets gy[p] / area, divided as on the CPU.
+      Shape plane_shape(in_shape.size(), 1);
+      plane_shape[0] = in_shape[0];
+      plane_shape[1] = in_shape[1];
+      const Tensor share = detail::binary<engine_law::Binary::div>(
+          grad.detach().contiguous().reshape(plane_shape),
+          Tensor::full({}, static_cast<double>(area), grad.dtype(), grad.device()), "global_avg_pool backward");
+      return std::vector<Tensor>{detail::expand_to(share, in_shape)};
+    });
+  }
   Tensor y = Tensor::empty({xc.size(0), xc.size(1)}, xc.dtype());
   const std::int64_t grain = cpu::grain_for(planes, std::max<std::int64_t>(1, 16384 / std::max<std::int64_t>(1, area)));
   dispatch_float(xc.dtype(), "global_avg_pool", [&](auto tag) {

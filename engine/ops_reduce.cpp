@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "engine/autograd.h"
+#include "engine/dispatch.h"
 #include "engine/elementwise.h"
 #include "engine/ops.h"
 
@@ -137,10 +138,15 @@ void for_each_line(const DimLayout& l, F f) {
 enum class SoftmaxKind { Prob, Log };
 
 Tensor softmax_forward(const Tensor& x_in, std::int64_t dim, SoftmaxKind kind, const char* op) {
-  check_cpu(x_in, op);
+  const Device device = op_device(op, {x_in});
   const Tensor x = x_in.detach().contiguous();
   const DimLayout l = dim_layout(x.shape(), dim);
-  Tensor out = Tensor::empty(x.shape(), x.dtype());
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), device);
+  if (device.is_cuda()) {
+    cuda_kernels().engine_softmax(kind == SoftmaxKind::Log, x.data<float>(), l.outer, l.size, l.inner,
+                                  out.data<float>());
+    return out;
+  }
   dispatch_float(x.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
     const T* px = x.data<T>();
@@ -172,9 +178,15 @@ Tensor softmax_forward(const Tensor& x_in, std::int64_t dim, SoftmaxKind kind, c
 
 // Backward of softmax (y = probabilities) or log_softmax (y = log-probabilities).
 Tensor softmax_backward(const Tensor& g_in, const Tensor& y, std::int64_t dim, SoftmaxKind kind) {
+  const Device device = op_device(kind == SoftmaxKind::Log ? "log_softmax backward" : "softmax backward", {g_in, y});
   const Tensor g = g_in.detach().contiguous();
   const DimLayout l = dim_layout(y.shape(), dim);
-  Tensor gx = Tensor::empty(y.shape(), y.dtype());
+  Tensor gx = Tensor::empty(y.shape(), y.dtype(), device);
+  if (device.is_cuda()) {
+    cuda_kernels().engine_softmax_backward(kind == SoftmaxKind::Log, g.data<float>(), y.data<float>(), l.outer,
+                                           l.size, l.inner, gx.data<float>());
+    return gx;
+  }
   dispatch_float(y.dtype(), "softmax backward", [&](auto tag) {
     using T = decltype(tag);
     const T* pg = g.data<T>();
@@ -208,10 +220,27 @@ Tensor softmax_op(const Tensor& x, std::int64_t dim_in, SoftmaxKind kind, const 
   });
 }
 
+// sum_middle on the GPU: out[o, i] = Σ_r x[o, r, i] for contiguous x, the
+// terms in the CPU's order (four running sums when inner == 1, as
+// deterministic_sum adds one chunk; in order otherwise).
+void cuda_sum_middle(const float* x, float* out, std::int64_t outer, std::int64_t r_size, std::int64_t inner) {
+  engine_law::ReduceIndex index;
+  index.kept_rank = 2;
+  index.kept_size[0] = outer;
+  index.kept_stride[0] = r_size * inner;
+  index.kept_size[1] = inner;
+  index.kept_stride[1] = 1;
+  index.reduced_rank = 1;
+  index.reduced_size[0] = r_size;
+  index.reduced_stride[0] = inner;
+  index.four_way = inner == 1;
+  cuda_kernels().engine_sum(x, index, out);
+}
+
 }  // namespace
 
 Tensor sum(const Tensor& x, const std::vector<std::int64_t>& axes, bool keepdim) {
-  check_cpu(x, "sum");
+  const Device device = op_device("sum", {x});
   check_float(x, "sum");
   if (axes.empty()) return x;  // nothing to reduce
   const std::vector<bool> reduce = reduced_dims(x, axes, "sum");
@@ -231,8 +260,9 @@ Tensor sum(const Tensor& x, const std::vector<std::int64_t>& axes, bool keepdim)
     std::int64_t outer = 1, r_size = 1, inner = 1;
     for (std::int64_t k = 0; k < rank; ++k) (k < s ? outer : k < e ? r_size : inner) *= cur_shape[k];
     for (std::int64_t k = s; k < e; ++k) cur_shape[k] = 1;
-    Tensor next = Tensor::empty(cur_shape, x.dtype());
-    dispatch_float(x.dtype(), "sum", [&](auto tag) {
+    Tensor next = Tensor::empty(cur_shape, x.dtype(), device);
+    if (device.is_cuda()) cuda_sum_middle(cur.data<float>(), next.data<float>(), outer, r_size, inner);
+    else dispatch_float(x.dtype(), "sum", [&](auto tag) {
       using T = decltype(tag);
       sum_middle<T>(cur.data<T>(), next.data<T>(), outer, r_size, inner);
     });
@@ -247,7 +277,7 @@ Tensor sum(const Tensor& x, const std::vector<std::int64_t>& axes, bool keepdim)
 
 Tensor sum(const Tensor& x) {
   if (x.dim() == 0) {
-    check_cpu(x, "sum");
+    op_device("sum", {x});
     check_float(x, "sum");
     return x;
   }
@@ -272,9 +302,30 @@ Tensor log_softmax(const Tensor& x, std::int64_t dim) {
   return softmax_op(x, dim, SoftmaxKind::Log, "log_softmax");
 }
 
+namespace {
+// cross_entropy on the GPU: logits [n, c] and labels [n] contiguous on the
+// device; the per-row log-sum-exp stays there for the backward.
+Tensor cuda_cross_entropy(const Tensor& logits_in, const Tensor& logits, const Tensor& labels) {
+  const std::int64_t n = logits.size(0), c_size = logits.size(1);
+  const Device device = logits.device();
+  Tensor lse = Tensor::empty({n}, DType::Float64, device);
+  Tensor row_loss = Tensor::empty({n}, DType::Float64, device);
+  Tensor out = Tensor::empty({}, logits.dtype(), device);
+  cuda_kernels().engine_cross_entropy(logits.data<float>(), labels.data<std::int32_t>(), n, c_size,
+                                      lse.data<double>(), row_loss.data<double>(), out.data<float>());
+  return record(out, "cross_entropy", {logits_in}, [logits, labels, lse, n, c_size](const Tensor& g_in) {
+    const Tensor g = g_in.detach().contiguous();
+    op_device("cross_entropy backward", {logits, g});
+    Tensor gx = Tensor::empty(logits.shape(), logits.dtype(), logits.device());
+    cuda_kernels().engine_cross_entropy_backward(logits.data<float>(), labels.data<std::int32_t>(),
+                                                 lse.data<double>(), g.data<float>(), n, c_size, gx.data<float>());
+    return std::vector<Tensor>{gx};
+  });
+}
+}  // namespace
+
 Tensor cross_entropy(const Tensor& logits_in, const Tensor& labels_in) {
-  check_cpu(logits_in, "cross_entropy");
-  check_cpu(labels_in, "cross_entropy");
+  const Device device = op_device("cross_entropy", {logits_in, labels_in});
   check_float(logits_in, "cross_entropy");
   check_dtype(labels_in, DType::Int32, "cross_entropy labels");
   if (logits_in.dim() != 2 || labels_in.dim() != 1 || labels_in.size(0) != logits_in.size(0))
@@ -283,11 +334,14 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& labels_in) {
   const Tensor logits = logits_in.detach().contiguous();
   const Tensor labels = labels_in.contiguous();
   const std::int64_t n = logits.size(0), c_size = logits.size(1);
-  const std::int32_t* lab = labels.data<std::int32_t>();
+  // Labels are checked on the host (a CUDA tensor is read back: n ints).
+  const Tensor host_labels = labels.to(Device::cpu());
+  const std::int32_t* lab = host_labels.data<std::int32_t>();
   for (std::int64_t i = 0; i < n; ++i)
     if (lab[i] < 0 || lab[i] >= c_size)
       throw ValueError("cross_entropy: label " + std::to_string(lab[i]) + " at index " + std::to_string(i) +
                        " is out of range [0, " + std::to_string(c_size) + ") for C = " + std::to_string(c_size));
+  if (device.is_cuda()) return cuda_cross_entropy(logits_in, logits, labels);
   std::vector<std::int32_t> label_copy(lab, lab + n);
   // Per row: log-sum-exp (kept for backward) and the row loss lse - x[label].
   std::vector<double> lse(n), row_loss(n);
@@ -336,14 +390,24 @@ Tensor cross_entropy(const Tensor& logits_in, const Tensor& labels_in) {
 }
 
 Tensor mse_loss(const Tensor& prediction, const Tensor& target) {
-  check_cpu(prediction, "mse_loss");
-  check_cpu(target, "mse_loss");
+  const Device device = op_device("mse_loss", {prediction, target});
   check_float(prediction, "mse_loss");
   check_same_shape(prediction, target, "mse_loss");
   check_dtype(target, prediction.dtype(), "mse_loss");
   const Tensor p = prediction.detach().contiguous();
   const Tensor t = target.detach().contiguous();
   const std::int64_t n = p.numel();
+  if (device.is_cuda()) {
+    Tensor out = Tensor::empty({}, p.dtype(), device);
+    cuda_kernels().engine_squared_error_mean(p.data<float>(), t.data<float>(), n, out.data<float>());
+    if (!any_requires_grad({prediction, target})) return out;
+    const bool need_t = target.requires_grad();
+    return record(out, "mse_loss", {prediction, target}, [p, t, n, need_t](const Tensor& g) {
+      const double scale = 2.0 * g.item() / static_cast<double>(n);  // reads the scalar gradient back
+      Tensor gp = detail::binary<engine_law::Binary::mse_grad>(p, t, "mse_loss backward", scale);
+      return std::vector<Tensor>{gp, need_t ? neg(gp) : Tensor()};
+    });
+  }
   const double total = dispatch_float(p.dtype(), "mse_loss", [&](auto tag) {
     using T = decltype(tag);
     const T* pp = p.data<T>();
@@ -358,19 +422,17 @@ Tensor mse_loss(const Tensor& prediction, const Tensor& target) {
   const bool need_t = target.requires_grad();
   return record(out, "mse_loss", {prediction, target}, [p, t, n, need_t](const Tensor& g) {
     const double scale = 2.0 * g.item() / static_cast<double>(n);
-    Tensor gp = detail::map_binary(p, t, "mse_loss backward", [scale](auto a, auto b) {
-      using T = decltype(a);
-      return static_cast<T>(scale) * (a - b);
-    });
+    Tensor gp = detail::binary<engine_law::Binary::mse_grad>(p, t, "mse_loss backward", scale);
     Tensor gt = need_t ? neg(gp) : Tensor();
     return std::vector<Tensor>{gp, gt};
   });
 }
 
 std::vector<std::int32_t> argmax_rows(const Tensor& x_in) {
-  check_cpu(x_in, "argmax_rows");
+  // The result is a host vector: a CUDA tensor is read back and scanned here.
+  op_device("argmax_rows", {x_in});
   if (x_in.dim() != 2) throw ShapeError("argmax_rows: expected [N, C], got " + shape_str(x_in.shape()));
-  const Tensor x = x_in.detach().contiguous();
+  const Tensor x = x_in.detach().to(Device::cpu()).contiguous();
   const std::int64_t n = x.size(0), c_size = x.size(1);
   if (c_size == 0 && n > 0) throw ShapeError("argmax_rows: no columns in " + shape_str(x.shape()));
   std::vector<std::int32_t> result(n, 0);

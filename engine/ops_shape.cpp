@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "engine/autograd.h"
+#include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/strided.h"
 
@@ -117,6 +118,7 @@ Tensor slice(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t
 
 Tensor concat(const std::vector<Tensor>& xs, std::int64_t dim) {
   if (xs.empty()) throw ShapeError("concat: no tensors");
+  for (const Tensor& t : xs) op_device("concat", {xs[0], t});
   const std::int64_t d = normalize_dim(dim, xs[0].dim(), "concat");
   Shape shape = xs[0].shape();
   std::int64_t total = 0;

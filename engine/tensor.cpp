@@ -8,6 +8,8 @@
 #include <sstream>
 
 #include "engine/autograd.h"
+#include "engine/dispatch.h"
+#include "engine/elementwise.h"
 #include "engine/ops.h"
 #include "engine/strided.h"
 #include "kernels/cuda/backend.h"
@@ -140,8 +142,12 @@ std::vector<double> Tensor::to_double_vector() const {
 Tensor Tensor::contiguous() const {
   check_defined("contiguous");
   if (is_contiguous()) return *this;
-  check_cpu(*this, "contiguous");
-  Tensor out = empty(shape(), dtype(), device());
+  Tensor out;
+  if (op_device("contiguous", {*this}).is_cuda()) {
+    out = detail::cuda_contiguous(detach());
+    return record(out, "contiguous", {*this}, [](const Tensor& g) { return std::vector<Tensor>{g}; });
+  }
+  out = empty(shape(), dtype(), device());
   const std::size_t es = dtype_size(dtype());
   strided_copy(static_cast<const char*>(raw_data()), shape(), strides(), static_cast<char*>(out.raw_data()), es);
   // Non-contiguous views are differentiable: the copy passes gradients through.
@@ -208,7 +214,7 @@ Tensor& Tensor::move_to_(Device target) {
 Tensor Tensor::to(DType target) const {
   check_defined("to");
   if (dtype() == target) return *this;
-  check_cpu(*this, "to(dtype)");
+  op_device("to(dtype)", {*this});
   Tensor src = contiguous();
   Tensor out = empty(shape(), target, device());
   const std::int64_t n = numel();
@@ -271,9 +277,9 @@ Tensor Tensor::detach() const {
 
 Tensor& Tensor::fill_(double value) {
   check_defined("fill_");
-  if (device().is_cuda()) {
+  if (op_device("fill_", {*this}).is_cuda()) {
     if (dtype() != DType::Float32 || !is_contiguous())
-      throw DeviceError("fill_ on CUDA supports contiguous float32 only");
+      throw DeviceError("fill_: on " + device().str() + " only contiguous float32 tensors");
     cuda::backend().fill(data<float>(), numel(), static_cast<float>(value));
     return *this;
   }
@@ -314,9 +320,9 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
   if (dtype() != other.dtype())
     throw ValueError(std::string("add_: dtype ") + dtype_name(dtype()) + " vs " + dtype_name(other.dtype()));
   Tensor o = other.detach().to(device()).contiguous();
-  if (device().is_cuda()) {
+  if (op_device("add_", {*this, o}).is_cuda()) {
     if (dtype() != DType::Float32 || !is_contiguous())
-      throw DeviceError("add_ on CUDA supports contiguous float32 only");
+      throw DeviceError("add_: on " + device().str() + " only into contiguous float32 tensors");
     cuda::backend().axpy(numel(), static_cast<float>(alpha), o.data<float>(), data<float>());
     return *this;
   }
@@ -334,9 +340,9 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
 
 Tensor& Tensor::mul_(double alpha) {
   check_defined("mul_");
-  if (device().is_cuda()) {
+  if (op_device("mul_", {*this}).is_cuda()) {
     if (dtype() != DType::Float32 || !is_contiguous())
-      throw DeviceError("mul_ on CUDA supports contiguous float32 only");
+      throw DeviceError("mul_: on " + device().str() + " only contiguous float32 tensors");
     cuda::backend().scale(data<float>(), numel(), static_cast<float>(alpha));
     return *this;
   }

@@ -22,8 +22,12 @@ namespace aimc::cuda {
   X(pcm_program)                                                                                              \
   X(pcm_drift) X(pair_to_conductances) X(pair_to_weights) X(table_to_conductances) X(single_to_conductances)  \
   X(single_to_weights) X(column_abs_sums) X(table_drift_exponent) X(reram_program) X(reram_drift)             \
-  X(weight_modifier) X(weight_clip) X(weight_remap) X(pulsed_update) X(pulsed_post_update)          \
-  X(sgd_step) X(adam_step)
+  X(weight_modifier) X(weight_clip) X(weight_remap) X(pulsed_update) X(pulsed_post_update)                    \
+  X(sgd_step) X(adam_step)                                                                                    \
+  X(engine_unary) X(engine_binary) X(engine_sum) X(engine_softmax) X(engine_softmax_backward)                 \
+  X(engine_cross_entropy) X(engine_cross_entropy_backward) X(engine_bernoulli)                                \
+  X(engine_plane_mean) X(max_pool_forward) X(max_pool_backward) X(avg_pool_forward) X(avg_pool_backward)      \
+  X(im2col) X(col2im) X(engine_squared_error_mean)
 
 struct Backend {
 #define AIMC_CUDA_BACKEND_MEMBER(name) decltype(&cuda::name) name = nullptr;

@@ -16,8 +16,11 @@
 #include "kernels/analog/pcm_law.h"
 #include "kernels/analog/reram_law.h"
 #include "kernels/analog/weight_transform_law.h"
+#include "kernels/engine/elementwise_law.h"
 #include "kernels/cpu/analog_mvm.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/im2col.h"
+#include "kernels/cpu/pool.h"
 #include "kernels/cpu/pulsed_update.h"
 #include "kernels/optim_law.h"
 
@@ -158,5 +161,52 @@ void weight_remap(const RemapLaw& law, float* w, std::size_t rows, std::size_t c
 // number of pulses applied (the call then waits for the kernels).
 void pulsed_update(const cpu::PulsedUpdateArgs& args, std::int64_t* pulses = nullptr);
 void pulsed_post_update(const cpu::PulsedPostUpdateArgs& args);
+
+// Engine ops (kernels/cuda/engine_ops.cu) on float32 device buffers, with the
+// per-element math of kernels/engine/elementwise_law.h (engine/dispatch.h
+// lists which engine ops run on CUDA).
+// y[i] = unary<kind>(x[i], p) for i < n (x contiguous).
+void engine_unary(engine_law::Unary kind, double p, const float* x, float* y, std::size_t n);
+// y (contiguous, shape index.size) = binary<kind>(a, b, p) with a and b read
+// through index.stride_a / stride_b (0 on broadcast dims).
+void engine_binary(engine_law::Binary kind, double p, const float* a, const float* b,
+                   const engine_law::StridedIndex& index, float* y);
+// y (contiguous over the kept dims) = Σ of x over the reduced dims, in double.
+void engine_sum(const float* x, const engine_law::ReduceIndex& index, float* y);
+// Softmax (log_kind false) or log-softmax of contiguous x viewed as [outer,
+// size, inner] along the middle dim, and its backward (y the forward output).
+void engine_softmax(bool log_kind, const float* x, std::int64_t outer, std::int64_t size, std::int64_t inner,
+                    float* y);
+void engine_softmax_backward(bool log_kind, const float* g, const float* y, std::int64_t outer, std::int64_t size,
+                             std::int64_t inner, float* gx);
+// Mean cross entropy of logits [n, c] (contiguous) against labels [n] in
+// [0, c): loss[0], with the per-row log-sum-exp lse[n] kept for the backward
+// (row_loss[n] is scratch). gx = (g[0]/n)(softmax(x) - onehot(label)).
+void engine_cross_entropy(const float* logits, const std::int32_t* labels, std::int64_t n, std::int64_t c,
+                          double* lse, double* row_loss, float* loss);
+// cpu::im2col and cpu::col2im on device pointers (kernels/cuda/im2col.cu),
+// with the CPU's bits (col2im adds each element's terms in the CPU's order).
+void im2col(const cpu::Im2colGeometry& g, std::int64_t batch, const float* image, float* cols);
+void col2im(const cpu::Im2colGeometry& g, std::int64_t batch, const float* cols, float* image);
+// Pooling (kernels/cuda/pool.cu): cpu::max_pool_* and cpu::avg_pool_* on
+// device pointers (argmax too), with the CPU's window order and bits.
+void max_pool_forward(const cpu::PoolGeometry& g, std::int64_t planes, const float* x, float* y,
+                      std::int64_t* argmax);
+void max_pool_backward(const cpu::PoolGeometry& g, std::int64_t planes, const float* grad_y,
+                       const std::int64_t* argmax, float* grad_x);
+void avg_pool_forward(const cpu::PoolGeometry& g, std::int64_t planes, const float* x, float* y);
+void avg_pool_backward(const cpu::PoolGeometry& g, std::int64_t planes, const float* grad_y, float* grad_x);
+// y[p] = mean of the contiguous plane x[p·area, (p+1)·area), summed in float
+// in order (global_avg_pool).
+void engine_plane_mean(const float* x, std::int64_t planes, std::int64_t area, float* y);
+// loss[0] = mean of (prediction[i] - target[i])² over n contiguous values,
+// summed in double (mse_loss).
+void engine_squared_error_mean(const float* prediction, const float* target, std::int64_t n, float* loss);
+// out[i] = 1 with probability p, else 0: the draws of Generator::bernoulli
+// (seed, stream) from Philox block `block` (four values a block).
+void engine_bernoulli(std::uint64_t seed, std::uint64_t stream, std::uint64_t block, float p, std::size_t n,
+                      float* out);
+void engine_cross_entropy_backward(const float* logits, const std::int32_t* labels, const double* lse,
+                                   const float* g, std::int64_t n, std::int64_t c, float* gx);
 
 }  // namespace aimc::cuda
