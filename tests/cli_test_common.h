@@ -4,6 +4,12 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <functional>
+#include <spawn.h>
+#include <thread>
+#include <sys/wait.h>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -87,6 +93,31 @@ inline std::string without_seconds(const std::string& out) {
   std::string s = out;
   while (!s.empty() && s.back() == '\n') s.pop_back();
   return s.substr(0, s.rfind('\n') + 1);
+}
+
+// Starts `command` with sh (exec'ed, so a signal reaches the command itself),
+// waits until ready() holds (at most 120 s), sends signo, and returns the
+// command's exit status.
+inline int signal_when(const std::string& command, const std::function<bool()>& ready, int signo) {
+  const std::string exec_cmd = "exec " + command;
+  const char* argv[] = {"sh", "-c", exec_cmd.c_str(), nullptr};
+  pid_t pid = 0;
+  REQUIRE(posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char* const*>(argv), environ) == 0);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!ready() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  REQUIRE(ready());
+  REQUIRE(::kill(pid, signo) == 0);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  return WEXITSTATUS(status);
+}
+
+// The number of whole lines (each ended by a newline) of a file.
+inline long whole_lines(const std::string& path) {
+  const std::string t = slurp(path);
+  return static_cast<long>(std::count(t.begin(), t.end(), '\n'));
 }
 
 }  // namespace aimc_test

@@ -134,21 +134,8 @@ TEST_CASE("a real SIGTERM or SIGINT: a checkpoint, exit 143 or 130, and the resu
 
     const std::string cmd = std::string(AIMC_CLI_PATH) + " train" + common + " --checkpoint-every 1 --out " + b +
                             " >" + out + " 2>" + err;
-    const char* argv[] = {"sh", "-c", cmd.c_str(), nullptr};
-    pid_t pid = 0;
-    // exec replaces sh, so the signal reaches aimc itself.
-    const std::string exec_cmd = "exec " + cmd;
-    argv[2] = exec_cmd.c_str();
-    REQUIRE(posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char* const*>(argv), environ) == 0);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-    while (!fs::exists(b) && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    REQUIRE(fs::exists(b));
-    REQUIRE(::kill(pid, signo) == 0);
-    int status = 0;
-    REQUIRE(::waitpid(pid, &status, 0) == pid);
-    REQUIRE(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) == 128 + signo);  // 143 SIGTERM, 130 SIGINT
+    const int code = signal_when(cmd, [&] { return fs::exists(b); }, signo);
+    CHECK(code == 128 + signo);  // 143 SIGTERM, 130 SIGINT
     const std::string msg = slurp(err);
     INFO("stderr: " << msg);
     CHECK(msg.find("aimc: interrupted at epoch ") != std::string::npos);
@@ -399,23 +386,10 @@ TEST_CASE("a real SIGTERM during drift: the journal kept, exit 143, and the resu
   const std::string full_csv = (s.dir / "full.csv").string();
   REQUIRE(run(args + " --csv " + full_csv).code == 0);
 
-  const std::string cmd = "exec " + std::string(AIMC_CLI_PATH) + " " + args + " --csv " + s.csv + " 2>" + s.err;
-  const char* argv[] = {"sh", "-c", cmd.c_str(), nullptr};
-  pid_t pid = 0;
-  REQUIRE(posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char* const*>(argv), environ) == 0);
   // Stop it once the journal holds a finished repeat (the header and one line).
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  auto whole_lines = [&] {
-    const std::string t = slurp(s.journal);
-    return std::count(t.begin(), t.end(), '\n');
-  };
-  while (whole_lines() < 2 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  REQUIRE(::kill(pid, SIGTERM) == 0);
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  REQUIRE(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 143);
+  const std::string cmd = std::string(AIMC_CLI_PATH) + " " + args + " --csv " + s.csv + " 2>" + s.err;
+  const int code = signal_when(cmd, [&] { return whole_lines(s.journal) >= 2; }, SIGTERM);
+  CHECK(code == 143);
   const std::string msg = slurp(s.err);
   INFO("stderr: " << msg);
   CHECK(msg.find("aimc: interrupted with ") != std::string::npos);

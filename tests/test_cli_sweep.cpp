@@ -262,22 +262,9 @@ TEST_CASE("a real SIGTERM during sweep: the results file kept, exit 143, and the
   j["output"] = "out";
   s.write(j);
 
-  const std::string cmd = "exec " + std::string(AIMC_CLI_PATH) + " sweep " + s.exp + " --threads 1 2>" + s.err;
-  const char* argv[] = {"sh", "-c", cmd.c_str(), nullptr};
-  pid_t pid = 0;
-  REQUIRE(posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char* const*>(argv), environ) == 0);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  auto whole_lines = [&] {
-    const std::string t = slurp(s.results);
-    return std::count(t.begin(), t.end(), '\n');
-  };
-  while (whole_lines() < 2 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  REQUIRE(::kill(pid, SIGTERM) == 0);
-  int status = 0;
-  REQUIRE(::waitpid(pid, &status, 0) == pid);
-  REQUIRE(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 143);
+  const std::string cmd = std::string(AIMC_CLI_PATH) + " sweep " + s.exp + " --threads 1 2>" + s.err;
+  const int code = signal_when(cmd, [&] { return whole_lines(s.results) >= 2; }, SIGTERM);
+  CHECK(code == 143);
   const std::string msg = slurp(s.err);
   INFO("stderr: " << msg);
   CHECK(msg.find("they are kept in " + s.results + "; resume with: aimc sweep " + s.exp) != std::string::npos);

@@ -16,29 +16,6 @@
 namespace aimc::cpu {
 namespace {
 
-struct Pool3 {
-  std::int64_t in[3], out[3], k[3], s[3], p[3];
-  std::int64_t in_plane = 1, out_plane = 1, kernel_volume = 1;
-};
-
-Pool3 expand(const PoolGeometry& g) {
-  Pool3 e;
-  const int shift = 3 - g.spatial_dims;
-  for (int d = 0; d < 3; ++d) {
-    const int s = d - shift;
-    const bool used = s >= 0;
-    e.in[d] = used ? g.input[s] : 1;
-    e.out[d] = used ? g.output[s] : 1;
-    e.k[d] = used ? g.kernel[s] : 1;
-    e.s[d] = used ? g.stride[s] : 1;
-    e.p[d] = used ? g.padding[s] : 0;
-    e.in_plane *= e.in[d];
-    e.out_plane *= e.out[d];
-    e.kernel_volume *= e.k[d];
-  }
-  return e;
-}
-
 // Output positions o along the last dim whose input index o*s - p + k lies
 // inside the input: [lo, hi).
 void last_dim_range(const Pool3& e, std::int64_t k, std::int64_t& lo, std::int64_t& hi) {

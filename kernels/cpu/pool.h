@@ -24,6 +24,31 @@ struct PoolGeometry {
   std::int64_t padding[3] = {0, 0, 0};
 };
 
+// A 1-D or 2-D problem as a 3-D one with leading unit dims, as the CPU and
+// CUDA kernels (kernels/cuda/pool.cu) both walk it.
+struct Pool3 {
+  std::int64_t in[3], out[3], k[3], s[3], p[3];
+  std::int64_t in_plane = 1, out_plane = 1, kernel_volume = 1;
+};
+
+inline Pool3 expand(const PoolGeometry& g) {
+  Pool3 e{};
+  const int shift = 3 - g.spatial_dims;
+  for (int d = 0; d < 3; ++d) {
+    const int s = d - shift;
+    const bool used = s >= 0;
+    e.in[d] = used ? g.input[s] : 1;
+    e.out[d] = used ? g.output[s] : 1;
+    e.k[d] = used ? g.kernel[s] : 1;
+    e.s[d] = used ? g.stride[s] : 1;
+    e.p[d] = used ? g.padding[s] : 0;
+    e.in_plane *= e.in[d];
+    e.out_plane *= e.out[d];
+    e.kernel_volume *= e.k[d];
+  }
+  return e;
+}
+
 // y[planes, *output] = window maxima; argmax holds, per output element, the
 // flat index within its input plane of the first maximum (NaN propagates).
 void max_pool_forward(const PoolGeometry& g, std::int64_t planes, const float* x, float* y,

@@ -10,30 +10,8 @@
 namespace aimc::cuda {
 namespace {
 
-// A 1-D or 2-D problem as a 3-D one with leading unit dims (cpu::pool.cpp's expand()).
-struct Pool3 {
-  std::int64_t in[3], out[3], k[3], s[3], p[3];
-  std::int64_t in_plane, out_plane, kernel_volume;
-};
-
-Pool3 expand(const cpu::PoolGeometry& g) {
-  Pool3 e{};
-  e.in_plane = e.out_plane = e.kernel_volume = 1;
-  const int shift = 3 - g.spatial_dims;
-  for (int d = 0; d < 3; ++d) {
-    const int s = d - shift;
-    const bool used = s >= 0;
-    e.in[d] = used ? g.input[s] : 1;
-    e.out[d] = used ? g.output[s] : 1;
-    e.k[d] = used ? g.kernel[s] : 1;
-    e.s[d] = used ? g.stride[s] : 1;
-    e.p[d] = used ? g.padding[s] : 0;
-    e.in_plane *= e.in[d];
-    e.out_plane *= e.out[d];
-    e.kernel_volume *= e.k[d];
-  }
-  return e;
-}
+using cpu::expand;
+using cpu::Pool3;
 
 // The outputs along dim d whose window holds input index i: [lo, hi].
 __device__ __forceinline__ void window_range(const Pool3& e, int d, std::int64_t i, std::int64_t& lo,
