@@ -137,7 +137,21 @@ Runner add_train_command(CLI::App& app) {
 
   return [cmd, common, opts, out, rpu, eval_each_epoch, every, resume, stop_after, init_from] {
     apply_common_options(*common);
-    require_cpu_path(*common, "train");
+    const Device device = parse_device(common->device);
+    // Digital models train on the GPU; analog tiles and data-parallel shards
+    // still run on the CPU only. `family`: the model's analog family, or "".
+    auto refuse_on_gpu = [&](const std::string& family) {
+      if (!device.is_cuda()) return;
+      if (!family.empty())
+        throw DeviceError("aimc train --device " + common->device + ": analog layers (" + family +
+                          ") cannot train on the GPU yet (tile programming and pulsed updates run on the CPU "
+                          "only); use --device cpu, or train without --rpu-config");
+      if (opts->shards > 1)
+        throw DeviceError("aimc train --device " + common->device + " --shards " + std::to_string(opts->shards) +
+                          ": data-parallel shards run on the CPU only; use --shards 1 or --device cpu");
+    };
+    if (!rpu->empty()) refuse_on_gpu(resolve_rpu_config(*rpu).family());  // before the data load
+    refuse_on_gpu("");
     const Communicator& comm = Communicator::world();
     opts->seed = common->seed;
     if (!resume->empty() && out->empty()) *out = *resume;  // a resumed run keeps writing its checkpoint
@@ -261,6 +275,7 @@ Runner add_train_command(CLI::App& app) {
       state.options = *opts;
     }
     training::check_shard_options(*opts, *model, comm.size());
+    refuse_on_gpu(analog_family(*model));  // a resumed or --init model may hold tiles too
     auto optimizer = training::make_optimizer(*opts, *model);
     auto scheduler = training::make_scheduler(*opts, *optimizer);  // before the state: it records the base lr
     if (saved) {
@@ -276,6 +291,10 @@ Runner add_train_command(CLI::App& app) {
         std::printf("resuming %s at epoch %lld step %lld\n", resume->c_str(),
                     static_cast<long long>(state.epoch + 1), static_cast<long long>(state.position.next_batch));
     }
+    // The parameters, buffers and optimizer state move in place (the optimizer
+    // holds the same parameter handles); train_epoch moves each batch.
+    model->to(device);
+    optimizer->to(device);
     data::BatchLoader loader(train, opts->batch_size, /*shuffle=*/true, Generator(common->seed, 2));
     if (state.position.next_batch > loader.num_batches() ||
         (state.position.next_batch == loader.num_batches() && state.position.next_batch > 0))

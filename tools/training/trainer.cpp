@@ -243,7 +243,9 @@ EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& l
       at.loss_sum += sum;
     } else {
       optimizer.zero_grad();
-      Tensor loss = cross_entropy(model(batch.images), batch.labels);
+      // The batch goes where the model is (a no-op on the CPU).
+      const Device device = model.device();
+      Tensor loss = cross_entropy(model(batch.images.to(device)), batch.labels.to(device));
       const double value = loss.item();
       if (!std::isfinite(value)) throw diverged(value);
       loss.backward();
@@ -276,9 +278,10 @@ double evaluate_accuracy(Module& model, const data::Dataset& data, std::int64_t 
   model.eval();
   std::int64_t correct = 0;
   const std::int64_t n = data.size();
+  const Device device = model.device();  // each batch goes where the model is
   for (std::int64_t lo = 0; lo < n; lo += batch_size) {
     const std::int64_t hi = std::min(n, lo + batch_size);
-    Tensor logits = model(data.images.slice(0, lo, hi).contiguous());
+    Tensor logits = model(data.images.slice(0, lo, hi).contiguous().to(device));
     const auto predicted = argmax_rows(logits);
     const std::int32_t* labels = data.labels.data<std::int32_t>() + lo;
     for (std::int64_t i = 0; i < hi - lo; ++i) correct += predicted[i] == labels[i];
