@@ -15,6 +15,7 @@
 #include "engine/error.h"
 #include "engine/generator.h"
 #include "engine/ops.h"
+#include "kernels/analog/drift_compensation_law.h"
 #include "layers/config/rpu_config.h"
 #include "layers/modules/analog_linear.h"
 #include "layers/modules/init.h"
@@ -515,4 +516,23 @@ TEST_CASE("Initialisers fill a CUDA tensor with the CPU's numbers", "[cuda][modu
   CHECK(same_bits(b_gpu, b_cpu));
   // Both generators moved on by the same draws.
   CHECK(g_gpu.next_u64() == g_cpu.next_u64());
+}
+
+TEST_CASE("drift_compensate on CUDA: the CPU's law, bit for bit (global and per-output alpha)", "[cuda][programming]") {
+  const std::size_t rows = 7, cols = 13;
+  Generator gen(61);
+  const std::vector<float> y = gen.normal({std::int64_t(rows), std::int64_t(cols)}).to_vector();
+  for (const std::size_t alpha_size : {std::size_t(1), cols}) {
+    INFO("alpha_size " << alpha_size);
+    const std::vector<float> alpha = (gen.uniform({std::int64_t(alpha_size)}) + 0.5).to_vector();
+    std::vector<float> expected(y);
+    for (std::size_t k = 0; k < y.size(); ++k)
+      expected[k] = drift_compensated(y[k], alpha.data(), std::int64_t(alpha_size), std::int64_t(k % cols));
+    test::DeviceVector dy(y), dalpha(alpha);
+    cuda::drift_compensate(dy.ptr, rows, cols, dalpha.ptr, alpha_size);
+    const std::vector<float> got = dy.host();
+    CHECK(std::memcmp(got.data(), expected.data(), y.size() * sizeof(float)) == 0);
+    // Column 3 of row 2 really took its own α (or the one global α).
+    CHECK(got[2 * cols + 3] == y[2 * cols + 3] * alpha[alpha_size == 1 ? 0 : 3]);
+  }
 }

@@ -9,6 +9,7 @@
 
 #include "engine/autograd.h"
 #include "engine/error.h"
+#include "kernels/analog/drift_compensation_law.h"
 #include "kernels/analog/tile_streams.h"
 #include "kernels/cuda/backend.h"
 #include "kernels/cpu/analog_mvm.h"
@@ -276,27 +277,16 @@ cpu::AnalogLineValues AnalogTile::device_line_values(int pass) {
 }
 
 void AnalogTile::compensate(float* y, std::int64_t n) const {
-  const Tensor& alpha = programming_->alpha();
-  if (!on_gpu()) {
-    const float* a = alpha.data<float>();
-    const bool global = alpha.numel() == 1;
-    for (std::int64_t i = 0; i < n; ++i)
-      for (std::int64_t j = 0; j < out_size_; ++j) y[i * out_size_ + j] *= a[global ? 0 : j];
+  const Tensor& alpha = programming_->alpha();  // on the tile's device (Module::to moved it)
+  const float* a = alpha.data<float>();
+  const std::int64_t size = alpha.numel();
+  if (on_gpu()) {
+    cuda::backend().drift_compensate(y, static_cast<std::size_t>(n), static_cast<std::size_t>(out_size_), a,
+                                     static_cast<std::size_t>(size));
     return;
   }
-  const std::vector<float> a = alpha.to_vector();
-  const cuda::Backend& gpu = cuda::backend();
-  const std::size_t count = static_cast<std::size_t>(n * out_size_);
-  if (a.size() == 1) {
-    gpu.scale(y, count, a[0]);
-    return;
-  }
-  // Per-column α: through the host (no column-scale kernel yet; eval-only path).
-  std::vector<float> h(count);
-  gpu.copy_device_to_host(h.data(), y, count * sizeof(float));
   for (std::int64_t i = 0; i < n; ++i)
-    for (std::int64_t j = 0; j < out_size_; ++j) h[i * out_size_ + j] *= a[j];
-  gpu.copy_host_to_device(y, h.data(), count * sizeof(float));
+    for (std::int64_t j = 0; j < out_size_; ++j) y[i * out_size_ + j] = drift_compensated(y[i * out_size_ + j], a, size, j);
 }
 
 void AnalogTile::refresh_lines() {
