@@ -4,6 +4,7 @@
 // on the way, and then computes the same bits as a twin that never moved.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -14,6 +15,7 @@
 #include "engine/error.h"
 #include "engine/generator.h"
 #include "engine/ops.h"
+#include "kernels/analog/drift_compensation_law.h"
 #include "layers/config/rpu_config.h"
 #include "layers/modules/analog_linear.h"
 #include "layers/modules/init.h"
@@ -99,14 +101,19 @@ TEST_CASE("to(cuda) then to(cpu) moves a trained, programmed, drifted model in p
   // Handles held outside the module (the tile's own, the optimizer's) followed.
   CHECK(tile->weight().device().is_cuda());
   for (const Tensor& p : moved.optimizer->params()) CHECK(p.device().is_cuda());
-  // The layers' CUDA forward is not wired yet, nor programming and drift on
-  // the GPU: they refuse, naming the step, rather than read device memory
-  // (and change nothing: see below).
+  // The layers' CUDA forward is not wired yet: it refuses, naming the step,
+  // rather than read device memory (and changes nothing: see below).
   Generator probe(7);
   CHECK_THROWS_WITH(moved.model->forward(probe.normal({2, 1, 28, 28})),
                     Catch::Contains("AnalogCore forward with tiles") && Catch::Contains("cuda:0"));
-  CHECK_THROWS_AS(moved.model->drift_analog_weights(7200.0), DeviceError);
   CHECK(tile->seed() == twin.model->analog_tiles().at(0)->seed());  // read back from the GPU
+  // A drift on the GPU draws the CPU's numbers: the twin drifts on the host.
+  moved.model->drift_analog_weights(7200.0);
+  twin.model->drift_analog_weights(7200.0);
+  for (const auto& [name, t] : all_state(moved)) {
+    INFO(name);
+    CHECK(t.device().is_cuda());  // the state went back to the GPU
+  }
 
   moved.model->cpu();
   moved.optimizer->to(Device::cpu());
@@ -277,8 +284,24 @@ TEST_CASE("AnalogTile forward and backward on CUDA agree with the CPU (Inference
     CHECK(on_gpu.nm_running(0) == Approx(on_cpu.nm_running(0)).epsilon(1e-6));
   }
   CHECK(on_gpu.state().find("forward_counter")->device().is_cuda());
-  // Host-only steps refuse on the GPU.
-  CHECK_THROWS_AS(on_gpu.reseed(5), DeviceError);
+  // A new chip on the GPU: the CPU's per-line values, counters and running
+  // values (reseeded state, then one more eval pass on each).
+  on_cpu.reseed(5);
+  on_gpu.reseed(5);
+  CHECK(on_gpu.seed() == 5);
+  CHECK(on_gpu.forward_counter() == 0);
+  CHECK(on_gpu.nm_running(0) == -1.f);
+  for (const auto& [name, t] : on_gpu.state().entries()) {
+    INFO(name);
+    CHECK(t.device().is_cuda());
+    CHECK(same_bits(t, *on_cpu.state().find(name)));
+  }
+  const Tensor x = gen.normal({n, in});
+  Tensor y = Tensor::empty({n, out});
+  Tensor y_gpu = Tensor::empty({n, out}, DType::Float32, Device::cuda());
+  on_cpu.forward(x.data<float>(), n, y.data<float>(), true);
+  on_gpu.forward(x.to(Device::cuda()).data<float>(), n, y_gpu.data<float>(), true);
+  check_tile_parity(y_gpu.to_vector(), y.to_vector());
 }
 
 TEST_CASE("A programmed, drifted tile moved with its layer reads on CUDA as on the CPU (drift compensation too)",
@@ -310,8 +333,128 @@ TEST_CASE("A programmed, drifted tile moved with its layer reads on CUDA as on t
   t_gpu.forward(x_gpu.data<float>(), n, y_gpu.data<float>(), /*is_test=*/true);
   check_tile_parity(y_gpu.to_vector(), y.to_vector());
   CHECK(t_gpu.forward_counter() == t_cpu.forward_counter());
-  // Programming and drift stay on the host for now.
-  CHECK_THROWS_AS(on_gpu->drift_analog_weights(3600.0), DeviceError);
+  // Drifted again on the GPU: every state tensor has the CPU's bits (the
+  // same Philox draws and per-element laws) and stays on the GPU.
+  on_cpu->drift_analog_weights(3600.0);
+  on_gpu->drift_analog_weights(3600.0);
+  const auto a = on_gpu->state_dict(), b = on_cpu->state_dict();
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    INFO(a[i].first);
+    CHECK(a[i].second.device().is_cuda());
+    CHECK(same_bits(a[i].second, b[i].second));
+  }
+  CHECK(t_gpu.programming()->t_inference() == 3600.0);
+}
+
+TEST_CASE("A layer programmed and drifted on CUDA (per-output compensation) equals its CPU twin",
+          "[cuda][tiles][programming]") {
+  InferenceRPUConfig config;
+  config.drift_compensation = {{"type", "PerColumnDriftCompensation"}};
+  const std::int64_t in = 36, out = 20, n = 10;
+  auto make = [&] {
+    Generator gen(21);
+    auto layer = std::make_shared<AnalogLinear>(in, out, true, config, gen);
+    layer->eval();
+    return layer;
+  };
+  auto on_cpu = make(), on_gpu = make();
+  on_gpu->cuda();  // moved before the first programming: its buffers are made on the host, then moved
+  for (auto* layer : {on_cpu.get(), on_gpu.get()}) {
+    layer->program_analog_weights();
+    layer->drift_analog_weights(1000.0);
+  }
+  AnalogTile& t_cpu = *on_cpu->analog_tiles().at(0);
+  AnalogTile& t_gpu = *on_gpu->analog_tiles().at(0);
+  REQUIRE(t_gpu.programmed());
+  REQUIRE(t_gpu.programming()->alpha().numel() == out);
+  for (const auto& [name, t] : t_gpu.programming()->buffers()) {
+    INFO(name);
+    CHECK(t.device().is_cuda());
+  }
+  const auto a = on_gpu->state_dict(), b = on_cpu->state_dict();
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    INFO(a[i].first);
+    CHECK(same_bits(a[i].second, b[i].second));
+  }
+  // One α per output, not all the same (each column drifted with its own noise).
+  const std::vector<float> alpha = t_gpu.programming()->alpha().to_vector();
+  CHECK(*std::max_element(alpha.begin(), alpha.end()) > *std::min_element(alpha.begin(), alpha.end()) + 0.01f);
+  Generator data(22);
+  const Tensor x = data.normal({n, in});
+  Tensor y = Tensor::empty({n, out});
+  Tensor y_gpu = Tensor::empty({n, out}, DType::Float32, Device::cuda());
+  t_cpu.forward(x.data<float>(), n, y.data<float>(), true);
+  t_gpu.forward(x.to(Device::cuda()).data<float>(), n, y_gpu.data<float>(), true);
+  check_tile_parity(y_gpu.to_vector(), y.to_vector());
+}
+
+namespace {
+// Three AnalogSGD-style steps on every tile of the layer: (x, d) recorded on
+// `where`, then apply_updates (the pulsed update and post-update steps).
+void pulse_three_steps(AnalogLinear& layer, Device where) {
+  Generator data(51);
+  for (int step = 0; step < 3; ++step)
+    for (AnalogTile* tile : layer.analog_tiles()) {
+      const Tensor x = data.normal({6, tile->in_size()}), d = data.normal({6, tile->out_size()}) * 0.5;
+      tile->record_update(x.to(where), d.to(where));
+      tile->apply_updates(0.1f);
+    }
+}
+
+void check_pulsed_parity(const RPUConfig& config) {
+  const std::int64_t in = 30, out = 12;
+  auto make = [&] {
+    Generator gen(50);
+    return std::make_shared<AnalogLinear>(in, out, true, config, gen);
+  };
+  auto on_cpu = make(), on_gpu = make();
+  std::vector<std::vector<float>> before;  // copies: the state dict shares the tiles' storage
+  for (const auto& [name, t] : on_cpu->state_dict())
+    before.push_back(t.dtype() == DType::Float32 ? t.to_vector() : std::vector<float>{});
+  on_gpu->cuda();
+  pulse_three_steps(*on_cpu, Device::cpu());
+  pulse_three_steps(*on_gpu, Device::cuda());
+  const auto a = on_gpu->state_dict(), b = on_cpu->state_dict();
+  REQUIRE(a.size() == b.size());
+  bool weights_moved = false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    INFO(a[i].first);
+    CHECK(a[i].second.device().is_cuda());
+    CHECK(same_bits(a[i].second, b[i].second));
+    if (a[i].first == "tile_0_0") weights_moved |= b[i].second.to_vector() != before[i];
+  }
+  CHECK(weights_moved);  // the steps did pulse (key "tile_0_0": the tile's weights)
+  // Reseeded on the GPU: the hidden parameters drawn again, as on the CPU.
+  on_cpu->analog_tiles().at(0)->reseed(77);
+  on_gpu->analog_tiles().at(0)->reseed(77);
+  const auto c = on_gpu->state_dict(), e = on_cpu->state_dict();
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    INFO(c[i].first);
+    CHECK(c[i].second.device().is_cuda());
+    CHECK(same_bits(c[i].second, e[i].second));
+  }
+}
+}  // namespace
+
+TEST_CASE("A pulsed layer trained 3 steps on CUDA equals its CPU twin bit for bit", "[cuda][modules][pulsed]") {
+  SECTION("SoftBoundsDevice with decay and diffusion (cuda::pulsed_update, pulsed_post_update)") {
+    SingleRPUConfig config;
+    config.device = {{"type", "SoftBoundsDevice"}, {"lifetime", 50.0}, {"diffusion", 0.01}};
+    check_pulsed_parity(config);
+  }
+  SECTION("SoftBoundsDevice with write noise (through the host)") {
+    SingleRPUConfig config;
+    config.device = {{"type", "SoftBoundsDevice"}, {"write_noise_std", 0.5}};
+    check_pulsed_parity(config);
+  }
+  SECTION("TransferCompound (through the host)") {
+    UnitCellRPUConfig config;
+    config.device = {{"type", "TransferCompound"},
+                     {"unit_cell_devices", {{{"type", "SoftBoundsDevice"}}, {{"type", "SoftBoundsDevice"}}}}};
+    check_pulsed_parity(config);
+  }
 }
 
 TEST_CASE("A pulsed (SingleRPUConfig) layer trained by AnalogSGD survives to(cuda) and back bit for bit",
@@ -373,4 +516,23 @@ TEST_CASE("Initialisers fill a CUDA tensor with the CPU's numbers", "[cuda][modu
   CHECK(same_bits(b_gpu, b_cpu));
   // Both generators moved on by the same draws.
   CHECK(g_gpu.next_u64() == g_cpu.next_u64());
+}
+
+TEST_CASE("drift_compensate on CUDA: the CPU's law, bit for bit (global and per-output alpha)", "[cuda][programming]") {
+  const std::size_t rows = 7, cols = 13;
+  Generator gen(61);
+  const std::vector<float> y = gen.normal({std::int64_t(rows), std::int64_t(cols)}).to_vector();
+  for (const std::size_t alpha_size : {std::size_t(1), cols}) {
+    INFO("alpha_size " << alpha_size);
+    const std::vector<float> alpha = (gen.uniform({std::int64_t(alpha_size)}) + 0.5).to_vector();
+    std::vector<float> expected(y);
+    for (std::size_t k = 0; k < y.size(); ++k)
+      expected[k] = drift_compensated(y[k], alpha.data(), std::int64_t(alpha_size), std::int64_t(k % cols));
+    test::DeviceVector dy(y), dalpha(alpha);
+    cuda::drift_compensate(dy.ptr, rows, cols, dalpha.ptr, alpha_size);
+    const std::vector<float> got = dy.host();
+    CHECK(std::memcmp(got.data(), expected.data(), y.size() * sizeof(float)) == 0);
+    // Column 3 of row 2 really took its own α (or the one global α).
+    CHECK(got[2 * cols + 3] == y[2 * cols + 3] * alpha[alpha_size == 1 ? 0 : 3]);
+  }
 }

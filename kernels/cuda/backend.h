@@ -21,7 +21,8 @@ namespace aimc::cuda {
   X(input_range_clip) X(input_range_backward) X(input_range_data_stats) X(lightning_forward) X(fill_normal)   \
   X(pcm_program)                                                                                              \
   X(pcm_drift) X(pair_to_conductances) X(pair_to_weights) X(table_to_conductances) X(single_to_conductances)  \
-  X(single_to_weights) X(column_abs_sums) X(table_drift_exponent) X(reram_program) X(reram_drift)             \
+  X(single_to_weights) X(column_abs_sums) X(drift_compensate) X(table_drift_exponent) X(reram_program)        \
+  X(reram_drift)                                                                                              \
   X(weight_modifier) X(weight_clip) X(weight_remap) X(pulsed_update) X(pulsed_post_update)                    \
   X(sgd_step) X(adam_step)                                                                                    \
   X(engine_unary) X(engine_binary) X(engine_sum) X(engine_softmax) X(engine_softmax_backward)                 \

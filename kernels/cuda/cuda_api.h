@@ -133,6 +133,10 @@ void single_to_conductances(double g_min, double s, double w_min, const float* w
 void single_to_weights(double g_min, double s, double w_min, const float* g, std::size_t n, float* w);
 // Drift-compensation readout: sums[j] = Σ_i |y[i·out + j]| (double, rows in order).
 void column_abs_sums(const float* y, std::size_t in, std::size_t out, double* sums);
+// Drift compensation of a tile's outputs y [rows, cols]: y[i, j] =
+// drift_compensated(y[i, j], alpha, alpha_size, j) (kernels/analog/
+// drift_compensation_law.h); alpha (device) holds 1 or cols values.
+void drift_compensate(float* y, std::size_t rows, std::size_t cols, const float* alpha, std::size_t alpha_size);
 // nu[i] = table_drift_exponent(g_target[i], xi[i]) (CustomDriftPCMLikeNoiseModel).
 void table_drift_exponent(const DriftTable& table, double drift_scale, const float* g_target, std::size_t n,
                           const float* xi, float* nu);

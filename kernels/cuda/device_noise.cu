@@ -2,6 +2,7 @@
 // Philox stream (cpu::fill_normal, same bits) and the PCM-family laws of
 // kernels/analog/pcm_law.h applied element-wise. Grid-stride loops.
 #include "kernels/analog/conductance_law.h"
+#include "kernels/analog/drift_compensation_law.h"
 #include "kernels/analog/pcm_law.h"
 #include "kernels/analog/reram_law.h"
 #include "kernels/cuda/check.cuh"
@@ -89,6 +90,14 @@ __global__ void table_conductances_kernel(PairTables tables, double m, const flo
     g[j] = table_conductance(tables, m, w[j % n], static_cast<int>(j / n));
 }
 
+__global__ void drift_compensate_kernel(float* y, std::size_t rows, std::size_t cols, const float* alpha,
+                                        std::size_t alpha_size) {
+  const std::size_t total = rows * cols;
+  for (std::size_t k = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; k < total;
+       k += std::size_t(gridDim.x) * blockDim.x)
+    y[k] = drift_compensated(y[k], alpha, static_cast<std::int64_t>(alpha_size), static_cast<std::int64_t>(k % cols));
+}
+
 // One thread per output column, rows in order, in double: deterministic.
 __global__ void column_abs_sums_kernel(const float* y, std::size_t in, std::size_t out, double* sums) {
   for (std::size_t j = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; j < out;
@@ -135,6 +144,12 @@ void column_abs_sums(const float* y, std::size_t in, std::size_t out, double* su
   if (out == 0) return;
   AIMC_LAUNCH(column_abs_sums_kernel, grid_for(out), 256)(y, in, out, sums);
   check(cudaGetLastError(), "column_abs_sums kernel launch");
+}
+
+void drift_compensate(float* y, std::size_t rows, std::size_t cols, const float* alpha, std::size_t alpha_size) {
+  if (rows * cols == 0) return;
+  AIMC_LAUNCH(drift_compensate_kernel, grid_for(rows * cols), 256)(y, rows, cols, alpha, alpha_size);
+  check(cudaGetLastError(), "drift_compensate kernel launch");
 }
 
 void table_drift_exponent(const DriftTable& table, double drift_scale, const float* g_target, std::size_t n,

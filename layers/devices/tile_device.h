@@ -80,6 +80,11 @@ class TileDevice {
     (void)w, (void)start, (void)n, (void)reset_prob, (void)seed;
   }
 
+  // Whether update and post_update take device pointers when the tile's
+  // state is on a GPU (Module::to); otherwise the tile runs them on the host
+  // (AnalogTile::on_host).
+  virtual bool runs_on_gpu() const { return false; }
+
   // For compounds (layers/devices/compound/): update() with other update
   // parameters or pulse directions, and aihwkit's resetAtIndices (elements
   // k = i·in + j back to reset_bias + reset_std·ξ, clipped). Devices without

@@ -4,10 +4,12 @@
 #include <bit>
 #include <cmath>
 #include <string>
+#include <unordered_set>
 #include <utility>
 
 #include "engine/autograd.h"
 #include "engine/error.h"
+#include "kernels/analog/drift_compensation_law.h"
 #include "kernels/analog/tile_streams.h"
 #include "kernels/cuda/backend.h"
 #include "kernels/cpu/analog_mvm.h"
@@ -49,20 +51,13 @@ void AnalogTile::draw_lines(const IOParameters& io, std::int64_t lines, std::uin
 }
 
 namespace {
-// One scalar of the tile state, wherever Module::to put it.
 template <class T>
 T read_scalar(const Tensor& t) {
-  if (t.device().is_cpu()) return *t.data<T>();
-  T v{};
-  cuda::backend().copy_device_to_host(&v, t.raw_data(), sizeof(T));
-  return v;
+  return read_state_scalar<T>(t);
 }
 template <class T>
 void write_scalar(Tensor& t, T v) {
-  if (t.device().is_cpu())
-    *t.data<T>() = v;
-  else
-    cuda::backend().copy_host_to_device(t.raw_data(), &v, sizeof(T));
+  write_state_scalar<T>(t, v);
 }
 }  // namespace
 
@@ -156,7 +151,8 @@ void AnalogTile::record_update(Tensor x, Tensor d) {
   d = d.contiguous();
   // A non-finite value would make the pulse schedule undefined (BL from NaN).
   for (const Tensor* t : {&x, &d}) {
-    const float* v = t->data<float>();
+    const Tensor host = t->to(Device::cpu());  // a GPU (x, d) is checked on a host copy
+    const float* v = host.data<float>();
     const std::int64_t size = t->numel();
     // Non-finite floats have every exponent bit set: one vectorised pass, the index only on failure.
     std::uint32_t bad = 0u;  // an integer, not a bool: the loop vectorises
@@ -173,37 +169,43 @@ void AnalogTile::record_update(Tensor x, Tensor d) {
 }
 
 void AnalogTile::apply_updates(float lr) {
-  require_host("AnalogTile::apply_updates");
   if (!device_ || pending_.empty()) return;
+  if (on_gpu() && !device_->runs_on_gpu()) return on_host([&] { apply_updates(lr); });
   reset_programming();
   float* w = weight_.data<float>();
-  for (const auto& [x, d] : pending_) device_->update(x.data<float>(), d.data<float>(), x.size(0), lr, w, seed());
+  const Device where = weight_.device();
+  const std::uint64_t s = seed();
+  for (const auto& [x, d] : pending_) {
+    // The recorded (x, d) on the tile's device (copies only when they differ).
+    const Tensor xt = x.to(where), dt = d.to(where);
+    device_->update(xt.data<float>(), dt.data<float>(), x.size(0), lr, w, s);
+  }
   pending_.clear();
-  device_->post_update(w, seed());
+  device_->post_update(w, s);
 }
 
 void AnalogTile::drift_device_weights(float delta_t) {
-  require_host("AnalogTile::drift_device_weights");
   if (!device_) return;
+  if (on_gpu()) return on_host([&] { drift_device_weights(delta_t); });
   reset_programming();
   device_->drift_weights(weight_.data<float>(), delta_t, seed());
 }
 
 void AnalogTile::reset_columns(std::int64_t start, std::int64_t n, float reset_prob) {
-  require_host("AnalogTile::reset_columns");
   if (!device_) return;
+  if (on_gpu()) return on_host([&] { reset_columns(start, n, reset_prob); });
   reset_programming();
   device_->reset_columns(weight_.data<float>(), start, n, reset_prob, seed());
 }
 
 void AnalogTile::weights_set() {
   if (!device_) return;
-  require_host("AnalogTile::weights_set");
+  if (on_gpu()) return on_host([&] { weights_set(); });
   device_->weights_set(weight_.data<float>());
 }
 
 void AnalogTile::reseed(std::uint64_t seed) {
-  require_host("AnalogTile::reseed");
+  if (on_gpu()) return on_host([&] { reseed(seed); });
   set_counters(0, 0);
   for (Tensor& nm : nm_running_) *nm.data<float>() = -1.f;
   *seed_.data<std::int64_t>() = static_cast<std::int64_t>(seed);  // the same 64 bits
@@ -217,9 +219,33 @@ void AnalogTile::reseed(std::uint64_t seed) {
   }
 }
 
-void AnalogTile::require_host(const char* what) const {
-  check_cpu(seed_, what);
-  check_cpu(weight_, what);
+std::vector<Tensor> AnalogTile::own_tensors() const {
+  std::vector<Tensor> out{weight_};
+  for (const auto& [name, t] : state_.entries()) out.push_back(t);
+  if (programming_)
+    for (const auto& [name, t] : programming_->buffers()) out.push_back(t);
+  return out;
+}
+
+// The tensors move in place (Storage::move_to), so every handle to them (the
+// layer's buffers, the device's hidden parameters, an optimizer's) follows;
+// each storage moves once. Back on `where` whether or not the step threw.
+template <class Step>
+void AnalogTile::on_host(Step&& step) {
+  const Device where = weight_.device();
+  auto move_all = [this](Device to) {
+    std::unordered_set<const Storage*> moved;
+    for (const Tensor& t : own_tensors())
+      if (t.defined() && moved.insert(t.storage().get()).second) t.detach().move_to_(to);
+  };
+  move_all(Device::cpu());
+  try {
+    step();
+  } catch (...) {
+    move_all(where);
+    throw;
+  }
+  move_all(where);  // buffers the step created (a first programming) go too
 }
 
 std::uint64_t AnalogTile::seed() const { return static_cast<std::uint64_t>(read_scalar<std::int64_t>(seed_)); }
@@ -251,27 +277,16 @@ cpu::AnalogLineValues AnalogTile::device_line_values(int pass) {
 }
 
 void AnalogTile::compensate(float* y, std::int64_t n) const {
-  const Tensor& alpha = programming_->alpha();
-  if (!on_gpu()) {
-    const float* a = alpha.data<float>();
-    const bool global = alpha.numel() == 1;
-    for (std::int64_t i = 0; i < n; ++i)
-      for (std::int64_t j = 0; j < out_size_; ++j) y[i * out_size_ + j] *= a[global ? 0 : j];
+  const Tensor& alpha = programming_->alpha();  // on the tile's device (Module::to moved it)
+  const float* a = alpha.data<float>();
+  const std::int64_t size = alpha.numel();
+  if (on_gpu()) {
+    cuda::backend().drift_compensate(y, static_cast<std::size_t>(n), static_cast<std::size_t>(out_size_), a,
+                                     static_cast<std::size_t>(size));
     return;
   }
-  const std::vector<float> a = alpha.to_vector();
-  const cuda::Backend& gpu = cuda::backend();
-  const std::size_t count = static_cast<std::size_t>(n * out_size_);
-  if (a.size() == 1) {
-    gpu.scale(y, count, a[0]);
-    return;
-  }
-  // Per-column α: through the host (no column-scale kernel yet; eval-only path).
-  std::vector<float> h(count);
-  gpu.copy_device_to_host(h.data(), y, count * sizeof(float));
   for (std::int64_t i = 0; i < n; ++i)
-    for (std::int64_t j = 0; j < out_size_; ++j) h[i * out_size_ + j] *= a[j];
-  gpu.copy_host_to_device(y, h.data(), count * sizeof(float));
+    for (std::int64_t j = 0; j < out_size_; ++j) y[i * out_size_ + j] = drift_compensated(y[i * out_size_ + j], a, size, j);
 }
 
 void AnalogTile::refresh_lines() {
@@ -325,8 +340,8 @@ void AnalogTile::set_inference_devices(std::shared_ptr<const NoiseModel> model,
 }
 
 void AnalogTile::program_weights() {
-  require_host("AnalogTile::program_weights");
   if (!noise_model_) throw ValueError("AnalogTile::program_weights: this tile has no noise model");
+  if (on_gpu()) return on_host([&] { program_weights(); });
   if (!programming_)
     programming_ = std::make_unique<TileProgramming>(noise_model_, compensation_, out_size_, in_size_, tile_id_,
                                                      reconvert_weights_before_drift_);
@@ -334,7 +349,7 @@ void AnalogTile::program_weights() {
 }
 
 void AnalogTile::drift_weights(double t_inference) {
-  require_host("AnalogTile::drift_weights");
+  if (on_gpu()) return on_host([&] { drift_weights(t_inference); });
   if (!programmed()) program_weights();
   programming_->drift(t_inference, seed(), [this](const float* w, float* y) { read_identity(w, y); });
 }

@@ -135,7 +135,7 @@ class AnalogTile {
   void drift_weights(double t_inference);
   bool programmed() const { return programming_ && programming_->programmed(); }
   void reset_programming() {
-    if (programming_) programming_->reset();  // host-only for now (DeviceError on a GPU)
+    if (programming_) programming_->reset();
   }
   // The programming state (nullptr until the first program_weights()).
   TileProgramming* programming() { return programming_.get(); }
@@ -144,10 +144,15 @@ class AnalogTile {
  private:
   // On a GPU (its layer's Module::to moved the weights and state), forward
   // and backward run there (x, y, d, dx and a stand-in weights are then
-  // device pointers); programming, drift, pulsed updates and reseeding are
-  // host-only for now and throw DeviceError naming `what` rather than read
-  // device memory from the host.
-  void require_host(const char* what) const;
+  // device pointers), and so do the pulsed updates of a device whose
+  // TileDevice::runs_on_gpu() (cuda::pulsed_update). The other steps
+  // (programming, drift, reseeding, compound devices, write noise, resets)
+  // run through on_host: the tile's tensors are copied to the host in place,
+  // the CPU step runs (the CPU's draws and bits), and they go back.
+  template <class Step>
+  void on_host(Step&& step);
+  // The weights, every state entry and the programming buffers.
+  std::vector<Tensor> own_tensors() const;
   bool on_gpu() const { return weight_.device().is_cuda(); }
   // The pass's per-line values as device copies (made once per chip seed).
   cpu::AnalogLineValues device_line_values(int pass);

@@ -158,6 +158,13 @@ double TileProgramming::state_value(int i) const {
   return v;
 }
 
+void TileProgramming::set_state_value(int i, double v) {
+  if (state_.device().is_cpu())
+    state_.data<double>()[i] = v;
+  else
+    cuda::backend().copy_host_to_device(state_.data<double>() + i, &v, sizeof v);
+}
+
 std::vector<std::pair<std::string, Tensor>> TileProgramming::buffers() const {
   std::vector<std::pair<std::string, Tensor>> out{{"conductances", g_prog_}, {"drift_nu", nu_},
                                                   {"w_read", w_read_},       {"conversion", params_},

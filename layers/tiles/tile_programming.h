@@ -64,18 +64,14 @@ class TileProgramming {
 
   bool programmed() const { return state_value(0) != 0.0; }
   // Forgets the programming (the target weights changed); the tensors stay.
-  void reset() {
-    check_cpu(state_, "TileProgramming::reset");
-    state_.data<double>()[0] = 0.0;
-  }
+  void reset() { set_state_value(0, 0.0); }
   // A new chip: forgotten programming and the stream counters back at 0
   // (the tensors stay, so an owner's registered buffers stay valid).
   void restart() {
-    check_cpu(state_, "TileProgramming::restart");
-    double* st = state_.data<double>();
-    st[0] = 0.0;
-    st[1] = -1.0;
-    st[2] = st[3] = 0.0;
+    set_state_value(0, 0.0);
+    set_state_value(1, -1.0);
+    set_state_value(2, 0.0);
+    set_state_value(3, 0.0);
   }
   // Seconds after programming of the last drift (< 0: not drifted since programming).
   double t_inference() const { return state_value(1); }
@@ -97,6 +93,7 @@ class TileProgramming {
  private:
   // Element i of the state, read from the host or the GPU it was moved to.
   double state_value(int i) const;
+  void set_state_value(int i, double v);
   // Calls body(lo, len, xi) on chunks [lo, lo + len) of the n conductance
   // indices, xi holding `planes` planes of len normals (plane-major) drawn
   // from (seed, stream) at `block` (see the file comment).

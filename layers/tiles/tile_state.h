@@ -14,6 +14,7 @@
 
 #include "engine/error.h"
 #include "engine/tensor.h"
+#include "kernels/cuda/backend.h"
 
 namespace aimc {
 
@@ -38,5 +39,22 @@ class TileState {
  private:
   Entries entries_;
 };
+
+// One scalar of a state entry, wherever Module::to put it (a GPU entry is
+// read or written by one small copy, never through a host pointer).
+template <class T>
+T read_state_scalar(const Tensor& t) {
+  if (t.device().is_cpu()) return *t.data<T>();
+  T v{};
+  cuda::backend().copy_device_to_host(&v, t.raw_data(), sizeof(T));
+  return v;
+}
+template <class T>
+void write_state_scalar(Tensor& t, T v) {
+  if (t.device().is_cpu())
+    *t.data<T>() = v;
+  else
+    cuda::backend().copy_host_to_device(t.raw_data(), &v, sizeof(T));
+}
 
 }  // namespace aimc

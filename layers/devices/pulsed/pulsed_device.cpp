@@ -7,6 +7,7 @@
 
 #include "engine/error.h"
 #include "kernels/analog/tile_streams.h"
+#include "kernels/cuda/backend.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/pulsed_update.h"
 #include "kernels/random_normal.h"
@@ -215,6 +216,9 @@ class PulsedTileDevice : public TileDevice {
     draw(seed);
   }
 
+  // Write noise keeps host-side copies (before_, write_noise): host only.
+  bool runs_on_gpu() const override { return !persistent_.defined(); }
+
   void update(const float* x, const float* d, std::int64_t n, float lr, float* w, std::uint64_t seed) override {
     update_with(PulseOptions{}, x, d, n, lr, w, seed);
   }
@@ -245,13 +249,17 @@ class PulsedTileDevice : public TileDevice {
     a.seed = seed;
     a.pulse_stream = analog::tile_stream(tile_id_, TileStream::UpdatePulses) + pulse_stream_offset_;
     a.noise_stream = stream(TileStream::UpdateNoise);
-    std::int64_t& pulse_counter = *pulse_counter_.data<std::int64_t>();
-    std::int64_t& noise_counter = *noise_counter_.data<std::int64_t>();
+    // The counters are read and written wherever the state is (a GPU too).
+    const auto pulse_counter = read_state_scalar<std::int64_t>(pulse_counter_);
+    const auto noise_counter = read_state_scalar<std::int64_t>(noise_counter_);
     a.pulse_block = std::uint64_t(pulse_counter);
     a.noise_block = std::uint64_t(noise_counter);
-    cpu::pulsed_update(a);
-    pulse_counter += std::int64_t(cpu::pulse_blocks(n, out_, in_));
-    noise_counter += std::int64_t(cpu::noise_blocks(n, out_, in_));
+    if (on_gpu())
+      cuda::backend().pulsed_update(a, nullptr);  // x, d, w and the hidden parameters are device pointers
+    else
+      cpu::pulsed_update(a);
+    write_state_scalar(pulse_counter_, pulse_counter + std::int64_t(cpu::pulse_blocks(n, out_, in_)));
+    write_state_scalar(noise_counter_, noise_counter + std::int64_t(cpu::noise_blocks(n, out_, in_)));
     if (persistent_.defined()) {
       // Only the elements the update moved are written again (aihwkit
       // redraws the write noise of every element a pulse touched).
@@ -273,12 +281,15 @@ class PulsedTileDevice : public TileDevice {
     a.scale = decay_.data<float>();
     a.bias = reset_bias_.data<float>();
     a.rate = diffusion_.data<float>();
-    std::int64_t& counter = *post_counter_.data<std::int64_t>();
+    const auto counter = read_state_scalar<std::int64_t>(post_counter_);
     a.seed = seed;
     a.stream = stream(TileStream::PostUpdate);
     a.block = std::uint64_t(counter);
-    cpu::pulsed_post_update(a);
-    counter += std::int64_t(analog::post_update_blocks(a.law, a.size));
+    if (on_gpu())
+      cuda::backend().pulsed_post_update(a);
+    else
+      cpu::pulsed_post_update(a);
+    write_state_scalar(post_counter_, counter + std::int64_t(analog::post_update_blocks(a.law, a.size)));
     if (persistent_.defined()) write_noise(w, seed, [](std::int64_t) { return true; });
   }
 
@@ -396,6 +407,7 @@ class PulsedTileDevice : public TileDevice {
   }
 
  private:
+  bool on_gpu() const { return max_bound_.device().is_cuda(); }
   std::uint64_t stream(TileStream purpose) const { return analog::tile_stream(tile_id_, purpose) + stream_offset_; }
 
   // The apparent weights w = persistent + write_noise_std·dw_min·ξ for the
