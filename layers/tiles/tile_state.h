@@ -14,7 +14,6 @@
 
 #include "engine/error.h"
 #include "engine/tensor.h"
-#include "kernels/cuda/backend.h"
 
 namespace aimc {
 
@@ -45,16 +44,17 @@ class TileState {
 template <class T>
 T read_state_scalar(const Tensor& t) {
   if (t.device().is_cpu()) return *t.data<T>();
-  T v{};
-  cuda::backend().copy_device_to_host(&v, t.raw_data(), sizeof(T));
-  return v;
+  return *t.to(Device::cpu()).template data<T>();
 }
 template <class T>
 void write_state_scalar(Tensor& t, T v) {
-  if (t.device().is_cpu())
+  if (t.device().is_cpu()) {
     *t.data<T>() = v;
-  else
-    cuda::backend().copy_host_to_device(t.raw_data(), &v, sizeof(T));
+    return;
+  }
+  Tensor host = Tensor::empty(t.shape(), t.dtype());
+  *host.data<T>() = v;
+  t.copy_(host);
 }
 
 }  // namespace aimc
