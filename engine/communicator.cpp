@@ -247,14 +247,18 @@ Communicator::Message Communicator::receive_probed(void* probed) {
 #endif
 
 void Communicator::abort(int code, const std::string& message) const {
-  std::fflush(stdout);
-  if (mpi_ && rank_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(250 * std::min(rank_, 8)));
-  if (!message.empty()) std::fprintf(stderr, "%s\n", message.c_str());
-  std::fflush(stderr);
 #if AIMC_HAVE_MPI
-  if (mpi_) MPI_Abort(MPI_COMM_WORLD, code);
+  if (mpi_) {
+    std::fflush(stdout);
+    if (rank_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(250 * std::min(rank_, 8)));
+    if (!message.empty()) std::fprintf(stderr, "%s\n", message.c_str());
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, code);  // ends every rank of the job; does not return
+  }
 #endif
-  std::exit(code);
+  // One process: no other rank to end, so the caller reports and exits.
+  (void)code;
+  throw Error(message.empty() ? "the run was aborted" : message);
 }
 
 std::pair<std::int64_t, std::int64_t> Communicator::shard_range(std::int64_t shards) const {

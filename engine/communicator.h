@@ -72,14 +72,15 @@ class Communicator {
   // nullopt. A manager that computes too polls with it on its main thread.
   std::optional<Message> try_recv(int source = kAnySource, int tag = kAnyTag);
 
-  // Ends the whole run with exit status `code`, writing `message` (when not
-  // empty) to stderr first: MPI_Abort on every rank when launched by mpirun
-  // (so no rank waits forever in a collective), std::exit otherwise. Rank r
-  // waits r·0.25 s (at most 2 s) before it writes and aborts: an error that
-  // every rank meets alike is then reported once, by rank 0, whose abort
-  // ends the others first (OpenMPI 4.1's mpirun can also crash when many
-  // ranks abort at the same moment); an error of one rank alone still ends
-  // the job within that wait.
+  // Ends the whole run with exit status `code`. Under mpirun: writes
+  // `message` (when not empty) to stderr and calls MPI_Abort, which ends every
+  // rank (so none waits forever in a collective). Rank r waits r·0.25 s (at
+  // most 2 s) before it writes and aborts: an error that every rank meets
+  // alike is then reported once, by rank 0, whose abort ends the others first
+  // (OpenMPI 4.1's mpirun can also crash when many ranks abort at the same
+  // moment); an error of one rank alone still ends the job within that wait.
+  // In a one-process world there is no other rank to end: it throws
+  // Error(message), for the caller to report and exit.
   [[noreturn]] void abort(int code, const std::string& message = "") const;
 
   // Data-parallel sums (tools/training/trainer.h). The S parts ("shards") of

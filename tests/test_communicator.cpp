@@ -45,6 +45,17 @@ TEST_CASE("world: rank and size are those mpirun started, one process otherwise"
   w.barrier();
 }
 
+TEST_CASE("abort in a one-process world throws the message instead of ending the program") {
+  const Communicator& self = Communicator::self();
+  try {
+    self.abort(2, "rank failed: bad input");
+    FAIL("abort returned");
+  } catch (const aimc::Error& e) {
+    CHECK(std::string(e.what()) == "rank failed: bad input");
+  }
+  CHECK_THROWS_AS(self.abort(2), aimc::Error);
+}
+
 TEST_CASE("broadcast: the root's bytes on every rank, from any root") {
   Communicator& w = Communicator::world();
   for (int root : {0, w.size() - 1}) {
