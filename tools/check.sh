@@ -17,10 +17,10 @@ aimc_build
 # Optional: lets the test suite check that Python's safetensors reads our
 # checkpoints; the test is skipped when this cannot be installed.
 python3 -c "import safetensors.numpy, numpy" 2>/dev/null ||
-  timeout 300 python3 -m pip install --quiet safetensors numpy >/dev/null 2>&1 || true
+  timeout 180 python3 -m pip install --quiet --timeout 15 --retries 1 safetensors numpy >/dev/null 2>&1 || true
 # Optional: the onnx and onnxruntime packages, for the onnxruntime agreement test.
 python3 -c "import onnx, onnxruntime" 2>/dev/null ||
-  timeout 300 python3 -m pip install --quiet onnx onnxruntime >/dev/null 2>&1 || true
+  timeout 240 python3 -m pip install --quiet --timeout 15 --retries 1 onnx onnxruntime >/dev/null 2>&1 || true
 dir="${AIMC_BUILD_DIR:-build}"
 status=0
 meson test -C "$dir" --print-errorlogs --num-processes 2 || status=$?

@@ -6,8 +6,9 @@
 #                no CUDA, the fuzz targets as libFuzzer binaries (-Dfuzz=true).
 #                Runs the whole suite except the install and Python checks
 #                (embed_pkgconfig, python_safetensors), then each fuzz target
-#                for AIMC_FUZZ_SECONDS (default 60) on a scratch copy of its
-#                seed corpus, two at a time.
+#                for AIMC_FUZZ_SECONDS (default 30: a regression smoke; the
+#                campaigns of tests/fuzz/README.md run far longer) on a
+#                scratch copy of its seed corpus, two at a time.
 #   build-tsan/  clang, ThreadSanitizer: the suites that run the parallel
 #                loops (determinism, pulsed, gemm, analog_mvm, random,
 #                noise_models) and the emulated CUDA suite, built without
@@ -46,7 +47,7 @@ mapfile -t asan_tests < <(meson test -C build-asan --no-rebuild --list 2>/dev/nu
   grep -v -E '^(embed_pkgconfig|python_safetensors|onnxruntime|cuda)$')
 meson test -C build-asan --no-rebuild --print-errorlogs --num-processes 2 "${asan_tests[@]}" || status=1
 
-echo "== fuzzing, ${AIMC_FUZZ_SECONDS:-60} s per target"
+echo "== fuzzing, ${AIMC_FUZZ_SECONDS:-30} s per target"
 findings=build-asan/fuzz-findings
 mkdir -p "$findings"
 fuzz() {
@@ -54,7 +55,7 @@ fuzz() {
   scratch=$(mktemp -d)
   local rc=0 dict=()
   [ -s tests/fuzz/dict/$t.dict ] && dict=(-dict=tests/fuzz/dict/$t.dict)
-  build-asan/tests/fuzz/fuzz_$t -max_total_time="${AIMC_FUZZ_SECONDS:-60}" -max_len=65536 -timeout=30 \
+  build-asan/tests/fuzz/fuzz_$t -max_total_time="${AIMC_FUZZ_SECONDS:-30}" -max_len=65536 -timeout=30 \
     -rss_limit_mb=3072 "${dict[@]}" -artifact_prefix="$findings/$t-" \
     "$scratch" tests/fuzz/corpus/$t > "$findings/$t.log" 2>&1 || rc=$?
   rm -rf "$scratch"
