@@ -95,7 +95,8 @@ TEST_CASE("Programming and drift on CUDA follow the CPU for every noise model, c
   const std::vector<Case> cases{
       {"PCMLikeNoiseModel, SinglePair, global", {{"type", "PCMLikeNoiseModel"}}, global},
       {"PCMLikeNoiseModel, DualPair, per column, reconverted",
-       {{"type", "PCMLikeNoiseModel"}, {"g_converter", {{"type", "DualPairConductanceConverter"}, {"f_lst", {1.0, 3.0}}}}},
+       {{"type", "PCMLikeNoiseModel"},
+        {"g_converter", {{"type", "DualPairConductanceConverter"}, {"f_lst", {1.0, 3.0}}}}},
        {{"type", "PerColumnDriftCompensation"}},
        true},
       {"CustomDriftPCMLikeNoiseModel, CustomPair, exact reference",

@@ -183,7 +183,8 @@ void TileProgramming::program_cuda(const float* target, std::uint64_t seed, cons
   conv.to_conductances_cuda(w.data(), target, n_, g_target.data<float>(), params.data());
   b.copy_host_to_device(params_.data<float>(), params.data(), params.size() * sizeof(float));
   const double block = state_value(2);
-  const Tensor xi = normals_cuda(seed, TileStream::Programming, static_cast<std::uint64_t>(block), static_cast<int>(2 * k));
+  const Tensor xi =
+      normals_cuda(seed, TileStream::Programming, static_cast<std::uint64_t>(block), static_cast<int>(2 * k));
   float* g_prog = g_prog_.data<float>();
   float* nu = nu_.data<float>();
   const float* z = xi.data<float>();
