@@ -114,7 +114,9 @@ TEST_CASE("Programming and drift on CUDA follow the CPU for every noise model, c
         {"drift_mean", {{"coeff", {0.05, -0.01}}, {"min", 0.02}, {"max", 0.12}}},
         {"g_converter", {{"type", "NPairConductanceConverter"}, {"f_lst", {1.0, 2.0, 4.0}}, {"g_min", 1}}}},
        global},
-      {"StateIndependentNoiseModel, no compensation", {{"type", "StateIndependentNoiseModel"}}, json()},
+      {"StateIndependentNoiseModel, SinglePair, per column", {{"type", "StateIndependentNoiseModel"}},
+       {{"type", "PerColumnDriftCompensation"}}},
+      {"PCMLikeNoiseModel, no compensation", {{"type", "PCMLikeNoiseModel"}}, json()},
   };
   for (const Case& c : cases) check_case(c);
 }
