@@ -15,6 +15,7 @@
 #include <fstream>
 #include <thread>
 
+#include "bench/gpu_benchmarks.h"
 #include "bench/peak.h"
 #include "convert/models.h"
 #include "engine/error.h"
@@ -255,7 +256,7 @@ nlohmann::json bench_tiles(const std::string& name, std::int64_t size, std::int6
           {"bytes", size * size * 4}};
 }
 
-// The analog forward (or backward) of one size x size tile on CUDA
+// The analog backward of one size x size tile on CUDA
 // (kernels/cuda/analog_mvm.cu), batch 256, default InferenceRPUConfig forward
 // IO, against one cuBLAS GEMM of the same shape on the same GPU, timed
 // alternately. Skipped (with the reason) without a usable GPU.
@@ -348,7 +349,7 @@ nlohmann::json bench_program_drift(const BenchOptions& o) {
 std::vector<std::string> benchmark_names() {
   return {"gemm",          "epoch_mlp",         "epoch_lenet5",      "tile_forward",  "array_forward",
           "tile_backward", "program_drift",     "pulsed_update",     "epoch_mlp_pulsed", "tile_forward_cuda",
-          "tile_backward_cuda"};
+          "tile_backward_cuda", "program_drift_cuda"};
 }
 
 nlohmann::json machine_description() {
@@ -385,7 +386,8 @@ nlohmann::json run_benchmarks(const std::vector<std::string>& names_in, const Be
     else if (n == "array_forward") results[n] = bench_tiles(n, options.quick ? 1024 : 4096, 512, false, options);
     else if (n == "tile_backward") results[n] = bench_tiles(n, 512, 512, true, options);
     else if (n == "program_drift") results[n] = bench_program_drift(options);
-    else if (n == "tile_forward_cuda") results[n] = bench_tile_cuda(n, 512, false, options);
+    else if (n == "tile_forward_cuda") results[n] = bench_forward_cuda(options);
+    else if (n == "program_drift_cuda") results[n] = bench_program_drift_cuda(options);
     else if (n == "tile_backward_cuda") results[n] = bench_tile_cuda(n, 512, true, options);
   }
   return {{"machine", machine_description()}, {"seed", options.seed}, {"benchmarks", results}};

@@ -24,6 +24,7 @@
 #include "layers/optim/sgd.h"
 #include "layers/tiles/analog_tile.h"
 #include "tests/cuda_test_util.h"
+#include "tests/programming_parity.h"
 
 using namespace aimc;
 
@@ -223,29 +224,7 @@ TEST_CASE("SGD and Adam steps on CUDA agree with the CPU's", "[cuda][optim]") {
   }
 }
 
-namespace {
-
-// Tolerance as tests/test_cuda_mvm.cpp: the same Philox noise and per-element
-// code, but the crossbar GEMM sums in another order and the compilers fuse
-// multiply-adds differently, so an output near a rounding boundary may land
-// one ADC step away and a row at the bound may take another bound-management
-// pass. At least 97 % of the outputs within 1e-4 relative (+ 1e-5 of the
-// output range) and every one within 10 % of the range; a wrong noise draw,
-// counter or line value moves nearly all outputs by far more and fails.
-void check_tile_parity(const std::vector<float>& gpu, const std::vector<float>& cpu) {
-  REQUIRE(gpu.size() == cpu.size());
-  float range = 0.f;
-  for (float v : cpu) range = std::max(range, std::abs(v));
-  REQUIRE(range > 0.f);
-  std::size_t tight = 0;
-  for (std::size_t i = 0; i < cpu.size(); ++i) {
-    tight += std::abs(gpu[i] - cpu[i]) <= 1e-4f * std::abs(cpu[i]) + 1e-5f * range;
-    CHECK(std::abs(gpu[i] - cpu[i]) <= 0.1f * range);
-  }
-  CHECK(double(tight) >= 0.97 * double(cpu.size()));
-}
-
-}  // namespace
+using test::check_tile_parity;
 
 TEST_CASE("AnalogTile forward and backward on CUDA agree with the CPU (InferenceRPUConfig defaults)",
           "[cuda][tiles]") {
@@ -333,17 +312,11 @@ TEST_CASE("A programmed, drifted tile moved with its layer reads on CUDA as on t
   t_gpu.forward(x_gpu.data<float>(), n, y_gpu.data<float>(), /*is_test=*/true);
   check_tile_parity(y_gpu.to_vector(), y.to_vector());
   CHECK(t_gpu.forward_counter() == t_cpu.forward_counter());
-  // Drifted again on the GPU: every state tensor has the CPU's bits (the
-  // same Philox draws and per-element laws) and stays on the GPU.
+  // Drifted again on the GPU (the CUDA kernels of the PCM model): the CPU's
+  // state (tests/programming_parity.h) and every tensor stays on the GPU.
   on_cpu->drift_analog_weights(3600.0);
   on_gpu->drift_analog_weights(3600.0);
-  const auto a = on_gpu->state_dict(), b = on_cpu->state_dict();
-  REQUIRE(a.size() == b.size());
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    INFO(a[i].first);
-    CHECK(a[i].second.device().is_cuda());
-    CHECK(same_bits(a[i].second, b[i].second));
-  }
+  test::check_state_parity(on_gpu->state_dict(), on_cpu->state_dict());
   CHECK(t_gpu.programming()->t_inference() == 3600.0);
 }
 
@@ -372,12 +345,7 @@ TEST_CASE("A layer programmed and drifted on CUDA (per-output compensation) equa
     INFO(name);
     CHECK(t.device().is_cuda());
   }
-  const auto a = on_gpu->state_dict(), b = on_cpu->state_dict();
-  REQUIRE(a.size() == b.size());
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    INFO(a[i].first);
-    CHECK(same_bits(a[i].second, b[i].second));
-  }
+  test::check_state_parity(on_gpu->state_dict(), on_cpu->state_dict());
   // One α per output, not all the same (each column drifted with its own noise).
   const std::vector<float> alpha = t_gpu.programming()->alpha().to_vector();
   CHECK(*std::max_element(alpha.begin(), alpha.end()) > *std::min_element(alpha.begin(), alpha.end()) + 0.01f);

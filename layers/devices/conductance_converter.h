@@ -38,6 +38,17 @@ class ConductanceConverter {
   virtual void to_conductances(const float* w, std::int64_t n, float* g, float* params) const = 0;
   // g[num_devices()·n], params -> w[n].
   virtual void to_weights(const float* g, std::int64_t n, const float* params, float* w) const = 0;
+
+  // The same maps on a GPU through their CUDA twins (kernels/cuda/
+  // device_noise.cu), for a tile programmed there: w_device, g and w are
+  // device arrays; the per-tile params (host) come from w_host, a host copy
+  // of the weights (max|W| is one scan, the conductances n·num_devices()
+  // element maps). The CPU's bits where the kernels compute as the host does.
+  // False (the default): no kernels, the tile programs on the host.
+  virtual bool runs_on_gpu() const { return false; }
+  virtual void to_conductances_cuda(const float* w_host, const float* w_device, std::int64_t n, float* g,
+                                    float* params) const;
+  virtual void to_weights_cuda(const float* g, std::int64_t n, const float* params, float* w) const;
 };
 
 using ConductanceConverterFactory =

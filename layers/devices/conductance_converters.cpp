@@ -17,6 +17,7 @@
 
 #include "engine/error.h"
 #include "kernels/analog/conductance_law.h"
+#include "kernels/cuda/backend.h"
 #include "layers/config/json_fields.h"
 #include "layers/devices/registry.h"
 
@@ -63,16 +64,22 @@ class NPairConverter : public ConductanceConverter {
 
   void to_conductances(const float* w, std::int64_t n, float* g, float* params) const override {
     const PairLaw l = law();
-    double total = 0.0;
-    for (float f : f_) total += f * (l.g_max - l.g_min);
-    const double s = total / abs_max(w, n);
-    params[0] = static_cast<float>(s);
+    params[0] = scale(w, n);
     for (int d = 0; d < num_devices(); ++d)
       for (std::int64_t i = 0; i < n; ++i) g[d * n + i] = pair_conductance(l, params[0], w[i], d);
   }
   void to_weights(const float* g, std::int64_t n, const float* params, float* w) const override {
     const PairLaw l = law();
     for (std::int64_t i = 0; i < n; ++i) w[i] = pair_weight(l, params[0], g, n, i);
+  }
+  bool runs_on_gpu() const override { return true; }
+  void to_conductances_cuda(const float* w_host, const float* w_device, std::int64_t n, float* g,
+                            float* params) const override {
+    params[0] = scale(w_host, n);
+    cuda::backend().pair_to_conductances(law(), params[0], w_device, static_cast<std::size_t>(n), g);
+  }
+  void to_weights_cuda(const float* g, std::int64_t n, const float* params, float* w) const override {
+    cuda::backend().pair_to_weights(law(), params[0], g, static_cast<std::size_t>(n), w);
   }
   // The element maps' parameters (shared with the CUDA twins).
   PairLaw law() const {
@@ -88,6 +95,15 @@ class NPairConverter : public ConductanceConverter {
   std::string type_;
   std::vector<float> f_;
   float g_max_, g_min_;
+
+ private:
+  // s = Σf_k·(g_max − g_min)/max|W| (µS per weight unit).
+  float scale(const float* w, std::int64_t n) const {
+    const PairLaw l = law();
+    double total = 0.0;
+    for (float f : f_) total += f * (l.g_max - l.g_min);
+    return static_cast<float>(total / abs_max(w, n));
+  }
 };
 
 // Pairs whose conductances follow tables: g_lst[2k], g_lst[2k+1] at L weights
@@ -117,6 +133,12 @@ class CustomPairConverter : public NPairConverter {
     for (int d = 0; d < t.devices; ++d)
       for (std::int64_t i = 0; i < n; ++i) g[d * n + i] = table_conductance(t, m, w[i], d);
   }
+  void to_conductances_cuda(const float* w_host, const float* w_device, std::int64_t n, float* g,
+                            float* params) const override {
+    const double m = abs_max(w_host, n);
+    params[0] = static_cast<float>(w_us_max_ / m);
+    cuda::backend().table_to_conductances(tables(), m, w_device, static_cast<std::size_t>(n), g);
+  }
   // The tables as the plain struct the element map and its CUDA twin take.
   PairTables tables() const {
     PairTables t;
@@ -144,6 +166,25 @@ class SingleDeviceConverter : public ConductanceConverter {
   float g_max() const override { return g_max_; }
   float g_min() const override { return g_min_; }
   void to_conductances(const float* w, std::int64_t n, float* g, float* params) const override {
+    conversion_params(w, n, params);
+    for (std::int64_t i = 0; i < n; ++i) g[i] = single_conductance(g_min_, params[0], params[1], w[i]);
+  }
+  void to_weights(const float* g, std::int64_t n, const float* params, float* w) const override {
+    for (std::int64_t i = 0; i < n; ++i) w[i] = single_weight(g_min_, params[0], params[1], g[i]);
+  }
+  bool runs_on_gpu() const override { return true; }
+  void to_conductances_cuda(const float* w_host, const float* w_device, std::int64_t n, float* g,
+                            float* params) const override {
+    conversion_params(w_host, n, params);
+    cuda::backend().single_to_conductances(g_min_, params[0], params[1], w_device, static_cast<std::size_t>(n), g);
+  }
+  void to_weights_cuda(const float* g, std::int64_t n, const float* params, float* w) const override {
+    cuda::backend().single_to_weights(g_min_, params[0], params[1], g, static_cast<std::size_t>(n), w);
+  }
+
+ private:
+  // params[0] = (g_max − g_min)/(max W − min W) (µS per weight unit), params[1] = min W.
+  void conversion_params(const float* w, std::int64_t n, float* params) const {
     float lo = n > 0 ? w[0] : 0.f, hi = lo;
     for (std::int64_t i = 0; i < n; ++i) {
       lo = std::min(lo, w[i]);
@@ -152,13 +193,8 @@ class SingleDeviceConverter : public ConductanceConverter {
     const double s = (static_cast<double>(g_max_) - g_min_) / std::max(hi - lo, kMinRange);
     params[0] = static_cast<float>(s);
     params[1] = lo;
-    for (std::int64_t i = 0; i < n; ++i) g[i] = single_conductance(g_min_, params[0], params[1], w[i]);
-  }
-  void to_weights(const float* g, std::int64_t n, const float* params, float* w) const override {
-    for (std::int64_t i = 0; i < n; ++i) w[i] = single_weight(g_min_, params[0], params[1], g[i]);
   }
 
- private:
   float g_max_, g_min_;
 };
 
@@ -256,6 +292,13 @@ devices::Registry<ConductanceConverterFactory>& registry() {
 }
 
 }  // namespace
+
+void ConductanceConverter::to_conductances_cuda(const float*, const float*, std::int64_t, float*, float*) const {
+  throw DeviceError(type() + " has no CUDA conversion; its tiles program on the host");
+}
+void ConductanceConverter::to_weights_cuda(const float*, std::int64_t, const float*, float*) const {
+  throw DeviceError(type() + " has no CUDA conversion; its tiles program on the host");
+}
 
 std::shared_ptr<ConductanceConverter> make_conductance_converter(const nlohmann::json& j, const std::string& where) {
   if (j.is_null()) return make_conductance_converter(nlohmann::json{{"type", "SinglePairConductanceConverter"}}, where);

@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "engine/error.h"
+#include "kernels/cuda/backend.h"
 #include "layers/config/json_fields.h"
 #include "layers/devices/pcm_like_noise_model.h"
 
@@ -42,6 +43,12 @@ class CustomDriftPCMLikeNoiseModel : public PCMLikeNoiseModel {
 
   void drift_coefficients(const float* g_target, const float* xi, std::int64_t n, float* nu) const override {
     for (std::int64_t i = 0; i < n; ++i) nu[i] = table_drift_exponent(table_, p_.drift_scale, g_target[i], xi[i]);
+  }
+  // The PCM programming kernel, then the exponents from the tables over its PCM ones.
+  void program_cuda(const float* g_target, const float* xi_prog, const float* xi_nu, std::int64_t n, float* g_prog,
+                    float* nu) const override {
+    PCMLikeNoiseModel::program_cuda(g_target, xi_prog, xi_nu, n, g_prog, nu);
+    cuda::backend().table_drift_exponent(table_, p_.drift_scale, g_target, static_cast<std::size_t>(n), xi_nu, nu);
   }
 
  private:

@@ -23,9 +23,9 @@ std::vector<double> column_abs_sums(const float* y, std::int64_t in, std::int64_
 }
 
 // max(mean |Y|, 1e-4) over all of Y [in, out].
-std::vector<float> global_readout(const float* y, std::int64_t in, std::int64_t out) {
+std::vector<float> global_readout(const std::vector<double>& sums, std::int64_t in, std::int64_t out) {
   double total = 0.0;
-  for (double s : column_abs_sums(y, in, out)) total += s;
+  for (double s : sums) total += s;
   const double mean = in * out > 0 ? total / static_cast<double>(in * out) : 0.0;
   return {std::max(static_cast<float>(mean), kMinReadout)};
 }
@@ -34,8 +34,9 @@ class GlobalDriftCompensation : public DriftCompensation {
  public:
   std::string type() const override { return "GlobalDriftCompensation"; }
   std::int64_t readout_size(std::int64_t) const override { return 1; }
-  std::vector<float> readout(const float* y, std::int64_t in, std::int64_t out) const override {
-    return global_readout(y, in, out);
+  std::vector<float> readout_from_sums(const std::vector<double>& sums, std::int64_t in,
+                                       std::int64_t out) const override {
+    return global_readout(sums, in, out);
   }
 };
 
@@ -49,14 +50,22 @@ class PerColumnDriftCompensation : public DriftCompensation {
  public:
   std::string type() const override { return "PerColumnDriftCompensation"; }
   std::int64_t readout_size(std::int64_t out) const override { return out; }
-  std::vector<float> readout(const float* y, std::int64_t in, std::int64_t out) const override {
-    const std::vector<double> sum = column_abs_sums(y, in, out);
+  std::vector<float> readout_from_sums(const std::vector<double>& sum, std::int64_t in,
+                                       std::int64_t out) const override {
     std::vector<float> m(static_cast<std::size_t>(out));
     for (std::int64_t j = 0; j < out; ++j)
       m[j] = std::max(static_cast<float>(in > 0 ? sum[j] / static_cast<double>(in) : 0.0), kMinReadout);
     return m;
   }
 };
+
+}  // namespace
+
+std::vector<float> DriftCompensation::readout(const float* y, std::int64_t in, std::int64_t out) const {
+  return readout_from_sums(column_abs_sums(y, in, out), in, out);
+}
+
+namespace {
 
 // A factory for a compensation without parameters: {"type": name} only.
 template <class T>

@@ -28,7 +28,11 @@ class DriftCompensation {
   // Size of the readout for a tile with `out` outputs (1 or out).
   virtual std::int64_t readout_size(std::int64_t out) const = 0;
   // readout(Y) for the outputs Y [in, out] of the identity batch.
-  virtual std::vector<float> readout(const float* y, std::int64_t in, std::int64_t out) const = 0;
+  std::vector<float> readout(const float* y, std::int64_t in, std::int64_t out) const;
+  // The same from sums[j] = Σ_i |Y_ij| (double, rows in order): what a GPU
+  // tile computes there (cuda::column_abs_sums) and copies back, out values.
+  virtual std::vector<float> readout_from_sums(const std::vector<double>& sums, std::int64_t in,
+                                               std::int64_t out) const = 0;
   // The baseline is read from the target (ideal) weights, not the programmed ones.
   virtual bool exact_reference() const { return false; }
 };

@@ -20,6 +20,13 @@ NoiseModel::NoiseModel(std::shared_ptr<ConductanceConverter> converter) : conver
   if (!converter_) throw ConfigError("noise model: the conductance converter is missing");
 }
 
+void NoiseModel::program_cuda(const float*, const float*, const float*, std::int64_t, float*, float*) const {
+  throw DeviceError(type() + " has no CUDA kernels; its tiles program on the host");
+}
+void NoiseModel::drift_cuda(const float*, const float*, double, const float*, std::int64_t, float*) const {
+  throw DeviceError(type() + " has no CUDA kernels; its tiles drift on the host");
+}
+
 double read_noise_time_factor(double t, double t_read) {
   // Below t_read the logarithm is negative: no 1/f noise accumulated yet (and no NaN).
   return std::sqrt(std::max(0.0, std::log((t + t_read) / (2.0 * t_read))));

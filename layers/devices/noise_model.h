@@ -43,6 +43,19 @@ class NoiseModel {
   virtual void drift(const float* g_prog, const float* nu, double t_inference, const float* xi, std::int64_t n,
                      float* g) const = 0;
 
+  // The same laws on a GPU through their CUDA twins (kernels/cuda/
+  // device_noise.cu), every pointer a device array: program_cuda is program
+  // (normals xi_prog) and drift_coefficients (normals xi_nu) in one call,
+  // drift_cuda is drift (xi: drift_normals() planes of n). True when the
+  // model has them; the tile then programs and drifts where its weights are.
+  // False (the default): the tile copies its state to the host for these
+  // steps (AnalogTile::on_host).
+  virtual bool runs_on_gpu() const { return false; }
+  virtual void program_cuda(const float* g_target, const float* xi_prog, const float* xi_nu, std::int64_t n,
+                            float* g_prog, float* nu) const;
+  virtual void drift_cuda(const float* g_prog, const float* nu, double t_inference, const float* xi, std::int64_t n,
+                          float* g) const;
+
  protected:
   // "g_converter" of to_json().
   nlohmann::json converter_json() const { return converter_->to_json(); }

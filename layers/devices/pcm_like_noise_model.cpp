@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "engine/error.h"
+#include "kernels/cuda/backend.h"
 #include "layers/config/json_fields.h"
 
 namespace aimc {
@@ -120,6 +121,16 @@ void PCMLikeNoiseModel::drift(const float* g_prog, const float* nu, double t_inf
   const PcmLaw l = law();
   const PcmDriftTime t = drift_time(t_inference);
   for (std::int64_t i = 0; i < n; ++i) g[i] = pcm_read(l, t, g_prog[i], nu[i], xi[i]);
+}
+
+void PCMLikeNoiseModel::program_cuda(const float* g_target, const float* xi_prog, const float* xi_nu, std::int64_t n,
+                                     float* g_prog, float* nu) const {
+  cuda::backend().pcm_program(law(), g_target, static_cast<std::size_t>(n), xi_prog, xi_nu, g_prog, nu);
+}
+
+void PCMLikeNoiseModel::drift_cuda(const float* g_prog, const float* nu, double t_inference, const float* xi,
+                                   std::int64_t n, float* g) const {
+  cuda::backend().pcm_drift(law(), drift_time(t_inference), g_prog, nu, xi, static_cast<std::size_t>(n), g);
 }
 
 std::shared_ptr<NoiseModel> make_pcm_like_noise_model(const nlohmann::json& j, const std::string& where) {

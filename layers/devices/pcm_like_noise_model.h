@@ -72,6 +72,12 @@ class PCMLikeNoiseModel : public NoiseModel {
   void drift_coefficients(const float* g_target, const float* xi, std::int64_t n, float* nu) const override;
   void drift(const float* g_prog, const float* nu, double t_inference, const float* xi, std::int64_t n,
              float* g) const override;
+  // cuda::pcm_program and cuda::pcm_drift (the laws of kernels/analog/pcm_law.h).
+  bool runs_on_gpu() const override { return true; }
+  void program_cuda(const float* g_target, const float* xi_prog, const float* xi_nu, std::int64_t n, float* g_prog,
+                    float* nu) const override;
+  void drift_cuda(const float* g_prog, const float* nu, double t_inference, const float* xi, std::int64_t n,
+                  float* g) const override;
 
  protected:
 

@@ -19,6 +19,7 @@
 
 #include "engine/error.h"
 #include "kernels/analog/reram_law.h"
+#include "kernels/cuda/backend.h"
 #include "layers/config/json_fields.h"
 #include "layers/devices/pcm_like_noise_model.h"
 
@@ -91,6 +92,17 @@ class ReRamCMONoiseModel : public NoiseModel {
     const ReRamCmoLaw l = law();
     const ReRamCmoDriftTime dt = drift_time(t);
     for (std::int64_t i = 0; i < n; ++i) g[i] = reram_read(l, dt, g_prog[i], xi[i], xi[n + i]);
+  }
+  // cuda::reram_program and cuda::reram_drift (kernels/analog/reram_law.h); no exponents (ν = 0).
+  bool runs_on_gpu() const override { return true; }
+  void program_cuda(const float* g_target, const float* xi_prog, const float*, std::int64_t n, float* g_prog,
+                    float* nu) const override {
+    cuda::backend().reram_program(law(), g_target, static_cast<std::size_t>(n), xi_prog, g_prog);
+    cuda::backend().fill(nu, static_cast<std::size_t>(n), 0.f);
+  }
+  void drift_cuda(const float* g_prog, const float*, double t, const float* xi, std::int64_t n,
+                  float* g) const override {
+    cuda::backend().reram_drift(law(), drift_time(t), g_prog, xi, static_cast<std::size_t>(n), g);
   }
 
  private:

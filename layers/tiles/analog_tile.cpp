@@ -339,17 +339,24 @@ void AnalogTile::set_inference_devices(std::shared_ptr<const NoiseModel> model,
   programming_.reset();
 }
 
+bool AnalogTile::programs_on_gpu() const {
+  return noise_model_ && noise_model_->runs_on_gpu() && noise_model_->converter().runs_on_gpu();
+}
+
 void AnalogTile::program_weights() {
   if (!noise_model_) throw ValueError("AnalogTile::program_weights: this tile has no noise model");
-  if (on_gpu()) return on_host([&] { program_weights(); });
-  if (!programming_)
+  if (on_gpu() && !programs_on_gpu()) return on_host([&] { program_weights(); });
+  if (!programming_) {
     programming_ = std::make_unique<TileProgramming>(noise_model_, compensation_, out_size_, in_size_, tile_id_,
                                                      reconvert_weights_before_drift_);
+    if (on_gpu())  // made on the host: to the tile's GPU, where the programming runs
+      for (const auto& [name, t] : programming_->buffers()) t.detach().move_to_(weight_.device());
+  }
   programming_->program(weight_.data<float>(), seed(), [this](const float* w, float* y) { read_identity(w, y); });
 }
 
 void AnalogTile::drift_weights(double t_inference) {
-  if (on_gpu()) return on_host([&] { drift_weights(t_inference); });
+  if (on_gpu() && !programs_on_gpu()) return on_host([&] { drift_weights(t_inference); });
   if (!programmed()) program_weights();
   programming_->drift(t_inference, seed(), [this](const float* w, float* y) { read_identity(w, y); });
 }
@@ -357,7 +364,9 @@ void AnalogTile::drift_weights(double t_inference) {
 void AnalogTile::read_identity(const float* weights, float* y) {
   std::vector<float> eye(static_cast<std::size_t>(in_size_ * in_size_), 0.f);
   for (std::int64_t i = 0; i < in_size_; ++i) eye[i * in_size_ + i] = 1.f;
-  forward(eye.data(), in_size_, y, /*is_test=*/true, weights);
+  if (!on_gpu()) return forward(eye.data(), in_size_, y, /*is_test=*/true, weights);
+  const Tensor x = Tensor::from_vector(eye, {in_size_, in_size_}).to(weight_.device());
+  forward(x.data<float>(), in_size_, y, /*is_test=*/true, weights);
 }
 
 void AnalogTile::backward(const float* d, std::int64_t n, float* dx, bool is_test, const float* weights) {

@@ -129,6 +129,9 @@ class AnalogTile {
                              std::shared_ptr<const DriftCompensation> compensation,
                              bool reconvert_weights_before_drift = false);
   bool can_program() const { return noise_model_ != nullptr; }
+  // The noise model and its converter have CUDA twins (NoiseModel::runs_on_gpu):
+  // on a GPU the tile programs and drifts there, else through a host copy.
+  bool programs_on_gpu() const;
   // Programs the stored weights (ValueError without a noise model).
   void program_weights();
   // Drift and read noise at t_inference seconds after programming; programs first if needed.
@@ -145,10 +148,12 @@ class AnalogTile {
   // On a GPU (its layer's Module::to moved the weights and state), forward
   // and backward run there (x, y, d, dx and a stand-in weights are then
   // device pointers), and so do the pulsed updates of a device whose
-  // TileDevice::runs_on_gpu() (cuda::pulsed_update). The other steps
-  // (programming, drift, reseeding, compound devices, write noise, resets)
-  // run through on_host: the tile's tensors are copied to the host in place,
-  // the CPU step runs (the CPU's draws and bits), and they go back.
+  // TileDevice::runs_on_gpu() (cuda::pulsed_update) and the programming and
+  // drift of a noise model and converter with CUDA twins (programs_on_gpu():
+  // every built-in one; a plug-in model without them falls back). The other
+  // steps (reseeding, compound devices, write noise, resets) run through
+  // on_host: the tile's tensors are copied to the host in place, the CPU
+  // step runs (the CPU's draws and bits), and they go back.
   template <class Step>
   void on_host(Step&& step);
   // The weights, every state entry and the programming buffers.

@@ -57,6 +57,7 @@ void TileProgramming::for_chunks(std::uint64_t seed, analog::TileStream stream, 
 }
 
 void TileProgramming::program(const float* target, std::uint64_t seed, const Readout& readout) {
+  if (on_gpu()) return program_cuda(target, seed, readout);
   for (std::int64_t i = 0; i < n_; ++i)
     if (!std::isfinite(target[i]))
       throw ValueError("program_analog_weights: tile " + std::to_string(tile_id_) + " holds a non-finite weight (" +
@@ -81,9 +82,7 @@ void TileProgramming::program(const float* target, std::uint64_t seed, const Rea
   st[0] = 1.0;
   st[1] = -1.0;
   if (compensation_) {
-    std::vector<float> y(static_cast<std::size_t>(in_size_ * out_size_));
-    readout(compensation_->exact_reference() ? target : weights(), y.data());
-    const std::vector<float> m = compensation_->readout(y.data(), in_size_, out_size_);
+    const std::vector<float> m = read_compensation(readout, compensation_->exact_reference() ? target : weights());
     std::copy(m.begin(), m.end(), baseline_.data<float>());
     alpha_.fill_(1.0);
   }
@@ -92,6 +91,7 @@ void TileProgramming::program(const float* target, std::uint64_t seed, const Rea
 void TileProgramming::drift(double t_inference, std::uint64_t seed, const Readout& readout) {
   if (!programmed()) throw ValueError("TileProgramming::drift: the tile is not programmed");
   if (!(t_inference >= 0.0)) throw ValueError("drift: t_inference must be >= 0 seconds, got " + std::to_string(t_inference));
+  if (on_gpu()) return drift_cuda(t_inference, seed, readout);
   const ConductanceConverter& conv = model_->converter();
   const std::int64_t k = conv.num_devices();
   const int q = model_->drift_normals();
@@ -128,12 +128,107 @@ void TileProgramming::drift(double t_inference, std::uint64_t seed, const Readou
 
 void TileProgramming::update_alpha(const Readout& readout) {
   if (!compensation_) return;
-  std::vector<float> y(static_cast<std::size_t>(in_size_ * out_size_));
-  readout(weights(), y.data());
-  const std::vector<float> m = compensation_->readout(y.data(), in_size_, out_size_);
-  const float* base = baseline_.data<float>();
-  float* a = alpha_.data<float>();
+  const std::vector<float> m = read_compensation(readout, weights());
+  const std::vector<float> base = baseline_.to_vector();  // a host copy when on a GPU
+  std::vector<float> a(m.size());
   for (std::size_t i = 0; i < m.size(); ++i) a[i] = base[i] / m[i];
+  if (on_gpu())
+    cuda::backend().copy_host_to_device(alpha_.data<float>(), a.data(), a.size() * sizeof(float));
+  else
+    std::copy(a.begin(), a.end(), alpha_.data<float>());
+}
+
+std::vector<float> TileProgramming::read_compensation(const Readout& readout, const float* weights) const {
+  const std::int64_t size = in_size_ * out_size_;
+  if (!on_gpu()) {
+    std::vector<float> y(static_cast<std::size_t>(size));
+    readout(weights, y.data());
+    return compensation_->readout(y.data(), in_size_, out_size_);
+  }
+  // On the GPU: Y and its column sums stay there, out doubles come back.
+  Tensor y = Tensor::empty({size}, DType::Float32, g_prog_.device());
+  Tensor sums = Tensor::empty({out_size_}, DType::Float64, g_prog_.device());
+  readout(weights, y.data<float>());
+  const cuda::Backend& b = cuda::backend();
+  b.column_abs_sums(y.data<float>(), static_cast<std::size_t>(in_size_), static_cast<std::size_t>(out_size_),
+                    sums.data<double>());
+  std::vector<double> host(static_cast<std::size_t>(out_size_));
+  b.copy_device_to_host(host.data(), sums.data<double>(), host.size() * sizeof(double));
+  return compensation_->readout_from_sums(host, in_size_, out_size_);
+}
+
+Tensor TileProgramming::normals_cuda(std::uint64_t seed, analog::TileStream stream, std::uint64_t block,
+                                     int planes) const {
+  Tensor xi = Tensor::empty({planes * n_}, DType::Float32, g_prog_.device());
+  const std::uint64_t n4 = padded(n_), full_stream = analog::tile_stream(tile_id_, stream);
+  for (int p = 0; p < planes; ++p)
+    cuda::backend().fill_normal(seed, full_stream, block + static_cast<std::uint64_t>(p) * n4 / 4,
+                                static_cast<std::size_t>(n_), xi.data<float>() + p * n_);
+  return xi;
+}
+
+void TileProgramming::program_cuda(const float* target, std::uint64_t seed, const Readout& readout) {
+  const cuda::Backend& b = cuda::backend();
+  // The host copy: the finite check and the converter's per-tile scale (one scan each).
+  std::vector<float> w(static_cast<std::size_t>(n_));
+  b.copy_device_to_host(w.data(), target, w.size() * sizeof(float));
+  for (std::int64_t i = 0; i < n_; ++i)
+    if (!std::isfinite(w[i]))
+      throw ValueError("program_analog_weights: tile " + std::to_string(tile_id_) + " holds a non-finite weight (" +
+                       std::to_string(w[i]) + " at index " + std::to_string(i) + ")");
+  const ConductanceConverter& conv = model_->converter();
+  const std::int64_t k = conv.num_devices();
+  Tensor g_target = Tensor::empty({k * n_}, DType::Float32, g_prog_.device());
+  std::vector<float> params(static_cast<std::size_t>(conv.num_params()));
+  conv.to_conductances_cuda(w.data(), target, n_, g_target.data<float>(), params.data());
+  b.copy_host_to_device(params_.data<float>(), params.data(), params.size() * sizeof(float));
+  const double block = state_value(2);
+  const Tensor xi =
+      normals_cuda(seed, TileStream::Programming, static_cast<std::uint64_t>(block), static_cast<int>(2 * k));
+  float* g_prog = g_prog_.data<float>();
+  float* nu = nu_.data<float>();
+  const float* z = xi.data<float>();
+  for (std::int64_t d = 0; d < k; ++d)
+    model_->program_cuda(g_target.data<float>() + d * n_, z + d * n_, z + (k + d) * n_, n_, g_prog + d * n_,
+                         nu + d * n_);
+  set_state_value(2, block + static_cast<double>(2 * k * padded(n_) / 4));
+  conv.to_weights_cuda(g_prog, n_, params.data(), w_read_.data<float>());
+  set_state_value(0, 1.0);
+  set_state_value(1, -1.0);
+  if (compensation_) {
+    const std::vector<float> m = read_compensation(readout, compensation_->exact_reference() ? target : weights());
+    b.copy_host_to_device(baseline_.data<float>(), m.data(), m.size() * sizeof(float));
+    alpha_.fill_(1.0);
+  }
+}
+
+void TileProgramming::drift_cuda(double t_inference, std::uint64_t seed, const Readout& readout) {
+  const ConductanceConverter& conv = model_->converter();
+  const std::int64_t k = conv.num_devices();
+  const int q = model_->drift_normals();
+  const Device where = g_prog_.device();
+  std::vector<float> params = params_.to_vector();  // the per-tile scale, host numbers
+  const float* g_prog = g_prog_.data<float>();
+  Tensor g_reconverted;
+  if (reconvert_weights_before_drift_) {
+    // aihwkit's path (see the header): the programmed weights, converted again.
+    Tensor w_prog = Tensor::empty({n_}, DType::Float32, where);
+    conv.to_weights_cuda(g_prog, n_, params.data(), w_prog.data<float>());
+    const std::vector<float> w_host = w_prog.to_vector();
+    g_reconverted = Tensor::empty({k * n_}, DType::Float32, where);
+    conv.to_conductances_cuda(w_host.data(), w_prog.data<float>(), n_, g_reconverted.data<float>(), params.data());
+    g_prog = g_reconverted.data<float>();
+  }
+  const double block = state_value(3);
+  const Tensor xi = normals_cuda(seed, TileStream::Drift, static_cast<std::uint64_t>(block), static_cast<int>(k * q));
+  Tensor g = Tensor::empty({k * n_}, DType::Float32, where);
+  for (std::int64_t d = 0; d < k; ++d)
+    model_->drift_cuda(g_prog + d * n_, nu_.data<float>() + d * n_, t_inference, xi.data<float>() + d * q * n_, n_,
+                       g.data<float>() + d * n_);
+  conv.to_weights_cuda(g.data<float>(), n_, params.data(), w_read_.data<float>());
+  set_state_value(3, block + static_cast<double>(k * q * padded(n_) / 4));
+  set_state_value(1, t_inference);
+  update_alpha(readout);
 }
 
 namespace {

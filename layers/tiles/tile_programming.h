@@ -31,6 +31,13 @@
 // planes k·Q + q are the Q = drift_normals() normals of device k. Each call
 // advances its stream's counter by the blocks it used; the counters are part
 // of the state, so a restored tile draws exactly what the saved one would.
+//
+// On a GPU (the buffers were moved there with the tile, and the model and its
+// converter have CUDA twins: runs_on_gpu()), program and drift run there on
+// device arrays: the same planes of normals (cuda::fill_normal, the bits of
+// cpu::fill_normal), the same element laws, the readout's column sums on the
+// device; the host sees a copy of the target weights (the finite check and
+// the converter's per-tile scale), the sums and the few state numbers.
 #pragma once
 
 #include <cstdint>
@@ -50,14 +57,15 @@ namespace aimc {
 class TileProgramming {
  public:
   // Y[in, out] = the tile's eval forward of the identity batch on `weights`
-  // (no compensation applied).
+  // (no compensation applied); weights and y on the tile's device.
   using Readout = std::function<void(const float* weights, float* y)>;
 
   TileProgramming(std::shared_ptr<const NoiseModel> model, std::shared_ptr<const DriftCompensation> compensation,
                   std::int64_t out_size, std::int64_t in_size, std::uint64_t tile_id,
                   bool reconvert_weights_before_drift = false);
 
-  // target: the tile's stored weights [out, in]; seed: the tile's (chip) seed.
+  // target: the tile's stored weights [out, in] (on the buffers' device);
+  // seed: the tile's (chip) seed.
   void program(const float* target, std::uint64_t seed, const Readout& readout);
   // Needs program() first.
   void drift(double t_inference, std::uint64_t seed, const Readout& readout);
@@ -100,6 +108,14 @@ class TileProgramming {
   void for_chunks(std::uint64_t seed, analog::TileStream stream, std::uint64_t block, int planes,
                   const std::function<void(std::int64_t, std::int64_t, const float*)>& body) const;
   void update_alpha(const Readout& readout);
+  // The GPU paths of program and drift (see the file comment).
+  void program_cuda(const float* target, std::uint64_t seed, const Readout& readout);
+  void drift_cuda(double t_inference, std::uint64_t seed, const Readout& readout);
+  // xi[p·n + i] = normal p·n₄ + i of (seed, stream) from `block`, p < planes (device).
+  Tensor normals_cuda(std::uint64_t seed, analog::TileStream stream, std::uint64_t block, int planes) const;
+  // readout() of the identity batch's outputs on `weights`, on the buffers' device.
+  std::vector<float> read_compensation(const Readout& readout, const float* weights) const;
+  bool on_gpu() const { return g_prog_.device().is_cuda(); }
 
   std::shared_ptr<const NoiseModel> model_;
   std::shared_ptr<const DriftCompensation> compensation_;
