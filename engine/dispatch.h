@@ -41,4 +41,10 @@ Device op_device(const char* op, std::initializer_list<Tensor> inputs);
 // The CUDA kernels (loads the backend on first use; DeviceError if it cannot).
 const cuda::Backend& cuda_kernels();
 
+// Makes `device`'s GPU current for the calling thread, so the kernels,
+// copies and allocations that follow run there (op_device does it for every
+// op). DeviceError naming the device when its index is not below the number
+// of GPUs found.
+void use_cuda_device(Device device);
+
 }  // namespace aimc

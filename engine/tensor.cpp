@@ -200,11 +200,11 @@ Tensor& Tensor::move_to_(Device target) {
     }
     const cuda::Backend& gpu = *loaded;
     if (!gpu.available()) throw DeviceError(where + ": no usable GPU found (the CUDA backend reports none)");
-    // The backend runs on the current GPU only (no device selection yet).
-    const int count = gpu.device_count();
-    if (target.index != 0)
-      throw DeviceError(where + ": GPU index " + std::to_string(target.index) + " is not supported (" +
-                        std::to_string(count) + " GPU(s) found; this backend uses GPU 0 only)");
+    try {
+      use_cuda_device(target);
+    } catch (const DeviceError& e) {
+      throw DeviceError(where + ": " + e.what());
+    }
   }
   impl_->storage->move_to(target);
   if (impl_->grad) Tensor(impl_->grad).move_to_(target);
@@ -305,7 +305,11 @@ Tensor& Tensor::copy_(const Tensor& src) {
   // elements before they are read: copy the source first.
   if (s.storage() == storage() && (s.offset() != offset() || s.strides() != strides())) s = s.clone();
   if (device().is_cuda()) {
-    if (!is_contiguous()) throw DeviceError("copy_ into a non-contiguous CUDA tensor is not supported");
+    if (!is_contiguous()) {
+      use_cuda_device(device());
+      detail::cuda_assign(s, *this);
+      return *this;
+    }
     cuda::backend().copy_device_to_device(raw_data(), s.raw_data(), numel() * dtype_size(dtype()));
     return *this;
   }
