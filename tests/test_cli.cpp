@@ -133,6 +133,21 @@ TEST_CASE("--device cuda on an emulated GPU (AIMC_CUDA_LIBRARY): accepted, the m
                      {"aimc: device error:", "--device cuda:1: GPU index out of range (1 GPU(s) found)"}, emulated);
   for (const std::string& cmd : std::vector<std::string>{"drift --checkpoint " + ckpt, "bench --quick"})
     expect_usage_error(cmd + " --device cuda", {"aimc: device error:", "cannot run it on the GPU yet"}, emulated);
+  {
+    // The GPU epoch benchmark runs on the emulated GPU; its CPU epoch is a quarter, scaled by 4.
+    const Run b = run_command(emulated + AIMC_CLI_PATH + " bench --quick --json epoch_lenet5_cuda", "/dev/null");
+    REQUIRE(b.code == 0);
+    const auto e = last_json_line(b.out)["benchmarks"]["epoch_lenet5_cuda"];
+    CHECK(e["samples"].get<int>() == 1024);
+    CHECK(e["seconds"].get<double>() > 0.0);
+    const double loss = e["train_loss"].get<double>();
+    CHECK((loss > 0.0 && loss < 2 * std::log(10.0)));  // below twice a uniform guess's cross-entropy
+    CHECK(e["cpu"]["samples"].get<int>() == 256);
+    CHECK(e["cpu"]["epoch_seconds_scaled"].get<double>() == Approx(4 * e["cpu"]["seconds"].get<double>()));
+    CHECK(e["sgemm_peak"]["tflops"].get<double>() > 0.0);
+    const auto hwa = e["hwa_inference_rpu_config"];
+    CHECK((hwa.is_object() ? hwa["seconds"].get<double>() > 0.0 : hwa.get<std::string>().rfind("refused: ", 0) == 0));
+  }
   // Analog tiles still train on the CPU only: the refusal names the config.
   expect_usage_error("train --epochs 1 --limit-train 64 --rpu-config InferenceRPUConfig --device cuda",
                      {"aimc: device error:", "analog layers (InferenceRPUConfig) cannot train on the GPU yet",
