@@ -214,6 +214,10 @@ Tensor& Tensor::move_to_(Device target) {
 Tensor Tensor::to(DType target) const {
   check_defined("to");
   if (dtype() == target) return *this;
+  if (device().is_cuda())  // by design: CUDA runs float32 only, other dtypes live on the CPU
+    throw DeviceError(std::string("to(dtype): ") + dtype_name(dtype()) + " -> " + dtype_name(target) + " on " +
+                      device().str() + " is not supported (CUDA runs float32 only; convert on the CPU: "
+                      ".to(Device::cpu()).to(dtype))");
   op_device("to(dtype)", {*this});
   Tensor src = contiguous();
   Tensor out = empty(shape(), target, device());
@@ -300,7 +304,9 @@ Tensor& Tensor::fill_(double value) {
 Tensor& Tensor::copy_(const Tensor& src) {
   check_defined("copy_");
   check_same_shape(*this, src, "copy_");
-  Tensor s = src.detach().to(device()).to(dtype()).contiguous();
+  // A dtype change happens on the CPU side (CUDA runs float32 only).
+  const Tensor d = src.detach();
+  Tensor s = (d.device().is_cpu() ? d.to(dtype()).to(device()) : d.to(device()).to(dtype())).contiguous();
   // Reading and writing the same memory in different layouts would overwrite
   // elements before they are read: copy the source first.
   if (s.storage() == storage() && (s.offset() != offset() || s.strides() != strides())) s = s.clone();

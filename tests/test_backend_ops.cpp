@@ -434,6 +434,20 @@ TEST_CASE("backend ops: two SGD steps of a small MLP on CUDA follow the CPU's") 
   });
 }
 
+TEST_CASE("backend ops: copy_ into a strided CUDA view, and from a float64 CPU source, writes the known values") {
+  // Columns 1..2 of a [2, 4] zeros on the GPU <- [[1, 2], [3, 4]] (float64 on the CPU, converted there).
+  Tensor y = Tensor::zeros({2, 4}, DType::Float32, Device::cuda());
+  Tensor view = y.slice(1, 1, 3);
+  view.copy_(Tensor::from_vector(std::vector<double>{1, 2, 3, 4}, {2, 2}));
+  CHECK(y.to_vector() == std::vector<float>{0, 1, 2, 0, 0, 3, 4, 0});
+  // A transposed source into a transposed view: y[:, 0] <- (5, 6) through a [1, 2] view of a column.
+  y.slice(1, 0, 1).transpose(0, 1).copy_(Tensor::from_vector(std::vector<float>{5, 6}, {1, 2}).to(Device::cuda()));
+  CHECK(y.to_vector() == std::vector<float>{5, 1, 2, 0, 6, 3, 4, 0});
+  // The dtype error names the conversion and the device.
+  CHECK_THROWS_WITH(y.to(DType::Float64),
+                    Catch::Contains("to(dtype)") && Catch::Contains("float32 -> float64") && Catch::Contains("cuda:0"));
+}
+
 TEST_CASE("backend ops: batch_norm's running statistics on CUDA are the CPU's") {
   // Two training steps (momentum 0.1) then eval: running_mean and running_var
   // (unbiased, m / (m - 1) with m = 3·5 = 15) and the eval output, bit for bit.
