@@ -20,6 +20,7 @@
 #include "engine/generator.h"
 #include "engine/ops.h"
 #include "kernels/cuda/backend.h"
+#include "kernels/engine/batch_norm_law.h"
 #include "kernels/cpu/parallel.h"
 
 namespace aimc {
@@ -100,12 +101,14 @@ Tensor batch_norm_cuda(const Tensor& xc, const Tensor& wc, const Tensor& bc, Ten
   std::vector<double> inv_std(cs);
   std::vector<float> scale(cs), shift(cs);
   for (std::size_t c = 0; c < cs; ++c) {
-    inv_std[c] = 1.0 / std::sqrt(var[c] + eps);
-    scale[c] = static_cast<float>(w[c] * inv_std[c]);
-    shift[c] = static_cast<float>(b[c] - mean[c] * w[c] * inv_std[c]);
+    const batch_norm_law::ChannelAffine f = batch_norm_law::channel_affine(mean[c], var[c], w[c], b[c], eps);
+    inv_std[c] = f.inv_std;
+    scale[c] = static_cast<float>(f.scale);
+    shift[c] = static_cast<float>(f.shift);
   }
   Tensor y = Tensor::empty(xc.shape(), DType::Float32, device);
-  const Tensor scale_d = Tensor::from_vector(scale, {a.c}).to(device), shift_d = Tensor::from_vector(shift, {a.c}).to(device);
+  const Tensor scale_d = Tensor::from_vector(scale, {a.c}).to(device);
+  const Tensor shift_d = Tensor::from_vector(shift, {a.c}).to(device);
   gpu.batch_norm_apply(xc.data<float>(), a.n, a.c, a.s, scale_d.data<float>(), shift_d.data<float>(),
                        y.data<float>());
   if (training && running_mean.defined()) update_running(running_mean, running_var, mean, var, m, momentum);
@@ -199,10 +202,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
         mu = run_mean[c];
         var = run_var[c];
       }
-      const double is = 1.0 / std::sqrt(var + eps);
+      const batch_norm_law::ChannelAffine f = batch_norm_law::channel_affine(mu, var, w[c], b[c], eps);
       (*mean)[c] = mu;
-      (*inv_std)[c] = is;
-      const T scale = static_cast<T>(w[c] * is), shift = static_cast<T>(b[c] - mu * w[c] * is);
+      (*inv_std)[c] = f.inv_std;
+      const T scale = static_cast<T>(f.scale), shift = static_cast<T>(f.shift);
       for (std::int64_t i = 0; i < a.n; ++i) {
         const T* p = src + (i * a.c + ch) * a.s;
         T* q = dst + (i * a.c + ch) * a.s;
@@ -233,7 +236,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
           const std::int64_t at = (i * a.c + ch) * a.s;
           for (std::int64_t k = 0; k < a.s; ++k) {
             sum_dy += g[at + k];
-            sum_dy_xhat += g[at + k] * ((xs[at + k] - mu) * is);
+            sum_dy_xhat += g[at + k] * batch_norm_law::normalized(xs[at + k], mu, is);
           }
         }
         gw[c] = sum_dy_xhat;
@@ -244,8 +247,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
         for (std::int64_t i = 0; i < a.n; ++i) {
           const std::int64_t at = (i * a.c + ch) * a.s;
           for (std::int64_t k = 0; k < a.s; ++k) {
-            const double xhat = (xs[at + k] - mu) * is;
-            out[at + k] = static_cast<T>(scale * (g[at + k] - mean_dy - xhat * mean_dy_xhat));
+            const double xhat = batch_norm_law::normalized(xs[at + k], mu, is);
+            out[at + k] = static_cast<T>(batch_norm_law::input_grad(g[at + k], xhat, scale, mean_dy, mean_dy_xhat));
           }
         }
       });

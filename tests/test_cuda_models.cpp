@@ -43,7 +43,7 @@ StepResult sgd_step(const std::string& name, Device device) {
   REQUIRE(loss.device() == device);
   loss.backward();
   optimizer.step();
-  StepResult r{static_cast<float>(loss.item()), {}};
+  StepResult r{static_cast<float>(loss.item()), {}, {}};
   for (const auto& [pname, p] : model->named_parameters()) {
     CHECK(p.device() == device);
     r.params.emplace_back(pname, p.to(Device::cpu()).to_vector());

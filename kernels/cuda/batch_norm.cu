@@ -1,10 +1,12 @@
-// batch_norm on CUDA, the twin of engine/ops_norm.cpp's CPU loops: the
-// per-channel sums run one thread per channel over [n, s] in the CPU's term
-// order, in double, so the statistics have the CPU's bits; the per-element
-// maps run one thread per element. Built with --fmad=false
-// (kernels/meson.build) so products and sums round as on the host.
+// batch_norm on CUDA, the twin of engine/ops_norm.cpp's CPU loops (their
+// shared math: kernels/engine/batch_norm_law.h). The per-channel sums run one
+// thread per channel over [n, s] in the CPU's term order, in double, so the
+// statistics have the CPU's bits; the per-element maps run one thread per
+// element. Built with --fmad=false (kernels/meson.build) so products and sums
+// round as on the host.
 #include "kernels/cuda/check.cuh"
 #include "kernels/cuda/cuda_api.h"
+#include "kernels/engine/batch_norm_law.h"
 
 namespace aimc::cuda {
 namespace {
@@ -49,7 +51,7 @@ __global__ void backward_sums_kernel(const float* x, const float* g, std::int64_
       for (std::int64_t k = 0; k < s; ++k) {
         const std::int64_t at = (i * c + ch) * s + k;
         a += g[at];
-        b += g[at] * ((x[at] - mu) * is);
+        b += g[at] * batch_norm_law::normalized(x[at], mu, is);
       }
     sum_dy[ch] = a;
     sum_dy_xhat[ch] = b;
@@ -66,8 +68,8 @@ __global__ void backward_apply_kernel(const float* x, const float* g, std::int64
     const double is = inv_std[ch], scale = w[ch] * is;
     const double mean_dy = training ? sum_dy[ch] / m : 0.0;
     const double mean_dy_xhat = training ? sum_dy_xhat[ch] / m : 0.0;
-    const double xhat = (x[e] - mean[ch]) * is;
-    gx[e] = static_cast<float>(scale * (g[e] - mean_dy - xhat * mean_dy_xhat));
+    const double xhat = batch_norm_law::normalized(x[e], mean[ch], is);
+    gx[e] = static_cast<float>(batch_norm_law::input_grad(g[e], xhat, scale, mean_dy, mean_dy_xhat));
   }
 }
 
