@@ -344,12 +344,105 @@ nlohmann::json bench_program_drift(const BenchOptions& o) {
           {"programming_state_bytes", programming_bytes}};
 }
 
+// One training epoch of lenet5 on the GPU (batch 64, Adam lr 1e-3, seed
+// o.seed) after a 4-batch warm-up: digital, and hardware-aware
+// (InferenceRPUConfig; "refused: <why>" while analog layers cannot train on
+// CUDA), against the CPU's epoch in the same run (its first quarter, scaled
+// to the epoch) and the best of 10 cuBLAS SGEMMs 4096³. Fashion-MNIST's
+// training split when present, else synthetic data of its shape.
+nlohmann::json bench_epoch_lenet5_cuda(const BenchOptions& o) {
+  const std::string name = "epoch_lenet5_cuda";
+  if (!cuda_available()) return {{"name", name}, {"skipped", "no usable GPU (or a CPU-only build)"}};
+  data::Dataset train;
+  std::string source;
+  try {
+    train = data::load_mnist_split(data::dataset_dir(o.dataset), "train");
+    source = o.dataset + " train split";
+  } catch (const IoError&) {
+    // 60000 images [1, 28, 28] ~ U(0, 1), labels ~ U{0..9} (seed o.seed, stream 3).
+    Generator g(o.seed, 3);
+    std::vector<std::uint32_t> labels(60000);
+    g.integers(labels.data(), 60000, 10);
+    train.images = g.uniform({60000, 1, 28, 28});
+    train.labels = Tensor::from_vector(std::vector<std::int32_t>(labels.begin(), labels.end()), {60000});
+    source = "synthetic (no " + o.dataset + " here): 60000 images U(0,1) [1, 28, 28], labels U{0..9}";
+  }
+  if (o.quick) train = data::head(train, 1024);
+  training::TrainOptions opts;
+  opts.model = "lenet5";
+  opts.batch_size = 64;
+  opts.optimizer = "adam";
+  opts.lr = 1e-3;
+  // Seconds and mean loss of one epoch over `d` on `device`.
+  auto epoch = [&](const data::Dataset& d, Device device, const RPUConfig* config) {
+    Generator init(o.seed, 1);
+    auto model = build_model("lenet5", init);
+    if (config) {
+      Generator analog_gen(o.seed, kAnalogConversionStream);
+      convert_to_analog(model, *config, analog_gen);
+    }
+    auto optimizer = training::make_optimizer(opts, *model);
+    model->to(device);
+    optimizer->to(device);
+    if (device.is_cuda()) {
+      data::BatchLoader warm(data::head(d, 4 * opts.batch_size), opts.batch_size, true, Generator(o.seed, 4));
+      training::train_epoch(*model, *optimizer, warm, 0);
+      cuda::backend().synchronize();
+    }
+    data::BatchLoader loader(d, opts.batch_size, true, Generator(o.seed, 2));
+    const auto t0 = clock_type::now();
+    const training::EpochStats s = training::train_epoch(*model, *optimizer, loader, 0);
+    if (device.is_cuda()) cuda::backend().synchronize();
+    return std::pair<double, double>{seconds_since(t0), s.train_loss};
+  };
+  const auto [gpu_s, gpu_loss] = epoch(train, Device::cuda(), nullptr);
+  const std::int64_t cpu_samples = std::max<std::int64_t>(opts.batch_size, train.size() / 4);
+  const auto [cpu_s, cpu_loss] = epoch(data::head(train, cpu_samples), Device::cpu(), nullptr);
+  const double cpu_epoch_s = cpu_s * double(train.size()) / double(cpu_samples);
+  nlohmann::json hwa;
+  try {
+    const RPUConfig inference = InferenceRPUConfig{};
+    const auto [hwa_s, hwa_loss] = epoch(train, Device::cuda(), &inference);
+    hwa = {{"seconds", hwa_s}, {"samples_per_second", double(train.size()) / hwa_s}, {"train_loss", hwa_loss}};
+  } catch (const DeviceError& e) {
+    hwa = std::string("refused: ") + e.what();
+  }
+  const std::int64_t n = o.quick ? 1024 : 4096;
+  Generator g(o.seed, 9);
+  const Tensor a = g.normal({n, n}).to(Device::cuda()), b = g.normal({n, n}).to(Device::cuda());
+  Tensor c = Tensor::empty({n, n}, DType::Float32, Device::cuda());
+  const double sgemm_s = best_seconds(o.quick ? 2 : 10, [&] {
+    cuda::backend().gemm(cpu::gemm_shape(false, false, n, n, n), 1.0f, a.data<float>(), b.data<float>(), 0.0f,
+                         c.data<float>());
+    cuda::backend().synchronize();
+  });
+  return {{"name", name},
+          {"device", "cuda"},
+          {"model", "lenet5"},
+          {"data", source},
+          {"samples", train.size()},
+          {"batch_size", opts.batch_size},
+          {"optimizer", "Adam"},
+          {"lr", opts.lr},
+          {"seconds", gpu_s},
+          {"samples_per_second", double(train.size()) / gpu_s},
+          {"train_loss", gpu_loss},
+          {"cpu", {{"samples", cpu_samples},
+                   {"seconds", cpu_s},
+                   {"epoch_seconds_scaled", cpu_epoch_s},
+                   {"train_loss", cpu_loss},
+                   {"threads", num_threads()}}},
+          {"speedup_over_cpu", cpu_epoch_s / gpu_s},
+          {"hwa_inference_rpu_config", hwa},
+          {"sgemm_peak", {{"shape", {n, n, n}}, {"seconds", sgemm_s}, {"tflops", 2.0 * n * n * n / sgemm_s / 1e12}}}};
+}
+
 }  // namespace
 
 std::vector<std::string> benchmark_names() {
   return {"gemm",          "epoch_mlp",         "epoch_lenet5",      "tile_forward",  "array_forward",
           "tile_backward", "program_drift",     "pulsed_update",     "epoch_mlp_pulsed", "tile_forward_cuda",
-          "tile_backward_cuda", "program_drift_cuda"};
+          "tile_backward_cuda", "program_drift_cuda", "epoch_lenet5_cuda"};
 }
 
 nlohmann::json machine_description() {
@@ -389,6 +482,7 @@ nlohmann::json run_benchmarks(const std::vector<std::string>& names_in, const Be
     else if (n == "tile_forward_cuda") results[n] = bench_forward_cuda(options);
     else if (n == "program_drift_cuda") results[n] = bench_program_drift_cuda(options);
     else if (n == "tile_backward_cuda") results[n] = bench_tile_cuda(n, 512, true, options);
+    else if (n == "epoch_lenet5_cuda") results[n] = bench_epoch_lenet5_cuda(options);
   }
   return {{"machine", machine_description()}, {"seed", options.seed}, {"benchmarks", results}};
 }

@@ -18,8 +18,8 @@ struct BenchOptions {
 
 // Known entry names: gemm, epoch_mlp, epoch_lenet5, tile_forward, array_forward,
 // tile_backward, program_drift, pulsed_update, epoch_mlp_pulsed,
-// tile_forward_cuda, tile_backward_cuda, program_drift_cuda (the GPU ones,
-// bench/gpu_benchmarks.h, report "skipped" without a GPU).
+// tile_forward_cuda, tile_backward_cuda, program_drift_cuda (bench/gpu_benchmarks.h),
+// epoch_lenet5_cuda (the CUDA ones report "skipped" without a GPU).
 std::vector<std::string> benchmark_names();
 // Runs the named entries (all when empty); unknown names -> UsageError.
 nlohmann::json run_benchmarks(const std::vector<std::string>& names, const BenchOptions& options);

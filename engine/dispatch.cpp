@@ -20,17 +20,17 @@ const std::vector<EngineOp>& engine_ops() {
       {"argmax_rows", true},
       // copies and in-place updates (tensor.cpp, ops_shape.cpp); permute is a
       // strided view made contiguous. clone, to(device) and copy_ move bytes
-      // of any dtype and are not ops.
-      {"contiguous", true}, {"fill_", true}, {"add_", true}, {"mul_", true}, {"to(dtype)", false}, {"concat", false},
+      // of any dtype and are not ops (copy_ into a strided CUDA view: float32).
+      {"contiguous", true}, {"fill_", true}, {"add_", true}, {"mul_", true}, {"to(dtype)", false}, {"concat", true},
       // linear algebra (ops_linalg.cpp)
       {"matmul", true}, {"linear", true},
       // convolution (ops_conv.cpp)
-      {"im2col", true}, {"col2im", true}, {"rows_to_channels", true}, {"conv", true},  // conv: groups 1
-      {"conv_transpose", false},
+      {"im2col", true}, {"col2im", true}, {"rows_to_channels", true}, {"conv", true},
+      {"conv_transpose", true},
       // pooling (ops_pool.cpp)
       {"max_pool", true}, {"avg_pool", true}, {"global_avg_pool", true},
       // normalisation and regularisation (ops_norm.cpp)
-      {"batch_norm", false}, {"dropout", true},
+      {"batch_norm", true}, {"dropout", true},
       // elementwise maps with three inputs (elementwise.h map_ternary)
       {"map_ternary", false},
   };
@@ -71,7 +71,19 @@ Device op_device(const char* op, std::initializer_list<Tensor> inputs) {
   if (float64)
     throw DeviceError(std::string(op) + ": float64 on " + device.str() +
                       " is not supported (CUDA ops run float32; float64 stays on the CPU)");
+  use_cuda_device(device);
   return device;
+}
+
+void use_cuda_device(Device device) {
+  const cuda::Backend& gpu = cuda_kernels();
+  try {
+    gpu.use_device(device.index);
+  } catch (const std::out_of_range& e) {
+    throw DeviceError(e.what());
+  } catch (const std::runtime_error& e) {
+    throw DeviceError(device.str() + ": " + e.what());
+  }
 }
 
 const cuda::Backend& cuda_kernels() {

@@ -35,10 +35,17 @@ bool op_runs_on(const std::string& op, Device device);
 
 // The device `op` runs on: that of its defined inputs. DeviceError naming
 // the op when they are on different devices, when that device has no kernel
-// for the op, or for a float64 input on CUDA.
+// for the op, or for a float64 input on CUDA. A CUDA device is made current
+// (use_cuda_device) for the kernels that follow.
 Device op_device(const char* op, std::initializer_list<Tensor> inputs);
 
 // The CUDA kernels (loads the backend on first use; DeviceError if it cannot).
 const cuda::Backend& cuda_kernels();
+
+// Makes `device`'s GPU current for the calling thread, so the kernels,
+// copies and allocations that follow run there (op_device does it for every
+// op). DeviceError naming the device when its index is not below the number
+// of GPUs found.
+void use_cuda_device(Device device);
 
 }  // namespace aimc

@@ -94,6 +94,10 @@ Tensor expand_to(const Tensor& x, const Shape& shape);
 // A contiguous copy of a float32 CUDA tensor of any layout (Tensor::contiguous).
 Tensor cuda_contiguous(const Tensor& x);
 
+// dst (a float32 CUDA view of any layout) = src (same shape) element by
+// element: copy_ into a slice, concat.
+void cuda_assign(const Tensor& src, Tensor& dst);
+
 // out = binary<K>(a, b; p) with numpy broadcasting, on the inputs' device;
 // `op` names the op for the dispatch table and errors (engine/ops_elementwise.cpp).
 template <engine_law::Binary K>

@@ -363,13 +363,19 @@ Tensor conv(const Tensor& x, const Tensor& weight, const Tensor& bias, const Con
   }
 
   if (x.device().is_cuda()) {
-    // On the GPU: the patches times the flattened kernels (one GEMM), then
-    // back to channels; each step is a differentiable op with a CUDA kernel.
-    if (groups != 1)
-      throw DeviceError("conv: groups = " + std::to_string(groups) + " on " + x.device().str() +
-                        " is not supported yet (groups 1 only; move the tensors to the CPU)");
-    const Tensor rows = linear(im2col(x, g), reshape(weight, {c_out, -1}), bias);
-    return rows_to_channels(rows, x.size(0), conv_output_size(spatial_of(x.shape()), g));
+    // On the GPU: the patches times the flattened kernels (one GEMM, or one
+    // batched GEMM over the groups), then back to channels; each step is a
+    // differentiable op with a CUDA kernel.
+    const std::vector<std::int64_t> out_size = conv_output_size(spatial_of(x.shape()), g);
+    const Tensor cols = im2col(x, g);  // [N*L, C_in*K], group gi in columns [gi*Cg*K, (gi+1)*Cg*K)
+    if (groups == 1) return rows_to_channels(linear(cols, reshape(weight, {c_out, -1}), bias), x.size(0), out_size);
+    const std::int64_t rows_n = cols.size(0), og = c_out / groups;
+    // [G, N*L, Cg*K] x [G, Cg*K, og] -> [G, N*L, og] -> rows [N*L, C_out] (channel gi*og + j).
+    const Tensor per_group = permute(reshape(cols, {rows_n, groups, -1}), {1, 0, 2});
+    const Tensor kernels = transpose(reshape(weight, {groups, og, -1}), 1, 2);
+    Tensor rows = reshape(permute(matmul(per_group, kernels), {1, 0, 2}), {rows_n, c_out});
+    if (bias.defined()) rows = add(rows, bias);
+    return rows_to_channels(rows, x.size(0), out_size);
   }
   const Tensor xc = x.contiguous(), wc = weight.contiguous();
   const Tensor bc = bias.defined() ? bias.contiguous() : Tensor();
@@ -460,6 +466,7 @@ Tensor conv_transpose(const Tensor& x, const Tensor& weight, const Tensor& bias,
   // into the output. As composed ops (a GEMM to patch columns, then col2im's
   // scatter-add), so autograd differentiates it through their backwards.
   check_image(x, "conv_transpose");
+  op_device("conv_transpose", {x, weight, bias});
   const std::int64_t dims = x.dim() - 2, c_in = x.size(1);
   if (weight.dim() != x.dim() || weight.size(0) != c_in)
     throw ShapeError("conv_transpose: weight " + shape_str(weight.shape()) + " does not match input " +

@@ -180,6 +180,14 @@ Tensor cuda_contiguous(const Tensor& x) {
   return cuda_broadcast(engine_law::Binary::first, 0, x, x, x.shape());
 }
 
+void cuda_assign(const Tensor& src, Tensor& dst) {
+  if (dst.dtype() != DType::Float32 || src.dtype() != DType::Float32)
+    throw DeviceError(std::string("copy_: into a ") + dtype_name(dst.dtype()) +
+                      " CUDA view of this layout is not supported (float32 only)");
+  if (dst.numel() == 0) return;
+  cuda_kernels().engine_strided_assign(src.data<float>(), strided_index(dst, src, dst.shape()), dst.data<float>());
+}
+
 Tensor expand_to(const Tensor& x, const Shape& shape) {
   const Device device = op_device("expand_to", {x});
   const Shape b = broadcast_shapes_for(x.shape(), shape, "expand_to");

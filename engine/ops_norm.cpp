@@ -19,6 +19,8 @@
 #include "engine/elementwise.h"
 #include "engine/generator.h"
 #include "engine/ops.h"
+#include "kernels/cuda/backend.h"
+#include "kernels/engine/batch_norm_law.h"
 #include "kernels/cpu/parallel.h"
 
 namespace aimc {
@@ -53,6 +55,81 @@ std::vector<double> values_or(const Tensor& t, std::int64_t c, double fallback) 
   return t.defined() ? t.to_double_vector() : std::vector<double>(static_cast<std::size_t>(c), fallback);
 }
 
+// r = (1 - momentum) r + momentum · batch_stat for both running statistics
+// (running_var from the unbiased batch variance), computed on the host.
+void update_running(Tensor& running_mean, Tensor& running_var, const std::vector<double>& mean,
+                    const std::vector<double>& batch_var, std::int64_t m, double momentum) {
+  NoGradGuard no_grad;
+  std::vector<double> rm = running_mean.to_double_vector(), rv = running_var.to_double_vector();
+  const double unbias = static_cast<double>(m) / static_cast<double>(m - 1);
+  for (std::size_t c = 0; c < rm.size(); ++c) {
+    rm[c] = (1 - momentum) * rm[c] + momentum * mean[c];
+    rv[c] = (1 - momentum) * rv[c] + momentum * batch_var[c] * unbias;
+  }
+  const auto c = static_cast<std::int64_t>(rm.size());
+  // Converted on the host first: CUDA runs float32 only.
+  running_mean.copy_(Tensor::from_vector(rm, {c}).to(running_mean.dtype()));
+  running_var.copy_(Tensor::from_vector(rv, {c}).to(running_var.dtype()));
+}
+
+// A host vector on `device` (float64 on the GPU holds the kernels' per-channel double inputs).
+Tensor on_device(const std::vector<double>& v, Device device) {
+  return Tensor::from_vector(v, {static_cast<std::int64_t>(v.size())}).to(device);
+}
+
+// batch_norm on the GPU, float32: the per-channel sums on the device (double,
+// in the CPU's order, kernels/cuda/batch_norm.cu), the per-channel scale and
+// shift from them on the host as the CPU computes them, so the results are
+// the CPU's up to the device's rounding of the same operations.
+Tensor batch_norm_cuda(const Tensor& xc, const Tensor& wc, const Tensor& bc, Tensor& running_mean,
+                       Tensor& running_var, bool training, double momentum, double eps, const ChannelLayout& a) {
+  const Device device = xc.device();
+  const cuda::Backend& gpu = cuda_kernels();
+  const std::int64_t m = a.per_channel();
+  const auto cs = static_cast<std::size_t>(a.c);
+  std::vector<double> mean, var;
+  if (training) {
+    Tensor mean_d = Tensor::empty({a.c}, DType::Float64, device), var_d = Tensor::empty({a.c}, DType::Float64, device);
+    gpu.batch_norm_stats(xc.data<float>(), a.n, a.c, a.s, mean_d.data<double>(), var_d.data<double>());
+    mean = mean_d.to_double_vector();
+    var = var_d.to_double_vector();
+  } else {
+    mean = running_mean.to_double_vector();
+    var = running_var.to_double_vector();
+  }
+  const std::vector<double> w = values_or(wc, a.c, 1.0), b = values_or(bc, a.c, 0.0);
+  std::vector<double> inv_std(cs);
+  std::vector<float> scale(cs), shift(cs);
+  for (std::size_t c = 0; c < cs; ++c) {
+    const batch_norm_law::ChannelAffine f = batch_norm_law::channel_affine(mean[c], var[c], w[c], b[c], eps);
+    inv_std[c] = f.inv_std;
+    scale[c] = static_cast<float>(f.scale);
+    shift[c] = static_cast<float>(f.shift);
+  }
+  Tensor y = Tensor::empty(xc.shape(), DType::Float32, device);
+  const Tensor scale_d = Tensor::from_vector(scale, {a.c}).to(device);
+  const Tensor shift_d = Tensor::from_vector(shift, {a.c}).to(device);
+  gpu.batch_norm_apply(xc.data<float>(), a.n, a.c, a.s, scale_d.data<float>(), shift_d.data<float>(),
+                       y.data<float>());
+  if (training && running_mean.defined()) update_running(running_mean, running_var, mean, var, m, momentum);
+
+  const bool need_w = wc.defined() && wc.requires_grad(), need_b = bc.defined() && bc.requires_grad();
+  return record(y, "batch_norm", {xc, wc, bc},
+                [a, training, need_w, need_b, x_saved = xc.detach(), w_d = on_device(w, device),
+                 mean_d = on_device(mean, device), inv_std_d = on_device(inv_std, device)](const Tensor& grad) {
+    const Tensor gy = grad.contiguous();
+    const Device dev = gy.device();
+    Tensor gx = Tensor::empty(x_saved.shape(), DType::Float32, dev);
+    Tensor sum_dy = Tensor::empty({a.c}, DType::Float64, dev), sum_dy_xhat = Tensor::empty({a.c}, DType::Float64, dev);
+    cuda_kernels().batch_norm_backward(x_saved.data<float>(), gy.data<float>(), a.n, a.c, a.s, mean_d.data<double>(),
+                                       inv_std_d.data<double>(), w_d.data<double>(), training,
+                                       sum_dy.data<double>(), sum_dy_xhat.data<double>(), gx.data<float>());
+    // float on the host, as the CPU rounds them, then to the device.
+    auto as_grad = [&](const Tensor& sums) { return sums.to(Device::cpu()).to(DType::Float32).to(dev); };
+    return std::vector<Tensor>{gx, need_w ? as_grad(sum_dy_xhat) : Tensor(), need_b ? as_grad(sum_dy) : Tensor()};
+  });
+}
+
 }  // namespace
 
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
@@ -84,6 +161,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
   const Tensor xc = x.contiguous();
   const Tensor wc = weight.defined() ? weight.contiguous() : Tensor();
   const Tensor bc = bias.defined() ? bias.contiguous() : Tensor();
+  if (xc.device().is_cuda()) return batch_norm_cuda(xc, wc, bc, running_mean, running_var, training, momentum, eps, a);
   // Per-channel statistics used for normalising (double precision).
   auto mean = std::make_shared<std::vector<double>>(static_cast<std::size_t>(a.c));
   auto inv_std = std::make_shared<std::vector<double>>(static_cast<std::size_t>(a.c));
@@ -124,10 +202,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
         mu = run_mean[c];
         var = run_var[c];
       }
-      const double is = 1.0 / std::sqrt(var + eps);
+      const batch_norm_law::ChannelAffine f = batch_norm_law::channel_affine(mu, var, w[c], b[c], eps);
       (*mean)[c] = mu;
-      (*inv_std)[c] = is;
-      const T scale = static_cast<T>(w[c] * is), shift = static_cast<T>(b[c] - mu * w[c] * is);
+      (*inv_std)[c] = f.inv_std;
+      const T scale = static_cast<T>(f.scale), shift = static_cast<T>(f.shift);
       for (std::int64_t i = 0; i < a.n; ++i) {
         const T* p = src + (i * a.c + ch) * a.s;
         T* q = dst + (i * a.c + ch) * a.s;
@@ -136,17 +214,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
     });
   });
 
-  if (training && running_mean.defined()) {
-    NoGradGuard no_grad;
-    std::vector<double> rm = running_mean.to_double_vector(), rv = running_var.to_double_vector();
-    const double unbias = static_cast<double>(m) / static_cast<double>(m - 1);
-    for (std::size_t c = 0; c < rm.size(); ++c) {
-      rm[c] = (1 - momentum) * rm[c] + momentum * (*mean)[c];
-      rv[c] = (1 - momentum) * rv[c] + momentum * batch_var[c] * unbias;
-    }
-    running_mean.copy_(Tensor::from_vector(rm, {a.c}));
-    running_var.copy_(Tensor::from_vector(rv, {a.c}));
-  }
+  if (training && running_mean.defined()) update_running(running_mean, running_var, *mean, batch_var, m, momentum);
 
   const bool need_w = wc.defined() && wc.requires_grad(), need_b = bc.defined() && bc.requires_grad();
   return record(y, "batch_norm", {xc, wc, bc},
@@ -168,7 +236,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
           const std::int64_t at = (i * a.c + ch) * a.s;
           for (std::int64_t k = 0; k < a.s; ++k) {
             sum_dy += g[at + k];
-            sum_dy_xhat += g[at + k] * ((xs[at + k] - mu) * is);
+            sum_dy_xhat += g[at + k] * batch_norm_law::normalized(xs[at + k], mu, is);
           }
         }
         gw[c] = sum_dy_xhat;
@@ -179,8 +247,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
         for (std::int64_t i = 0; i < a.n; ++i) {
           const std::int64_t at = (i * a.c + ch) * a.s;
           for (std::int64_t k = 0; k < a.s; ++k) {
-            const double xhat = (xs[at + k] - mu) * is;
-            out[at + k] = static_cast<T>(scale * (g[at + k] - mean_dy - xhat * mean_dy_xhat));
+            const double xhat = batch_norm_law::normalized(xs[at + k], mu, is);
+            out[at + k] = static_cast<T>(batch_norm_law::input_grad(g[at + k], xhat, scale, mean_dy, mean_dy_xhat));
           }
         }
       });

@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/dispatch.h"
 #include "engine/error.h"
 #include "kernels/cuda/backend.h"
 
@@ -120,6 +121,7 @@ Storage::Storage(std::size_t bytes, Device device) : bytes_(bytes), device_(devi
     // Loads the CUDA backend library on first use (DeviceError naming it when it cannot).
     const cuda::Backend& gpu = cuda::backend();
     if (!gpu.available()) throw DeviceError("CUDA device requested but no usable GPU");
+    use_cuda_device(device);  // the block lives on that GPU
     try {
       data_ = gpu.device_malloc(bytes);
     } catch (const std::runtime_error& e) {

@@ -200,11 +200,11 @@ Tensor& Tensor::move_to_(Device target) {
     }
     const cuda::Backend& gpu = *loaded;
     if (!gpu.available()) throw DeviceError(where + ": no usable GPU found (the CUDA backend reports none)");
-    // The backend runs on the current GPU only (no device selection yet).
-    const int count = gpu.device_count();
-    if (target.index != 0)
-      throw DeviceError(where + ": GPU index " + std::to_string(target.index) + " is not supported (" +
-                        std::to_string(count) + " GPU(s) found; this backend uses GPU 0 only)");
+    try {
+      use_cuda_device(target);
+    } catch (const DeviceError& e) {
+      throw DeviceError(where + ": " + e.what());
+    }
   }
   impl_->storage->move_to(target);
   if (impl_->grad) Tensor(impl_->grad).move_to_(target);
@@ -214,6 +214,10 @@ Tensor& Tensor::move_to_(Device target) {
 Tensor Tensor::to(DType target) const {
   check_defined("to");
   if (dtype() == target) return *this;
+  if (device().is_cuda())  // by design: CUDA runs float32 only, other dtypes live on the CPU
+    throw DeviceError(std::string("to(dtype): ") + dtype_name(dtype()) + " -> " + dtype_name(target) + " on " +
+                      device().str() + " is not supported (CUDA runs float32 only; convert on the CPU: "
+                      ".to(Device::cpu()).to(dtype))");
   op_device("to(dtype)", {*this});
   Tensor src = contiguous();
   Tensor out = empty(shape(), target, device());
@@ -300,12 +304,18 @@ Tensor& Tensor::fill_(double value) {
 Tensor& Tensor::copy_(const Tensor& src) {
   check_defined("copy_");
   check_same_shape(*this, src, "copy_");
-  Tensor s = src.detach().to(device()).to(dtype()).contiguous();
+  // A dtype change happens on the CPU side (CUDA runs float32 only).
+  const Tensor d = src.detach();
+  Tensor s = (d.device().is_cpu() ? d.to(dtype()).to(device()) : d.to(device()).to(dtype())).contiguous();
   // Reading and writing the same memory in different layouts would overwrite
   // elements before they are read: copy the source first.
   if (s.storage() == storage() && (s.offset() != offset() || s.strides() != strides())) s = s.clone();
   if (device().is_cuda()) {
-    if (!is_contiguous()) throw DeviceError("copy_ into a non-contiguous CUDA tensor is not supported");
+    if (!is_contiguous()) {
+      use_cuda_device(device());
+      detail::cuda_assign(s, *this);
+      return *this;
+    }
     cuda::backend().copy_device_to_device(raw_data(), s.raw_data(), numel() * dtype_size(dtype()));
     return *this;
   }

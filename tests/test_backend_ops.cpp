@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <set>
@@ -24,6 +25,7 @@
 #include "engine/ops.h"
 #include "engine/tensor.h"
 #include "kernels/cpu/random_fill.h"
+#include "kernels/cuda/backend.h"
 
 using namespace aimc;
 
@@ -109,7 +111,13 @@ const std::vector<OpCase>& cases() {
        [](T x, Device) { return x[0].detach().clone().add_(x[1], 0.5); }},
       {"mul_", "", false, Tol::exact, {{6}}, [](T x, Device) { return x[0].detach().clone().mul_(-1.5); }},
       {"to(dtype)", "float64", true, Tol::exact, {{3}}, [](T x, Device) { return x[0].to(DType::Float64); }},
-      {"concat", "dim 1", true, Tol::exact, {{2, 3}, {2, 2}}, [](T x, Device) { return concat({x[0], x[1]}, 1); }},
+      {"to(dtype)", "float32 -> int32 (integers stay on the CPU too)", true, Tol::exact, {{3}},
+       [](T x, Device) { return x[0].to(DType::Int32); }},
+      {"concat", "dim 1", false, Tol::exact, {{2, 3}, {2, 2}}, [](T x, Device) { return concat({x[0], x[1]}, 1); }},
+      {"concat", "dim 0, three inputs", false, Tol::exact, {{1, 3}, {3, 3}, {2, 3}},
+       [](T x, Device) { return concat({x[0], x[1], x[2]}, 0); }},
+      {"concat", "last dim of odd 3-D shapes", false, Tol::exact, {{2, 3, 5}, {2, 3, 1}, {2, 3, 2}},
+       [](T x, Device) { return concat({x[0], x[1], x[2]}, -1); }},
       // linear algebra
       {"matmul", "[5, 7] x [7, 3]", false, Tol::gemm, {{5, 7}, {7, 3}}, [](T x, Device) { return matmul(x[0], x[1]); }},
       {"matmul", "transposed right operand", false, Tol::gemm, {{5, 7}, {3, 7}},
@@ -136,10 +144,24 @@ const std::vector<OpCase>& cases() {
        [](T x, Device) { return conv(x[0], x[1], Tensor(), ConvGeometry{v({3, 3}), v({2, 2}), v({1, 1}), v({1, 1}), 1}); }},
       {"conv", "1-D dilation 2", false, Tol::gemm, {{2, 2, 11}, {3, 2, 3}, {3}},
        [](T x, Device) { return conv(x[0], x[1], x[2], ConvGeometry{v({3}), v({1}), v({0}), v({2}), 1}); }},
-      {"conv_transpose", "2-D", true, Tol::gemm, {{1, 2, 3, 3}, {2, 3, 3, 3}},
+      {"conv", "2-D groups 2 with bias", false, Tol::gemm, {{2, 4, 5, 5}, {6, 2, 3, 3}, {6}},
+       [](T x, Device) { return conv(x[0], x[1], x[2], ConvGeometry{v({3, 3}), v({1, 1}), v({0, 0}), v({1, 1}), 2}); }},
+      {"conv", "2-D depthwise (groups 3, 2 per group) stride 2 padding 1, odd sizes", false, Tol::gemm,
+       {{2, 3, 7, 6}, {6, 1, 3, 3}, {6}},
+       [](T x, Device) { return conv(x[0], x[1], x[2], ConvGeometry{v({3, 3}), v({2, 2}), v({1, 1}), v({1, 1}), 3}); }},
+      {"conv", "1-D groups 2 dilation 2, no bias", false, Tol::gemm, {{3, 4, 9}, {2, 2, 3}},
+       [](T x, Device) { return conv(x[0], x[1], Tensor(), ConvGeometry{v({3}), v({1}), v({0}), v({2}), 2}); }},
+      {"conv_transpose", "2-D", false, Tol::gemm, {{1, 2, 3, 3}, {2, 3, 3, 3}},
        [](T x, Device) {
          return conv_transpose(x[0], x[1], Tensor(), ConvGeometry{v({3, 3}), v({1, 1}), v({0, 0}), v({1, 1}), 1});
        }},
+      {"conv_transpose", "2-D stride 2 padding 1 output_padding 1, bias, odd sizes", false, Tol::gemm,
+       {{2, 3, 3, 4}, {3, 2, 3, 3}, {2}},
+       [](T x, Device) {
+         return conv_transpose(x[0], x[1], x[2], ConvGeometry{v({3, 3}), v({2, 2}), v({1, 1}), v({1, 1}), 1}, {1, 1});
+       }},
+      {"conv_transpose", "1-D dilation 2", false, Tol::gemm, {{2, 2, 5}, {2, 3, 3}, {3}},
+       [](T x, Device) { return conv_transpose(x[0], x[1], x[2], ConvGeometry{v({3}), v({1}), v({0}), v({2}), 1}); }},
       // pooling
       {"max_pool", "2-D 2x2 stride 2", false, Tol::exact, {{1, 2, 4, 4}},
        [](T x, Device) { return max_pool(x[0], {2, 2}, {2, 2}, {0, 0}); }},
@@ -157,11 +179,19 @@ const std::vector<OpCase>& cases() {
        [](T x, Device) { return avg_pool(x[0], {3, 2, 2}, {2, 1, 2}, {1, 0, 1}); }},
       {"global_avg_pool", "", false, Tol::exact, {{2, 3, 4, 4}}, [](T x, Device) { return global_avg_pool(x[0]); }},
       // normalisation and regularisation
-      {"batch_norm", "eval", true, Tol::libm, {{4, 3}, {3}, {3}},
+      // batch_norm: double sums in the CPU's order, the same IEEE operations (sqrt on the host): the same bits.
+      {"batch_norm", "eval", false, Tol::exact, {{4, 3}, {3}, {3}},
        [](T x, Device d) {
          return batch_norm(x[0], x[1], x[2], Tensor::zeros({3}, DType::Float32, d), Tensor::ones({3}, DType::Float32, d),
                            false);
        }},
+      {"batch_norm", "training [N, C, H, W] with odd sizes", false, Tol::exact, {{3, 2, 3, 5}, {2}, {2}},
+       [](T x, Device d) {
+         return batch_norm(x[0], x[1], x[2], Tensor::zeros({2}, DType::Float32, d), Tensor::ones({2}, DType::Float32, d),
+                           true, 0.1, 1e-5);
+       }},
+      {"batch_norm", "training [N, C] without affine or running statistics", false, Tol::exact, {{5, 4}},
+       [](T x, Device) { return batch_norm(x[0], Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1, 1e-5); }},
       {"dropout", "p = 0.5", false, Tol::exact, {{4, 4}},
        [](T x, Device) {
          Generator gen(7);
@@ -244,6 +274,32 @@ Run run_case(const OpCase& c, std::size_t index, Device device) {
   sum(mul(out, w)).backward();
   for (const Tensor& t : inputs) r.grads.push_back(t.grad().defined() ? t.grad().to_vector() : std::vector<float>{});
   return r;
+}
+
+// One plain SGD step (w -= lr·grad through add_ on the leaves), grads then cleared.
+void sgd_step(std::vector<Tensor>& params, Device d, double lr) {
+  for (Tensor& p : params) {
+    REQUIRE(p.grad().device() == d);
+    p.detach().add_(p.grad(), -lr);
+    p.zero_grad();
+  }
+}
+
+// A training run's losses, then each parameter's values.
+using Trace = std::vector<std::vector<float>>;
+Trace trace(const std::vector<float>& losses, const std::vector<Tensor>& params) {
+  Trace out{losses};
+  for (const Tensor& p : params) out.push_back(p.to_vector());
+  return out;
+}
+
+// run(cuda) follows run(cpu) within Tol::gemm, losses and parameters.
+void check_training_parity(const std::function<Trace(Device)>& run) {
+  const Trace cpu = run(Device::cpu());
+  const Trace gpu = run(Device::cuda());
+  REQUIRE(cpu.size() == gpu.size());
+  for (std::size_t k = 0; k < cpu.size(); ++k)
+    check_tensors(gpu[k], cpu[k], relative_tolerance(Tol::gemm), k == 0 ? "losses" : "parameter " + std::to_string(k - 1));
 }
 
 }  // namespace
@@ -356,7 +412,7 @@ TEST_CASE("backend ops: two SGD steps of a small MLP on CUDA follow the CPU's") 
   // picked by cross_entropy; plain SGD (lr 0.1) through add_ on the leaves.
   // Values are GEMM-based: 1e-5 relative (see relative_tolerance(Tol::gemm)).
   const std::vector<Shape> shapes{{5, 6}, {5}, {3, 5}, {3}};
-  auto run = [&](Device d) {
+  check_training_parity([&](Device d) {
     std::vector<Tensor> params;
     for (std::size_t k = 0; k < shapes.size(); ++k) {
       std::vector<float> v = input_values(700, k, shapes[k], Domain::any);
@@ -372,29 +428,88 @@ TEST_CASE("backend ops: two SGD steps of a small MLP on CUDA follow the CPU's") 
       const Tensor loss = cross_entropy(linear(h, params[2], params[3]), labels);
       losses.push_back(static_cast<float>(loss.item()));
       loss.backward();
-      for (Tensor& p : params) {
-        REQUIRE(p.grad().device() == d);
-        p.detach().add_(p.grad(), -0.1);
-        p.zero_grad();
-      }
+      sgd_step(params, d, 0.1);
     }
-    std::vector<std::vector<float>> out{losses};
-    for (const Tensor& p : params) out.push_back(p.to_vector());
-    return out;
-  };
-  const auto cpu = run(Device::cpu());
-  const auto gpu = run(Device::cuda());
-  REQUIRE(cpu.size() == gpu.size());
-  for (std::size_t k = 0; k < cpu.size(); ++k)
-    check_tensors(gpu[k], cpu[k], relative_tolerance(Tol::gemm), k == 0 ? "losses" : "parameter " + std::to_string(k - 1));
+    return trace(losses, params);
+  });
 }
 
-TEST_CASE("backend ops: a grouped conv on CUDA refuses with a DeviceError naming conv and groups") {
-  const Tensor x = Tensor::ones({1, 4, 5, 5}).to(Device::cuda());
-  const Tensor w = Tensor::ones({4, 2, 3, 3}).to(Device::cuda());
-  CHECK_THROWS_WITH(conv(x, w, Tensor(), ConvGeometry{v({3, 3}), v({1, 1}), v({0, 0}), v({1, 1}), 2}),
-                    Catch::Contains("conv") && Catch::Contains("groups = 2") && Catch::Contains("cuda:0"));
+TEST_CASE("backend ops: copy_ into a strided CUDA view, and from a float64 CPU source, writes the known values") {
+  // Columns 1..2 of a [2, 4] zeros on the GPU <- [[1, 2], [3, 4]] (float64 on the CPU, converted there).
+  Tensor y = Tensor::zeros({2, 4}, DType::Float32, Device::cuda());
+  Tensor view = y.slice(1, 1, 3);
+  view.copy_(Tensor::from_vector(std::vector<double>{1, 2, 3, 4}, {2, 2}));
+  CHECK(y.to_vector() == std::vector<float>{0, 1, 2, 0, 0, 3, 4, 0});
+  // A transposed source into a transposed view: y[:, 0] <- (5, 6) through a [1, 2] view of a column.
+  y.slice(1, 0, 1).transpose(0, 1).copy_(Tensor::from_vector(std::vector<float>{5, 6}, {1, 2}).to(Device::cuda()));
+  CHECK(y.to_vector() == std::vector<float>{5, 1, 2, 0, 6, 3, 4, 0});
+  // The dtype error names the conversion and the device.
+  CHECK_THROWS_WITH(y.to(DType::Float64),
+                    Catch::Contains("to(dtype)") && Catch::Contains("float32 -> float64") && Catch::Contains("cuda:0"));
 }
+
+TEST_CASE("backend ops: batch_norm's running statistics on CUDA are the CPU's") {
+  // Two training steps (momentum 0.1) then eval: running_mean and running_var
+  // (unbiased, m / (m - 1) with m = 3·5 = 15) and the eval output, bit for bit.
+  const Shape shape{3, 2, 5};
+  auto run = [&](Device d) {
+    Tensor rm = Tensor::zeros({2}, DType::Float32, d), rv = Tensor::ones({2}, DType::Float32, d);
+    for (int step = 0; step < 2; ++step) {
+      const Tensor x = Tensor::from_vector(input_values(950, step, shape, Domain::any), shape).to(d);
+      batch_norm(x, Tensor(), Tensor(), rm, rv, true, 0.1, 1e-5);
+    }
+    const Tensor x = Tensor::from_vector(input_values(950, 2, shape, Domain::any), shape).to(d);
+    REQUIRE(rm.device() == d);
+    return Trace{rm.to_vector(), rv.to_vector(), batch_norm(x, Tensor(), Tensor(), rm, rv, false).to_vector()};
+  };
+  const Trace cpu = run(Device::cpu()), gpu = run(Device::cuda());
+  for (std::size_t k = 0; k < cpu.size(); ++k) check_tensors(gpu[k], cpu[k], 0, "trace " + std::to_string(k));
+  // A known answer: one step from (0, 1) on x = {1, 3} per channel ([2, 1]):
+  // mean 2, unbiased variance 2, so r = (0.1·2, 0.9 + 0.1·2) = (0.2, 1.1).
+  Tensor rm = Tensor::zeros({1}).to(Device::cuda()), rv = Tensor::ones({1}).to(Device::cuda());
+  batch_norm(Tensor::from_vector(std::vector<float>{1.f, 3.f}, {2, 1}).to(Device::cuda()), Tensor(), Tensor(), rm, rv,
+             true, 0.1, 1e-5);
+  CHECK(rm.item() == Approx(0.2).epsilon(1e-7));
+  CHECK(rv.item() == Approx(1.1).epsilon(1e-7));
+}
+
+TEST_CASE("backend ops: Device::cuda(i) runs on GPU i; an index past the GPUs found is a DeviceError naming it") {
+  const int count = cuda_kernels().device_count();
+  REQUIRE(count >= 1);
+  const Device past = Device::cuda(count);
+  const std::string name = past.str();
+  CHECK_THROWS_WITH(Tensor::ones({2}).to(past), Catch::Contains(name) && Catch::Contains("out of range"));
+  Tensor moved = Tensor::ones({2});
+  CHECK_THROWS_WITH(moved.move_to_(past), Catch::Contains(name) && Catch::Contains("out of range"));
+  CHECK(moved.device() == Device::cpu());
+  for (int i = 0; i < count; ++i) {
+    INFO("cuda:" << i);
+    const Tensor x = Tensor::from_vector(std::vector<float>{1.f, -2.f, 0.5f}, {3}).to(Device::cuda(i));
+    const Tensor y = mul(x, x);
+    CHECK(y.device() == Device::cuda(i));
+    CHECK(cuda_kernels().current_device() == i);
+    CHECK(y.to_vector() == std::vector<float>{1.f, 4.f, 0.25f});
+  }
+}
+
+#ifdef AIMC_CUDA_EMULATION
+TEST_CASE("backend ops: with 3 emulated GPUs, cuda:2 runs there, cuda:3 is refused, mixed GPUs name both") {
+  ::setenv("AIMC_CUDA_EMULATED_DEVICES", "3", 1);
+  const Tensor a = Tensor::from_vector(std::vector<float>{1.f, 2.f}, {2}).to(Device::cuda(2));
+  const Tensor b = a.to(Device::cuda(1));  // a copy between GPUs
+  CHECK(b.device() == Device::cuda(1));
+  CHECK(cuda_kernels().current_device() == 1);
+  const Tensor c = add(a, a);
+  CHECK(cuda_kernels().current_device() == 2);
+  CHECK(c.to_vector() == std::vector<float>{2.f, 4.f});
+  CHECK_THROWS_WITH(add(a, b), Catch::Contains("add") && Catch::Contains("cuda:2") && Catch::Contains("cuda:1"));
+  CHECK_THROWS_WITH(Tensor::ones({1}).to(Device::cuda(3)),
+                    Catch::Contains("cuda:3") && Catch::Contains("out of range") && Catch::Contains("3 GPU(s)"));
+  ::unsetenv("AIMC_CUDA_EMULATED_DEVICES");
+  use_cuda_device(Device::cuda(0));
+  CHECK(cuda_kernels().current_device() == 0);
+}
+#endif
 
 TEST_CASE("backend ops: an SGD step of a LeNet-shaped network on CUDA follows the CPU's") {
   // x [4, 1, 12, 12] -> conv 1->3 (5x5) -> relu -> max_pool 2 -> conv 3->4
@@ -403,7 +518,7 @@ TEST_CASE("backend ops: an SGD step of a LeNet-shaped network on CUDA follows th
   // GPU's (im2col x kernels), so values agree within Tol::gemm.
   const std::vector<Shape> shapes{{3, 1, 5, 5}, {3}, {4, 3, 3, 3}, {4}, {5, 4}, {5}};
   auto geometry = [](std::int64_t k) { return ConvGeometry{v({k, k}), v({1, 1}), v({0, 0}), v({1, 1}), 1}; };
-  auto run = [&](Device d) {
+  check_training_parity([&](Device d) {
     std::vector<Tensor> params;
     for (std::size_t k = 0; k < shapes.size(); ++k) {
       std::vector<float> w = input_values(800, k, shapes[k], Domain::any);
@@ -419,19 +534,8 @@ TEST_CASE("backend ops: an SGD step of a LeNet-shaped network on CUDA follows th
       const Tensor loss = cross_entropy(linear(flatten(h), params[4], params[5]), labels);
       losses.push_back(static_cast<float>(loss.item()));
       loss.backward();
-      for (Tensor& p : params) {
-        REQUIRE(p.grad().device() == d);
-        p.detach().add_(p.grad(), -0.05);
-        p.zero_grad();
-      }
+      sgd_step(params, d, 0.05);
     }
-    std::vector<std::vector<float>> out{losses};
-    for (const Tensor& p : params) out.push_back(p.to_vector());
-    return out;
-  };
-  const auto cpu = run(Device::cpu());
-  const auto gpu = run(Device::cuda());
-  REQUIRE(cpu.size() == gpu.size());
-  for (std::size_t k = 0; k < cpu.size(); ++k)
-    check_tensors(gpu[k], cpu[k], relative_tolerance(Tol::gemm), k == 0 ? "losses" : "parameter " + std::to_string(k - 1));
+    return trace(losses, params);
+  });
 }

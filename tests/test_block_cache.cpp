@@ -79,3 +79,22 @@ TEST_CASE("block cache frees its cache and retries once when an allocation fails
   cache.release(big);
   cache.release(nullptr);  // allowed, does nothing
 }
+
+TEST_CASE("block cache owns its live blocks only (the per-GPU caches find a block's GPU by it)") {
+  reset();
+  BlockCache first(counting_alloc, counting_free, 4096), second(counting_alloc, counting_free, 4096);
+  void* a = first.allocate(100);
+  void* b = second.allocate(100);
+  CHECK(first.owns(a));
+  CHECK_FALSE(first.owns(b));
+  CHECK(second.owns(b));
+  CHECK_FALSE(second.owns(a));
+  first.release(a);  // cached, no longer live
+  CHECK_FALSE(first.owns(a));
+  CHECK(first.allocate(100) == a);  // reused: live again
+  CHECK(first.owns(a));
+  int local = 0;
+  CHECK_FALSE(first.owns(&local));
+  first.release(a);
+  second.release(b);
+}

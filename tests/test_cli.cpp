@@ -102,6 +102,11 @@ TEST_CASE("--device: a malformed value is a usage error; cuda without a usable G
                        {"aimc: device error:", "analog layers (InferenceRPUConfig) cannot train on the GPU yet"});
     return;
   }
+  // The GPU benchmarks skip, saying why.
+  const Run b = run("bench --quick --json epoch_lenet5_cuda");
+  REQUIRE(b.code == 0);
+  CHECK(last_json_line(b.out)["benchmarks"]["epoch_lenet5_cuda"]["skipped"].get<std::string>().find("no usable GPU") !=
+        std::string::npos);
   for (const std::string& cmd : commands)
     for (const std::string device : {"cuda", "cuda:0", "cuda:3"})
       expect_usage_error(cmd + " --device " + device,
@@ -128,6 +133,21 @@ TEST_CASE("--device cuda on an emulated GPU (AIMC_CUDA_LIBRARY): accepted, the m
                      {"aimc: device error:", "--device cuda:1: GPU index out of range (1 GPU(s) found)"}, emulated);
   for (const std::string& cmd : std::vector<std::string>{"drift --checkpoint " + ckpt, "bench --quick"})
     expect_usage_error(cmd + " --device cuda", {"aimc: device error:", "cannot run it on the GPU yet"}, emulated);
+  {
+    // The GPU epoch benchmark runs on the emulated GPU; its CPU epoch is a quarter, scaled by 4.
+    const Run b = run_command(emulated + AIMC_CLI_PATH + " bench --quick --json epoch_lenet5_cuda", "/dev/null");
+    REQUIRE(b.code == 0);
+    const auto e = last_json_line(b.out)["benchmarks"]["epoch_lenet5_cuda"];
+    CHECK(e["samples"].get<int>() == 1024);
+    CHECK(e["seconds"].get<double>() > 0.0);
+    const double loss = e["train_loss"].get<double>();
+    CHECK((loss > 0.0 && loss < 2 * std::log(10.0)));  // below twice a uniform guess's cross-entropy
+    CHECK(e["cpu"]["samples"].get<int>() == 256);
+    CHECK(e["cpu"]["epoch_seconds_scaled"].get<double>() == Approx(4 * e["cpu"]["seconds"].get<double>()));
+    CHECK(e["sgemm_peak"]["tflops"].get<double>() > 0.0);
+    const auto hwa = e["hwa_inference_rpu_config"];
+    CHECK((hwa.is_object() ? hwa["seconds"].get<double>() > 0.0 : hwa.get<std::string>().rfind("refused: ", 0) == 0));
+  }
   // Analog tiles still train on the CPU only: the refusal names the config.
   expect_usage_error("train --epochs 1 --limit-train 64 --rpu-config InferenceRPUConfig --device cuda",
                      {"aimc: device error:", "analog layers (InferenceRPUConfig) cannot train on the GPU yet",
@@ -149,9 +169,9 @@ TEST_CASE("train and eval --device cuda of a digital model on an emulated GPU fo
   const fs::path data = tmp / "device_train_data";
   write_varied_split(data, "train", 32);
   write_varied_split(data, "t10k", 16);
-  auto train = [&](const std::string& device) {
+  auto train = [&](const std::string& device, const std::string& env = "") {
     const std::string out = (tmp / ("device_train_" + model + "_" + device + ".safetensors")).string();
-    const Run r = run_command(emulated + AIMC_CLI_PATH + " train --model " + model + " --dataset mnist:" + data.string() +
+    const Run r = run_command(env + emulated + AIMC_CLI_PATH + " train --model " + model + " --dataset mnist:" + data.string() +
                                   " --epochs 1 --batch-size 8 --optimizer sgd --lr 0.05 --momentum 0.9 --json --out " +
                                   out + " --device " + device,
                               "/dev/null");
@@ -163,6 +183,10 @@ TEST_CASE("train and eval --device cuda of a digital model on an emulated GPU fo
   CHECK(cpu["train_loss"].get<double>() > 0.0);
   CHECK(gpu["train_loss"].get<double>() == Approx(cpu["train_loss"].get<double>()).epsilon(1e-5));
   CHECK(gpu["test_accuracy"].get<double>() == cpu["test_accuracy"].get<double>());
+  // --device cuda:1 of two emulated GPUs runs there: the same kernels, so cuda:0's numbers.
+  const auto gpu1 = train("cuda:1", "AIMC_CUDA_EMULATED_DEVICES=2 ").first;
+  CHECK(gpu1["train_loss"].get<double>() == gpu["train_loss"].get<double>());
+  CHECK(gpu1["test_accuracy"].get<double>() == gpu["test_accuracy"].get<double>());
   // The weights after 4 steps; each tensor's elements within 1e-5 of (|w| + max|w|).
   const auto a = aimc::read_safetensors(cpu_ckpt).tensors, b = aimc::read_safetensors(gpu_ckpt).tensors;
   REQUIRE(a.size() == b.size());

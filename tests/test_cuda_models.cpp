@@ -1,6 +1,6 @@
 // Whole digital models on the CUDA backend (a real GPU in test_cuda, the host
-// emulation in test_cuda_emulated): one SGD step of the convert/models.h mlp
-// and lenet5 on the GPU follows the same step on the CPU.
+// emulation in test_cuda_emulated): one SGD step of the convert/models.h mlp,
+// lenet5 and resnet20 on the GPU follows the same step on the CPU.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -20,7 +20,8 @@ namespace {
 
 struct StepResult {
   float loss;
-  std::vector<std::pair<std::string, std::vector<float>>> params;  // after the step
+  std::vector<std::pair<std::string, std::vector<float>>> params;   // after the step
+  std::vector<std::pair<std::string, std::vector<float>>> buffers;  // batch_norm's running statistics, ...
 };
 
 // Builds `name` from seed 21, moves it to `device`, and takes one SGD step
@@ -42,10 +43,14 @@ StepResult sgd_step(const std::string& name, Device device) {
   REQUIRE(loss.device() == device);
   loss.backward();
   optimizer.step();
-  StepResult r{static_cast<float>(loss.item()), {}};
+  StepResult r{static_cast<float>(loss.item()), {}, {}};
   for (const auto& [pname, p] : model->named_parameters()) {
     CHECK(p.device() == device);
     r.params.emplace_back(pname, p.to(Device::cpu()).to_vector());
+  }
+  for (const auto& [bname, b] : model->named_buffers()) {
+    CHECK(b.device() == device);
+    r.buffers.emplace_back(bname, b.to(Device::cpu()).to_vector());
   }
   return r;
 }
@@ -76,6 +81,11 @@ void check_model(const std::string& name) {
     CHECK(gpu.params[k].first == cpu.params[k].first);
     check_close(gpu.params[k].second, cpu.params[k].second, name + " " + cpu.params[k].first);
   }
+  REQUIRE(gpu.buffers.size() == cpu.buffers.size());
+  for (std::size_t k = 0; k < cpu.buffers.size(); ++k) {
+    CHECK(gpu.buffers[k].first == cpu.buffers[k].first);
+    check_close(gpu.buffers[k].second, cpu.buffers[k].second, name + " " + cpu.buffers[k].first);
+  }
 }
 
 }  // namespace
@@ -83,3 +93,11 @@ void check_model(const std::string& name) {
 TEST_CASE("One SGD step of the digital mlp on CUDA follows the CPU's", "[cuda][models]") { check_model("mlp"); }
 
 TEST_CASE("One SGD step of the digital lenet5 on CUDA follows the CPU's", "[cuda][models]") { check_model("lenet5"); }
+
+// batch_norm in training (running statistics and num_batches_tracked
+// updated), 1x1-conv shortcuts and global pooling: the GPU's step and
+// buffers follow the CPU's.
+TEST_CASE("One SGD step of the digital resnet20 on CUDA follows the CPU's, running statistics too",
+          "[cuda][models]") {
+  check_model("resnet20");
+}

@@ -12,10 +12,12 @@
 
 #include "convert/models.h"
 #include "engine/autograd.h"
+#include "engine/dispatch.h"
 #include "engine/error.h"
 #include "engine/generator.h"
 #include "engine/ops.h"
 #include "kernels/analog/drift_compensation_law.h"
+#include "kernels/cuda/backend.h"
 #include "layers/config/rpu_config.h"
 #include "layers/modules/analog_linear.h"
 #include "layers/modules/init.h"
@@ -152,11 +154,13 @@ TEST_CASE("to(cuda) then to(cpu) moves a trained, programmed, drifted model in p
   }
 }
 
-TEST_CASE("to(cuda:1) is refused with a DeviceError and moves nothing", "[cuda][modules]") {
+TEST_CASE("to(cuda:N) past the GPUs found is refused with a DeviceError and moves nothing", "[cuda][modules]") {
   TrainedModel t = trained_programmed_drifted();
-  CHECK_THROWS_AS(t.model->to(Device::cuda(1)), DeviceError);
-  CHECK_THROWS_WITH(t.model->to(Device::cuda(1)), Catch::Contains("GPU index 1"));
-  CHECK_THROWS_AS(t.optimizer->to(Device::cuda(1)), DeviceError);
+  const int past = cuda_kernels().device_count();
+  CHECK_THROWS_AS(t.model->to(Device::cuda(past)), DeviceError);
+  CHECK_THROWS_WITH(t.model->to(Device::cuda(past)),
+                    Catch::Contains("GPU index " + std::to_string(past)) && Catch::Contains("out of range"));
+  CHECK_THROWS_AS(t.optimizer->to(Device::cuda(past)), DeviceError);
   for (const auto& [name, s] : all_state(t)) {
     INFO(name);
     CHECK(s.device().is_cpu());

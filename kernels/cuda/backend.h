@@ -28,7 +28,9 @@ namespace aimc::cuda {
   X(engine_unary) X(engine_binary) X(engine_sum) X(engine_softmax) X(engine_softmax_backward)                 \
   X(engine_cross_entropy) X(engine_cross_entropy_backward) X(engine_bernoulli)                                \
   X(engine_plane_mean) X(max_pool_forward) X(max_pool_backward) X(avg_pool_forward) X(avg_pool_backward)      \
-  X(im2col) X(col2im) X(engine_squared_error_mean)
+  X(im2col) X(col2im) X(engine_squared_error_mean)                                                           \
+  X(engine_strided_assign) X(batch_norm_stats) X(batch_norm_apply) X(batch_norm_backward) X(use_device)       \
+  X(current_device)
 
 struct Backend {
 #define AIMC_CUDA_BACKEND_MEMBER(name) decltype(&cuda::name) name = nullptr;

@@ -89,6 +89,11 @@ class BlockCache {
     raw_free_(ptr);
   }
 
+  // True when ptr is a live block from this cache's allocate().
+  bool owns(const void* ptr) const {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return size_of_.count(const_cast<void*>(ptr)) != 0;
+  }
   // Frees every cached block.
   void trim() noexcept {
     std::map<std::size_t, std::vector<void*>> blocks;

@@ -29,6 +29,12 @@ namespace aimc::cuda {
 // True when aimc was built with CUDA and a GPU is present and usable.
 bool available();
 int device_count();
+// Makes GPU `index` current for the calling host thread: its kernels, copies,
+// cuBLAS calls and allocations go to that GPU from then on (GPU 0 until
+// called). std::out_of_range naming the index when it is not below
+// device_count(). current_device() is the one last made current.
+void use_device(int index);
+int current_device();
 
 // Device memory. Freed blocks are cached for reuse (up to 1 GiB, in stream
 // order on the default stream; kernels/cuda/block_cache.h), so per-call
@@ -206,6 +212,22 @@ void engine_plane_mean(const float* x, std::int64_t planes, std::int64_t area, f
 // loss[0] = mean of (prediction[i] - target[i])² over n contiguous values,
 // summed in double (mse_loss).
 void engine_squared_error_mean(const float* prediction, const float* target, std::int64_t n, float* loss);
+// dst[offset_a(i)] = src[offset_b(i)] for every i of index (row-major): a
+// copy into a strided view (copy_ into a slice, concat).
+void engine_strided_assign(const float* src, const engine_law::StridedIndex& index, float* dst);
+// batch_norm (kernels/cuda/batch_norm.cu) on x viewed as [n, c, s], one
+// thread per channel for the sums (double, the CPU's term order):
+// mean[ch] = Σ x / (n·s), var[ch] = Σ (x - mean)² / (n·s) (biased).
+void batch_norm_stats(const float* x, std::int64_t n, std::int64_t c, std::int64_t s, double* mean, double* var);
+// y = x·scale[ch] + shift[ch] in float.
+void batch_norm_apply(const float* x, std::int64_t n, std::int64_t c, std::int64_t s, const float* scale,
+                      const float* shift, float* y);
+// sum_dy[ch] = Σ g, sum_dy_xhat[ch] = Σ g·xhat with xhat = (x - mean)·inv_std
+// (double, the CPU's order), then gx = w·inv_std·(g - mean_dy - xhat·mean_dy_xhat)
+// with the means over n·s in training and 0 in eval.
+void batch_norm_backward(const float* x, const float* g, std::int64_t n, std::int64_t c, std::int64_t s,
+                         const double* mean, const double* inv_std, const double* w, bool training, double* sum_dy,
+                         double* sum_dy_xhat, float* gx);
 // out[i] = 1 with probability p, else 0: the draws of Generator::bernoulli
 // (seed, stream) from Philox block `block` (four values a block).
 void engine_bernoulli(std::uint64_t seed, std::uint64_t stream, std::uint64_t block, float p, std::size_t n,

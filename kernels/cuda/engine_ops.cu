@@ -36,6 +36,16 @@ __global__ void binary_kernel(double p, const float* a, const float* b, StridedI
   }
 }
 
+// dst[oa] = src[ob] for the output element i (a strided scatter copy).
+__global__ void strided_assign_kernel(const float* src, StridedIndex index, float* dst, std::size_t n) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::size_t(gridDim.x) * blockDim.x) {
+    std::int64_t oa = 0, ob = 0;
+    engine_law::strided_offsets(index, static_cast<std::int64_t>(i), oa, ob);
+    dst[oa] = src[ob];
+  }
+}
+
 // y[o] = Σ over the reduced dims of x in double, one thread per output,
 // terms in row-major order of the reduced dims (see ReduceIndex::four_way).
 __global__ void sum_kernel(const float* x, ReduceIndex r, float* y, std::size_t outputs, std::int64_t terms) {
@@ -249,6 +259,14 @@ void engine_binary(engine_law::Binary kind, double p, const float* a, const floa
 #undef AIMC_BINARY_CASE
   }
   check(cudaGetLastError(), "engine_binary kernel launch");
+}
+
+void engine_strided_assign(const float* src, const engine_law::StridedIndex& index, float* dst) {
+  std::size_t n = 1;
+  for (int d = 0; d < index.rank; ++d) n *= static_cast<std::size_t>(index.size[d]);
+  if (n == 0) return;
+  AIMC_LAUNCH(strided_assign_kernel, grid_for(n), 256)(src, index, dst, n);
+  check(cudaGetLastError(), "engine_strided_assign kernel launch");
 }
 
 void engine_sum(const float* x, const engine_law::ReduceIndex& index, float* y) {

@@ -1,7 +1,7 @@
 // Dense float GEMM on CUDA through cuBLAS, with the row-major conventions of
 // kernels/cpu/gemm.h: C[M,N] = alpha·op(A)·op(B) + beta·C, lda/ldb/ldc row
 // strides. cuBLAS is column-major, so we compute Cᵀ = op(B)ᵀ·op(A)ᵀ, which is
-// the same memory. One handle per process (created on first use, default
+// the same memory. One handle per GPU (created on first use, default
 // stream, calls serialised), FP32 math without TF32, so results do not depend
 // on the run.
 #include <cublas_v2.h>
@@ -21,18 +21,25 @@ void check_blas(cublasStatus_t status, const char* what) {
     throw std::runtime_error(std::string(what) + " failed: cuBLAS status " + std::to_string(static_cast<int>(status)));
 }
 
+// One handle per GPU, created on first use with that GPU current (a cuBLAS
+// handle belongs to the GPU current when it is made).
+constexpr int kMaxGpus = 64;
+
 cublasHandle_t handle() {
-  static cublasHandle_t h = nullptr;
-  static std::once_flag once;
-  std::call_once(once, [] {
+  static cublasHandle_t handles[kMaxGpus] = {};
+  const int gpu = current_device();
+  if (gpu < 0 || gpu >= kMaxGpus)
+    throw std::out_of_range("cuda::gemm: GPU " + std::to_string(gpu) + " past the " + std::to_string(kMaxGpus) +
+                            " cuBLAS handles kept");
+  if (handles[gpu] == nullptr) {
     cublasHandle_t created = nullptr;
     check_blas(cublasCreate(&created), "cublasCreate");
     const cublasStatus_t mode = cublasSetMathMode(created, CUBLAS_PEDANTIC_MATH);
     if (mode != CUBLAS_STATUS_SUCCESS) cublasDestroy(created);
     check_blas(mode, "cublasSetMathMode");
-    h = created;
-  });
-  return h;
+    handles[gpu] = created;
+  }
+  return handles[gpu];
 }
 
 }  // namespace
@@ -49,7 +56,7 @@ void gemm(const cpu::GemmShape& s, float alpha, const float* a, const float* b, 
   for (const std::int64_t v : {s.m, s.n, s.k, s.lda, s.ldb, s.ldc})
     if (v > std::numeric_limits<int>::max())
       throw std::invalid_argument("cuda::gemm: size " + std::to_string(v) + " exceeds cuBLAS's int range");
-  // One handle for the process: cuBLAS forbids using it from two host threads at once.
+  // Handles made and used under one lock: cuBLAS forbids using one from two host threads at once.
   static std::mutex handle_mutex;
   const std::lock_guard<std::mutex> lock(handle_mutex);
   const cublasOperation_t op_a = s.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <stdexcept>
+#include <string>
 
 #include "kernels/cpu/gemm.h"
 #include "kernels/cuda/block_cache.h"
@@ -15,7 +17,28 @@
 namespace aimc::cuda {
 
 bool available() { return true; }
-int device_count() { return 1; }
+
+// Emulated GPUs: $AIMC_CUDA_EMULATED_DEVICES (1 to 16, default 1), read on
+// every call so a test can change it; they share the host memory below.
+int device_count() {
+  const char* text = std::getenv("AIMC_CUDA_EMULATED_DEVICES");
+  const int n = text != nullptr ? std::atoi(text) : 1;
+  return n >= 1 && n <= 16 ? n : 1;
+}
+
+namespace {
+thread_local int current_index = 0;
+}  // namespace
+
+void use_device(int index) {
+  const int count = device_count();
+  if (index < 0 || index >= count)
+    throw std::out_of_range("cuda:" + std::to_string(index) + ": GPU index " + std::to_string(index) +
+                            " is out of range (" + std::to_string(count) +
+                            " GPU(s) found)");
+  current_index = index;
+}
+int current_device() { return current_index; }
 
 namespace {
 void* raw_malloc(std::size_t bytes) {
