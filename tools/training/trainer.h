@@ -27,9 +27,25 @@
 //    0's buffers): BatchNorm normalises each shard by its own statistics and
 //    its running statistics follow shard 0 (DDP without SyncBatchNorm).
 //    Then every stream is positioned at the next step's first draw.
-// S = 1 is the plain single-process loop (its bits unchanged by all this). Pulsed analog
-// training (tiles on pulsed devices, AnalogSGD) updates the tiles by pulses
-// inside each shard's backward pass and is refused with S > 1.
+//  - pulsed analog training (tiles on pulsed devices, AnalogSGD): a pulsed
+//    tile has no weight gradient; each shard's backward pass records the
+//    tile's input x and error d for its rows (d already scaled by n_s/n, so
+//    the rows' d of the whole batch). These are gathered in shard order on
+//    every rank (Communicator::gather_in_shard_order), each tile's records
+//    joined row-wise into the whole batch's (x, d) in sample order, and
+//    every rank runs the same pulsed update from the same state (the
+//    devices' update and post-update streams are tile state, advanced by the
+//    update only, so they are never positioned per shard): the pulses are
+//    those one pass over the whole batch with these x and d would give.
+//    Digital parameters beside them (biases, digital layers) take the summed
+//    gradients as above.
+// S = 1 is the plain single-process loop (its bits unchanged by all this).
+// What S changes: the forward and backward noise draws (per shard), the
+// order in which the digital gradients add up, BatchNorm's statistics. A
+// model whose passes draw nothing (noise-free periphery, no dropout) and
+// has no digital parameters trains the same bits with any S that keeps
+// n/S and S powers of two (so the n_s/n scaling of d is exact): the
+// pulsed update then sees the bits of the plain loop's x and d.
 #pragma once
 
 #include <cstdint>
@@ -115,9 +131,8 @@ struct EpochPosition {
 using StepHook = std::function<bool(std::int64_t, const EpochPosition&)>;
 
 // ConfigError unless the shards fit: shards >= 1, a multiple of `ranks`
-// (the processes that share them), dividing batch_size, and 1 for a model
-// with tiles on pulsed devices.
-void check_shard_options(const TrainOptions& opts, Module& model, int ranks);
+// (the processes that share them), dividing batch_size.
+void check_shard_options(const TrainOptions& opts, int ranks);
 
 // One pass over the loader; returns the sample-weighted mean loss.
 EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& loader, std::int64_t epoch,
