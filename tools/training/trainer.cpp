@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <unordered_set>
 
 #include "engine/autograd.h"
 #include "engine/communicator.h"
@@ -87,21 +88,35 @@ void check_shard_options(const TrainOptions& opts, int ranks) {
 
 namespace {
 
-// The model's state (parameters then buffers, state_dict order) as bytes.
-std::string state_bytes(const Module& model) {
+// The state a shard's passes may change: the model's state_dict (parameters
+// then buffers) without the pulsed devices' hidden parameters, which only the
+// optimizer step's update changes (and which, per weight, can be ten times
+// the weights' size: not copied per shard).
+NamedTensors pass_state(Module& model) {
+  std::unordered_set<const Storage*> device_state;
+  for (AnalogTile* t : model.analog_tiles())
+    for (const auto& [name, v] : t->hidden_parameters()) device_state.insert(v.storage().get());
+  NamedTensors out;
+  for (auto& entry : model.state_dict())
+    if (!device_state.contains(entry.second.storage().get())) out.push_back(std::move(entry));
+  return out;
+}
+
+// pass_state as bytes.
+std::string state_bytes(Module& model) {
   std::string out;
-  for (const auto& [name, t] : model.state_dict()) {
+  for (const auto& [name, t] : pass_state(model)) {
     const Tensor c = t.detach().to(Device::cpu()).contiguous();
     out.append(static_cast<const char*>(c.raw_data()), std::size_t(c.numel()) * dtype_size(c.dtype()));
   }
   return out;
 }
 
-// Sets the model's state from state_bytes of the same model.
+// Sets pass_state from state_bytes of the same model.
 void load_state_bytes(Module& model, const std::string& bytes) {
   NamedTensors values;
   std::size_t at = 0;
-  for (const auto& [name, t] : model.state_dict()) {
+  for (const auto& [name, t] : pass_state(model)) {
     const std::size_t n = std::size_t(t.numel()) * dtype_size(t.dtype());
     if (at + n > bytes.size()) throw ValueError("data-parallel training: a model state of the wrong size");
     Tensor v = Tensor::empty(t.shape(), t.dtype());
@@ -110,7 +125,7 @@ void load_state_bytes(Module& model, const std::string& bytes) {
     values.emplace_back(name, v);
   }
   if (at != bytes.size()) throw ValueError("data-parallel training: a model state of the wrong size");
-  model.load_state_dict(values);
+  model.load_state_dict(values, /*strict=*/false);
 }
 
 // The model's tiles on pulsed devices, in module order (the same on every rank).

@@ -14,8 +14,10 @@
 //  - every shard starts from the step's starting state (parameters and
 //    buffers: forward passes change BatchNorm running statistics, the
 //    noise-management running values and, in their first batches, learned
-//    input ranges), and its random streams (analog tiles' forward and
-//    backward noise, weight modifiers, dropout) are positioned at draw
+//    input ranges; the pulsed devices' hidden parameters, which only the
+//    optimizer step changes, are not copied), and its random streams
+//    (analog tiles' forward and backward noise, weight modifiers, dropout)
+//    are positioned at draw
 //    step·S + s (Module::position_streams), so a shard draws the same
 //    numbers whichever rank runs it;
 //  - the shards' gradients are gathered and added in shard order 0..S−1 in
@@ -32,7 +34,8 @@
 //    tile's input x and error d for its rows (d already scaled by n_s/n, so
 //    the rows' d of the whole batch). These are gathered in shard order on
 //    every rank (Communicator::gather_in_shard_order), each tile's records
-//    joined row-wise into the whole batch's (x, d) in sample order, and
+//    joined row-wise into the whole batch's (x, d) in sample order (a
+//    convolution's im2col rows are sample-major too), and
 //    every rank runs the same pulsed update from the same state (the
 //    devices' update and post-update streams are tile state, advanced by the
 //    update only, so they are never positioned per shard): the pulses are
@@ -43,9 +46,11 @@
 // What S changes: the forward and backward noise draws (per shard), the
 // order in which the digital gradients add up, BatchNorm's statistics. A
 // model whose passes draw nothing (noise-free periphery, no dropout) and
-// has no digital parameters trains the same bits with any S that keeps
-// n/S and S powers of two (so the n_s/n scaling of d is exact): the
-// pulsed update then sees the bits of the plain loop's x and d.
+// has no digital parameters trains the same weights and device states, bit
+// for bit, with any S when n/S and S are powers of two (so the n_s/n
+// scaling of d is exact): the pulsed update then sees the plain loop's x
+// and d. Only the forward and backward stream counters differ (positioned
+// per shard).
 #pragma once
 
 #include <cstdint>
