@@ -46,8 +46,11 @@ data::Dataset random_dataset(std::int64_t n = 48) {
 // lightning forward with output noise 0.02, an input range and the same
 // modifier; "pulsed", SingleRPUConfig (ConstantStepDevice, aihwkit's noisy
 // forward and backward passes), the biases digital (trained by SGD beside
-// the pulses); "pulsed_exact", the same with noise-free passes.
+// the pulses); "pulsed_exact", the same with noise-free passes; "tiki-taka",
+// TikiTakaReRamSBPreset (a compound: two devices per weight and transfers
+// between them after the update).
 RPUConfig analog_config(const std::string& name) {
+  if (name == "tiki-taka") return make_rpu_config_preset("TikiTakaReRamSBPreset");
   if (name == "pulsed" || name == "pulsed_exact") {
     SingleRPUConfig c;
     if (name == "pulsed_exact") c.forward.is_perfect = c.backward.is_perfect = true;
@@ -140,7 +143,7 @@ TEST_CASE("4 shards over the world's ranks train the same bits as one process al
   // Digital; hardware-aware (learned input ranges initialised from the data,
   // the weight-noise modifier); the lightning forward (its own output-noise stream).
   // Pulsed training: every rank updates its tiles with the whole batch's x and d.
-  for (const std::string rpu : {"", "hwa", "lightning", "pulsed"}) {
+  for (const std::string rpu : {"", "hwa", "lightning", "pulsed", "tiki-taka"}) {
     INFO((rpu.empty() ? "digital" : rpu) << ", " << world.size() << " ranks");
     auto alone = small_model(rpu), shared = small_model(rpu);
     REQUIRE(state_bytes(*alone) == state_bytes(*shared));
