@@ -271,3 +271,22 @@ TEST_CASE("noise-free pulsed tiles without digital parameters: 2 and 4 shards tr
   train(*shared, Communicator::world(), 4);
   CHECK(differing_entries(*shared, *plain) == counters);
 }
+
+TEST_CASE("a pulsed model whose loss turns non-finite: every rank reports the divergence, not a tile's refusal") {
+  // The last layer's digital bias holds a NaN: every shard's logits and loss
+  // are NaN. The shards skip their backward passes (which would hand a NaN
+  // error d to the last pulsed tile, whose record_update refuses it), and
+  // every rank throws the divergence after the gathers, as the plain loop.
+  const Communicator& world = Communicator::world();
+  const data::Dataset data = random_dataset(16);
+  auto m = small_model("pulsed", false);
+  Tensor bias = m->parameters().back();
+  REQUIRE(bias.shape() == Shape{10});
+  bias.data<float>()[3] = std::nanf("");
+  AnalogSGD opt(m->parameters(), pulsed_tiles(*m), 0.1);
+  data::BatchLoader loader(data, 16, false, Generator(3, 2));
+  training::EpochPosition at;
+  CHECK_THROWS_WITH(training::train_epoch(*m, opt, loader, 0, at, nullptr, nullptr, 4, world),
+                    Catch::Contains("training diverged: loss is nan at epoch 1, batch 1"));
+  CHECK(at.next_batch == 0);
+}

@@ -248,7 +248,10 @@ double sharded_step(Module& model, Optimizer& optimizer, const data::Batch& batc
       loss_sum = loss.item() * double(hi - lo);
       // The shard's part of the batch mean: its mean times n_s / n.
       loss = loss * (double(hi - lo) / double(n));
-      loss.backward();
+      // A diverged shard is reported after the gathers, on every rank alike
+      // (its backward would meet the non-finite values first, e.g. in a
+      // pulsed tile's record_update, on its rank alone).
+      if (std::isfinite(loss_sum)) loss.backward();
     }
     std::vector<float> g;
     g.reserve(numel + params.size());
