@@ -269,13 +269,19 @@ std::pair<std::int64_t, std::int64_t> Communicator::shard_range(std::int64_t sha
   return {rank_ * per, (rank_ + 1) * per};
 }
 
+std::vector<std::string> Communicator::gather_in_shard_order(const std::vector<std::string>& mine) const {
+  // Rank r holds the consecutive shards [r·S/K, (r+1)·S/K): rank order is shard order.
+  std::vector<std::string> all = allgather_lists(mine);
+  if (all.size() != mine.size() * std::size_t(size_))
+    throw ValueError("Communicator: the ranks hold different numbers of shards (" + std::to_string(all.size()) +
+                     " in all, " + std::to_string(mine.size()) + " here)");
+  return all;
+}
+
 std::vector<float> Communicator::sum_in_shard_order(const std::vector<std::vector<float>>& mine) const {
   std::vector<std::string> parts;
   for (const auto& p : mine) parts.emplace_back(reinterpret_cast<const char*>(p.data()), p.size() * sizeof(float));
-  const std::vector<std::string> all = allgather_lists(parts);
-  if (all.size() != mine.size() * std::size_t(size_))
-    throw ValueError("Communicator::sum_in_shard_order: the ranks hold different numbers of shards (" +
-                     std::to_string(all.size()) + " in all, " + std::to_string(mine.size()) + " here)");
+  const std::vector<std::string> all = gather_in_shard_order(parts);
   if (all.empty()) return {};
   const std::size_t n = all[0].size() / sizeof(float);
   std::vector<float> sum(n);

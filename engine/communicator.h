@@ -91,6 +91,10 @@ class Communicator {
   // that divides S, and for one process holding all S. ValueError when the
   // parts differ in length or the ranks hold different numbers of them.
   std::vector<float> sum_in_shard_order(const std::vector<std::vector<float>>& mine) const;
+  // The S parts themselves (any lengths), in shard order 0..S−1, on every
+  // rank (byte strings; one process holding all S gets its own list back).
+  // ValueError when the ranks hold different numbers of them.
+  std::vector<std::string> gather_in_shard_order(const std::vector<std::string>& mine) const;
 
   // The shards [first, last) this rank holds of S; ValueError unless size() divides S.
   std::pair<std::int64_t, std::int64_t> shard_range(std::int64_t shards) const;

@@ -741,15 +741,13 @@ TEST_CASE("bad output paths exit 2 before any work, naming the flag and the path
 }
 
 
-TEST_CASE("train --shards: shards that do not divide the batch and pulsed training refused with one line") {
+TEST_CASE("train --shards: shards that do not divide the batch refused with one line") {
   const fs::path data = tmp / "shards_data";
   write_varied_split(data, "train", 64);
   write_varied_split(data, "t10k", 16);
   const std::string common = "train --dataset mnist:" + data.string() + " --epochs 1 --limit-test 16";
   expect_usage_error(common + " --model mlp --batch-size 32 --shards 3",
                      {"config error", "--shards", "3 must divide the batch size (--batch-size 32)"});
-  expect_usage_error(common + " --model mlp_sigmoid --rpu-config SingleRPUConfig --optimizer sgd --batch-size 32 --shards 2",
-                     {"--shards", "pulsed analog training", "--shards 1 on one process"});
   expect_usage_error(common + " --model mlp --shards 0", {"--shards", "0"});
 }
 

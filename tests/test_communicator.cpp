@@ -181,3 +181,22 @@ TEST_CASE("sum_in_shard_order adds shards 0..S-1 left to right, the same bits fo
   CHECK_THROWS_AS(w.shard_range(0), aimc::ValueError);
   if (w.size() > 1) CHECK_THROWS_AS(w.shard_range(w.size() + 1), aimc::ValueError);
 }
+
+TEST_CASE("gather_in_shard_order: every shard's bytes (any lengths) in shard order 0..S-1 on every rank") {
+  Communicator& w = Communicator::world();
+  constexpr std::int64_t S = 4;
+  // Shard s: s + 1 bytes 'a' + s, shard 2 empty (an empty shard keeps its place).
+  auto shard = [](std::int64_t s) { return s == 2 ? std::string() : std::string(std::size_t(s + 1), char('a' + s)); };
+  const auto [first, last] = w.shard_range(S);
+  std::vector<std::string> mine;
+  for (std::int64_t s = first; s < last; ++s) mine.push_back(shard(s));
+  const std::vector<std::string> all = w.gather_in_shard_order(mine);
+  REQUIRE(all.size() == std::size_t(S));
+  for (std::int64_t s = 0; s < S; ++s) CHECK(all[std::size_t(s)] == shard(s));
+  // Ranks holding different numbers of shards: every rank refuses (rank 0 holds one more).
+  if (w.size() > 1) {
+    std::vector<std::string> uneven = mine;
+    if (w.is_root()) uneven.push_back("x");
+    CHECK_THROWS_WITH(w.gather_in_shard_order(uneven), Catch::Contains("different numbers of shards"));
+  }
+}

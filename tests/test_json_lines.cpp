@@ -72,4 +72,9 @@ TEST_CASE("parse_json_line: JSON back, or an IoError starting with where it was"
   const std::string msg = io_error([] { parse_json_line("{\"a\":", "results file F line 3: "); });
   CHECK(msg.rfind("results file F line 3: not JSON (", 0) == 0);
   CHECK(io_error([] { parse_json_line("", "L: "); }).rfind("L: not JSON (", 0) == 0);
+  // A number beyond double is nlohmann's out_of_range, not a parse_error: an
+  // IoError too (found by fuzz_json_lines; it ended the program before).
+  const std::string big = io_error([] { parse_json_line("{\"accuracy\":1e400}", "J line 2: "); });
+  CHECK(big.rfind("J line 2: not JSON (", 0) == 0);
+  CHECK(big.find("number overflow") != std::string::npos);
 }

@@ -43,6 +43,8 @@ TEST_CASE("train --shards 4: the same checkpoint on 1, 2 and 4 ranks and without
       {"hardware-aware", " --model mlp --rpu-config InferenceRPUConfig"},
       // Input ranges learned (and initialised from the data) and weight noise of the modifier.
       {"hardware-aware preset", " --model lenet5 --rpu-config StandardHWATrainingPreset"},
+      // Pulsed tiles updated with the whole batch's x and d on every rank; digital biases by SGD.
+      {"pulsed", " --model mlp_sigmoid --rpu-config SingleRPUConfig --optimizer sgd --lr 0.1 --schedule none"},
   };
   for (const auto& [name, args] : runs) {
     INFO(name << ":" << args);
@@ -76,8 +78,12 @@ TEST_CASE("train --shards 4: the same checkpoint on 1, 2 and 4 ranks and without
 }
 
 TEST_CASE("a data-parallel run stopped on 2 ranks resumes on 4 to the uninterrupted bits") {
-  const std::string common = dataset() + " --epochs 2 --batch-size 32 --limit-test 32 --seed 2 --json"
-                                         " --model mlp --rpu-config InferenceRPUConfig --shards 4";
+  // Hardware-aware, and pulsed (the devices' streams and SGD's momentum in the checkpoint).
+  const std::string model = GENERATE(as<std::string>{}, " --model mlp --rpu-config InferenceRPUConfig",
+                                     " --model mlp_sigmoid --rpu-config SingleRPUConfig --optimizer sgd --lr 0.1");
+  INFO(model);
+  const std::string common = dataset() + " --epochs 2 --batch-size 32 --limit-test 32 --seed 2 --json" + model +
+                             " --shards 4";
   const std::string full = (tmp / "full.safetensors").string(), part = (tmp / "part.safetensors").string();
   const std::string err = (tmp / "resume.err").string();
   REQUIRE(run_aimc(2, "train" + common + " --out " + full).code == 0);

@@ -74,8 +74,11 @@ fuzz idx & p1=$!
 fuzz checkpoint & p2=$!
 wait $p1 || status=1
 wait $p2 || status=1
-# Built only with ONNX support (libprotobuf-dev, protobuf-compiler).
+# fuzz_onnx is built only with ONNX support (libprotobuf-dev, protobuf-compiler);
+# the JSON-lines reader runs beside it.
+fuzz json_lines & p1=$!
 if [ -x build-asan/tests/fuzz/fuzz_onnx ]; then fuzz onnx || status=1; fi
+wait $p1 || status=1
 
 echo "== ThreadSanitizer"
 setup build-tsan -Db_sanitize=thread -Dtools=false -Dnative=false

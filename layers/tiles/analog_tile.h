@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "engine/tensor.h"
@@ -85,6 +86,9 @@ class AnalogTile {
   // Drops the recorded (x, d) without updating.
   void clear_updates() { pending_.clear(); }
   std::size_t pending_updates() const { return pending_.size(); }
+  // The (x, d) recorded since the last apply_updates or clear_updates, in
+  // order (data-parallel training gathers them over shards).
+  const std::vector<std::pair<Tensor, Tensor>>& recorded_updates() const { return pending_; }
   // The stored weights were set from outside: the devices keep what they
   // can hold (a pulsed tile clips to its bounds); nothing otherwise.
   void weights_set();

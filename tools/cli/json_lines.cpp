@@ -32,7 +32,8 @@ JsonLines read_json_lines(const std::string& path, const std::string& what) {
 nlohmann::json parse_json_line(const std::string& line, const std::string& where) {
   try {
     return nlohmann::json::parse(line);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
+    // parse_error, and out_of_range for a number beyond double (1e400).
     throw IoError(where + "not JSON (" + e.what() + ")");
   }
 }

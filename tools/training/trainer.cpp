@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <unordered_set>
 
 #include "engine/autograd.h"
 #include "engine/communicator.h"
@@ -71,22 +72,7 @@ std::unique_ptr<LRScheduler> make_scheduler(const TrainOptions& opts, Optimizer&
   return nullptr;  // "none"
 }
 
-namespace {
-
-// ConfigError when shards > 1 and the model has tiles on pulsed devices.
-void refuse_pulsed_shards(Module& model, std::int64_t shards) {
-  if (shards > 1)
-    for (AnalogTile* t : model.analog_tiles())
-      if (t->pulsed())
-        throw ConfigError("shards (--shards) " + std::to_string(shards) + ": pulsed analog training (tiles on "
-                          "pulsed devices, SingleRPUConfig with AnalogSGD) updates the tiles by pulses in each "
-                          "backward pass and cannot be split into data-parallel shards; train it with --shards 1 "
-                          "on one process");
-}
-
-}  // namespace
-
-void check_shard_options(const TrainOptions& opts, Module& model, int ranks) {
+void check_shard_options(const TrainOptions& opts, int ranks) {
   const std::string s = std::to_string(opts.shards);
   if (opts.shards < 1) throw ConfigError("shards (--shards) must be an integer >= 1, got " + s);
   if (opts.shards % ranks != 0)
@@ -98,26 +84,39 @@ void check_shard_options(const TrainOptions& opts, Module& model, int ranks) {
   if (opts.batch_size % opts.shards != 0)
     throw ConfigError("shards (--shards) " + s + " must divide the batch size (--batch-size " +
                       std::to_string(opts.batch_size) + ")");
-  refuse_pulsed_shards(model, opts.shards);
 }
 
 namespace {
 
-// The model's state (parameters then buffers, state_dict order) as bytes.
-std::string state_bytes(const Module& model) {
+// The state a shard's passes may change: the model's state_dict (parameters
+// then buffers) without the pulsed devices' hidden parameters, which only the
+// optimizer step's update changes (and which, per weight, can be ten times
+// the weights' size: not copied per shard).
+NamedTensors pass_state(Module& model) {
+  std::unordered_set<const Storage*> device_state;
+  for (AnalogTile* t : model.analog_tiles())
+    for (const auto& [name, v] : t->hidden_parameters()) device_state.insert(v.storage().get());
+  NamedTensors out;
+  for (auto& entry : model.state_dict())
+    if (!device_state.contains(entry.second.storage().get())) out.push_back(std::move(entry));
+  return out;
+}
+
+// pass_state as bytes.
+std::string state_bytes(Module& model) {
   std::string out;
-  for (const auto& [name, t] : model.state_dict()) {
+  for (const auto& [name, t] : pass_state(model)) {
     const Tensor c = t.detach().to(Device::cpu()).contiguous();
     out.append(static_cast<const char*>(c.raw_data()), std::size_t(c.numel()) * dtype_size(c.dtype()));
   }
   return out;
 }
 
-// Sets the model's state from state_bytes of the same model.
+// Sets pass_state from state_bytes of the same model.
 void load_state_bytes(Module& model, const std::string& bytes) {
   NamedTensors values;
   std::size_t at = 0;
-  for (const auto& [name, t] : model.state_dict()) {
+  for (const auto& [name, t] : pass_state(model)) {
     const std::size_t n = std::size_t(t.numel()) * dtype_size(t.dtype());
     if (at + n > bytes.size()) throw ValueError("data-parallel training: a model state of the wrong size");
     Tensor v = Tensor::empty(t.shape(), t.dtype());
@@ -126,7 +125,94 @@ void load_state_bytes(Module& model, const std::string& bytes) {
     values.emplace_back(name, v);
   }
   if (at != bytes.size()) throw ValueError("data-parallel training: a model state of the wrong size");
-  model.load_state_dict(values);
+  model.load_state_dict(values, /*strict=*/false);
+}
+
+// The model's tiles on pulsed devices, in module order (the same on every rank).
+std::vector<AnalogTile*> pulsed_tiles(Module& model) {
+  std::vector<AnalogTile*> out;
+  for (AnalogTile* t : model.analog_tiles())
+    if (t->pulsed()) out.push_back(t);
+  return out;
+}
+
+void append_u64(std::string& out, std::uint64_t v) { out.append(reinterpret_cast<const char*>(&v), sizeof v); }
+
+std::uint64_t read_u64(const std::string& in, std::size_t& at) {
+  if (at + sizeof(std::uint64_t) > in.size()) throw ValueError("data-parallel training: truncated pulsed updates");
+  std::uint64_t v;
+  std::memcpy(&v, in.data() + at, sizeof v);
+  at += sizeof v;
+  return v;
+}
+
+// The (x, d) one shard's backward passes recorded on each pulsed tile, as
+// bytes: per tile the number of records, then per record its rows and the
+// float32 values of x [rows, in] and d [rows, out].
+std::string pack_updates(const std::vector<AnalogTile*>& tiles) {
+  std::string out;
+  for (const AnalogTile* t : tiles) {
+    append_u64(out, t->recorded_updates().size());
+    for (const auto& [x, d] : t->recorded_updates()) {
+      append_u64(out, std::uint64_t(x.size(0)));
+      for (const Tensor& v : {x, d}) {
+        const Tensor c = v.to(Device::cpu()).contiguous();
+        out.append(static_cast<const char*>(c.raw_data()), std::size_t(c.numel()) * sizeof(float));
+      }
+    }
+  }
+  return out;
+}
+
+// Records on each pulsed tile the whole batch's (x, d) from every shard's
+// pack_updates, given in shard order: record k of the batch is record k of
+// each shard, their rows concatenated in shard order (the batch's sample
+// order, as one pass over the whole batch records them). Empty shards
+// (a last batch smaller than the shards) recorded nothing and add nothing.
+void record_batch_updates(const std::vector<AnalogTile*>& tiles, const std::vector<std::string>& shards) {
+  std::vector<std::size_t> at(shards.size(), 0);
+  for (AnalogTile* t : tiles) {
+    const std::int64_t in = t->in_size(), out = t->out_size();
+    // Per shard: its records' (rows, offset of x in its bytes).
+    std::vector<std::vector<std::pair<std::int64_t, std::size_t>>> records(shards.size());
+    std::size_t count = 0;
+    for (std::size_t s = 0; s < shards.size(); ++s) {
+      const std::uint64_t k = read_u64(shards[s], at[s]);
+      for (std::uint64_t r = 0; r < k; ++r) {
+        const std::int64_t rows = std::int64_t(read_u64(shards[s], at[s]));
+        const std::size_t bytes = std::size_t(rows * (in + out)) * sizeof(float);
+        if (at[s] + bytes > shards[s].size()) throw ValueError("data-parallel training: truncated pulsed updates");
+        records[s].emplace_back(rows, at[s]);
+        at[s] += bytes;
+      }
+      if (k == 0) continue;
+      if (count != 0 && k != count)
+        throw ValueError("data-parallel training: shard " + std::to_string(s) + " recorded " + std::to_string(k) +
+                         " pulsed updates on tile " + std::to_string(t->tile_id()) + ", an earlier shard " +
+                         std::to_string(count));
+      count = k;
+    }
+    for (std::size_t r = 0; r < count; ++r) {
+      std::int64_t rows = 0;
+      for (const auto& rec : records)
+        if (!rec.empty()) rows += rec[r].first;
+      Tensor x = Tensor::empty({rows, in}), d = Tensor::empty({rows, out});
+      float* px = x.data<float>();
+      float* pd = d.data<float>();
+      for (std::size_t s = 0; s < shards.size(); ++s) {
+        if (records[s].empty()) continue;
+        const auto [n, offset] = records[s][r];
+        const char* src = shards[s].data() + offset;
+        std::memcpy(px, src, std::size_t(n * in) * sizeof(float));
+        std::memcpy(pd, src + std::size_t(n * in) * sizeof(float), std::size_t(n * out) * sizeof(float));
+        px += n * in;
+        pd += n * out;
+      }
+      t->record_update(x, d);
+    }
+  }
+  for (std::size_t s = 0; s < shards.size(); ++s)
+    if (at[s] != shards[s].size()) throw ValueError("data-parallel training: pulsed updates of the wrong size");
 }
 
 // One optimizer step on `batch` cut into `shards` shards (trainer.h); `step`
@@ -148,6 +234,8 @@ double sharded_step(Module& model, Optimizer& optimizer, const data::Batch& batc
   std::string after_first;                      // the state shard 0's forward left
   std::vector<std::vector<float>> grads;        // per shard: the gradients, then one has-gradient flag per parameter
   std::vector<std::string> losses;              // per shard: its samples' loss sum (a double)
+  const std::vector<AnalogTile*> pulsed = pulsed_tiles(model);
+  std::vector<std::string> updates;             // per shard: the (x, d) its pulsed tiles recorded
   for (std::int64_t s = first; s < last; ++s) {
     if (s != first) load_state_bytes(model, start);
     model.position_streams(step * std::uint64_t(shards) + std::uint64_t(s));
@@ -160,7 +248,10 @@ double sharded_step(Module& model, Optimizer& optimizer, const data::Batch& batc
       loss_sum = loss.item() * double(hi - lo);
       // The shard's part of the batch mean: its mean times n_s / n.
       loss = loss * (double(hi - lo) / double(n));
-      loss.backward();
+      // A diverged shard is reported after the gathers, on every rank alike
+      // (its backward would meet the non-finite values first, e.g. in a
+      // pulsed tile's record_update, on its rank alone).
+      if (std::isfinite(loss_sum)) loss.backward();
     }
     std::vector<float> g;
     g.reserve(numel + params.size());
@@ -176,6 +267,7 @@ double sharded_step(Module& model, Optimizer& optimizer, const data::Batch& batc
     for (const Tensor& p : params) g.push_back(p.grad().defined() ? 1.f : 0.f);
     grads.push_back(std::move(g));
     losses.emplace_back(reinterpret_cast<const char*>(&loss_sum), sizeof loss_sum);
+    if (!pulsed.empty()) updates.push_back(pack_updates(pulsed));
     if (s == 0) after_first = state_bytes(model);
   }
 
@@ -187,6 +279,8 @@ double sharded_step(Module& model, Optimizer& optimizer, const data::Batch& batc
     loss_sum += v;
   }
   if (!std::isfinite(loss_sum)) return loss_sum;  // the caller reports the divergence (on every rank alike)
+  std::vector<std::string> batch_updates;
+  if (!pulsed.empty()) batch_updates = comm.gather_in_shard_order(updates);
   comm.broadcast(after_first, 0);
   load_state_bytes(model, after_first);
   model.position_streams((step + 1) * std::uint64_t(shards));
@@ -201,6 +295,10 @@ double sharded_step(Module& model, Optimizer& optimizer, const data::Batch& batc
     }
     at += k;
   }
+  // Every rank updates its pulsed tiles alike: the whole batch's (x, d),
+  // from the same state (the devices' update streams are in it), so the
+  // same pulses.
+  if (!pulsed.empty()) record_batch_updates(pulsed, batch_updates);
   optimizer.step();
   model.post_update_step();
   return loss_sum;
@@ -221,7 +319,6 @@ EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& l
   if (shards < 1 || shards % comm.size() != 0)
     throw ConfigError("shards must be a multiple of the " + std::to_string(comm.size()) + " processes, got " +
                       std::to_string(shards));
-  refuse_pulsed_shards(model, shards);
   model.train();
   loader.start_epoch(epoch);  // the order depends on (seed, epoch) only, so a resumed epoch sees the same
   const std::int64_t batches = loader.num_batches();

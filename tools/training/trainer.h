@@ -14,8 +14,10 @@
 //  - every shard starts from the step's starting state (parameters and
 //    buffers: forward passes change BatchNorm running statistics, the
 //    noise-management running values and, in their first batches, learned
-//    input ranges), and its random streams (analog tiles' forward and
-//    backward noise, weight modifiers, dropout) are positioned at draw
+//    input ranges; the pulsed devices' hidden parameters, which only the
+//    optimizer step changes, are not copied), and its random streams
+//    (analog tiles' forward and backward noise, weight modifiers, dropout)
+//    are positioned at draw
 //    step·S + s (Module::position_streams), so a shard draws the same
 //    numbers whichever rank runs it;
 //  - the shards' gradients are gathered and added in shard order 0..S−1 in
@@ -27,9 +29,28 @@
 //    0's buffers): BatchNorm normalises each shard by its own statistics and
 //    its running statistics follow shard 0 (DDP without SyncBatchNorm).
 //    Then every stream is positioned at the next step's first draw.
-// S = 1 is the plain single-process loop (its bits unchanged by all this). Pulsed analog
-// training (tiles on pulsed devices, AnalogSGD) updates the tiles by pulses
-// inside each shard's backward pass and is refused with S > 1.
+//  - pulsed analog training (tiles on pulsed devices, AnalogSGD): a pulsed
+//    tile has no weight gradient; each shard's backward pass records the
+//    tile's input x and error d for its rows (d already scaled by n_s/n, so
+//    the rows' d of the whole batch). These are gathered in shard order on
+//    every rank (Communicator::gather_in_shard_order), each tile's records
+//    joined row-wise into the whole batch's (x, d) in sample order (a
+//    convolution's im2col rows are sample-major too), and
+//    every rank runs the same pulsed update from the same state (the
+//    devices' update and post-update streams are tile state, advanced by the
+//    update only, so they are never positioned per shard): the pulses are
+//    those one pass over the whole batch with these x and d would give.
+//    Digital parameters beside them (biases, digital layers) take the summed
+//    gradients as above.
+// S = 1 is the plain single-process loop (its bits unchanged by all this).
+// What S changes: the forward and backward noise draws (per shard), the
+// order in which the digital gradients add up, BatchNorm's statistics. A
+// model whose passes draw nothing (noise-free periphery, no dropout) and
+// has no digital parameters trains the same weights and device states, bit
+// for bit, with any S when n/S and S are powers of two (so the n_s/n
+// scaling of d is exact): the pulsed update then sees the plain loop's x
+// and d. Only the forward and backward stream counters differ (positioned
+// per shard).
 #pragma once
 
 #include <cstdint>
@@ -115,9 +136,8 @@ struct EpochPosition {
 using StepHook = std::function<bool(std::int64_t, const EpochPosition&)>;
 
 // ConfigError unless the shards fit: shards >= 1, a multiple of `ranks`
-// (the processes that share them), dividing batch_size, and 1 for a model
-// with tiles on pulsed devices.
-void check_shard_options(const TrainOptions& opts, Module& model, int ranks);
+// (the processes that share them), dividing batch_size.
+void check_shard_options(const TrainOptions& opts, int ranks);
 
 // One pass over the loader; returns the sample-weighted mean loss.
 EpochStats train_epoch(Module& model, Optimizer& optimizer, data::BatchLoader& loader, std::int64_t epoch,
