@@ -21,7 +21,7 @@ const std::vector<EngineOp>& engine_ops() {
       // copies and in-place updates (tensor.cpp, ops_shape.cpp); permute is a
       // strided view made contiguous. clone, to(device) and copy_ move bytes
       // of any dtype and are not ops.
-      {"contiguous", true}, {"fill_", true}, {"add_", true}, {"mul_", true}, {"to(dtype)", false}, {"concat", false},
+      {"contiguous", true}, {"fill_", true}, {"add_", true}, {"mul_", true}, {"to(dtype)", false}, {"concat", true},
       // linear algebra (ops_linalg.cpp)
       {"matmul", true}, {"linear", true},
       // convolution (ops_conv.cpp)

@@ -6,6 +6,7 @@
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/strided.h"
+#include "kernels/cuda/backend.h"
 
 namespace aimc {
 namespace {
@@ -18,6 +19,30 @@ Tensor make_view(const Tensor& x, Shape shape, Shape strides, std::int64_t offse
   impl->strides = std::move(strides);
   impl->dtype = x.dtype();
   return Tensor(std::move(impl));
+}
+
+// concat's values on CUDA: with the concat dim moved to the front (permute, a
+// contiguous gather) the inputs lie one after another in memory, so device
+// copies place them; the result is moved back. Copies only: the same bits as
+// the CPU.
+Tensor cuda_concat_values(const std::vector<Tensor>& xs, std::int64_t d, const Shape& shape) {
+  std::vector<std::int64_t> order{d}, inverse(shape.size());
+  for (std::int64_t k = 0; k < std::int64_t(shape.size()); ++k)
+    if (k != d) order.push_back(k);
+  Shape front_shape;
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    front_shape.push_back(shape[order[i]]);
+    inverse[order[i]] = std::int64_t(i);
+  }
+  Tensor front = Tensor::empty(front_shape, xs[0].dtype(), xs[0].device());
+  char* dst = static_cast<char*>(front.raw_data());
+  for (const Tensor& t : xs) {
+    const Tensor p = d == 0 ? t.detach().contiguous() : permute(t.detach(), order);
+    const std::size_t bytes = std::size_t(p.numel()) * dtype_size(p.dtype());
+    if (bytes > 0) cuda::backend().copy_device_to_device(dst, p.raw_data(), bytes);
+    dst += bytes;
+  }
+  return d == 0 ? front : permute(front, inverse);
 }
 
 }  // namespace
@@ -110,6 +135,17 @@ Tensor slice(const Tensor& x, std::int64_t dim, std::int64_t start, std::int64_t
   Tensor out = make_view(x, shape, x.strides(), x.offset() + start * x.strides()[d]);
   return record(out, "slice", {x}, [d, start, end, in_shape = x.shape(), dtype = x.dtype(),
                                      device = x.device()](const Tensor& g) {
+    if (device.is_cuda()) {
+      // A strided CUDA view cannot be written (copy_): zeros before and after g, concatenated.
+      std::vector<Tensor> parts;
+      Shape before = in_shape, after = in_shape;
+      before[d] = start;
+      after[d] = in_shape[d] - end;
+      if (start > 0) parts.push_back(Tensor::zeros(before, dtype, device));
+      parts.push_back(g);
+      if (after[d] > 0) parts.push_back(Tensor::zeros(after, dtype, device));
+      return std::vector<Tensor>{parts.size() == 1 ? g : concat(parts, d)};
+    }
     Tensor full = Tensor::zeros(in_shape, dtype, device);
     full.slice(d, start, end).copy_(g);
     return std::vector<Tensor>{full};
@@ -132,12 +168,13 @@ Tensor concat(const std::vector<Tensor>& xs, std::int64_t dim) {
     total += t.size(d);
   }
   shape[d] = total;
-  Tensor out = Tensor::empty(shape, xs[0].dtype(), xs[0].device());
+  const bool on_cuda = xs[0].device().is_cuda();
+  Tensor out = on_cuda ? cuda_concat_values(xs, d, shape) : Tensor::empty(shape, xs[0].dtype(), xs[0].device());
   std::vector<std::int64_t> starts;
   std::int64_t at = 0;
   for (const auto& t : xs) {
     starts.push_back(at);
-    out.slice(d, at, at + t.size(d)).copy_(t);
+    if (!on_cuda) out.slice(d, at, at + t.size(d)).copy_(t);
     at += t.size(d);
   }
   std::vector<std::int64_t> sizes;

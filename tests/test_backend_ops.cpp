@@ -109,7 +109,14 @@ const std::vector<OpCase>& cases() {
        [](T x, Device) { return x[0].detach().clone().add_(x[1], 0.5); }},
       {"mul_", "", false, Tol::exact, {{6}}, [](T x, Device) { return x[0].detach().clone().mul_(-1.5); }},
       {"to(dtype)", "float64", true, Tol::exact, {{3}}, [](T x, Device) { return x[0].to(DType::Float64); }},
-      {"concat", "dim 1", true, Tol::exact, {{2, 3}, {2, 2}}, [](T x, Device) { return concat({x[0], x[1]}, 1); }},
+      {"concat", "dim 1", false, Tol::exact, {{2, 3}, {2, 2}}, [](T x, Device) { return concat({x[0], x[1]}, 1); }},
+      {"concat", "dim 0 of three", false, Tol::exact, {{2, 3}, {1, 3}, {4, 3}},
+       [](T x, Device) { return concat({x[0], x[1], x[2]}, 0); }},
+      {"concat", "dim 1 of [2, 3, 4] views", false, Tol::exact, {{2, 3, 4}, {2, 2, 6}},
+       [](T x, Device) { return concat({x[0], slice(x[1], 2, 1, 5)}, 1); }},
+      // slice is a view; its gradient on CUDA is zeros concatenated around g
+      {"concat", "slice backward, dim 1 middle", false, Tol::exact, {{3, 7}},
+       [](T x, Device) { return mul_scalar(slice(x[0], 1, 2, 5), 2.0); }},
       // linear algebra
       {"matmul", "[5, 7] x [7, 3]", false, Tol::gemm, {{5, 7}, {7, 3}}, [](T x, Device) { return matmul(x[0], x[1]); }},
       {"matmul", "transposed right operand", false, Tol::gemm, {{5, 7}, {3, 7}},
