@@ -271,6 +271,11 @@ Tensor AnalogCore::forward(const Tensor& x_rows, bool training) {
 Tensor AnalogCore::get_weights() const { return apply_digital_scales(tiles_.get_weights()); }
 
 Tensor AnalogCore::read_weights_realistic() {
+  // The least-squares read is host code (Eigen on the tile's host outputs).
+  if (tiles_.tile(0, 0).weight().device().is_cuda())
+    throw DeviceError("AnalogCore::read_weights_realistic: the layer's tiles are on " +
+                      tiles_.tile(0, 0).weight().device().str() +
+                      "; the realistic read runs on the CPU (move the model with .cpu() first)");
   // Read inputs from a stream of the first tile's seed; each tile uses its id.
   return apply_digital_scales(read_tile_array_realistic(tiles_, tiles_.tile(0, 0).seed() ^ 0x5245414455ull));
 }
