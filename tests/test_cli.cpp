@@ -243,6 +243,13 @@ TEST_CASE("train --rpu-config StandardHWATrainingPreset, eval and drift --device
   REQUIRE(e_cpu.code == 0);
   REQUIRE(e_gpu.code == 0);
   CHECK(last_json_line(e_gpu.out)["test_accuracy"] == last_json_line(e_cpu.out)["test_accuracy"]);
+  // Re-mapped onto TorchInferenceRPUConfig tiles: the lightning-style forward runs inference on the GPU.
+  const std::string lightning = eval + "cpu --rpu-config TorchInferenceRPUConfig";
+  const Run l_cpu = run_command(emulated + AIMC_CLI_PATH + lightning, "/dev/null");
+  const Run l_gpu = run_command(emulated + AIMC_CLI_PATH + eval + "cuda --rpu-config TorchInferenceRPUConfig", "/dev/null");
+  REQUIRE(l_cpu.code == 0);
+  REQUIRE(l_gpu.code == 0);
+  CHECK(last_json_line(l_gpu.out)["test_accuracy"] == last_json_line(l_cpu.out)["test_accuracy"]);
   // The drift table of the CPU-trained checkpoint, 2 chips x 3 times, seed 5
   // (200 test images: the chips' programming noise and the drift move it).
   auto drift = [&](const std::string& device) {
