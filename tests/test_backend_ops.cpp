@@ -118,6 +118,11 @@ const std::vector<OpCase>& cases() {
        [](T x, Device) { return concat({x[0], x[1], x[2]}, 0); }},
       {"concat", "last dim of odd 3-D shapes", false, Tol::exact, {{2, 3, 5}, {2, 3, 1}, {2, 3, 2}},
        [](T x, Device) { return concat({x[0], x[1], x[2]}, -1); }},
+      {"concat", "dim 1 of [2, 3, 4] views", false, Tol::exact, {{2, 3, 4}, {2, 2, 6}},
+       [](T x, Device) { return concat({x[0], slice(x[1], 2, 1, 5)}, 1); }},
+      // slice is a view; its gradient on CUDA is zeros concatenated around g
+      {"concat", "slice backward, dim 1 middle", false, Tol::exact, {{3, 7}},
+       [](T x, Device) { return mul_scalar(slice(x[0], 1, 2, 5), 2.0); }},
       // linear algebra
       {"matmul", "[5, 7] x [7, 3]", false, Tol::gemm, {{5, 7}, {7, 3}}, [](T x, Device) { return matmul(x[0], x[1]); }},
       {"matmul", "transposed right operand", false, Tol::gemm, {{5, 7}, {3, 7}},

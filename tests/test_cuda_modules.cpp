@@ -104,11 +104,11 @@ TEST_CASE("to(cuda) then to(cpu) moves a trained, programmed, drifted model in p
   // Handles held outside the module (the tile's own, the optimizer's) followed.
   CHECK(tile->weight().device().is_cuda());
   for (const Tensor& p : moved.optimizer->params()) CHECK(p.device().is_cuda());
-  // The layers' CUDA forward is not wired yet: it refuses, naming the step,
-  // rather than read device memory (and changes nothing: see below).
+  // An input left on the host is refused, naming both devices, before any
+  // pass runs (and changes nothing: see below).
   Generator probe(7);
   CHECK_THROWS_WITH(moved.model->forward(probe.normal({2, 1, 28, 28})),
-                    Catch::Contains("AnalogCore forward with tiles") && Catch::Contains("cuda:0"));
+                    Catch::Contains("the input is on cpu") && Catch::Contains("cuda:0"));
   CHECK(tile->seed() == twin.model->analog_tiles().at(0)->seed());  // read back from the GPU
   // A drift on the GPU draws the CPU's numbers: the twin drifts on the host.
   moved.model->drift_analog_weights(7200.0);

@@ -4,6 +4,7 @@
 #include "layers/devices/tile_device.h"
 #include "layers/tiles/input_range.h"
 #include "layers/tiles/realistic_read.h"
+#include "layers/tiles/tile_state.h"
 
 #include <algorithm>
 #include <cmath>
@@ -20,6 +21,26 @@ namespace aimc {
 namespace {
 
 Tensor ones_or_rows(std::int64_t rows, bool per_row) { return Tensor::ones({per_row ? rows : 1}); }
+
+// Element i of a float32 vector wherever Module::to put it (on a GPU: one
+// small copy, never a host pointer).
+float element(const Tensor& t, std::int64_t i) { return read_state_scalar<float>(t.detach().slice(0, i, i + 1)); }
+void set_element(const Tensor& t, std::int64_t i, float v) {
+  Tensor e = t.detach().slice(0, i, i + 1);
+  write_state_scalar<float>(e, v);
+}
+
+// The data initialisation of range r (element 0 of a [1] tensor) with batch
+// counter k (element i of update_idx) from x, on any device.
+void update_range(const Tensor& x, const InputRangeParameter& p, const Tensor& r, const Tensor& update_idx,
+                  std::int64_t i) {
+  float k = element(update_idx, i);
+  if (!(k < float(p.init_from_data))) return;  // the usual case after the first batches: no copies
+  float rv = element(r, 0);
+  update_input_range_from_data(x, p, rv, k);
+  set_element(r, 0, rv);
+  set_element(update_idx, i, k);
+}
 
 }  // namespace
 
@@ -159,14 +180,12 @@ void AnalogCore::init_input_range_from_data(const Tensor& x) {
     const std::int64_t C = tiles_.columns();
     for (std::size_t i = 0; i < input_ranges_.size(); ++i) {
       const std::int64_t c = lightning_ ? std::int64_t(i) : std::int64_t(i) % C;
-      update_input_range_from_data(x.detach().slice(1, g.in_offsets[c], g.in_offsets[c] + g.in_pieces[c]),
-                                   input_range_param_, input_ranges_[i].data<float>()[0],
-                                   input_range_update_idx_.data<float>()[i]);
+      update_range(x.detach().slice(1, g.in_offsets[c], g.in_offsets[c] + g.in_pieces[c]), input_range_param_,
+                   input_ranges_[i], input_range_update_idx_, std::int64_t(i));
     }
     return;
   }
-  update_input_range_from_data(x, input_range_param_, input_range_.data<float>()[0],
-                         input_range_update_idx_.data<float>()[0]);
+  update_range(x, input_range_param_, input_range_, input_range_update_idx_, 0);
 }
 
 Tensor AnalogCore::forward(const Tensor& x_rows, bool training) {
@@ -174,16 +193,25 @@ Tensor AnalogCore::forward(const Tensor& x_rows, bool training) {
     throw ShapeError("AnalogCore: input " + shape_str(x_rows.shape()) + " does not match [M, " +
                      std::to_string(in_size()) + "]");
   check_dtype(x_rows, DType::Float32, "AnalogCore");
-  check_cpu(x_rows, "AnalogCore");
-  // Its tiles and input ranges compute on the host for now (moved by Module::to).
-  check_cpu(tiles_.tile(0, 0).weight(), "AnalogCore forward with tiles");
+  const Device where = tiles_.tile(0, 0).weight().device();
+  if (x_rows.device() != where)
+    throw DeviceError("AnalogCore: the input is on " + x_rows.device().str() + ", the layer's tiles on " +
+                      where.str() + " (move the model or the input with .to(device))");
   if (lightning_) {
-    if (training && !input_ranges_.empty()) init_input_range_from_data(x_rows);
     std::vector<Tensor> weights;
     for (AnalogTile* t : tiles_.tiles()) weights.push_back(t->weight());
     const AnalogTile& first = tiles_.tile(0, 0);
-    return lightning_forward(x_rows, weights, tiles_.grid(), lightning_config_, input_ranges_, training,
-                             LightningRandom{first.seed(), first.tile_id(), &lightning_counter_});
+    const LightningRandom random{first.seed(), first.tile_id(), &lightning_counter_};
+    if (where.is_cuda()) {
+      // The CUDA lightning kernel has no backward yet: inference only.
+      if (training || grad_mode_enabled())
+        throw DeviceError("AnalogCore: TorchInferenceRPUConfig (lightning-style forward) runs on " + where.str() +
+                          " for inference only (eval mode under NoGradGuard); train it on the CPU");
+      return lightning_forward_cuda(x_rows.contiguous(), weights, tiles_.grid(), lightning_config_, input_ranges_,
+                                    training, random);
+    }
+    if (training && !input_ranges_.empty()) init_input_range_from_data(x_rows);
+    return lightning_forward(x_rows, weights, tiles_.grid(), lightning_config_, input_ranges_, training, random);
   }
   Tensor v = x_rows;
   // Digital output factor r·s (no gradient to r or s).
@@ -191,7 +219,7 @@ Tensor AnalogCore::forward(const Tensor& x_rows, bool training) {
   if (input_range_.defined()) {
     if (training) init_input_range_from_data(x_rows);
     v = input_range_clip(x_rows, input_range_, input_range_param_);
-    out_factor[0] = std::abs(input_range_.data<float>()[0]);
+    out_factor[0] = std::abs(element(input_range_, 0));
   }
   // Per-tile ranges: tile (r, c) reads clip(x_c, ±r_rc)/r_rc and its output is scaled by r_rc.
   std::vector<Tensor> tile_inputs;
@@ -203,7 +231,7 @@ Tensor AnalogCore::forward(const Tensor& x_rows, bool training) {
       const std::int64_t c = std::int64_t(t) % tiles_.columns();
       const Tensor x_c = slice(x_rows, 1, g.in_offsets[c], g.in_offsets[c] + g.in_pieces[c]);
       tile_inputs.push_back(input_range_clip(x_c, input_ranges_[t], input_range_param_));
-      tile_factors.push_back(std::abs(input_ranges_[t].data<float>()[0]));
+      tile_factors.push_back(std::abs(element(input_ranges_[t], 0)));
     }
   }
   std::vector<float> weight_grad_scale;
@@ -235,7 +263,7 @@ Tensor AnalogCore::forward(const Tensor& x_rows, bool training) {
                  : tiles_.forward_tiles(tile_inputs, tile_factors, !training, std::move(weight_grad_scale),
                                         std::move(modified));
   if (out_factor.size() > 1 || out_factor[0] != 1.f)
-    y = mul(y, Tensor::from_vector(out_factor, {std::int64_t(out_factor.size())}));
+    y = mul(y, Tensor::from_vector(out_factor, {std::int64_t(out_factor.size())}).to(where));
   if (out_scaling_.defined()) y = mul(y, out_scaling_);
   return y;
 }
@@ -243,21 +271,26 @@ Tensor AnalogCore::forward(const Tensor& x_rows, bool training) {
 Tensor AnalogCore::get_weights() const { return apply_digital_scales(tiles_.get_weights()); }
 
 Tensor AnalogCore::read_weights_realistic() {
+  // The least-squares read is host code (Eigen on the tile's host outputs).
+  if (tiles_.tile(0, 0).weight().device().is_cuda())
+    throw DeviceError("AnalogCore::read_weights_realistic: the layer's tiles are on " +
+                      tiles_.tile(0, 0).weight().device().str() +
+                      "; the realistic read runs on the CPU (move the model with .cpu() first)");
   // Read inputs from a stream of the first tile's seed; each tile uses its id.
   return apply_digital_scales(read_tile_array_realistic(tiles_, tiles_.tile(0, 0).seed() ^ 0x5245414455ull));
 }
 
 Tensor AnalogCore::apply_digital_scales(Tensor w) const {
+  if (!mapping_scales_.defined() && !out_scaling_.defined()) return w;
   std::vector<float> scale(out_size(), 1.f);
   for (const Tensor* t : {&mapping_scales_, &out_scaling_}) {
     if (!t->defined()) continue;
     const auto v = t->to_vector();
     for (std::int64_t i = 0; i < out_size(); ++i) scale[i] *= v.size() == 1 ? v[0] : v[i];
   }
-  float* ws = w.data<float>();
-  for (std::int64_t i = 0; i < out_size(); ++i)
-    for (std::int64_t j = 0; j < in_size(); ++j) ws[i * in_size() + j] *= scale[i];
-  return w;
+  // Row i times scale[i] (one float product per element), on w's device.
+  NoGradGuard no_grad;
+  return mul(w, Tensor::from_vector(scale, {out_size(), 1}).to(w.device()));
 }
 
 void AnalogCore::set_weights(const Tensor& weights) {
@@ -271,7 +304,8 @@ void AnalogCore::set_weights(const Tensor& weights) {
     tiles_.set_weights(weights);
     return;
   }
-  Tensor w = weights.detach().to(DType::Float32).contiguous().clone();
+  // The scales are computed on the host (set_weights is not a per-batch step).
+  Tensor w = weights.detach().to(Device::cpu()).to(DType::Float32).contiguous().clone();
   float* ws = w.data<float>();
   const std::int64_t rows = out_size(), cols = in_size();
   std::vector<float> row_max(rows, 0.f);
@@ -292,7 +326,7 @@ void AnalogCore::set_weights(const Tensor& weights) {
   if (s.size() == 1 && mapping_scales_.numel() > 1) s.assign(rows, s[0]);  // per-row scales for the remap
   for (std::int64_t i = 0; i < rows; ++i)
     for (std::int64_t j = 0; j < cols; ++j) ws[i * cols + j] /= s.size() == 1 ? s[0] : s[i];
-  std::copy(s.begin(), s.end(), mapping_scales_.data<float>());
+  mapping_scales_.copy_(Tensor::from_vector(s, {std::int64_t(s.size())}));
   tiles_.set_weights(w);
 }
 
@@ -348,17 +382,13 @@ void AnalogCore::post_update_step() {
   }
   if (remap_.type != WeightRemapType::None) {
     // The remap sees whole output rows, across the tile columns.
+    // On a GPU the remap runs there (apply_weight_remap_'s CUDA twin).
     Tensor w = tiles_.get_weights();
-    Tensor scales = Tensor::ones({out_size()});
+    Tensor scales = Tensor::ones({out_size()}).to(w.device());
     apply_weight_remap_(w, scales, remap_);
     tiles_.set_weights(w);
-    float* s = mapping_scales_.data<float>();
-    const float* f = scales.data<float>();
-    if (mapping_scales_.numel() == 1) {
-      s[0] *= f[0];  // layerwise remap: one factor
-    } else {
-      for (std::int64_t i = 0; i < out_size(); ++i) s[i] *= f[i];
-    }
+    // mapping_scales ×= the remap factors (layerwise: one factor, element 0).
+    mapping_scales_.copy_(mul(mapping_scales_, mapping_scales_.numel() == 1 ? slice(scales, 0, 0, 1) : scales));
   }
   if (post_update_step_) post_update_step_(*this);
 }

@@ -89,6 +89,12 @@ std::pair<int, int> tile_size_limits(const RPUConfig& rpu_config);
 std::pair<IOParameters, IOParameters> tile_io_parameters(const RPUConfig& rpu_config,
                                                          bool with_core_periphery = false);
 
+// Devices: the core computes where its tiles are (Module::to moves them with
+// its ranges and scales). On a GPU, forward, backward and post_update_step
+// run there (TileArray's CUDA path, the CUDA input-range kernels, the weight
+// transforms' CUDA twins; host scalars such as r come over as one small
+// copy); the lightning-style forward runs there for inference only (its
+// kernel has no backward: DeviceError in training or with gradients on).
 class AnalogCore {
  public:
   using NamedTensorList = std::vector<std::pair<std::string, Tensor>>;
@@ -107,7 +113,7 @@ class AnalogCore {
   Tensor get_weights() const;
   // The same, read the way hardware would: each tile's matrix estimated by
   // least squares from its noisy forward (layers/tiles/realistic_read.h).
-  // Advances the tiles' forward noise streams.
+  // Advances the tiles' forward noise streams. CPU only (DeviceError on a GPU).
   Tensor read_weights_realistic();
   // Stores W (see the file comment): recomputes the mapping scales when
   // omega > 0 and resets out_scaling to 1.

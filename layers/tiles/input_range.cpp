@@ -10,6 +10,8 @@
 #include "engine/autograd.h"
 #include "kernels/analog/input_range_law.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cuda/backend.h"
+#include "layers/tiles/tile_state.h"
 
 namespace aimc {
 namespace {
@@ -41,10 +43,23 @@ std::array<double, K> chunked_sums(std::int64_t n, Term term) {
 // x [M, in] float32; r [1] (gradient only if it requires grad).
 Tensor input_range_clip(const Tensor& x_in, const Tensor& r, const InputRangeParameter& p) {
   const Tensor x = x_in.detach().contiguous();
-  const float rv = std::abs(r.data<float>()[0]);
+  const float rv = std::abs(read_state_scalar<float>(r));  // one small copy when r is on a GPU
   if (!(rv > 0.f) || !std::isfinite(rv))
     throw ValueError("input range clip: the input range must be finite and > 0, got " + std::to_string(rv));
   const std::int64_t n = x.numel();
+  if (x.device().is_cuda()) {
+    // The CUDA twins (kernels/cuda/input_range.cu): the same law, the sums in the CPU's order.
+    Tensor v = Tensor::empty(x.shape(), DType::Float32, x.device());
+    cuda::backend().input_range_clip(x.data<float>(), n, rv, v.data<float>());
+    return record(v, "input_range_clip", {x_in, r}, [x, rv, p, device = r.device()](const Tensor& g_in) -> std::vector<Tensor> {
+      const Tensor g = g_in.contiguous();
+      Tensor dx = Tensor::empty(x.shape(), DType::Float32, x.device());
+      double clip = 0.0, inside = 0.0;
+      cuda::backend().input_range_backward(x.data<float>(), g.data<float>(), x.numel(), rv, dx.data<float>(), &clip,
+                                           &inside);
+      return {dx, Tensor::full({1}, input_range_gradient(clip, inside, x.numel(), rv, p)).to(device)};
+    });
+  }
   Tensor v = Tensor::empty(x.shape());
   const float* xs = x.data<float>();
   float* vs = v.data<float>();
@@ -93,6 +108,12 @@ void update_input_range_from_data(const Tensor& x_in, const InputRangeParameter&
   const Tensor x = x_in.detach().contiguous();
   const std::int64_t n = x.numel();
   if (n < 2) return;
+  if (x.device().is_cuda()) {
+    double mean = 0.0, ss = 0.0;
+    cuda::backend().input_range_data_stats(x.data<float>(), n, &mean, &ss);
+    update_input_range_from_stats(ss, n, p, r, k);
+    return;
+  }
   const float* xs = x.data<float>();
   const double mean = chunked_sums<1>(n, [&](std::int64_t i, std::array<double, 1>& acc) { acc[0] += xs[i]; })[0] /
                       double(n);

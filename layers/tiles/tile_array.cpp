@@ -7,6 +7,7 @@
 #include "engine/ops.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cuda/backend.h"
 
 namespace aimc {
 namespace {
@@ -82,10 +83,15 @@ Tensor TileArray::run(const std::vector<Tensor>& inputs, const std::vector<float
   if (weight_grad_scale.size() > 1 && std::int64_t(weight_grad_scale.size()) != out_size())
     throw ShapeError("TileArray: weight_grad_scale has " + std::to_string(weight_grad_scale.size()) +
                      " entries, expected 0, 1 or " + std::to_string(out_size()));
+  const Device where = tile(0, 0).weight().device();
   for (const Tensor& x : inputs) {
     check_dtype(x, DType::Float32, "TileArray");
-    check_cpu(x, "TileArray");
+    if (x.device() != where)
+      throw DeviceError("TileArray: the input is on " + x.device().str() + ", the tiles on " + where.str() +
+                        " (move the layer or the input with .to(device))");
   }
+  if (where.is_cuda()) return run_cuda(inputs, tile_factors, is_test, std::move(weight_grad_scale),
+                                       std::move(modified_weights));
   const bool per_tile = !tile_factors.empty();
   const std::int64_t n = inputs[0].size(0), R = rows(), C = columns();
 
@@ -195,7 +201,126 @@ Tensor TileArray::run(const std::vector<Tensor>& inputs, const std::vector<float
   });
 }
 
+namespace {
+
+// The tile row sums on CUDA: y[:, row r] = Σ_c parts[r·C + c] in the order
+// c = 0, 1, ... (float adds, as add_columns), the rows side by side.
+Tensor sum_tile_rows(std::vector<Tensor> parts, std::int64_t R, std::int64_t C) {
+  std::vector<Tensor> rows(R);
+  for (std::int64_t r = 0; r < R; ++r) {
+    rows[r] = parts[r * C];
+    for (std::int64_t c = 1; c < C; ++c) rows[r] = add(rows[r], parts[r * C + c]);
+  }
+  return R == 1 ? rows[0] : concat(rows, 1);
+}
+
+// The input gradient on CUDA: column block c = Σ_r parts[r·C + c] in the
+// order r = 0, 1, ..., the blocks side by side.
+Tensor sum_tile_columns(const std::vector<Tensor>& parts, std::int64_t R, std::int64_t C) {
+  std::vector<Tensor> cols(C);
+  for (std::int64_t c = 0; c < C; ++c) {
+    cols[c] = parts[c];
+    for (std::int64_t r = 1; r < R; ++r) cols[c] = add(cols[c], parts[r * C + c]);
+  }
+  return C == 1 ? cols[0] : concat(cols, 1);
+}
+
+}  // namespace
+
+// The same pass with the tiles on a GPU: the tiles run one after another on
+// device pointers (AnalogTile's CUDA passes), the digital sums and factors
+// are engine ops on the device with the CPU's per-element arithmetic, and the
+// weight gradients are cuda::gemm with cpu::gemm's shapes. No host pointer
+// is read.
+Tensor TileArray::run_cuda(const std::vector<Tensor>& inputs, const std::vector<float>& tile_factors, bool is_test,
+                           std::vector<float> weight_grad_scale, std::vector<Tensor> modified_weights) {
+  // The digital steps below read detached tensors: recorded as one tile_array op.
+  const Device where = inputs[0].device();
+  const bool per_tile = !tile_factors.empty();
+  const std::int64_t n = inputs[0].size(0), R = rows(), C = columns();
+  std::vector<Tensor> x_tiles(R * C);
+  if (per_tile) {
+    for (std::int64_t t = 0; t < R * C; ++t) x_tiles[t] = inputs[t].detach().contiguous();
+  } else {
+    const Tensor x = inputs[0].detach().contiguous();
+    for (std::int64_t c = 0; c < C; ++c) {
+      const Tensor col = column_block(x, grid_.in_offsets[c], grid_.in_pieces[c]);
+      for (std::int64_t r = 0; r < R; ++r) x_tiles[r * C + c] = col;
+    }
+  }
+  for (Tensor& m : modified_weights) m = m.detach().to(where).contiguous();
+  TileList& tiles = *tiles_;
+  std::vector<Tensor> partial(R * C);
+  for (std::int64_t t = 0; t < R * C; ++t) {
+    partial[t] = Tensor::empty({n, grid_.out_pieces[t / C]}, DType::Float32, where);
+    tiles[t]->forward(x_tiles[t].data<float>(), n, partial[t].data<float>(), is_test,
+                      modified_weights.empty() ? nullptr : modified_weights[t].data<float>());
+    if (per_tile && tile_factors[t] != 1.f) partial[t] = mul_scalar(partial[t], tile_factors[t]);
+  }
+  Tensor y = sum_tile_rows(std::move(partial), R, C);
+
+  // The weight-gradient factors as a device column per tile row ([out_r, 1]).
+  std::vector<Tensor> grad_factor(R);
+  if (!weight_grad_scale.empty())
+    for (std::int64_t r = 0; r < R; ++r) {
+      std::vector<float> f(static_cast<std::size_t>(grid_.out_pieces[r]));
+      for (std::int64_t i = 0; i < grid_.out_pieces[r]; ++i)
+        f[i] = weight_grad_scale.size() == 1 ? weight_grad_scale[0] : weight_grad_scale[grid_.out_offsets[r] + i];
+      grad_factor[r] = Tensor::from_vector(f, {grid_.out_pieces[r], 1}).to(where);
+    }
+  std::vector<Tensor> graph_inputs = inputs;
+  for (auto& t : tiles) graph_inputs.push_back(t->weight());
+  auto tiles_ref = tiles_;
+  const TileGrid grid = grid_;
+  const bool input_grad = any_requires_grad(inputs);
+  return record(y, "tile_array", graph_inputs, [tiles_ref, grid, x_tiles, tile_factors, per_tile, is_test, input_grad,
+                                                grad_factor, modified_weights, where](const Tensor& g_in) {
+    const Tensor g = g_in.contiguous();
+    const std::int64_t n = g.size(0), R = grid.out_pieces.size(), C = grid.in_pieces.size();
+    TileList& tiles = *tiles_ref;
+    std::vector<Tensor> dx_part(R * C), dw(R * C);
+    for (std::int64_t t = 0; t < R * C; ++t) {
+      const std::int64_t r = t / C, c = t % C;
+      Tensor d = column_block(g, grid.out_offsets[r], grid.out_pieces[r]);
+      if (per_tile && tile_factors[t] != 1.f) d = mul_scalar(d, tile_factors[t]).contiguous();
+      if (input_grad) {
+        dx_part[t] = Tensor::empty({n, grid.in_pieces[c]}, DType::Float32, where);
+        tiles[t]->backward(d.data<float>(), n, dx_part[t].data<float>(), is_test,
+                           modified_weights.empty() ? nullptr : modified_weights[t].data<float>());
+      }
+      if (tiles[t]->pulsed()) {
+        // The devices learn from x and d (AnalogSGD); no weight gradient.
+        tiles[t]->record_update(x_tiles[t], d.data<float>() == g.data<float>() ? d.clone() : d);
+        continue;
+      }
+      // dW_rc = d_rᵀ x_rc: [out_r, in_c].
+      dw[t] = Tensor::empty({grid.out_pieces[r], grid.in_pieces[c]}, DType::Float32, where);
+      cuda::backend().gemm(cpu::gemm_shape(/*trans_a=*/true, /*trans_b=*/false, grid.out_pieces[r],
+                                           grid.in_pieces[c], n),
+                           1.0f, d.data<float>(), x_tiles[t].data<float>(), 0.0f, dw[t].data<float>());
+      if (grad_factor[r].defined()) dw[t] = mul(dw[t], grad_factor[r]);
+    }
+    std::vector<Tensor> grads;
+    if (!input_grad) grads.resize(per_tile ? R * C : 1);
+    else if (per_tile) grads = dx_part;
+    else grads.push_back(sum_tile_columns(dx_part, R, C));
+    grads.insert(grads.end(), dw.begin(), dw.end());
+    return grads;
+  });
+}
+
 Tensor TileArray::get_weights() const {
+  const Device where = tile(0, 0).weight().device();
+  if (where.is_cuda()) {
+    // Tile rows side by side, then the rows stacked (device copies).
+    std::vector<Tensor> row_blocks;
+    for (std::int64_t r = 0; r < rows(); ++r) {
+      std::vector<Tensor> cols;
+      for (std::int64_t c = 0; c < columns(); ++c) cols.push_back(tile(r, c).weight().detach());
+      row_blocks.push_back(cols.size() == 1 ? cols[0].clone() : concat(cols, 1));
+    }
+    return row_blocks.size() == 1 ? row_blocks[0] : concat(row_blocks, 0);
+  }
   Tensor w = Tensor::empty({out_size(), in_size()});
   for (std::int64_t r = 0; r < rows(); ++r)
     for (std::int64_t c = 0; c < columns(); ++c)

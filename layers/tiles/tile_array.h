@@ -7,6 +7,8 @@
 // results do not depend on the thread count. Backward runs each tile's
 // analog transposed pass with its backward IOParameters and sums over r; the
 // weight gradient of tile (r, c) is d_rᵀ · x_c (hardware-aware training).
+// With the tiles on a GPU (Module::to) the inputs must be there too, and the
+// passes, sums and gradients run there, in the same order.
 #pragma once
 
 #include <cstdint>
@@ -61,6 +63,9 @@ class TileArray {
   // inputs: {x} (tiles read their column's slice) or one per tile with tile_factors.
   Tensor run(const std::vector<Tensor>& inputs, const std::vector<float>& tile_factors, bool is_test,
              std::vector<float> weight_grad_scale, std::vector<Tensor> modified_weights);
+  // run() with the tiles on a GPU (inputs on the same device).
+  Tensor run_cuda(const std::vector<Tensor>& inputs, const std::vector<float>& tile_factors, bool is_test,
+                  std::vector<float> weight_grad_scale, std::vector<Tensor> modified_weights);
 
   TileGrid grid_;
   // Shared with the backward rules of recorded graphs, which may outlive a pass.

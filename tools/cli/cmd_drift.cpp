@@ -266,7 +266,7 @@ Runner add_drift_command(CLI::App& app) {
 
   return [=] {
     apply_common_options(*common);
-    require_cpu_path(*common, "drift");
+    const Device device = parse_device(common->device);
     Communicator& comm = Communicator::world();
     const bool root = comm.is_root();  // the one rank that reads and writes the journal and the outputs
     const auto start = std::chrono::steady_clock::now();
@@ -366,7 +366,7 @@ Runner add_drift_command(CLI::App& app) {
     const RunPoint run_job = [&](std::int64_t job) -> std::optional<std::string> {
       if (stop_requested()) return std::nullopt;
       std::optional<std::vector<double>> result =
-          run_chip(models[job / n_rep], common->seed, job % n_rep, times, test, stop_requested);
+          run_chip(models[job / n_rep], common->seed, job % n_rep, times, test, stop_requested, device);
       if (!result) return std::nullopt;  // abandoned: it runs again on --resume
       return drift_journal_line(id, {job / n_rep, job % n_rep, std::move(*result)});
     };

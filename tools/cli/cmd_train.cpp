@@ -138,14 +138,15 @@ Runner add_train_command(CLI::App& app) {
   return [cmd, common, opts, out, rpu, eval_each_epoch, every, resume, stop_after, init_from] {
     apply_common_options(*common);
     const Device device = parse_device(common->device);
-    // Digital models train on the GPU; analog tiles and data-parallel shards
+    // Digital and analog models train on the GPU, except the lightning-style
+    // forward (its CUDA kernel has no backward yet); data-parallel shards
     // still run on the CPU only. `family`: the model's analog family, or "".
     auto refuse_on_gpu = [&](const std::string& family) {
       if (!device.is_cuda()) return;
-      if (!family.empty())
+      if (family == "TorchInferenceRPUConfig")
         throw DeviceError("aimc train --device " + common->device + ": analog layers (" + family +
-                          ") cannot train on the GPU yet (tile programming and pulsed updates run on the CPU "
-                          "only); use --device cpu, or train without --rpu-config");
+                          ", the lightning-style forward) cannot train on the GPU yet (they run inference there); "
+                          "use --device cpu");
       if (opts->shards > 1)
         throw DeviceError("aimc train --device " + common->device + " --shards " + std::to_string(opts->shards) +
                           ": data-parallel shards run on the CPU only; use --shards 1 or --device cpu");

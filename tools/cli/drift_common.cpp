@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <mutex>
 
 #include "convert/checkpoint.h"
 #include "convert/conversion.h"
@@ -119,8 +120,13 @@ DriftModel prepare_model(const std::string& path, const std::string& label, cons
 
 std::optional<std::vector<double>> run_chip(const DriftModel& m, std::uint64_t seed, std::int64_t r,
                                             const std::vector<double>& times, const data::Dataset& test,
-                                            const std::function<bool()>& stop) {
+                                            const std::function<bool()>& stop, Device device) {
+  // One chip at a time on a GPU (the repeats run on parallel threads).
+  static std::mutex gpu;
+  std::unique_lock<std::mutex> on_gpu(gpu, std::defer_lock);
+  if (device.is_cuda()) on_gpu.lock();
   std::shared_ptr<Module> model = m.make();
+  model->to(device);
   model->eval();
   model->reseed_analog(seed_for(seed, r));
   model->program_analog_weights();

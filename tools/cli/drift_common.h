@@ -71,8 +71,10 @@ DriftModel prepare_model(const std::string& path, const std::string& label, cons
 // One chip: programs a fresh copy of m with the chip of repeat r, then
 // drifts it to each time (seconds, in order) and evaluates the test accuracy
 // there. nullopt when stop() turned true before a time point (abandoned).
+// device: where the copy runs (Module::to; its programming and drift go
+// through the host inside each tile); chips on a GPU run one at a time.
 std::optional<std::vector<double>> run_chip(const DriftModel& m, std::uint64_t seed, std::int64_t r,
                                             const std::vector<double>& times, const data::Dataset& test,
-                                            const std::function<bool()>& stop);
+                                            const std::function<bool()>& stop, Device device = Device::cpu());
 
 }  // namespace aimc::cli
