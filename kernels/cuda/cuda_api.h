@@ -43,6 +43,9 @@ int current_device();
 void* device_malloc(std::size_t bytes);
 void device_free(void* ptr) noexcept;
 void release_cached_memory();
+// cudaMalloc calls the caches made so far, all GPUs together (tests: steady
+// training allocates nothing new).
+std::size_t raw_device_allocations();
 void copy_host_to_device(void* dst, const void* src, std::size_t bytes);
 void copy_device_to_host(void* dst, const void* src, std::size_t bytes);
 void copy_device_to_device(void* dst, const void* src, std::size_t bytes);

@@ -104,6 +104,12 @@ void device_free(void* ptr) noexcept {
   cudaFree(ptr);
 }
 
+std::size_t raw_device_allocations() {
+  std::size_t n = 0;
+  for (int i = 0; i < gpus(); ++i) n += block_cache(i).raw_allocations();
+  return n;
+}
+
 void release_cached_memory() {
   for (int i = 0; i < gpus(); ++i) on_device(i, [&] { block_cache(i).trim(); });
 }

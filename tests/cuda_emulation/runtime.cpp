@@ -57,6 +57,7 @@ BlockCache& block_cache() {
 void* device_malloc(std::size_t bytes) { return block_cache().allocate(bytes); }
 void device_free(void* ptr) noexcept { block_cache().release(ptr); }
 void release_cached_memory() { block_cache().trim(); }
+std::size_t raw_device_allocations() { return block_cache().raw_allocations(); }
 void copy_host_to_device(void* dst, const void* src, std::size_t bytes) { std::memcpy(dst, src, bytes); }
 void copy_device_to_host(void* dst, const void* src, std::size_t bytes) { std::memcpy(dst, src, bytes); }
 void copy_device_to_device(void* dst, const void* src, std::size_t bytes) { std::memmove(dst, src, bytes); }
