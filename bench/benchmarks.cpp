@@ -517,7 +517,12 @@ nlohmann::json run_benchmarks(const std::vector<std::string>& names_in, const Be
     else if (n == "epoch_lenet5_cuda") results[n] = bench_epoch_lenet5_cuda(options);
   }
   nlohmann::json device = {{"device", options.device.str()}};
-  if (options.device.is_cuda()) device["gpus_found"] = cuda::backend().device_count();
+  if (options.device.is_cuda()) {
+    char gpu_name[256];
+    cuda::backend().device_name(options.device.index, gpu_name, sizeof gpu_name);
+    device["gpu_name"] = std::string(gpu_name);
+    device["gpus_found"] = cuda::backend().device_count();
+  }
   return {{"machine", machine_description()}, {"seed", options.seed}, {"device", device}, {"benchmarks", results}};
 }
 

@@ -320,6 +320,7 @@ TEST_CASE("bench --device cuda[:I] runs the GPU entries there; a CPU entry or a 
   const std::string two = "AIMC_CUDA_EMULATED_DEVICES=2 ";
   const nlohmann::json j1 = emulated_json("bench --quick --device cuda:1 tile_forward_cuda", two);
   CHECK(j1["device"]["device"] == "cuda:1");
+  CHECK(j1["device"]["gpu_name"] == "aimc host emulation of a GPU (cuda:1)");  // the backend's name of GPU 1
   CHECK(j1["device"]["gpus_found"] == 2);
   CHECK(j1["benchmarks"].size() == 1);
   CHECK(j1["benchmarks"]["tile_forward_cuda"]["device"] == "cuda:1");

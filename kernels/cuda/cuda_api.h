@@ -29,6 +29,9 @@ namespace aimc::cuda {
 // True when aimc was built with CUDA and a GPU is present and usable.
 bool available();
 int device_count();
+// GPU `index`'s name as the driver reports it ("NVIDIA H200"), written
+// NUL-terminated into out[size] (cut to fit); "" when it cannot be read.
+void device_name(int index, char* out, std::size_t size);
 // Makes GPU `index` current for the calling host thread: its kernels, copies,
 // cuBLAS calls and allocations go to that GPU from then on (GPU 0 until
 // called). std::out_of_range naming the index when it is not below

@@ -1,5 +1,6 @@
 // CUDA runtime services: device discovery and selection, buffers (through the block cache
 // of kernels/cuda/block_cache.h) and copies.
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -20,6 +21,17 @@ int device_count() {
     return 0;
   }
   return n;
+}
+
+void device_name(int index, char* out, std::size_t size) {
+  if (size == 0) return;
+  out[0] = '\0';
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, index) != cudaSuccess) {
+    cudaGetLastError();
+    return;
+  }
+  std::snprintf(out, size, "%s", prop.name);
 }
 
 bool available() {
