@@ -18,6 +18,7 @@
 #include "bench/gpu_benchmarks.h"
 #include "bench/peak.h"
 #include "convert/models.h"
+#include "engine/dispatch.h"
 #include "engine/error.h"
 #include "engine/generator.h"
 #include "engine/runtime.h"
@@ -266,9 +267,11 @@ nlohmann::json bench_tile_cuda(const std::string& name, std::int64_t size, bool 
   const IOParameters io;
   Generator g(o.seed, 9);
   const double bound = 1.0 / std::sqrt(double(size));
-  const Tensor w = g.uniform({size, size}, -bound, bound).to(Device::cuda());
-  const Tensor x = g.normal({batch, size}).to(Device::cuda());
-  Tensor y = Tensor::empty({batch, size}, DType::Float32, Device::cuda());
+  const Device gpu = bench_gpu(o);
+  use_cuda_device(gpu);
+  const Tensor w = g.uniform({size, size}, -bound, bound).to(gpu);
+  const Tensor x = g.normal({batch, size}).to(gpu);
+  Tensor y = Tensor::empty({batch, size}, DType::Float32, gpu);
   const int reps = o.quick ? 2 : 50;
   std::uint64_t offset = 0;
   auto gemm = [&] {
@@ -288,7 +291,7 @@ nlohmann::json bench_tile_cuda(const std::string& name, std::int64_t size, bool 
   const auto [gemm_s, analog_s] = best_seconds_alternating(reps, gemm, analog);
   const double flops = 2.0 * batch * double(size) * double(size);
   return {{"name", name},
-          {"device", "cuda"},
+          {"device", gpu.str()},
           {"matrix", {size, size}},
           {"tile", {size, size}},
           {"batch", batch},
@@ -346,10 +349,12 @@ nlohmann::json bench_program_drift(const BenchOptions& o) {
 
 // One training epoch of lenet5 on the GPU (batch 64, Adam lr 1e-3, seed
 // o.seed) after a 4-batch warm-up: digital, and hardware-aware
-// (InferenceRPUConfig; "refused: <why>" while analog layers cannot train on
+// (InferenceRPUConfig; "refused: <why>" where analog layers cannot train on
 // CUDA), against the CPU's epoch in the same run (its first quarter, scaled
 // to the epoch) and the best of 10 cuBLAS SGEMMs 4096³. Fashion-MNIST's
-// training split when present, else synthetic data of its shape.
+// training split when present, else synthetic data of its shape. --quick:
+// 1024 samples, a 1-batch warm-up, and the hardware-aware epoch on the first
+// 128 (the host emulation of the GPU runs analog tiles slowly).
 nlohmann::json bench_epoch_lenet5_cuda(const BenchOptions& o) {
   const std::string name = "epoch_lenet5_cuda";
   if (!cuda_available()) return {{"name", name}, {"skipped", "no usable GPU (or a CPU-only build)"}};
@@ -385,7 +390,9 @@ nlohmann::json bench_epoch_lenet5_cuda(const BenchOptions& o) {
     model->to(device);
     optimizer->to(device);
     if (device.is_cuda()) {
-      data::BatchLoader warm(data::head(d, 4 * opts.batch_size), opts.batch_size, true, Generator(o.seed, 4));
+      const std::int64_t warm_batches = o.quick ? 1 : 4;
+      data::BatchLoader warm(data::head(d, warm_batches * opts.batch_size), opts.batch_size, true,
+                             Generator(o.seed, 4));
       training::train_epoch(*model, *optimizer, warm, 0);
       cuda::backend().synchronize();
     }
@@ -395,29 +402,36 @@ nlohmann::json bench_epoch_lenet5_cuda(const BenchOptions& o) {
     if (device.is_cuda()) cuda::backend().synchronize();
     return std::pair<double, double>{seconds_since(t0), s.train_loss};
   };
-  const auto [gpu_s, gpu_loss] = epoch(train, Device::cuda(), nullptr);
+  const Device gpu = bench_gpu(o);
+  use_cuda_device(gpu);
+  const auto [gpu_s, gpu_loss] = epoch(train, gpu, nullptr);
   const std::int64_t cpu_samples = std::max<std::int64_t>(opts.batch_size, train.size() / 4);
   const auto [cpu_s, cpu_loss] = epoch(data::head(train, cpu_samples), Device::cpu(), nullptr);
   const double cpu_epoch_s = cpu_s * double(train.size()) / double(cpu_samples);
   nlohmann::json hwa;
   try {
     const RPUConfig inference = InferenceRPUConfig{};
-    const auto [hwa_s, hwa_loss] = epoch(train, Device::cuda(), &inference);
-    hwa = {{"seconds", hwa_s}, {"samples_per_second", double(train.size()) / hwa_s}, {"train_loss", hwa_loss}};
+    const data::Dataset hwa_train = o.quick ? data::head(train, 2 * opts.batch_size) : train;
+    const auto [hwa_s, hwa_loss] = epoch(hwa_train, gpu, &inference);
+    hwa = {{"samples", hwa_train.size()},
+           {"seconds", hwa_s},
+           {"samples_per_second", double(hwa_train.size()) / hwa_s},
+           {"train_loss", hwa_loss}};
   } catch (const DeviceError& e) {
     hwa = std::string("refused: ") + e.what();
   }
   const std::int64_t n = o.quick ? 1024 : 4096;
   Generator g(o.seed, 9);
-  const Tensor a = g.normal({n, n}).to(Device::cuda()), b = g.normal({n, n}).to(Device::cuda());
-  Tensor c = Tensor::empty({n, n}, DType::Float32, Device::cuda());
+  use_cuda_device(gpu);  // the CPU epoch above ran in between
+  const Tensor a = g.normal({n, n}).to(gpu), b = g.normal({n, n}).to(gpu);
+  Tensor c = Tensor::empty({n, n}, DType::Float32, gpu);
   const double sgemm_s = best_seconds(o.quick ? 2 : 10, [&] {
     cuda::backend().gemm(cpu::gemm_shape(false, false, n, n, n), 1.0f, a.data<float>(), b.data<float>(), 0.0f,
                          c.data<float>());
     cuda::backend().synchronize();
   });
   return {{"name", name},
-          {"device", "cuda"},
+          {"device", gpu.str()},
           {"model", "lenet5"},
           {"data", source},
           {"samples", train.size()},
@@ -439,6 +453,15 @@ nlohmann::json bench_epoch_lenet5_cuda(const BenchOptions& o) {
 
 }  // namespace
 
+Device bench_gpu(const BenchOptions& options) {
+  return options.device.is_cuda() ? options.device : Device::cuda(0);
+}
+
+bool is_gpu_benchmark(const std::string& name) {
+  const std::string suffix = "_cuda";
+  return name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 std::vector<std::string> benchmark_names() {
   return {"gemm",          "epoch_mlp",         "epoch_lenet5",      "tile_forward",  "array_forward",
           "tile_backward", "program_drift",     "pulsed_update",     "epoch_mlp_pulsed", "tile_forward_cuda",
@@ -455,14 +478,23 @@ nlohmann::json machine_description() {
 }
 
 nlohmann::json run_benchmarks(const std::vector<std::string>& names_in, const BenchOptions& options) {
-  std::vector<std::string> names = names_in.empty() ? benchmark_names() : names_in;
+  const auto known = benchmark_names();
+  std::vector<std::string> names = names_in;
+  if (names.empty())
+    for (const auto& k : known)
+      if (is_gpu_benchmark(k) == options.device.is_cuda()) names.push_back(k);
+  auto listed = [&](bool gpu) {
+    std::string list;
+    for (const auto& k : known)
+      if (is_gpu_benchmark(k) == gpu || !gpu) list += (list.empty() ? "" : ", ") + k;
+    return list;
+  };
   for (const auto& n : names) {
-    const auto known = benchmark_names();
-    if (std::find(known.begin(), known.end(), n) == known.end()) {
-      std::string list;
-      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-      throw UsageError("unknown benchmark '" + n + "' (known: " + list + ")");
-    }
+    if (std::find(known.begin(), known.end(), n) == known.end())
+      throw UsageError("unknown benchmark '" + n + "' (known: " + listed(false) + ")");
+    if (options.device.is_cuda() && !is_gpu_benchmark(n))
+      throw UsageError("benchmark '" + n + "' runs on the CPU only, not on --device " + options.device.str() +
+                       " (GPU entries: " + listed(true) + "; run '" + n + "' with --device cpu)");
   }
   nlohmann::json results = nlohmann::json::object();
   for (const auto& n : names) {
@@ -484,7 +516,14 @@ nlohmann::json run_benchmarks(const std::vector<std::string>& names_in, const Be
     else if (n == "tile_backward_cuda") results[n] = bench_tile_cuda(n, 512, true, options);
     else if (n == "epoch_lenet5_cuda") results[n] = bench_epoch_lenet5_cuda(options);
   }
-  return {{"machine", machine_description()}, {"seed", options.seed}, {"benchmarks", results}};
+  nlohmann::json device = {{"device", options.device.str()}};
+  if (options.device.is_cuda()) {
+    char gpu_name[256];
+    cuda::backend().device_name(options.device.index, gpu_name, sizeof gpu_name);
+    device["gpu_name"] = std::string(gpu_name);
+    device["gpus_found"] = cuda::backend().device_count();
+  }
+  return {{"machine", machine_description()}, {"seed", options.seed}, {"device", device}, {"benchmarks", results}};
 }
 
 }  // namespace aimc::bench

@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "engine/autograd.h"
+#include "engine/dispatch.h"
 #include "engine/error.h"
 #include "engine/generator.h"
 #include "engine/runtime.h"
@@ -95,11 +96,13 @@ nlohmann::json forward_case(std::int64_t size, std::int64_t tile, std::int64_t b
     layer.eval();
     NoGradGuard no_grad;
     j["tiles"] = layer.tile_array().grid().tiles();
-    layer.cuda();
-    const Tensor x = g.normal({batch, size}).to(Device::cuda());
+    const Device gpu = bench_gpu(o);
+    use_cuda_device(gpu);
+    layer.to(gpu);
+    const Tensor x = g.normal({batch, size}).to(gpu);
     const double bound = 1.0 / std::sqrt(double(size));
-    const Tensor w = g.uniform({size, size}, -bound, bound).to(Device::cuda());
-    Tensor y = Tensor::empty({batch, size}, DType::Float32, Device::cuda());
+    const Tensor w = g.uniform({size, size}, -bound, bound).to(gpu);
+    Tensor y = Tensor::empty({batch, size}, DType::Float32, gpu);
     auto sgemm = [&] {
       cuda::backend().gemm(cpu::gemm_shape(false, true, batch, size, size), 1.0f, x.data<float>(), w.data<float>(),
                            0.0f, y.data<float>());
@@ -127,7 +130,7 @@ nlohmann::json bench_forward_cuda(const BenchOptions& o) {
   if (!cuda_available()) return {{"name", name}, {"skipped", kSkipped}};
   const std::int64_t tile = o.quick ? 64 : 512, layer = o.quick ? 128 : 4096, batch = o.quick ? 64 : 4096;
   return {{"name", name},
-          {"device", "cuda"},
+          {"device", bench_gpu(o).str()},
           {"config", "InferenceRPUConfig defaults (NM ABS_MAX, BM ITERATIVE, inp_res 1/126, out_res 1/510, "
                      "out_noise 0.06), AnalogLinear eval forward, no bias"},
           {"data", "x ~ N(0,1), W from the layer's init"},
@@ -141,8 +144,9 @@ nlohmann::json bench_program_drift_cuda(const BenchOptions& o) {
   if (!cuda_available()) return {{"name", name}, {"skipped", kSkipped}};
   const std::int64_t size = o.quick ? 128 : 4096, tile = o.quick ? 64 : 512;
   const double weights = double(size) * double(size);
+  const Device gpu = bench_gpu(o);
   nlohmann::json j{{"name", name},
-                   {"device", "cuda"},
+                   {"device", gpu.str()},
                    {"matrix", {size, size}},
                    {"tile", {tile, tile}},
                    {"config", "InferenceRPUConfig defaults: PCMLikeNoiseModel, SinglePairConductanceConverter, "
@@ -157,7 +161,8 @@ nlohmann::json bench_program_drift_cuda(const BenchOptions& o) {
     AnalogLinear on_gpu(size, size, false, tiled_config(tile), g2);
     on_gpu.eval();
     j["tiles"] = on_gpu.tile_array().grid().tiles();
-    on_gpu.cuda();
+    use_cuda_device(gpu);
+    on_gpu.to(gpu);
     const int reps = o.quick ? 1 : 5;
     const double program_s = best_of(reps, 1, true, [&] { on_gpu.program_analog_weights(); });
     const double drift_s = best_of(reps, 1, true, [&] { on_gpu.drift_analog_weights(86400.0); });

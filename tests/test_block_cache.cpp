@@ -49,6 +49,7 @@ TEST_CASE("block cache reuses freed blocks of the same class and frees beyond it
     CHECK(cache.cached_bytes() == 1024);
     CHECK(cache.allocate(600) == a);  // same class: reused, no new allocation
     CHECK(raw_allocs == 2);
+    CHECK(cache.raw_allocations() == 2);  // its own count of cache misses agrees
     CHECK(cache.cached_bytes() == 0);
     cache.release(b);  // 4096 cached: at the limit
     cache.release(a);  // 1024 more would exceed it: freed
@@ -72,6 +73,7 @@ TEST_CASE("block cache frees its cache and retries once when an allocation fails
   fail_next = 1;  // the next raw allocation fails: trim, then retry
   void* big = cache.allocate(8192);
   CHECK(big != nullptr);
+  CHECK(cache.raw_allocations() == 4);  // 3 blocks and the retried one; the failed try not counted
   CHECK(cache.cached_bytes() == 0);
   CHECK(raw_frees == 3);
   fail_next = 2;  // fails twice: the error reaches the caller

@@ -96,8 +96,10 @@ TEST_CASE("--device: a malformed value is a usage error; cuda without a usable G
     expect_usage_error(cmd + " --device cuda:-1", {"--device 'cuda:-1'"});
   }
   if (aimc::cuda::gpu_available()) {
-    // With a GPU, bench and lightning-style training say they cannot run there yet (issue 11).
-    expect_usage_error(commands[3] + " --device cuda", {"aimc: device error:", "cannot run it on the GPU yet"});
+    // With a GPU, a CPU benchmark named with --device cuda is refused, naming it; lightning-style
+    // training says it cannot run there yet.
+    expect_usage_error(commands[3] + " --device cuda gemm",
+                       {"aimc: usage error:", "benchmark 'gemm' runs on the CPU only", "--device cpu"});
     expect_usage_error(commands[0] + " --rpu-config TorchInferenceRPUConfig --device cuda",
                        {"aimc: device error:", "analog layers (TorchInferenceRPUConfig, the lightning-style forward) "
                                                "cannot train on the GPU yet"});
@@ -132,22 +134,6 @@ TEST_CASE("--device cuda on an emulated GPU (AIMC_CUDA_LIBRARY): accepted, the m
   // One emulated GPU: index 1 is out of range.
   expect_usage_error("eval --checkpoint " + ckpt + " --device cuda:1",
                      {"aimc: device error:", "--device cuda:1: GPU index out of range (1 GPU(s) found)"}, emulated);
-  expect_usage_error("bench --quick --device cuda", {"aimc: device error:", "cannot run it on the GPU yet"}, emulated);
-  {
-    // The GPU epoch benchmark runs on the emulated GPU; its CPU epoch is a quarter, scaled by 4.
-    const Run b = run_command(emulated + AIMC_CLI_PATH + " bench --quick --json epoch_lenet5_cuda", "/dev/null");
-    REQUIRE(b.code == 0);
-    const auto e = last_json_line(b.out)["benchmarks"]["epoch_lenet5_cuda"];
-    CHECK(e["samples"].get<int>() == 1024);
-    CHECK(e["seconds"].get<double>() > 0.0);
-    const double loss = e["train_loss"].get<double>();
-    CHECK((loss > 0.0 && loss < 2 * std::log(10.0)));  // below twice a uniform guess's cross-entropy
-    CHECK(e["cpu"]["samples"].get<int>() == 256);
-    CHECK(e["cpu"]["epoch_seconds_scaled"].get<double>() == Approx(4 * e["cpu"]["seconds"].get<double>()));
-    CHECK(e["sgemm_peak"]["tflops"].get<double>() > 0.0);
-    const auto hwa = e["hwa_inference_rpu_config"];
-    CHECK((hwa.is_object() ? hwa["seconds"].get<double>() > 0.0 : hwa.get<std::string>().rfind("refused: ", 0) == 0));
-  }
   // The lightning-style forward runs inference only on the GPU: its training is refused, naming the config.
   expect_usage_error("train --epochs 1 --limit-train 64 --rpu-config TorchInferenceRPUConfig --device cuda",
                      {"aimc: device error:", "analog layers (TorchInferenceRPUConfig, the lightning-style forward) "
@@ -157,6 +143,52 @@ TEST_CASE("--device cuda on an emulated GPU (AIMC_CUDA_LIBRARY): accepted, the m
                      {"aimc: device error:", "--shards 2: data-parallel shards run on the CPU only"}, emulated);
 }
 
+namespace {
+
+// Prefix of a command run on the emulated GPU backend (AIMC_CUDA_LIBRARY).
+const std::string kEmulated = std::string("AIMC_CUDA_LIBRARY=") + AIMC_CUDA_EMULATED_BACKEND + " ";
+
+// `aimc ARGS --json` on the emulated backend (env: more variables first);
+// exit 0 required. Its JSON result.
+nlohmann::json emulated_json(const std::string& args, const std::string& env = "") {
+  const Run r = run_command(env + kEmulated + AIMC_CLI_PATH + " " + args + " --json", "/dev/null");
+  INFO("aimc " << args);
+  REQUIRE(r.code == 0);
+  return last_json_line(r.out);
+}
+
+// `aimc train ARGS --out tmp/STEM_DEVICE.safetensors --device DEVICE` on the
+// emulated backend: its JSON result and the checkpoint's path.
+std::pair<nlohmann::json, std::string> train_emulated(const std::string& args, const std::string& stem,
+                                                      const std::string& device, const std::string& env = "") {
+  const std::string out = (tmp / (stem + "_" + device + ".safetensors")).string();
+  return {emulated_json("train " + args + " --out " + out + " --device " + device, env), out};
+}
+
+// Every tensor of checkpoint b within rel·(|a| + the tensor's max |a|) of
+// a's, under the same names in the same order. The names.
+std::vector<std::string> check_checkpoints_close(const std::string& a_path, const std::string& b_path, float rel) {
+  const auto a = aimc::read_safetensors(a_path).tensors, b = aimc::read_safetensors(b_path).tensors;
+  REQUIRE(a.size() == b.size());
+  std::vector<std::string> names;
+  for (std::size_t k = 0; k < a.size(); ++k) {
+    INFO(a[k].first);
+    CHECK(a[k].first == b[k].first);
+    names.push_back(a[k].first);
+    const std::vector<float> x = a[k].second.to(aimc::DType::Float32).to_vector();
+    const std::vector<float> y = b[k].second.to(aimc::DType::Float32).to_vector();
+    REQUIRE(x.size() == y.size());
+    float scale = 0.f;
+    for (float v : x) scale = std::max(scale, std::abs(v));
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < x.size(); ++i) bad += !(std::abs(x[i] - y[i]) <= rel * (std::abs(x[i]) + scale));
+    CHECK(bad == 0);
+  }
+  return names;
+}
+
+}  // namespace
+
 // Digital training and evaluation on the (emulated) GPU follow the CPU run:
 // the GPU's GEMMs sum in another order, so losses and weights agree within
 // float rounding (1e-5 relative: 4 steps of an mlp or lenet5 with K <= 784
@@ -165,52 +197,28 @@ TEST_CASE("train and eval --device cuda of a digital model on an emulated GPU fo
   if (!AIMC_HAVE_CUDA) return;  // no backend loader to point at the emulation (the case above checks the refusal)
   const std::string model = GENERATE(as<std::string>{}, "mlp", "lenet5");
   INFO("model " << model);
-  const std::string emulated = std::string("AIMC_CUDA_LIBRARY=") + AIMC_CUDA_EMULATED_BACKEND + " ";
   const fs::path data = tmp / "device_train_data";
   write_varied_split(data, "train", 32);
   write_varied_split(data, "t10k", 16);
-  auto train = [&](const std::string& device, const std::string& env = "") {
-    const std::string out = (tmp / ("device_train_" + model + "_" + device + ".safetensors")).string();
-    const Run r = run_command(env + emulated + AIMC_CLI_PATH + " train --model " + model + " --dataset mnist:" + data.string() +
-                                  " --epochs 1 --batch-size 8 --optimizer sgd --lr 0.05 --momentum 0.9 --json --out " +
-                                  out + " --device " + device,
-                              "/dev/null");
-    REQUIRE(r.code == 0);
-    return std::make_pair(last_json_line(r.out), out);
-  };
-  const auto [cpu, cpu_ckpt] = train("cpu");
-  const auto [gpu, gpu_ckpt] = train("cuda");
+  const std::string args = "--model " + model + " --dataset mnist:" + data.string() +
+                           " --epochs 1 --batch-size 8 --optimizer sgd --lr 0.05 --momentum 0.9";
+  const std::string stem = "device_train_" + model;
+  const auto [cpu, cpu_ckpt] = train_emulated(args, stem, "cpu");
+  const auto [gpu, gpu_ckpt] = train_emulated(args, stem, "cuda");
   CHECK(cpu["train_loss"].get<double>() > 0.0);
   CHECK(gpu["train_loss"].get<double>() == Approx(cpu["train_loss"].get<double>()).epsilon(1e-5));
   CHECK(gpu["test_accuracy"].get<double>() == cpu["test_accuracy"].get<double>());
   // --device cuda:1 of two emulated GPUs runs there: the same kernels, so cuda:0's numbers.
-  const auto gpu1 = train("cuda:1", "AIMC_CUDA_EMULATED_DEVICES=2 ").first;
+  const auto gpu1 = train_emulated(args, stem, "cuda:1", "AIMC_CUDA_EMULATED_DEVICES=2 ").first;
   CHECK(gpu1["train_loss"].get<double>() == gpu["train_loss"].get<double>());
   CHECK(gpu1["test_accuracy"].get<double>() == gpu["test_accuracy"].get<double>());
-  // The weights after 4 steps; each tensor's elements within 1e-5 of (|w| + max|w|).
-  const auto a = aimc::read_safetensors(cpu_ckpt).tensors, b = aimc::read_safetensors(gpu_ckpt).tensors;
-  REQUIRE(a.size() == b.size());
-  REQUIRE(a.size() > 6);  // >= 3 weights, 3 biases, the optimizer's momentum buffers
-  for (std::size_t k = 0; k < a.size(); ++k) {
-    INFO(a[k].first);
-    CHECK(a[k].first == b[k].first);
-    const std::vector<float> x = a[k].second.to(aimc::DType::Float32).to_vector();
-    const std::vector<float> y = b[k].second.to(aimc::DType::Float32).to_vector();
-    REQUIRE(x.size() == y.size());
-    float scale = 0.f;
-    for (float v : x) scale = std::max(scale, std::abs(v));
-    std::size_t bad = 0;
-    for (std::size_t i = 0; i < x.size(); ++i) bad += !(std::abs(x[i] - y[i]) <= 1e-5f * (std::abs(x[i]) + scale));
-    CHECK(bad == 0);
-  }
+  // The weights after 4 steps: >= 3 weights, 3 biases, the optimizer's momentum buffers.
+  CHECK(check_checkpoints_close(cpu_ckpt, gpu_ckpt, 1e-5f).size() > 6);
   // eval of the CPU-trained checkpoint on the GPU: the CPU's accuracy.
-  const std::string eval = " eval --checkpoint " + cpu_ckpt + " --dataset mnist:" + data.string() + " --json --device ";
-  const Run e_cpu = run_command(emulated + AIMC_CLI_PATH + eval + "cpu", "/dev/null");
-  const Run e_gpu = run_command(emulated + AIMC_CLI_PATH + eval + "cuda", "/dev/null");
-  REQUIRE(e_cpu.code == 0);
-  REQUIRE(e_gpu.code == 0);
-  CHECK(last_json_line(e_gpu.out)["test_accuracy"] == last_json_line(e_cpu.out)["test_accuracy"]);
-  CHECK(last_json_line(e_cpu.out)["test_accuracy"] == cpu["test_accuracy"]);
+  const std::string eval = "eval --checkpoint " + cpu_ckpt + " --dataset mnist:" + data.string() + " --device ";
+  const auto e_cpu = emulated_json(eval + "cpu"), e_gpu = emulated_json(eval + "cuda");
+  CHECK(e_gpu["test_accuracy"] == e_cpu["test_accuracy"]);
+  CHECK(e_cpu["test_accuracy"] == cpu["test_accuracy"]);
 }
 
 // Hardware-aware training (StandardHWATrainingPreset: input ranges learned
@@ -225,65 +233,34 @@ TEST_CASE("train and eval --device cuda of a digital model on an emulated GPU fo
 TEST_CASE("train --rpu-config StandardHWATrainingPreset, eval and drift --device cuda on an emulated GPU follow the "
           "CPU run") {
   if (!AIMC_HAVE_CUDA) return;  // no backend loader to point at the emulation
-  const std::string emulated = std::string("AIMC_CUDA_LIBRARY=") + AIMC_CUDA_EMULATED_BACKEND + " ";
   const fs::path data = tmp / "device_hwa_data";
   write_varied_split(data, "train", 160);  // its images encode the label: a model learns above chance
   write_varied_split(data, "t10k", 200);
-  auto train = [&](const std::string& device) {
-    const std::string out = (tmp / ("device_hwa_" + device + ".safetensors")).string();
-    const Run r = run_command(emulated + AIMC_CLI_PATH + " train --model mlp --rpu-config StandardHWATrainingPreset "
-                                  "--dataset mnist:" + data.string() +
-                                  " --epochs 2 --batch-size 16 --optimizer sgd --lr 0.1 --json --out " + out +
-                                  " --device " + device,
-                              "/dev/null");
-    REQUIRE(r.code == 0);
-    return std::make_pair(last_json_line(r.out), out);
-  };
-  const auto [cpu, cpu_ckpt] = train("cpu");
-  const auto [gpu, gpu_ckpt] = train("cuda");
+  const std::string args = "--model mlp --rpu-config StandardHWATrainingPreset --dataset mnist:" + data.string() +
+                           " --epochs 2 --batch-size 16 --optimizer sgd --lr 0.1";
+  const auto [cpu, cpu_ckpt] = train_emulated(args, "device_hwa", "cpu");
+  const auto [gpu, gpu_ckpt] = train_emulated(args, "device_hwa", "cuda");
   CHECK(cpu["train_loss"].get<double>() > 0.0);
   CHECK(gpu["train_loss"].get<double>() == Approx(cpu["train_loss"].get<double>()).epsilon(1e-5));
   CHECK(gpu["test_accuracy"].get<double>() == cpu["test_accuracy"].get<double>());
-  const auto a = aimc::read_safetensors(cpu_ckpt).tensors, b = aimc::read_safetensors(gpu_ckpt).tensors;
-  REQUIRE(a.size() == b.size());
-  std::size_t ranges = 0;
-  for (std::size_t k = 0; k < a.size(); ++k) {
-    INFO(a[k].first);
-    CHECK(a[k].first == b[k].first);
-    ranges += a[k].first.find("input_range") != std::string::npos;
-    const std::vector<float> x = a[k].second.to(aimc::DType::Float32).to_vector();
-    const std::vector<float> y = b[k].second.to(aimc::DType::Float32).to_vector();
-    REQUIRE(x.size() == y.size());
-    float scale = 0.f;
-    for (float v : x) scale = std::max(scale, std::abs(v));
-    std::size_t bad = 0;
-    for (std::size_t i = 0; i < x.size(); ++i) bad += !(std::abs(x[i] - y[i]) <= 1e-5f * (std::abs(x[i]) + scale));
-    CHECK(bad == 0);
-  }
-  CHECK(ranges > 0);  // the learned input ranges are among the compared tensors
-  const std::string eval = " eval --checkpoint " + cpu_ckpt + " --dataset mnist:" + data.string() + " --json --device ";
-  const Run e_cpu = run_command(emulated + AIMC_CLI_PATH + eval + "cpu", "/dev/null");
-  const Run e_gpu = run_command(emulated + AIMC_CLI_PATH + eval + "cuda", "/dev/null");
-  REQUIRE(e_cpu.code == 0);
-  REQUIRE(e_gpu.code == 0);
-  CHECK(last_json_line(e_gpu.out)["test_accuracy"] == last_json_line(e_cpu.out)["test_accuracy"]);
+  const std::vector<std::string> names = check_checkpoints_close(cpu_ckpt, gpu_ckpt, 1e-5f);
+  // The learned input ranges are among the compared tensors.
+  CHECK(std::count_if(names.begin(), names.end(),
+                      [](const std::string& n) { return n.find("input_range") != std::string::npos; }) > 0);
+  const std::string eval = "eval --checkpoint " + cpu_ckpt + " --dataset mnist:" + data.string() + " --device ";
+  CHECK(emulated_json(eval + "cuda")["test_accuracy"] == emulated_json(eval + "cpu")["test_accuracy"]);
   // Re-mapped onto TorchInferenceRPUConfig tiles: the lightning-style forward runs inference on the GPU.
-  const std::string lightning = eval + "cpu --rpu-config TorchInferenceRPUConfig";
-  const Run l_cpu = run_command(emulated + AIMC_CLI_PATH + lightning, "/dev/null");
-  const Run l_gpu = run_command(emulated + AIMC_CLI_PATH + eval + "cuda --rpu-config TorchInferenceRPUConfig", "/dev/null");
-  REQUIRE(l_cpu.code == 0);
-  REQUIRE(l_gpu.code == 0);
-  CHECK(last_json_line(l_gpu.out)["test_accuracy"] == last_json_line(l_cpu.out)["test_accuracy"]);
+  const std::string lightning = " --rpu-config TorchInferenceRPUConfig";
+  CHECK(emulated_json(eval + "cuda" + lightning)["test_accuracy"] ==
+        emulated_json(eval + "cpu" + lightning)["test_accuracy"]);
   // The drift table of the CPU-trained checkpoint, 2 chips x 3 times, seed 5
   // (200 test images: the chips' programming noise and the drift move it).
   auto drift = [&](const std::string& device) {
     const std::string csv = (tmp / ("device_hwa_drift_" + device + ".csv")).string();
-    const Run r = run_command(emulated + AIMC_CLI_PATH + " drift --checkpoint " + cpu_ckpt + " --dataset mnist:" +
-                                  data.string() + " --times 1,86400,1e8 --repeats 2 --seed 5 --json --csv " + csv +
-                                  " --device " + device,
-                              "/dev/null");
-    REQUIRE(r.code == 0);
-    return std::make_pair(last_json_line(r.out), slurp(csv));
+    const nlohmann::json j = emulated_json("drift --checkpoint " + cpu_ckpt + " --dataset mnist:" + data.string() +
+                                           " --times 1,86400,1e8 --repeats 2 --seed 5 --csv " + csv + " --device " +
+                                           device);
+    return std::make_pair(j, slurp(csv));
   };
   const auto [d_cpu, table_cpu] = drift("cpu");
   const auto [d_gpu, table_gpu] = drift("cuda");
@@ -296,6 +273,69 @@ TEST_CASE("train --rpu-config StandardHWATrainingPreset, eval and drift --device
   for (const auto& chip : d_cpu["accuracy"])
     for (const auto& v : chip) seen.insert(v.get<double>());
   CHECK(seen.size() > 1);
+}
+
+// bench --device cuda[:I] runs the GPU entries (the *_cuda ones) on GPU I of
+// the emulated backend: numbers, not "skipped", and the JSON names the GPU.
+// --quick sizes (a few seconds each on 2 cores).
+TEST_CASE("bench --device cuda[:I] runs the GPU entries there; a CPU entry or a missing GPU index is refused") {
+  if (!AIMC_HAVE_CUDA) return;  // no backend loader (the --device cases above check the refusal)
+  const nlohmann::json j = emulated_json("bench --quick --device cuda");
+  CHECK(j["device"]["device"] == "cuda:0");
+  CHECK(j["device"]["gpus_found"] == 1);
+  const nlohmann::json& b = j["benchmarks"];
+  CHECK(b.size() == 4);  // the GPU entries only
+  for (const std::string name : {"tile_forward_cuda", "tile_backward_cuda", "program_drift_cuda", "epoch_lenet5_cuda"}) {
+    INFO(name);
+    REQUIRE(b.contains(name));
+    CHECK_FALSE(b[name].contains("skipped"));
+    CHECK_FALSE(b[name].contains("error"));
+    CHECK(b[name]["device"] == "cuda:0");
+  }
+  for (const std::string part : {"single_tile", "layer"}) {
+    CHECK(b["tile_forward_cuda"][part]["seconds"].get<double>() > 0.0);
+    CHECK(b["tile_forward_cuda"][part]["ratio_to_sgemm"].get<double>() > 0.0);
+  }
+  CHECK(b["tile_backward_cuda"]["seconds"].get<double>() > 0.0);
+  CHECK(b["tile_backward_cuda"]["gemm_seconds"].get<double>() > 0.0);
+  CHECK(b["program_drift_cuda"]["program_ms"].get<double>() > 0.0);
+  CHECK(b["program_drift_cuda"]["drift_ms"].get<double>() > 0.0);
+  CHECK(b["program_drift_cuda"]["tiles"] == 4);  // 128 x 128 on 64 x 64 tiles
+  // The GPU epoch (1024 samples) beside the CPU's quarter, scaled by 4.
+  const nlohmann::json& e = b["epoch_lenet5_cuda"];
+  CHECK(e["samples"].get<int>() == 1024);
+  CHECK(e["seconds"].get<double>() > 0.0);
+  const double loss = e["train_loss"].get<double>();
+  CHECK((loss > 0.0 && loss < 2 * std::log(10.0)));  // below twice a uniform guess's cross-entropy
+  CHECK(e["cpu"]["samples"].get<int>() == 256);
+  CHECK(e["cpu"]["epoch_seconds_scaled"].get<double>() == Approx(4 * e["cpu"]["seconds"].get<double>()));
+  CHECK(e["sgemm_peak"]["tflops"].get<double>() > 0.0);
+  const nlohmann::json& hwa = e["hwa_inference_rpu_config"];
+  REQUIRE(hwa.is_object());  // HWA training runs on the GPU
+  CHECK(hwa["samples"].get<int>() == 128);
+  CHECK(hwa["seconds"].get<double>() > 0.0);
+  const double hwa_loss = hwa["train_loss"].get<double>();
+  CHECK((hwa_loss > 0.0 && hwa_loss < 2 * std::log(10.0)));
+  // cuda:1 of two emulated GPUs, one entry.
+  const std::string two = "AIMC_CUDA_EMULATED_DEVICES=2 ";
+  const nlohmann::json j1 = emulated_json("bench --quick --device cuda:1 tile_forward_cuda", two);
+  CHECK(j1["device"]["device"] == "cuda:1");
+  CHECK(j1["device"]["gpu_name"] == "aimc host emulation of a GPU (cuda:1)");  // the backend's name of GPU 1
+  CHECK(j1["device"]["gpus_found"] == 2);
+  CHECK(j1["benchmarks"].size() == 1);
+  CHECK(j1["benchmarks"]["tile_forward_cuda"]["device"] == "cuda:1");
+  CHECK(j1["benchmarks"]["tile_forward_cuda"]["layer"]["seconds"].get<double>() > 0.0);
+  // A GPU entry named with --device cpu runs on cuda:0.
+  const nlohmann::json j0 = emulated_json("bench --quick tile_forward_cuda");
+  CHECK(j0["device"]["device"] == "cpu");
+  CHECK(j0["benchmarks"]["tile_forward_cuda"]["device"] == "cuda:0");
+  expect_usage_error("bench --quick --device cuda:2",
+                     {"aimc: device error:", "--device cuda:2: GPU index out of range (2 GPU(s) found)"},
+                     two + kEmulated);
+  expect_usage_error("bench --quick --device cuda tile_forward_cuda gemm",
+                     {"aimc: usage error:", "benchmark 'gemm' runs on the CPU only, not on --device cuda:0",
+                      "--device cpu"},
+                     kEmulated);
 }
 
 TEST_CASE("bench --quick prints the three entries as JSON") {

@@ -20,6 +20,7 @@
 #include "layers/config/rpu_config.h"
 #include "layers/modules/analog_linear.h"
 #include "layers/optim/analog_sgd.h"
+#include "tests/cuda_test_util.h"
 
 using namespace aimc;
 
@@ -40,21 +41,7 @@ void check_parity(const Tensor& gpu_t, const Tensor& cpu_t, const std::string& w
   CHECK(gpu_t.device().is_cuda());
   const std::vector<float> gpu = gpu_t.to(Device::cpu()).to(DType::Float32).to_vector();
   const std::vector<float> cpu = cpu_t.to(DType::Float32).to_vector();
-  REQUIRE(gpu.size() == cpu.size());
-  float range = 0.f;
-  for (float v : cpu) range = std::max(range, std::abs(v));
-#ifdef AIMC_CUDA_EMULATION
-  std::size_t bad = 0;
-  for (std::size_t i = 0; i < cpu.size(); ++i) bad += !(std::abs(gpu[i] - cpu[i]) <= 1e-6f * (std::abs(cpu[i]) + range));
-  CHECK(bad == 0);
-#else
-  std::size_t tight = 0;
-  for (std::size_t i = 0; i < cpu.size(); ++i) {
-    tight += std::abs(gpu[i] - cpu[i]) <= 1e-4f * std::abs(cpu[i]) + 1e-5f * range;
-    CHECK(std::abs(gpu[i] - cpu[i]) <= 0.1f * range);
-  }
-  CHECK(double(tight) >= 0.97 * double(cpu.size()));
-#endif
+  test::check_analog_parity(gpu, cpu, 1e-4f, 1e-5f, 0.1f);
 }
 
 struct Twin {

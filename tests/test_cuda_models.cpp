@@ -16,6 +16,7 @@
 #include "engine/ops.h"
 #include "layers/config/presets.h"
 #include "layers/optim/sgd.h"
+#include "tests/cuda_test_util.h"
 
 using namespace aimc;
 
@@ -65,13 +66,7 @@ StepResult sgd_step(const std::string& name, Device device) {
 // wrong gradient or a missed parameter moves values by the whole update.
 void check_close(const std::vector<float>& gpu, const std::vector<float>& cpu, const std::string& what) {
   INFO(what);
-  REQUIRE(gpu.size() == cpu.size());
-  float scale = 0.f;
-  for (float v : cpu) scale = std::max(scale, std::abs(v));
-  std::size_t bad = 0;
-  for (std::size_t i = 0; i < cpu.size(); ++i)
-    bad += !(std::abs(gpu[i] - cpu[i]) <= 1e-5f * (std::abs(cpu[i]) + scale));
-  CHECK(bad == 0);
+  CHECK(test::count_apart(gpu, cpu, 1e-5f) == 0);
 }
 
 void check_model(const std::string& name) {
@@ -165,21 +160,7 @@ HwaStep hwa_step(const RPUConfig& config, Device device) {
 // range.
 void check_hwa(const std::vector<float>& gpu, const std::vector<float>& cpu, const std::string& what) {
   INFO(what);
-  REQUIRE(gpu.size() == cpu.size());
-  float range = 0.f;
-  for (float v : cpu) range = std::max(range, std::abs(v));
-#ifdef AIMC_CUDA_EMULATION
-  std::size_t bad = 0;
-  for (std::size_t i = 0; i < cpu.size(); ++i) bad += !(std::abs(gpu[i] - cpu[i]) <= 1e-6f * (std::abs(cpu[i]) + range));
-  CHECK(bad == 0);
-#else
-  std::size_t tight = 0;
-  for (std::size_t i = 0; i < cpu.size(); ++i) {
-    tight += std::abs(gpu[i] - cpu[i]) <= 1e-5f * (std::abs(cpu[i]) + range);
-    CHECK(std::abs(gpu[i] - cpu[i]) <= 0.02f * range);
-  }
-  CHECK(double(tight) >= 0.97 * double(cpu.size()));
-#endif
+  test::check_analog_parity(gpu, cpu, 1e-5f, 1e-5f, 0.02f);
 }
 
 void check_hwa_model(const RPUConfig& config) {

@@ -5,11 +5,14 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "convert/conversion.h"
 #include "convert/models.h"
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
@@ -19,7 +22,9 @@
 #include "kernels/analog/drift_compensation_law.h"
 #include "kernels/cuda/backend.h"
 #include "layers/config/rpu_config.h"
+#include "layers/modules/analog_conv.h"
 #include "layers/modules/analog_linear.h"
+#include "layers/modules/conv.h"
 #include "layers/modules/init.h"
 #include "layers/optim/adam.h"
 #include "layers/optim/analog_sgd.h"
@@ -507,4 +512,89 @@ TEST_CASE("drift_compensate on CUDA: the CPU's law, bit for bit (global and per-
     // Column 3 of row 2 really took its own α (or the one global α).
     CHECK(got[2 * cols + 3] == y[2 * cols + 3] * alpha[alpha_size == 1 ? 0 : 3]);
   }
+}
+
+// ---- Steady-state training allocates nothing new on the GPU -----------------
+
+namespace {
+
+// cudaMalloc calls (block-cache misses) made by steps 3..`steps` of Adam
+// (lr 1e-3) training lenet5 on CUDA, batch 8 of new normal inputs each step,
+// digital or converted onto `config`'s tiles. Steps 1 and 2 create the
+// optimizer's moments and fill the cache with every scratch size a step
+// needs; after them each step frees what the next one asks for again.
+std::size_t allocations_after_warmup(const RPUConfig* config, int steps) {
+  cuda::release_cached_memory();  // the blocks earlier tests left: every block below is this run's
+  Generator gen(41);
+  std::shared_ptr<Module> model = build_model("lenet5", gen);
+  if (config) model = convert_to_analog(model, *config, gen);
+  model->to(Device::cuda());
+  model->train();
+  Adam optimizer(model->parameters(), 1e-3);
+  Generator data(42);
+  const std::size_t before = cuda::raw_device_allocations();
+  std::size_t after_warmup = 0;
+  for (int step = 1; step <= steps; ++step) {
+    const Tensor x = data.normal({8, 1, 28, 28}).to(Device::cuda());
+    const Tensor labels =
+        Tensor::from_vector(std::vector<std::int32_t>{3, 0, 9, 5, 1, 7, 2, 8}, {8}).to(Device::cuda());
+    optimizer.zero_grad();
+    const Tensor loss = cross_entropy(model->forward(x), labels);
+    loss.backward();
+    optimizer.step();
+    model->post_update_step();
+    CHECK(std::isfinite(loss.item()));
+    if (step == 2) after_warmup = cuda::raw_device_allocations();
+  }
+  CHECK(after_warmup > before);  // the counter sees the warm-up's new blocks (activations, moments)
+  return cuda::raw_device_allocations() - after_warmup;
+}
+
+}  // namespace
+
+TEST_CASE("Steady-state training of lenet5 on CUDA allocates no new device blocks (digital and HWA)",
+          "[cuda][modules]") {
+  SECTION("digital") { CHECK(allocations_after_warmup(nullptr, 6) == 0); }
+  SECTION("hardware-aware (InferenceRPUConfig)") {
+    const RPUConfig config = InferenceRPUConfig{};
+    CHECK(allocations_after_warmup(&config, 6) == 0);
+  }
+}
+
+// aihwkit's use_indexed=None: explicit unfolding on the CPU, implicit
+// indexing on CUDA. An unset layer moved to the GPU runs its eval batch in
+// chunks exactly as one set to true (same chunks, same noise draws: the same
+// bits), and not as one set to false (one call draws the whole batch's
+// output noise, out_noise 0.06, differently). Moved back it unfolds again.
+TEST_CASE("Analog conv: use_indexed unset runs indexed on CUDA and explicit on the CPU, as aihwkit", "[cuda][modules]") {
+  Generator gen(301);
+  Conv2d digital(3, 8, 3, gen, ConvOptions{.padding = {1, 1}});
+  const InferenceRPUConfig config;
+  auto make = [&](std::optional<bool> indexed) {
+    Generator g(302);
+    auto layer = AnalogConvNd::from_digital(digital, config, g);
+    layer->set_use_indexed(indexed, 2 * 27 * 256);  // 27 inputs x 256 patches per image: 2 images per chunk
+    layer->eval();
+    return layer;
+  };
+  auto unset = make(std::nullopt), indexed = make(true), unfolded = make(false);
+  CHECK_FALSE(unset->use_indexed());  // on the CPU
+  for (auto* layer : {unset.get(), indexed.get(), unfolded.get()}) layer->to(Device::cuda());
+  CHECK(unset->use_indexed());
+  CHECK(indexed->use_indexed());
+  CHECK_FALSE(unfolded->use_indexed());
+  CHECK(unset->config()["use_indexed"] == nullptr);  // unset stays unset in an architecture
+  Generator data(303);
+  const Tensor x = data.normal({10, 3, 16, 16}).to(Device::cuda());
+  NoGradGuard no_grad;
+  const std::vector<float> y_unset = (*unset)(x).to(Device::cpu()).to_vector();
+  const std::vector<float> y_indexed = (*indexed)(x).to(Device::cpu()).to_vector();
+  const std::vector<float> y_unfolded = (*unfolded)(x).to(Device::cpu()).to_vector();
+  REQUIRE(y_unset.size() == std::size_t(10 * 8 * 256));
+  CHECK(y_unset == y_indexed);
+  std::size_t differ = 0;
+  for (std::size_t i = 0; i < y_unset.size(); ++i) differ += y_unset[i] != y_unfolded[i];
+  CHECK(differ > y_unset.size() / 2);
+  unset->to(Device::cpu());
+  CHECK_FALSE(unset->use_indexed());
 }

@@ -35,6 +35,7 @@
 
 using namespace aimc;
 using aimc::test::DeviceVector;
+using aimc::test::max_abs;
 
 namespace {
 
@@ -43,12 +44,6 @@ std::vector<float> normal_vector(std::size_t n, std::uint64_t seed, float scale)
   std::vector<float> v(n);
   g.normal(v.data(), static_cast<std::int64_t>(n), 0.f, scale);
   return v;
-}
-
-float max_abs(const std::vector<float>& v) {
-  float range = 0.f;
-  for (float x : v) range = std::max(range, std::abs(x));
-  return range;
 }
 
 bool tight(float gpu, float cpu, float range) { return std::abs(gpu - cpu) <= 1e-4f * std::abs(cpu) + 1e-5f * range; }

@@ -30,7 +30,7 @@ namespace aimc::cuda {
   X(engine_plane_mean) X(max_pool_forward) X(max_pool_backward) X(avg_pool_forward) X(avg_pool_backward)      \
   X(im2col) X(col2im) X(engine_squared_error_mean)                                                           \
   X(engine_strided_assign) X(batch_norm_stats) X(batch_norm_apply) X(batch_norm_backward) X(use_device)       \
-  X(current_device)
+  X(current_device) X(device_name)
 
 struct Backend {
 #define AIMC_CUDA_BACKEND_MEMBER(name) decltype(&cuda::name) name = nullptr;

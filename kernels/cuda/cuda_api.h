@@ -29,6 +29,9 @@ namespace aimc::cuda {
 // True when aimc was built with CUDA and a GPU is present and usable.
 bool available();
 int device_count();
+// GPU `index`'s name as the driver reports it ("NVIDIA H200"), written
+// NUL-terminated into out[size] (cut to fit); "" when it cannot be read.
+void device_name(int index, char* out, std::size_t size);
 // Makes GPU `index` current for the calling host thread: its kernels, copies,
 // cuBLAS calls and allocations go to that GPU from then on (GPU 0 until
 // called). std::out_of_range naming the index when it is not below
@@ -43,6 +46,9 @@ int current_device();
 void* device_malloc(std::size_t bytes);
 void device_free(void* ptr) noexcept;
 void release_cached_memory();
+// cudaMalloc calls the caches made so far, all GPUs together (tests: steady
+// training allocates nothing new).
+std::size_t raw_device_allocations();
 void copy_host_to_device(void* dst, const void* src, std::size_t bytes);
 void copy_device_to_host(void* dst, const void* src, std::size_t bytes);
 void copy_device_to_device(void* dst, const void* src, std::size_t bytes);

@@ -1,5 +1,6 @@
 // CUDA runtime services: device discovery and selection, buffers (through the block cache
 // of kernels/cuda/block_cache.h) and copies.
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -20,6 +21,17 @@ int device_count() {
     return 0;
   }
   return n;
+}
+
+void device_name(int index, char* out, std::size_t size) {
+  if (size == 0) return;
+  out[0] = '\0';
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, index) != cudaSuccess) {
+    cudaGetLastError();
+    return;
+  }
+  std::snprintf(out, size, "%s", prop.name);
 }
 
 bool available() {
@@ -102,6 +114,12 @@ void device_free(void* ptr) noexcept {
       return;
     }
   cudaFree(ptr);
+}
+
+std::size_t raw_device_allocations() {
+  std::size_t n = 0;
+  for (int i = 0; i < gpus(); ++i) n += block_cache(i).raw_allocations();
+  return n;
 }
 
 void release_cached_memory() {

@@ -159,7 +159,7 @@ Tensor AnalogConvNd::forward(const Tensor& x) {
   if (x.dim() != dims_ + 2 || x.size(1) != in_channels_)
     throw ShapeError(type_name() + ": expected input [N, " + std::to_string(in_channels_) + ", " +
                      std::to_string(dims_) + " spatial dims], got " + shape_str(x.shape()));
-  if (!use_indexed() || is_training()) return forward_unfolded(x);
+  if (!use_indexed_.value_or(x.device().is_cuda()) || is_training()) return forward_unfolded(x);
   // Indexed: a few images at a time, each chunk's patches freed before the next.
   const std::vector<std::int64_t> spatial(x.shape().begin() + 2, x.shape().end());
   std::int64_t patches_per_image = 1;

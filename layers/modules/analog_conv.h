@@ -64,9 +64,11 @@ class AnalogConvNd : public Module {
   // input-range update per batch). The analog periphery acts per patch, so
   // noise-free results are the same; the noise is drawn per call, so noisy
   // outputs differ in their draws, not in their statistics. Default
-  // (nullopt): explicit on the CPU, as aihwkit; indexed is for large inputs.
+  // (nullopt), as aihwkit: explicit on the CPU, indexed on CUDA (decided per
+  // forward by the input's device, so a layer moved with Module::to follows).
   void set_use_indexed(std::optional<bool> use_indexed, std::int64_t chunk_elements = std::int64_t(1) << 22);
-  bool use_indexed() const { return use_indexed_.value_or(false); }
+  // What a forward on the layer's current device uses.
+  bool use_indexed() const { return use_indexed_.value_or(device().is_cuda()); }
 
   // Weights [C_out, C_in/groups, *kernel] and bias [C_out] (optional), read
   // and written as AnalogLinear's: realistically with the layer's

@@ -4,6 +4,7 @@
 // copies are memcpy, and the GEMM is cpu::gemm. The kernels themselves are the
 // real .cu sources compiled as C++ (see kernels/cuda/emulation.h and the other
 // files here).
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -24,6 +25,10 @@ int device_count() {
   const char* text = std::getenv("AIMC_CUDA_EMULATED_DEVICES");
   const int n = text != nullptr ? std::atoi(text) : 1;
   return n >= 1 && n <= 16 ? n : 1;
+}
+
+void device_name(int index, char* out, std::size_t size) {
+  if (size > 0) std::snprintf(out, size, "aimc host emulation of a GPU (cuda:%d)", index);
 }
 
 namespace {
@@ -57,6 +62,7 @@ BlockCache& block_cache() {
 void* device_malloc(std::size_t bytes) { return block_cache().allocate(bytes); }
 void device_free(void* ptr) noexcept { block_cache().release(ptr); }
 void release_cached_memory() { block_cache().trim(); }
+std::size_t raw_device_allocations() { return block_cache().raw_allocations(); }
 void copy_host_to_device(void* dst, const void* src, std::size_t bytes) { std::memcpy(dst, src, bytes); }
 void copy_device_to_host(void* dst, const void* src, std::size_t bytes) { std::memcpy(dst, src, bytes); }
 void copy_device_to_device(void* dst, const void* src, std::size_t bytes) { std::memmove(dst, src, bytes); }

@@ -15,15 +15,16 @@ Runner add_bench_command(CLI::App& app) {
   auto common = std::make_shared<CommonOptions>();
   auto names = std::make_shared<std::vector<std::string>>();
   auto options = std::make_shared<bench::BenchOptions>();
-  cmd->add_option("entries", *names, "Benchmark entries to run (default: all)");
+  cmd->add_option("entries", *names,
+                  "Benchmark entries to run (default: the CPU entries, or with --device cuda[:I] the *_cuda ones)");
   cmd->add_option("--dataset", options->dataset, "fashion-mnist[:DIR]")->capture_default_str();
   cmd->add_flag("--quick", options->quick, "Small sizes (smoke test only; not for recorded figures)");
   add_common_options(*cmd, *common);
   add_device_option(*cmd, *common);
   return [common, names, options] {
     apply_common_options(*common);
-    require_cpu_path(*common, "bench");
     options->seed = common->seed;
+    options->device = parse_device(common->device);  // checked usable by apply_common_options
     const nlohmann::json result = bench::run_benchmarks(*names, *options);
     if (common->json) {
       print_json(result);

@@ -28,9 +28,6 @@ void add_device_option(CLI::App& cmd, CommonOptions& common);
 void apply_common_options(const CommonOptions& common);
 // The device --device names ("cpu", "cuda" = "cuda:0", "cuda:I"); UsageError otherwise.
 Device parse_device(const std::string& text);
-// Until the engine runs every op of `command` on CUDA (issue 11), a checked
-// --device cuda stops here with a DeviceError saying so (exit 2); cpu passes.
-void require_cpu_path(const CommonOptions& common, const char* command);
 // Prints the result object as the last stdout line (with --json).
 void print_json(const nlohmann::json& result);
 

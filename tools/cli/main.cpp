@@ -55,13 +55,6 @@ Device parse_device(const std::string& text) {
   throw UsageError("--device '" + text + "': expected cpu, cuda or cuda:I (I a GPU index, 0 to 9999)");
 }
 
-void require_cpu_path(const CommonOptions& common, const char* command) {
-  if (parse_device(common.device).is_cpu()) return;
-  throw DeviceError(std::string("aimc ") + command + " --device " + common.device +
-                    ": this build cannot run it on the GPU yet (the CUDA engine ops are not all there); use "
-                    "--device cpu");
-}
-
 void apply_common_options(const CommonOptions& common) {
   set_num_threads(common.threads);
   const Device device = parse_device(common.device);
