@@ -372,7 +372,7 @@ nlohmann::json bench_epoch_lenet5_cuda(const BenchOptions& o) {
     train.labels = Tensor::from_vector(std::vector<std::int32_t>(labels.begin(), labels.end()), {60000});
     source = "synthetic (no " + o.dataset + " here): 60000 images U(0,1) [1, 28, 28], labels U{0..9}";
   }
-  if (o.quick) train = data::head(train, 1024);
+  if (o.quick) train = data::head(train, 256);  // 4 batches: a smoke run (the emulated GPU is slow)
   training::TrainOptions opts;
   opts.model = "lenet5";
   opts.batch_size = 64;
@@ -420,7 +420,7 @@ nlohmann::json bench_epoch_lenet5_cuda(const BenchOptions& o) {
   } catch (const DeviceError& e) {
     hwa = std::string("refused: ") + e.what();
   }
-  const std::int64_t n = o.quick ? 1024 : 4096;
+  const std::int64_t n = o.quick ? 256 : 4096;
   Generator g(o.seed, 9);
   use_cuda_device(gpu);  // the CPU epoch above ran in between
   const Tensor a = g.normal({n, n}).to(gpu), b = g.normal({n, n}).to(gpu);
