@@ -266,7 +266,6 @@ Runner add_train_command(CLI::App& app) {
       state.options = *opts;
     }
     training::check_shard_options(*opts, comm.size());
-    refuse_on_gpu(analog_family(*model));  // a resumed or --init model may hold tiles too
     auto optimizer = training::make_optimizer(*opts, *model);
     auto scheduler = training::make_scheduler(*opts, *optimizer);  // before the state: it records the base lr
     if (saved) {
