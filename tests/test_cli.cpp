@@ -205,6 +205,55 @@ TEST_CASE("train and eval --device cuda of a digital model on an emulated GPU fo
   CHECK(last_json_line(e_cpu.out)["test_accuracy"] == cpu["test_accuracy"]);
 }
 
+// Checkpoint b holds a's tensors, named alike in the same order, each value
+// within 1e-5 of a's (relative, + 1e-5 of the tensor's max |a|); returns how
+// many of them are learned input ranges.
+std::size_t checkpoints_agree(const std::string& a_path, const std::string& b_path) {
+  const auto a = aimc::read_safetensors(a_path).tensors, b = aimc::read_safetensors(b_path).tensors;
+  REQUIRE(a.size() == b.size());
+  std::size_t ranges = 0;
+  for (std::size_t k = 0; k < a.size(); ++k) {
+    INFO(a[k].first);
+    CHECK(a[k].first == b[k].first);
+    ranges += a[k].first.find("input_range") != std::string::npos;
+    const std::vector<float> x = a[k].second.to(aimc::DType::Float32).to_vector();
+    const std::vector<float> y = b[k].second.to(aimc::DType::Float32).to_vector();
+    REQUIRE(x.size() == y.size());
+    float scale = 0.f;
+    for (float v : x) scale = std::max(scale, std::abs(v));
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < x.size(); ++i) bad += !(std::abs(x[i] - y[i]) <= 1e-5f * (std::abs(x[i]) + scale));
+    CHECK(bad == 0);
+  }
+  return ranges;
+}
+
+// Trains the mlp with --rpu-config `config` on `data` for `epochs` epochs
+// (batch 16, SGD lr 0.1) on the CPU and on the emulated GPU: the losses agree
+// within 1e-5, the accuracies are equal and so are the checkpoints
+// (checkpoints_agree). Returns the CPU checkpoint's path (tmp/<tag>cpu.safetensors)
+// and how many input ranges were compared.
+std::pair<std::string, std::size_t> check_emulated_training(const fs::path& data, const std::string& config, int epochs,
+                                                            const std::string& tag) {
+  const std::string emulated = std::string("AIMC_CUDA_LIBRARY=") + AIMC_CUDA_EMULATED_BACKEND + " ";
+  auto train = [&](const std::string& device) {
+    const std::string out = (tmp / (tag + device + ".safetensors")).string();
+    const Run r = run_command(emulated + AIMC_CLI_PATH + " train --model mlp --rpu-config " + config +
+                                  " --dataset mnist:" + data.string() + " --epochs " + std::to_string(epochs) +
+                                  " --batch-size 16 --optimizer sgd --lr 0.1 --json --out " + out +
+                                  " --device " + device,
+                              "/dev/null");
+    REQUIRE(r.code == 0);
+    return std::make_pair(last_json_line(r.out), out);
+  };
+  const auto [cpu, cpu_ckpt] = train("cpu");
+  const auto [gpu, gpu_ckpt] = train("cuda");
+  CHECK(cpu["train_loss"].get<double>() > 0.0);
+  CHECK(gpu["train_loss"].get<double>() == Approx(cpu["train_loss"].get<double>()).epsilon(1e-5));
+  CHECK(gpu["test_accuracy"].get<double>() == cpu["test_accuracy"].get<double>());
+  return {cpu_ckpt, checkpoints_agree(cpu_ckpt, gpu_ckpt)};
+}
+
 // Hardware-aware training (StandardHWATrainingPreset: input ranges learned
 // from the data, weight modifier, clip) on the (emulated) GPU follows the
 // CPU run: the analog kernels are the CPU's code under the emulation and
@@ -221,37 +270,7 @@ TEST_CASE("train --rpu-config StandardHWATrainingPreset, eval and drift --device
   const fs::path data = tmp / "device_hwa_data";
   write_varied_split(data, "train", 160);  // its images encode the label: a model learns above chance
   write_varied_split(data, "t10k", 200);
-  auto train = [&](const std::string& device) {
-    const std::string out = (tmp / ("device_hwa_" + device + ".safetensors")).string();
-    const Run r = run_command(emulated + AIMC_CLI_PATH + " train --model mlp --rpu-config StandardHWATrainingPreset "
-                                  "--dataset mnist:" + data.string() +
-                                  " --epochs 2 --batch-size 16 --optimizer sgd --lr 0.1 --json --out " + out +
-                                  " --device " + device,
-                              "/dev/null");
-    REQUIRE(r.code == 0);
-    return std::make_pair(last_json_line(r.out), out);
-  };
-  const auto [cpu, cpu_ckpt] = train("cpu");
-  const auto [gpu, gpu_ckpt] = train("cuda");
-  CHECK(cpu["train_loss"].get<double>() > 0.0);
-  CHECK(gpu["train_loss"].get<double>() == Approx(cpu["train_loss"].get<double>()).epsilon(1e-5));
-  CHECK(gpu["test_accuracy"].get<double>() == cpu["test_accuracy"].get<double>());
-  const auto a = aimc::read_safetensors(cpu_ckpt).tensors, b = aimc::read_safetensors(gpu_ckpt).tensors;
-  REQUIRE(a.size() == b.size());
-  std::size_t ranges = 0;
-  for (std::size_t k = 0; k < a.size(); ++k) {
-    INFO(a[k].first);
-    CHECK(a[k].first == b[k].first);
-    ranges += a[k].first.find("input_range") != std::string::npos;
-    const std::vector<float> x = a[k].second.to(aimc::DType::Float32).to_vector();
-    const std::vector<float> y = b[k].second.to(aimc::DType::Float32).to_vector();
-    REQUIRE(x.size() == y.size());
-    float scale = 0.f;
-    for (float v : x) scale = std::max(scale, std::abs(v));
-    std::size_t bad = 0;
-    for (std::size_t i = 0; i < x.size(); ++i) bad += !(std::abs(x[i] - y[i]) <= 1e-5f * (std::abs(x[i]) + scale));
-    CHECK(bad == 0);
-  }
+  const auto [cpu_ckpt, ranges] = check_emulated_training(data, "StandardHWATrainingPreset", 2, "device_hwa_");
   CHECK(ranges > 0);  // the learned input ranges are among the compared tensors
   const std::string eval = " eval --checkpoint " + cpu_ckpt + " --dataset mnist:" + data.string() + " --json --device ";
   const Run e_cpu = run_command(emulated + AIMC_CLI_PATH + eval + "cpu", "/dev/null");
@@ -316,36 +335,7 @@ TEST_CASE("train --rpu-config TorchInferenceRPUConfig --device cuda on an emulat
     "modifier": {"type": "DISCRETIZE_ADD_NORMAL_PER_CHANNEL", "res": 0.015625, "std_dev": 0.03}})";
   for (const std::string& config : {std::string("TorchInferenceRPUConfig"), hwa}) {
     INFO(config);
-    auto train = [&](const std::string& device) {
-      const std::string out = (tmp / ("device_lightning_" + device + ".safetensors")).string();
-      const Run r = run_command(emulated + AIMC_CLI_PATH + " train --model mlp --rpu-config " + config +
-                                    " --dataset mnist:" + data.string() +
-                                    " --epochs 1 --batch-size 16 --optimizer sgd --lr 0.1 --json --out " + out +
-                                    " --device " + device,
-                                "/dev/null");
-      REQUIRE(r.code == 0);
-      return std::make_pair(last_json_line(r.out), aimc::read_safetensors(out).tensors);
-    };
-    const auto [cpu, a] = train("cpu");
-    const auto [gpu, b] = train("cuda");
-    CHECK(cpu["train_loss"].get<double>() > 0.0);
-    CHECK(gpu["train_loss"].get<double>() == Approx(cpu["train_loss"].get<double>()).epsilon(1e-5));
-    CHECK(gpu["test_accuracy"].get<double>() == cpu["test_accuracy"].get<double>());
-    REQUIRE(a.size() == b.size());
-    std::size_t ranges = 0;
-    for (std::size_t k = 0; k < a.size(); ++k) {
-      INFO(a[k].first);
-      CHECK(a[k].first == b[k].first);
-      ranges += a[k].first.find("input_range") != std::string::npos;
-      const std::vector<float> x = a[k].second.to(aimc::DType::Float32).to_vector();
-      const std::vector<float> y = b[k].second.to(aimc::DType::Float32).to_vector();
-      REQUIRE(x.size() == y.size());
-      float scale = 0.f;
-      for (float v : x) scale = std::max(scale, std::abs(v));
-      std::size_t bad = 0;
-      for (std::size_t i = 0; i < x.size(); ++i) bad += !(std::abs(x[i] - y[i]) <= 1e-5f * (std::abs(x[i]) + scale));
-      CHECK(bad == 0);
-    }
+    const std::size_t ranges = check_emulated_training(data, config, 1, "device_lightning_").second;
     CHECK((config == hwa) == (ranges > 0));  // the learned input ranges are compared where they exist
   }
 }
