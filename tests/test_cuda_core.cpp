@@ -3,7 +3,7 @@
 // forward, backward and post_update_step there and follows its CPU twin —
 // input ranges (clip, gradient, data initialisation, one per tile), weight
 // scaling, learned out scaling, multi-tile arrays, the weight modifier,
-// clip and remap, and the lightning-style forward (inference). Part of
+// clip and remap, and the lightning-style forward (training and inference). Part of
 // test_cuda (a GPU) and test_cuda_emulated (the host emulation).
 #include <catch2/catch.hpp>
 
@@ -164,8 +164,32 @@ TEST_CASE("AnalogCore on CUDA: channelwise and layerwise remaps with a Gaussian 
   check_training_passes(40, 24, c, 2);
 }
 
-TEST_CASE("AnalogCore on CUDA: the lightning-style forward (inference) follows the CPU; training is refused by name",
-          "[cuda][core]") {
+namespace {
+
+// A TorchInferenceRPUConfig on 3 tile columns of 40 inputs (max_input_size
+// 16), one learned input range per column, DAC, ADC, output noise and a
+// weight modifier of the given type.
+TorchInferenceRPUConfig lightning_config(WeightModifierType type) {
+  TorchInferenceRPUConfig c;
+  c.tile_array_class = "TileModuleArray";
+  c.mapping.max_input_size = 16;
+  c.pre_post.input_range.enable = true;
+  c.pre_post.input_range.learn_input_range = true;
+  c.pre_post.input_range.init_value = 2.0f;
+  c.pre_post.input_range.init_from_data = 1;  // the first batch sets the ranges, then they are learned
+  c.forward.inp_res = 1.f / 64.f;
+  c.forward.out_noise = 0.05f;
+  c.forward.out_bound = 1.5f;  // tight: the clip cuts some outputs (zero gradient there)
+  c.forward.out_res = 1.f / 128.f;
+  c.modifier.type = type;
+  c.modifier.res = 1.f / 32.f;
+  c.modifier.std_dev = 0.05f;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("AnalogCore on CUDA: the lightning-style forward (inference) follows the CPU", "[cuda][core]") {
   TorchInferenceRPUConfig c;
   c.tile_array_class = "TileModuleArray";
   c.mapping.max_input_size = 16;  // 40 inputs: 3 tile columns, one range each
@@ -179,13 +203,75 @@ TEST_CASE("AnalogCore on CUDA: the lightning-style forward (inference) follows t
   auto [cpu, gpu] = twins(40, 24, c);
   Generator data(43);
   for (Twin* t : {&cpu, &gpu}) t->layer->eval();
-  NoGradGuard no_grad;
   const Tensor x = data.normal({7, 40});
-  check_parity(gpu.layer->forward(x.to(Device::cuda())), cpu.layer->forward(x), "eval forward");
-  gpu.layer->train();
-  CHECK_THROWS_AS(gpu.layer->forward(x.to(Device::cuda())), DeviceError);
-  CHECK_THROWS_WITH(gpu.layer->forward(x.to(Device::cuda())),
-                    Catch::Contains("TorchInferenceRPUConfig") && Catch::Contains("inference only"));
+  {
+    NoGradGuard no_grad;  // the fused kernel
+    check_parity(gpu.layer->forward(x.to(Device::cuda())), cpu.layer->forward(x), "eval forward (no grad)");
+  }
+  // With gradients on: the differentiable op, the same numbers.
+  check_parity(gpu.layer->forward(x.to(Device::cuda())).detach(), cpu.layer->forward(x).detach(),
+               "eval forward (grad mode)");
+}
+
+// Hardware-aware training with the lightning-style forward on CUDA: forward,
+// input gradient, weight and range gradients, then the SGD step and the clip,
+// for each modifier kind (tile-wide and per channel), with output noise,
+// DAC, ADC (quantisation and clip) over 3 tile columns.
+TEST_CASE("AnalogCore on CUDA: lightning-style training (TorchInferenceRPUConfig) follows the CPU", "[cuda][core]") {
+  using T = WeightModifierType;
+  for (T type : {T::Discretize, T::AddNormal, T::DiscretizeAddNormal, T::DiscretizePerChannel, T::AddNormalPerChannel,
+                 T::DiscretizeAddNormalPerChannel}) {
+    INFO("modifier type " << int(type));
+    check_training_passes(40, 24, lightning_config(type), 2);
+  }
+  // Per-channel output noise and ADC bound (LAYER_GAUSSIAN_PER_CHANNEL clip).
+  TorchInferenceRPUConfig c = lightning_config(T::DiscretizeAddNormal);
+  c.forward.out_noise_per_channel = true;
+  c.clip.type = WeightClipType::LayerGaussianPerChannel;
+  c.clip.sigma = 2.5f;
+  check_training_passes(40, 24, c, 2);
+  // Outputs split too (every tile its own wmax) and no DAC/ADC: output noise only.
+  c = lightning_config(T::AddNormal);
+  c.mapping.max_output_size = 10;  // 24 outputs: 3 tile rows
+  c.forward.inp_res = -1.f;
+  c.forward.out_bound = 0.f;
+  c.forward.out_res = -1.f;
+  check_training_passes(40, 24, c, 2);
+  // No input range and no modifier: the plain float forward over the grid.
+  TorchInferenceRPUConfig plain;
+  plain.tile_array_class = "TileModuleArray";
+  plain.mapping.max_input_size = 16;
+  check_training_passes(40, 24, plain, 2);
+}
+
+TEST_CASE("AnalogCore on CUDA: the lightning ADC clip cuts gradients, the same ones as on the CPU", "[cuda][core]") {
+  TorchInferenceRPUConfig c = lightning_config(WeightModifierType::None);
+  c.forward.out_noise = 0.f;
+  TorchInferenceRPUConfig unbounded = c;
+  unbounded.forward.out_bound = 1e4f;  // never reached: the gradient passes everywhere
+  auto input_grad = [](const RPUConfig& config, Device d, std::vector<Tensor>* param_grads) {
+    Generator gen(31);
+    AnalogLinear layer(40, 24, true, config, gen);
+    layer.to(d);
+    layer.eval();
+    Generator data(47);
+    Tensor x = (data.normal({9, 40}) * 3.0).to(d).detach();
+    x.set_requires_grad(true);
+    sum(layer.forward(x)).backward();
+    if (param_grads != nullptr)
+      for (auto& [name, p] : layer.named_parameters()) param_grads->push_back(p.grad());
+    return x.grad();
+  };
+  std::vector<Tensor> pc, pg;
+  const Tensor g_cpu = input_grad(c, Device::cpu(), &pc), g_gpu = input_grad(c, Device::cuda(), &pg);
+  check_parity(g_gpu, g_cpu, "input gradient");
+  REQUIRE(pc.size() == pg.size());
+  for (std::size_t k = 0; k < pc.size(); ++k) check_parity(pg[k], pc[k], "parameter gradient " + std::to_string(k));
+  // The clip acts: without it the input gradient differs (by whole weights, far above rounding).
+  const std::vector<float> a = g_cpu.to_vector(), b = input_grad(unbounded, Device::cpu(), nullptr).to_vector();
+  float moved = 0.f;
+  for (std::size_t i = 0; i < a.size(); ++i) moved = std::max(moved, std::abs(a[i] - b[i]));
+  CHECK(moved > 1e-3f);
 }
 
 TEST_CASE("A pulsed (SingleRPUConfig) layer trained by AnalogSGD through its tile array on CUDA follows the CPU",

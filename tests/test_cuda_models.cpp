@@ -232,3 +232,23 @@ TEST_CASE("One SGD step of a mapped lenet5 with a channelwise remap and a Gaussi
 TEST_CASE("StandardHWATrainingPreset lenet5 on CUDA follows the CPU's", "[cuda][models][analog]") {
   check_hwa_model(make_rpu_config_preset("StandardHWATrainingPreset"));
 }
+
+TEST_CASE("One SGD step of a lenet5 mapped onto TorchInferenceRPUConfig (lightning-style forward) on CUDA follows "
+          "the CPU's",
+          "[cuda][models][analog]") {
+  // Learned per-column input ranges (400 -> 120: 4 tile columns), DAC, ADC,
+  // output noise and a per-channel DISCRETIZE_ADD_NORMAL modifier.
+  TorchInferenceRPUConfig c;
+  c.mapping.max_input_size = 128;
+  c.pre_post.input_range.enable = true;
+  c.pre_post.input_range.learn_input_range = true;
+  c.pre_post.input_range.init_from_data = 10;
+  c.forward.inp_res = 1.f / 254.f;
+  c.forward.out_noise = 0.04f;
+  c.forward.out_bound = 10.f;
+  c.forward.out_res = 1.f / 254.f;
+  c.modifier.type = WeightModifierType::DiscretizeAddNormalPerChannel;
+  c.modifier.res = 1.f / 64.f;
+  c.modifier.std_dev = 0.03f;
+  check_hwa_model(c);
+}

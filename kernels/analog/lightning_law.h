@@ -56,6 +56,10 @@ AIMC_HD float lightning_adc(float z, float b, float res_frac, bool quantise, boo
   return clip ? clamp_value(v, -b, b) : v;
 }
 
+// Whether the ADC clip (bound b) cuts the quantised output q: its gradient is
+// then zero (the clamp's), else it passes straight through.
+AIMC_HD bool lightning_adc_clipped(float q, float b) { return std::fabs(q) > b; }
+
 // Normal j of Generator::normal(float) from `block` on (seed, stream): the
 // double-precision Box-Muller of rng::box_muller on word pairs (0,1), (2,3).
 AIMC_HD float generator_normal_at(std::uint64_t seed, std::uint64_t stream, std::uint64_t block, std::uint64_t j) {

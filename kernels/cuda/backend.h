@@ -19,7 +19,7 @@ namespace aimc::cuda {
   X(copy_device_to_host) X(copy_device_to_device) X(synchronize) X(fill) X(axpy) X(scale) X(row_abs_max)      \
   X(gemm) X(analog_mvm_forward) X(analog_mvm_backward) X(draw_analog_line_values) X(draw_weight_read_asymmetry) \
   X(input_range_clip) X(input_range_backward) X(input_range_data_stats) X(lightning_forward) X(fill_normal)   \
-  X(pcm_program)                                                                                              \
+  X(lightning_dac) X(lightning_modify_weights) X(lightning_tile_outputs) X(pcm_program)                        \
   X(pcm_drift) X(pair_to_conductances) X(pair_to_weights) X(table_to_conductances) X(single_to_conductances)  \
   X(single_to_weights) X(column_abs_sums) X(drift_compensate) X(table_drift_exponent) X(reram_program)        \
   X(reram_drift)                                                                                              \

@@ -119,6 +119,21 @@ std::uint64_t lightning_forward(const analog::LightningLaw& law, const float* x,
                                 const std::vector<std::int64_t>& in_pieces, const std::vector<std::int64_t>& out_pieces,
                                 const std::vector<const float*>& weights, const std::vector<float>& input_ranges,
                                 std::uint64_t seed, std::uint64_t first_tile_id, std::uint64_t counter, float* y);
+// The pieces of that forward for the differentiable op (lightning_forward.cpp
+// adds the GEMM, the scaling by r and the sums as engine ops), device
+// pointers: out[i] = DAC(v[i]) with the step `step`; out = the modified copy of
+// one tile's w[rows, cols] (law.quant_states, law.weight_noise, normals from
+// (seed, stream, counter)); out = ADC(z + output noise) of one tile's z[m,
+// n_out] with keep[e] = 0 where the clip cuts (its gradient), else 1 (keep may
+// be null). wrow[rows or n_out]: max|W| of each weight row (row_abs_max).
+// The last two return the Philox blocks their draws used.
+void lightning_dac(const float* v, std::int64_t n, float step, float* out);
+std::uint64_t lightning_modify_weights(const analog::LightningLaw& law, const float* w, std::int64_t rows,
+                                       std::int64_t cols, const float* wrow, std::uint64_t seed, std::uint64_t stream,
+                                       std::uint64_t counter, float* out);
+std::uint64_t lightning_tile_outputs(const analog::LightningLaw& law, const float* z, std::int64_t m,
+                                     std::int64_t n_out, const float* wrow, std::uint64_t seed, std::uint64_t stream,
+                                     std::uint64_t counter, float* out, float* keep);
 
 // Device-model kernels (kernels/cuda/device_noise.cu), device pointers. They
 // compute what the CPU device models compute (shared AIMC_HD law code) and are

@@ -1,10 +1,13 @@
-// The lightning-style forward (layers/tiles/lightning_forward.h) on CUDA,
-// forward only: per tile column the inputs are clipped, scaled and quantised
+// The lightning-style forward (layers/tiles/lightning_forward.h) on CUDA.
+// Fused (no autograd, lightning_forward): per tile column the inputs are clipped, scaled and quantised
 // (one thread per value), one kernel applies the weight modifier to a copy of
 // the tile, every tile is one cuBLAS GEMM, and one kernel adds
 // the output noise, runs the ADC, scales by r and sums into the output in the
 // CPU's order (tile columns c = 0, 1, ...). Per-element code:
 // kernels/analog/lightning_law.h; noise: the normals of Generator::normal.
+// With autograd the layer composes engine ops with the pieces below
+// (lightning_dac, lightning_modify_weights, lightning_tile_outputs), which
+// launch the same kernels.
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -60,13 +63,14 @@ __global__ void modifier_kernel(analog::LightningLaw law, const float* w, std::i
   }
 }
 
-// y[i, off + j] (+)= r·ADC(z[i, j] + noise) for the tile's z[M, n_out].
-// Products and sums are rounded separately (no fused multiply-add), as the
-// CPU's separate tensor ops.
+// y[i, off + j] (+)= r·ADC(z[i, j] + noise) for the tile's z[M, n_out];
+// keep[e] (when not null) = 1 where the ADC clip lets the gradient through,
+// else 0. Products and sums are rounded separately (no fused multiply-add),
+// as the CPU's separate tensor ops.
 __global__ void outputs_kernel(analog::LightningLaw law, const float* z, std::int64_t m, std::int64_t n_out,
                                const float* wrow, const float* wall, std::uint64_t seed, std::uint64_t stream,
                                std::uint64_t counter, float r, bool accumulate, float* y, std::int64_t out_size,
-                               std::int64_t out_offset) {
+                               std::int64_t out_offset, float* keep) {
   AIMC_GRID_STRIDE(e, m * n_out) {
     const std::int64_t i = e / n_out, j = e % n_out;
     float value = z[e];
@@ -77,9 +81,13 @@ __global__ void outputs_kernel(analog::LightningLaw law, const float* z, std::in
       value = __fadd_rn(value, xi);
     }
     if (law.adc()) {
-      const float wm = law.bound_per_row ? wrow[j] : *wall;
-      value = analog::lightning_adc(value, __fmul_rn(law.out_bound, wm), law.out_res_frac, law.out_res_frac > 0.f,
-                                    law.out_bound > 0.f);
+      const float b = __fmul_rn(law.out_bound, law.bound_per_row ? wrow[j] : *wall);
+      const bool clip = law.out_bound > 0.f;
+      value = analog::lightning_adc(value, b, law.out_res_frac, law.out_res_frac > 0.f, false);
+      if (keep != nullptr) keep[e] = clip && analog::lightning_adc_clipped(value, b) ? 0.f : 1.f;
+      if (clip) value = analog::clamp_value(value, -b, b);
+    } else if (keep != nullptr) {
+      keep[e] = 1.f;
     }
     if (r != 1.f) value = __fmul_rn(value, r);
     float* target = y + i * out_size + out_offset + j;
@@ -142,7 +150,7 @@ std::uint64_t lightning_forward(const analog::LightningLaw& law, const float* x,
       const float scale = input_ranges.empty() ? 1.f : r;
       AIMC_LAUNCH(outputs_kernel, blocks_for(m * n_out), kThreads)(law, z.get(), m, n_out, wrow.get(), wall.get(),
                                                                    seed, analog::tile_stream(tile_id, TileStream::LightningOutputNoise), counter,
-                                                                   scale, c > 0, y, out_size, out_offset);
+                                                                   scale, c > 0, y, out_size, out_offset, nullptr);
       launched("lightning outputs kernel");
       out_offset += n_out;
     }
@@ -150,6 +158,43 @@ std::uint64_t lightning_forward(const analog::LightningLaw& law, const float* x,
   }
   synchronize();
   return blocks;
+}
+
+void lightning_dac(const float* v, std::int64_t n, float step, float* out) {
+  if (n == 0) return;
+  // inputs_kernel over one row of n values, without the input range.
+  AIMC_LAUNCH(inputs_kernel, blocks_for(n), kThreads)(v, 1, n, 0, n, 0.f, step, out);
+  launched("lightning DAC kernel");
+  synchronize();
+}
+
+std::uint64_t lightning_modify_weights(const analog::LightningLaw& law, const float* w, std::int64_t rows,
+                                       std::int64_t cols, const float* wrow, std::uint64_t seed, std::uint64_t stream,
+                                       std::uint64_t counter, float* out) {
+  if (rows * cols == 0) return 0;
+  Buffer<float> wall(1);
+  AIMC_LAUNCH(all_max_kernel, 1, 1)(wrow, rows, wall.get());
+  AIMC_LAUNCH(modifier_kernel, blocks_for(rows * cols), kThreads)(law, w, rows, cols, wrow, wall.get(), seed, stream,
+                                                                  counter, out);
+  launched("lightning modifier kernels");
+  synchronize();
+  return law.weight_noise > 0.f ? static_cast<std::uint64_t>((rows * cols + 3) / 4) : 0;
+}
+
+std::uint64_t lightning_tile_outputs(const analog::LightningLaw& law, const float* z, std::int64_t m,
+                                     std::int64_t n_out, const float* wrow, std::uint64_t seed, std::uint64_t stream,
+                                     std::uint64_t counter, float* out, float* keep) {
+  if (m * n_out == 0) return 0;
+  Buffer<float> wall(1);
+  if (law.needs_wmax()) {
+    AIMC_LAUNCH(all_max_kernel, 1, 1)(wrow, n_out, wall.get());
+    launched("lightning wmax kernel");
+  }
+  AIMC_LAUNCH(outputs_kernel, blocks_for(m * n_out), kThreads)(law, z, m, n_out, wrow, wall.get(), seed, stream,
+                                                               counter, 1.f, false, out, n_out, 0, keep);
+  launched("lightning outputs kernel");
+  synchronize();
+  return law.out_noise > 0.f ? static_cast<std::uint64_t>((m * n_out + 3) / 4) : 0;
 }
 
 }  // namespace aimc::cuda

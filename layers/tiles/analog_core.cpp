@@ -202,15 +202,12 @@ Tensor AnalogCore::forward(const Tensor& x_rows, bool training) {
     for (AnalogTile* t : tiles_.tiles()) weights.push_back(t->weight());
     const AnalogTile& first = tiles_.tile(0, 0);
     const LightningRandom random{first.seed(), first.tile_id(), &lightning_counter_};
-    if (where.is_cuda()) {
-      // The CUDA lightning kernel has no backward yet: inference only.
-      if (training || grad_mode_enabled())
-        throw DeviceError("AnalogCore: TorchInferenceRPUConfig (lightning-style forward) runs on " + where.str() +
-                          " for inference only (eval mode under NoGradGuard); train it on the CPU");
+    if (training && !input_ranges_.empty()) init_input_range_from_data(x_rows);
+    // Without gradients the fused CUDA kernel (no autograd, fewer launches);
+    // else the differentiable op, on the CPU or CUDA (the same numbers).
+    if (where.is_cuda() && !grad_mode_enabled())
       return lightning_forward_cuda(x_rows.contiguous(), weights, tiles_.grid(), lightning_config_, input_ranges_,
                                     training, random);
-    }
-    if (training && !input_ranges_.empty()) init_input_range_from_data(x_rows);
     return lightning_forward(x_rows, weights, tiles_.grid(), lightning_config_, input_ranges_, training, random);
   }
   Tensor v = x_rows;

@@ -93,8 +93,9 @@ std::pair<IOParameters, IOParameters> tile_io_parameters(const RPUConfig& rpu_co
 // its ranges and scales). On a GPU, forward, backward and post_update_step
 // run there (TileArray's CUDA path, the CUDA input-range kernels, the weight
 // transforms' CUDA twins; host scalars such as r come over as one small
-// copy); the lightning-style forward runs there for inference only (its
-// kernel has no backward: DeviceError in training or with gradients on).
+// copy); so does the lightning-style forward (the differentiable op of
+// lightning_forward.h with its CUDA pieces; without gradients the fused
+// kernel).
 class AnalogCore {
  public:
   using NamedTensorList = std::vector<std::pair<std::string, Tensor>>;

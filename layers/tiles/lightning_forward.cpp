@@ -26,12 +26,16 @@ using analog::TileStream;
 Tensor dac_quantize(const Tensor& v_in, float res) {
   const Tensor v = v_in.detach().contiguous();
   const std::int64_t n = v.numel();
-  Tensor q = Tensor::empty(v.shape());
+  Tensor q = Tensor::empty(v.shape(), DType::Float32, v.device());
   const float* vs = v.data<float>();
   float* qs = q.data<float>();
-  cpu::parallel_for(0, n, cpu::grain_for(n, 1 << 14), [&](std::int64_t lo, std::int64_t hi) {
-    for (std::int64_t i = lo; i < hi; ++i) qs[i] = analog::lightning_dac(vs[i], res);
-  });
+  if (v.device().is_cuda()) {
+    cuda::backend().lightning_dac(vs, n, res, qs);
+  } else {
+    cpu::parallel_for(0, n, cpu::grain_for(n, 1 << 14), [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t i = lo; i < hi; ++i) qs[i] = analog::lightning_dac(vs[i], res);
+    });
+  }
   return record(q, "lightning_dac", {v_in}, [](const Tensor& g) -> std::vector<Tensor> { return {g}; });
 }
 
@@ -71,8 +75,25 @@ Tensor adc(const Tensor& z_in, const std::vector<float>& bound, float res_frac, 
     float* ds = dz.data<float>();
     for (std::int64_t i = 0; i < m; ++i)
       for (std::int64_t j = 0; j < n_out; ++j)
-        if (std::abs(ps[i * n_out + j]) > b_of(j)) ds[i * n_out + j] = 0.f;
+        if (analog::lightning_adc_clipped(ps[i * n_out + j], b_of(j))) ds[i * n_out + j] = 0.f;
     return {dz};
+  });
+}
+
+// The output noise and the ADC of one tile's z [M, n_out] on CUDA (one kernel;
+// the CPU adds the noise as its own op, then adc()): the gradient passes
+// where the clip does not cut. wrow: the tile's row max|W| on the device.
+Tensor cuda_tile_outputs(const Tensor& z_in, const analog::LightningLaw& law, const Tensor& wrow, std::uint64_t seed,
+                         std::uint64_t stream, std::uint64_t counter, std::uint64_t* blocks) {
+  const Tensor z = z_in.detach().contiguous();
+  Tensor q = Tensor::empty(z.shape(), DType::Float32, z.device());
+  Tensor keep;
+  if (law.out_bound > 0.f) keep = Tensor::empty(z.shape(), DType::Float32, z.device());
+  *blocks = cuda::backend().lightning_tile_outputs(law, z.data<float>(), z.size(0), z.size(1), wrow.data<float>(), seed,
+                                                   stream, counter, q.data<float>(),
+                                                   keep.defined() ? keep.data<float>() : nullptr);
+  return record(q, "lightning_outputs", {z_in}, [keep](const Tensor& g) -> std::vector<Tensor> {
+    return {keep.defined() ? mul(g, keep) : g};
   });
 }
 
@@ -130,6 +151,37 @@ Tensor lightning_modified_weights(const Tensor& w_in, const analog::LightningLaw
   return out;
 }
 
+// One tile's z = ADC(v·W'ᵀ + output noise) before the factor r on CUDA: the
+// CPU loop body below with its host loops as kernels (the same laws, draws
+// and gradients). *advance: raised to the Philox blocks the draws used.
+Tensor cuda_tile(const Tensor& v, const Tensor& w, const analog::LightningLaw& law, std::uint64_t seed,
+                 std::uint64_t tile_id, std::uint64_t counter, std::uint64_t* advance) {
+  const std::int64_t rows = w.size(0), cols = w.size(1);
+  const Tensor stored = w.detach().contiguous();
+  Tensor wrow;  // max|W| per row, on the device
+  if (law.needs_wmax()) {
+    wrow = Tensor::empty({rows}, DType::Float32, w.device());
+    cuda::backend().row_abs_max(stored.data<float>(), rows, cols, cols, wrow.data<float>());
+  }
+  Tensor w_used = w;
+  if (law.modifies()) {
+    Tensor mod = Tensor::empty(w.shape(), DType::Float32, w.device());
+    *advance = std::max(*advance, cuda::backend().lightning_modify_weights(
+                                      law, stored.data<float>(), rows, cols, wrow.data<float>(), seed,
+                                      analog::tile_stream(tile_id, TileStream::WeightModifier), counter,
+                                      mod.data<float>()));
+    w_used = stand_in(w, mod);
+  }
+  Tensor z = linear(v, w_used, Tensor());
+  if (law.out_noise > 0.f || law.adc()) {
+    std::uint64_t used = 0;
+    z = cuda_tile_outputs(z, law, wrow, seed, analog::tile_stream(tile_id, TileStream::LightningOutputNoise), counter,
+                          &used);
+    *advance = std::max(*advance, used);
+  }
+  return z;
+}
+
 // The checks shared by the CPU and CUDA forwards (op names the caller).
 void check_lightning_inputs(const char* op, const Tensor& x_rows, const std::vector<Tensor>& tile_weights,
                             const TileGrid& grid, const TorchInferenceRPUConfig& cfg,
@@ -151,6 +203,10 @@ void check_lightning_inputs(const char* op, const Tensor& x_rows, const std::vec
   if (!ir && !input_ranges.empty())
     throw UsageError(name + ": input ranges given but pre_post.input_range.enable is false");
   if (random.counter == nullptr) throw UsageError(name + ": LightningRandom.counter must be set");
+  for (const Tensor& w : tile_weights)
+    if (w.device() != x_rows.device())
+      throw DeviceError(name + ": a tile weight is on " + w.device().str() + ", the input on " +
+                        x_rows.device().str());
   for (std::int64_t t = 0; t < R * C; ++t) {
     const Shape want{grid.out_pieces[t / C], grid.in_pieces[t % C]};
     if (tile_weights[t].shape() != want)
@@ -228,7 +284,9 @@ Tensor lightning_forward(const Tensor& x_rows, const std::vector<Tensor>& tile_w
                          const TorchInferenceRPUConfig& cfg, const std::vector<Tensor>& input_ranges, bool training,
                          const LightningRandom& random) {
   check_lightning_inputs("lightning_forward", x_rows, tile_weights, grid, cfg, input_ranges, random);
-  check_cpu(x_rows, "lightning_forward");
+  // On CUDA the same composition, with the host loops below as kernels
+  // (dac_quantize, lightning_modify_weights, cuda_tile_outputs).
+  const bool on_cuda = x_rows.device().is_cuda();
   const std::int64_t R = std::int64_t(grid.out_pieces.size()), C = std::int64_t(grid.in_pieces.size());
   const bool ir = cfg.pre_post.input_range.enable;
   const analog::LightningLaw law = lightning_law(cfg, training, C);
@@ -244,13 +302,19 @@ Tensor lightning_forward(const Tensor& x_rows, const std::vector<Tensor>& tile_w
     float r = 1.f;
     if (ir) {
       v = input_range_clip(v, input_ranges[c], cfg.pre_post.input_range);
-      r = std::abs(input_ranges[c].data<float>()[0]);
+      r = std::abs(input_ranges[c].detach().to(Device::cpu()).data<float>()[0]);
     }
     if (law.inp_step > 0.f) v = dac_quantize(v, law.inp_step);
     for (std::int64_t rr = 0; rr < R; ++rr) {
       const std::int64_t t = rr * C + c;
       const std::uint64_t tile_id = random.first_tile_id + std::uint64_t(t);
       const Tensor& w = tile_weights[t];
+      if (on_cuda) {
+        Tensor z = cuda_tile(v, w, law, random.seed, tile_id, counter, &advance);
+        if (r != 1.f) z = mul_scalar(z, r);
+        row_out[rr] = c == 0 ? z : add(row_out[rr], z);
+        continue;
+      }
       // wmax of the stored weights, per row and over the tile (lightning's assumed_wmax).
       const std::vector<float> wrow = law.needs_wmax() ? row_wmax(w) : std::vector<float>{};
       const float wall = wrow.empty() ? 0.f : *std::max_element(wrow.begin(), wrow.end());

@@ -81,7 +81,8 @@ bool lightning_disable_modifier_during_test(TorchInferenceRPUConfig& cfg, std::o
 analog::LightningLaw lightning_law(const TorchInferenceRPUConfig& cfg, bool training, std::int64_t tile_columns);
 bool lightning_modifies(const TorchInferenceRPUConfig& cfg, bool training);
 
-// x_rows [M, in] float32 -> [M, out], differentiable w.r.t. x_rows, every
+// x_rows [M, in] float32 -> [M, out] on the CPU or CUDA (x_rows, the tile
+// weights and the input ranges on one device), differentiable w.r.t. x_rows, every
 // tile weight (grid row-major, tile (r, c) of shape [out_pieces[r],
 // in_pieces[c]]) and the input ranges (empty when cfg.pre_post.input_range is
 // off, else one [1] per tile column). The input-range data initialisation is
@@ -90,7 +91,7 @@ Tensor lightning_forward(const Tensor& x_rows, const std::vector<Tensor>& tile_w
                          const TorchInferenceRPUConfig& cfg, const std::vector<Tensor>& input_ranges, bool training,
                          const LightningRandom& random);
 
-// The same forward on CUDA (kernels/cuda/lightning.cu), without autograd:
+// The same forward fused on CUDA (kernels/cuda/lightning.cu), without autograd:
 // x_rows and the tile weights contiguous float32 on the CUDA device (the input
 // ranges anywhere); returns y on the device, with the modifier on the device
 // (the same numbers). Equal to lightning_forward up to float

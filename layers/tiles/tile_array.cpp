@@ -21,6 +21,23 @@ Tensor column_block(const Tensor& m, std::int64_t c0, std::int64_t width) {
   return m.slice(1, c0, c0 + width).contiguous();
 }
 
+// The input of every tile t = r·C + c (detached, contiguous): its own
+// inputs[t] (per_tile), else tile column c's slice of inputs[0].
+std::vector<Tensor> tile_inputs(const std::vector<Tensor>& inputs, bool per_tile, const TileGrid& grid) {
+  const auto R = std::int64_t(grid.out_pieces.size()), C = std::int64_t(grid.in_pieces.size());
+  std::vector<Tensor> x_tiles(R * C);
+  if (per_tile) {
+    for (std::int64_t t = 0; t < R * C; ++t) x_tiles[t] = inputs[t].detach().contiguous();
+    return x_tiles;
+  }
+  const Tensor x = inputs[0].detach().contiguous();
+  for (std::int64_t c = 0; c < C; ++c) {
+    const Tensor col = column_block(x, grid.in_offsets[c], grid.in_pieces[c]);
+    for (std::int64_t r = 0; r < R; ++r) x_tiles[r * C + c] = col;
+  }
+  return x_tiles;
+}
+
 // dst[:, c0 + j] += src[:, j] (or = when first) for a row-major [n, width] src.
 void add_columns(const float* src, std::int64_t n, std::int64_t width, float* dst, std::int64_t ld, std::int64_t c0,
                  bool first) {
@@ -95,17 +112,7 @@ Tensor TileArray::run(const std::vector<Tensor>& inputs, const std::vector<float
   const bool per_tile = !tile_factors.empty();
   const std::int64_t n = inputs[0].size(0), R = rows(), C = columns();
 
-  // The input of tile t: its own (per_tile) or its column's slice of x.
-  std::vector<Tensor> x_tiles(R * C);
-  if (per_tile) {
-    for (std::int64_t t = 0; t < R * C; ++t) x_tiles[t] = inputs[t].detach().contiguous();
-  } else {
-    const Tensor x = inputs[0].detach().contiguous();
-    for (std::int64_t c = 0; c < C; ++c) {
-      const Tensor col = column_block(x, grid_.in_offsets[c], grid_.in_pieces[c]);
-      for (std::int64_t r = 0; r < R; ++r) x_tiles[r * C + c] = col;
-    }
-  }
+  const std::vector<Tensor> x_tiles = tile_inputs(inputs, per_tile, grid_);
   std::vector<Tensor> partial(R * C);
   TileList& tiles = *tiles_;
   cpu::parallel_for(0, R * C, 1, [&](std::int64_t lo, std::int64_t hi) {
@@ -238,16 +245,7 @@ Tensor TileArray::run_cuda(const std::vector<Tensor>& inputs, const std::vector<
   const Device where = inputs[0].device();
   const bool per_tile = !tile_factors.empty();
   const std::int64_t n = inputs[0].size(0), R = rows(), C = columns();
-  std::vector<Tensor> x_tiles(R * C);
-  if (per_tile) {
-    for (std::int64_t t = 0; t < R * C; ++t) x_tiles[t] = inputs[t].detach().contiguous();
-  } else {
-    const Tensor x = inputs[0].detach().contiguous();
-    for (std::int64_t c = 0; c < C; ++c) {
-      const Tensor col = column_block(x, grid_.in_offsets[c], grid_.in_pieces[c]);
-      for (std::int64_t r = 0; r < R; ++r) x_tiles[r * C + c] = col;
-    }
-  }
+  const std::vector<Tensor> x_tiles = tile_inputs(inputs, per_tile, grid_);
   for (Tensor& m : modified_weights) m = m.detach().to(where).contiguous();
   TileList& tiles = *tiles_;
   std::vector<Tensor> partial(R * C);

@@ -138,21 +138,11 @@ Runner add_train_command(CLI::App& app) {
   return [cmd, common, opts, out, rpu, eval_each_epoch, every, resume, stop_after, init_from] {
     apply_common_options(*common);
     const Device device = parse_device(common->device);
-    // Digital and analog models train on the GPU, except the lightning-style
-    // forward (its CUDA kernel has no backward yet); data-parallel shards
-    // still run on the CPU only. `family`: the model's analog family, or "".
-    auto refuse_on_gpu = [&](const std::string& family) {
-      if (!device.is_cuda()) return;
-      if (family == "TorchInferenceRPUConfig")
-        throw DeviceError("aimc train --device " + common->device + ": analog layers (" + family +
-                          ", the lightning-style forward) cannot train on the GPU yet (they run inference there); "
-                          "use --device cpu");
-      if (opts->shards > 1)
-        throw DeviceError("aimc train --device " + common->device + " --shards " + std::to_string(opts->shards) +
-                          ": data-parallel shards run on the CPU only; use --shards 1 or --device cpu");
-    };
-    if (!rpu->empty()) refuse_on_gpu(resolve_rpu_config(*rpu).family());  // before the data load
-    refuse_on_gpu("");
+    // Digital and analog models train on the GPU; data-parallel shards still
+    // run on the CPU only (refused before the data load).
+    if (device.is_cuda() && opts->shards > 1)
+      throw DeviceError("aimc train --device " + common->device + " --shards " + std::to_string(opts->shards) +
+                        ": data-parallel shards run on the CPU only; use --shards 1 or --device cpu");
     const Communicator& comm = Communicator::world();
     opts->seed = common->seed;
     if (!resume->empty() && out->empty()) *out = *resume;  // a resumed run keeps writing its checkpoint
@@ -276,7 +266,6 @@ Runner add_train_command(CLI::App& app) {
       state.options = *opts;
     }
     training::check_shard_options(*opts, comm.size());
-    refuse_on_gpu(analog_family(*model));  // a resumed or --init model may hold tiles too
     auto optimizer = training::make_optimizer(*opts, *model);
     auto scheduler = training::make_scheduler(*opts, *optimizer);  // before the state: it records the base lr
     if (saved) {
