@@ -28,26 +28,32 @@ struct StepResult {
   std::vector<std::pair<std::string, std::vector<float>>> buffers;  // batch_norm's running statistics, ...
 };
 
+// One SGD step (lr 0.1, momentum 0.9) of `model` (on `device`) on a batch of
+// 4 normal inputs of `input_shape` from `data`, with fixed labels. The loss.
+float one_sgd_step(Module& model, Generator& data, const Shape& input_shape, Device device) {
+  SGDOptions options;
+  options.momentum = 0.9;
+  SGD optimizer(model.parameters(), 0.1, options);
+  Shape shape{4};
+  shape.insert(shape.end(), input_shape.begin(), input_shape.end());
+  const Tensor x = data.normal(shape).to(device);
+  const Tensor labels = Tensor::from_vector(std::vector<std::int32_t>{3, 0, 9, 5}, {4}).to(device);
+  optimizer.zero_grad();
+  const Tensor loss = cross_entropy(model.forward(x), labels);
+  REQUIRE(loss.device() == device);
+  loss.backward();
+  optimizer.step();
+  return static_cast<float>(loss.item());
+}
+
 // Builds `name` from seed 21, moves it to `device`, and takes one SGD step
 // (lr 0.1, momentum 0.9) on a batch of 4 normal inputs with fixed labels.
 StepResult sgd_step(const std::string& name, Device device) {
   Generator gen(21);
   auto model = build_model(name, gen);
   model->to(device);
-  SGDOptions options;
-  options.momentum = 0.9;
-  SGD optimizer(model->parameters(), 0.1, options);
-  Shape shape{4};
-  for (std::int64_t d : model_input_shape(name)) shape.push_back(d);
   Generator data(22);
-  const Tensor x = data.normal(shape).to(device);
-  const Tensor labels = Tensor::from_vector(std::vector<std::int32_t>{3, 0, 9, 5}, {4}).to(device);
-  optimizer.zero_grad();
-  const Tensor loss = cross_entropy(model->forward(x), labels);
-  REQUIRE(loss.device() == device);
-  loss.backward();
-  optimizer.step();
-  StepResult r{static_cast<float>(loss.item()), {}, {}};
+  StepResult r{one_sgd_step(*model, data, model_input_shape(name), device), {}, {}};
   for (const auto& [pname, p] : model->named_parameters()) {
     CHECK(p.device() == device);
     r.params.emplace_back(pname, p.to(Device::cpu()).to_vector());
@@ -119,19 +125,10 @@ HwaStep hwa_step(const RPUConfig& config, Device device) {
   auto model = convert_to_analog_mapped(build_model("lenet5", gen), config, gen);
   model->to(device);
   model->train();
-  SGDOptions options;
-  options.momentum = 0.9;
-  SGD optimizer(model->parameters(), 0.1, options);
   Generator data(22);
-  const Tensor x = data.normal({4, 1, 28, 28}).to(device);
-  const Tensor labels = Tensor::from_vector(std::vector<std::int32_t>{3, 0, 9, 5}, {4}).to(device);
-  optimizer.zero_grad();
-  const Tensor loss = cross_entropy(model->forward(x), labels);
-  REQUIRE(loss.device() == device);
-  loss.backward();
-  optimizer.step();
+  const float loss = one_sgd_step(*model, data, {1, 28, 28}, device);
   model->post_update_step();
-  HwaStep r{static_cast<float>(loss.item()), {}, {}};
+  HwaStep r{loss, {}, {}};
   for (const auto& [name, t] : model->named_parameters()) {
     CHECK(t.device() == device);
     r.state.emplace_back(name, t.to(Device::cpu()).to(DType::Float32).to_vector());
