@@ -2,7 +2,11 @@
 # Copies the build dependencies a bare GPU machine lacks (Eigen, oneTBB headers
 # and library, zlib, nlohmann-json, Random123, Catch2, CLI11) from this Debian
 # machine into .deps/ (git-ignored, about 15 MB), with pkg-config files that
-# point into it. Carry .deps to the device and run tools/device_check.sh there.
+# point into it; with the quickstart's results (build/quickstart/, from
+# tools/quickstart.sh) also those checkpoints, their CPU drift table and the
+# Fashion-MNIST files (30 MB more) into .deps/quickstart/, for device_check's
+# drift --device cuda of the quickstart models. Carry .deps to the device and
+# run tools/device_check.sh there.
 #   tools/device_bundle.sh      # from the repository root
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,4 +30,12 @@ pc eigen3 3.4.0 '-I${prefix}/include/eigen3' ''
 pc tbb 2021.8.0 '-I${prefix}/include' '-L${prefix}/lib -ltbb'
 pc zlib 1.2.13 '-I${prefix}/include' '-L${prefix}/lib -lz'
 pc nlohmann_json 3.11.2 '-I${prefix}/include' ''
+qs="${AIMC_BUILD_DIR:-build}/quickstart"
+if [ -f "$qs/lenet5_digital.safetensors" ] && [ -f "$qs/lenet5_hwa.safetensors" ] && [ -f "$qs/drift.csv" ]; then
+  mkdir -p "$deps/quickstart/fashion-mnist"
+  cp "$qs"/lenet5_digital.safetensors "$qs"/lenet5_hwa.safetensors "$qs"/drift.csv "$deps/quickstart/"
+  cp /usr/share/datasets/fashion-mnist/*-ubyte.gz "$deps/quickstart/fashion-mnist/"
+else
+  echo "no $qs results (run tools/quickstart.sh first): device_check.sh will skip the quickstart drift" >&2
+fi
 du -sh "$deps"

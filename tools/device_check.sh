@@ -7,6 +7,9 @@
 #     groups (the two tools side by side, while the CPU-side steps run);
 #   - aimc drift --device cpu and --device cuda of a small LeNet-5 (trained
 #     here one epoch on a generated MNIST-format set), the two CSVs compared;
+#   - with .deps/quickstart/ (tools/device_bundle.sh after tools/quickstart.sh):
+#     the quickstart's drift command on the GPU, its table compared with the
+#     CPU's from the bundle within statistical noise;
 #   - the GPU benchmarks (tile_forward_cuda, program_drift_cuda,
 #     tile_backward_cuda, and epoch_lenet5_cuda where this build has it),
 #     alone on the GPU.
@@ -41,6 +44,20 @@ step() {
   echo "$name rc=$rc seconds=$(($(date +%s) - t0))$([ $rc -eq 124 ] && echo " (past its ${limit} s limit)")" \
     >>"$summary"
   return $rc
+}
+
+# compare_quickstart CPU.csv GPU.csv: one summary line; fails unless every row
+# (label, time) matches and its accuracy means agree within 3 standard errors.
+compare_quickstart() {
+  paste -d, "$1" "$2" | awk -F, '
+    NR == 1 { half = NF / 2; next }
+    { ++rows; d = $3 - $(half + 3); if (d < 0) d = -d
+      se = sqrt(($4 * $4 + $(half + 4) * $(half + 4)) / 5); if (d > m) m = d
+      if (d > 3 * se + 1e-9) far = 1
+      if ($1 != $(half + 1) || $2 != $(half + 2)) bad = 1 }
+    END { printf "quickstart-drift-compare rows=%d max_abs_accuracy_mean_diff=%g%s%s\n", rows, m,
+            far ? " (beyond 3 standard errors)" : "", bad ? " (rows differ in label or time)" : ""
+          exit (bad || far || rows == 0) }'
 }
 
 setup_args=(-Dcuda=enabled -Dcuda-arch="$arch" -Dcpp_args="-I$deps/include" -Dcuda_args="-I$deps/include"
@@ -131,6 +148,26 @@ if step drift-train 120 "$aimc" train --model lenet5 --dataset "mnist:$data" --e
   fi
 else
   status=1
+fi
+
+# 4b. The quickstart's drift (tools/quickstart.sh: the same checkpoints,
+# config, times, 5 chips and seed) on the GPU, against the table the CPU gave.
+# Row by row |mean(gpu) - mean(cpu)| <= 3·sqrt((std_cpu² + std_gpu²)/5), the
+# standard error of a difference of two 5-chip means, times 3 (the same seeds
+# draw the same noise, so only float rounding should differ).
+qs="$deps/quickstart"
+if [ -f "$qs/drift.csv" ]; then
+  if step quickstart-drift-cuda 300 "$aimc" drift --checkpoint "$qs/lenet5_digital.safetensors" --label digital \
+    --checkpoint "$qs/lenet5_hwa.safetensors" --label hwa --rpu-config StandardHWATrainingPreset \
+    --times 1,3600,86400,2592000,31536000 --repeats 5 --dataset "fashion-mnist:$qs/fashion-mnist" \
+    --csv "$out/quickstart-drift-cuda.csv" --device cuda; then
+    cp "$qs/drift.csv" "$out/quickstart-drift-cpu.csv"
+    compare_quickstart "$out/quickstart-drift-cpu.csv" "$out/quickstart-drift-cuda.csv" >>"$summary" || status=1
+  else
+    status=1
+  fi
+else
+  echo "quickstart-drift skipped (no .deps/quickstart: run tools/quickstart.sh, then tools/device_bundle.sh)" >>"$summary"
 fi
 
 for pid in "${sanitizer_pids[@]}"; do wait "$pid" || status=1; done
