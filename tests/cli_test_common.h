@@ -1,5 +1,5 @@
-// What the command-line test files (test_cli, test_cli_resume, test_cli_sweep)
-// share: running the aimc binary (AIMC_CLI_PATH), the scratch directory,
+// What the command-line test files (test_cli, test_cli_device, test_cli_resume,
+// test_cli_sweep) share: running the aimc binary (AIMC_CLI_PATH), the scratch directory,
 // usage-error checks, small MNIST-format splits, and reading files back.
 #pragma once
 
